@@ -1,0 +1,384 @@
+//! Signing keys, the public key set (JWKS) and the verifier built from it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
+    OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
+
+use crate::{ACCESS_TOKEN_TYPE, AccessClaims, ISSUER, TokenError};
+
+/// Seconds of clock skew tolerated between processes when checking `exp`.
+const LEEWAY_SECONDS: u64 = 5;
+
+/// An Ed25519 private key with its key id.
+pub struct SigningKey {
+    kid: String,
+    pkcs8: Vec<u8>,
+    encoding: EncodingKey,
+    public_x: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Generates a fresh key with the system's secure random generator.
+    pub fn generate(kid: impl Into<String>) -> Result<Self, TokenError> {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 =
+            Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| TokenError::Key(e.to_string()))?;
+        Self::from_pkcs8_der(kid, pkcs8.as_ref())
+    }
+
+    /// Loads a key from its PKCS#8 DER encoding.
+    pub fn from_pkcs8_der(kid: impl Into<String>, der: &[u8]) -> Result<Self, TokenError> {
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+            .map_err(|e| TokenError::Key(e.to_string()))?;
+        Ok(Self {
+            kid: kid.into(),
+            pkcs8: der.to_vec(),
+            encoding: EncodingKey::from_ed_der(der),
+            public_x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+        })
+    }
+
+    /// Loads a key from its PKCS#8 DER encoding, naming it after its public key (the first 16
+    /// characters of the JWK `x`), so every instance given the same key agrees on its `kid`.
+    pub fn from_pkcs8_der_derived_kid(der: &[u8]) -> Result<Self, TokenError> {
+        let key = Self::from_pkcs8_der("", der)?;
+        let kid: String = key.public_x.chars().take(16).collect();
+        Ok(Self { kid, ..key })
+    }
+
+    /// The key id (`kid`).
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The PKCS#8 DER encoding of the private key, for storage.
+    pub fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The public half as a JSON Web Key.
+    pub fn public_jwk(&self) -> Jwk {
+        Jwk {
+            common: CommonParameters {
+                public_key_use: Some(PublicKeyUse::Signature),
+                key_algorithm: Some(KeyAlgorithm::EdDSA),
+                key_id: Some(self.kid.clone()),
+                ..CommonParameters::default()
+            },
+            algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: self.public_x.clone(),
+            }),
+        }
+    }
+}
+
+/// Issues access tokens with one signing key.
+#[derive(Debug)]
+pub struct TokenIssuer {
+    key: SigningKey,
+    ttl_seconds: i64,
+}
+
+impl TokenIssuer {
+    /// An issuer whose tokens live `ttl_seconds`.
+    pub fn new(key: SigningKey, ttl_seconds: i64) -> Self {
+        Self { key, ttl_seconds }
+    }
+
+    /// The lifetime of issued tokens, in seconds.
+    pub fn ttl_seconds(&self) -> i64 {
+        self.ttl_seconds
+    }
+
+    /// The public key set that verifies this issuer's tokens.
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: vec![self.key.public_jwk()],
+        }
+    }
+
+    /// Signs an access token for `user_id` in `session_id`, issued at `now` (seconds since the epoch).
+    pub fn issue(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        role: &str,
+        now: i64,
+    ) -> Result<String, TokenError> {
+        let claims = AccessClaims {
+            iss: ISSUER.to_owned(),
+            sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
+            role: role.to_owned(),
+            iat: now,
+            exp: now + self.ttl_seconds,
+            jti: uuid::Uuid::now_v7().to_string(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = Some(self.key.kid.clone());
+        Ok(jsonwebtoken::encode(&header, &claims, &self.key.encoding)?)
+    }
+}
+
+/// Verifies access tokens against a set of public keys.
+#[derive(Clone)]
+pub struct KeySet {
+    keys: HashMap<String, DecodingKey>,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Default for KeySet {
+    fn default() -> Self {
+        Self::from_jwks(&JwkSet { keys: Vec::new() })
+    }
+}
+
+impl KeySet {
+    /// Builds a verifier from a key set, keeping only Ed25519 signing keys with a `kid`.
+    pub fn from_jwks(jwks: &JwkSet) -> Self {
+        let keys = jwks
+            .keys
+            .iter()
+            .filter_map(|jwk| match (&jwk.common.key_id, &jwk.algorithm) {
+                (Some(kid), AlgorithmParameters::OctetKeyPair(okp))
+                    if okp.curve == EllipticCurve::Ed25519 =>
+                {
+                    DecodingKey::from_ed_components(&okp.x)
+                        .ok()
+                        .map(|key| (kid.clone(), key))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = LEEWAY_SECONDS;
+        Self { keys, validation }
+    }
+
+    /// Parses a JWKS JSON document.
+    pub fn from_jwks_json(json: &str) -> Result<Self, TokenError> {
+        let jwks: JwkSet =
+            serde_json::from_str(json).map_err(|e| TokenError::Key(e.to_string()))?;
+        Ok(Self::from_jwks(&jwks))
+    }
+
+    /// Whether a key with this id is known.
+    pub fn contains(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
+    }
+
+    /// The `kid` of a token's header, without verifying anything.
+    pub fn token_kid(token: &str) -> Result<String, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        header.kid.ok_or(TokenError::Malformed)
+    }
+
+    /// Verifies the signature (EdDSA only), `typ`, `iss` and `exp` and returns the claims.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return Err(TokenError::WrongType);
+        }
+        let kid = header.kid.ok_or(TokenError::Malformed)?;
+        let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)?;
+        let claims = data.claims;
+        if uuid::Uuid::parse_str(&claims.sub).is_err()
+            || uuid::Uuid::parse_str(&claims.sid).is_err()
+        {
+            return Err(TokenError::InvalidClaims);
+        }
+        Ok(claims)
+    }
+}
+
+/// A [`KeySet`] that can be replaced while readers use it (keys are fetched from identity and
+/// refreshed when a token names an unknown `kid`).
+#[derive(Debug, Clone, Default)]
+pub struct KeyStore {
+    inner: Arc<RwLock<Arc<KeySet>>>,
+}
+
+impl KeyStore {
+    /// A store holding `keys`.
+    pub fn new(keys: KeySet) -> Self {
+        Self {
+            inner: Arc::new(RwLock::new(Arc::new(keys))),
+        }
+    }
+
+    /// The current key set.
+    pub fn current(&self) -> Arc<KeySet> {
+        match self.inner.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the key set.
+    pub fn replace(&self, keys: KeySet) {
+        match self.inner.write() {
+            Ok(mut guard) => *guard = Arc::new(keys),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn issuer() -> TokenIssuer {
+        TokenIssuer::new(SigningKey::generate("k1").unwrap(), 900)
+    }
+
+    const USER: &str = "0190b6a4-7c1e-7000-8000-000000000001";
+    const SESSION: &str = "0190b6a4-7c1e-7000-8000-000000000002";
+
+    #[test]
+    fn a_token_verifies_with_the_issuers_key_set() {
+        let issuer = issuer();
+        let token = issuer.issue(USER, SESSION, "member", now()).unwrap();
+        let claims = KeySet::from_jwks(&issuer.jwks()).verify(&token).unwrap();
+        assert_eq!(claims.sub, USER);
+        assert_eq!(claims.sid, SESSION);
+        assert_eq!(claims.role, "member");
+        assert_eq!(claims.iss, "ordo");
+        assert_eq!(claims.exp - claims.iat, 900);
+    }
+
+    #[test]
+    fn a_token_of_another_key_is_refused() {
+        let token = issuer().issue(USER, SESSION, "member", now()).unwrap();
+        let other = KeySet::from_jwks(&issuer().jwks());
+        assert!(other.verify(&token).is_err());
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let issuer = issuer();
+        let token = issuer.issue(USER, SESSION, "member", now() - 1000).unwrap();
+        assert!(matches!(
+            KeySet::from_jwks(&issuer.jwks()).verify(&token),
+            Err(TokenError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let issuer = issuer();
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt","kid":"k1"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"iss":"ordo","sub":"{USER}","sid":"{SESSION}","role":"admin","iat":{},"exp":{},"jti":"x"}}"#,
+            now(),
+            now() + 900
+        ));
+        let token = format!("{header}.{payload}.");
+        assert!(KeySet::from_jwks(&issuer.jwks()).verify(&token).is_err());
+    }
+
+    #[test]
+    fn an_hmac_token_signed_with_the_public_key_is_refused() {
+        let issuer = issuer();
+        let jwks = issuer.jwks();
+        let AlgorithmParameters::OctetKeyPair(okp) = &jwks.keys[0].algorithm else {
+            panic!("not OKP")
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        header.kid = Some("k1".into());
+        let claims = AccessClaims {
+            iss: "ordo".into(),
+            sub: USER.into(),
+            sid: SESSION.into(),
+            role: "admin".into(),
+            iat: now(),
+            exp: now() + 900,
+            jti: "x".into(),
+        };
+        let token = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(okp.x.as_bytes()),
+        )
+        .unwrap();
+        assert!(KeySet::from_jwks(&jwks).verify(&token).is_err());
+    }
+
+    #[test]
+    fn a_tampered_payload_is_refused() {
+        let issuer = issuer();
+        let token = issuer.issue(USER, SESSION, "member", now()).unwrap();
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+        parts[1] = URL_SAFE_NO_PAD.encode(payload.replace("member", "admin"));
+        assert!(
+            KeySet::from_jwks(&issuer.jwks())
+                .verify(&parts.join("."))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_token_without_the_access_type_is_refused() {
+        let key = SigningKey::generate("k1").unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        let claims = AccessClaims {
+            iss: "ordo".into(),
+            sub: USER.into(),
+            sid: SESSION.into(),
+            role: "member".into(),
+            iat: now(),
+            exp: now() + 900,
+            jti: "x".into(),
+        };
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap();
+        let keys = KeySet::from_jwks(&JwkSet {
+            keys: vec![key.public_jwk()],
+        });
+        assert!(matches!(keys.verify(&token), Err(TokenError::WrongType)));
+    }
+
+    #[test]
+    fn a_stored_key_signs_like_the_original() {
+        let key = SigningKey::generate("k9").unwrap();
+        let reloaded = SigningKey::from_pkcs8_der("k9", key.pkcs8_der()).unwrap();
+        assert_eq!(reloaded.public_jwk(), key.public_jwk());
+    }
+}

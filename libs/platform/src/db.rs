@@ -1,0 +1,84 @@
+//! MySQL pools. A service owns one schema; at start it creates the schema if it is missing (so a fresh
+//! developer machine needs no manual step) and runs its migrations.
+
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::{ConnectOptions as _, Connection as _};
+
+/// Errors while preparing the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL has no schema name.
+    #[error("the database URL names no schema")]
+    NoSchema,
+    /// The schema name holds characters we refuse to put in DDL.
+    #[error("invalid schema name {0:?}")]
+    InvalidSchema(String),
+    /// The server refused or could not be reached.
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Creates the URL's schema if it does not exist yet.
+#[tracing::instrument(skip_all)]
+pub async fn ensure_schema(url: &str) -> Result<(), DbError> {
+    let options: MySqlConnectOptions = url.parse()?;
+    let schema = options.get_database().ok_or(DbError::NoSchema)?.to_owned();
+    if !schema
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(DbError::InvalidSchema(schema));
+    }
+    let mut conn = options.database("").connect().await?;
+    sqlx::query(&format!("CREATE DATABASE IF NOT EXISTS `{schema}`"))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Opens a pool on `url`.
+pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlPool, DbError> {
+    let options: MySqlConnectOptions = url.parse()?;
+    let pool = MySqlPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Runs `migrator` (a service's migrations, merged with the events library's outbox tables).
+#[tracing::instrument(skip_all)]
+pub async fn migrate(pool: &MySqlPool, migrator: &Migrator) -> Result<(), DbError> {
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+/// Creates the schema if needed, opens a pool and migrates it.
+pub async fn prepare(
+    url: &str,
+    max_connections: u32,
+    migrator: &Migrator,
+) -> Result<MySqlPool, DbError> {
+    ensure_schema(url).await?;
+    let pool = connect(url, max_connections).await?;
+    migrate(&pool, migrator).await?;
+    Ok(pool)
+}
+
+/// Whether `error` is a unique-key violation (MySQL error 1062). MySQL gives no constraint name
+/// through sqlx, so callers decide which uniqueness rule was broken from the statement they ran.
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.is_unique_violation(),
+        _ => false,
+    }
+}

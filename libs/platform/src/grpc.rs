@@ -1,0 +1,89 @@
+//! gRPC server and client plumbing shared by the services: the request span (with the caller's W3C
+//! trace context as parent), RED metrics per RPC, and trace-context injection on outgoing calls.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tower::{Layer, Service};
+
+/// The span of one incoming RPC; its parent is the trace context in the request's metadata.
+/// Use with `tonic::transport::Server::builder().trace_fn(ordo_platform::grpc::request_span)`.
+pub fn request_span(request: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "grpc.request",
+        rpc.method = %request.uri().path(),
+        trace_id = tracing::field::Empty,
+    );
+    crate::telemetry::set_parent_from_http(&span, request.headers());
+    if let Some(trace_id) = span.in_scope(crate::telemetry::current_trace_id) {
+        span.record("trace_id", trace_id);
+    }
+    span
+}
+
+/// A tonic client interceptor that forwards the current trace context.
+pub fn propagate_trace(
+    mut request: tonic::Request<()>,
+) -> Result<tonic::Request<()>, tonic::Status> {
+    crate::telemetry::inject_into_metadata(request.metadata_mut());
+    Ok(request)
+}
+
+/// Records `ordo_grpc_requests_total{method,code}` and `ordo_grpc_request_duration_seconds{method}`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetricsLayer;
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService { inner }
+    }
+}
+
+/// The service built by [`MetricsLayer`].
+#[derive(Debug, Clone)]
+pub struct MetricsService<S> {
+    inner: S,
+}
+
+impl<S, B, ResBody> Service<http::Request<B>> for MetricsService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<ResBody>> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request.uri().path().to_owned();
+        let started = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let result = future.await;
+            // Errors of unary RPCs come back "trailers-only", with `grpc-status` in the headers; a
+            // response without it finished normally (its status is in the trailers).
+            let code = match &result {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .map_or(tonic::Code::Ok, tonic::Code::from),
+                Err(_) => tonic::Code::Unknown,
+            };
+            metrics::counter!("ordo_grpc_requests_total", "method" => method.clone(), "code" => format!("{code:?}"))
+                .increment(1);
+            metrics::histogram!("ordo_grpc_request_duration_seconds", "method" => method)
+                .record(started.elapsed().as_secs_f64());
+            result
+        })
+    }
+}

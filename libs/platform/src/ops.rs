@@ -1,0 +1,182 @@
+//! The operations HTTP server every process runs beside its main port: `/healthz` (the process runs),
+//! `/readyz` (every backend it needs answers; `503` naming the failing ones otherwise) and `/metrics`
+//! (Prometheus text format).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures::future::BoxFuture;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+
+/// How long one readiness check may take before it counts as failed.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One backend a process needs in order to serve.
+pub trait ReadinessCheck: Send + Sync + 'static {
+    /// The backend's name, as shown by `/readyz`.
+    fn name(&self) -> &str;
+    /// Resolves to `Ok` when the backend answers.
+    fn check(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// The set of checks `/readyz` runs.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.checks.iter().map(|c| c.name()))
+            .finish()
+    }
+}
+
+impl Readiness {
+    /// Adds a check.
+    pub fn with(mut self, check: impl ReadinessCheck) -> Self {
+        self.checks.push(Arc::new(check));
+        self
+    }
+
+    /// Runs every check at once and returns the names of the failing ones.
+    pub async fn failing(&self) -> Vec<String> {
+        let results = futures::future::join_all(self.checks.iter().map(|check| async move {
+            match tokio::time::timeout(CHECK_TIMEOUT, check.check()).await {
+                Ok(Ok(())) => None,
+                Ok(Err(error)) => {
+                    tracing::warn!(backend = check.name(), %error, "readiness check failed");
+                    Some(check.name().to_owned())
+                }
+                Err(_) => {
+                    tracing::warn!(backend = check.name(), "readiness check timed out");
+                    Some(check.name().to_owned())
+                }
+            }
+        }))
+        .await;
+        results.into_iter().flatten().collect()
+    }
+}
+
+/// `/readyz` check of a MySQL pool.
+#[derive(Debug)]
+pub struct MySqlCheck(pub sqlx::MySqlPool);
+
+impl ReadinessCheck for MySqlCheck {
+    fn name(&self) -> &str {
+        "mysql"
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1")
+                .execute(&self.0)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// `/readyz` check of a Redis connection.
+#[derive(Clone)]
+pub struct RedisCheck(pub redis::aio::ConnectionManager);
+
+impl std::fmt::Debug for RedisCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisCheck")
+    }
+}
+
+impl ReadinessCheck for RedisCheck {
+    fn name(&self) -> &str {
+        "redis"
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        let mut conn = self.0.clone();
+        Box::pin(async move {
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// The process-wide Prometheus recorder, installed on first use (tests run several services in one
+/// process, so this must be idempotent).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .map(|b| b.build_recorder())
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            // Another recorder may already be installed (a test harness); ours still renders.
+            let _ = metrics::set_global_recorder(recorder);
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                })
+                .ok();
+            handle
+        })
+        .clone()
+}
+
+/// The `/healthz`, `/readyz` and `/metrics` routes, to serve alone or merge into a public router.
+pub fn router(readiness: Readiness) -> Router {
+    let handle = metrics_handle();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(readiness)
+        .route("/metrics", get(move || std::future::ready(handle.render())))
+}
+
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(readiness): State<Readiness>) -> Response {
+    let failing = readiness.failing().await;
+    if failing.is_empty() {
+        axum::Json(serde_json::json!({"status": "ready"})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "unavailable", "failing": failing})),
+        )
+            .into_response()
+    }
+}
+
+/// Serves the ops routes on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(readiness))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

@@ -1,0 +1,22 @@
+//! Ordo's protobuf contracts, generated from `proto/` at build time. Re-exports `tonic` and `prost`
+//! so every crate speaks the same versions.
+
+#![allow(unreachable_pub, missing_debug_implementations, clippy::all)]
+
+pub use {prost, prost_types, tonic};
+
+/// The encoded `FileDescriptorSet` of every Ordo proto, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/ordo_descriptor.bin"));
+
+pub mod identity {
+    pub mod v1 {
+        tonic::include_proto!("ordo.identity.v1");
+    }
+}
+
+pub mod events {
+    pub mod v1 {
+        tonic::include_proto!("ordo.events.v1");
+    }
+}

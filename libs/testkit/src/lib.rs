@@ -1,0 +1,197 @@
+//! Isolation for tests that talk to the real MariaDB, Redis and RabbitMQ: every [`TestEnv`] owns a
+//! fresh schema, its own exchange and queue names and its own Redis key prefix, so tests run in
+//! parallel and twice in a row, and everything it made is dropped afterwards.
+//!
+//! Connection addresses come from `ORDO_TEST_MYSQL_URL`, `ORDO_TEST_REDIS_URL` and
+//! `ORDO_TEST_AMQP_URL`, with the local defaults of a developer machine.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::{ConnectOptions as _, Connection as _};
+
+const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The server address of MariaDB for tests (no schema).
+pub fn mysql_server_url() -> String {
+    std::env::var("ORDO_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.to_owned())
+}
+
+/// The Redis address for tests.
+pub fn redis_url() -> String {
+    std::env::var("ORDO_TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
+}
+
+/// The RabbitMQ address for tests.
+pub fn amqp_url() -> String {
+    std::env::var("ORDO_TEST_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned())
+}
+
+/// One test's private slice of the shared infrastructure.
+#[derive(Debug)]
+pub struct TestEnv {
+    /// A short unique id, used in every name this environment hands out.
+    pub id: String,
+    schemas: Mutex<Vec<String>>,
+    queues: Mutex<Vec<String>>,
+    cleaned: bool,
+}
+
+impl TestEnv {
+    /// Creates a new environment; schemas and names are made on demand.
+    pub fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        Self {
+            id,
+            schemas: Mutex::new(Vec::new()),
+            queues: Mutex::new(Vec::new()),
+            cleaned: false,
+        }
+    }
+
+    /// Creates a fresh, empty schema named after `service` and returns its connection URL.
+    pub async fn create_schema(&self, service: &str) -> anyhow::Result<String> {
+        let name = format!("ordo_test_{}_{}", service, self.id);
+        let mut conn = server_options()?
+            .connect()
+            .await
+            .context("connect to MariaDB")?;
+        sqlx::query(&format!("CREATE DATABASE `{name}`"))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        self.schemas.lock().unwrap().push(name.clone());
+        Ok(format!(
+            "{}/{}",
+            mysql_server_url().trim_end_matches('/'),
+            name
+        ))
+    }
+
+    /// Creates a fresh schema and returns a small pool on it.
+    pub async fn create_pool(&self, service: &str) -> anyhow::Result<(String, MySqlPool)> {
+        let url = self.create_schema(service).await?;
+        let pool = MySqlPoolOptions::new()
+            .max_connections(10)
+            .connect(&url)
+            .await?;
+        Ok((url, pool))
+    }
+
+    /// The topic exchange this environment's events go through.
+    pub fn exchange(&self) -> String {
+        format!("ordo.test.{}.events", self.id)
+    }
+
+    /// A queue name owned by this environment; it, its `.dlq` and its `.dlx` exchange are deleted on
+    /// cleanup.
+    pub fn queue(&self, name: &str) -> String {
+        let queue = format!("ordo.test.{}.{}", self.id, name);
+        self.queues.lock().unwrap().push(queue.clone());
+        queue
+    }
+
+    /// The Redis key prefix of this environment; every key under it is deleted on cleanup.
+    pub fn redis_prefix(&self) -> String {
+        format!("ordo:test:{}:", self.id)
+    }
+
+    /// Drops every schema, queue, exchange and Redis key this environment made.
+    pub async fn cleanup(mut self) -> anyhow::Result<()> {
+        self.cleaned = true;
+        cleanup(&self).await
+    }
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        // A test that failed before its explicit cleanup still leaves nothing behind. Drop cannot
+        // await, so the cleanup runs on a thread of its own with a small runtime.
+        let env = TestEnv {
+            id: self.id.clone(),
+            schemas: Mutex::new(std::mem::take(&mut *self.schemas.lock().unwrap())),
+            queues: Mutex::new(std::mem::take(&mut *self.queues.lock().unwrap())),
+            cleaned: true,
+        };
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                let _ = runtime.block_on(cleanup(&env));
+            }
+        })
+        .join();
+    }
+}
+
+fn server_options() -> anyhow::Result<MySqlConnectOptions> {
+    Ok(mysql_server_url().parse::<MySqlConnectOptions>()?)
+}
+
+async fn cleanup(env: &TestEnv) -> anyhow::Result<()> {
+    let schemas = std::mem::take(&mut *env.schemas.lock().unwrap());
+    if !schemas.is_empty() {
+        let mut conn = server_options()?.connect().await?;
+        for schema in schemas {
+            sqlx::query(&format!("DROP DATABASE IF EXISTS `{schema}`"))
+                .execute(&mut conn)
+                .await?;
+        }
+        conn.close().await?;
+    }
+
+    let queues = std::mem::take(&mut *env.queues.lock().unwrap());
+    let amqp =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await?;
+    let channel = amqp.create_channel().await?;
+    for queue in &queues {
+        for name in [queue.clone(), format!("{queue}.dlq")] {
+            channel
+                .queue_delete(&name, QueueDeleteOptions::default())
+                .await?;
+        }
+        channel
+            .exchange_delete(&format!("{queue}.dlx"), ExchangeDeleteOptions::default())
+            .await?;
+    }
+    channel
+        .exchange_delete(&env.exchange(), ExchangeDeleteOptions::default())
+        .await?;
+    let _ = amqp.close(200, "test cleanup").await;
+
+    let client = redis::Client::open(redis_url())?;
+    let mut redis = client.get_multiplexed_async_connection().await?;
+    let pattern = format!("{}*", env.redis_prefix());
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut redis)
+        .await?;
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut redis)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Binds a listener on a free loopback port.
+pub async fn free_listener() -> anyhow::Result<tokio::net::TcpListener> {
+    Ok(tokio::net::TcpListener::bind("127.0.0.1:0").await?)
+}

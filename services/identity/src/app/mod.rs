@@ -1,0 +1,11 @@
+//! Identity's use cases. They depend on the ports in [`ports`] only; `infra` implements them with
+//! MySQL, Redis and argon2. Authorization decisions are made here.
+
+mod error;
+pub mod ports;
+mod service;
+
+pub use error::{AppError, Result};
+pub use service::{
+    ClientInfo, IdentityService, IdentitySettings, ListUsersPage, TokenPair, UserUpdate, UserView,
+};

@@ -1,0 +1,145 @@
+//! What the use cases need from the outside world, as traits. Writes go through a unit of work
+//! ([`IdentityTx`]) so the change and its events commit together (the outbox pattern).
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{ClientInfo, Result};
+use crate::domain::{Email, IdentityEvent, RevokeReason, User};
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Session id (`sid`).
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Sliding expiry.
+    pub expires_at: OffsetDateTime,
+    /// Set once revoked.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A refresh token as stored, with its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    /// The session it belongs to.
+    pub session: SessionRecord,
+    /// The token's own expiry.
+    pub expires_at: OffsetDateTime,
+    /// Set when exchanged.
+    pub spent_at: Option<OffsetDateTime>,
+}
+
+/// Opens units of work and answers read-only queries.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
+    /// Begins a unit of work.
+    async fn begin(&self) -> Result<Box<dyn IdentityTx>>;
+    /// A user by id.
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>>;
+    /// A user by normalised email.
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>>;
+    /// Users ordered by id after `after`, optionally matching `query` in email or display name.
+    async fn list_users(
+        &self,
+        query: Option<&str>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<User>>;
+    /// A session by id.
+    async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>>;
+}
+
+/// One transaction: changes and their events commit together or not at all. Dropping it without
+/// [`IdentityTx::commit`] rolls back.
+#[async_trait]
+pub trait IdentityTx: Send {
+    /// Claims the first-account slot; `true` means this registration is the first ever.
+    async fn claim_first_account(&mut self, user_id: Uuid) -> Result<bool>;
+    /// Inserts a new user; `EmailTaken` if the email exists.
+    async fn insert_user(&mut self, user: &User) -> Result<()>;
+    /// A user by id, locked for update.
+    async fn user_for_update(&mut self, id: Uuid) -> Result<Option<User>>;
+    /// Writes a changed user whose stored version is `previous_version`; `VersionMismatch` otherwise.
+    async fn update_user(&mut self, user: &User, previous_version: i64) -> Result<()>;
+    /// Inserts a session.
+    async fn insert_session(&mut self, session: &SessionRecord, client: &ClientInfo) -> Result<()>;
+    /// Moves a session's expiry.
+    async fn extend_session(&mut self, id: Uuid, expires_at: OffsetDateTime) -> Result<()>;
+    /// Inserts a refresh token.
+    async fn insert_refresh_token(
+        &mut self,
+        token_hash: [u8; 32],
+        session_id: Uuid,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// A refresh token and its session, both locked for update.
+    async fn refresh_token_for_update(
+        &mut self,
+        token_hash: [u8; 32],
+    ) -> Result<Option<RefreshRecord>>;
+    /// Marks a refresh token spent.
+    async fn spend_refresh_token(
+        &mut self,
+        token_hash: [u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    /// Revokes one session if it is live; `true` if it was.
+    async fn revoke_session(
+        &mut self,
+        id: Uuid,
+        reason: RevokeReason,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Revokes every live session of a user except `keep`; returns the revoked ids.
+    async fn revoke_user_sessions(
+        &mut self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: RevokeReason,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Uuid>>;
+    /// Appends an event to the outbox.
+    async fn record(
+        &mut self,
+        event: &IdentityEvent,
+        actor: Option<Uuid>,
+        client: &ClientInfo,
+    ) -> Result<()>;
+    /// Commits and wakes the outbox relay.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// The fast, shared view of session liveness that the gateway reads.
+#[async_trait]
+pub trait SessionCache: Send + Sync + 'static {
+    /// Marks a session live until `ttl_secs` from now.
+    async fn mark_active(&self, session_id: Uuid, ttl_secs: u64) -> Result<()>;
+    /// Marks sessions revoked.
+    async fn mark_revoked(&self, session_ids: &[Uuid]) -> Result<()>;
+}
+
+/// Counts failed logins per email across every instance.
+#[async_trait]
+pub trait LoginThrottle: Send + Sync + 'static {
+    /// Seconds until `email` may try again, if it is locked out now.
+    async fn locked_for(&self, email: &Email) -> Result<Option<u64>>;
+    /// Records a failure.
+    async fn record_failure(&self, email: &Email) -> Result<()>;
+    /// Forgets the failures after a successful login.
+    async fn reset(&self, email: &Email) -> Result<()>;
+}
+
+/// Hashes and verifies passwords (slow on purpose, so run off the async threads and bounded).
+#[async_trait]
+pub trait PasswordHasher: Send + Sync + 'static {
+    /// Hashes a password into a PHC string.
+    async fn hash(&self, password: String) -> Result<String>;
+    /// Whether `password` matches `hash`.
+    async fn verify(&self, password: String, hash: String) -> Result<bool>;
+}

@@ -1,0 +1,729 @@
+//! The use cases: register, login, refresh, logout, account management and session checks.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ordo_auth::{Caller, TokenIssuer};
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::ports::{IdentityStore, LoginThrottle, PasswordHasher, SessionCache, SessionRecord};
+use super::{AppError, Result};
+use crate::domain::{
+    DisplayName, Email, FieldViolation, IdentityEvent, PlainPassword, RevokeReason, Role, User,
+    Violations,
+};
+
+/// Where a request came from, as the gateway saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's IP address.
+    pub ip: String,
+    /// The client's `User-Agent`.
+    pub user_agent: String,
+}
+
+/// Tunables of the use cases.
+#[derive(Debug, Clone)]
+pub struct IdentitySettings {
+    /// Refresh token and session lifetime.
+    pub refresh_ttl: Duration,
+}
+
+/// A new token pair.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    /// Signed access token.
+    pub access_token: String,
+    /// Opaque refresh token.
+    pub refresh_token: String,
+    /// Access token lifetime, seconds.
+    pub expires_in: i64,
+    /// Refresh token lifetime, seconds.
+    pub refresh_expires_in: i64,
+}
+
+/// What a caller may see of a user.
+#[derive(Debug, Clone)]
+pub enum UserView {
+    /// Self or admin: everything but the password hash.
+    Full(User),
+    /// Anyone else: id and display name.
+    Profile {
+        /// The user id.
+        id: Uuid,
+        /// The display name.
+        display_name: String,
+    },
+}
+
+/// One page of users.
+#[derive(Debug, Clone)]
+pub struct ListUsersPage {
+    /// The users on this page.
+    pub users: Vec<User>,
+    /// Cursor of the next page, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// An admin's change to a user.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    /// New role.
+    pub role: Option<Role>,
+    /// New disabled flag.
+    pub disabled: Option<bool>,
+    /// Apply only at this version.
+    pub expected_version: Option<i64>,
+}
+
+/// Identity's use cases over its ports.
+#[derive(Clone)]
+pub struct IdentityService {
+    store: Arc<dyn IdentityStore>,
+    sessions: Arc<dyn SessionCache>,
+    throttle: Arc<dyn LoginThrottle>,
+    hasher: Arc<dyn PasswordHasher>,
+    issuer: Arc<TokenIssuer>,
+    settings: IdentitySettings,
+    /// A hash verified when the email is unknown, so both failures take the same time.
+    decoy_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for IdentityService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityService")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// A new opaque refresh token and its SHA-256.
+fn new_refresh_token() -> (String, [u8; 32]) {
+    let mut bytes = [0_u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = hash_refresh_token(&token);
+    (token, hash)
+}
+
+fn hash_refresh_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl IdentityService {
+    /// Wires the use cases to their ports. Hashes a decoy password once.
+    pub async fn new(
+        store: Arc<dyn IdentityStore>,
+        sessions: Arc<dyn SessionCache>,
+        throttle: Arc<dyn LoginThrottle>,
+        hasher: Arc<dyn PasswordHasher>,
+        issuer: Arc<TokenIssuer>,
+        settings: IdentitySettings,
+    ) -> Result<Self> {
+        let (decoy, _) = new_refresh_token();
+        let decoy_hash = hasher.hash(decoy).await?.into();
+        Ok(Self {
+            store,
+            sessions,
+            throttle,
+            hasher,
+            issuer,
+            settings,
+            decoy_hash,
+        })
+    }
+
+    /// The public key set of access tokens, as JSON.
+    pub fn jwks_json(&self) -> Result<String> {
+        serde_json::to_string(&self.issuer.jwks()).map_err(|e| AppError::Internal(e.into()))
+    }
+
+    /// Registers an account; the first ever becomes an admin.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        display_name: &str,
+        client: &ClientInfo,
+    ) -> Result<User> {
+        let mut violations = Violations::default();
+        let email = violations.check(Email::parse(email));
+        let password = violations.check(PlainPassword::parse(password, "password"));
+        let display_name = violations.check(DisplayName::parse(display_name));
+        let (Some(email), Some(password), Some(display_name)) = (email, password, display_name)
+        else {
+            return Err(AppError::Validation(violations.0));
+        };
+        // Fail fast on a taken email before spending a hash; the unique key still decides races.
+        if self.store.user_by_email(&email).await?.is_some() {
+            return Err(AppError::EmailTaken);
+        }
+        let hash = self.hasher.hash(password.expose().to_owned()).await?;
+        let mut user = User::register(email, display_name, hash, now());
+
+        let mut tx = self.store.begin().await?;
+        if tx.claim_first_account(user.id).await? {
+            user.role = Role::Admin;
+        }
+        tx.insert_user(&user).await?;
+        tx.record(
+            &IdentityEvent::UserRegistered { user: user.clone() },
+            Some(user.id),
+            client,
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %user.id, role = user.role.as_str(), "user registered");
+        Ok(user)
+    }
+
+    /// Checks an email and password and opens a session.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair> {
+        // A malformed email cannot belong to anyone: answer like any unknown email.
+        let Ok(email) = Email::parse(email) else {
+            return Err(AppError::Unauthenticated("invalid email or password"));
+        };
+        if let Some(retry_after_secs) = self.throttle.locked_for(&email).await? {
+            self.record_login_failure(&email, None, "locked_out", client)
+                .await?;
+            return Err(AppError::LockedOut { retry_after_secs });
+        }
+        let user = self.store.user_by_email(&email).await?;
+        let hash = user
+            .as_ref()
+            .map_or_else(|| self.decoy_hash.to_string(), |u| u.password_hash.clone());
+        let matches = self.hasher.verify(password.to_owned(), hash).await?;
+        let user = match user {
+            Some(user) if matches => user,
+            other => {
+                self.throttle.record_failure(&email).await?;
+                let user_id = other.map(|u| u.id);
+                self.record_login_failure(&email, user_id, "bad_credentials", client)
+                    .await?;
+                return Err(AppError::Unauthenticated("invalid email or password"));
+            }
+        };
+        if user.disabled {
+            self.record_login_failure(&email, Some(user.id), "disabled", client)
+                .await?;
+            return Err(AppError::Unauthenticated("invalid email or password"));
+        }
+        self.throttle.reset(&email).await?;
+
+        let now = now();
+        let session = SessionRecord {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            expires_at: now + self.settings.refresh_ttl,
+            revoked_at: None,
+        };
+        let (refresh_token, refresh_hash) = new_refresh_token();
+        let mut tx = self.store.begin().await?;
+        tx.insert_session(&session, client).await?;
+        tx.insert_refresh_token(refresh_hash, session.id, now, session.expires_at)
+            .await?;
+        tx.record(
+            &IdentityEvent::LoginSucceeded {
+                user_id: user.id,
+                session_id: session.id,
+            },
+            Some(user.id),
+            client,
+        )
+        .await?;
+        tx.commit().await?;
+        self.sessions
+            .mark_active(session.id, self.refresh_ttl_secs())
+            .await?;
+        tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
+        self.token_pair(&user, session.id, refresh_token, now)
+    }
+
+    async fn record_login_failure(
+        &self,
+        email: &Email,
+        user_id: Option<Uuid>,
+        reason: &'static str,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        tracing::info!(reason, "login failed");
+        let mut tx = self.store.begin().await?;
+        tx.record(
+            &IdentityEvent::LoginFailed {
+                email: email.clone(),
+                user_id,
+                reason,
+            },
+            user_id,
+            client,
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Spends a refresh token for a new pair; a spent token revokes its whole session.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> Result<TokenPair> {
+        const REFUSED: AppError = AppError::Unauthenticated("invalid refresh token");
+        let now = now();
+        let hash = hash_refresh_token(refresh_token);
+        let mut tx = self.store.begin().await?;
+        let Some(record) = tx.refresh_token_for_update(hash).await? else {
+            return Err(REFUSED);
+        };
+        let session = &record.session;
+        if record.spent_at.is_some() {
+            // Reuse: whoever holds the newer tokens may be a thief, or the victim. End the session.
+            if tx
+                .revoke_session(session.id, RevokeReason::RefreshReuse, now)
+                .await?
+            {
+                let (user_id, session_id) = (session.user_id, session.id);
+                tx.record(
+                    &IdentityEvent::RefreshReuseDetected {
+                        user_id,
+                        session_id,
+                    },
+                    Some(user_id),
+                    client,
+                )
+                .await?;
+                let revoked = IdentityEvent::SessionRevoked {
+                    user_id,
+                    session_id,
+                    reason: RevokeReason::RefreshReuse,
+                };
+                tx.record(&revoked, Some(user_id), client).await?;
+                tx.commit().await?;
+                self.sessions.mark_revoked(&[session_id]).await?;
+                tracing::warn!(%user_id, %session_id, "refresh token reuse detected; session revoked");
+            }
+            return Err(REFUSED);
+        }
+        if session.revoked_at.is_some() || record.expires_at <= now || session.expires_at <= now {
+            return Err(REFUSED);
+        }
+        let Some(user) = tx.user_for_update(session.user_id).await? else {
+            return Err(REFUSED);
+        };
+        if user.disabled {
+            return Err(REFUSED);
+        }
+        let (new_token, new_hash) = new_refresh_token();
+        let expires_at = now + self.settings.refresh_ttl;
+        tx.spend_refresh_token(hash, now).await?;
+        tx.insert_refresh_token(new_hash, session.id, now, expires_at)
+            .await?;
+        tx.extend_session(session.id, expires_at).await?;
+        tx.commit().await?;
+        self.sessions
+            .mark_active(session.id, self.refresh_ttl_secs())
+            .await?;
+        self.token_pair(&user, session.id, new_token, now)
+    }
+
+    /// Revokes the caller's session.
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn logout(&self, caller: &Caller, client: &ClientInfo) -> Result<()> {
+        self.revoke_sessions_of(
+            caller.user_id,
+            Some(caller.session_id),
+            None,
+            RevokeReason::Logout,
+            None,
+            client,
+        )
+        .await
+    }
+
+    /// The caller's own account, if it still exists and is enabled.
+    pub async fn me(&self, caller: &Caller) -> Result<User> {
+        match self.store.user_by_id(caller.user_id).await? {
+            Some(user) if !user.disabled => Ok(user),
+            _ => Err(AppError::Unauthenticated(
+                "the account no longer exists or is disabled",
+            )),
+        }
+    }
+
+    /// Changes the caller's display name.
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn update_me(
+        &self,
+        caller: &Caller,
+        display_name: Option<&str>,
+        expected_version: Option<i64>,
+    ) -> Result<User> {
+        let display_name = display_name
+            .map(DisplayName::parse)
+            .transpose()
+            .map_err(|violation| AppError::Validation(vec![violation]))?;
+        let mut tx = self.store.begin().await?;
+        let Some(mut user) = tx
+            .user_for_update(caller.user_id)
+            .await?
+            .filter(|u| !u.disabled)
+        else {
+            return Err(AppError::Unauthenticated(
+                "the account no longer exists or is disabled",
+            ));
+        };
+        check_version(&user, expected_version)?;
+        let Some(display_name) = display_name else {
+            return Ok(user);
+        };
+        if user.display_name == display_name {
+            return Ok(user);
+        }
+        let previous = user.version;
+        user.display_name = display_name;
+        user.touch(now());
+        tx.update_user(&user, previous).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Changes the caller's password and revokes every other session of theirs.
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current: &str,
+        new: &str,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let new =
+            PlainPassword::parse(new, "new_password").map_err(|v| AppError::Validation(vec![v]))?;
+        let user = self.me(caller).await?;
+        if !self
+            .hasher
+            .verify(current.to_owned(), user.password_hash.clone())
+            .await?
+        {
+            return Err(AppError::Validation(vec![FieldViolation {
+                field: "current_password",
+                message: "is not the current password".to_owned(),
+            }]));
+        }
+        let hash = self.hasher.hash(new.expose().to_owned()).await?;
+        let now = now();
+        let mut tx = self.store.begin().await?;
+        let Some(mut user) = tx.user_for_update(caller.user_id).await? else {
+            return Err(AppError::Unauthenticated("the account no longer exists"));
+        };
+        let previous = user.version;
+        user.password_hash = hash;
+        user.touch(now);
+        tx.update_user(&user, previous).await?;
+        let revoked = tx
+            .revoke_user_sessions(
+                user.id,
+                Some(caller.session_id),
+                RevokeReason::PasswordChanged,
+                now,
+            )
+            .await?;
+        tx.record(
+            &IdentityEvent::PasswordChanged { user_id: user.id },
+            Some(user.id),
+            client,
+        )
+        .await?;
+        for session_id in &revoked {
+            let event = IdentityEvent::SessionRevoked {
+                user_id: user.id,
+                session_id: *session_id,
+                reason: RevokeReason::PasswordChanged,
+            };
+            tx.record(&event, Some(user.id), client).await?;
+        }
+        tx.commit().await?;
+        self.sessions.mark_revoked(&revoked).await?;
+        Ok(())
+    }
+
+    /// One user: everything for self and admins, the public profile for anyone else.
+    pub async fn get_user(&self, caller: &Caller, id: &str) -> Result<UserView> {
+        let id = Uuid::parse_str(id).map_err(|_| AppError::NotFound)?;
+        let user = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+        if user.id == caller.user_id || self.is_admin(caller).await? {
+            Ok(UserView::Full(user))
+        } else {
+            Ok(UserView::Profile {
+                id: user.id,
+                display_name: user.display_name.as_str().to_owned(),
+            })
+        }
+    }
+
+    /// The user with exactly this email, if any.
+    pub async fn lookup_by_email(&self, _caller: &Caller, email: &str) -> Result<Option<User>> {
+        match Email::parse(email) {
+            Ok(email) => self.store.user_by_email(&email).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Every user, newest last, optionally filtered (admins only).
+    pub async fn list_users(
+        &self,
+        caller: &Caller,
+        query: &str,
+        limit: u32,
+        cursor: &str,
+    ) -> Result<ListUsersPage> {
+        if !self.is_admin(caller).await? {
+            return Err(AppError::PermissionDenied("only admins may list users"));
+        }
+        if !(1..=100).contains(&limit) {
+            return Err(AppError::Validation(vec![FieldViolation {
+                field: "limit",
+                message: "must be 1..100".into(),
+            }]));
+        }
+        let after = if cursor.is_empty() {
+            None
+        } else {
+            Some(decode_cursor(cursor)?)
+        };
+        let query = Some(query.trim()).filter(|q| !q.is_empty());
+        let mut users = self.store.list_users(query, after, limit + 1).await?;
+        let next_cursor = if users.len() > limit as usize {
+            users.truncate(limit as usize);
+            users.last().map(|u| encode_cursor(u.id))
+        } else {
+            None
+        };
+        Ok(ListUsersPage { users, next_cursor })
+    }
+
+    /// An admin changes a user's role or disabled flag. Disabling revokes every session.
+    #[tracing::instrument(skip_all, fields(caller = %caller.user_id, target = %id))]
+    pub async fn update_user(
+        &self,
+        caller: &Caller,
+        id: &str,
+        update: UserUpdate,
+        client: &ClientInfo,
+    ) -> Result<User> {
+        if !self.is_admin(caller).await? {
+            return Err(AppError::PermissionDenied("only admins may change users"));
+        }
+        let id = Uuid::parse_str(id).map_err(|_| AppError::NotFound)?;
+        if id == caller.user_id
+            && (update.role == Some(Role::Member) || update.disabled == Some(true))
+        {
+            // An admin who demotes or disables themselves could leave Ordo with no admin at all.
+            return Err(AppError::Conflict(
+                "admins cannot demote or disable themselves",
+            ));
+        }
+        let now = now();
+        let mut tx = self.store.begin().await?;
+        let mut user = tx.user_for_update(id).await?.ok_or(AppError::NotFound)?;
+        check_version(&user, update.expected_version)?;
+        let previous = user.version;
+        let mut events = Vec::new();
+        if let Some(role) = update.role.filter(|r| *r != user.role) {
+            events.push(IdentityEvent::UserRoleChanged {
+                user_id: id,
+                old_role: user.role,
+                new_role: role,
+            });
+            user.role = role;
+        }
+        let mut revoked = Vec::new();
+        if let Some(disabled) = update.disabled.filter(|d| *d != user.disabled) {
+            user.disabled = disabled;
+            events.push(IdentityEvent::UserDisabled {
+                user_id: id,
+                disabled,
+            });
+            if disabled {
+                revoked = tx
+                    .revoke_user_sessions(id, None, RevokeReason::UserDisabled, now)
+                    .await?;
+                events.extend(
+                    revoked
+                        .iter()
+                        .map(|session_id| IdentityEvent::SessionRevoked {
+                            user_id: id,
+                            session_id: *session_id,
+                            reason: RevokeReason::UserDisabled,
+                        }),
+                );
+            }
+        }
+        if events.is_empty() {
+            return Ok(user);
+        }
+        user.touch(now);
+        tx.update_user(&user, previous).await?;
+        for event in &events {
+            tx.record(event, Some(caller.user_id), client).await?;
+        }
+        tx.commit().await?;
+        self.sessions.mark_revoked(&revoked).await?;
+        Ok(user)
+    }
+
+    /// Whether a session is live; refreshes the cache either way.
+    pub async fn check_session(&self, session_id: &str) -> Result<bool> {
+        let Ok(id) = Uuid::parse_str(session_id) else {
+            return Ok(false);
+        };
+        let active = match self.store.session(id).await? {
+            Some(session) => session.revoked_at.is_none() && session.expires_at > now(),
+            None => false,
+        };
+        if active {
+            self.sessions
+                .mark_active(id, self.refresh_ttl_secs())
+                .await?;
+        } else {
+            self.sessions.mark_revoked(&[id]).await?;
+        }
+        Ok(active)
+    }
+
+    async fn revoke_sessions_of(
+        &self,
+        user_id: Uuid,
+        only: Option<Uuid>,
+        keep: Option<Uuid>,
+        reason: RevokeReason,
+        actor: Option<Uuid>,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let now = now();
+        let mut tx = self.store.begin().await?;
+        let revoked = match only {
+            Some(id) => {
+                if tx.revoke_session(id, reason, now).await? {
+                    vec![id]
+                } else {
+                    Vec::new()
+                }
+            }
+            None => tx.revoke_user_sessions(user_id, keep, reason, now).await?,
+        };
+        for session_id in &revoked {
+            let event = IdentityEvent::SessionRevoked {
+                user_id,
+                session_id: *session_id,
+                reason,
+            };
+            tx.record(&event, actor.or(Some(user_id)), client).await?;
+        }
+        tx.commit().await?;
+        self.sessions.mark_revoked(&revoked).await?;
+        // Also when nothing was live: logging out twice is not an error, the session stays dead.
+        if let Some(id) = only {
+            self.sessions.mark_revoked(&[id]).await?;
+        }
+        Ok(())
+    }
+
+    async fn is_admin(&self, caller: &Caller) -> Result<bool> {
+        // The token's role may be up to 15 minutes old; the stored role decides.
+        Ok(self
+            .store
+            .user_by_id(caller.user_id)
+            .await?
+            .is_some_and(|u| u.role == Role::Admin && !u.disabled))
+    }
+
+    fn refresh_ttl_secs(&self) -> u64 {
+        u64::try_from(self.settings.refresh_ttl.whole_seconds()).unwrap_or(0)
+    }
+
+    fn token_pair(
+        &self,
+        user: &User,
+        session_id: Uuid,
+        refresh_token: String,
+        now: OffsetDateTime,
+    ) -> Result<TokenPair> {
+        let access_token = self
+            .issuer
+            .issue(
+                &user.id.to_string(),
+                &session_id.to_string(),
+                user.role.as_str(),
+                now.unix_timestamp(),
+            )
+            .map_err(|e| AppError::Internal(e.into()))?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            expires_in: self.issuer.ttl_seconds(),
+            refresh_expires_in: self.settings.refresh_ttl.whole_seconds(),
+        })
+    }
+}
+
+fn check_version(user: &User, expected: Option<i64>) -> Result<()> {
+    match expected {
+        Some(version) if version != user.version => Err(AppError::VersionMismatch),
+        _ => Ok(()),
+    }
+}
+
+fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Result<Uuid> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .ok_or_else(|| AppError::BadRequest("invalid cursor".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)).ok(), Some(id));
+    }
+
+    #[test]
+    fn a_garbage_cursor_is_a_bad_request() {
+        assert!(matches!(
+            decode_cursor("not a cursor!"),
+            Err(AppError::BadRequest(_))
+        ));
+        assert!(matches!(
+            decode_cursor("AAAA"),
+            Err(AppError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_hashed() {
+        let (a, hash_a) = new_refresh_token();
+        let (b, _) = new_refresh_token();
+        assert_ne!(a, b);
+        assert_eq!(hash_refresh_token(&a), hash_a);
+        assert_eq!(a.len(), 43);
+    }
+}

@@ -1,0 +1,12 @@
+//! Adapters behind identity's ports: MySQL (sqlx) for accounts, sessions and the outbox, Redis for the
+//! session cache and login throttle, argon2id for passwords, and the signing key store.
+
+mod envelope;
+mod hasher;
+mod mysql;
+mod redis;
+pub mod signing_key;
+
+pub use hasher::Argon2Hasher;
+pub use mysql::MySqlIdentityStore;
+pub use redis::{RedisLoginThrottle, RedisSessionCache};

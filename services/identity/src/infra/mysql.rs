@@ -1,0 +1,417 @@
+//! The MySQL store: accounts, sessions and refresh tokens in the `ordo_identity` schema, and the
+//! outbox rows written in the same transactions.
+
+use async_trait::async_trait;
+use ordo_events::OutboxSignal;
+use sqlx::mysql::MySqlPool;
+use sqlx::{MySql, Transaction};
+use time::{OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+use crate::app::ports::{IdentityStore, IdentityTx, RefreshRecord, SessionRecord};
+use crate::app::{AppError, ClientInfo, Result};
+use crate::domain::{DisplayName, Email, IdentityEvent, RevokeReason, Role, User};
+
+const USER_COLUMNS: &str =
+    "id, email, display_name, password_hash, role, disabled, created_at, updated_at, version";
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    display_name: String,
+    password_hash: String,
+    role: String,
+    disabled: bool,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+    version: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = AppError;
+
+    fn try_from(row: UserRow) -> Result<Self> {
+        let corrupt = |what: &str| {
+            AppError::Internal(anyhow::anyhow!(
+                "stored user {} has an invalid {what}",
+                row.id
+            ))
+        };
+        Ok(User {
+            id: row.id,
+            email: Email::parse(&row.email).map_err(|_| corrupt("email"))?,
+            display_name: DisplayName::parse(&row.display_name)
+                .map_err(|_| corrupt("display name"))?,
+            password_hash: row.password_hash.clone(),
+            role: Role::parse(&row.role).ok_or_else(|| corrupt("role"))?,
+            disabled: row.disabled,
+            created_at: row.created_at.assume_utc(),
+            updated_at: row.updated_at.assume_utc(),
+            version: row.version,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: Uuid,
+    user_id: Uuid,
+    expires_at: PrimitiveDateTime,
+    revoked_at: Option<PrimitiveDateTime>,
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(row: SessionRow) -> Self {
+        SessionRecord {
+            id: row.id,
+            user_id: row.user_id,
+            expires_at: row.expires_at.assume_utc(),
+            revoked_at: row.revoked_at.map(PrimitiveDateTime::assume_utc),
+        }
+    }
+}
+
+fn utc(time: OffsetDateTime) -> PrimitiveDateTime {
+    let time = time.to_offset(time::UtcOffset::UTC);
+    PrimitiveDateTime::new(time.date(), time.time())
+}
+
+fn db(error: sqlx::Error) -> AppError {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            AppError::Unavailable(format!("database: {error}"))
+        }
+        other => AppError::Internal(other.into()),
+    }
+}
+
+/// Identity's MySQL store.
+#[derive(Debug, Clone)]
+pub struct MySqlIdentityStore {
+    pool: MySqlPool,
+    signal: OutboxSignal,
+}
+
+impl MySqlIdentityStore {
+    /// A store on `pool` that wakes the relay through `signal` after each commit.
+    pub fn new(pool: MySqlPool, signal: OutboxSignal) -> Self {
+        Self { pool, signal }
+    }
+}
+
+#[async_trait]
+impl IdentityStore for MySqlIdentityStore {
+    async fn begin(&self) -> Result<Box<dyn IdentityTx>> {
+        let tx = self.pool.begin().await.map_err(db)?;
+        Ok(Box::new(MySqlIdentityTx {
+            tx,
+            signal: self.signal.clone(),
+            wrote_events: false,
+        }))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id = ?");
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(User::try_from).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE email = ?");
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(User::try_from).transpose()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn list_users(
+        &self,
+        query: Option<&str>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
+        // Ids are UUID v7, so id order is registration order and a stable keyset.
+        let mut sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id > ?");
+        if query.is_some() {
+            sql.push_str(" AND (email LIKE ? ESCAPE '!' OR display_name LIKE ? ESCAPE '!')");
+        }
+        sql.push_str(" ORDER BY id LIMIT ?");
+        let mut q = sqlx::query_as::<_, UserRow>(&sql).bind(after.unwrap_or(Uuid::nil()));
+        if let Some(query) = query {
+            let escaped = query
+                .replace('!', "!!")
+                .replace('%', "!%")
+                .replace('_', "!_");
+            let pattern = format!("%{}%", escaped.to_lowercase());
+            q = q.bind(pattern.clone()).bind(pattern);
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await.map_err(db)?;
+        rows.into_iter().map(User::try_from).collect()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>> {
+        let row: Option<SessionRow> =
+            sqlx::query_as("SELECT id, user_id, expires_at, revoked_at FROM session WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(row.map(SessionRecord::from))
+    }
+}
+
+/// One MySQL transaction.
+struct MySqlIdentityTx {
+    tx: Transaction<'static, MySql>,
+    signal: OutboxSignal,
+    wrote_events: bool,
+}
+
+#[async_trait]
+impl IdentityTx for MySqlIdentityTx {
+    async fn claim_first_account(&mut self, user_id: Uuid) -> Result<bool> {
+        let done = sqlx::query("INSERT IGNORE INTO first_account (slot, user_id) VALUES (1, ?)")
+            .bind(user_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_user(&mut self, user: &User) -> Result<()> {
+        let result = sqlx::query(
+            "INSERT INTO user_account (id, email, display_name, password_hash, role, disabled, created_at, updated_at, version)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(user.id)
+        .bind(user.email.as_str())
+        .bind(user.display_name.as_str())
+        .bind(&user.password_hash)
+        .bind(user.role.as_str())
+        .bind(user.disabled)
+        .bind(utc(user.created_at))
+        .bind(utc(user.updated_at))
+        .bind(user.version)
+        .execute(&mut *self.tx)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            // The email is the table's only unique key besides the generated id.
+            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(AppError::EmailTaken),
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn user_for_update(&mut self, id: Uuid) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id = ? FOR UPDATE");
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        row.map(User::try_from).transpose()
+    }
+
+    async fn update_user(&mut self, user: &User, previous_version: i64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE user_account SET display_name = ?, password_hash = ?, role = ?, disabled = ?, updated_at = ?, version = ?
+             WHERE id = ? AND version = ?",
+        )
+        .bind(user.display_name.as_str())
+        .bind(&user.password_hash)
+        .bind(user.role.as_str())
+        .bind(user.disabled)
+        .bind(utc(user.updated_at))
+        .bind(user.version)
+        .bind(user.id)
+        .bind(previous_version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(AppError::VersionMismatch)
+        }
+    }
+
+    async fn insert_session(&mut self, session: &SessionRecord, client: &ClientInfo) -> Result<()> {
+        sqlx::query("INSERT INTO session (id, user_id, created_at, expires_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(session.id)
+            .bind(session.user_id)
+            .bind(utc(OffsetDateTime::now_utc()))
+            .bind(utc(session.expires_at))
+            .bind(truncate(&client.ip, 64))
+            .bind(truncate(&client.user_agent, 512))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn extend_session(&mut self, id: Uuid, expires_at: OffsetDateTime) -> Result<()> {
+        sqlx::query("UPDATE session SET expires_at = ? WHERE id = ?")
+            .bind(utc(expires_at))
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn insert_refresh_token(
+        &mut self,
+        token_hash: [u8; 32],
+        session_id: Uuid,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO refresh_token (token_hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(&token_hash[..])
+            .bind(session_id)
+            .bind(utc(now))
+            .bind(utc(expires_at))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn refresh_token_for_update(
+        &mut self,
+        token_hash: [u8; 32],
+    ) -> Result<Option<RefreshRecord>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            expires_at: PrimitiveDateTime,
+            spent_at: Option<PrimitiveDateTime>,
+            session_id: Uuid,
+            user_id: Uuid,
+            session_expires_at: PrimitiveDateTime,
+            revoked_at: Option<PrimitiveDateTime>,
+        }
+        // Locking both rows serialises concurrent refreshes of one session: the second sees the
+        // first's spend and is treated as reuse.
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT r.expires_at, r.spent_at, s.id AS session_id, s.user_id, s.expires_at AS session_expires_at, s.revoked_at
+             FROM refresh_token r JOIN session s ON s.id = r.session_id
+             WHERE r.token_hash = ? FOR UPDATE",
+        )
+        .bind(&token_hash[..])
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(row.map(|row| RefreshRecord {
+            token_hash,
+            session: SessionRecord {
+                id: row.session_id,
+                user_id: row.user_id,
+                expires_at: row.session_expires_at.assume_utc(),
+                revoked_at: row.revoked_at.map(PrimitiveDateTime::assume_utc),
+            },
+            expires_at: row.expires_at.assume_utc(),
+            spent_at: row.spent_at.map(PrimitiveDateTime::assume_utc),
+        }))
+    }
+
+    async fn spend_refresh_token(
+        &mut self,
+        token_hash: [u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query("UPDATE refresh_token SET spent_at = ? WHERE token_hash = ?")
+            .bind(utc(now))
+            .bind(&token_hash[..])
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn revoke_session(
+        &mut self,
+        id: Uuid,
+        reason: RevokeReason,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE session SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(utc(now))
+            .bind(reason.as_str())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_user_sessions(
+        &mut self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: RevokeReason,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Uuid>> {
+        let ids: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT id FROM session WHERE user_id = ? AND revoked_at IS NULL AND id <> ? FOR UPDATE",
+        )
+        .bind(user_id)
+        .bind(keep.unwrap_or(Uuid::nil()))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        let ids: Vec<Uuid> = ids.into_iter().map(|(id,)| id).collect();
+        if !ids.is_empty() {
+            sqlx::query(
+                "UPDATE session SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ?",
+            )
+            .bind(utc(now))
+            .bind(reason.as_str())
+            .bind(user_id)
+            .bind(keep.unwrap_or(Uuid::nil()))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        }
+        Ok(ids)
+    }
+
+    async fn record(
+        &mut self,
+        event: &IdentityEvent,
+        actor: Option<Uuid>,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let envelope = super::envelope::envelope(event, actor, client);
+        ordo_events::enqueue(&mut self.tx, &envelope)
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+        self.wrote_events = true;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await.map_err(db)?;
+        if self.wrote_events {
+            self.signal.notify();
+        }
+        Ok(())
+    }
+}
+
+fn truncate(value: &str, max_chars: usize) -> &str {
+    match value.char_indices().nth(max_chars) {
+        Some((index, _)) => &value[..index],
+        None => value,
+    }
+}

@@ -1,0 +1,160 @@
+//! Redis adapters: the session cache the gateway reads (`<prefix>session:<sid>` = "1" live / "0"
+//! revoked; a missing key means "ask identity") and the login throttle shared by every instance.
+
+use async_trait::async_trait;
+use redis::AsyncCommands as _;
+use redis::aio::ConnectionManager;
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use crate::app::ports::{LoginThrottle, SessionCache};
+use crate::app::{AppError, Result};
+use crate::domain::Email;
+
+/// How long a revoked marker is kept: past it, every access token of the session has expired anyway
+/// (access tokens live 15 minutes) and a missing key sends the gateway to identity, which says no.
+const REVOKED_TTL_SECS: u64 = 3600;
+
+fn unavailable(error: redis::RedisError) -> AppError {
+    AppError::Unavailable(format!("redis: {error}"))
+}
+
+/// The session cache in Redis.
+#[derive(Clone)]
+pub struct RedisSessionCache {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisSessionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessionCache")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl RedisSessionCache {
+    /// A cache writing keys under `prefix`.
+    pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
+        Self {
+            conn,
+            prefix: prefix.into(),
+        }
+    }
+
+    fn key(&self, session_id: Uuid) -> String {
+        format!("{}session:{}", self.prefix, session_id)
+    }
+}
+
+#[async_trait]
+impl SessionCache for RedisSessionCache {
+    async fn mark_active(&self, session_id: Uuid, ttl_secs: u64) -> Result<()> {
+        let mut conn = self.conn.clone();
+        conn.set_ex::<_, _, ()>(self.key(session_id), "1", ttl_secs.max(1))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn mark_revoked(&self, session_ids: &[Uuid]) -> Result<()> {
+        if session_ids.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for id in session_ids {
+            pipe.set_ex(self.key(*id), "0", REVOKED_TTL_SECS).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+    }
+}
+
+/// Failed-login counting in Redis: a fixed window per email that starts at the first failure.
+#[derive(Clone)]
+pub struct RedisLoginThrottle {
+    conn: ConnectionManager,
+    prefix: String,
+    max_failures: u64,
+    window_secs: u64,
+}
+
+impl std::fmt::Debug for RedisLoginThrottle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLoginThrottle")
+            .field("max_failures", &self.max_failures)
+            .field("window_secs", &self.window_secs)
+            .finish()
+    }
+}
+
+impl RedisLoginThrottle {
+    /// Locks an email out after `max_failures` failures within `window_secs`.
+    pub fn new(
+        conn: ConnectionManager,
+        prefix: impl Into<String>,
+        max_failures: u64,
+        window_secs: u64,
+    ) -> Self {
+        Self {
+            conn,
+            prefix: prefix.into(),
+            max_failures,
+            window_secs,
+        }
+    }
+
+    /// The key is a hash of the email, so Redis holds no addresses.
+    fn key(&self, email: &Email) -> String {
+        let digest = Sha256::digest(email.as_str().as_bytes());
+        format!("{}login_failures:{}", self.prefix, hex_lower(&digest))
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[async_trait]
+impl LoginThrottle for RedisLoginThrottle {
+    async fn locked_for(&self, email: &Email) -> Result<Option<u64>> {
+        let mut conn = self.conn.clone();
+        let key = self.key(email);
+        let (count, ttl): (Option<u64>, i64) = redis::pipe()
+            .get(&key)
+            .ttl(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        match count {
+            Some(count) if count >= self.max_failures => {
+                Ok(Some(u64::try_from(ttl).unwrap_or(1).max(1)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn record_failure(&self, email: &Email) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let key = self.key(email);
+        // INCR then EXPIRE NX: the window starts at the first failure and later failures don't extend it.
+        redis::pipe()
+            .incr(&key, 1)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(self.window_secs)
+            .arg("NX")
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn reset(&self, email: &Email) -> Result<()> {
+        let mut conn = self.conn.clone();
+        conn.del::<_, ()>(self.key(email))
+            .await
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,27 @@
+//! The `ordo-identity` binary: parses configuration and runs the service (or `migrate`).
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use ordo_identity::{Command, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    let _telemetry = ordo_platform::telemetry::init("ordo-identity", config.log_format)?;
+    match config.command {
+        Some(Command::Migrate) => {
+            ordo_identity::migrate(&config).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        None => {
+            let grpc = tokio::net::TcpListener::bind(config.grpc_addr)
+                .await
+                .with_context(|| format!("bind {}", config.grpc_addr))?;
+            let ops = tokio::net::TcpListener::bind(config.ops_addr)
+                .await
+                .with_context(|| format!("bind {}", config.ops_addr))?;
+            ordo_identity::serve(config, grpc, ops, ordo_platform::shutdown::on_signal()).await
+        }
+    }
+}
