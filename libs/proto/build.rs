@@ -4,10 +4,7 @@
 use std::env;
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &[
-    "ordo/identity/v1/identity.proto",
-    "ordo/events/v1/events.proto",
-];
+const PROTOS: &[&str] = &["ordo/identity/v1/identity.proto", "ordo/events/v1/events.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
@@ -16,13 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(PROTOS, [&root])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
-    std::fs::write(
-        out.join("ordo_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
-    )?;
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(fds)?;
+    std::fs::write(out.join("ordo_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
     Ok(())
 }

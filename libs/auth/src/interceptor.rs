@@ -55,13 +55,8 @@ impl Interceptor for Authenticator {
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| Status::unauthenticated("malformed authorization metadata"))?;
-        let claims = self
-            .keys
-            .current()
-            .verify(token)
-            .map_err(|_| Status::unauthenticated("invalid access token"))?;
-        let caller = Caller::from_claims(claims)
-            .ok_or_else(|| Status::unauthenticated("invalid access token"))?;
+        let claims = self.keys.current().verify(token).map_err(|_| Status::unauthenticated("invalid access token"))?;
+        let caller = Caller::from_claims(claims).ok_or_else(|| Status::unauthenticated("invalid access token"))?;
         request.extensions_mut().insert(caller);
         Ok(request)
     }
@@ -69,8 +64,5 @@ impl Interceptor for Authenticator {
 
 /// The caller of an RPC that requires one; `Unauthenticated` when the request carried no token.
 pub fn caller<T>(request: &Request<T>) -> Result<&Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .ok_or_else(|| Status::unauthenticated("an access token is required"))
+    request.extensions().get::<Caller>().ok_or_else(|| Status::unauthenticated("an access token is required"))
 }

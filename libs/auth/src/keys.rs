@@ -6,8 +6,8 @@ use std::sync::{Arc, RwLock};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{
-    AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
-    OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
+    AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, OctetKeyPairParameters,
+    OctetKeyPairType, PublicKeyUse,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
@@ -27,9 +27,7 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -37,15 +35,13 @@ impl SigningKey {
     /// Generates a fresh key with the system's secure random generator.
     pub fn generate(kid: impl Into<String>) -> Result<Self, TokenError> {
         let rng = ring::rand::SystemRandom::new();
-        let pkcs8 =
-            Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| TokenError::Key(e.to_string()))?;
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| TokenError::Key(e.to_string()))?;
         Self::from_pkcs8_der(kid, pkcs8.as_ref())
     }
 
     /// Loads a key from its PKCS#8 DER encoding.
     pub fn from_pkcs8_der(kid: impl Into<String>, der: &[u8]) -> Result<Self, TokenError> {
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
-            .map_err(|e| TokenError::Key(e.to_string()))?;
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|e| TokenError::Key(e.to_string()))?;
         Ok(Self {
             kid: kid.into(),
             pkcs8: der.to_vec(),
@@ -110,19 +106,11 @@ impl TokenIssuer {
 
     /// The public key set that verifies this issuer's tokens.
     pub fn jwks(&self) -> JwkSet {
-        JwkSet {
-            keys: vec![self.key.public_jwk()],
-        }
+        JwkSet { keys: vec![self.key.public_jwk()] }
     }
 
     /// Signs an access token for `user_id` in `session_id`, issued at `now` (seconds since the epoch).
-    pub fn issue(
-        &self,
-        user_id: &str,
-        session_id: &str,
-        role: &str,
-        now: i64,
-    ) -> Result<String, TokenError> {
+    pub fn issue(&self, user_id: &str, session_id: &str, role: &str, now: i64) -> Result<String, TokenError> {
         let claims = AccessClaims {
             iss: ISSUER.to_owned(),
             sub: user_id.to_owned(),
@@ -148,9 +136,7 @@ pub struct KeySet {
 
 impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeySet")
-            .field("kids", &self.keys.keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("KeySet").field("kids", &self.keys.keys().collect::<Vec<_>>()).finish()
     }
 }
 
@@ -167,12 +153,8 @@ impl KeySet {
             .keys
             .iter()
             .filter_map(|jwk| match (&jwk.common.key_id, &jwk.algorithm) {
-                (Some(kid), AlgorithmParameters::OctetKeyPair(okp))
-                    if okp.curve == EllipticCurve::Ed25519 =>
-                {
-                    DecodingKey::from_ed_components(&okp.x)
-                        .ok()
-                        .map(|key| (kid.clone(), key))
+                (Some(kid), AlgorithmParameters::OctetKeyPair(okp)) if okp.curve == EllipticCurve::Ed25519 => {
+                    DecodingKey::from_ed_components(&okp.x).ok().map(|key| (kid.clone(), key))
                 }
                 _ => None,
             })
@@ -186,8 +168,7 @@ impl KeySet {
 
     /// Parses a JWKS JSON document.
     pub fn from_jwks_json(json: &str) -> Result<Self, TokenError> {
-        let jwks: JwkSet =
-            serde_json::from_str(json).map_err(|e| TokenError::Key(e.to_string()))?;
+        let jwks: JwkSet = serde_json::from_str(json).map_err(|e| TokenError::Key(e.to_string()))?;
         Ok(Self::from_jwks(&jwks))
     }
 
@@ -212,9 +193,7 @@ impl KeySet {
         let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)?;
         let claims = data.claims;
-        if uuid::Uuid::parse_str(&claims.sub).is_err()
-            || uuid::Uuid::parse_str(&claims.sid).is_err()
-        {
+        if uuid::Uuid::parse_str(&claims.sub).is_err() || uuid::Uuid::parse_str(&claims.sid).is_err() {
             return Err(TokenError::InvalidClaims);
         }
         Ok(claims)
@@ -231,9 +210,7 @@ pub struct KeyStore {
 impl KeyStore {
     /// A store holding `keys`.
     pub fn new(keys: KeySet) -> Self {
-        Self {
-            inner: Arc::new(RwLock::new(Arc::new(keys))),
-        }
+        Self { inner: Arc::new(RwLock::new(Arc::new(keys))) }
     }
 
     /// The current key set.
@@ -293,10 +270,7 @@ mod tests {
     fn an_expired_token_is_refused() {
         let issuer = issuer();
         let token = issuer.issue(USER, SESSION, "member", now() - 1000).unwrap();
-        assert!(matches!(
-            KeySet::from_jwks(&issuer.jwks()).verify(&token),
-            Err(TokenError::Invalid(_))
-        ));
+        assert!(matches!(KeySet::from_jwks(&issuer.jwks()).verify(&token), Err(TokenError::Invalid(_))));
     }
 
     #[test]
@@ -316,9 +290,7 @@ mod tests {
     fn an_hmac_token_signed_with_the_public_key_is_refused() {
         let issuer = issuer();
         let jwks = issuer.jwks();
-        let AlgorithmParameters::OctetKeyPair(okp) = &jwks.keys[0].algorithm else {
-            panic!("not OKP")
-        };
+        let AlgorithmParameters::OctetKeyPair(okp) = &jwks.keys[0].algorithm else { panic!("not OKP") };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(ACCESS_TOKEN_TYPE.into());
         header.kid = Some("k1".into());
@@ -331,12 +303,7 @@ mod tests {
             exp: now() + 900,
             jti: "x".into(),
         };
-        let token = jsonwebtoken::encode(
-            &header,
-            &claims,
-            &EncodingKey::from_secret(okp.x.as_bytes()),
-        )
-        .unwrap();
+        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(okp.x.as_bytes())).unwrap();
         assert!(KeySet::from_jwks(&jwks).verify(&token).is_err());
     }
 
@@ -347,11 +314,7 @@ mod tests {
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
         parts[1] = URL_SAFE_NO_PAD.encode(payload.replace("member", "admin"));
-        assert!(
-            KeySet::from_jwks(&issuer.jwks())
-                .verify(&parts.join("."))
-                .is_err()
-        );
+        assert!(KeySet::from_jwks(&issuer.jwks()).verify(&parts.join(".")).is_err());
     }
 
     #[test]
@@ -369,9 +332,7 @@ mod tests {
             jti: "x".into(),
         };
         let token = jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap();
-        let keys = KeySet::from_jwks(&JwkSet {
-            keys: vec![key.public_jwk()],
-        });
+        let keys = KeySet::from_jwks(&JwkSet { keys: vec![key.public_jwk()] });
         assert!(matches!(keys.verify(&token), Err(TokenError::WrongType)));
     }
 

@@ -53,9 +53,7 @@ impl<T: FromStr> FromStr for Secret<T> {
 
 /// Parses a duration given in milliseconds, for `clap` value parsers.
 pub fn parse_millis(s: &str) -> Result<std::time::Duration, String> {
-    s.parse::<u64>()
-        .map(std::time::Duration::from_millis)
-        .map_err(|e| format!("not a number of milliseconds: {e}"))
+    s.parse::<u64>().map(std::time::Duration::from_millis).map_err(|e| format!("not a number of milliseconds: {e}"))
 }
 
 #[cfg(test)]
@@ -64,19 +62,14 @@ mod tests {
 
     #[test]
     fn secret_debug_hides_the_value() {
-        let secret: Secret<String> = "mysql://root:hunter2@db/x"
-            .parse()
-            .unwrap_or_else(|_| unreachable!());
+        let secret: Secret<String> = "mysql://root:hunter2@db/x".parse().unwrap_or_else(|_| unreachable!());
         assert_eq!(format!("{secret:?}"), "Secret(***)");
         assert_eq!(secret.expose(), "mysql://root:hunter2@db/x");
     }
 
     #[test]
     fn parse_millis_rejects_words() {
-        assert_eq!(
-            parse_millis("250"),
-            Ok(std::time::Duration::from_millis(250))
-        );
+        assert_eq!(parse_millis("250"), Ok(std::time::Duration::from_millis(250)));
         assert!(parse_millis("soon").is_err());
     }
 }

@@ -29,16 +29,11 @@ pub enum DbError {
 pub async fn ensure_schema(url: &str) -> Result<(), DbError> {
     let options: MySqlConnectOptions = url.parse()?;
     let schema = options.get_database().ok_or(DbError::NoSchema)?.to_owned();
-    if !schema
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
+    if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(DbError::InvalidSchema(schema));
     }
     let mut conn = options.database("").connect().await?;
-    sqlx::query(&format!("CREATE DATABASE IF NOT EXISTS `{schema}`"))
-        .execute(&mut conn)
-        .await?;
+    sqlx::query(&format!("CREATE DATABASE IF NOT EXISTS `{schema}`")).execute(&mut conn).await?;
     conn.close().await?;
     Ok(())
 }
@@ -63,11 +58,7 @@ pub async fn migrate(pool: &MySqlPool, migrator: &Migrator) -> Result<(), DbErro
 }
 
 /// Creates the schema if needed, opens a pool and migrates it.
-pub async fn prepare(
-    url: &str,
-    max_connections: u32,
-    migrator: &Migrator,
-) -> Result<MySqlPool, DbError> {
+pub async fn prepare(url: &str, max_connections: u32, migrator: &Migrator) -> Result<MySqlPool, DbError> {
     ensure_schema(url).await?;
     let pool = connect(url, max_connections).await?;
     migrate(&pool, migrator).await?;

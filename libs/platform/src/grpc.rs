@@ -24,9 +24,7 @@ pub fn request_span(request: &http::Request<()>) -> tracing::Span {
 }
 
 /// A tonic client interceptor that forwards the current trace context.
-pub fn propagate_trace(
-    mut request: tonic::Request<()>,
-) -> Result<tonic::Request<()>, tonic::Status> {
+pub fn propagate_trace(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
     crate::telemetry::inject_into_metadata(request.metadata_mut());
     Ok(request)
 }

@@ -33,9 +33,7 @@ pub struct Readiness {
 
 impl std::fmt::Debug for Readiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.checks.iter().map(|c| c.name()))
-            .finish()
+        f.debug_list().entries(self.checks.iter().map(|c| c.name())).finish()
     }
 }
 
@@ -76,13 +74,7 @@ impl ReadinessCheck for MySqlCheck {
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            sqlx::query("SELECT 1")
-                .execute(&self.0)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        })
+        Box::pin(async move { sqlx::query("SELECT 1").execute(&self.0).await.map(drop).map_err(|e| e.to_string()) })
     }
 }
 
@@ -104,11 +96,7 @@ impl ReadinessCheck for RedisCheck {
     fn check(&self) -> BoxFuture<'_, Result<(), String>> {
         let mut conn = self.0.clone();
         Box::pin(async move {
-            redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
+            redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(|e| e.to_string())
         })
     }
 }
@@ -120,9 +108,7 @@ pub fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                ])
+                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
                 .map(|b| b.build_recorder())
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
             let handle = recorder.handle();
@@ -162,10 +148,7 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
     if failing.is_empty() {
         axum::Json(serde_json::json!({"status": "ready"})).into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"status": "unavailable", "failing": failing})),
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "unavailable", "failing": failing})))
             .into_response()
     }
 }
@@ -176,7 +159,5 @@ pub async fn serve(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(readiness))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    axum::serve(listener, router(readiness)).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }

@@ -29,14 +29,10 @@ impl Drop for TelemetryGuard {
 
 /// Installs the global subscriber, tracer and propagator. Call once at the start of `main`.
 pub fn init(service: &'static str, format: LogFormat) -> anyhow::Result<TelemetryGuard> {
-    let resource = opentelemetry_sdk::Resource::builder()
-        .with_service_name(service)
-        .build();
+    let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .build()?;
+        let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
         builder = builder.with_batch_exporter(exporter);
     }
     let provider = builder.build();
@@ -46,18 +42,12 @@ pub fn init(service: &'static str, format: LogFormat) -> anyhow::Result<Telemetr
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = match format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .boxed(),
+        LogFormat::Json => {
+            tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(false).boxed()
+        }
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(false).boxed(),
     };
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(otel)
-        .try_init()?;
+    tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
     Ok(TelemetryGuard { provider })
 }
 
@@ -66,19 +56,14 @@ pub fn current_trace_id() -> Option<String> {
     let context = tracing::Span::current().context();
     let span = context.span();
     let span_context = span.span_context();
-    span_context
-        .is_valid()
-        .then(|| span_context.trace_id().to_string())
+    span_context.is_valid().then(|| span_context.trace_id().to_string())
 }
 
 /// The W3C `traceparent` and `tracestate` of the current span (empty strings outside a trace).
 pub fn current_trace_headers() -> (String, String) {
     let mut carrier = HashMap::new();
     TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
-    (
-        carrier.remove("traceparent").unwrap_or_default(),
-        carrier.remove("tracestate").unwrap_or_default(),
-    )
+    (carrier.remove("traceparent").unwrap_or_default(), carrier.remove("tracestate").unwrap_or_default())
 }
 
 /// Makes the remote context carried by `traceparent`/`tracestate` the parent of `span`.
@@ -105,10 +90,7 @@ pub fn set_parent_from_http(span: &tracing::Span, headers: &http::HeaderMap) {
 
 /// Writes the current span's trace context into gRPC metadata.
 pub fn inject_into_metadata(metadata: &mut tonic::metadata::MetadataMap) {
-    TraceContextPropagator::new().inject_context(
-        &tracing::Span::current().context(),
-        &mut MetadataInjector(metadata),
-    );
+    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut MetadataInjector(metadata));
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);

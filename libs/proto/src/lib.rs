@@ -6,8 +6,7 @@
 pub use {prost, prost_types, tonic};
 
 /// The encoded `FileDescriptorSet` of every Ordo proto, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/ordo_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ordo_descriptor.bin"));
 
 pub mod identity {
     pub mod v1 {

@@ -47,40 +47,23 @@ impl TestEnv {
     /// Creates a new environment; schemas and names are made on demand.
     pub fn new() -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        Self {
-            id,
-            schemas: Mutex::new(Vec::new()),
-            queues: Mutex::new(Vec::new()),
-            cleaned: false,
-        }
+        Self { id, schemas: Mutex::new(Vec::new()), queues: Mutex::new(Vec::new()), cleaned: false }
     }
 
     /// Creates a fresh, empty schema named after `service` and returns its connection URL.
     pub async fn create_schema(&self, service: &str) -> anyhow::Result<String> {
         let name = format!("ordo_test_{}_{}", service, self.id);
-        let mut conn = server_options()?
-            .connect()
-            .await
-            .context("connect to MariaDB")?;
-        sqlx::query(&format!("CREATE DATABASE `{name}`"))
-            .execute(&mut conn)
-            .await?;
+        let mut conn = server_options()?.connect().await.context("connect to MariaDB")?;
+        sqlx::query(&format!("CREATE DATABASE `{name}`")).execute(&mut conn).await?;
         conn.close().await?;
         self.schemas.lock().unwrap().push(name.clone());
-        Ok(format!(
-            "{}/{}",
-            mysql_server_url().trim_end_matches('/'),
-            name
-        ))
+        Ok(format!("{}/{}", mysql_server_url().trim_end_matches('/'), name))
     }
 
     /// Creates a fresh schema and returns a small pool on it.
     pub async fn create_pool(&self, service: &str) -> anyhow::Result<(String, MySqlPool)> {
         let url = self.create_schema(service).await?;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(10)
-            .connect(&url)
-            .await?;
+        let pool = MySqlPoolOptions::new().max_connections(10).connect(&url).await?;
         Ok((url, pool))
     }
 
@@ -129,9 +112,7 @@ impl Drop for TestEnv {
             cleaned: true,
         };
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             if let Ok(runtime) = runtime {
                 let _ = runtime.block_on(cleanup(&env));
             }
@@ -149,44 +130,29 @@ async fn cleanup(env: &TestEnv) -> anyhow::Result<()> {
     if !schemas.is_empty() {
         let mut conn = server_options()?.connect().await?;
         for schema in schemas {
-            sqlx::query(&format!("DROP DATABASE IF EXISTS `{schema}`"))
-                .execute(&mut conn)
-                .await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS `{schema}`")).execute(&mut conn).await?;
         }
         conn.close().await?;
     }
 
     let queues = std::mem::take(&mut *env.queues.lock().unwrap());
-    let amqp =
-        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await?;
+    let amqp = lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await?;
     let channel = amqp.create_channel().await?;
     for queue in &queues {
         for name in [queue.clone(), format!("{queue}.dlq")] {
-            channel
-                .queue_delete(&name, QueueDeleteOptions::default())
-                .await?;
+            channel.queue_delete(&name, QueueDeleteOptions::default()).await?;
         }
-        channel
-            .exchange_delete(&format!("{queue}.dlx"), ExchangeDeleteOptions::default())
-            .await?;
+        channel.exchange_delete(&format!("{queue}.dlx"), ExchangeDeleteOptions::default()).await?;
     }
-    channel
-        .exchange_delete(&env.exchange(), ExchangeDeleteOptions::default())
-        .await?;
+    channel.exchange_delete(&env.exchange(), ExchangeDeleteOptions::default()).await?;
     let _ = amqp.close(200, "test cleanup").await;
 
     let client = redis::Client::open(redis_url())?;
     let mut redis = client.get_multiplexed_async_connection().await?;
     let pattern = format!("{}*", env.redis_prefix());
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(&pattern)
-        .query_async(&mut redis)
-        .await?;
+    let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query_async(&mut redis).await?;
     if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(&keys)
-            .query_async::<()>(&mut redis)
-            .await?;
+        redis::cmd("DEL").arg(&keys).query_async::<()>(&mut redis).await?;
     }
     Ok(())
 }

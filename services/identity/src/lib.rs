@@ -36,11 +36,7 @@ pub struct Config {
     pub command: Option<Command>,
 
     /// MySQL URL of identity's own schema (created at start if missing).
-    #[arg(
-        long,
-        env = "ORDO_DATABASE_URL",
-        default_value = "mysql://root@127.0.0.1:3306/ordo_identity"
-    )]
+    #[arg(long, env = "ORDO_DATABASE_URL", default_value = "mysql://root@127.0.0.1:3306/ordo_identity")]
     pub database_url: Secret<String>,
     /// Largest number of pooled database connections.
     #[arg(long, env = "ORDO_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
@@ -52,11 +48,7 @@ pub struct Config {
     #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
     pub redis_prefix: String,
     /// RabbitMQ URL the outbox relay publishes to.
-    #[arg(
-        long,
-        env = "ORDO_AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
+    #[arg(long, env = "ORDO_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     pub amqp_url: Secret<String>,
     /// Topic exchange of domain events.
     #[arg(long, env = "ORDO_EVENTS_EXCHANGE", default_value = "ordo.events")]
@@ -101,12 +93,8 @@ pub enum Command {
 /// Creates the schema if needed and applies every migration.
 pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
     let migrator = ordo_events::merge_migrations(&MIGRATOR)?;
-    let pool = ordo_platform::db::prepare(
-        config.database_url.expose(),
-        config.database_max_connections,
-        &migrator,
-    )
-    .await?;
+    let pool =
+        ordo_platform::db::prepare(config.database_url.expose(), config.database_max_connections, &migrator).await?;
     Ok(pool)
 }
 
@@ -119,34 +107,22 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let pool = migrate(&config).await.context("prepare the database")?;
-    let redis_client =
-        redis::Client::open(config.redis_url.expose().as_str()).context("redis URL")?;
-    let redis = redis::aio::ConnectionManager::new(redis_client)
-        .await
-        .context("connect to Redis")?;
+    let redis_client = redis::Client::open(config.redis_url.expose().as_str()).context("redis URL")?;
+    let redis = redis::aio::ConnectionManager::new(redis_client).await.context("connect to Redis")?;
 
-    let key = infra::signing_key::load(
-        &pool,
-        config.jwt_private_key.as_ref().map(|k| k.expose().as_str()),
-    )
-    .await
-    .context("load the signing key")?;
+    let key = infra::signing_key::load(&pool, config.jwt_private_key.as_ref().map(|k| k.expose().as_str()))
+        .await
+        .context("load the signing key")?;
     let issuer = Arc::new(TokenIssuer::new(key, config.access_token_ttl_secs));
     let keys = KeyStore::new(KeySet::from_jwks(&issuer.jwks()));
 
     let signal = OutboxSignal::default();
-    let hash_concurrency = config.hash_concurrency.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get() / 2)
-            .unwrap_or(1)
-            .max(1)
-    });
+    let hash_concurrency = config
+        .hash_concurrency
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() / 2).unwrap_or(1).max(1));
     let service = IdentityService::new(
         Arc::new(MySqlIdentityStore::new(pool.clone(), signal.clone())),
-        Arc::new(RedisSessionCache::new(
-            redis.clone(),
-            config.redis_prefix.clone(),
-        )),
+        Arc::new(RedisSessionCache::new(redis.clone(), config.redis_prefix.clone())),
         Arc::new(RedisLoginThrottle::new(
             redis.clone(),
             config.redis_prefix.clone(),
@@ -155,42 +131,27 @@ pub async fn serve(
         )),
         Arc::new(Argon2Hasher::new(hash_concurrency)?),
         issuer,
-        IdentitySettings {
-            refresh_ttl: time::Duration::seconds(config.refresh_token_ttl_secs),
-        },
+        IdentitySettings { refresh_ttl: time::Duration::seconds(config.refresh_token_ttl_secs) },
     )
     .await?;
 
     let relay = Relay::new(
         pool.clone(),
-        RelayConfig::new(
-            config.amqp_url.expose().clone(),
-            config.events_exchange.clone(),
-        ),
+        RelayConfig::new(config.amqp_url.expose().clone(), config.events_exchange.clone()),
         signal,
     )?;
     let relay = tokio::spawn(relay.run(shutdown.clone()));
 
-    let readiness = Readiness::default()
-        .with(MySqlCheck(pool.clone()))
-        .with(RedisCheck(redis));
-    let ops = tokio::spawn(ordo_platform::ops::serve(
-        ops_listener,
-        readiness,
-        shutdown.clone(),
-    ));
+    let readiness = Readiness::default().with(MySqlCheck(pool.clone())).with(RedisCheck(redis));
+    let ops = tokio::spawn(ordo_platform::ops::serve(ops_listener, readiness, shutdown.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<IdentityServiceServer<grpc::IdentityGrpc>>()
-        .await;
+    health.set_serving::<IdentityServiceServer<grpc::IdentityGrpc>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let identity = InterceptedService::new(
-        IdentityServiceServer::new(grpc::IdentityGrpc::new(service)),
-        Authenticator::new(keys),
-    );
+    let identity =
+        InterceptedService::new(IdentityServiceServer::new(grpc::IdentityGrpc::new(service)), Authenticator::new(keys));
 
     tracing::info!(grpc = %grpc_listener.local_addr()?, "identity serving");
     tonic::transport::Server::builder()

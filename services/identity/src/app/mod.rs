@@ -6,6 +6,4 @@ pub mod ports;
 mod service;
 
 pub use error::{AppError, Result};
-pub use service::{
-    ClientInfo, IdentityService, IdentitySettings, ListUsersPage, TokenPair, UserUpdate, UserView,
-};
+pub use service::{ClientInfo, IdentityService, IdentitySettings, ListUsersPage, TokenPair, UserUpdate, UserView};

@@ -44,12 +44,7 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// A user by normalised email.
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>>;
     /// Users ordered by id after `after`, optionally matching `query` in email or display name.
-    async fn list_users(
-        &self,
-        query: Option<&str>,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<User>>;
+    async fn list_users(&self, query: Option<&str>, after: Option<Uuid>, limit: u32) -> Result<Vec<User>>;
     /// A session by id.
     async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>>;
 }
@@ -79,23 +74,11 @@ pub trait IdentityTx: Send {
         expires_at: OffsetDateTime,
     ) -> Result<()>;
     /// A refresh token and its session, both locked for update.
-    async fn refresh_token_for_update(
-        &mut self,
-        token_hash: [u8; 32],
-    ) -> Result<Option<RefreshRecord>>;
+    async fn refresh_token_for_update(&mut self, token_hash: [u8; 32]) -> Result<Option<RefreshRecord>>;
     /// Marks a refresh token spent.
-    async fn spend_refresh_token(
-        &mut self,
-        token_hash: [u8; 32],
-        now: OffsetDateTime,
-    ) -> Result<()>;
+    async fn spend_refresh_token(&mut self, token_hash: [u8; 32], now: OffsetDateTime) -> Result<()>;
     /// Revokes one session if it is live; `true` if it was.
-    async fn revoke_session(
-        &mut self,
-        id: Uuid,
-        reason: RevokeReason,
-        now: OffsetDateTime,
-    ) -> Result<bool>;
+    async fn revoke_session(&mut self, id: Uuid, reason: RevokeReason, now: OffsetDateTime) -> Result<bool>;
     /// Revokes every live session of a user except `keep`; returns the revoked ids.
     async fn revoke_user_sessions(
         &mut self,
@@ -105,12 +88,7 @@ pub trait IdentityTx: Send {
         now: OffsetDateTime,
     ) -> Result<Vec<Uuid>>;
     /// Appends an event to the outbox.
-    async fn record(
-        &mut self,
-        event: &IdentityEvent,
-        actor: Option<Uuid>,
-        client: &ClientInfo,
-    ) -> Result<()>;
+    async fn record(&mut self, event: &IdentityEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()>;
     /// Commits and wakes the outbox relay.
     async fn commit(self: Box<Self>) -> Result<()>;
 }

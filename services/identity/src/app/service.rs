@@ -13,8 +13,7 @@ use uuid::Uuid;
 use super::ports::{IdentityStore, LoginThrottle, PasswordHasher, SessionCache, SessionRecord};
 use super::{AppError, Result};
 use crate::domain::{
-    DisplayName, Email, FieldViolation, IdentityEvent, PlainPassword, RevokeReason, Role, User,
-    Violations,
+    DisplayName, Email, FieldViolation, IdentityEvent, PlainPassword, RevokeReason, Role, User, Violations,
 };
 
 /// Where a request came from, as the gateway saw it.
@@ -95,9 +94,7 @@ pub struct IdentityService {
 
 impl std::fmt::Debug for IdentityService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdentityService")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("IdentityService").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
@@ -130,15 +127,7 @@ impl IdentityService {
     ) -> Result<Self> {
         let (decoy, _) = new_refresh_token();
         let decoy_hash = hasher.hash(decoy).await?.into();
-        Ok(Self {
-            store,
-            sessions,
-            throttle,
-            hasher,
-            issuer,
-            settings,
-            decoy_hash,
-        })
+        Ok(Self { store, sessions, throttle, hasher, issuer, settings, decoy_hash })
     }
 
     /// The public key set of access tokens, as JSON.
@@ -148,19 +137,12 @@ impl IdentityService {
 
     /// Registers an account; the first ever becomes an admin.
     #[tracing::instrument(skip_all)]
-    pub async fn register(
-        &self,
-        email: &str,
-        password: &str,
-        display_name: &str,
-        client: &ClientInfo,
-    ) -> Result<User> {
+    pub async fn register(&self, email: &str, password: &str, display_name: &str, client: &ClientInfo) -> Result<User> {
         let mut violations = Violations::default();
         let email = violations.check(Email::parse(email));
         let password = violations.check(PlainPassword::parse(password, "password"));
         let display_name = violations.check(DisplayName::parse(display_name));
-        let (Some(email), Some(password), Some(display_name)) = (email, password, display_name)
-        else {
+        let (Some(email), Some(password), Some(display_name)) = (email, password, display_name) else {
             return Err(AppError::Validation(violations.0));
         };
         // Fail fast on a taken email before spending a hash; the unique key still decides races.
@@ -175,12 +157,7 @@ impl IdentityService {
             user.role = Role::Admin;
         }
         tx.insert_user(&user).await?;
-        tx.record(
-            &IdentityEvent::UserRegistered { user: user.clone() },
-            Some(user.id),
-            client,
-        )
-        .await?;
+        tx.record(&IdentityEvent::UserRegistered { user: user.clone() }, Some(user.id), client).await?;
         tx.commit().await?;
         tracing::info!(user_id = %user.id, role = user.role.as_str(), "user registered");
         Ok(user)
@@ -188,39 +165,29 @@ impl IdentityService {
 
     /// Checks an email and password and opens a session.
     #[tracing::instrument(skip_all)]
-    pub async fn login(
-        &self,
-        email: &str,
-        password: &str,
-        client: &ClientInfo,
-    ) -> Result<TokenPair> {
+    pub async fn login(&self, email: &str, password: &str, client: &ClientInfo) -> Result<TokenPair> {
         // A malformed email cannot belong to anyone: answer like any unknown email.
         let Ok(email) = Email::parse(email) else {
             return Err(AppError::Unauthenticated("invalid email or password"));
         };
         if let Some(retry_after_secs) = self.throttle.locked_for(&email).await? {
-            self.record_login_failure(&email, None, "locked_out", client)
-                .await?;
+            self.record_login_failure(&email, None, "locked_out", client).await?;
             return Err(AppError::LockedOut { retry_after_secs });
         }
         let user = self.store.user_by_email(&email).await?;
-        let hash = user
-            .as_ref()
-            .map_or_else(|| self.decoy_hash.to_string(), |u| u.password_hash.clone());
+        let hash = user.as_ref().map_or_else(|| self.decoy_hash.to_string(), |u| u.password_hash.clone());
         let matches = self.hasher.verify(password.to_owned(), hash).await?;
         let user = match user {
             Some(user) if matches => user,
             other => {
                 self.throttle.record_failure(&email).await?;
                 let user_id = other.map(|u| u.id);
-                self.record_login_failure(&email, user_id, "bad_credentials", client)
-                    .await?;
+                self.record_login_failure(&email, user_id, "bad_credentials", client).await?;
                 return Err(AppError::Unauthenticated("invalid email or password"));
             }
         };
         if user.disabled {
-            self.record_login_failure(&email, Some(user.id), "disabled", client)
-                .await?;
+            self.record_login_failure(&email, Some(user.id), "disabled", client).await?;
             return Err(AppError::Unauthenticated("invalid email or password"));
         }
         self.throttle.reset(&email).await?;
@@ -235,21 +202,11 @@ impl IdentityService {
         let (refresh_token, refresh_hash) = new_refresh_token();
         let mut tx = self.store.begin().await?;
         tx.insert_session(&session, client).await?;
-        tx.insert_refresh_token(refresh_hash, session.id, now, session.expires_at)
+        tx.insert_refresh_token(refresh_hash, session.id, now, session.expires_at).await?;
+        tx.record(&IdentityEvent::LoginSucceeded { user_id: user.id, session_id: session.id }, Some(user.id), client)
             .await?;
-        tx.record(
-            &IdentityEvent::LoginSucceeded {
-                user_id: user.id,
-                session_id: session.id,
-            },
-            Some(user.id),
-            client,
-        )
-        .await?;
         tx.commit().await?;
-        self.sessions
-            .mark_active(session.id, self.refresh_ttl_secs())
-            .await?;
+        self.sessions.mark_active(session.id, self.refresh_ttl_secs()).await?;
         tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
         self.token_pair(&user, session.id, refresh_token, now)
     }
@@ -263,16 +220,7 @@ impl IdentityService {
     ) -> Result<()> {
         tracing::info!(reason, "login failed");
         let mut tx = self.store.begin().await?;
-        tx.record(
-            &IdentityEvent::LoginFailed {
-                email: email.clone(),
-                user_id,
-                reason,
-            },
-            user_id,
-            client,
-        )
-        .await?;
+        tx.record(&IdentityEvent::LoginFailed { email: email.clone(), user_id, reason }, user_id, client).await?;
         tx.commit().await
     }
 
@@ -289,25 +237,10 @@ impl IdentityService {
         let session = &record.session;
         if record.spent_at.is_some() {
             // Reuse: whoever holds the newer tokens may be a thief, or the victim. End the session.
-            if tx
-                .revoke_session(session.id, RevokeReason::RefreshReuse, now)
-                .await?
-            {
+            if tx.revoke_session(session.id, RevokeReason::RefreshReuse, now).await? {
                 let (user_id, session_id) = (session.user_id, session.id);
-                tx.record(
-                    &IdentityEvent::RefreshReuseDetected {
-                        user_id,
-                        session_id,
-                    },
-                    Some(user_id),
-                    client,
-                )
-                .await?;
-                let revoked = IdentityEvent::SessionRevoked {
-                    user_id,
-                    session_id,
-                    reason: RevokeReason::RefreshReuse,
-                };
+                tx.record(&IdentityEvent::RefreshReuseDetected { user_id, session_id }, Some(user_id), client).await?;
+                let revoked = IdentityEvent::SessionRevoked { user_id, session_id, reason: RevokeReason::RefreshReuse };
                 tx.record(&revoked, Some(user_id), client).await?;
                 tx.commit().await?;
                 self.sessions.mark_revoked(&[session_id]).await?;
@@ -327,37 +260,24 @@ impl IdentityService {
         let (new_token, new_hash) = new_refresh_token();
         let expires_at = now + self.settings.refresh_ttl;
         tx.spend_refresh_token(hash, now).await?;
-        tx.insert_refresh_token(new_hash, session.id, now, expires_at)
-            .await?;
+        tx.insert_refresh_token(new_hash, session.id, now, expires_at).await?;
         tx.extend_session(session.id, expires_at).await?;
         tx.commit().await?;
-        self.sessions
-            .mark_active(session.id, self.refresh_ttl_secs())
-            .await?;
+        self.sessions.mark_active(session.id, self.refresh_ttl_secs()).await?;
         self.token_pair(&user, session.id, new_token, now)
     }
 
     /// Revokes the caller's session.
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn logout(&self, caller: &Caller, client: &ClientInfo) -> Result<()> {
-        self.revoke_sessions_of(
-            caller.user_id,
-            Some(caller.session_id),
-            None,
-            RevokeReason::Logout,
-            None,
-            client,
-        )
-        .await
+        self.revoke_sessions_of(caller.user_id, Some(caller.session_id), None, RevokeReason::Logout, None, client).await
     }
 
     /// The caller's own account, if it still exists and is enabled.
     pub async fn me(&self, caller: &Caller) -> Result<User> {
         match self.store.user_by_id(caller.user_id).await? {
             Some(user) if !user.disabled => Ok(user),
-            _ => Err(AppError::Unauthenticated(
-                "the account no longer exists or is disabled",
-            )),
+            _ => Err(AppError::Unauthenticated("the account no longer exists or is disabled")),
         }
     }
 
@@ -374,14 +294,8 @@ impl IdentityService {
             .transpose()
             .map_err(|violation| AppError::Validation(vec![violation]))?;
         let mut tx = self.store.begin().await?;
-        let Some(mut user) = tx
-            .user_for_update(caller.user_id)
-            .await?
-            .filter(|u| !u.disabled)
-        else {
-            return Err(AppError::Unauthenticated(
-                "the account no longer exists or is disabled",
-            ));
+        let Some(mut user) = tx.user_for_update(caller.user_id).await?.filter(|u| !u.disabled) else {
+            return Err(AppError::Unauthenticated("the account no longer exists or is disabled"));
         };
         check_version(&user, expected_version)?;
         let Some(display_name) = display_name else {
@@ -400,21 +314,10 @@ impl IdentityService {
 
     /// Changes the caller's password and revokes every other session of theirs.
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-    pub async fn change_password(
-        &self,
-        caller: &Caller,
-        current: &str,
-        new: &str,
-        client: &ClientInfo,
-    ) -> Result<()> {
-        let new =
-            PlainPassword::parse(new, "new_password").map_err(|v| AppError::Validation(vec![v]))?;
+    pub async fn change_password(&self, caller: &Caller, current: &str, new: &str, client: &ClientInfo) -> Result<()> {
+        let new = PlainPassword::parse(new, "new_password").map_err(|v| AppError::Validation(vec![v]))?;
         let user = self.me(caller).await?;
-        if !self
-            .hasher
-            .verify(current.to_owned(), user.password_hash.clone())
-            .await?
-        {
+        if !self.hasher.verify(current.to_owned(), user.password_hash.clone()).await? {
             return Err(AppError::Validation(vec![FieldViolation {
                 field: "current_password",
                 message: "is not the current password".to_owned(),
@@ -430,20 +333,9 @@ impl IdentityService {
         user.password_hash = hash;
         user.touch(now);
         tx.update_user(&user, previous).await?;
-        let revoked = tx
-            .revoke_user_sessions(
-                user.id,
-                Some(caller.session_id),
-                RevokeReason::PasswordChanged,
-                now,
-            )
-            .await?;
-        tx.record(
-            &IdentityEvent::PasswordChanged { user_id: user.id },
-            Some(user.id),
-            client,
-        )
-        .await?;
+        let revoked =
+            tx.revoke_user_sessions(user.id, Some(caller.session_id), RevokeReason::PasswordChanged, now).await?;
+        tx.record(&IdentityEvent::PasswordChanged { user_id: user.id }, Some(user.id), client).await?;
         for session_id in &revoked {
             let event = IdentityEvent::SessionRevoked {
                 user_id: user.id,
@@ -464,10 +356,7 @@ impl IdentityService {
         if user.id == caller.user_id || self.is_admin(caller).await? {
             Ok(UserView::Full(user))
         } else {
-            Ok(UserView::Profile {
-                id: user.id,
-                display_name: user.display_name.as_str().to_owned(),
-            })
+            Ok(UserView::Profile { id: user.id, display_name: user.display_name.as_str().to_owned() })
         }
     }
 
@@ -480,13 +369,7 @@ impl IdentityService {
     }
 
     /// Every user, newest last, optionally filtered (admins only).
-    pub async fn list_users(
-        &self,
-        caller: &Caller,
-        query: &str,
-        limit: u32,
-        cursor: &str,
-    ) -> Result<ListUsersPage> {
+    pub async fn list_users(&self, caller: &Caller, query: &str, limit: u32, cursor: &str) -> Result<ListUsersPage> {
         if !self.is_admin(caller).await? {
             return Err(AppError::PermissionDenied("only admins may list users"));
         }
@@ -496,11 +379,7 @@ impl IdentityService {
                 message: "must be 1..100".into(),
             }]));
         }
-        let after = if cursor.is_empty() {
-            None
-        } else {
-            Some(decode_cursor(cursor)?)
-        };
+        let after = if cursor.is_empty() { None } else { Some(decode_cursor(cursor)?) };
         let query = Some(query.trim()).filter(|q| !q.is_empty());
         let mut users = self.store.list_users(query, after, limit + 1).await?;
         let next_cursor = if users.len() > limit as usize {
@@ -525,13 +404,9 @@ impl IdentityService {
             return Err(AppError::PermissionDenied("only admins may change users"));
         }
         let id = Uuid::parse_str(id).map_err(|_| AppError::NotFound)?;
-        if id == caller.user_id
-            && (update.role == Some(Role::Member) || update.disabled == Some(true))
-        {
+        if id == caller.user_id && (update.role == Some(Role::Member) || update.disabled == Some(true)) {
             // An admin who demotes or disables themselves could leave Ordo with no admin at all.
-            return Err(AppError::Conflict(
-                "admins cannot demote or disable themselves",
-            ));
+            return Err(AppError::Conflict("admins cannot demote or disable themselves"));
         }
         let now = now();
         let mut tx = self.store.begin().await?;
@@ -540,33 +415,20 @@ impl IdentityService {
         let previous = user.version;
         let mut events = Vec::new();
         if let Some(role) = update.role.filter(|r| *r != user.role) {
-            events.push(IdentityEvent::UserRoleChanged {
-                user_id: id,
-                old_role: user.role,
-                new_role: role,
-            });
+            events.push(IdentityEvent::UserRoleChanged { user_id: id, old_role: user.role, new_role: role });
             user.role = role;
         }
         let mut revoked = Vec::new();
         if let Some(disabled) = update.disabled.filter(|d| *d != user.disabled) {
             user.disabled = disabled;
-            events.push(IdentityEvent::UserDisabled {
-                user_id: id,
-                disabled,
-            });
+            events.push(IdentityEvent::UserDisabled { user_id: id, disabled });
             if disabled {
-                revoked = tx
-                    .revoke_user_sessions(id, None, RevokeReason::UserDisabled, now)
-                    .await?;
-                events.extend(
-                    revoked
-                        .iter()
-                        .map(|session_id| IdentityEvent::SessionRevoked {
-                            user_id: id,
-                            session_id: *session_id,
-                            reason: RevokeReason::UserDisabled,
-                        }),
-                );
+                revoked = tx.revoke_user_sessions(id, None, RevokeReason::UserDisabled, now).await?;
+                events.extend(revoked.iter().map(|session_id| IdentityEvent::SessionRevoked {
+                    user_id: id,
+                    session_id: *session_id,
+                    reason: RevokeReason::UserDisabled,
+                }));
             }
         }
         if events.is_empty() {
@@ -592,9 +454,7 @@ impl IdentityService {
             None => false,
         };
         if active {
-            self.sessions
-                .mark_active(id, self.refresh_ttl_secs())
-                .await?;
+            self.sessions.mark_active(id, self.refresh_ttl_secs()).await?;
         } else {
             self.sessions.mark_revoked(&[id]).await?;
         }
@@ -623,11 +483,7 @@ impl IdentityService {
             None => tx.revoke_user_sessions(user_id, keep, reason, now).await?,
         };
         for session_id in &revoked {
-            let event = IdentityEvent::SessionRevoked {
-                user_id,
-                session_id: *session_id,
-                reason,
-            };
+            let event = IdentityEvent::SessionRevoked { user_id, session_id: *session_id, reason };
             tx.record(&event, actor.or(Some(user_id)), client).await?;
         }
         tx.commit().await?;
@@ -641,11 +497,7 @@ impl IdentityService {
 
     async fn is_admin(&self, caller: &Caller) -> Result<bool> {
         // The token's role may be up to 15 minutes old; the stored role decides.
-        Ok(self
-            .store
-            .user_by_id(caller.user_id)
-            .await?
-            .is_some_and(|u| u.role == Role::Admin && !u.disabled))
+        Ok(self.store.user_by_id(caller.user_id).await?.is_some_and(|u| u.role == Role::Admin && !u.disabled))
     }
 
     fn refresh_ttl_secs(&self) -> u64 {
@@ -661,12 +513,7 @@ impl IdentityService {
     ) -> Result<TokenPair> {
         let access_token = self
             .issuer
-            .issue(
-                &user.id.to_string(),
-                &session_id.to_string(),
-                user.role.as_str(),
-                now.unix_timestamp(),
-            )
+            .issue(&user.id.to_string(), &session_id.to_string(), user.role.as_str(), now.unix_timestamp())
             .map_err(|e| AppError::Internal(e.into()))?;
         Ok(TokenPair {
             access_token,
@@ -708,14 +555,8 @@ mod tests {
 
     #[test]
     fn a_garbage_cursor_is_a_bad_request() {
-        assert!(matches!(
-            decode_cursor("not a cursor!"),
-            Err(AppError::BadRequest(_))
-        ));
-        assert!(matches!(
-            decode_cursor("AAAA"),
-            Err(AppError::BadRequest(_))
-        ));
+        assert!(matches!(decode_cursor("not a cursor!"), Err(AppError::BadRequest(_))));
+        assert!(matches!(decode_cursor("AAAA"), Err(AppError::BadRequest(_))));
     }
 
     #[test]

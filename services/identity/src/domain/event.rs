@@ -37,27 +37,15 @@ pub enum IdentityEvent {
     /// `identity.login_succeeded`
     LoginSucceeded { user_id: Uuid, session_id: Uuid },
     /// `identity.login_failed`; `reason` is `bad_credentials`, `disabled` or `locked_out`.
-    LoginFailed {
-        email: Email,
-        user_id: Option<Uuid>,
-        reason: &'static str,
-    },
+    LoginFailed { email: Email, user_id: Option<Uuid>, reason: &'static str },
     /// `identity.session_revoked`
-    SessionRevoked {
-        user_id: Uuid,
-        session_id: Uuid,
-        reason: RevokeReason,
-    },
+    SessionRevoked { user_id: Uuid, session_id: Uuid, reason: RevokeReason },
     /// `identity.refresh_reuse_detected`
     RefreshReuseDetected { user_id: Uuid, session_id: Uuid },
     /// `identity.password_changed`
     PasswordChanged { user_id: Uuid },
     /// `identity.user_role_changed`
-    UserRoleChanged {
-        user_id: Uuid,
-        old_role: Role,
-        new_role: Role,
-    },
+    UserRoleChanged { user_id: Uuid, old_role: Role, new_role: Role },
     /// `identity.user_disabled` (also when an account is enabled again: `disabled` = false)
     UserDisabled { user_id: Uuid, disabled: bool },
 }
@@ -83,9 +71,7 @@ impl IdentityEvent {
             IdentityEvent::UserRegistered { user } => ("user", Some(user.id)),
             IdentityEvent::LoginSucceeded { session_id, .. }
             | IdentityEvent::SessionRevoked { session_id, .. }
-            | IdentityEvent::RefreshReuseDetected { session_id, .. } => {
-                ("session", Some(*session_id))
-            }
+            | IdentityEvent::RefreshReuseDetected { session_id, .. } => ("session", Some(*session_id)),
             IdentityEvent::LoginFailed { user_id, .. } => ("user", *user_id),
             IdentityEvent::PasswordChanged { user_id }
             | IdentityEvent::UserRoleChanged { user_id, .. }

@@ -37,10 +37,7 @@ impl Violations {
 }
 
 fn violation(field: &'static str, message: impl Into<String>) -> FieldViolation {
-    FieldViolation {
-        field,
-        message: message.into(),
-    }
+    FieldViolation { field, message: message.into() }
 }
 
 /// A normalised email address: trimmed, lower-cased, at most 254 characters, of valid shape.
@@ -88,9 +85,7 @@ fn is_valid_address(email: &str) -> bool {
     if local.is_empty() || local.len() > 64 || domain.contains('@') {
         return false;
     }
-    let local_ok = local
-        .chars()
-        .all(|c| c.is_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
+    let local_ok = local.chars().all(|c| c.is_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
         && labels.iter().all(|label| {
@@ -100,11 +95,7 @@ fn is_valid_address(email: &str) -> bool {
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_alphanumeric() || c == '-')
         });
-    local_ok
-        && domain_ok
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
+    local_ok && domain_ok && !local.starts_with('.') && !local.ends_with('.') && !local.contains("..")
 }
 
 /// A display name: 1..100 characters after trimming.
@@ -207,12 +198,7 @@ pub struct User {
 
 impl User {
     /// A new account as registered, before the first-account rule decides its role.
-    pub fn register(
-        email: Email,
-        display_name: DisplayName,
-        password_hash: String,
-        now: OffsetDateTime,
-    ) -> Self {
+    pub fn register(email: Email, display_name: DisplayName, password_hash: String, now: OffsetDateTime) -> Self {
         Self {
             id: Uuid::now_v7(),
             email,
@@ -239,10 +225,7 @@ mod tests {
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {
-        assert_eq!(
-            Email::parse("  Alice@Example.COM ").map(|e| e.0),
-            Ok("alice@example.com".to_owned())
-        );
+        assert_eq!(Email::parse("  Alice@Example.COM ").map(|e| e.0), Ok("alice@example.com".to_owned()));
     }
 
     #[test]
@@ -276,10 +259,7 @@ mod tests {
 
     #[test]
     fn display_name_is_trimmed_and_bounded() {
-        assert_eq!(
-            DisplayName::parse("  Ada ").map(|n| n.0),
-            Ok("Ada".to_owned())
-        );
+        assert_eq!(DisplayName::parse("  Ada ").map(|n| n.0), Ok("Ada".to_owned()));
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"x".repeat(100)).is_ok());
         assert!(DisplayName::parse(&"x".repeat(101)).is_err());
@@ -306,8 +286,7 @@ mod tests {
 
     #[test]
     fn password_debug_hides_it() {
-        let password = PlainPassword::parse("correct horse battery", "password")
-            .unwrap_or_else(|_| unreachable!());
+        let password = PlainPassword::parse("correct horse battery", "password").unwrap_or_else(|_| unreachable!());
         assert_eq!(format!("{password:?}"), "PlainPassword(***)");
     }
 }

@@ -36,8 +36,7 @@ fn status(error: AppError) -> Status {
         AppError::BadRequest(message) => Status::invalid_argument(message),
         AppError::Unauthenticated(message) => Status::unauthenticated(message),
         AppError::LockedOut { retry_after_secs } => {
-            let mut status =
-                Status::resource_exhausted("too many failed login attempts; try again later");
+            let mut status = Status::resource_exhausted("too many failed login attempts; try again later");
             if let Ok(value) = retry_after_secs.to_string().parse() {
                 status.metadata_mut().insert("retry-after", value);
             }
@@ -47,9 +46,7 @@ fn status(error: AppError) -> Status {
         AppError::NotFound => Status::not_found("no such user"),
         AppError::PermissionDenied(message) => Status::permission_denied(message),
         AppError::Conflict(message) => Status::failed_precondition(message),
-        AppError::VersionMismatch => {
-            Status::aborted("the user was changed by someone else; reload and retry")
-        }
+        AppError::VersionMismatch => Status::aborted("the user was changed by someone else; reload and retry"),
         AppError::Unavailable(cause) => {
             tracing::warn!(%cause, "backend unavailable");
             Status::unavailable("a backend is unavailable; retry shortly")
@@ -62,18 +59,11 @@ fn status(error: AppError) -> Status {
 }
 
 fn client(info: Option<pb::ClientInfo>) -> ClientInfo {
-    info.map(|c| ClientInfo {
-        ip: c.ip,
-        user_agent: c.user_agent,
-    })
-    .unwrap_or_default()
+    info.map(|c| ClientInfo { ip: c.ip, user_agent: c.user_agent }).unwrap_or_default()
 }
 
 fn timestamp(time: time::OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.unix_timestamp(),
-        nanos: i32::try_from(time.nanosecond()).unwrap_or(0),
-    }
+    prost_types::Timestamp { seconds: time.unix_timestamp(), nanos: i32::try_from(time.nanosecond()).unwrap_or(0) }
 }
 
 fn role(role: Role) -> pb::Role {
@@ -108,34 +98,17 @@ fn tokens(pair: crate::app::TokenPair) -> pb::TokenPair {
 
 #[tonic::async_trait]
 impl IdentityRpc for IdentityGrpc {
-    async fn register(
-        &self,
-        request: Request<pb::RegisterRequest>,
-    ) -> Result<Response<pb::RegisterResponse>, Status> {
+    async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterResponse>, Status> {
         let r = request.into_inner();
-        let created = self
-            .service
-            .register(&r.email, &r.password, &r.display_name, &client(r.client))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::RegisterResponse {
-            user: Some(user(created)),
-        }))
+        let created =
+            self.service.register(&r.email, &r.password, &r.display_name, &client(r.client)).await.map_err(status)?;
+        Ok(Response::new(pb::RegisterResponse { user: Some(user(created)) }))
     }
 
-    async fn login(
-        &self,
-        request: Request<pb::LoginRequest>,
-    ) -> Result<Response<pb::LoginResponse>, Status> {
+    async fn login(&self, request: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
         let r = request.into_inner();
-        let pair = self
-            .service
-            .login(&r.email, &r.password, &client(r.client))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::LoginResponse {
-            tokens: Some(tokens(pair)),
-        }))
+        let pair = self.service.login(&r.email, &r.password, &client(r.client)).await.map_err(status)?;
+        Ok(Response::new(pb::LoginResponse { tokens: Some(tokens(pair)) }))
     }
 
     async fn refresh_session(
@@ -143,53 +116,28 @@ impl IdentityRpc for IdentityGrpc {
         request: Request<pb::RefreshSessionRequest>,
     ) -> Result<Response<pb::RefreshSessionResponse>, Status> {
         let r = request.into_inner();
-        let pair = self
-            .service
-            .refresh(&r.refresh_token, &client(r.client))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::RefreshSessionResponse {
-            tokens: Some(tokens(pair)),
-        }))
+        let pair = self.service.refresh(&r.refresh_token, &client(r.client)).await.map_err(status)?;
+        Ok(Response::new(pb::RefreshSessionResponse { tokens: Some(tokens(pair)) }))
     }
 
-    async fn logout(
-        &self,
-        request: Request<pb::LogoutRequest>,
-    ) -> Result<Response<pb::LogoutResponse>, Status> {
+    async fn logout(&self, request: Request<pb::LogoutRequest>) -> Result<Response<pb::LogoutResponse>, Status> {
         let caller = caller(&request)?.clone();
         let r = request.into_inner();
-        self.service
-            .logout(&caller, &client(r.client))
-            .await
-            .map_err(status)?;
+        self.service.logout(&caller, &client(r.client)).await.map_err(status)?;
         Ok(Response::new(pb::LogoutResponse {}))
     }
 
-    async fn get_me(
-        &self,
-        request: Request<pb::GetMeRequest>,
-    ) -> Result<Response<pb::GetMeResponse>, Status> {
+    async fn get_me(&self, request: Request<pb::GetMeRequest>) -> Result<Response<pb::GetMeResponse>, Status> {
         let me = self.service.me(caller(&request)?).await.map_err(status)?;
-        Ok(Response::new(pb::GetMeResponse {
-            user: Some(user(me)),
-        }))
+        Ok(Response::new(pb::GetMeResponse { user: Some(user(me)) }))
     }
 
-    async fn update_me(
-        &self,
-        request: Request<pb::UpdateMeRequest>,
-    ) -> Result<Response<pb::UpdateMeResponse>, Status> {
+    async fn update_me(&self, request: Request<pb::UpdateMeRequest>) -> Result<Response<pb::UpdateMeResponse>, Status> {
         let caller = caller(&request)?.clone();
         let r = request.into_inner();
-        let me = self
-            .service
-            .update_me(&caller, r.display_name.as_deref(), r.expected_version)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::UpdateMeResponse {
-            user: Some(user(me)),
-        }))
+        let me =
+            self.service.update_me(&caller, r.display_name.as_deref(), r.expected_version).await.map_err(status)?;
+        Ok(Response::new(pb::UpdateMeResponse { user: Some(user(me)) }))
     }
 
     async fn change_password(
@@ -199,34 +147,19 @@ impl IdentityRpc for IdentityGrpc {
         let caller = caller(&request)?.clone();
         let r = request.into_inner();
         self.service
-            .change_password(
-                &caller,
-                &r.current_password,
-                &r.new_password,
-                &client(r.client),
-            )
+            .change_password(&caller, &r.current_password, &r.new_password, &client(r.client))
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ChangePasswordResponse {}))
     }
 
-    async fn get_user(
-        &self,
-        request: Request<pb::GetUserRequest>,
-    ) -> Result<Response<pb::GetUserResponse>, Status> {
+    async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Result<Response<pb::GetUserResponse>, Status> {
         let caller = caller(&request)?.clone();
-        let view = self
-            .service
-            .get_user(&caller, &request.get_ref().id)
-            .await
-            .map_err(status)?;
+        let view = self.service.get_user(&caller, &request.get_ref().id).await.map_err(status)?;
         let view = match view {
             UserView::Full(found) => pb::get_user_response::View::User(user(found)),
             UserView::Profile { id, display_name } => {
-                pb::get_user_response::View::Profile(pb::PublicProfile {
-                    id: id.to_string(),
-                    display_name,
-                })
+                pb::get_user_response::View::Profile(pb::PublicProfile { id: id.to_string(), display_name })
             }
         };
         Ok(Response::new(pb::GetUserResponse { view: Some(view) }))
@@ -237,11 +170,7 @@ impl IdentityRpc for IdentityGrpc {
         request: Request<pb::LookupUserByEmailRequest>,
     ) -> Result<Response<pb::LookupUserByEmailResponse>, Status> {
         let caller = caller(&request)?.clone();
-        let found = self
-            .service
-            .lookup_by_email(&caller, &request.get_ref().email)
-            .await
-            .map_err(status)?;
+        let found = self.service.lookup_by_email(&caller, &request.get_ref().email).await.map_err(status)?;
         let user = found.map(|u| pb::UserContact {
             id: u.id.to_string(),
             display_name: u.display_name.as_str().to_owned(),
@@ -260,11 +189,7 @@ impl IdentityRpc for IdentityGrpc {
             0 => 50,
             n => u32::try_from(n).unwrap_or(0),
         };
-        let page = self
-            .service
-            .list_users(&caller, &r.query, limit, &r.cursor)
-            .await
-            .map_err(status)?;
+        let page = self.service.list_users(&caller, &r.query, limit, &r.cursor).await.map_err(status)?;
         Ok(Response::new(pb::ListUsersResponse {
             users: page.users.into_iter().map(user).collect(),
             next_cursor: page.next_cursor.unwrap_or_default(),
@@ -282,46 +207,24 @@ impl IdentityRpc for IdentityGrpc {
             Ok(pb::Role::Admin) => Some(Role::Admin),
             Ok(pb::Role::Member) => Some(Role::Member),
             Err(_) => {
-                let details =
-                    ErrorDetails::with_bad_request_violation("role", "must be admin or member");
-                return Err(Status::with_error_details(
-                    tonic::Code::InvalidArgument,
-                    "invalid input",
-                    details,
-                ));
+                let details = ErrorDetails::with_bad_request_violation("role", "must be admin or member");
+                return Err(Status::with_error_details(tonic::Code::InvalidArgument, "invalid input", details));
             }
         };
-        let update = UserUpdate {
-            role: new_role,
-            disabled: r.disabled,
-            expected_version: r.expected_version,
-        };
-        let updated = self
-            .service
-            .update_user(&caller, &r.id, update, &client(r.client))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::UpdateUserResponse {
-            user: Some(user(updated)),
-        }))
+        let update = UserUpdate { role: new_role, disabled: r.disabled, expected_version: r.expected_version };
+        let updated = self.service.update_user(&caller, &r.id, update, &client(r.client)).await.map_err(status)?;
+        Ok(Response::new(pb::UpdateUserResponse { user: Some(user(updated)) }))
     }
 
     async fn check_session(
         &self,
         request: Request<pb::CheckSessionRequest>,
     ) -> Result<Response<pb::CheckSessionResponse>, Status> {
-        let active = self
-            .service
-            .check_session(&request.get_ref().session_id)
-            .await
-            .map_err(status)?;
+        let active = self.service.check_session(&request.get_ref().session_id).await.map_err(status)?;
         Ok(Response::new(pb::CheckSessionResponse { active }))
     }
 
-    async fn get_jwks(
-        &self,
-        _request: Request<pb::GetJwksRequest>,
-    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+    async fn get_jwks(&self, _request: Request<pb::GetJwksRequest>) -> Result<Response<pb::GetJwksResponse>, Status> {
         let jwks_json = self.service.jwks_json().map_err(status)?;
         Ok(Response::new(pb::GetJwksResponse { jwks_json }))
     }

@@ -10,11 +10,7 @@ use crate::domain::IdentityEvent;
 const PRODUCER: &str = "identity";
 
 /// Builds the envelope of `event`, caused by `actor` from `client`, in the current trace.
-pub(crate) fn envelope(
-    event: &IdentityEvent,
-    actor: Option<Uuid>,
-    client: &ClientInfo,
-) -> pb::Envelope {
+pub(crate) fn envelope(event: &IdentityEvent, actor: Option<Uuid>, client: &ClientInfo) -> pb::Envelope {
     let (entity_type, entity_id) = event.entity();
     let (traceparent, tracestate) = ordo_platform::telemetry::current_trace_headers();
     let now = time::OffsetDateTime::now_utc();
@@ -46,57 +42,38 @@ fn payload(event: &IdentityEvent) -> Payload {
             display_name: user.display_name.as_str().to_owned(),
             role: user.role.as_str().to_owned(),
         }),
-        IdentityEvent::LoginSucceeded {
-            user_id,
-            session_id,
-        } => Payload::LoginSucceeded(pb::LoginSucceeded {
+        IdentityEvent::LoginSucceeded { user_id, session_id } => Payload::LoginSucceeded(pb::LoginSucceeded {
             user_id: user_id.to_string(),
             session_id: session_id.to_string(),
         }),
-        IdentityEvent::LoginFailed {
-            email,
-            user_id,
-            reason,
-        } => Payload::LoginFailed(pb::LoginFailed {
+        IdentityEvent::LoginFailed { email, user_id, reason } => Payload::LoginFailed(pb::LoginFailed {
             email: email.as_str().to_owned(),
             user_id: user_id.map(|id| id.to_string()).unwrap_or_default(),
             reason: (*reason).to_owned(),
         }),
-        IdentityEvent::SessionRevoked {
-            user_id,
-            session_id,
-            reason,
-        } => Payload::SessionRevoked(pb::SessionRevoked {
+        IdentityEvent::SessionRevoked { user_id, session_id, reason } => Payload::SessionRevoked(pb::SessionRevoked {
             user_id: user_id.to_string(),
             session_id: session_id.to_string(),
             reason: reason.as_str().to_owned(),
         }),
-        IdentityEvent::RefreshReuseDetected {
-            user_id,
-            session_id,
-        } => Payload::RefreshReuseDetected(pb::RefreshReuseDetected {
-            user_id: user_id.to_string(),
-            session_id: session_id.to_string(),
-        }),
-        IdentityEvent::PasswordChanged { user_id } => {
-            Payload::PasswordChanged(pb::PasswordChanged {
+        IdentityEvent::RefreshReuseDetected { user_id, session_id } => {
+            Payload::RefreshReuseDetected(pb::RefreshReuseDetected {
                 user_id: user_id.to_string(),
+                session_id: session_id.to_string(),
             })
         }
-        IdentityEvent::UserRoleChanged {
-            user_id,
-            old_role,
-            new_role,
-        } => Payload::UserRoleChanged(pb::UserRoleChanged {
-            user_id: user_id.to_string(),
-            old_role: old_role.as_str().to_owned(),
-            new_role: new_role.as_str().to_owned(),
-        }),
-        IdentityEvent::UserDisabled { user_id, disabled } => {
-            Payload::UserDisabled(pb::UserDisabled {
+        IdentityEvent::PasswordChanged { user_id } => {
+            Payload::PasswordChanged(pb::PasswordChanged { user_id: user_id.to_string() })
+        }
+        IdentityEvent::UserRoleChanged { user_id, old_role, new_role } => {
+            Payload::UserRoleChanged(pb::UserRoleChanged {
                 user_id: user_id.to_string(),
-                disabled: *disabled,
+                old_role: old_role.as_str().to_owned(),
+                new_role: new_role.as_str().to_owned(),
             })
+        }
+        IdentityEvent::UserDisabled { user_id, disabled } => {
+            Payload::UserDisabled(pb::UserDisabled { user_id: user_id.to_string(), disabled: *disabled })
         }
     }
 }

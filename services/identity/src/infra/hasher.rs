@@ -27,23 +27,14 @@ pub struct Argon2Hasher {
 impl Argon2Hasher {
     /// A hasher with OWASP's argon2id parameters.
     pub fn new(concurrency: usize) -> Result<Self> {
-        let params =
-            Params::new(19_456, 2, 1, None).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
-        Ok(Self {
-            params,
-            slots: Arc::new(Semaphore::new(concurrency.max(1))),
-        })
+        let params = Params::new(19_456, 2, 1, None).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+        Ok(Self { params, slots: Arc::new(Semaphore::new(concurrency.max(1))) })
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(Argon2<'static>) -> T + Send + 'static,
-    ) -> Result<T> {
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce(Argon2<'static>) -> T + Send + 'static) -> Result<T> {
         let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.slots.clone().acquire_owned())
             .await
-            .map_err(|_| {
-                AppError::Unavailable("password hashing is saturated; retry shortly".into())
-            })?
+            .map_err(|_| AppError::Unavailable("password hashing is saturated; retry shortly".into()))?
             .map_err(|e| AppError::Internal(e.into()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
         let result = tokio::task::spawn_blocking(move || {
@@ -62,9 +53,7 @@ impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: String) -> Result<String> {
         self.run(move |argon2| {
             let salt = SaltString::generate(&mut OsRng);
-            argon2
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
+            argon2.hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
         })
         .await?
         .map_err(|e| AppError::Internal(anyhow::anyhow!("argon2: {e}")))
@@ -90,28 +79,13 @@ mod tests {
         let hasher = Argon2Hasher::new(1).unwrap();
         let hash = hasher.hash("correct horse battery".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(
-            hasher
-                .verify("correct horse battery".into(), hash.clone())
-                .await
-                .unwrap()
-        );
-        assert!(
-            !hasher
-                .verify("wrong horse battery".into(), hash)
-                .await
-                .unwrap()
-        );
+        assert!(hasher.verify("correct horse battery".into(), hash.clone()).await.unwrap());
+        assert!(!hasher.verify("wrong horse battery".into(), hash).await.unwrap());
     }
 
     #[tokio::test]
     async fn a_malformed_hash_never_verifies() {
         let hasher = Argon2Hasher::new(1).unwrap();
-        assert!(
-            !hasher
-                .verify("anything at all".into(), "not a phc string".into())
-                .await
-                .unwrap()
-        );
+        assert!(!hasher.verify("anything at all".into(), "not a phc string".into()).await.unwrap());
     }
 }

@@ -12,8 +12,7 @@ use crate::app::ports::{IdentityStore, IdentityTx, RefreshRecord, SessionRecord}
 use crate::app::{AppError, ClientInfo, Result};
 use crate::domain::{DisplayName, Email, IdentityEvent, RevokeReason, Role, User};
 
-const USER_COLUMNS: &str =
-    "id, email, display_name, password_hash, role, disabled, created_at, updated_at, version";
+const USER_COLUMNS: &str = "id, email, display_name, password_hash, role, disabled, created_at, updated_at, version";
 
 #[derive(sqlx::FromRow)]
 struct UserRow {
@@ -32,17 +31,11 @@ impl TryFrom<UserRow> for User {
     type Error = AppError;
 
     fn try_from(row: UserRow) -> Result<Self> {
-        let corrupt = |what: &str| {
-            AppError::Internal(anyhow::anyhow!(
-                "stored user {} has an invalid {what}",
-                row.id
-            ))
-        };
+        let corrupt = |what: &str| AppError::Internal(anyhow::anyhow!("stored user {} has an invalid {what}", row.id));
         Ok(User {
             id: row.id,
             email: Email::parse(&row.email).map_err(|_| corrupt("email"))?,
-            display_name: DisplayName::parse(&row.display_name)
-                .map_err(|_| corrupt("display name"))?,
+            display_name: DisplayName::parse(&row.display_name).map_err(|_| corrupt("display name"))?,
             password_hash: row.password_hash.clone(),
             role: Role::parse(&row.role).ok_or_else(|| corrupt("role"))?,
             disabled: row.disabled,
@@ -104,42 +97,26 @@ impl MySqlIdentityStore {
 impl IdentityStore for MySqlIdentityStore {
     async fn begin(&self) -> Result<Box<dyn IdentityTx>> {
         let tx = self.pool.begin().await.map_err(db)?;
-        Ok(Box::new(MySqlIdentityTx {
-            tx,
-            signal: self.signal.clone(),
-            wrote_events: false,
-        }))
+        Ok(Box::new(MySqlIdentityTx { tx, signal: self.signal.clone(), wrote_events: false }))
     }
 
     #[tracing::instrument(skip(self))]
     async fn user_by_id(&self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id = ?");
-        let row: Option<UserRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(db)?;
         row.map(User::try_from).transpose()
     }
 
     #[tracing::instrument(skip_all)]
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE email = ?");
-        let row: Option<UserRow> = sqlx::query_as(&sql)
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row: Option<UserRow> =
+            sqlx::query_as(&sql).bind(email.as_str()).fetch_optional(&self.pool).await.map_err(db)?;
         row.map(User::try_from).transpose()
     }
 
     #[tracing::instrument(skip(self))]
-    async fn list_users(
-        &self,
-        query: Option<&str>,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<User>> {
+    async fn list_users(&self, query: Option<&str>, after: Option<Uuid>, limit: u32) -> Result<Vec<User>> {
         // Ids are UUID v7, so id order is registration order and a stable keyset.
         let mut sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id > ?");
         if query.is_some() {
@@ -148,10 +125,7 @@ impl IdentityStore for MySqlIdentityStore {
         sql.push_str(" ORDER BY id LIMIT ?");
         let mut q = sqlx::query_as::<_, UserRow>(&sql).bind(after.unwrap_or(Uuid::nil()));
         if let Some(query) = query {
-            let escaped = query
-                .replace('!', "!!")
-                .replace('%', "!%")
-                .replace('_', "!_");
+            let escaped = query.replace('!', "!!").replace('%', "!%").replace('_', "!_");
             let pattern = format!("%{}%", escaped.to_lowercase());
             q = q.bind(pattern.clone()).bind(pattern);
         }
@@ -215,11 +189,7 @@ impl IdentityTx for MySqlIdentityTx {
 
     async fn user_for_update(&mut self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id = ? FOR UPDATE");
-        let row: Option<UserRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(db)?;
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(db)?;
         row.map(User::try_from).transpose()
     }
 
@@ -239,24 +209,22 @@ impl IdentityTx for MySqlIdentityTx {
         .execute(&mut *self.tx)
         .await
         .map_err(db)?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(AppError::VersionMismatch)
-        }
+        if done.rows_affected() == 1 { Ok(()) } else { Err(AppError::VersionMismatch) }
     }
 
     async fn insert_session(&mut self, session: &SessionRecord, client: &ClientInfo) -> Result<()> {
-        sqlx::query("INSERT INTO session (id, user_id, created_at, expires_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(session.id)
-            .bind(session.user_id)
-            .bind(utc(OffsetDateTime::now_utc()))
-            .bind(utc(session.expires_at))
-            .bind(truncate(&client.ip, 64))
-            .bind(truncate(&client.user_agent, 512))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO session (id, user_id, created_at, expires_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(session.id)
+        .bind(session.user_id)
+        .bind(utc(OffsetDateTime::now_utc()))
+        .bind(utc(session.expires_at))
+        .bind(truncate(&client.ip, 64))
+        .bind(truncate(&client.user_agent, 512))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
         Ok(())
     }
 
@@ -288,10 +256,7 @@ impl IdentityTx for MySqlIdentityTx {
         Ok(())
     }
 
-    async fn refresh_token_for_update(
-        &mut self,
-        token_hash: [u8; 32],
-    ) -> Result<Option<RefreshRecord>> {
+    async fn refresh_token_for_update(&mut self, token_hash: [u8; 32]) -> Result<Option<RefreshRecord>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             expires_at: PrimitiveDateTime,
@@ -325,11 +290,7 @@ impl IdentityTx for MySqlIdentityTx {
         }))
     }
 
-    async fn spend_refresh_token(
-        &mut self,
-        token_hash: [u8; 32],
-        now: OffsetDateTime,
-    ) -> Result<()> {
+    async fn spend_refresh_token(&mut self, token_hash: [u8; 32], now: OffsetDateTime) -> Result<()> {
         sqlx::query("UPDATE refresh_token SET spent_at = ? WHERE token_hash = ?")
             .bind(utc(now))
             .bind(&token_hash[..])
@@ -339,19 +300,15 @@ impl IdentityTx for MySqlIdentityTx {
         Ok(())
     }
 
-    async fn revoke_session(
-        &mut self,
-        id: Uuid,
-        reason: RevokeReason,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
-        let done = sqlx::query("UPDATE session SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(utc(now))
-            .bind(reason.as_str())
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db)?;
+    async fn revoke_session(&mut self, id: Uuid, reason: RevokeReason, now: OffsetDateTime) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE session SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(utc(now))
+                .bind(reason.as_str())
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -362,14 +319,13 @@ impl IdentityTx for MySqlIdentityTx {
         reason: RevokeReason,
         now: OffsetDateTime,
     ) -> Result<Vec<Uuid>> {
-        let ids: Vec<(Uuid,)> = sqlx::query_as(
-            "SELECT id FROM session WHERE user_id = ? AND revoked_at IS NULL AND id <> ? FOR UPDATE",
-        )
-        .bind(user_id)
-        .bind(keep.unwrap_or(Uuid::nil()))
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(db)?;
+        let ids: Vec<(Uuid,)> =
+            sqlx::query_as("SELECT id FROM session WHERE user_id = ? AND revoked_at IS NULL AND id <> ? FOR UPDATE")
+                .bind(user_id)
+                .bind(keep.unwrap_or(Uuid::nil()))
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(db)?;
         let ids: Vec<Uuid> = ids.into_iter().map(|(id,)| id).collect();
         if !ids.is_empty() {
             sqlx::query(
@@ -386,16 +342,9 @@ impl IdentityTx for MySqlIdentityTx {
         Ok(ids)
     }
 
-    async fn record(
-        &mut self,
-        event: &IdentityEvent,
-        actor: Option<Uuid>,
-        client: &ClientInfo,
-    ) -> Result<()> {
+    async fn record(&mut self, event: &IdentityEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()> {
         let envelope = super::envelope::envelope(event, actor, client);
-        ordo_events::enqueue(&mut self.tx, &envelope)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
+        ordo_events::enqueue(&mut self.tx, &envelope).await.map_err(|e| AppError::Internal(e.into()))?;
         self.wrote_events = true;
         Ok(())
     }

@@ -28,19 +28,14 @@ pub struct RedisSessionCache {
 
 impl std::fmt::Debug for RedisSessionCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSessionCache")
-            .field("prefix", &self.prefix)
-            .finish()
+        f.debug_struct("RedisSessionCache").field("prefix", &self.prefix).finish()
     }
 }
 
 impl RedisSessionCache {
     /// A cache writing keys under `prefix`.
     pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
-        Self {
-            conn,
-            prefix: prefix.into(),
-        }
+        Self { conn, prefix: prefix.into() }
     }
 
     fn key(&self, session_id: Uuid) -> String {
@@ -52,9 +47,7 @@ impl RedisSessionCache {
 impl SessionCache for RedisSessionCache {
     async fn mark_active(&self, session_id: Uuid, ttl_secs: u64) -> Result<()> {
         let mut conn = self.conn.clone();
-        conn.set_ex::<_, _, ()>(self.key(session_id), "1", ttl_secs.max(1))
-            .await
-            .map_err(unavailable)
+        conn.set_ex::<_, _, ()>(self.key(session_id), "1", ttl_secs.max(1)).await.map_err(unavailable)
     }
 
     async fn mark_revoked(&self, session_ids: &[Uuid]) -> Result<()> {
@@ -90,18 +83,8 @@ impl std::fmt::Debug for RedisLoginThrottle {
 
 impl RedisLoginThrottle {
     /// Locks an email out after `max_failures` failures within `window_secs`.
-    pub fn new(
-        conn: ConnectionManager,
-        prefix: impl Into<String>,
-        max_failures: u64,
-        window_secs: u64,
-    ) -> Self {
-        Self {
-            conn,
-            prefix: prefix.into(),
-            max_failures,
-            window_secs,
-        }
+    pub fn new(conn: ConnectionManager, prefix: impl Into<String>, max_failures: u64, window_secs: u64) -> Self {
+        Self { conn, prefix: prefix.into(), max_failures, window_secs }
     }
 
     /// The key is a hash of the email, so Redis holds no addresses.
@@ -120,16 +103,10 @@ impl LoginThrottle for RedisLoginThrottle {
     async fn locked_for(&self, email: &Email) -> Result<Option<u64>> {
         let mut conn = self.conn.clone();
         let key = self.key(email);
-        let (count, ttl): (Option<u64>, i64) = redis::pipe()
-            .get(&key)
-            .ttl(&key)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let (count, ttl): (Option<u64>, i64) =
+            redis::pipe().get(&key).ttl(&key).query_async(&mut conn).await.map_err(unavailable)?;
         match count {
-            Some(count) if count >= self.max_failures => {
-                Ok(Some(u64::try_from(ttl).unwrap_or(1).max(1)))
-            }
+            Some(count) if count >= self.max_failures => Ok(Some(u64::try_from(ttl).unwrap_or(1).max(1))),
             _ => Ok(None),
         }
     }
@@ -153,8 +130,6 @@ impl LoginThrottle for RedisLoginThrottle {
 
     async fn reset(&self, email: &Email) -> Result<()> {
         let mut conn = self.conn.clone();
-        conn.del::<_, ()>(self.key(email))
-            .await
-            .map_err(unavailable)
+        conn.del::<_, ()>(self.key(email)).await.map_err(unavailable)
     }
 }

@@ -1,0 +1,88 @@
+# Ordo's developer commands. `just` alone lists them.
+#
+# Everything here runs on a plain developer machine with MariaDB, Redis and RabbitMQ on localhost
+# (`just services` starts them on a machine like CI's). Nothing here needs Docker; compose.yaml is the
+# alternative for a machine that has it.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Local addresses used by `just dev`. Override per run: `just gateway_http_port=8081 dev`.
+# Convention: a service's gRPC port is 5005N and its ops port (healthz/readyz/metrics) 910N.
+host := "127.0.0.1"
+identity_grpc_port := "50051"
+identity_ops_port := "9101"
+gateway_http_port := "8080"
+# Future services, same pattern (uncomment with the service and add it to deploy/scripts/dev.sh):
+# project_grpc_port := "50052"
+# project_ops_port := "9102"
+# task_grpc_port := "50053"
+# task_ops_port := "9103"
+# notification_grpc_port := "50054"
+# notification_ops_port := "9104"
+# audit_grpc_port := "50055"
+# audit_ops_port := "9105"
+
+# Services that own a MySQL schema, so their binary `ordo-<name>` has a `migrate` subcommand.
+# The gateway owns no schema and is not listed. Add project, task, notification, audit as they land.
+migrating_services := "identity"
+
+# List the recipes.
+default:
+    @just --list --unsorted
+
+# Run identity and the gateway in the foreground with pretty, name-prefixed logs; Ctrl-C stops all.
+dev: build migrate
+    IDENTITY_GRPC_ADDR={{ host }}:{{ identity_grpc_port }} \
+    IDENTITY_OPS_ADDR={{ host }}:{{ identity_ops_port }} \
+    GATEWAY_HTTP_ADDR={{ host }}:{{ gateway_http_port }} \
+    bash deploy/scripts/dev.sh
+
+# Build every binary once (debug).
+build:
+    cargo build --bins
+
+# Run each service's `migrate` subcommand (creates its schema if missing, applies migrations, exits).
+migrate:
+    for svc in {{ migrating_services }}; do \
+        echo "migrate: ordo-$svc"; \
+        ORDO_LOG_FORMAT="${ORDO_LOG_FORMAT:-pretty}" cargo run --quiet --bin "ordo-$svc" -- migrate; \
+    done
+
+# Doc tests run before nextest: nextest does not run doc tests, and CI reads the last runner's
+# summary, so nextest's must come last.
+
+# Lint, then every test (needs MariaDB, Redis and RabbitMQ on localhost). The CI test command.
+test: lint
+    cargo test --doc --workspace
+    cargo nextest run --workspace --no-fail-fast
+
+# Formatting check and clippy with warnings as errors.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the whole workspace.
+fmt:
+    cargo fmt --all
+
+# Regenerate the protobuf/gRPC code (libs/proto's build.rs runs protox; no protoc needed).
+proto:
+    cargo build -p ordo-proto
+
+# Load benchmarks (release build); see deploy/scripts/bench.sh.
+[positional-arguments]
+bench *args:
+    bash deploy/scripts/bench.sh "$@"
+
+# Start local MariaDB, Redis and RabbitMQ (or the ones named) if they are down; Debian packages.
+[positional-arguments]
+services *names:
+    bash deploy/scripts/local-services.sh "$@"
+
+# check-deploy needs `pip install check-jsonschema botocore` (.ci/run installs them). Both carry their
+# schemas, so it works offline: the Compose specification, and the ECS/autoscaling API shapes.
+
+# Validate compose.yaml against the Compose spec and deploy/ecs/ against the AWS API shapes.
+check-deploy:
+    python3 -m check_jsonschema --builtin-schema vendor.compose-spec compose.yaml
+    python3 deploy/scripts/check-ecs.py deploy/ecs

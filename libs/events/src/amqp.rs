@@ -1,0 +1,136 @@
+//! What the relay and the consumer share about RabbitMQ: opening a named connection, declaring the
+//! events exchange, reading string headers, hiding the password of an AMQP URL in logs, and the
+//! jittered backoff both use while the broker (or the database) is away.
+
+use std::time::Duration;
+
+use lapin::options::ExchangeDeclareOptions;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use rand::Rng as _;
+
+use crate::Result;
+
+/// Declares `exchange` as a durable topic exchange; idempotent, so every process declares it on
+/// connect and none depends on another having started first.
+///
+/// # Errors
+///
+/// [`Error::Broker`](crate::Error::Broker) when the exchange exists with other settings (the broker
+/// then closes the channel) or the connection fails.
+#[tracing::instrument(skip(channel), err)]
+pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<()> {
+    channel
+        .exchange_declare(
+            exchange,
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Opens a connection that shows up as `name` in the broker's management UI.
+pub(crate) async fn connect(url: &str, name: &str) -> Result<Connection> {
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    Ok(Connection::connect(url, properties).await?)
+}
+
+/// Closes a connection whose work is done; a failure only means it is gone already.
+pub(crate) async fn close(connection: &Connection) {
+    if connection.status().connected()
+        && let Err(error) = connection.close(200, "shutting down").await
+    {
+        tracing::debug!(%error, "closing the broker connection failed");
+    }
+}
+
+/// The string value of header `name`, if present and a string.
+pub(crate) fn string_header<'a>(headers: Option<&'a FieldTable>, name: &str) -> Option<&'a str> {
+    match headers?.inner().get(name)? {
+        AMQPValue::LongString(value) => std::str::from_utf8(value.as_bytes()).ok(),
+        AMQPValue::ShortString(value) => Some(value.as_str()),
+        _ => None,
+    }
+}
+
+/// An integer header, e.g. the quorum queue's `x-delivery-count`, whatever width the broker chose.
+pub(crate) fn integer_header(headers: Option<&FieldTable>, name: &str) -> Option<i64> {
+    match headers?.inner().get(name)? {
+        AMQPValue::ShortShortInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortShortUInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortUInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongUInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongLongInt(v) => Some(*v),
+        _ => None,
+    }
+}
+
+/// `url` with its password replaced, fit for `Debug` output and logs.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split_once(':').map_or(credentials, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Exponential backoff with full jitter, so that many instances losing the broker at the same time
+/// do not all come back in the same instant.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    base: Duration,
+    max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    pub(crate) fn new(base: Duration, max: Duration) -> Self {
+        Self { base, max, failures: 0 }
+    }
+
+    /// The pause before the next try: uniformly random up to `base * 2^failures`, capped at `max`.
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let ceiling = self.base.saturating_mul(2u32.saturating_pow(self.failures)).min(self.max);
+        self.failures = self.failures.saturating_add(1);
+        // Never zero, so a tight failure loop still yields the CPU and the broker.
+        let floor = self.base.min(ceiling) / 2;
+        rand::thread_rng().gen_range(floor..=ceiling)
+    }
+
+    /// Forgets past failures after a success.
+    pub(crate) fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_the_password_but_keeps_user_and_host() {
+        let redacted = redact_url("amqp://guest:secret@127.0.0.1:5672/%2f");
+
+        assert_eq!(redacted, "amqp://guest:***@127.0.0.1:5672/%2f");
+    }
+
+    #[test]
+    fn backoff_delays_stay_under_the_cap() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+
+        let delays: Vec<_> = (0..20).map(|_| backoff.next_delay()).collect();
+
+        assert!(delays.iter().all(|d| *d <= Duration::from_secs(2) && *d >= Duration::from_millis(50)));
+    }
+}

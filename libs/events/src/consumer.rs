@@ -1,0 +1,552 @@
+//! The consumer runtime: a durable quorum queue per consuming service, bound to the routing keys it
+//! needs, whose messages are applied one at a time by an [`EventHandler`] inside a transaction that
+//! also records the event in `processed_event`. The message is acknowledged only after that commit,
+//! so a crash at any point means a redelivery, and the redelivery is recognised by its `event_id` and
+//! dropped: every event takes effect exactly once per consumer.
+//!
+//! A message that keeps failing is requeued until the quorum queue's delivery limit dead-letters it
+//! to `<queue>.dlq` (through the fanout exchange `<queue>.dlx`); one that cannot even be decoded goes
+//! there at once. Either way the consumer moves on to the next message.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt as _, StreamExt as _};
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, ExchangeKind};
+use ordo_proto::events::v1::Envelope;
+use prost::Message as _;
+use sqlx::{MySqlConnection, MySqlPool};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+use uuid::Uuid;
+
+use crate::amqp::{self, Backoff};
+use crate::trace_context::{self, TRACEPARENT, TRACESTATE};
+use crate::{Error, HandlerError, Result, declare_exchange};
+
+const PROCESSED_TOTAL: &str = "ordo_consumer_processed_total";
+const FAILED_TOTAL: &str = "ordo_consumer_failed_total";
+const DUPLICATES_TOTAL: &str = "ordo_consumer_duplicates_total";
+
+/// The longest consumer name `processed_event.consumer` holds.
+const MAX_CONSUMER_NAME_LEN: usize = 100;
+
+/// Applies events to a consuming service's own state.
+#[async_trait::async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    /// Applies `envelope` using `conn`, which is inside the consumer's transaction: everything the
+    /// handler writes commits together with the dedup record, or not at all. The handler must not
+    /// commit or roll back itself, and should use `conn` for every write that must happen once.
+    ///
+    /// # Errors
+    ///
+    /// See [`HandlerError`] for how each kind of failure is retried or dead-lettered.
+    async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError>;
+}
+
+#[async_trait::async_trait]
+impl<T: EventHandler + ?Sized> EventHandler for Arc<T> {
+    async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
+        (**self).handle(conn, envelope).await
+    }
+}
+
+/// Where a [`Consumer`] reads from and how it treats failures.
+#[derive(Clone)]
+pub struct ConsumerConfig {
+    /// The broker, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub amqp_url: String,
+    /// The topic exchange events are published to (`ordo.events`).
+    pub exchange: String,
+    /// The service's durable quorum queue, e.g. `notification.events`; its dead letters go to
+    /// `<queue>.dlq` through the exchange `<queue>.dlx`.
+    pub queue: String,
+    /// The name under which processed events are recorded in `processed_event` (at most 100 bytes);
+    /// keep it stable, or already processed events would be applied again after a redelivery.
+    pub consumer_name: String,
+    /// Routing keys or patterns the queue is bound with, e.g. `identity.*` or `#`.
+    pub bindings: Vec<String>,
+    /// Messages the broker may send ahead of their ack (default 32); they are processed one at a
+    /// time either way, to keep each aggregate's events in order.
+    pub prefetch: u16,
+    /// Deliveries a message gets before it is dead-lettered (default 5, as API.md requires). Fixed
+    /// in the queue's arguments when the queue is first declared: changing it later makes the
+    /// declaration fail until the queue is recreated or a policy overrides it.
+    pub max_attempts: u32,
+    /// The pause before a failed message is requeued, doubled on each further attempt (default
+    /// 200 ms); without it a transient failure would burn through every attempt in milliseconds.
+    pub retry_delay: Duration,
+    /// The longest pause while the broker or the database is away (default 30 s).
+    pub max_backoff: Duration,
+}
+
+impl ConsumerConfig {
+    /// The default configuration of a consumer `consumer_name` reading `queue`, bound to `exchange`
+    /// with each of `bindings`.
+    pub fn new(
+        amqp_url: impl Into<String>,
+        exchange: impl Into<String>,
+        queue: impl Into<String>,
+        consumer_name: impl Into<String>,
+        bindings: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            amqp_url: amqp_url.into(),
+            exchange: exchange.into(),
+            queue: queue.into(),
+            consumer_name: consumer_name.into(),
+            bindings: bindings.into_iter().map(Into::into).collect(),
+            prefetch: 32,
+            max_attempts: 5,
+            retry_delay: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+
+    /// The fanout exchange that receives the queue's dead letters.
+    pub fn dead_letter_exchange(&self) -> String {
+        format!("{}.dlx", self.queue)
+    }
+
+    /// The queue that keeps the dead letters for inspection and replay.
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}.dlq", self.queue)
+    }
+}
+
+impl fmt::Debug for ConsumerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerConfig")
+            .field("amqp_url", &amqp::redact_url(&self.amqp_url))
+            .field("exchange", &self.exchange)
+            .field("queue", &self.queue)
+            .field("consumer_name", &self.consumer_name)
+            .field("bindings", &self.bindings)
+            .field("prefetch", &self.prefetch)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_delay", &self.retry_delay)
+            .field("max_backoff", &self.max_backoff)
+            .finish()
+    }
+}
+
+/// Consumes one queue with one [`EventHandler`], one message at a time.
+///
+/// Each event is applied in a transaction that also records it in `processed_event`, and the message
+/// is acknowledged only after that commit: a crash at any point means a redelivery, which is
+/// recognised by its `event_id` and dropped, so every event takes effect exactly once per consumer.
+///
+/// A failing message is requeued (after [`ConsumerConfig::retry_delay`], doubled per attempt) until
+/// the quorum queue's delivery limit dead-letters it to `<queue>.dlq` after
+/// [`ConsumerConfig::max_attempts`] deliveries; an undecodable message or a
+/// [`HandlerError::Permanent`] goes there at once. Either way the consumer moves on. While the
+/// database is unreachable the message in hand is held, not requeued, so an outage spends no
+/// attempts.
+pub struct Consumer {
+    pool: MySqlPool,
+    config: ConsumerConfig,
+    handler: Arc<dyn EventHandler>,
+}
+
+impl fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Applied and committed now.
+    Applied,
+    /// Applied before; dropped.
+    Duplicate,
+}
+
+/// Why applying an event failed, sorted by what to do about it.
+#[derive(Debug)]
+enum ApplyError {
+    /// The database is unreachable: keep the message and try again without counting an attempt.
+    Unavailable(sqlx::Error),
+    /// A failed attempt: requeue, so the broker counts it.
+    Retry(String),
+    /// Can never succeed: dead-letter now.
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_connection_failure(&error) {
+            Self::Unavailable(error)
+        } else {
+            Self::Retry(format!("database error: {error}"))
+        }
+    }
+}
+
+impl From<HandlerError> for ApplyError {
+    fn from(error: HandlerError) -> Self {
+        match error {
+            HandlerError::Retryable(reason) => Self::Retry(reason),
+            HandlerError::Permanent(reason) => Self::Permanent(reason),
+            HandlerError::Database(error) => error.into(),
+        }
+    }
+}
+
+/// Errors that say the database cannot be reached at all, as opposed to a statement failing.
+fn is_connection_failure(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
+impl Consumer {
+    /// A consumer applying `handler` to the events in `config.queue`, recording them in `pool`'s
+    /// schema (which must contain this crate's migrations).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for an empty queue, exchange or consumer name, a consumer name over
+    /// 100 bytes, no bindings, or a zero prefetch or attempt count.
+    pub fn new(pool: MySqlPool, config: ConsumerConfig, handler: impl EventHandler) -> Result<Self> {
+        let invalid = |reason: &str| Err(Error::InvalidConfig(reason.to_owned()));
+        if config.queue.is_empty() || config.exchange.is_empty() {
+            return invalid("queue and exchange must be named");
+        }
+        if config.consumer_name.is_empty() || config.consumer_name.len() > MAX_CONSUMER_NAME_LEN {
+            return invalid("consumer_name must be 1 to 100 bytes");
+        }
+        if config.bindings.is_empty() {
+            return invalid("bindings must not be empty, or the queue would receive nothing");
+        }
+        if config.prefetch == 0 {
+            // 0 means "unlimited" to the broker, which is the opposite of what was meant.
+            return invalid("prefetch must be at least 1");
+        }
+        if config.max_attempts == 0 || i32::try_from(config.max_attempts).is_err() {
+            return invalid("max_attempts must be at least 1");
+        }
+        describe_metrics();
+        Ok(Self { pool, config, handler: Arc::new(handler) })
+    }
+
+    /// Declares the exchange, the queue with its bindings and dead-lettering, the dead-letter
+    /// exchange and the dead-letter queue, on a connection of its own. [`run`](Self::run) does this
+    /// too; call it first when events published before the consumer starts must not be missed
+    /// (publishing is not mandatory, so an event with no bound queue is dropped by the broker).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Broker`] when the broker is unreachable or an entity exists with other arguments.
+    #[tracing::instrument(skip(self), fields(queue = %self.config.queue), err)]
+    pub async fn declare_topology(&self) -> Result<()> {
+        let connection = amqp::connect(&self.config.amqp_url, &self.connection_name()).await?;
+        let result = async {
+            let channel = connection.create_channel().await?;
+            declare_queue_topology(&channel, &self.config).await
+        }
+        .await;
+        amqp::close(&connection).await;
+        result
+    }
+
+    /// Consumes until `shutdown` is cancelled, reconnecting with a jittered backoff whenever the
+    /// broker goes away. On shutdown it stops consuming, finishes the message in hand and closes the
+    /// connection; messages prefetched but not started return to the queue.
+    ///
+    /// RabbitMQ 3.10 counts a message returned by a closing channel as a delivery attempt just like
+    /// a requeue, so every restart or reconnection spends one attempt of each prefetched message; a
+    /// smaller `prefetch` limits how many messages that touches.
+    #[tracing::instrument(
+        name = "event consumer",
+        skip_all,
+        fields(queue = %self.config.queue, consumer = %self.config.consumer_name)
+    )]
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(Duration::from_millis(200), self.config.max_backoff);
+        while !shutdown.is_cancelled() {
+            match self.consume(&shutdown, &mut backoff).await {
+                Ok(()) => break,
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(
+                        %error,
+                        queue = %self.config.queue,
+                        retry_in = ?delay,
+                        "event consumer lost the broker; reconnecting"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(queue = %self.config.queue, "event consumer stopped");
+    }
+
+    fn connection_name(&self) -> String {
+        format!("ordo-consumer-{}", self.config.consumer_name)
+    }
+
+    /// One connection's life: set up, then process deliveries until shutdown (`Ok`) or until the
+    /// connection fails (`Err`, and [`run`](Self::run) reconnects).
+    async fn consume(&self, shutdown: &CancellationToken, backoff: &mut Backoff) -> Result<()> {
+        let connection = amqp::connect(&self.config.amqp_url, &self.connection_name()).await?;
+        let result = async {
+            let channel = connection.create_channel().await?;
+            declare_queue_topology(&channel, &self.config).await?;
+            channel.basic_qos(self.config.prefetch, BasicQosOptions { global: false }).await?;
+            let tag = format!("{}-{}", self.config.consumer_name, Uuid::now_v7().simple());
+            let mut deliveries = channel
+                .basic_consume(&self.config.queue, &tag, BasicConsumeOptions::default(), FieldTable::default())
+                .await?;
+            tracing::info!(queue = %self.config.queue, "event consumer started");
+            backoff.reset();
+
+            loop {
+                // Only waiting for the next message races with shutdown; a message in hand is
+                // always finished.
+                let next = tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    next = deliveries.next() => next,
+                };
+                match next {
+                    Some(Ok(delivery)) => self.process(delivery, shutdown).await?,
+                    Some(Err(error)) => return Err(error.into()),
+                    None => {
+                        return Err(Error::ConsumerCancelled { queue: self.config.queue.clone() });
+                    }
+                }
+            }
+
+            channel.basic_cancel(&tag, BasicCancelOptions::default()).await?;
+            channel.close(200, "shutting down").await?;
+            Ok(())
+        }
+        .await;
+        amqp::close(&connection).await;
+        result
+    }
+
+    /// Handles one delivery to the end: acked, requeued or dead-lettered. Returns an error only when
+    /// the broker cannot be told, which means the connection is gone.
+    async fn process(&self, delivery: Delivery, shutdown: &CancellationToken) -> Result<()> {
+        let headers = delivery.properties.headers().as_ref();
+        // The quorum queue counts earlier failed deliveries in `x-delivery-count`.
+        let attempt = amqp::integer_header(headers, "x-delivery-count").unwrap_or(0) + 1;
+        let consumer = self.config.consumer_name.as_str();
+
+        let (envelope, event_id) = match decode(&delivery.data) {
+            Ok(decoded) => decoded,
+            Err(reason) => {
+                tracing::error!(
+                    queue = %self.config.queue,
+                    routing_key = %delivery.routing_key,
+                    %reason,
+                    "undecodable event; dead-lettering it"
+                );
+                metrics::counter!(FAILED_TOTAL, "consumer" => consumer.to_owned()).increment(1);
+                delivery.acker.reject(BasicRejectOptions { requeue: false }).await?;
+                return Ok(());
+            }
+        };
+
+        let span = tracing::info_span!(
+            "consume event",
+            consumer,
+            event_id = %envelope.event_id,
+            event_type = %envelope.r#type,
+            attempt,
+        );
+        // Prefer the headers (what the relay sent), fall back to the envelope's own copy.
+        let traceparent = amqp::string_header(headers, TRACEPARENT).unwrap_or(&envelope.traceparent);
+        let tracestate = amqp::string_header(headers, TRACESTATE).unwrap_or(&envelope.tracestate);
+        trace_context::set_parent(&span, traceparent, tracestate);
+
+        self.settle(delivery, &envelope, event_id, attempt, shutdown).instrument(span).await
+    }
+
+    async fn settle(
+        &self,
+        delivery: Delivery,
+        envelope: &Envelope,
+        event_id: Uuid,
+        attempt: i64,
+        shutdown: &CancellationToken,
+    ) -> Result<()> {
+        let consumer = self.config.consumer_name.clone();
+        let mut unavailable = Backoff::new(Duration::from_millis(200), self.config.max_backoff);
+        loop {
+            match self.apply(envelope, event_id).await {
+                Ok(Outcome::Applied) => {
+                    delivery.acker.ack(lapin::options::BasicAckOptions::default()).await?;
+                    metrics::counter!(PROCESSED_TOTAL, "consumer" => consumer).increment(1);
+                    return Ok(());
+                }
+                Ok(Outcome::Duplicate) => {
+                    tracing::info!("event already processed; dropping the duplicate");
+                    delivery.acker.ack(lapin::options::BasicAckOptions::default()).await?;
+                    metrics::counter!(DUPLICATES_TOTAL, "consumer" => consumer).increment(1);
+                    return Ok(());
+                }
+                Err(ApplyError::Unavailable(error)) => {
+                    // Not the message's fault: hold it (unacked) and wait for the database, so an
+                    // outage does not dead-letter everything that arrives meanwhile.
+                    let delay = unavailable.next_delay();
+                    tracing::warn!(%error, retry_in = ?delay, "database unavailable; holding the event");
+                    tokio::select! {
+                        () = shutdown.cancelled() => {
+                            // Unacked, it returns to the queue when the channel closes.
+                            return Ok(());
+                        }
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+                Err(ApplyError::Permanent(reason)) => {
+                    tracing::error!(%reason, "event can never be applied; dead-lettering it");
+                    metrics::counter!(FAILED_TOTAL, "consumer" => consumer).increment(1);
+                    delivery.acker.reject(BasicRejectOptions { requeue: false }).await?;
+                    return Ok(());
+                }
+                Err(ApplyError::Retry(reason)) => {
+                    let last = attempt >= i64::from(self.config.max_attempts);
+                    if last {
+                        tracing::error!(%reason, "event failed its last attempt; dead-lettering it");
+                    } else {
+                        tracing::warn!(%reason, "event failed; requeueing it");
+                    }
+                    metrics::counter!(FAILED_TOTAL, "consumer" => consumer).increment(1);
+                    if !last {
+                        let delay = self.retry_delay(attempt);
+                        tokio::select! {
+                            () = shutdown.cancelled() => {}
+                            () = tokio::time::sleep(delay) => {}
+                        }
+                    }
+                    // Requeue even on the last attempt: the broker's delivery limit is what
+                    // dead-letters it, so the count stays the broker's and survives restarts.
+                    delivery.acker.nack(BasicNackOptions { multiple: false, requeue: true }).await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// `retry_delay * 2^(attempt - 1)`, capped by `max_backoff`.
+    fn retry_delay(&self, attempt: i64) -> Duration {
+        let doublings = u32::try_from(attempt.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+        self.config.retry_delay.saturating_mul(2u32.saturating_pow(doublings)).min(self.config.max_backoff)
+    }
+
+    /// One transaction: claim the event for this consumer, run the handler, commit.
+    async fn apply(&self, envelope: &Envelope, event_id: Uuid) -> Result<Outcome, ApplyError> {
+        let mut tx = self.pool.begin().await?;
+        // The claim comes first so that a duplicate costs no handler work, and so that a concurrent
+        // redelivery to another instance blocks on this row until we commit or roll back.
+        let claimed = sqlx::query(
+            "INSERT IGNORE INTO processed_event (consumer, event_id, processed_at) \
+             VALUES (?, ?, UTC_TIMESTAMP(6))",
+        )
+        .bind(&self.config.consumer_name)
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            tx.commit().await?;
+            return Ok(Outcome::Duplicate);
+        }
+        // On error `tx` is dropped here, which rolls the claim and the handler's writes back. A
+        // panicking handler is one more failed attempt, not the end of the consumer.
+        let handled = AssertUnwindSafe(self.handler.handle(&mut tx, envelope)).catch_unwind().await;
+        match handled {
+            Ok(result) => result?,
+            Err(panic) => return Err(ApplyError::Retry(panic_message(panic.as_ref()))),
+        }
+        tx.commit().await?;
+        Ok(Outcome::Applied)
+    }
+}
+
+/// What a caught panic said, as far as it can be told.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    format!("the handler panicked: {message}")
+}
+
+/// The envelope in `body` and its event id, or why it is unusable.
+fn decode(body: &[u8]) -> Result<(Envelope, Uuid), String> {
+    let envelope = Envelope::decode(body).map_err(|error| format!("not an Envelope: {error}"))?;
+    let event_id = Uuid::parse_str(&envelope.event_id)
+        .map_err(|error| format!("event_id {:?} is not a UUID: {error}", envelope.event_id))?;
+    Ok((envelope, event_id))
+}
+
+/// Declares everything the queue needs; idempotent.
+async fn declare_queue_topology(channel: &Channel, config: &ConsumerConfig) -> Result<()> {
+    let durable = || QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    let dlx = config.dead_letter_exchange();
+    let dlq = config.dead_letter_queue();
+
+    declare_exchange(channel, &config.exchange).await?;
+    channel
+        .exchange_declare(
+            &dlx,
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
+            FieldTable::default(),
+        )
+        .await?;
+    channel.queue_declare(&dlq, durable(), quorum_arguments()).await?;
+    channel.queue_bind(&dlq, &dlx, "", QueueBindOptions::default(), FieldTable::default()).await?;
+
+    let mut arguments = quorum_arguments();
+    // RabbitMQ dead-letters a quorum-queue message once its count of failed deliveries
+    // (`x-delivery-count`) *exceeds* the limit, so a limit of `max_attempts - 1` allows exactly
+    // `max_attempts` deliveries (checked against RabbitMQ 3.10 by the poison-message test).
+    let limit = i32::try_from(config.max_attempts.saturating_sub(1)).unwrap_or(i32::MAX);
+    arguments.insert("x-delivery-limit".into(), AMQPValue::LongInt(limit));
+    arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(dlx)));
+    channel.queue_declare(&config.queue, durable(), arguments).await?;
+    for binding in &config.bindings {
+        channel
+            .queue_bind(&config.queue, &config.exchange, binding, QueueBindOptions::default(), FieldTable::default())
+            .await?;
+    }
+    Ok(())
+}
+
+fn quorum_arguments() -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from("quorum")));
+    arguments
+}
+
+fn describe_metrics() {
+    metrics::describe_counter!(PROCESSED_TOTAL, "Events applied and acknowledged, by consumer.");
+    metrics::describe_counter!(FAILED_TOTAL, "Failed deliveries (requeued or dead-lettered), by consumer.");
+    metrics::describe_counter!(
+        DUPLICATES_TOTAL,
+        "Redelivered events dropped because they were already applied, by consumer."
+    );
+}

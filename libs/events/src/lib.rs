@@ -1,0 +1,135 @@
+//! Ordo's domain events: the transactional outbox a service writes in its own transaction, the relay
+//! that publishes outbox rows to the `ordo.events` topic exchange with publisher confirms, and the
+//! consumer runtime that applies each event exactly once per consumer (at-least-once delivery plus
+//! deduplication by `event_id`), dead-lettering a message after a bounded number of failed attempts.
+//!
+//! # Producing
+//!
+//! ```ignore
+//! let envelope = EnvelopeBuilder::new("identity", "identity.user_registered")
+//!     .actor(user_id)
+//!     .entity("user", user_id)
+//!     .payload(Payload::UserRegistered(registered))
+//!     .build();
+//! let mut tx = pool.begin().await?;
+//! // ... the change itself ...
+//! ordo_events::enqueue(&mut tx, &envelope).await?;
+//! tx.commit().await?;
+//! signal.notify(); // wake the relay now rather than at its next poll
+//! ```
+//!
+//! # Migrations
+//!
+//! [`MIGRATOR`] creates `outbox_event`, `outbox_relay` and `processed_event`. Its versions are small
+//! integers (`0001`, `0002`, ...) while services version their own migrations with timestamps, so the
+//! two sets never collide and ours always sort first. A service runs **one** merged migrator — made
+//! with [`merge_migrations`] — rather than two side by side, because sqlx refuses to run a migrator
+//! when the schema holds applied versions it does not know:
+//!
+//! ```ignore
+//! static SERVICE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+//! let migrator = ordo_events::merge_migrations(&SERVICE_MIGRATIONS)?;
+//! migrator.run(&pool).await?;
+//! ```
+//!
+//! # Consuming
+//!
+//! Implement [`EventHandler`], then run a [`Consumer`] next to the service. The handler receives the
+//! consumer's open transaction; whatever it writes commits together with the dedup row, and only then
+//! is the message acknowledged.
+
+mod amqp;
+mod consumer;
+mod envelope;
+mod error;
+mod outbox;
+mod relay;
+mod trace_context;
+
+use std::borrow::Cow;
+
+pub use amqp::declare_exchange;
+pub use consumer::{Consumer, ConsumerConfig, EventHandler};
+pub use envelope::{EnvelopeBuilder, new_envelope};
+pub use error::{Error, HandlerError, Result};
+pub use ordo_proto::events::v1::{Envelope, envelope::Payload};
+pub use outbox::{OutboxSignal, enqueue};
+pub use relay::{Relay, RelayConfig};
+use sqlx::migrate::Migrator;
+
+/// The migrations of the outbox and dedup tables; merge them into a service's own with
+/// [`merge_migrations`] (see the crate documentation for why).
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The AMQP `content_type` of every event message.
+pub const CONTENT_TYPE: &str = "application/x-protobuf";
+
+/// Returns one migrator that runs this crate's migrations and then the service's, in version order.
+///
+/// # Errors
+///
+/// [`Error::MigrationVersionClash`] when the service uses a version this crate already uses; services
+/// version with timestamps, so that only happens by mistake.
+pub fn merge_migrations(service: &Migrator) -> Result<Migrator> {
+    let mut migrations: Vec<_> = MIGRATOR.iter().cloned().collect();
+    for migration in service.iter() {
+        if MIGRATOR.version_exists(migration.version) {
+            return Err(Error::MigrationVersionClash(migration.version));
+        }
+        migrations.push(migration.clone());
+    }
+    // `Migrator::run` applies in slice order, and `migrate!` only sorts within one directory.
+    migrations.sort_by_key(|migration| migration.version);
+    // The fields are public (and doc-hidden) precisely so that `migrate!` can build a `Migrator`;
+    // there is no constructor from a list of migrations in sqlx 0.8.
+    Ok(Migrator {
+        migrations: Cow::Owned(migrations),
+        ignore_missing: service.ignore_missing,
+        locking: service.locking,
+        no_tx: service.no_tx,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use sqlx::migrate::{Migration, MigrationType};
+
+    use super::*;
+
+    fn service_migrator(versions: &[i64]) -> Migrator {
+        let migrations = versions
+            .iter()
+            .map(|&version| {
+                Migration::new(
+                    version,
+                    Cow::Owned(format!("service {version}")),
+                    MigrationType::Simple,
+                    Cow::Borrowed("SELECT 1"),
+                    false,
+                )
+            })
+            .collect::<Vec<_>>();
+        Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+    }
+
+    #[test]
+    fn merged_migrations_run_ours_first_then_the_services_in_version_order() {
+        let service = service_migrator(&[20_250_102_000_000, 20_250_101_000_000]);
+
+        let merged = merge_migrations(&service).unwrap();
+
+        let versions: Vec<i64> = merged.iter().map(|m| m.version).collect();
+        assert_eq!(versions, vec![1, 2, 20_250_101_000_000, 20_250_102_000_000]);
+    }
+
+    #[test]
+    fn merging_a_service_migration_with_one_of_our_versions_is_refused() {
+        let service = service_migrator(&[1]);
+
+        let merged = merge_migrations(&service);
+
+        assert!(matches!(merged, Err(Error::MigrationVersionClash(1))));
+    }
+}

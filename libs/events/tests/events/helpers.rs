@@ -1,0 +1,219 @@
+//! What every events test needs: a migrated schema of its own with an `effect` table the test
+//! handler writes to, configurations on the test's own exchange and queues, a handler that records
+//! its effect in the consumer's transaction, and a metrics recorder the tests can read.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use lapin::options::{BasicAckOptions, BasicGetOptions};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit};
+use ordo_events::{
+    ConsumerConfig, Envelope, EnvelopeBuilder, EventHandler, HandlerError, MIGRATOR, Payload, RelayConfig,
+};
+use ordo_proto::events::v1::PasswordChanged;
+use ordo_testkit::TestEnv;
+use sqlx::{MySqlConnection, MySqlPool};
+
+/// Waits this long at most for anything asynchronous; generous, because a slow CI machine is not a
+/// failure, a hang is.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A test's environment and its migrated schema, which also holds the handler's `effect` table.
+pub struct TestSchema {
+    pub env: TestEnv,
+    pub pool: MySqlPool,
+}
+
+pub async fn setup() -> anyhow::Result<TestSchema> {
+    install_recorder();
+    let env = TestEnv::new();
+    let (_, pool) = env.create_pool("events").await?;
+    MIGRATOR.run(&pool).await?;
+    sqlx::query(
+        "CREATE TABLE effect (
+             -- Arrival order at the consumer.
+             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+             -- Deliberately not unique, so that an event applied twice shows up as two rows.
+             event_id CHAR(36) NOT NULL
+         )",
+    )
+    .execute(&pool)
+    .await?;
+    Ok(TestSchema { env, pool })
+}
+
+pub fn relay_config(env: &TestEnv) -> RelayConfig {
+    RelayConfig {
+        poll_interval: Duration::from_millis(50),
+        ..RelayConfig::new(ordo_testkit::amqp_url(), env.exchange())
+    }
+}
+
+pub fn consumer_config(env: &TestEnv, queue: &str, consumer_name: &str) -> ConsumerConfig {
+    ConsumerConfig {
+        // Short, so the poison test's five attempts do not take seconds.
+        retry_delay: Duration::from_millis(10),
+        max_backoff: Duration::from_secs(1),
+        ..ConsumerConfig::new(ordo_testkit::amqp_url(), env.exchange(), queue, consumer_name, ["#"])
+    }
+}
+
+/// Builds an event about the aggregate `user_id`.
+pub fn password_changed(user_id: &str) -> Envelope {
+    EnvelopeBuilder::new("identity", "identity.password_changed")
+        .entity("user", user_id)
+        .payload(Payload::PasswordChanged(PasswordChanged { user_id: user_id.to_owned() }))
+        .build()
+}
+
+/// Enqueues `envelope` in a transaction of its own and commits it.
+pub async fn commit_event(pool: &MySqlPool, envelope: &Envelope) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    ordo_events::enqueue(&mut tx, envelope).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The event ids in `effect`, in the order the handler applied them.
+pub async fn effects(pool: &MySqlPool) -> anyhow::Result<Vec<String>> {
+    Ok(sqlx::query_scalar("SELECT event_id FROM effect ORDER BY id").fetch_all(pool).await?)
+}
+
+/// Outbox rows not yet marked published.
+pub async fn unpublished(pool: &MySqlPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox_event WHERE published_at IS NULL").fetch_one(pool).await?)
+}
+
+/// Polls `condition` until it holds, failing after [`WAIT`].
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<bool>>,
+{
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if condition().await? {
+                return Ok::<_, anyhow::Error>(());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    })
+    .await
+    .with_context(|| format!("timed out waiting until {what}"))?
+}
+
+/// Takes every message currently in `queue`, acking each, and returns their `message_id`s (or the
+/// body, for a message without one).
+pub async fn drain(queue: &str) -> anyhow::Result<Vec<String>> {
+    let connection =
+        lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let mut messages = Vec::new();
+    while let Some(message) = channel.basic_get(queue, BasicGetOptions::default()).await? {
+        let id = match message.properties.message_id() {
+            Some(id) => id.to_string(),
+            None => String::from_utf8_lossy(&message.data).into_owned(),
+        };
+        message.ack(BasicAckOptions::default()).await?;
+        messages.push(id);
+    }
+    connection.close(200, "done").await?;
+    Ok(messages)
+}
+
+/// Records the effect of each event in `effect` inside the consumer's transaction, counts every
+/// attempt in memory (a failed attempt rolls back, so the database cannot count it), and fails
+/// every attempt at the `poison` event.
+#[derive(Clone, Default)]
+pub struct RecordingHandler {
+    attempts: Arc<Mutex<HashMap<String, u32>>>,
+    poison: Option<(String, Failure)>,
+}
+
+/// How the handler fails at the poison event.
+#[derive(Clone, Copy, Debug)]
+pub enum Failure {
+    /// Returns `HandlerError::Retryable`.
+    Error,
+    /// Panics, as a buggy handler would.
+    Panic,
+}
+
+impl RecordingHandler {
+    pub fn failing_on(event_id: &str, failure: Failure) -> Self {
+        Self { poison: Some((event_id.to_owned(), failure)), ..Self::default() }
+    }
+
+    pub fn attempts(&self, event_id: &str) -> u32 {
+        self.attempts.lock().unwrap().get(event_id).copied().unwrap_or(0)
+    }
+}
+
+#[async_trait::async_trait]
+impl EventHandler for RecordingHandler {
+    async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
+        *self.attempts.lock().unwrap().entry(envelope.event_id.clone()).or_default() += 1;
+        match &self.poison {
+            Some((poison, Failure::Error)) if *poison == envelope.event_id => {
+                return Err(HandlerError::retryable("this event always fails"));
+            }
+            Some((poison, Failure::Panic)) if *poison == envelope.event_id => {
+                panic!("this event always panics");
+            }
+            _ => {}
+        }
+        sqlx::query("INSERT INTO effect (event_id) VALUES (?)").bind(&envelope.event_id).execute(conn).await?;
+        Ok(())
+    }
+}
+
+/// The value of counter `name` for consumer `consumer`, as the test recorder saw it.
+pub fn consumer_counter(name: &str, consumer: &str) -> u64 {
+    let key = Key::from_parts(name.to_owned(), vec![Label::new("consumer", consumer.to_owned())]);
+    let counters = recorder().counters.lock().unwrap();
+    counters.get(&key).map_or(0, |counter| counter.load(Ordering::Relaxed))
+}
+
+/// Counters only: enough to observe what the consumer did. Installed once per test binary; every
+/// test uses its own consumer name, so their counts do not mix.
+#[derive(Clone, Default)]
+struct TestRecorder {
+    counters: Arc<Mutex<HashMap<Key, Arc<AtomicU64>>>>,
+}
+
+impl Recorder for TestRecorder {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        let mut counters = self.counters.lock().unwrap();
+        Counter::from_arc(counters.entry(key.clone()).or_default().clone())
+    }
+
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::noop()
+    }
+
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::noop()
+    }
+}
+
+fn recorder() -> &'static TestRecorder {
+    static RECORDER: OnceLock<TestRecorder> = OnceLock::new();
+    RECORDER.get_or_init(|| {
+        let recorder = TestRecorder::default();
+        metrics::set_global_recorder(recorder.clone())
+            .unwrap_or_else(|_| panic!("another global metrics recorder is installed"));
+        recorder
+    })
+}
+
+fn install_recorder() {
+    recorder();
+}

@@ -1,0 +1,238 @@
+//! Identity over real gRPC, MariaDB, Redis and RabbitMQ: rules that the gateway's end-to-end suite
+//! cannot see from outside (concurrency, the events on the exchange).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clap::Parser as _;
+use futures::StreamExt as _;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use ordo_identity::Config;
+use ordo_proto::events::v1::Envelope;
+use ordo_proto::events::v1::envelope::Payload;
+use ordo_proto::identity::v1 as pb;
+use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ordo_testkit::TestEnv;
+use prost::Message as _;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+struct Identity {
+    client: IdentityServiceClient<Channel>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Identity {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn spawn(env: &TestEnv) -> Identity {
+    let url = env.create_schema("identity").await.unwrap();
+    let config = Config::try_parse_from([
+        "ordo-identity",
+        "--database-url",
+        &url,
+        "--redis-prefix",
+        &env.redis_prefix(),
+        "--events-exchange",
+        &env.exchange(),
+        "--hash-concurrency",
+        "2",
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    let addr = grpc.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown.clone()));
+    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
+    let mut client = IdentityServiceClient::new(channel);
+    // Ready when the key set is served (migrations and the signing key are done by then).
+    for _ in 0..100 {
+        if client.get_jwks(pb::GetJwksRequest {}).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Identity { client, shutdown, task }
+}
+
+fn register(email: &str) -> pb::RegisterRequest {
+    pb::RegisterRequest {
+        email: email.to_owned(),
+        password: "correct horse battery staple".to_owned(),
+        display_name: "Someone".to_owned(),
+        client: Some(pb::ClientInfo { ip: "203.0.113.7".into(), user_agent: "tests/1.0".into() }),
+    }
+}
+
+fn login(email: &str, password: &str) -> pb::LoginRequest {
+    pb::LoginRequest {
+        email: email.to_owned(),
+        password: password.to_owned(),
+        client: Some(pb::ClientInfo { ip: "203.0.113.7".into(), user_agent: "tests/1.0".into() }),
+    }
+}
+
+#[tokio::test]
+async fn concurrent_first_registrations_make_exactly_one_admin() {
+    let env = TestEnv::new();
+    let identity = spawn(&env).await;
+
+    let registrations = (0..6).map(|i| {
+        let mut client = identity.client.clone();
+        async move { client.register(register(&format!("user{i}@example.com"))).await.unwrap().into_inner() }
+    });
+    let users: Vec<_> = futures::future::join_all(registrations).await;
+
+    let admins = users.iter().filter(|r| r.user.as_ref().unwrap().role == pb::Role::Admin as i32).count();
+    assert_eq!(admins, 1);
+    assert_eq!(users.len(), 6);
+    identity.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_email_create_one_account() {
+    let env = TestEnv::new();
+    let identity = spawn(&env).await;
+
+    let attempts = ["Dup@Example.com", "dup@example.com", " DUP@EXAMPLE.COM "].map(|email| {
+        let mut client = identity.client.clone();
+        async move { client.register(register(email)).await.map(|_| ()).map_err(|s| s.code()) }
+    });
+    let results = futures::future::join_all(attempts).await;
+
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert!(results.iter().filter_map(|r| r.err()).all(|code| code == tonic::Code::AlreadyExists));
+    identity.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refresh_token_spent_twice_at_once_yields_one_new_pair() {
+    let env = TestEnv::new();
+    let mut identity = spawn(&env).await;
+    identity.client.register(register("racer@example.com")).await.unwrap();
+    let tokens = identity
+        .client
+        .login(login("racer@example.com", "correct horse battery staple"))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+
+    let refreshes = (0..4).map(|_| {
+        let mut client = identity.client.clone();
+        let refresh_token = tokens.refresh_token.clone();
+        async move { client.refresh_session(pb::RefreshSessionRequest { refresh_token, client: None }).await }
+    });
+    let results = futures::future::join_all(refreshes).await;
+
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1);
+    // The losers presented a spent token: reuse, so the whole session is gone, winner included.
+    let new_refresh = winners[0].get_ref().tokens.clone().unwrap().refresh_token;
+    let after =
+        identity.client.refresh_session(pb::RefreshSessionRequest { refresh_token: new_refresh, client: None }).await;
+    assert_eq!(after.unwrap_err().code(), tonic::Code::Unauthenticated);
+    identity.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn identity_events_reach_the_exchange_once_each_with_client_details() {
+    let env = TestEnv::new();
+    let amqp =
+        lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = amqp.create_channel().await.unwrap();
+    ordo_events::declare_exchange(&channel, &env.exchange()).await.unwrap();
+    let queue = env.queue("identity-events");
+    channel.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    channel
+        .queue_bind(&queue, &env.exchange(), "identity.#", QueueBindOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    let mut identity = spawn(&env).await;
+
+    let admin = identity.client.register(register("admin@example.com")).await.unwrap().into_inner().user.unwrap();
+    identity.client.register(register("member@example.com")).await.unwrap();
+    identity.client.login(login("admin@example.com", "wrong password!!")).await.unwrap_err();
+    let tokens = identity
+        .client
+        .login(login("admin@example.com", "correct horse battery staple"))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    let refreshed = identity
+        .client
+        .refresh_session(pb::RefreshSessionRequest { refresh_token: tokens.refresh_token.clone(), client: None })
+        .await
+        .unwrap();
+    assert!(refreshed.get_ref().tokens.is_some());
+    // Reuse of the spent token: reuse detected and the session revoked.
+    identity
+        .client
+        .refresh_session(pb::RefreshSessionRequest { refresh_token: tokens.refresh_token, client: None })
+        .await
+        .unwrap_err();
+
+    let mut consumer =
+        channel.basic_consume(&queue, "test", BasicConsumeOptions::default(), FieldTable::default()).await.unwrap();
+    let mut seen: BTreeMap<String, Vec<Envelope>> = BTreeMap::new();
+    // Two registrations, one failed and one successful login, the reuse and the revocation it caused.
+    let expected = 6;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while seen.values().map(Vec::len).sum::<usize>() < expected {
+        let delivery =
+            tokio::time::timeout_at(deadline, consumer.next()).await.expect("events in time").unwrap().unwrap();
+        let envelope = Envelope::decode(&delivery.data[..]).unwrap();
+        assert_eq!(delivery.properties.message_id().as_ref().map(|m| m.to_string()), Some(envelope.event_id.clone()));
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+        seen.entry(envelope.r#type.clone()).or_default().push(envelope);
+    }
+    // Nothing more arrives: each event was published once.
+    assert!(tokio::time::timeout(Duration::from_millis(1500), consumer.next()).await.is_err());
+
+    let counts: BTreeMap<&str, usize> = seen.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
+    assert_eq!(
+        counts,
+        BTreeMap::from([
+            ("identity.login_failed", 1),
+            ("identity.login_succeeded", 1),
+            ("identity.refresh_reuse_detected", 1),
+            ("identity.session_revoked", 1),
+            ("identity.user_registered", 2),
+        ])
+    );
+    let failed = &seen["identity.login_failed"][0];
+    assert_eq!(failed.ip, "203.0.113.7");
+    assert_eq!(failed.user_agent, "tests/1.0");
+    assert_eq!(failed.producer, "identity");
+    match &failed.payload {
+        Some(Payload::LoginFailed(p)) => {
+            assert_eq!(p.email, "admin@example.com");
+            assert_eq!(p.user_id, admin.id);
+            assert_eq!(p.reason, "bad_credentials");
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
+    let registered = &seen["identity.user_registered"][0];
+    assert_eq!(registered.entity_type, "user");
+    assert_eq!(registered.entity_id, admin.id);
+    assert_eq!(registered.actor_id, admin.id);
+
+    identity.stop().await;
+    let _ = amqp.close(200, "done").await;
+    env.cleanup().await.unwrap();
+}
