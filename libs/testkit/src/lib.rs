@@ -129,7 +129,18 @@ async fn cleanup(env: &TestEnv) -> anyhow::Result<()> {
     let schemas = std::mem::take(&mut *env.schemas.lock().unwrap());
     if !schemas.is_empty() {
         let mut conn = server_options()?.connect().await?;
+        // A test that panicked may leave pooled connections with an open transaction on the schema;
+        // their metadata locks would block DROP DATABASE forever, so end them first.
+        sqlx::query("SET SESSION lock_wait_timeout = 30").execute(&mut conn).await?;
         for schema in schemas {
+            let holders: Vec<(u64,)> =
+                sqlx::query_as("SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()")
+                    .bind(&schema)
+                    .fetch_all(&mut conn)
+                    .await?;
+            for (id,) in holders {
+                let _ = sqlx::query(&format!("KILL {id}")).execute(&mut conn).await;
+            }
             sqlx::query(&format!("DROP DATABASE IF EXISTS `{schema}`")).execute(&mut conn).await?;
         }
         conn.close().await?;

@@ -2,9 +2,9 @@
 
 CREATE TABLE user_account (
     id            BINARY(16)   NOT NULL PRIMARY KEY,          -- UUID v7
-    -- Trimmed and lower-cased before it gets here, so a binary collation makes uniqueness exact and
-    -- case-insensitive at once.
-    email         VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    -- Trimmed and lower-cased before it gets here; the case-insensitive collation is a second guard
+    -- so that no two accounts can differ only in letter case.
+    email         VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,
     display_name  VARCHAR(100) CHARACTER SET utf8mb4 NOT NULL,
     password_hash VARCHAR(255) NOT NULL,                      -- argon2id PHC string
     role          ENUM('admin', 'member') NOT NULL,

@@ -34,6 +34,7 @@ impl Identity {
 }
 
 async fn spawn(env: &TestEnv) -> Identity {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
     let url = env.create_schema("identity").await.unwrap();
     let config = Config::try_parse_from([
         "ordo-identity",
