@@ -1,22 +1,109 @@
 #!/usr/bin/env bash
-# Load benchmarks of the gateway and the services (`just bench [ARGS...]`).
+# Load benchmarks (`just bench`): builds in release, starts identity and the gateway against the local
+# MariaDB, Redis and RabbitMQ (own schema, Redis prefix and exchange, so a `just dev` stack is left
+# alone), drives load from a separate process with `oha`, and writes the figures to BENCHMARKS.md.
 #
-# SKELETON: the build step is real; the scenarios are added by the gateway work. The intended shape:
-#   1. build in release (below), binaries and examples (load generators live in examples/);
-#   2. start the stack from target/release like deploy/scripts/dev.sh does (JSON logs, RUST_LOG=warn
-#      so logging does not dominate), wait for every /readyz;
-#   3. run each scenario (e.g. register+login, create task, list tasks) for a fixed duration and
-#      print requests/s and p50/p99 latency per scenario, one line each;
-#   4. stop the stack (SIGTERM, as dev.sh does) whatever happened.
-# The machine has 2 cores: run the load generator and the stack there, and compare numbers only
+# Every scenario runs beside a reference measured in the same run: a bare axum handler answering the
+# same JSON on the same machine (gateway/examples/reference.rs), so each figure reads as a ratio to
+# that ceiling. Load generator, stack and backends share this machine's cores; compare figures only
 # between runs on the same machine.
+#
+# Environment: BENCH_DURATION (default 15s), BENCH_CONNECTIONS (64), BENCH_LOGIN_RATE (20 per second).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
-echo "bench: building release binaries and examples" >&2
-cargo build --release --bins --examples
+duration="${BENCH_DURATION:-15s}"
+connections="${BENCH_CONNECTIONS:-64}"
+login_rate="${BENCH_LOGIN_RATE:-20}"
+out_dir="target/bench"
+mkdir -p "$out_dir"
 
-# TODO(gateway): scenarios go here; the arguments ("$@") are reserved for choosing them.
-echo "bench: no scenarios yet; they are added by the gateway work (deploy/scripts/bench.sh)" >&2
-exit 2
+if ! command -v oha >/dev/null; then
+  echo "bench: installing the load generator oha from crates.io (a few minutes, once)" >&2
+  cargo install --locked oha
+fi
+
+echo "bench: building release binaries and the reference server" >&2
+cargo build --release --bin ordo-identity --bin ordo-gateway --example reference
+
+bash deploy/scripts/local-services.sh --check
+
+# Private names and ports: a fresh schema per run, so figures do not depend on earlier runs.
+schema=ordo_bench_identity
+mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $schema" 2>/dev/null \
+  || mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $schema"
+export ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$schema"
+export ORDO_REDIS_PREFIX="ordo:bench:"
+export ORDO_EVENTS_EXCHANGE="ordo.bench.events"
+export ORDO_GRPC_ADDR=127.0.0.1:50151 ORDO_OPS_ADDR=127.0.0.1:19101
+export ORDO_HTTP_ADDR=127.0.0.1:18080 ORDO_IDENTITY_URL=http://127.0.0.1:50151
+export ORDO_LOG_FORMAT=json RUST_LOG=warn
+redis-cli --scan --pattern 'ordo:bench:*' | xargs -r redis-cli del >/dev/null
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+target/release/ordo-identity >"$out_dir/identity.log" 2>&1 &
+pids+=($!)
+target/release/ordo-gateway >"$out_dir/gateway.log" 2>&1 &
+pids+=($!)
+target/release/examples/reference 127.0.0.1:18090 >"$out_dir/reference.log" 2>&1 &
+pids+=($!)
+
+wait_ready() {
+  for _ in $(seq 1 150); do
+    if curl -fsS -o /dev/null "$1"; then return 0; fi
+    sleep 0.2
+  done
+  echo "bench: $1 never became ready" >&2
+  exit 1
+}
+wait_ready http://127.0.0.1:19101/readyz
+wait_ready http://127.0.0.1:18080/readyz
+
+base=http://127.0.0.1:18080/api/v1
+password='bench password 1234'
+curl -fsS -o /dev/null -X POST "$base/auth/register" -H 'Content-Type: application/json' \
+  -d "{\"email\":\"bench@example.com\",\"password\":\"$password\",\"display_name\":\"Bench\"}"
+login_body="{\"email\":\"bench@example.com\",\"password\":\"$password\"}"
+token=$(curl -fsS -X POST "$base/auth/login" -H 'Content-Type: application/json' -d "$login_body" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+# oha writes one JSON summary per run.
+run() {
+  local name=$1
+  shift
+  echo "bench: $name: oha $*" >&2
+  # The token is a secret of this run only, but keep it out of the report all the same.
+  echo "oha $*" | sed -E 's/Bearer [^ ]+/Bearer <token>/' >"$out_dir/$name.cmd"
+  oha --no-tui --output-format json "$@" >"$out_dir/$name.json"
+}
+
+# Warm-up: connection pools, caches, branch predictors.
+oha --no-tui -z 3s -c "$connections" -H "Authorization: Bearer $token" "$base/users/me" >/dev/null
+
+run reference -z "$duration" -c "$connections" http://127.0.0.1:18090/api/v1/users/me
+run users_me -z "$duration" -c "$connections" -H "Authorization: Bearer $token" "$base/users/me"
+run login -z "$duration" -c "$login_rate" -q "$login_rate" -m POST -H 'Content-Type: application/json' \
+  -d "$login_body" "$base/auth/login"
+
+# Login at a steady rate while /users/me runs flat out: does reading keep its throughput?
+echo "bench: mixed: /users/me flat out with $login_rate logins/s beside it" >&2
+echo "oha -z $duration -c $connections -H 'Authorization: Bearer <token>' $base/users/me  +  oha -z $duration -c $login_rate -q $login_rate -m POST ... $base/auth/login" \
+  >"$out_dir/mixed.cmd"
+oha --no-tui --output-format json -z "$duration" -c "$connections" -H "Authorization: Bearer $token" \
+  "$base/users/me" >"$out_dir/mixed_users_me.json" &
+me_pid=$!
+oha --no-tui --output-format json -z "$duration" -c "$login_rate" -q "$login_rate" -m POST \
+  -H 'Content-Type: application/json' -d "$login_body" "$base/auth/login" >"$out_dir/mixed_login.json"
+wait "$me_pid"
+
+python3 deploy/scripts/bench_report.py "$out_dir" "$connections" "$duration" "$login_rate" >BENCHMARKS.md
+echo "bench: wrote BENCHMARKS.md" >&2
+cat BENCHMARKS.md

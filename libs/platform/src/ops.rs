@@ -161,3 +161,62 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     axum::serve(listener, router(readiness)).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    struct Fixed(&'static str, bool);
+
+    impl ReadinessCheck for Fixed {
+        fn name(&self) -> &str {
+            self.0
+        }
+
+        fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+            let ok = self.1;
+            Box::pin(async move { if ok { Ok(()) } else { Err("down".to_owned()) } })
+        }
+    }
+
+    async fn get(readiness: Readiness, path: &str) -> (StatusCode, String) {
+        let response = router(readiness).oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn readyz_names_every_failing_backend() {
+        let readiness =
+            Readiness::default().with(Fixed("mysql", true)).with(Fixed("redis", false)).with(Fixed("amqp", false));
+        let (status, body) = get(readiness, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["failing"], serde_json::json!(["redis", "amqp"]));
+    }
+
+    #[tokio::test]
+    async fn readyz_is_ok_when_every_backend_answers() {
+        let (status, _) = get(Readiness::default().with(Fixed("mysql", true)), "/readyz").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn healthz_and_metrics_answer() {
+        // Metrics recorded before the recorder is installed are lost: install it first, as serve() does.
+        metrics_handle();
+        metrics::counter!("ordo_test_counter_total").increment(1);
+        let (status, body) = get(Readiness::default(), "/healthz").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"status":"ok"}"#));
+        let (status, body) = get(Readiness::default(), "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("ordo_test_counter_total 1"), "{body}");
+    }
+}

@@ -106,6 +106,8 @@ pub async fn serve(
     ops_listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Install the metrics recorder before anything records: earlier measurements would be lost.
+    ordo_platform::ops::metrics_handle();
     let pool = migrate(&config).await.context("prepare the database")?;
     let redis_client = redis::Client::open(config.redis_url.expose().as_str()).context("redis URL")?;
     let redis = redis::aio::ConnectionManager::new(redis_client).await.context("connect to Redis")?;

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Turns the oha JSON summaries of deploy/scripts/bench.sh into BENCHMARKS.md (printed to stdout)."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+
+def load(out_dir, name):
+    with open(os.path.join(out_dir, f"{name}.json")) as f:
+        return json.load(f)
+
+
+def command(out_dir, name):
+    with open(os.path.join(out_dir, f"{name}.cmd")) as f:
+        return f.read().strip()
+
+
+def figures(run):
+    summary = run["summary"]
+    pct = run.get("latencyPercentiles", {})
+    statuses = run.get("statusCodeDistribution", {})
+    total = sum(statuses.values())
+    ok = sum(n for code, n in statuses.items() if code.startswith("2"))
+    errors = sum(run.get("errorDistribution", {}).values()) + (total - ok)
+    return {
+        "rps": summary["requestsPerSec"],
+        "p50": (pct.get("p50") or 0) * 1000,
+        "p99": (pct.get("p99") or 0) * 1000,
+        "requests": total,
+        "errors": errors,
+    }
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, {platform.system()} {platform.release()}, {rustc}"
+
+
+def main():
+    out_dir, connections, duration, login_rate = sys.argv[1:5]
+    ref = figures(load(out_dir, "reference"))
+    me = figures(load(out_dir, "users_me"))
+    login = figures(load(out_dir, "login"))
+    mixed_me = figures(load(out_dir, "mixed_users_me"))
+    mixed_login = figures(load(out_dir, "mixed_login"))
+
+    def row(name, f, ratio_to=None):
+        ratio = f"{f['rps'] / ratio_to['rps'] * 100:.1f}%" if ratio_to else "—"
+        return (f"| {name} | {f['rps']:,.0f} | {f['p50']:.2f} | {f['p99']:.2f} | {f['requests']:,} | "
+                f"{f['errors']:,} | {ratio} |")
+
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `just bench` on {now}. Machine: {machine()}. Everything on one box: MariaDB, Redis,",
+        "RabbitMQ, identity, the gateway, the reference server and the load generator (oha) share the cores.",
+        f"Each run lasts {duration}; release build; `RUST_LOG=warn`.",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | requests | errors | of reference |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        row(f"reference: bare axum handler, same JSON ({connections} connections)", ref),
+        row(f"`GET /api/v1/users/me` through the gateway ({connections} connections)", me, ref),
+        row(f"`POST /api/v1/auth/login` at {login_rate}/s (argon2id m=19456 KiB, t=2, p=1)", login),
+        row(f"`GET /api/v1/users/me` while logins run at {login_rate}/s", mixed_me, ref),
+        row(f"`POST /api/v1/auth/login` at {login_rate}/s while `/users/me` runs flat out", mixed_login),
+        "",
+        f"`/users/me` keeps {mixed_me['rps'] / me['rps'] * 100:.0f}% of its throughput while logins run beside it.",
+        "",
+        "Targets (issue: foundation): `/users/me` ≥ 5,000 req/s with p99 ≤ 20 ms at 64 connections; login p99 ≤",
+        "250 ms at 20 logins/s while `/users/me` keeps ≥ 80% of its throughput.",
+        "",
+        "## Commands",
+        "",
+        "```",
+        "just bench   # deploy/scripts/bench.sh",
+    ]
+    for name in ["reference", "users_me", "login", "mixed"]:
+        lines.append(f"{name}: {command(out_dir, name)}")
+    lines += ["```", ""]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
