@@ -206,7 +206,7 @@ impl IdentityService {
         tx.record(&IdentityEvent::LoginSucceeded { user_id: user.id, session_id: session.id }, Some(user.id), client)
             .await?;
         tx.commit().await?;
-        self.sessions.mark_active(session.id, self.refresh_ttl_secs()).await?;
+        self.cache_active(session.id).await;
         tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
         self.token_pair(&user, session.id, refresh_token, now)
     }
@@ -242,8 +242,8 @@ impl IdentityService {
                 tx.record(&IdentityEvent::RefreshReuseDetected { user_id, session_id }, Some(user_id), client).await?;
                 let revoked = IdentityEvent::SessionRevoked { user_id, session_id, reason: RevokeReason::RefreshReuse };
                 tx.record(&revoked, Some(user_id), client).await?;
-                tx.commit().await?;
                 self.sessions.mark_revoked(&[session_id]).await?;
+                tx.commit().await?;
                 tracing::warn!(%user_id, %session_id, "refresh token reuse detected; session revoked");
             }
             return Err(REFUSED);
@@ -263,14 +263,22 @@ impl IdentityService {
         tx.insert_refresh_token(new_hash, session.id, now, expires_at).await?;
         tx.extend_session(session.id, expires_at).await?;
         tx.commit().await?;
-        self.sessions.mark_active(session.id, self.refresh_ttl_secs()).await?;
+        self.cache_active(session.id).await;
         self.token_pair(&user, session.id, new_token, now)
     }
 
-    /// Revokes the caller's session.
+    /// Revokes the caller's session. Logging out of a session that is already over is not an error.
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn logout(&self, caller: &Caller, client: &ClientInfo) -> Result<()> {
-        self.revoke_sessions_of(caller.user_id, Some(caller.session_id), None, RevokeReason::Logout, None, client).await
+        let (user_id, session_id) = (caller.user_id, caller.session_id);
+        let mut tx = self.store.begin().await?;
+        if tx.revoke_session(session_id, RevokeReason::Logout, now()).await? {
+            let event = IdentityEvent::SessionRevoked { user_id, session_id, reason: RevokeReason::Logout };
+            tx.record(&event, Some(user_id), client).await?;
+        }
+        // Before the commit: if Redis cannot record the revocation, nothing changes (503, retry).
+        self.sessions.mark_revoked(&[session_id]).await?;
+        tx.commit().await
     }
 
     /// The caller's own account, if it still exists and is enabled.
@@ -344,8 +352,8 @@ impl IdentityService {
             };
             tx.record(&event, Some(user.id), client).await?;
         }
-        tx.commit().await?;
         self.sessions.mark_revoked(&revoked).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -439,8 +447,8 @@ impl IdentityService {
         for event in &events {
             tx.record(event, Some(caller.user_id), client).await?;
         }
-        tx.commit().await?;
         self.sessions.mark_revoked(&revoked).await?;
+        tx.commit().await?;
         Ok(user)
     }
 
@@ -454,45 +462,18 @@ impl IdentityService {
             None => false,
         };
         if active {
-            self.sessions.mark_active(id, self.refresh_ttl_secs()).await?;
+            self.cache_active(id).await;
         } else {
             self.sessions.mark_revoked(&[id]).await?;
         }
         Ok(active)
     }
 
-    async fn revoke_sessions_of(
-        &self,
-        user_id: Uuid,
-        only: Option<Uuid>,
-        keep: Option<Uuid>,
-        reason: RevokeReason,
-        actor: Option<Uuid>,
-        client: &ClientInfo,
-    ) -> Result<()> {
-        let now = now();
-        let mut tx = self.store.begin().await?;
-        let revoked = match only {
-            Some(id) => {
-                if tx.revoke_session(id, reason, now).await? {
-                    vec![id]
-                } else {
-                    Vec::new()
-                }
-            }
-            None => tx.revoke_user_sessions(user_id, keep, reason, now).await?,
-        };
-        for session_id in &revoked {
-            let event = IdentityEvent::SessionRevoked { user_id, session_id: *session_id, reason };
-            tx.record(&event, actor.or(Some(user_id)), client).await?;
+    /// Caches a live session. A failure is only logged: the gateway then asks [`Self::check_session`].
+    async fn cache_active(&self, session_id: Uuid) {
+        if let Err(error) = self.sessions.mark_active(session_id, self.refresh_ttl_secs()).await {
+            tracing::warn!(%session_id, %error, "could not cache a live session");
         }
-        tx.commit().await?;
-        self.sessions.mark_revoked(&revoked).await?;
-        // Also when nothing was live: logging out twice is not an error, the session stays dead.
-        if let Some(id) = only {
-            self.sessions.mark_revoked(&[id]).await?;
-        }
-        Ok(())
     }
 
     async fn is_admin(&self, caller: &Caller) -> Result<bool> {
