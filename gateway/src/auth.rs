@@ -1,0 +1,340 @@
+//! Authentication of API callers. Every authenticated route takes a [`Caller`], which costs one local
+//! token check and one Redis GET: the access token is verified against identity's public keys
+//! (fetched lazily, and again when a token names a key we do not know, at most once per
+//! [`MIN_REFETCH_INTERVAL`]), then its session is looked up in Redis (`<prefix>session:<sid>`, written
+//! by identity: `1` live, `0` revoked). When the key is missing identity is asked (`CheckSession`) and
+//! trusted, so a revoked session is refused at once whichever gateway instance the caller reaches.
+//!
+//! A client sends the same access token on every request for its 15 minutes, and the Ed25519 check
+//! was the largest cost of the hot path, so tokens that verified are remembered ([`VerifiedTokens`]):
+//! a later request with the very same token string skips the signature check, never the expiry check
+//! nor the session check. The memory is bounded and forgotten whenever the key set changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use ordo_auth::{AccessClaims, KeySet, KeyStore, TokenError};
+use ordo_proto::identity::v1::{CheckSessionRequest, GetJwksRequest};
+use tonic::metadata::{Ascii, MetadataValue};
+use uuid::Uuid;
+
+use crate::backend;
+use crate::error::ApiError;
+use crate::state::{AppState, IdentityClient};
+
+/// The shortest time between two fetches of the key set, so tokens naming made-up key ids cannot
+/// make the gateway hammer identity.
+const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Tokens remembered as verified; when full the memory is emptied (a few MiB at most).
+const VERIFIED_TOKENS_CAPACITY: usize = 16_384;
+
+/// Seconds a token is still accepted after its `exp`: the clock skew `ordo_auth::KeySet` tolerates.
+const EXPIRY_LEEWAY_SECONDS: i64 = 5;
+
+/// The authenticated caller of a request: the token verified, its session live.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// The user id (`sub`); the idempotency scope of the caller's creating POSTs.
+    #[expect(dead_code, reason = "used by the creating POSTs of the next areas (projects, tasks)")]
+    pub(crate) user_id: Uuid,
+    /// `Bearer <token>`, forwarded to the services, which verify it again.
+    pub(crate) authorization: MetadataValue<Ascii>,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::MissingToken)?;
+        let token = bearer_token(header)?;
+        let verified = state.keys().verify(token).await?;
+        let authorization = forwarded_authorization(header, token)?;
+        ensure_session_is_live(state, &verified.session_id, &authorization).await?;
+        tracing::Span::current().record("user_id", tracing::field::display(verified.user_id));
+        Ok(Self { user_id: verified.user_id, authorization })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme is case-insensitive).
+fn bearer_token(header: &HeaderValue) -> Result<&str, ApiError> {
+    let value = header.to_str().map_err(|_| ApiError::InvalidToken)?;
+    let (scheme, token) = value.split_once(' ').ok_or(ApiError::InvalidToken)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(token)
+}
+
+/// The `authorization` metadata for the services: the client's header as is when it is already in
+/// canonical form (the common case, no formatting), rebuilt otherwise.
+fn forwarded_authorization(header: &HeaderValue, token: &str) -> Result<MetadataValue<Ascii>, ApiError> {
+    let bytes = header.as_bytes();
+    let canonical = bytes.len() == "Bearer ".len() + token.len() && bytes.starts_with(b"Bearer ");
+    let value = if canonical {
+        MetadataValue::try_from(bytes)
+    } else {
+        MetadataValue::try_from(format!("Bearer {token}").as_bytes())
+    };
+    value.map_err(|_| ApiError::InvalidToken)
+}
+
+/// Refuses the request unless session `sid` is live.
+#[tracing::instrument(level = "debug", skip_all, fields(session_id = %session_id))]
+async fn ensure_session_is_live(
+    state: &AppState,
+    session_id: &str,
+    authorization: &MetadataValue<Ascii>,
+) -> Result<(), ApiError> {
+    let key = format!("{}session:{}", state.redis_prefix(), session_id);
+    let cached: Result<Option<i64>, _> = redis::cmd("GET").arg(&key).query_async(&mut state.redis()).await;
+    let live = match cached {
+        Ok(Some(1)) => true,
+        Ok(Some(0)) => false,
+        Ok(_) => ask_identity(state, session_id, authorization).await?,
+        Err(error) => {
+            // Identity holds the truth (MySQL); Redis is only its fast copy.
+            tracing::warn!(%error, "session lookup in Redis failed; asking identity");
+            ask_identity(state, session_id, authorization).await?
+        }
+    };
+    if live { Ok(()) } else { Err(ApiError::InvalidToken) }
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+async fn ask_identity(
+    state: &AppState,
+    session_id: &str,
+    authorization: &MetadataValue<Ascii>,
+) -> Result<bool, ApiError> {
+    let request = backend::on_behalf_of(authorization, CheckSessionRequest { session_id: session_id.to_owned() });
+    let response = state.identity().check_session(request).await?;
+    Ok(response.into_inner().active)
+}
+
+/// What a verified access token says, as far as the gateway needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VerifiedToken {
+    /// `sub`.
+    pub(crate) user_id: Uuid,
+    /// `sid`.
+    pub(crate) session_id: String,
+    /// `exp`, seconds since the epoch.
+    pub(crate) expires_at: i64,
+}
+
+impl VerifiedToken {
+    fn from_claims(claims: &AccessClaims) -> Result<Self, ApiError> {
+        Ok(Self {
+            user_id: Uuid::parse_str(&claims.sub).map_err(|_| ApiError::InvalidToken)?,
+            session_id: claims.sid.clone(),
+            expires_at: claims.exp,
+        })
+    }
+
+    fn is_expired_at(&self, now: i64) -> bool {
+        self.expires_at < now - EXPIRY_LEEWAY_SECONDS
+    }
+}
+
+/// Access tokens whose signature was checked, keyed by the exact token string.
+#[derive(Debug, Default)]
+pub(crate) struct VerifiedTokens {
+    tokens: RwLock<HashMap<Box<str>, Arc<VerifiedToken>>>,
+}
+
+impl VerifiedTokens {
+    /// The token's verified contents, unless it is unknown or expired at `now`.
+    pub(crate) fn get(&self, token: &str, now: i64) -> Option<Arc<VerifiedToken>> {
+        let tokens = self.tokens.read().ok()?;
+        tokens.get(token).filter(|verified| !verified.is_expired_at(now)).cloned()
+    }
+
+    /// Remembers a token that just verified.
+    pub(crate) fn insert(&self, token: &str, verified: Arc<VerifiedToken>) {
+        if let Ok(mut tokens) = self.tokens.write() {
+            if tokens.len() >= VERIFIED_TOKENS_CAPACITY {
+                // Expired tokens pile up here; dropping everything is simpler than an LRU and costs
+                // one signature check per active client.
+                tokens.clear();
+            }
+            tokens.insert(token.into(), verified);
+        }
+    }
+
+    /// Forgets every token (the keys changed).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut tokens) = self.tokens.write() {
+            tokens.clear();
+        }
+    }
+}
+
+/// Identity's public keys, fetched on demand, and the tokens they verified.
+pub(crate) struct AccessKeys {
+    store: KeyStore,
+    verified: VerifiedTokens,
+    identity: IdentityClient,
+    refresh: tokio::sync::Mutex<RefreshState>,
+}
+
+impl std::fmt::Debug for AccessKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeys").field("keys", &self.store.current()).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct RefreshState {
+    last_attempt: Option<Instant>,
+    last_failed: bool,
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl AccessKeys {
+    /// An empty key set, filled from `identity` on first use.
+    pub(crate) fn new(identity: IdentityClient) -> Self {
+        Self {
+            store: KeyStore::default(),
+            verified: VerifiedTokens::default(),
+            identity,
+            refresh: tokio::sync::Mutex::new(RefreshState::default()),
+        }
+    }
+
+    /// Verifies an access token: signature (EdDSA only), `typ`, `iss`, `exp`.
+    pub(crate) async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, ApiError> {
+        if let Some(verified) = self.verified.get(token, unix_now()) {
+            return Ok(verified);
+        }
+        let claims = match self.store.current().verify(token) {
+            Ok(claims) => claims,
+            Err(TokenError::UnknownKey) => {
+                self.refresh_for(token).await?;
+                self.store.current().verify(token).map_err(refused)?
+            }
+            Err(error) => return Err(refused(error)),
+        };
+        let verified = Arc::new(VerifiedToken::from_claims(&claims)?);
+        self.verified.insert(token, verified.clone());
+        Ok(verified)
+    }
+
+    /// Fetches the key set again if `token`'s key is unknown and the last fetch is old enough.
+    async fn refresh_for(&self, token: &str) -> Result<(), ApiError> {
+        let kid = KeySet::token_kid(token).map_err(|_| ApiError::InvalidToken)?;
+        let mut refresh = self.refresh.lock().await;
+        // Another request may have fetched the key while this one waited for the lock.
+        if self.store.current().contains(&kid) {
+            return Ok(());
+        }
+        if let Some(at) = refresh.last_attempt
+            && at.elapsed() < MIN_REFETCH_INTERVAL
+        {
+            return if refresh.last_failed {
+                Err(ApiError::Unavailable("the signing keys could not be fetched recently".to_owned()))
+            } else {
+                Err(ApiError::InvalidToken)
+            };
+        }
+        refresh.last_attempt = Some(Instant::now());
+        match self.fetch().await {
+            Ok(keys) => {
+                self.store.replace(keys);
+                // A key may have been withdrawn: tokens it verified must be checked again.
+                self.verified.clear();
+                refresh.last_failed = false;
+                Ok(())
+            }
+            Err(error) => {
+                refresh.last_failed = true;
+                Err(error)
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn fetch(&self) -> Result<KeySet, ApiError> {
+        let response = self.identity.clone().get_jwks(backend::anonymous(GetJwksRequest {})).await?;
+        let keys = KeySet::from_jwks_json(&response.into_inner().jwks_json)
+            .map_err(|error| ApiError::Internal(anyhow::anyhow!("identity sent an unreadable key set: {error}")))?;
+        tracing::info!(?keys, "fetched the access-token keys");
+        Ok(keys)
+    }
+}
+
+fn refused(error: TokenError) -> ApiError {
+    tracing::debug!(%error, "access token refused");
+    ApiError::InvalidToken
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token(&HeaderValue::from_static("bearer abc.def.ghi")).unwrap(), "abc.def.ghi");
+        assert_eq!(bearer_token(&HeaderValue::from_static("Bearer abc.def.ghi")).unwrap(), "abc.def.ghi");
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_refused() {
+        for value in ["Basic dXNlcjpwYXNz", "Bearer ", "Bearer", "abc.def.ghi"] {
+            assert!(bearer_token(&HeaderValue::from_static(value)).is_err(), "{value}");
+        }
+    }
+
+    fn verified(expires_at: i64) -> Arc<VerifiedToken> {
+        Arc::new(VerifiedToken { user_id: Uuid::nil(), session_id: "s".into(), expires_at })
+    }
+
+    #[test]
+    fn a_remembered_token_is_returned_until_it_expires() {
+        let tokens = VerifiedTokens::default();
+        tokens.insert("a.b.c", verified(1_000));
+
+        assert!(tokens.get("a.b.c", 1_000).is_some());
+        assert!(tokens.get("a.b.c", 1_000 + EXPIRY_LEEWAY_SECONDS).is_some());
+        assert!(tokens.get("a.b.c", 1_001 + EXPIRY_LEEWAY_SECONDS).is_none());
+    }
+
+    #[test]
+    fn only_the_exact_token_string_is_remembered() {
+        let tokens = VerifiedTokens::default();
+        tokens.insert("a.b.c", verified(i64::MAX));
+
+        assert!(tokens.get("a.b.C", 0).is_none());
+        assert!(tokens.get("a.b.c ", 0).is_none());
+    }
+
+    #[test]
+    fn the_memory_of_verified_tokens_is_bounded() {
+        let tokens = VerifiedTokens::default();
+        for i in 0..=VERIFIED_TOKENS_CAPACITY {
+            tokens.insert(&format!("t{i}"), verified(i64::MAX));
+        }
+        assert!(tokens.tokens.read().unwrap().len() <= VERIFIED_TOKENS_CAPACITY);
+        assert!(tokens.get(&format!("t{VERIFIED_TOKENS_CAPACITY}"), 0).is_some(), "the newest is kept");
+    }
+
+    #[test]
+    fn the_forwarded_authorization_is_canonical() {
+        let header = HeaderValue::from_static("bearer   abc.def");
+        let token = bearer_token(&header).unwrap();
+        assert_eq!(forwarded_authorization(&header, token).unwrap(), "Bearer abc.def");
+
+        let header = HeaderValue::from_static("Bearer abc.def");
+        assert_eq!(forwarded_authorization(&header, "abc.def").unwrap(), "Bearer abc.def");
+    }
+}

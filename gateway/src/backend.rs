@@ -1,0 +1,59 @@
+//! How the gateway talks to the services: outgoing requests carry the caller's bearer token and the
+//! current W3C trace context, and `/readyz` asks each backend's `grpc.health.v1.Health`.
+
+use futures::future::BoxFuture;
+use ordo_platform::ReadinessCheck;
+use ordo_proto::identity::v1::identity_service_server::SERVICE_NAME as IDENTITY_SERVICE_NAME;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// The client interceptor that writes the current trace context into each call's metadata.
+pub(crate) type TraceInterceptor = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+
+/// A request without caller credentials (register, login, refresh, JWKS).
+pub(crate) fn anonymous<T>(message: T) -> tonic::Request<T> {
+    tonic::Request::new(message)
+}
+
+/// A request on behalf of a caller: identity verifies the forwarded token again itself.
+pub(crate) fn on_behalf_of<T>(authorization: &MetadataValue<Ascii>, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", authorization.clone());
+    request
+}
+
+/// `/readyz` check of the identity service: its health service must say `SERVING` for
+/// `ordo.identity.v1.IdentityService`.
+#[derive(Debug, Clone)]
+pub(crate) struct IdentityHealthCheck {
+    client: HealthClient<Channel>,
+}
+
+impl IdentityHealthCheck {
+    /// A check over `channel` (the same channel the API calls use).
+    pub(crate) fn new(channel: Channel) -> Self {
+        Self { client: HealthClient::new(channel) }
+    }
+}
+
+impl ReadinessCheck for IdentityHealthCheck {
+    fn name(&self) -> &str {
+        "identity"
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        let mut client = self.client.clone();
+        Box::pin(async move {
+            let request = HealthCheckRequest { service: IDENTITY_SERVICE_NAME.to_owned() };
+            let response = client.check(request).await.map_err(|status| status.to_string())?;
+            match ServingStatus::try_from(response.into_inner().status) {
+                Ok(ServingStatus::Serving) => Ok(()),
+                Ok(other) => Err(format!("health status {}", other.as_str_name())),
+                Err(_) => Err("unknown health status".to_owned()),
+            }
+        })
+    }
+}

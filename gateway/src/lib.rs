@@ -1,0 +1,91 @@
+//! Ordo's REST gateway: the public `/api/v1` over the services' gRPC APIs. It checks the shape of
+//! requests (leaving the rules to the services), authenticates callers (JWT signature locally, session
+//! in Redis), makes creating `POST`s idempotent, maps every error to an RFC 9457 problem document,
+//! serves the OpenAPI document generated from its handlers, and `/healthz`, `/readyz` and `/metrics`
+//! on the same port. It keeps no state of its own: any number of instances can run side by side.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::{Extension, Router};
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+mod auth;
+mod backend;
+mod config;
+pub mod error;
+mod extract;
+mod idempotency;
+mod middleware;
+mod openapi;
+mod pagination;
+pub mod resources;
+mod routes;
+mod state;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// The whole HTTP application: the API, the OpenAPI document, the operations routes, and the layers
+/// around them.
+pub fn app(state: AppState) -> Router {
+    let (api, document) = routes::api().split_for_parts();
+    let document = openapi::complete(document, routes::ops::documentation());
+    let json = document.to_json().unwrap_or_else(|error| {
+        tracing::error!(%error, "could not serialize the OpenAPI document");
+        "{}".to_owned()
+    });
+
+    // `Router::layer` wraps each route (and the fallbacks); the last layer added runs first. So a
+    // request meets, in order: the request id (set if missing), the span (which records it), the
+    // copy of the id onto the response, the panic guard, the RED metrics (which see the matched
+    // route), the body limit, and the handler.
+    api.with_state(state.clone())
+        .merge(ordo_platform::ops::router(state.readiness()))
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(Extension(routes::OpenApiJson(Bytes::from(json))))
+        .layer(DefaultBodyLimit::max(extract::JSON_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(middleware::record_red_metrics))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(middleware::request_span)
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG))
+                // 5xx are logged with their cause where they happen (`ApiError`).
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The OpenAPI document of the whole application, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, document) = routes::api().split_for_parts();
+    openapi::complete(document, routes::ops::documentation())
+}
+
+/// Serves the gateway on `listener` until `shutdown` is cancelled, then drains in-flight requests.
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // Install the metrics recorder before anything records: earlier measurements would be lost.
+    ordo_platform::ops::metrics_handle();
+    let state = AppState::connect(&config).await?;
+    let address = listener.local_addr().context("listener address")?;
+    tracing::info!(%address, identity = %config.identity_url, workers = config.worker_threads(), "gateway listening");
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serve HTTP")?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}

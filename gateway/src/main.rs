@@ -1,0 +1,23 @@
+//! `ordo-gateway`: parses the configuration, starts the runtime and telemetry, and serves until
+//! SIGTERM or SIGINT.
+
+use anyhow::Context as _;
+use clap::Parser as _;
+
+fn main() -> anyhow::Result<()> {
+    let config = ordo_gateway::Config::parse();
+    // Built by hand rather than with `#[tokio::main]`: the number of workers is a setting.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads())
+        .enable_all()
+        .build()
+        .context("start the runtime")?
+        .block_on(run(config))
+}
+
+async fn run(config: ordo_gateway::Config) -> anyhow::Result<()> {
+    let _telemetry = ordo_platform::telemetry::init("ordo-gateway", config.telemetry.log_format)?;
+    let listener =
+        tokio::net::TcpListener::bind(config.http_addr).await.with_context(|| format!("bind {}", config.http_addr))?;
+    ordo_gateway::serve(config, listener, ordo_platform::shutdown::on_signal()).await
+}

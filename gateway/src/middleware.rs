@@ -1,0 +1,126 @@
+//! The layers around every route: the request id (echoed or generated), the request span (child of
+//! the caller's W3C `traceparent`, carrying the request id, so every log line of a request can be
+//! found and the trace continues into the services), RED metrics per matched route, and panics
+//! turned into a generic `500` problem.
+
+use std::any::Any;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::field::Empty;
+
+use crate::error::ApiError;
+
+/// The request header carrying the request id.
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// Route label of requests that matched no route (a raw path would explode the label set).
+const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The span of one HTTP request.
+pub(crate) fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let span = tracing::info_span!(
+        "http.request",
+        http.method = %request.method(),
+        url.path = %request.uri().path(),
+        http.route = Empty,
+        request_id,
+        trace_id = Empty,
+        user_id = Empty,
+    );
+    // With the span filtered out (say RUST_LOG=warn) there is no trace to continue: skip the work.
+    if !span.is_disabled() {
+        ordo_platform::telemetry::set_parent_from_http(&span, request.headers());
+        if let Some(trace_id) = span.in_scope(ordo_platform::telemetry::current_trace_id) {
+            span.record("trace_id", trace_id);
+        }
+    }
+    span
+}
+
+/// Records `ordo_http_requests_total{method,route,status}` and
+/// `ordo_http_request_duration_seconds{method,route}`, the route being the matched template
+/// (`/api/v1/users/{id}`), never the raw path.
+pub(crate) async fn record_red_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(request.method());
+    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
+    if let Some(route) = &route {
+        tracing::Span::current().record("http.route", route.as_str());
+    }
+    let response = next.run(request).await;
+    let route = route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("ordo_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("ordo_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The method as a static label (any other method is `other`, to bound the label set).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The response to a handler that panicked: a generic `500`; the panic message is logged only.
+pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("non-string panic payload");
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use axum::body::Body;
+
+    use super::*;
+
+    #[test]
+    fn the_callers_traceparent_becomes_the_parent_and_travels_on_to_the_services() {
+        // Arrange: telemetry as in production (nextest runs each test in its own process, so the
+        // global subscriber is this test's).
+        let _telemetry = ordo_platform::telemetry::init("gateway-test", ordo_platform::LogFormat::Json);
+        let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let request = Request::builder()
+            .uri("/api/v1/users/me")
+            .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+            .header(REQUEST_ID, "req-1")
+            .body(Body::empty())
+            .unwrap();
+
+        // Act
+        let span = request_span(&request);
+        let outgoing = span.in_scope(|| ordo_platform::grpc::propagate_trace(tonic::Request::new(())).unwrap());
+
+        // Assert
+        let traceparent = outgoing.metadata().get("traceparent").expect("traceparent propagated");
+        let traceparent = traceparent.to_str().unwrap();
+        assert!(traceparent.starts_with(&format!("00-{trace_id}-")), "{traceparent}");
+        assert!(!traceparent.contains("00f067aa0ba902b7"), "the gateway's own span is the parent: {traceparent}");
+    }
+
+    #[test]
+    fn only_known_methods_become_labels() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+    }
+}

@@ -1,0 +1,178 @@
+//! The OpenAPI 3.1 document served at `/api/v1/openapi.json`. Operations come from the handlers'
+//! `#[utoipa::path]` attributes through `utoipa_axum::routes!`, so every API route is documented by
+//! construction; this module adds what is common to them (the bearer scheme, the problem responses
+//! every operation can produce) and the decisions taken where API.md is silent.
+
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::ObjectBuilder;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{
+    Content, HeaderBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder, Responses, Schema, Type,
+};
+
+use crate::error::PROBLEM_JSON;
+
+/// The name of the bearer security scheme; handlers name it in `security(("bearer" = []))`.
+pub(crate) const BEARER: &str = "bearer";
+
+/// Decisions the contract leaves open, written down for clients.
+const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this document is generated from the gateway's code.
+
+## Conventions this API follows where the contract is silent
+
+- **Errors** are RFC 9457 problem documents (`application/problem+json`). `type` is
+  `https://ordo.dev/problems/<slug>`; the slugs are `bad-request`, `unauthorized`, `forbidden`, `not-found`,
+  `method-not-allowed`, `conflict`, `idempotency-key-in-use`, `precondition-failed`, `content-too-large`,
+  `unsupported-media-type`, `validation-failed`, `idempotency-key-reused`, `too-many-requests`,
+  `internal-error`, `service-unavailable`. `errors` appears only on `validation-failed`.
+- **Bodies** must be sent with `Content-Type: application/json` (or any `application/*+json`, such as
+  `application/merge-patch+json`), else `415`; at most 1 MiB, else `413`. Malformed JSON is `400`. A body
+  of the wrong shape — a missing required field, a wrong type, or an **unknown field** — is `422` naming the
+  field (unknown fields are refused, as Stripe does, so a misspelt field in a `PATCH` is not silently
+  ignored).
+- **Query parameters** the operation does not define are ignored (as GitHub does); a bad value of a defined
+  one (such as `limit=0`, or a cursor we did not issue) is `400`.
+- **401** responses carry `WWW-Authenticate: Bearer realm="ordo"` (with `error="invalid_token"` when a token
+  was sent but refused). Missing, malformed, expired, revoked and wrongly signed tokens all get the same
+  answer.
+- **503** responses carry `Retry-After: 1`: a backend is down or slower than the gateway's backend timeout,
+  and the request had no effect. **429** responses carry `Retry-After` in seconds.
+- **Optimistic concurrency.** `If-Match` takes one strong entity tag as sent in `ETag` (`"3"`) or `*`;
+  a weak tag, a list, or anything else is `400`. Without `If-Match` a `PATCH` is unconditional.
+- **Idempotency.** `Idempotency-Key` (1..255 visible ASCII characters, else `400`) is scoped to the
+  caller (the user, or all anonymous callers together for `register`). The same key with the same method,
+  path and JSON body (compared after parsing, so key order and whitespace do not matter) within 24 h replays
+  the first status, body, `Location`, `ETag` and `Content-Type`, with `Idempotent-Replayed: true`. The
+  same key with another request is `422`; while the first is still running, `409`. `5xx` and `429` outcomes
+  had no effect and are not stored, so a retry with the same key runs again; requests refused before they
+  run (`400`, `413`, `415`, `422` from the body's shape) claim nothing.
+- **Tokens** are answered with `Cache-Control: no-store`; the key set with `Cache-Control: public,
+  max-age=300`.
+- **Request ids.** Every response carries `X-Request-Id`: the request's own when it sent one, else a new
+  UUID. W3C `traceparent` is honoured and propagated to the services.
+- **Operations.** `/healthz`, `/readyz` and `/metrics` are served at the root of the same port and take no
+  token.
+"#;
+
+/// The base document: information, tags, the bearer scheme and the problem schemas.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Ordo API",
+        version = "1.0.0",
+        description = DESCRIPTION,
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "auth", description = "Accounts, sign-in, sessions and the token signing keys."),
+        (name = "users", description = "Users: yourself, lookup by email, and administration."),
+        (name = "operations", description = "Health, readiness, metrics and this document."),
+    ),
+    components(schemas(crate::error::Problem, crate::error::FieldError)),
+)]
+pub(crate) struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.bearer_format = Some("JWT".to_owned());
+        http.description = Some(
+            "An access token from `POST /api/v1/auth/login` or `/auth/refresh` (EdDSA JWT, 15 minutes). \
+             Verifiable offline with the keys of `GET /api/v1/auth/jwks`."
+                .to_owned(),
+        );
+        components.add_security_scheme(BEARER, SecurityScheme::Http(http));
+    }
+}
+
+/// Adds to every operation the problem responses it can produce without saying so itself: `400`,
+/// `413`, `415` and `422` where it takes a body, `401` where it needs a token, `503` where it calls a
+/// backend, and `500` everywhere under `/api/v1`. Adds the operations routes (served by
+/// `ordo_platform::ops`).
+pub(crate) fn complete(mut document: OpenApi, operations: utoipa::openapi::path::Paths) -> OpenApi {
+    document.paths.paths.extend(operations.paths);
+    for (path, item) in document.paths.paths.iter_mut() {
+        // The operations routes answer in their own plain format (see their descriptions).
+        if !path.starts_with(crate::routes::API_PREFIX) {
+            continue;
+        }
+        let calls_backend = !path.ends_with("/openapi.json");
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_common_responses(operation, calls_backend);
+        }
+    }
+    document
+}
+
+fn add_common_responses(operation: &mut Operation, calls_backend: bool) {
+    let has_body = operation.request_body.is_some();
+    // Path parameters are not among these: a bad id is a 404 (nothing has that id).
+    let has_query_or_header = operation.parameters.as_ref().is_some_and(|params| {
+        params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Header))
+    });
+    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let responses = &mut operation.responses;
+    if has_body || has_query_or_header {
+        add(responses, "400", "Malformed JSON, or a bad header or query parameter value.", None);
+    }
+    if secured {
+        add(
+            responses,
+            "401",
+            "No valid access token: missing, malformed, expired, revoked or wrongly signed.",
+            Some((
+                "WWW-Authenticate",
+                "`Bearer realm=\"ordo\"`, with `error=\"invalid_token\"` when a token was refused.",
+            )),
+        );
+    }
+    if has_body {
+        add(responses, "413", "The body is over 1 MiB.", None);
+        add(responses, "415", "The body is not JSON (`Content-Type: application/json`).", None);
+        add(responses, "422", "The body has the wrong shape or breaks a field rule; `errors` names the fields.", None);
+    }
+    add(responses, "500", "Something went wrong on our side (the body says nothing more).", None);
+    if calls_backend {
+        add(
+            responses,
+            "503",
+            "A service the request needs is down or too slow; the request had no effect.",
+            Some(("Retry-After", "Seconds to wait: `1`.")),
+        );
+    }
+}
+
+fn add(responses: &mut Responses, status: &str, description: &str, header: Option<(&str, &str)>) {
+    if responses.responses.contains_key(status) {
+        return;
+    }
+    responses.responses.insert(status.to_owned(), RefOr::T(problem_response(description, header)));
+}
+
+/// A response with a problem document body.
+fn problem_response(description: &str, header: Option<(&str, &str)>) -> Response {
+    let mut response = ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, Content::new(Some(RefOr::<Schema>::Ref(Ref::from_schema_name("Problem")))));
+    if let Some((name, description)) = header {
+        let string = ObjectBuilder::new().schema_type(Type::String).build();
+        response = response.header(name, HeaderBuilder::new().schema(string).description(Some(description)).build());
+    }
+    response.build()
+}

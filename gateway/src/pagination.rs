@@ -1,0 +1,127 @@
+//! Query parameters of every list (API.md, Conventions): `limit` 1..100 (default 50) and an opaque
+//! `cursor` from the previous page, answered as `{"items": [...], "next_cursor": "..." | null}`. Bad
+//! values are a `400`, as are cursors the service refuses.
+
+use crate::error::ApiError;
+
+/// Page size when `limit` is absent.
+pub(crate) const DEFAULT_LIMIT: u32 = 50;
+/// Largest page size.
+pub(crate) const MAX_LIMIT: u32 = 100;
+/// Longest cursor accepted; ours are far shorter, so a longer one was not made by us.
+const MAX_CURSOR_CHARS: usize = 1024;
+
+/// `?limit=`: digits only, 1 to 100; absent means 50.
+pub(crate) fn parse_limit(raw: Option<&str>) -> Result<u32, ApiError> {
+    let Some(raw) = raw else { return Ok(DEFAULT_LIMIT) };
+    raw.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| raw.parse::<u32>().ok())
+        .flatten()
+        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+        .ok_or_else(|| ApiError::BadRequest(format!("limit must be an integer from 1 to {MAX_LIMIT}.")))
+}
+
+/// `?cursor=`: passed through as is; absent means the first page (the empty cursor of the services).
+pub(crate) fn parse_cursor(raw: Option<&str>) -> Result<&str, ApiError> {
+    match raw {
+        None => Ok(""),
+        Some(cursor) if !cursor.is_empty() && cursor.len() <= MAX_CURSOR_CHARS => Ok(cursor),
+        Some(_) => Err(bad_cursor()),
+    }
+}
+
+/// The `400` for a cursor that is not one of ours.
+pub(crate) fn bad_cursor() -> ApiError {
+    ApiError::BadRequest("cursor is not a cursor from a previous page of this list.".to_owned())
+}
+
+/// The services' "no more pages" (an empty string) is JSON `null`.
+pub(crate) fn next_cursor(cursor: String) -> Option<String> {
+    (!cursor.is_empty()).then_some(cursor)
+}
+
+/// A service's `422` about a query parameter is a `400` here: API.md says a bad cursor or query
+/// parameter value is a bad request, not a bad body.
+pub(crate) fn query_errors_are_bad_requests(error: ApiError, parameters: &[&str]) -> ApiError {
+    match error {
+        ApiError::Validation { ref errors, .. } if errors.iter().any(|e| parameters.contains(&e.field.as_str())) => {
+            if errors.iter().any(|e| e.field == "cursor") {
+                bad_cursor()
+            } else {
+                ApiError::BadRequest(error_detail(errors))
+            }
+        }
+        other => other,
+    }
+}
+
+fn error_detail(errors: &[crate::error::FieldError]) -> String {
+    errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use axum::http::StatusCode;
+
+    use super::*;
+    use crate::error::FieldError;
+
+    #[test]
+    fn an_absent_limit_is_fifty() {
+        assert_eq!(parse_limit(None).unwrap(), 50);
+    }
+
+    #[test]
+    fn limits_from_1_to_100_are_accepted() {
+        assert_eq!(parse_limit(Some("1")).unwrap(), 1);
+        assert_eq!(parse_limit(Some("100")).unwrap(), 100);
+        assert_eq!(parse_limit(Some("007")).unwrap(), 7);
+    }
+
+    #[test]
+    fn other_limits_are_a_bad_request() {
+        for raw in ["0", "101", "-1", "+5", "ten", "", " 5", "5.0", "99999999999999999999"] {
+            assert_eq!(parse_limit(Some(raw)).unwrap_err().status(), StatusCode::BAD_REQUEST, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn an_absent_cursor_is_the_first_page() {
+        assert_eq!(parse_cursor(None).unwrap(), "");
+    }
+
+    #[test]
+    fn a_cursor_is_passed_through_untouched() {
+        assert_eq!(parse_cursor(Some("eyJpZCI6IjEifQ")).unwrap(), "eyJpZCI6IjEifQ");
+    }
+
+    #[test]
+    fn an_empty_or_huge_cursor_is_a_bad_request() {
+        let huge = "c".repeat(1025);
+        for raw in ["", huge.as_str()] {
+            assert_eq!(parse_cursor(Some(raw)).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        }
+    }
+
+    #[test]
+    fn the_last_page_has_a_null_next_cursor() {
+        assert_eq!(next_cursor(String::new()), None);
+        assert_eq!(next_cursor("abc".into()), Some("abc".into()));
+    }
+
+    #[test]
+    fn a_service_refusing_the_cursor_is_a_bad_request() {
+        let refused =
+            ApiError::Validation { detail: "bad".into(), errors: vec![FieldError::new("cursor", "malformed")] };
+        assert_eq!(query_errors_are_bad_requests(refused, &["cursor", "limit"]).status(), StatusCode::BAD_REQUEST);
+
+        let body_error = ApiError::invalid_field("display_name", "too long");
+        assert_eq!(
+            query_errors_are_bad_requests(body_error, &["cursor", "limit"]).status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! The REST API: one router per area, nested under `/api/v1`, plus the OpenAPI document. Every route
+//! goes through `utoipa_axum::routes!`, which registers the handler and its documentation together.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::openapi::ApiDoc;
+use crate::state::AppState;
+
+pub(crate) mod auth;
+pub(crate) mod ops;
+pub(crate) mod users;
+
+/// Where the API is served.
+pub(crate) const API_PREFIX: &str = "/api/v1";
+
+/// Every API route with its documentation.
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new().merge(auth::router()).merge(users::router()).routes(routes!(openapi_json));
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(API_PREFIX, v1)
+}
+
+/// The serialized OpenAPI document, made once at start.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenApiJson(pub(crate) Bytes);
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    operation_id = "get_openapi",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API.", body = serde_json::Value))
+)]
+async fn openapi_json(Extension(OpenApiJson(json)): Extension<OpenApiJson>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json)
+}

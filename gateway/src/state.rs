@@ -1,0 +1,116 @@
+//! What every request shares: one gRPC channel per backend (created lazily, so the gateway starts and
+//! recovers on its own whichever backend is down), one Redis connection manager, the access-token
+//! keys and the settings handlers read.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ordo_platform::Readiness;
+use ordo_platform::ops::RedisCheck;
+use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::Config;
+use crate::auth::AccessKeys;
+use crate::backend::{IdentityHealthCheck, TraceInterceptor};
+
+/// The identity client every handler clones (a cheap handle on one shared channel).
+pub(crate) type IdentityClient = IdentityServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
+/// Interval of HTTP/2 pings on idle backend connections, so a backend host that vanished without
+/// closing its sockets is noticed before a request waits on it.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The shared state of the gateway; cloning it is cheap.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    identity: IdentityClient,
+    redis: ConnectionManager,
+    keys: AccessKeys,
+    readiness: Readiness,
+    redis_prefix: String,
+    trust_forwarded_for: bool,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("redis_prefix", &self.0.redis_prefix)
+            .field("trust_forwarded_for", &self.0.trust_forwarded_for)
+            .field("readiness", &self.0.readiness)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Connects to Redis (which must answer now) and prepares lazy channels to the backends (which
+    /// may come up later).
+    #[tracing::instrument(skip_all, fields(identity = %config.identity_url))]
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let identity_channel = Endpoint::from_shared(config.identity_url.clone())
+            .context("invalid --identity-url")?
+            .connect_timeout(config.backend_timeout)
+            .timeout(config.backend_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(config.backend_timeout)
+            .connect_lazy();
+        let identity = IdentityServiceClient::with_interceptor(
+            identity_channel.clone(),
+            ordo_platform::grpc::propagate_trace as _,
+        );
+
+        let client = redis::Client::open(config.redis_url.expose().as_str()).context("invalid --redis-url")?;
+        let redis_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(config.backend_timeout)
+            .set_response_timeout(config.backend_timeout)
+            .set_number_of_retries(2);
+        let redis = ConnectionManager::new_with_config(client, redis_config).await.context("connect to Redis")?;
+
+        let readiness =
+            Readiness::default().with(RedisCheck(redis.clone())).with(IdentityHealthCheck::new(identity_channel));
+        Ok(Self(Arc::new(Inner {
+            keys: AccessKeys::new(identity.clone()),
+            identity,
+            redis,
+            readiness,
+            redis_prefix: config.redis_prefix.clone(),
+            trust_forwarded_for: config.trust_forwarded_for,
+        })))
+    }
+
+    /// A client of the identity service.
+    pub(crate) fn identity(&self) -> IdentityClient {
+        self.0.identity.clone()
+    }
+
+    /// A handle on the shared Redis connection.
+    pub(crate) fn redis(&self) -> ConnectionManager {
+        self.0.redis.clone()
+    }
+
+    /// The access-token verifier.
+    pub(crate) fn keys(&self) -> &AccessKeys {
+        &self.0.keys
+    }
+
+    /// The checks `/readyz` runs.
+    pub(crate) fn readiness(&self) -> Readiness {
+        self.0.readiness.clone()
+    }
+
+    /// The prefix of every Redis key (shared with identity).
+    pub(crate) fn redis_prefix(&self) -> &str {
+        &self.0.redis_prefix
+    }
+
+    /// Whether the first hop of `X-Forwarded-For` names the client.
+    pub(crate) fn trust_forwarded_for(&self) -> bool {
+        self.0.trust_forwarded_for
+    }
+}

@@ -1,0 +1,286 @@
+//! Spawns the real thing for each test: a fresh identity schema, identity itself and the gateway on
+//! free loopback ports, both with the test environment's Redis prefix and exchange, and waits until
+//! the gateway's `/readyz` is 200.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use clap::Parser as _;
+use ordo_testkit::TestEnv;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A password that passes identity's rules.
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+
+/// How long to wait for the stack to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Options of [`spawn_app_with`].
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    /// The gateway's `--backend-timeout-ms`.
+    pub(crate) backend_timeout_ms: u64,
+    /// Extra identity flags, such as `--access-token-ttl-secs=-60`.
+    pub(crate) identity_args: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { backend_timeout_ms: 5000, identity_args: Vec::new() }
+    }
+}
+
+/// A running identity service.
+struct Identity {
+    grpc_addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Identity {
+    async fn start(config: ordo_identity::Config, grpc: tokio::net::TcpListener) -> Self {
+        let grpc_addr = grpc.local_addr().unwrap();
+        let ops = ordo_testkit::free_listener().await.unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown.clone()));
+        Self { grpc_addr, shutdown, task }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+        assert!(result.is_ok(), "identity did not stop within 30 s");
+    }
+}
+
+/// The gateway and identity of one test, and a client.
+pub(crate) struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) address: String,
+    /// A client without cookies or redirects.
+    pub(crate) client: reqwest::Client,
+    /// The test's private slice of MariaDB, Redis and RabbitMQ.
+    pub(crate) env: TestEnv,
+    identity: Option<Identity>,
+    identity_grpc_addr: SocketAddr,
+    identity_config: ordo_identity::Config,
+    gateway_shutdown: CancellationToken,
+    gateway: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Spawns identity and the gateway with the default options.
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+/// Logs of every process to stderr when `TEST_LOG` is set (`TEST_LOG=1 cargo nextest run ...`).
+fn init_logs() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some()
+            && let Ok(guard) = ordo_platform::telemetry::init("gateway-tests", ordo_platform::LogFormat::Pretty)
+        {
+            // The guard flushes spans on drop; the test process ends without dropping it.
+            std::mem::forget(guard);
+        }
+    });
+}
+
+/// Spawns identity and the gateway.
+pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
+    init_logs();
+    let env = TestEnv::new();
+    let database_url = env.create_schema("identity").await.unwrap();
+    let prefix = env.redis_prefix();
+    let exchange = env.exchange();
+    let redis_url = ordo_testkit::redis_url();
+
+    let mut identity_args = vec![
+        "ordo-identity".to_owned(),
+        "--database-url".to_owned(),
+        database_url,
+        "--redis-url".to_owned(),
+        redis_url.clone(),
+        "--redis-prefix".to_owned(),
+        prefix.clone(),
+        "--events-exchange".to_owned(),
+        exchange,
+        "--amqp-url".to_owned(),
+        ordo_testkit::amqp_url(),
+    ];
+    identity_args.extend(options.identity_args);
+    let identity_config = ordo_identity::Config::try_parse_from(identity_args).unwrap();
+    let identity = Identity::start(identity_config.clone(), ordo_testkit::free_listener().await.unwrap()).await;
+    let identity_grpc_addr = identity.grpc_addr;
+
+    let gateway_config = ordo_gateway::Config::try_parse_from([
+        "ordo-gateway".to_owned(),
+        "--identity-url".to_owned(),
+        format!("http://{identity_grpc_addr}"),
+        "--redis-url".to_owned(),
+        redis_url,
+        "--redis-prefix".to_owned(),
+        prefix,
+        "--backend-timeout-ms".to_owned(),
+        options.backend_timeout_ms.to_string(),
+    ])
+    .unwrap();
+    let listener = ordo_testkit::free_listener().await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let gateway_shutdown = CancellationToken::new();
+    let gateway = tokio::spawn(ordo_gateway::serve(gateway_config, listener, gateway_shutdown.clone()));
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let app = TestApp {
+        address,
+        client,
+        env,
+        identity: Some(identity),
+        identity_grpc_addr,
+        identity_config,
+        gateway_shutdown,
+        gateway,
+    };
+    app.wait_until_ready().await;
+    app
+}
+
+impl TestApp {
+    /// The URL of `path` (which starts with `/`).
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub(crate) async fn wait_until_ready(&self) {
+        let started = Instant::now();
+        loop {
+            assert!(!self.gateway.is_finished(), "the gateway stopped while starting");
+            if let Some(identity) = &self.identity {
+                assert!(!identity.task.is_finished(), "identity stopped while starting");
+            }
+            if let Ok(response) = self.client.get(self.url("/readyz")).send().await
+                && response.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(started.elapsed() < READY_TIMEOUT, "not ready within {READY_TIMEOUT:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops identity (as a crash or a deploy would), leaving the gateway running.
+    pub(crate) async fn stop_identity(&mut self) {
+        if let Some(identity) = self.identity.take() {
+            identity.stop().await;
+        }
+    }
+
+    /// Starts identity again on the port it had.
+    pub(crate) async fn start_identity(&mut self) {
+        let grpc = tokio::net::TcpListener::bind(self.identity_grpc_addr).await.unwrap();
+        self.identity = Some(Identity::start(self.identity_config.clone(), grpc).await);
+    }
+
+    /// Stops everything and drops what the test made.
+    pub(crate) async fn cleanup(mut self) {
+        self.gateway_shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.gateway).await;
+        self.stop_identity().await;
+        self.env.cleanup().await.unwrap();
+    }
+
+    /// `POST /api/v1/auth/register`.
+    pub(crate) async fn register(&self, email: &str, password: &str, display_name: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &json!({"email": email, "password": password, "display_name": display_name}),
+        )
+        .await
+    }
+
+    /// Registers an account and returns its user id, failing the test unless it is created.
+    pub(crate) async fn register_user(&self, email: &str, display_name: &str) -> String {
+        let response = self.register(email, PASSWORD, display_name).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "register {email}");
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /api/v1/auth/login`.
+    pub(crate) async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json("/api/v1/auth/login", &json!({"email": email, "password": password})).await
+    }
+
+    /// Signs in and returns the token pair, failing the test unless it succeeds.
+    pub(crate) async fn tokens(&self, email: &str) -> Tokens {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "login {email}");
+        Tokens::from_json(&response.json().await.unwrap())
+    }
+
+    /// Registers an account, signs in, and returns its id and tokens.
+    pub(crate) async fn user(&self, email: &str, display_name: &str) -> (String, Tokens) {
+        let id = self.register_user(email, display_name).await;
+        (id, self.tokens(email).await)
+    }
+
+    /// `POST /api/v1/auth/refresh`.
+    pub(crate) async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post_json("/api/v1/auth/refresh", &json!({"refresh_token": refresh_token})).await
+    }
+
+    /// `GET /api/v1/users/me` with `access_token`.
+    pub(crate) async fn me(&self, access_token: &str) -> reqwest::Response {
+        self.client.get(self.url("/api/v1/users/me")).bearer_auth(access_token).send().await.unwrap()
+    }
+
+    /// A GET with a bearer token.
+    pub(crate) async fn get_as(&self, access_token: &str, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(access_token).send().await.unwrap()
+    }
+
+    /// A POST of a JSON body without a token.
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+}
+
+/// An access and refresh token pair.
+#[derive(Debug, Clone)]
+pub(crate) struct Tokens {
+    /// The JWT.
+    pub(crate) access: String,
+    /// The opaque refresh token.
+    pub(crate) refresh: String,
+}
+
+impl Tokens {
+    /// Reads a login or refresh response body.
+    pub(crate) fn from_json(body: &Value) -> Self {
+        Self {
+            access: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+/// Asserts that `response` is a problem document with `status`, and returns its body.
+pub(crate) async fn assert_problem(response: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"].as_str().unwrap().starts_with("https://ordo.dev/problems/"), "{body}");
+    assert!(body["title"].is_string(), "{body}");
+    assert!(body["detail"].is_string(), "{body}");
+    body
+}

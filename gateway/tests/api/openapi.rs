@@ -1,0 +1,164 @@
+//! The OpenAPI document covers exactly what the router serves. These tests need Redis only: identity
+//! is pointed at a closed port, which is enough to see routing.
+
+use std::collections::BTreeSet;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use clap::Parser as _;
+use ordo_testkit::TestEnv;
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+/// The detail of the router's own 404 (the fallback), as opposed to a handler's.
+const NO_ROUTE: &str = "No route matches this path.";
+
+async fn app(env: &TestEnv) -> Router {
+    let config = ordo_gateway::Config::try_parse_from([
+        "ordo-gateway",
+        "--identity-url",
+        "http://127.0.0.1:1",
+        "--redis-url",
+        &ordo_testkit::redis_url(),
+        "--redis-prefix",
+        &env.redis_prefix(),
+        "--backend-timeout-ms",
+        "200",
+    ])
+    .unwrap();
+    ordo_gateway::app(ordo_gateway::AppState::connect(&config).await.unwrap())
+}
+
+/// The paths the router serves. axum has no API to list routes, but its `Debug` output prints each
+/// route's path (`RouteId(n): "/path"`); the fallback's private catch-all paths are left out.
+fn routed_paths(router: &Router) -> BTreeSet<String> {
+    let debug = format!("{router:?}");
+    debug
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with('/') && *s != "/" && !s.contains("__private__axum"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn documented_operations() -> Vec<(String, Method)> {
+    let document = ordo_gateway::openapi();
+    let mut operations = Vec::new();
+    for (path, item) in &document.paths.paths {
+        let methods = [
+            (Method::GET, item.get.is_some()),
+            (Method::POST, item.post.is_some()),
+            (Method::PUT, item.put.is_some()),
+            (Method::PATCH, item.patch.is_some()),
+            (Method::DELETE, item.delete.is_some()),
+        ];
+        for (method, present) in methods {
+            if present {
+                operations.push((path.clone(), method));
+            }
+        }
+    }
+    operations
+}
+
+async fn call(app: &Router, method: Method, path: &str) -> (StatusCode, Value) {
+    let uri = path.replace("{id}", "0190b6a4-7c1e-7000-8000-000000000001");
+    let request = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_paths_the_router_serves() {
+    // Arrange
+    let env = TestEnv::new();
+    let app = app(&env).await;
+
+    // Act
+    let routed = routed_paths(&app);
+    let documented: BTreeSet<String> = ordo_gateway::openapi().paths.paths.keys().cloned().collect();
+
+    // Assert
+    assert!(routed.contains("/api/v1/users/{id}"), "the route listing works: {routed:?}");
+    assert_eq!(routed, documented);
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed_and_every_other_method_is_405() {
+    // Arrange
+    let env = TestEnv::new();
+    let app = app(&env).await;
+    let operations = documented_operations();
+    assert!(operations.len() >= 15, "{operations:?}");
+
+    for (path, method) in &operations {
+        // Act
+        let (status, body) = call(&app, method.clone(), path).await;
+
+        // Assert
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(!(status == StatusCode::NOT_FOUND && body["detail"] == NO_ROUTE), "{method} {path} is not routed");
+    }
+    for path in operations.iter().map(|(path, _)| path).collect::<BTreeSet<_>>() {
+        for method in [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            if operations.contains(&(path.clone(), method.clone())) {
+                continue;
+            }
+            // Act
+            let (status, _) = call(&app, method.clone(), path).await;
+
+            // Assert
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} is served but not documented");
+        }
+    }
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_document_is_served_with_the_bearer_scheme_and_problem_schemas() {
+    // Arrange
+    let env = TestEnv::new();
+    let app = app(&env).await;
+
+    // Act
+    let (status, document) = call(&app, Method::GET, "/api/v1/openapi.json").await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(document["components"]["securitySchemes"]["bearer"]["bearerFormat"], "JWT");
+    assert!(document["components"]["schemas"]["Problem"].is_object());
+    let me = &document["paths"]["/api/v1/users/me"]["get"];
+    assert_eq!(me["security"][0]["bearer"], serde_json::json!([]));
+    assert!(me["responses"]["401"]["content"]["application/problem+json"].is_object());
+    let register = &document["paths"]["/api/v1/auth/register"]["post"];
+    for status in ["201", "400", "409", "413", "415", "422", "500", "503"] {
+        assert!(register["responses"][status].is_object(), "register lacks {status}");
+    }
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn authenticated_operations_are_exactly_the_ones_that_refuse_anonymous_calls() {
+    // Arrange
+    let env = TestEnv::new();
+    let app = app(&env).await;
+    let document = serde_json::to_value(ordo_gateway::openapi()).unwrap();
+
+    for (path, method) in documented_operations() {
+        let secured = document["paths"][&path][method.as_str().to_lowercase()]["security"].is_array();
+
+        // Act
+        let (status, _) = call(&app, method.clone(), &path).await;
+
+        // Assert
+        assert_eq!(status == StatusCode::UNAUTHORIZED, secured, "{method} {path}: {status}");
+    }
+    env.cleanup().await.unwrap();
+}

@@ -1,0 +1,77 @@
+//! `/healthz`, `/readyz`, `/metrics`, and the gateway's behaviour while identity is down.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, PASSWORD, assert_problem, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn healthz_says_ok() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_matched_route_not_per_raw_path() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, tokens) = app.user("alice@example.com", "Alice").await;
+    app.get_as(&tokens.access, "/api/v1/users/0190b6a4-7c1e-7000-8000-000000000001").await;
+
+    // Act
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+
+    // Assert
+    assert!(
+        metrics.lines().any(|l| l.starts_with("ordo_http_requests_total")
+            && l.contains(r#"route="/api/v1/users/{id}""#)
+            && l.contains(r#"method="GET""#)),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ordo_http_request_duration_seconds"), "{metrics}");
+    assert!(!metrics.contains("0190b6a4-7c1e-7000-8000-000000000001"), "raw paths must not become labels");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn when_identity_stops_the_gateway_answers_503_quickly_and_recovers_when_it_returns() {
+    // Arrange
+    let timeout = Duration::from_millis(500);
+    let options = Options { backend_timeout_ms: timeout.as_millis() as u64, ..Options::default() };
+    let mut app = spawn_app_with(options).await;
+    app.register_user("alice@example.com", "Alice").await;
+
+    // Act
+    app.stop_identity().await;
+    let readyz = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let started = Instant::now();
+    let login = app.login("alice@example.com", PASSWORD).await;
+    let login_took = started.elapsed();
+
+    // Assert
+    assert_eq!(readyz.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let readyz: Value = readyz.json().await.unwrap();
+    assert_eq!(readyz["failing"], json!(["identity"]), "{readyz}");
+    assert_eq!(login.headers()["retry-after"], "1");
+    assert!(login_took < timeout + Duration::from_millis(500), "took {login_took:?}");
+    let problem = assert_problem(login, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(!problem.to_string().contains("127.0.0.1"), "no internal address in {problem}");
+
+    // Act: identity comes back on the same port; nobody touches the gateway.
+    app.start_identity().await;
+    app.wait_until_ready().await;
+
+    // Assert
+    assert_eq!(app.login("alice@example.com", PASSWORD).await.status(), StatusCode::OK);
+    app.cleanup().await;
+}
