@@ -5,14 +5,11 @@
 //! by identity: `1` live, `0` revoked). When the key is missing identity is asked (`CheckSession`) and
 //! trusted, so a revoked session is refused at once whichever gateway instance the caller reaches.
 //!
-//! A client sends the same access token on every request for its 15 minutes, and the Ed25519 check
-//! was the largest cost of the hot path, so tokens that verified are remembered ([`VerifiedTokens`]):
-//! a later request with the very same token string skips the signature check, never the expiry check
-//! nor the session check. The memory is bounded and forgotten whenever the key set changes.
+//! Tokens that verified are remembered by [`KeyStore::verify`] (the Ed25519 check is the largest cost
+//! of the hot path); the session check runs on every request.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -30,12 +27,6 @@ use crate::state::{AppState, IdentityClient};
 /// make the gateway hammer identity.
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Tokens remembered as verified; when full the memory is emptied (a few MiB at most).
-const VERIFIED_TOKENS_CAPACITY: usize = 16_384;
-
-/// Seconds a token is still accepted after its `exp`: the clock skew `ordo_auth::KeySet` tolerates.
-const EXPIRY_LEEWAY_SECONDS: i64 = 5;
-
 /// The authenticated caller of a request: the token verified, its session live.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
@@ -52,11 +43,12 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::MissingToken)?;
         let token = bearer_token(header)?;
-        let verified = state.keys().verify(token).await?;
+        let claims = state.keys().verify(token).await?;
+        let user_id = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::InvalidToken)?;
         let authorization = forwarded_authorization(header, token)?;
-        ensure_session_is_live(state, &verified.session_id, &authorization).await?;
-        tracing::Span::current().record("user_id", tracing::field::display(verified.user_id));
-        Ok(Self { user_id: verified.user_id, authorization })
+        ensure_session_is_live(state, &claims.sid, &authorization).await?;
+        tracing::Span::current().record("user_id", tracing::field::display(user_id));
+        Ok(Self { user_id, authorization })
     }
 }
 
@@ -117,68 +109,9 @@ async fn ask_identity(
     Ok(response.into_inner().active)
 }
 
-/// What a verified access token says, as far as the gateway needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct VerifiedToken {
-    /// `sub`.
-    pub(crate) user_id: Uuid,
-    /// `sid`.
-    pub(crate) session_id: String,
-    /// `exp`, seconds since the epoch.
-    pub(crate) expires_at: i64,
-}
-
-impl VerifiedToken {
-    fn from_claims(claims: &AccessClaims) -> Result<Self, ApiError> {
-        Ok(Self {
-            user_id: Uuid::parse_str(&claims.sub).map_err(|_| ApiError::InvalidToken)?,
-            session_id: claims.sid.clone(),
-            expires_at: claims.exp,
-        })
-    }
-
-    fn is_expired_at(&self, now: i64) -> bool {
-        self.expires_at < now - EXPIRY_LEEWAY_SECONDS
-    }
-}
-
-/// Access tokens whose signature was checked, keyed by the exact token string.
-#[derive(Debug, Default)]
-pub(crate) struct VerifiedTokens {
-    tokens: RwLock<HashMap<Box<str>, Arc<VerifiedToken>>>,
-}
-
-impl VerifiedTokens {
-    /// The token's verified contents, unless it is unknown or expired at `now`.
-    pub(crate) fn get(&self, token: &str, now: i64) -> Option<Arc<VerifiedToken>> {
-        let tokens = self.tokens.read().ok()?;
-        tokens.get(token).filter(|verified| !verified.is_expired_at(now)).cloned()
-    }
-
-    /// Remembers a token that just verified.
-    pub(crate) fn insert(&self, token: &str, verified: Arc<VerifiedToken>) {
-        if let Ok(mut tokens) = self.tokens.write() {
-            if tokens.len() >= VERIFIED_TOKENS_CAPACITY {
-                // Expired tokens pile up here; dropping everything is simpler than an LRU and costs
-                // one signature check per active client.
-                tokens.clear();
-            }
-            tokens.insert(token.into(), verified);
-        }
-    }
-
-    /// Forgets every token (the keys changed).
-    pub(crate) fn clear(&self) {
-        if let Ok(mut tokens) = self.tokens.write() {
-            tokens.clear();
-        }
-    }
-}
-
-/// Identity's public keys, fetched on demand, and the tokens they verified.
+/// Identity's public keys, fetched on demand.
 pub(crate) struct AccessKeys {
     store: KeyStore,
-    verified: VerifiedTokens,
     identity: IdentityClient,
     refresh: tokio::sync::Mutex<RefreshState>,
 }
@@ -195,37 +128,22 @@ struct RefreshState {
     last_failed: bool,
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
 impl AccessKeys {
     /// An empty key set, filled from `identity` on first use.
     pub(crate) fn new(identity: IdentityClient) -> Self {
-        Self {
-            store: KeyStore::default(),
-            verified: VerifiedTokens::default(),
-            identity,
-            refresh: tokio::sync::Mutex::new(RefreshState::default()),
-        }
+        Self { store: KeyStore::default(), identity, refresh: tokio::sync::Mutex::new(RefreshState::default()) }
     }
 
     /// Verifies an access token: signature (EdDSA only), `typ`, `iss`, `exp`.
-    pub(crate) async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, ApiError> {
-        if let Some(verified) = self.verified.get(token, unix_now()) {
-            return Ok(verified);
-        }
-        let claims = match self.store.current().verify(token) {
-            Ok(claims) => claims,
+    pub(crate) async fn verify(&self, token: &str) -> Result<Arc<AccessClaims>, ApiError> {
+        match self.store.verify(token) {
+            Ok(claims) => Ok(claims),
             Err(TokenError::UnknownKey) => {
                 self.refresh_for(token).await?;
-                self.store.current().verify(token).map_err(refused)?
+                self.store.verify(token).map_err(refused)
             }
-            Err(error) => return Err(refused(error)),
-        };
-        let verified = Arc::new(VerifiedToken::from_claims(&claims)?);
-        self.verified.insert(token, verified.clone());
-        Ok(verified)
+            Err(error) => Err(refused(error)),
+        }
     }
 
     /// Fetches the key set again if `token`'s key is unknown and the last fetch is old enough.
@@ -248,9 +166,8 @@ impl AccessKeys {
         refresh.last_attempt = Some(Instant::now());
         match self.fetch().await {
             Ok(keys) => {
+                // Replacing also forgets the tokens a withdrawn key verified.
                 self.store.replace(keys);
-                // A key may have been withdrawn: tokens it verified must be checked again.
-                self.verified.clear();
                 refresh.last_failed = false;
                 Ok(())
             }
@@ -293,39 +210,6 @@ mod tests {
         for value in ["Basic dXNlcjpwYXNz", "Bearer ", "Bearer", "abc.def.ghi"] {
             assert!(bearer_token(&HeaderValue::from_static(value)).is_err(), "{value}");
         }
-    }
-
-    fn verified(expires_at: i64) -> Arc<VerifiedToken> {
-        Arc::new(VerifiedToken { user_id: Uuid::nil(), session_id: "s".into(), expires_at })
-    }
-
-    #[test]
-    fn a_remembered_token_is_returned_until_it_expires() {
-        let tokens = VerifiedTokens::default();
-        tokens.insert("a.b.c", verified(1_000));
-
-        assert!(tokens.get("a.b.c", 1_000).is_some());
-        assert!(tokens.get("a.b.c", 1_000 + EXPIRY_LEEWAY_SECONDS).is_some());
-        assert!(tokens.get("a.b.c", 1_001 + EXPIRY_LEEWAY_SECONDS).is_none());
-    }
-
-    #[test]
-    fn only_the_exact_token_string_is_remembered() {
-        let tokens = VerifiedTokens::default();
-        tokens.insert("a.b.c", verified(i64::MAX));
-
-        assert!(tokens.get("a.b.C", 0).is_none());
-        assert!(tokens.get("a.b.c ", 0).is_none());
-    }
-
-    #[test]
-    fn the_memory_of_verified_tokens_is_bounded() {
-        let tokens = VerifiedTokens::default();
-        for i in 0..=VERIFIED_TOKENS_CAPACITY {
-            tokens.insert(&format!("t{i}"), verified(i64::MAX));
-        }
-        assert!(tokens.tokens.read().unwrap().len() <= VERIFIED_TOKENS_CAPACITY);
-        assert!(tokens.get(&format!("t{VERIFIED_TOKENS_CAPACITY}"), 0).is_some(), "the newest is kept");
     }
 
     #[test]

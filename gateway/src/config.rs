@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ordo_platform::config::{Secret, TelemetryArgs, parse_millis};
+use ordo_platform::config::{RuntimeArgs, Secret, TelemetryArgs, parse_millis};
 
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone, clap::Parser)]
@@ -41,27 +41,13 @@ pub struct Config {
     #[arg(long, env = "ORDO_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
 
-    /// Runtime worker threads [default: half the cores, at least 1]. Each request hops between a few
-    /// tasks (HTTP connection, Redis, gRPC channel); with backends on the same cores, waking another
-    /// worker for each hop costs more than the extra thread gives (measured on a 2-core machine with
-    /// the whole stack: 1 worker does ~10% more requests per second than 2). Give it every core when
-    /// the gateway has its machine to itself.
-    #[arg(long, env = "ORDO_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
-    pub worker_threads: Option<u16>,
+    /// Runtime.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 
     /// Logging.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
-}
-
-impl Config {
-    /// The number of runtime worker threads to start.
-    pub fn worker_threads(&self) -> usize {
-        match self.worker_threads {
-            Some(threads) => usize::from(threads),
-            None => std::thread::available_parallelism().map_or(1, |cores| cores.get() / 2).max(1),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -92,10 +78,10 @@ mod tests {
     fn worker_threads_default_to_half_the_cores_and_can_be_set() {
         let default = Config::try_parse_from(["ordo-gateway"]).unwrap();
         let cores = std::thread::available_parallelism().unwrap().get();
-        assert_eq!(default.worker_threads(), (cores / 2).max(1));
+        assert_eq!(default.runtime.worker_threads(), (cores / 2).max(1));
 
         let set = Config::try_parse_from(["ordo-gateway", "--worker-threads", "3"]).unwrap();
-        assert_eq!(set.worker_threads(), 3);
+        assert_eq!(set.runtime.worker_threads(), 3);
         assert!(Config::try_parse_from(["ordo-gateway", "--worker-threads", "0"]).is_err());
     }
 

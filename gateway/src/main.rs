@@ -7,12 +7,7 @@ use clap::Parser as _;
 fn main() -> anyhow::Result<()> {
     let config = ordo_gateway::Config::parse();
     // Built by hand rather than with `#[tokio::main]`: the number of workers is a setting.
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.worker_threads())
-        .enable_all()
-        .build()
-        .context("start the runtime")?
-        .block_on(run(config))
+    config.runtime.build().context("start the runtime")?.block_on(run(config))
 }
 
 async fn run(config: ordo_gateway::Config) -> anyhow::Result<()> {

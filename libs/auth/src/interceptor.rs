@@ -1,6 +1,8 @@
 //! The tonic interceptor every service puts in front of its RPCs. It verifies the bearer token the
 //! gateway forwards; RPCs that need a caller then ask for it with [`caller`].
 
+use std::sync::Arc;
+
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
@@ -16,11 +18,11 @@ pub struct Caller {
     /// The global role the token carries.
     pub role: String,
     /// The verified claims.
-    pub claims: AccessClaims,
+    pub claims: Arc<AccessClaims>,
 }
 
 impl Caller {
-    fn from_claims(claims: AccessClaims) -> Option<Self> {
+    fn from_claims(claims: Arc<AccessClaims>) -> Option<Self> {
         Some(Self {
             user_id: uuid::Uuid::parse_str(&claims.sub).ok()?,
             session_id: uuid::Uuid::parse_str(&claims.sid).ok()?,
@@ -55,7 +57,7 @@ impl Interceptor for Authenticator {
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| Status::unauthenticated("malformed authorization metadata"))?;
-        let claims = self.keys.current().verify(token).map_err(|_| Status::unauthenticated("invalid access token"))?;
+        let claims = self.keys.verify(token).map_err(|_| Status::unauthenticated("invalid access token"))?;
         let caller = Caller::from_claims(claims).ok_or_else(|| Status::unauthenticated("invalid access token"))?;
         request.extensions_mut().insert(caller);
         Ok(request)

@@ -200,33 +200,89 @@ impl KeySet {
     }
 }
 
+/// Tokens remembered as verified; when full the memory is emptied (a few MiB at most).
+const VERIFIED_TOKENS_CAPACITY: usize = 16_384;
+
 /// A [`KeySet`] that can be replaced while readers use it (keys are fetched from identity and
-/// refreshed when a token names an unknown `kid`).
+/// refreshed when a token names an unknown `kid`), with a memory of the tokens it verified.
+///
+/// A client sends the same access token on every request for its 15 minutes, and the Ed25519 check
+/// is the largest cost of an authenticated request, so [`KeyStore::verify`] remembers tokens that
+/// verified, keyed by the exact token string: a later request with the very same string skips the
+/// signature check, never the expiry check. The memory is bounded and forgotten whenever the key set
+/// changes.
 #[derive(Debug, Clone, Default)]
 pub struct KeyStore {
-    inner: Arc<RwLock<Arc<KeySet>>>,
+    inner: Arc<StoreInner>,
+}
+
+#[derive(Debug, Default)]
+struct StoreInner {
+    keys: RwLock<Arc<KeySet>>,
+    verified: RwLock<HashMap<Box<str>, Arc<AccessClaims>>>,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 impl KeyStore {
     /// A store holding `keys`.
     pub fn new(keys: KeySet) -> Self {
-        Self { inner: Arc::new(RwLock::new(Arc::new(keys))) }
+        let store = Self::default();
+        store.replace(keys);
+        store
     }
 
     /// The current key set.
     pub fn current(&self) -> Arc<KeySet> {
-        match self.inner.read() {
+        match self.inner.keys.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    /// Replaces the key set.
+    /// Replaces the key set and forgets every remembered token (a key may have been withdrawn).
     pub fn replace(&self, keys: KeySet) {
-        match self.inner.write() {
+        match self.inner.keys.write() {
             Ok(mut guard) => *guard = Arc::new(keys),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
         }
+        if let Ok(mut verified) = self.inner.verified.write() {
+            verified.clear();
+        }
+    }
+
+    /// Verifies `token` like [`KeySet::verify`], remembering the tokens that pass.
+    pub fn verify(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
+        self.verify_at(token, unix_now())
+    }
+
+    fn verify_at(&self, token: &str, now: i64) -> Result<Arc<AccessClaims>, TokenError> {
+        let expired = |claims: &AccessClaims| claims.exp < now - LEEWAY_SECONDS as i64;
+        if let Ok(verified) = self.inner.verified.read()
+            && let Some(claims) = verified.get(token)
+        {
+            if expired(claims) {
+                return Err(TokenError::Invalid(jsonwebtoken::errors::ErrorKind::ExpiredSignature.into()));
+            }
+            return Ok(claims.clone());
+        }
+        let claims = Arc::new(self.current().verify(token)?);
+        if let Ok(mut verified) = self.inner.verified.write() {
+            if verified.len() >= VERIFIED_TOKENS_CAPACITY {
+                // Expired tokens pile up here; dropping everything is simpler than an LRU and costs
+                // one signature check per active client.
+                verified.clear();
+            }
+            verified.insert(token.into(), claims.clone());
+        }
+        Ok(claims)
+    }
+
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.inner.verified.read().map(|v| v.len()).unwrap_or(0)
     }
 }
 
@@ -341,5 +397,53 @@ mod tests {
         let key = SigningKey::generate("k9").unwrap();
         let reloaded = SigningKey::from_pkcs8_der("k9", key.pkcs8_der()).unwrap();
         assert_eq!(reloaded.public_jwk(), key.public_jwk());
+    }
+
+    #[test]
+    fn a_remembered_token_verifies_until_it_expires() {
+        let issuer = issuer();
+        let store = KeyStore::new(KeySet::from_jwks(&issuer.jwks()));
+        let token = issuer.issue(USER, SESSION, "member", now()).unwrap();
+        let claims = store.verify(&token).unwrap();
+        assert_eq!(store.remembered(), 1);
+
+        let exp = claims.exp;
+        assert!(store.verify_at(&token, exp + LEEWAY_SECONDS as i64).is_ok());
+        assert!(store.verify_at(&token, exp + LEEWAY_SECONDS as i64 + 1).is_err());
+    }
+
+    #[test]
+    fn only_the_exact_token_string_is_remembered() {
+        let issuer = issuer();
+        let store = KeyStore::new(KeySet::from_jwks(&issuer.jwks()));
+        let token = issuer.issue(USER, SESSION, "member", now()).unwrap();
+        store.verify(&token).unwrap();
+
+        let mut altered = token.clone();
+        altered.push('x');
+        assert!(store.verify(&altered).is_err());
+        assert_eq!(store.remembered(), 1);
+    }
+
+    #[test]
+    fn replacing_the_keys_forgets_remembered_tokens() {
+        let issuer = issuer();
+        let store = KeyStore::new(KeySet::from_jwks(&issuer.jwks()));
+        let token = issuer.issue(USER, SESSION, "member", now()).unwrap();
+        store.verify(&token).unwrap();
+
+        store.replace(KeySet::default());
+        assert_eq!(store.remembered(), 0);
+        assert!(matches!(store.verify(&token), Err(TokenError::UnknownKey)));
+    }
+
+    #[test]
+    fn the_memory_of_verified_tokens_is_bounded() {
+        let issuer = issuer();
+        let store = KeyStore::new(KeySet::from_jwks(&issuer.jwks()));
+        for _ in 0..=VERIFIED_TOKENS_CAPACITY {
+            store.verify(&issuer.issue(USER, SESSION, "member", now()).unwrap()).unwrap();
+        }
+        assert!(store.remembered() <= VERIFIED_TOKENS_CAPACITY);
     }
 }

@@ -133,7 +133,7 @@ async fn cleanup(env: &TestEnv) -> anyhow::Result<()> {
         // their metadata locks would block DROP DATABASE forever, so end them first.
         sqlx::query("SET SESSION lock_wait_timeout = 30").execute(&mut conn).await?;
         for schema in schemas {
-            let holders: Vec<(u64,)> =
+            let holders: Vec<(i64,)> =
                 sqlx::query_as("SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()")
                     .bind(&schema)
                     .fetch_all(&mut conn)

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ordo_auth::{Authenticator, KeySet, KeyStore, TokenIssuer};
 use ordo_events::{OutboxSignal, Relay, RelayConfig};
-use ordo_platform::config::{LogFormat, Secret};
+use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
 use ordo_platform::ops::{MySqlCheck, Readiness, RedisCheck};
 use ordo_platform::shutdown::CancellationToken;
 use ordo_proto::identity::v1::identity_service_server::IdentityServiceServer;
@@ -81,6 +81,9 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "ORDO_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// Runtime.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// A command other than serving.

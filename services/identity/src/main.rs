@@ -4,9 +4,13 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use ordo_identity::{Command, Config};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    // Built by hand rather than with `#[tokio::main]`: the number of workers is a setting.
+    config.runtime.build().context("start the runtime")?.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
     let _telemetry = ordo_platform::telemetry::init("ordo-identity", config.log_format)?;
     match config.command {
         Some(Command::Migrate) => {
