@@ -29,6 +29,7 @@ echo "bench: building release binaries and the reference server" >&2
 cargo build --release --bin ordo-identity --bin ordo-gateway --example reference
 
 bash deploy/scripts/local-services.sh --check
+bin="${CARGO_TARGET_DIR:-target}/release"
 
 # Private names and ports: a fresh schema per run, so figures do not depend on earlier runs.
 schema=ordo_bench_identity
@@ -49,11 +50,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-target/release/ordo-identity >"$out_dir/identity.log" 2>&1 &
+"$bin/ordo-identity" >"$out_dir/identity.log" 2>&1 &
 pids+=($!)
-target/release/ordo-gateway >"$out_dir/gateway.log" 2>&1 &
+"$bin/ordo-gateway" >"$out_dir/gateway.log" 2>&1 &
 pids+=($!)
-target/release/examples/reference 127.0.0.1:18090 >"$out_dir/reference.log" 2>&1 &
+"$bin/examples/reference" 127.0.0.1:18090 >"$out_dir/reference.log" 2>&1 &
 pids+=($!)
 
 wait_ready() {
@@ -82,7 +83,7 @@ run() {
   echo "bench: $name: oha $*" >&2
   # The token is a secret of this run only, but keep it out of the report all the same.
   echo "oha $*" | sed -E 's/Bearer [^ ]+/Bearer <token>/' >"$out_dir/$name.cmd"
-  oha --no-tui --output-format json "$@" >"$out_dir/$name.json"
+  oha --no-tui -w --output-format json "$@" >"$out_dir/$name.json"
 }
 
 # Warm-up: connection pools, caches, branch predictors.
@@ -97,10 +98,10 @@ run login -z "$duration" -c "$login_rate" -q "$login_rate" -m POST -H 'Content-T
 echo "bench: mixed: /users/me flat out with $login_rate logins/s beside it" >&2
 echo "oha -z $duration -c $connections -H 'Authorization: Bearer <token>' $base/users/me  +  oha -z $duration -c $login_rate -q $login_rate -m POST ... $base/auth/login" \
   >"$out_dir/mixed.cmd"
-oha --no-tui --output-format json -z "$duration" -c "$connections" -H "Authorization: Bearer $token" \
+oha --no-tui -w --output-format json -z "$duration" -c "$connections" -H "Authorization: Bearer $token" \
   "$base/users/me" >"$out_dir/mixed_users_me.json" &
 me_pid=$!
-oha --no-tui --output-format json -z "$duration" -c "$login_rate" -q "$login_rate" -m POST \
+oha --no-tui -w --output-format json -z "$duration" -c "$login_rate" -q "$login_rate" -m POST \
   -H 'Content-Type: application/json' -d "$login_body" "$base/auth/login" >"$out_dir/mixed_login.json"
 wait "$me_pid"
 
