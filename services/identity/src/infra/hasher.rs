@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
@@ -51,12 +51,10 @@ impl Argon2Hasher {
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: String) -> Result<String> {
-        self.run(move |argon2| {
-            let salt = SaltString::generate(&mut OsRng);
-            argon2.hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
-        })
-        .await?
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("argon2: {e}")))
+        // A fresh random salt per hash, from the operating system's generator.
+        self.run(move |argon2| argon2.hash_password(password.as_bytes()).map(|h| h.to_string()))
+            .await?
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("argon2: {e}")))
     }
 
     async fn verify(&self, password: String, hash: String) -> Result<bool> {
