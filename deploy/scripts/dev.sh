@@ -32,7 +32,11 @@ bash deploy/scripts/local-services.sh --check
 set -m
 
 color=false
-[[ -t 1 ]] && color=true
+if [[ -t 1 ]]; then
+  color=true
+  # The services write into a pipe (the prefixer), so tell them a terminal reads it in the end.
+  export CLICOLOR_FORCE=1
+fi
 n=0
 
 # start NAME BINARY [VAR=value ...] — run BINARY with those variables set, in the background,

@@ -45,7 +45,14 @@ pub fn init(service: &'static str, format: LogFormat) -> anyhow::Result<Telemetr
         LogFormat::Json => {
             tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(false).boxed()
         }
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(false).boxed(),
+        // Colours on a terminal, or when whoever reads the pipe asks for them (CLICOLOR_FORCE, as
+        // `just dev` does when it prefixes each service's lines on a terminal).
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(
+                std::io::IsTerminal::is_terminal(&std::io::stdout()) || std::env::var_os("CLICOLOR_FORCE").is_some(),
+            )
+            .boxed(),
     };
     tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
     Ok(TelemetryGuard { provider })

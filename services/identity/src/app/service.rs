@@ -98,8 +98,11 @@ impl std::fmt::Debug for IdentityService {
     }
 }
 
+/// The current time at the precision the database keeps (microseconds), so what a use case returns
+/// is exactly what a later read returns.
 fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
 }
 
 /// A new opaque refresh token and its SHA-256.
