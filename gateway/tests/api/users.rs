@@ -36,6 +36,21 @@ async fn me_returns_the_callers_account_with_its_etag() {
 }
 
 #[tokio::test]
+async fn the_registered_account_reads_back_exactly_as_it_was_returned() {
+    // Arrange
+    let app = spawn_app().await;
+    let registered: Value = app.register("carol@example.com", PASSWORD, "Carol").await.json().await.unwrap();
+    let tokens = app.tokens("carol@example.com").await;
+
+    // Act
+    let me: Value = app.me(&tokens.access).await.json().await.unwrap();
+
+    // Assert: same fields, same timestamps to the microsecond the database keeps.
+    assert_eq!(me, registered);
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn patch_me_with_the_current_if_match_changes_the_display_name_and_the_etag() {
     // Arrange
     let app = spawn_app().await;
