@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::app::{IdentityService, IdentitySettings};
-use crate::infra::{Argon2Hasher, MySqlIdentityStore, RedisLoginThrottle, RedisSessionCache};
+use crate::infra::{Argon2Hasher, MySqlIdentityStore, RedisLoginThrottle, RedisSessionCache, RedisUserCache};
 
 /// Identity's own migrations (the events library's outbox tables are merged in at start).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -126,7 +126,11 @@ pub async fn serve(
         .hash_concurrency
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() / 2).unwrap_or(1).max(1));
     let service = IdentityService::new(
-        Arc::new(MySqlIdentityStore::new(pool.clone(), signal.clone())),
+        Arc::new(MySqlIdentityStore::new(
+            pool.clone(),
+            signal.clone(),
+            RedisUserCache::new(redis.clone(), config.redis_prefix.clone()),
+        )),
         Arc::new(RedisSessionCache::new(redis.clone(), config.redis_prefix.clone())),
         Arc::new(RedisLoginThrottle::new(
             redis.clone(),

@@ -237,3 +237,64 @@ async fn identity_events_reach_the_exchange_once_each_with_client_details() {
     let _ = amqp.close(200, "done").await;
     env.cleanup().await.unwrap();
 }
+
+fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn a_cached_account_reflects_every_write_at_once() {
+    let env = TestEnv::new();
+    let mut identity = spawn(&env).await;
+    identity.client.register(register("cached@example.com")).await.unwrap();
+    let access = identity
+        .client
+        .login(login("cached@example.com", "correct horse battery staple"))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap()
+        .access_token;
+    let first = identity.client.get_me(bearer(pb::GetMeRequest {}, &access)).await.unwrap().into_inner().user.unwrap();
+    let redis = redis::Client::open(ordo_testkit::redis_url()).unwrap();
+    let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}user:{}", env.redis_prefix(), first.id);
+    let cached: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut redis).await.unwrap();
+    assert!(
+        cached.is_some_and(|v| v.contains("cached@example.com") && !v.contains("argon2")),
+        "cached without the hash"
+    );
+
+    identity
+        .client
+        .update_me(bearer(
+            pb::UpdateMeRequest { display_name: Some("Renamed".into()), expected_version: None },
+            &access,
+        ))
+        .await
+        .unwrap();
+    let second = identity.client.get_me(bearer(pb::GetMeRequest {}, &access)).await.unwrap().into_inner().user.unwrap();
+    let third = identity.client.get_me(bearer(pb::GetMeRequest {}, &access)).await.unwrap().into_inner().user.unwrap();
+
+    assert_eq!(second.display_name, "Renamed");
+    assert_eq!(second.version, first.version + 1);
+    assert_eq!(third, second);
+    // The password still changes against the real hash, not the cached (hash-less) account.
+    identity
+        .client
+        .change_password(bearer(
+            pb::ChangePasswordRequest {
+                current_password: "correct horse battery staple".into(),
+                new_password: "another long passphrase".into(),
+                client: None,
+            },
+            &access,
+        ))
+        .await
+        .unwrap();
+    identity.stop().await;
+    env.cleanup().await.unwrap();
+}

@@ -39,8 +39,12 @@ pub struct RefreshRecord {
 pub trait IdentityStore: Send + Sync + 'static {
     /// Begins a unit of work.
     async fn begin(&self) -> Result<Box<dyn IdentityTx>>;
-    /// A user by id.
+    /// A user by id, possibly from a cache that is invalidated before every write commits. A cached
+    /// user carries no password hash (an empty one, which verifies nothing): where the hash matters
+    /// use [`IdentityStore::user_with_credentials`].
     async fn user_by_id(&self, id: Uuid) -> Result<Option<User>>;
+    /// A user by id from the database, password hash included.
+    async fn user_with_credentials(&self, id: Uuid) -> Result<Option<User>>;
     /// A user by normalised email.
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>>;
     /// Users ordered by id after `after`, optionally matching `query` in email or display name.

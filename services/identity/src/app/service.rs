@@ -327,7 +327,10 @@ impl IdentityService {
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn change_password(&self, caller: &Caller, current: &str, new: &str, client: &ClientInfo) -> Result<()> {
         let new = PlainPassword::parse(new, "new_password").map_err(|v| AppError::Validation(vec![v]))?;
-        let user = self.me(caller).await?;
+        let user = match self.store.user_with_credentials(caller.user_id).await? {
+            Some(user) if !user.disabled => user,
+            _ => return Err(AppError::Unauthenticated("the account no longer exists or is disabled")),
+        };
         if !self.hasher.verify(current.to_owned(), user.password_hash.clone()).await? {
             return Err(AppError::Validation(vec![FieldViolation {
                 field: "current_password",

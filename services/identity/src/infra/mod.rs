@@ -9,4 +9,4 @@ pub mod signing_key;
 
 pub use hasher::Argon2Hasher;
 pub use mysql::MySqlIdentityStore;
-pub use redis::{RedisLoginThrottle, RedisSessionCache};
+pub use redis::{RedisLoginThrottle, RedisSessionCache, RedisUserCache};

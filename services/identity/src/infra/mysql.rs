@@ -8,6 +8,7 @@ use sqlx::{MySql, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
+use super::RedisUserCache;
 use crate::app::ports::{IdentityStore, IdentityTx, RefreshRecord, SessionRecord};
 use crate::app::{AppError, ClientInfo, Result};
 use crate::domain::{DisplayName, Email, IdentityEvent, RevokeReason, Role, User};
@@ -79,17 +80,19 @@ fn db(error: sqlx::Error) -> AppError {
     }
 }
 
-/// Identity's MySQL store.
+/// Identity's MySQL store, with users by id cached in Redis.
 #[derive(Debug, Clone)]
 pub struct MySqlIdentityStore {
     pool: MySqlPool,
     signal: OutboxSignal,
+    users: RedisUserCache,
 }
 
 impl MySqlIdentityStore {
-    /// A store on `pool` that wakes the relay through `signal` after each commit.
-    pub fn new(pool: MySqlPool, signal: OutboxSignal) -> Self {
-        Self { pool, signal }
+    /// A store on `pool` that wakes the relay through `signal` after each commit and caches users in
+    /// `users`.
+    pub fn new(pool: MySqlPool, signal: OutboxSignal, users: RedisUserCache) -> Self {
+        Self { pool, signal, users }
     }
 }
 
@@ -97,11 +100,32 @@ impl MySqlIdentityStore {
 impl IdentityStore for MySqlIdentityStore {
     async fn begin(&self) -> Result<Box<dyn IdentityTx>> {
         let tx = self.pool.begin().await.map_err(db)?;
-        Ok(Box::new(MySqlIdentityTx { tx, signal: self.signal.clone(), wrote_events: false }))
+        Ok(Box::new(MySqlIdentityTx {
+            tx,
+            signal: self.signal.clone(),
+            users: self.users.clone(),
+            wrote_events: false,
+        }))
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>> {
+        match self.users.get(id).await {
+            Ok(Some(user)) => return Ok(Some(user)),
+            Ok(None) => {}
+            // The database holds the truth; a cache outage only costs speed.
+            Err(error) => tracing::warn!(%error, "user cache read failed"),
+        }
+        let user = self.user_with_credentials(id).await?;
+        if let Some(user) = &user
+            && let Err(error) = self.users.fill(user).await
+        {
+            tracing::warn!(%error, "user cache fill failed");
+        }
+        Ok(user)
     }
 
     #[tracing::instrument(skip(self))]
-    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>> {
+    async fn user_with_credentials(&self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id = ?");
         let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(db)?;
         row.map(User::try_from).transpose()
@@ -149,6 +173,7 @@ impl IdentityStore for MySqlIdentityStore {
 struct MySqlIdentityTx {
     tx: Transaction<'static, MySql>,
     signal: OutboxSignal,
+    users: RedisUserCache,
     wrote_events: bool,
 }
 
@@ -194,6 +219,8 @@ impl IdentityTx for MySqlIdentityTx {
     }
 
     async fn update_user(&mut self, user: &User, previous_version: i64) -> Result<()> {
+        // Tombstone first: if Redis cannot take it, the write does not happen (no stale cache ever).
+        self.users.invalidate(user.id).await?;
         let done = sqlx::query(
             "UPDATE user_account SET display_name = ?, password_hash = ?, role = ?, disabled = ?, updated_at = ?, version = ?
              WHERE id = ? AND version = ?",

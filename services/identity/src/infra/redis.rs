@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::app::ports::{LoginThrottle, SessionCache};
 use crate::app::{AppError, Result};
-use crate::domain::Email;
+use crate::domain::{DisplayName, Email, Role, User};
 
 /// How long a revoked marker is kept: past it, every access token of the session has expired anyway
 /// (access tokens live 15 minutes) and a missing key sends the gateway to identity, which says no.
@@ -132,4 +132,104 @@ impl LoginThrottle for RedisLoginThrottle {
         let mut conn = self.conn.clone();
         conn.del::<_, ()>(self.key(email)).await.map_err(unavailable)
     }
+}
+
+/// How long a cached user lives without being read back from the database.
+const USER_TTL_SECS: u64 = 300;
+/// How long a tombstone blocks refills after a write: longer than any write transaction, so a reader
+/// that fetched the old row before the commit can never put it back.
+const TOMBSTONE_TTL_SECS: u64 = 30;
+/// The value of a tombstone.
+const TOMBSTONE: &str = "!";
+
+/// Users by id in Redis (`<prefix>user:<id>`), so the hot read (`GetMe`) costs a Redis GET instead of
+/// a database query. Writers put a short-lived tombstone in place before they commit, and readers fill
+/// only an empty slot (`SET NX`): a reader can never cache a row older than the last write, so every
+/// instance reads its own and everyone's writes. Password hashes are never cached.
+#[derive(Clone)]
+pub struct RedisUserCache {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisUserCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisUserCache").field("prefix", &self.prefix).finish()
+    }
+}
+
+/// The cached form of a user.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedUser {
+    email: String,
+    display_name: String,
+    role: String,
+    disabled: bool,
+    created_at: i128,
+    updated_at: i128,
+    version: i64,
+}
+
+impl RedisUserCache {
+    /// A cache writing keys under `prefix`.
+    pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
+        Self { conn, prefix: prefix.into() }
+    }
+
+    fn key(&self, id: Uuid) -> String {
+        format!("{}user:{}", self.prefix, id)
+    }
+
+    /// The cached user, if there is one (a tombstone or an unreadable entry counts as none).
+    pub async fn get(&self, id: Uuid) -> Result<Option<User>> {
+        let mut conn = self.conn.clone();
+        let cached: Option<String> = conn.get(self.key(id)).await.map_err(unavailable)?;
+        Ok(cached.filter(|value| value != TOMBSTONE).and_then(|value| decode(id, &value)))
+    }
+
+    /// Caches `user` unless the slot is taken (by a fresher entry or a tombstone).
+    pub async fn fill(&self, user: &User) -> Result<()> {
+        let cached = CachedUser {
+            email: user.email.as_str().to_owned(),
+            display_name: user.display_name.as_str().to_owned(),
+            role: user.role.as_str().to_owned(),
+            disabled: user.disabled,
+            created_at: user.created_at.unix_timestamp_nanos(),
+            updated_at: user.updated_at.unix_timestamp_nanos(),
+            version: user.version,
+        };
+        let value = serde_json::to_string(&cached).map_err(|e| AppError::Internal(e.into()))?;
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(self.key(user.id))
+            .arg(value)
+            .arg("NX")
+            .arg("EX")
+            .arg(USER_TTL_SECS)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Puts a tombstone in place of `id`'s entry; call before the write commits.
+    pub async fn invalidate(&self, id: Uuid) -> Result<()> {
+        let mut conn = self.conn.clone();
+        conn.set_ex::<_, _, ()>(self.key(id), TOMBSTONE, TOMBSTONE_TTL_SECS).await.map_err(unavailable)
+    }
+}
+
+fn decode(id: Uuid, value: &str) -> Option<User> {
+    let cached: CachedUser = serde_json::from_str(value).ok()?;
+    Some(User {
+        id,
+        email: Email::parse(&cached.email).ok()?,
+        display_name: DisplayName::parse(&cached.display_name).ok()?,
+        // Never cached; an empty hash verifies no password.
+        password_hash: String::new(),
+        role: Role::parse(&cached.role)?,
+        disabled: cached.disabled,
+        created_at: time::OffsetDateTime::from_unix_timestamp_nanos(cached.created_at).ok()?,
+        updated_at: time::OffsetDateTime::from_unix_timestamp_nanos(cached.updated_at).ok()?,
+        version: cached.version,
+    })
 }
