@@ -135,6 +135,8 @@ async fn update_me(
     responses(
         (status = 204, description = "Changed; the other sessions are revoked."),
         (status = 422, description = "`current_password` is wrong, or `new_password` breaks its rule (`errors` names the field).", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords for this account: wrong current passwords and failed logins share one budget of 5 per 15 minutes.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds until the window passes."))),
     )
 )]
 #[tracing::instrument(skip_all)]

@@ -298,3 +298,44 @@ async fn a_cached_account_reflects_every_write_at_once() {
     identity.stop().await;
     env.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn guessing_the_current_password_is_locked_out_like_a_login() {
+    let env = TestEnv::new();
+    let mut identity = spawn(&env).await;
+    identity.client.register(register("guess@example.com")).await.unwrap();
+    let access = identity
+        .client
+        .login(login("guess@example.com", "correct horse battery staple"))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap()
+        .access_token;
+    let change = |current: &str| {
+        bearer(
+            pb::ChangePasswordRequest {
+                current_password: current.to_owned(),
+                new_password: "another long passphrase".into(),
+                client: None,
+            },
+            &access,
+        )
+    };
+
+    for attempt in 0..5 {
+        let status = identity.client.change_password(change(&format!("wrong guess {attempt:02}"))).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    }
+    let locked = identity.client.change_password(change("correct horse battery staple")).await.unwrap_err();
+
+    assert_eq!(locked.code(), tonic::Code::ResourceExhausted);
+    let retry_after: u64 = locked.metadata().get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after));
+    // The login of that email is locked too: it is one budget of guesses.
+    let login = identity.client.login(login("guess@example.com", "correct horse battery staple")).await.unwrap_err();
+    assert_eq!(login.code(), tonic::Code::ResourceExhausted);
+    identity.stop().await;
+    env.cleanup().await.unwrap();
+}

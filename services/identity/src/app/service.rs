@@ -331,7 +331,13 @@ impl IdentityService {
             Some(user) if !user.disabled => user,
             _ => return Err(AppError::Unauthenticated("the account no longer exists or is disabled")),
         };
+        // Guessing the current password with a stolen access token counts against the same limit as
+        // guessing it at login.
+        if let Some(retry_after_secs) = self.throttle.locked_for(&user.email).await? {
+            return Err(AppError::LockedOut { retry_after_secs });
+        }
         if !self.hasher.verify(current.to_owned(), user.password_hash.clone()).await? {
+            self.throttle.record_failure(&user.email).await?;
             return Err(AppError::Validation(vec![FieldViolation {
                 field: "current_password",
                 message: "is not the current password".to_owned(),
