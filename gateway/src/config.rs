@@ -41,6 +41,12 @@ pub struct Config {
     #[arg(long, env = "ORDO_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
 
+    /// API requests served at once; past it a request is answered `503` with `Retry-After` at once
+    /// (load shedding) instead of queueing until every caller times out. `/healthz`, `/readyz` and
+    /// `/metrics` are never shed.
+    #[arg(long, env = "ORDO_MAX_IN_FLIGHT", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+
     /// Runtime.
     #[command(flatten)]
     pub runtime: RuntimeArgs,

@@ -46,6 +46,8 @@ pub fn app(state: AppState) -> Router {
     // copy of the id onto the response, the panic guard, the RED metrics (which see the matched
     // route), the body limit, and the handler.
     api.with_state(state.clone())
+        // Only the API is shed; the operations routes must answer whatever the load.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::shed_load))
         .merge(ordo_platform::ops::router(state.readiness()))
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -1,18 +1,19 @@
 //! The layers around every route: the request id (echoed or generated), the request span (child of
 //! the caller's W3C `traceparent`, carrying the request id, so every log line of a request can be
-//! found and the trace continues into the services), RED metrics per matched route, and panics
-//! turned into a generic `500` problem.
+//! found and the trace continues into the services), RED metrics per matched route, load shedding,
+//! and panics turned into a generic `500` problem.
 
 use std::any::Any;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::field::Empty;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The request header carrying the request id.
 pub(crate) const REQUEST_ID: &str = "x-request-id";
@@ -84,6 +85,20 @@ pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("non-string panic payload");
     ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
+/// Answers `503` with `Retry-After` at once when the gateway already serves its maximum of API
+/// requests: under overload, a fast refusal the client can retry beats a queue where every request
+/// times out.
+pub(crate) async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.in_flight().try_acquire() {
+        // The permit lives until the handler has produced its response.
+        Ok(_permit) => next.run(request).await,
+        Err(_) => {
+            metrics::counter!("ordo_http_shed_total").increment(1);
+            ApiError::Unavailable("the gateway is at capacity".to_owned()).into_response()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ struct Inner {
     readiness: Readiness,
     redis_prefix: String,
     trust_forwarded_for: bool,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -81,6 +82,7 @@ impl AppState {
             readiness,
             redis_prefix: config.redis_prefix.clone(),
             trust_forwarded_for: config.trust_forwarded_for,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight as usize)),
         })))
     }
 
@@ -102,6 +104,11 @@ impl AppState {
     /// The checks `/readyz` runs.
     pub(crate) fn readiness(&self) -> Readiness {
         self.0.readiness.clone()
+    }
+
+    /// One permit per API request being served (load shedding).
+    pub(crate) fn in_flight(&self) -> &tokio::sync::Semaphore {
+        &self.0.in_flight
     }
 
     /// The prefix of every Redis key (shared with identity).

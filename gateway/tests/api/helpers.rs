@@ -25,11 +25,13 @@ pub(crate) struct Options {
     pub(crate) backend_timeout_ms: u64,
     /// Extra identity flags, such as `--access-token-ttl-secs=-60`.
     pub(crate) identity_args: Vec<String>,
+    /// Extra gateway flags, such as `--max-in-flight=1`.
+    pub(crate) gateway_args: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { backend_timeout_ms: 5000, identity_args: Vec::new() }
+        Self { backend_timeout_ms: 5000, identity_args: Vec::new(), gateway_args: Vec::new() }
     }
 }
 
@@ -116,7 +118,7 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     let identity = Identity::start(identity_config.clone(), ordo_testkit::free_listener().await.unwrap()).await;
     let identity_grpc_addr = identity.grpc_addr;
 
-    let gateway_config = ordo_gateway::Config::try_parse_from([
+    let mut gateway_args = vec![
         "ordo-gateway".to_owned(),
         "--identity-url".to_owned(),
         format!("http://{identity_grpc_addr}"),
@@ -126,8 +128,9 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         prefix,
         "--backend-timeout-ms".to_owned(),
         options.backend_timeout_ms.to_string(),
-    ])
-    .unwrap();
+    ];
+    gateway_args.extend(options.gateway_args);
+    let gateway_config = ordo_gateway::Config::try_parse_from(gateway_args).unwrap();
     let listener = ordo_testkit::free_listener().await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let gateway_shutdown = CancellationToken::new();

@@ -75,3 +75,53 @@ async fn when_identity_stops_the_gateway_answers_503_quickly_and_recovers_when_i
     assert_eq!(app.login("alice@example.com", PASSWORD).await.status(), StatusCode::OK);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn at_capacity_the_api_sheds_load_with_503_while_operations_routes_still_answer() {
+    use tokio::io::AsyncWriteExt as _;
+
+    // Arrange: one request at a time; a client holds the only slot by sending half its body.
+    let options = Options { gateway_args: vec!["--max-in-flight=1".to_owned()], ..Options::default() };
+    let app = spawn_app_with(options).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: ordo\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{\"email\":",
+    )
+    .await
+    .unwrap();
+    slow.flush().await.unwrap();
+
+    // Act: wait until the slow request holds the slot, then ask again.
+    let mut shed = None;
+    for _ in 0..50 {
+        let response = app.login("alice@example.com", PASSWORD).await;
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            shed = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let healthz = app.client.get(app.url("/healthz")).send().await.unwrap();
+
+    // Assert
+    let shed = shed.expect("a request beyond the limit is shed");
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert_problem(shed, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(healthz.status(), StatusCode::OK);
+
+    // Act: the slow client gives up; the slot is free again.
+    drop(slow);
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        status = app.login("alice@example.com", PASSWORD).await.status();
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Assert: served again (an unknown account: 401, not 503).
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.cleanup().await;
+}
