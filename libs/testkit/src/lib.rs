@@ -5,9 +5,7 @@
 //! Connection addresses come from `ORDO_TEST_MYSQL_URL`, `ORDO_TEST_REDIS_URL` and
 //! `ORDO_TEST_AMQP_URL`, with the local defaults of a developer machine.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::Context as _;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
@@ -56,7 +54,7 @@ impl TestEnv {
         let mut conn = server_options()?.connect().await.context("connect to MariaDB")?;
         sqlx::query(&format!("CREATE DATABASE `{name}`")).execute(&mut conn).await?;
         conn.close().await?;
-        self.schemas.lock().unwrap().push(name.clone());
+        self.schemas.lock().unwrap_or_else(PoisonError::into_inner).push(name.clone());
         Ok(format!("{}/{}", mysql_server_url().trim_end_matches('/'), name))
     }
 
@@ -76,7 +74,7 @@ impl TestEnv {
     /// cleanup.
     pub fn queue(&self, name: &str) -> String {
         let queue = format!("ordo.test.{}.{}", self.id, name);
-        self.queues.lock().unwrap().push(queue.clone());
+        self.queues.lock().unwrap_or_else(PoisonError::into_inner).push(queue.clone());
         queue
     }
 
@@ -107,8 +105,8 @@ impl Drop for TestEnv {
         // await, so the cleanup runs on a thread of its own with a small runtime.
         let env = TestEnv {
             id: self.id.clone(),
-            schemas: Mutex::new(std::mem::take(&mut *self.schemas.lock().unwrap())),
-            queues: Mutex::new(std::mem::take(&mut *self.queues.lock().unwrap())),
+            schemas: Mutex::new(std::mem::take(&mut *self.schemas.lock().unwrap_or_else(PoisonError::into_inner))),
+            queues: Mutex::new(std::mem::take(&mut *self.queues.lock().unwrap_or_else(PoisonError::into_inner))),
             cleaned: true,
         };
         let _ = std::thread::spawn(move || {
@@ -126,7 +124,7 @@ fn server_options() -> anyhow::Result<MySqlConnectOptions> {
 }
 
 async fn cleanup(env: &TestEnv) -> anyhow::Result<()> {
-    let schemas = std::mem::take(&mut *env.schemas.lock().unwrap());
+    let schemas = std::mem::take(&mut *env.schemas.lock().unwrap_or_else(PoisonError::into_inner));
     if !schemas.is_empty() {
         let mut conn = server_options()?.connect().await?;
         // A test that panicked may leave pooled connections with an open transaction on the schema;
@@ -146,7 +144,7 @@ async fn cleanup(env: &TestEnv) -> anyhow::Result<()> {
         conn.close().await?;
     }
 
-    let queues = std::mem::take(&mut *env.queues.lock().unwrap());
+    let queues = std::mem::take(&mut *env.queues.lock().unwrap_or_else(PoisonError::into_inner));
     let amqp = lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await?;
     let channel = amqp.create_channel().await?;
     for queue in &queues {

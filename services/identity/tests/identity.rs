@@ -82,6 +82,16 @@ fn login(email: &str, password: &str) -> pb::LoginRequest {
     }
 }
 
+impl Identity {
+    /// Registers `email` with the usual password and logs it in.
+    async fn signed_up(&mut self, email: &str) -> pb::TokenPair {
+        self.client.register(register(email)).await.unwrap();
+        self.client.login(login(email, PASSWORD)).await.unwrap().into_inner().tokens.unwrap()
+    }
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
 #[tokio::test]
 async fn concurrent_first_registrations_make_exactly_one_admin() {
     let env = TestEnv::new();
@@ -121,15 +131,7 @@ async fn concurrent_registrations_of_one_email_create_one_account() {
 async fn a_refresh_token_spent_twice_at_once_yields_one_new_pair() {
     let env = TestEnv::new();
     let mut identity = spawn(&env).await;
-    identity.client.register(register("racer@example.com")).await.unwrap();
-    let tokens = identity
-        .client
-        .login(login("racer@example.com", "correct horse battery staple"))
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens
-        .unwrap();
+    let tokens = identity.signed_up("racer@example.com").await;
 
     let refreshes = (0..4).map(|_| {
         let mut client = identity.client.clone();
@@ -248,16 +250,7 @@ fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
 async fn a_cached_account_reflects_every_write_at_once() {
     let env = TestEnv::new();
     let mut identity = spawn(&env).await;
-    identity.client.register(register("cached@example.com")).await.unwrap();
-    let access = identity
-        .client
-        .login(login("cached@example.com", "correct horse battery staple"))
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens
-        .unwrap()
-        .access_token;
+    let access = identity.signed_up("cached@example.com").await.access_token;
     let first = identity.client.get_me(bearer(pb::GetMeRequest {}, &access)).await.unwrap().into_inner().user.unwrap();
     let redis = redis::Client::open(ordo_testkit::redis_url()).unwrap();
     let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
@@ -303,16 +296,7 @@ async fn a_cached_account_reflects_every_write_at_once() {
 async fn guessing_the_current_password_is_locked_out_like_a_login() {
     let env = TestEnv::new();
     let mut identity = spawn(&env).await;
-    identity.client.register(register("guess@example.com")).await.unwrap();
-    let access = identity
-        .client
-        .login(login("guess@example.com", "correct horse battery staple"))
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens
-        .unwrap()
-        .access_token;
+    let access = identity.signed_up("guess@example.com").await.access_token;
     let change = |current: &str| {
         bearer(
             pb::ChangePasswordRequest {
