@@ -14,6 +14,12 @@ pub mod identity {
     }
 }
 
+pub mod project {
+    pub mod v1 {
+        tonic::include_proto!("ordo.project.v1");
+    }
+}
+
 pub mod events {
     pub mod v1 {
         tonic::include_proto!("ordo.events.v1");

@@ -1,0 +1,67 @@
+//! What the project service does with other contexts' events: an account identity disabled keeps
+//! its memberships but cannot act, so `CheckAccess` must stop granting it anything at once.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ordo_events::{EventHandler, HandlerError};
+use ordo_proto::events::v1::Envelope;
+use ordo_proto::events::v1::envelope::Payload;
+use sqlx::MySqlConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::app::ports::AccessCache;
+
+/// The routing keys the project service consumes.
+pub const BINDINGS: &[&str] = &["identity.user_disabled"];
+
+/// Applies `identity.user_disabled` (which also announces re-enabling) to `user_status`, and drops
+/// the cached access of every project the account is a member of, inside the consumer's transaction.
+#[derive(Clone)]
+pub struct IdentityEventHandler {
+    cache: Arc<dyn AccessCache>,
+}
+
+impl std::fmt::Debug for IdentityEventHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityEventHandler").finish_non_exhaustive()
+    }
+}
+
+impl IdentityEventHandler {
+    /// A handler invalidating `cache`.
+    pub fn new(cache: Arc<dyn AccessCache>) -> Self {
+        Self { cache }
+    }
+}
+
+fn occurred_at(envelope: &Envelope) -> Result<OffsetDateTime, HandlerError> {
+    let at = envelope.occurred_at.as_ref().ok_or_else(|| HandlerError::Permanent("no occurred_at".to_owned()))?;
+    let nanos = i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos / 1_000 * 1_000)
+        .map_err(|_| HandlerError::Permanent("occurred_at out of range".to_owned()))
+}
+
+#[async_trait]
+impl EventHandler for IdentityEventHandler {
+    async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
+        let Some(Payload::UserDisabled(event)) = &envelope.payload else {
+            // Bound to nothing else; an event of another type here is ignored, not an error.
+            tracing::debug!(r#type = %envelope.r#type, "ignoring an event this service does not use");
+            return Ok(());
+        };
+        let user_id = Uuid::parse_str(&event.user_id)
+            .map_err(|_| HandlerError::Permanent(format!("user_id {:?} is not a UUID", event.user_id)))?;
+        let as_of = occurred_at(envelope)?;
+        if !super::mysql::set_user_status(conn, user_id, event.disabled, as_of).await? {
+            tracing::debug!(%user_id, "an older account status; ignored");
+            return Ok(());
+        }
+        let projects = super::mysql::projects_of(conn, user_id).await?;
+        // Before the consumer commits, like every writer: see the cache's invalidation protocol.
+        self.cache.invalidate(&projects).await.map_err(HandlerError::retryable)?;
+        tracing::info!(%user_id, disabled = event.disabled, projects = projects.len(), "account status applied");
+        Ok(())
+    }
+}

@@ -1,0 +1,410 @@
+//! The MySQL store: projects and memberships in the `ordo_project` schema, and the outbox rows
+//! written in the same transactions.
+
+use async_trait::async_trait;
+use ordo_events::OutboxSignal;
+use sqlx::mysql::MySqlPool;
+use sqlx::{MySql, MySqlConnection, QueryBuilder, Transaction};
+use time::{OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+use crate::app::ports::{AccessRecord, ProjectQuery, ProjectStore, ProjectTx};
+use crate::app::{AppError, ClientInfo, Result};
+use crate::domain::{Description, Membership, Project, ProjectEvent, ProjectKey, ProjectName, ProjectRole};
+
+const PROJECT_COLUMNS: &str =
+    "p.id, p.project_key, p.name, p.description, p.archived, p.created_by, p.created_at, p.updated_at, p.version";
+
+#[derive(sqlx::FromRow)]
+struct ProjectRow {
+    id: Uuid,
+    project_key: String,
+    name: String,
+    description: Option<String>,
+    archived: bool,
+    created_by: Uuid,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+    version: i64,
+}
+
+fn corrupt(what: &str, id: Uuid) -> AppError {
+    AppError::Internal(anyhow::anyhow!("stored project {id} has an invalid {what}"))
+}
+
+impl TryFrom<ProjectRow> for Project {
+    type Error = AppError;
+
+    fn try_from(row: ProjectRow) -> Result<Self> {
+        let id = row.id;
+        Ok(Project {
+            id,
+            key: ProjectKey::parse(&row.project_key).map_err(|_| corrupt("key", id))?,
+            name: ProjectName::parse(&row.name).map_err(|_| corrupt("name", id))?,
+            description: match row.description {
+                Some(text) => Description::parse(&text).map_err(|_| corrupt("description", id))?,
+                None => None,
+            },
+            archived: row.archived,
+            created_by: row.created_by,
+            created_at: row.created_at.assume_utc(),
+            updated_at: row.updated_at.assume_utc(),
+            version: row.version,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ProjectRoleRow {
+    #[sqlx(flatten)]
+    project: ProjectRow,
+    role: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MembershipRow {
+    project_id: Uuid,
+    user_id: Uuid,
+    role: String,
+    added_at: PrimitiveDateTime,
+    version: i64,
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = AppError;
+
+    fn try_from(row: MembershipRow) -> Result<Self> {
+        Ok(Membership {
+            project_id: row.project_id,
+            user_id: row.user_id,
+            role: role(&row.role)?,
+            added_at: row.added_at.assume_utc(),
+            version: row.version,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    #[sqlx(flatten)]
+    membership: MembershipRow,
+    disabled: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccessRow {
+    project_key: String,
+    archived: bool,
+    role: Option<String>,
+    disabled: bool,
+}
+
+fn role(name: &str) -> Result<ProjectRole> {
+    ProjectRole::parse(name).ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored role {name:?} is unknown")))
+}
+
+fn utc(time: OffsetDateTime) -> PrimitiveDateTime {
+    let time = time.to_offset(time::UtcOffset::UTC);
+    PrimitiveDateTime::new(time.date(), time.time())
+}
+
+fn db(error: sqlx::Error) -> AppError {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            AppError::Unavailable(format!("database: {error}"))
+        }
+        other => AppError::Internal(other.into()),
+    }
+}
+
+/// The project service's MySQL store.
+#[derive(Debug, Clone)]
+pub struct MySqlProjectStore {
+    pool: MySqlPool,
+    signal: OutboxSignal,
+}
+
+impl MySqlProjectStore {
+    /// A store on `pool` that wakes the relay through `signal` after each commit.
+    pub fn new(pool: MySqlPool, signal: OutboxSignal) -> Self {
+        Self { pool, signal }
+    }
+}
+
+#[async_trait]
+impl ProjectStore for MySqlProjectStore {
+    async fn begin(&self) -> Result<Box<dyn ProjectTx>> {
+        let tx = self.pool.begin().await.map_err(db)?;
+        Ok(Box::new(MySqlProjectTx { tx, signal: self.signal.clone(), wrote_events: false }))
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn project_with_role(
+        &self,
+        project_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<(Project, Option<ProjectRole>)>> {
+        let sql = format!(
+            "SELECT {PROJECT_COLUMNS}, m.role FROM project p \
+             LEFT JOIN membership m ON m.project_id = p.id AND m.user_id = ? WHERE p.id = ?"
+        );
+        let row: Option<ProjectRoleRow> =
+            sqlx::query_as(&sql).bind(user_id).bind(project_id).fetch_optional(&self.pool).await.map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let role = row.role.as_deref().map(role).transpose()?;
+        Ok(Some((Project::try_from(row.project)?, role)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list_projects(&self, query: &ProjectQuery) -> Result<Vec<Project>> {
+        let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {PROJECT_COLUMNS} FROM project p "));
+        if let Some(member) = query.member {
+            sql.push("JOIN membership m ON m.project_id = p.id AND m.user_id = ").push_bind(member);
+        }
+        sql.push(" WHERE p.archived = ").push_bind(query.archived);
+        if let Some((name, id)) = &query.after {
+            // Spelled out rather than as a row comparison, so MariaDB uses the (archived, name, id) index.
+            sql.push(" AND (p.name > ")
+                .push_bind(name.clone())
+                .push(" OR (p.name = ")
+                .push_bind(name.clone())
+                .push(" AND p.id > ")
+                .push_bind(*id)
+                .push("))");
+        }
+        sql.push(" ORDER BY p.name, p.id LIMIT ").push_bind(query.limit);
+        let rows: Vec<ProjectRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        rows.into_iter().map(Project::try_from).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn list_members(
+        &self,
+        project_id: Uuid,
+        after: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<(Membership, bool)>> {
+        let mut sql = QueryBuilder::<MySql>::new(
+            "SELECT m.project_id, m.user_id, m.role, m.added_at, m.version, COALESCE(s.disabled, FALSE) AS disabled \
+             FROM membership m LEFT JOIN user_status s ON s.user_id = m.user_id WHERE m.project_id = ",
+        );
+        sql.push_bind(project_id);
+        if let Some((added_at, user_id)) = after {
+            sql.push(" AND (m.added_at > ")
+                .push_bind(utc(added_at))
+                .push(" OR (m.added_at = ")
+                .push_bind(utc(added_at))
+                .push(" AND m.user_id > ")
+                .push_bind(user_id)
+                .push("))");
+        }
+        sql.push(" ORDER BY m.added_at, m.user_id LIMIT ").push_bind(limit);
+        let rows: Vec<MemberRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        rows.into_iter().map(|row| Ok((Membership::try_from(row.membership)?, row.disabled))).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn access(&self, project_id: Uuid, user_id: Uuid) -> Result<AccessRecord> {
+        let row: Option<AccessRow> = sqlx::query_as(
+            "SELECT p.project_key, p.archived, m.role, COALESCE(s.disabled, FALSE) AS disabled FROM project p \
+             LEFT JOIN membership m ON m.project_id = p.id AND m.user_id = ? \
+             LEFT JOIN user_status s ON s.user_id = ? WHERE p.id = ?",
+        )
+        .bind(user_id)
+        .bind(user_id)
+        .bind(project_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else { return Ok(AccessRecord::NoProject) };
+        Ok(AccessRecord::Project {
+            key: row.project_key,
+            archived: row.archived,
+            role: row.role.as_deref().map(role).transpose()?,
+            user_disabled: row.disabled,
+        })
+    }
+}
+
+/// One MySQL transaction of the project service.
+struct MySqlProjectTx {
+    tx: Transaction<'static, MySql>,
+    signal: OutboxSignal,
+    wrote_events: bool,
+}
+
+#[async_trait]
+impl ProjectTx for MySqlProjectTx {
+    async fn insert_project(&mut self, project: &Project) -> Result<()> {
+        let result = sqlx::query(
+            "INSERT INTO project (id, project_key, name, description, archived, created_by, created_at, updated_at, version) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(project.id)
+        .bind(project.key.as_str())
+        .bind(project.name.as_str())
+        .bind(project.description.as_ref().map(Description::as_str))
+        .bind(project.archived)
+        .bind(project.created_by)
+        .bind(utc(project.created_at))
+        .bind(utc(project.updated_at))
+        .bind(project.version)
+        .execute(&mut *self.tx)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(AppError::KeyTaken),
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn project_for_update(&mut self, id: Uuid) -> Result<Option<Project>> {
+        let sql = format!("SELECT {PROJECT_COLUMNS} FROM project p WHERE p.id = ? FOR UPDATE");
+        let row: Option<ProjectRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(db)?;
+        row.map(Project::try_from).transpose()
+    }
+
+    async fn update_project(&mut self, project: &Project, previous_version: i64) -> Result<()> {
+        let result = sqlx::query(
+            "UPDATE project SET name = ?, description = ?, archived = ?, updated_at = ?, version = ? \
+             WHERE id = ? AND version = ?",
+        )
+        .bind(project.name.as_str())
+        .bind(project.description.as_ref().map(Description::as_str))
+        .bind(project.archived)
+        .bind(utc(project.updated_at))
+        .bind(project.version)
+        .bind(project.id)
+        .bind(previous_version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        if result.rows_affected() == 1 { Ok(()) } else { Err(AppError::VersionMismatch) }
+    }
+
+    async fn delete_project(&mut self, id: Uuid) -> Result<()> {
+        // Memberships go by the foreign key's cascade.
+        sqlx::query("DELETE FROM project WHERE id = ?").bind(id).execute(&mut *self.tx).await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn membership(&mut self, project_id: Uuid, user_id: Uuid) -> Result<Option<Membership>> {
+        let row: Option<MembershipRow> = sqlx::query_as(
+            "SELECT project_id, user_id, role, added_at, version FROM membership WHERE project_id = ? AND user_id = ?",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        row.map(Membership::try_from).transpose()
+    }
+
+    async fn insert_membership(&mut self, membership: &Membership) -> Result<()> {
+        let result =
+            sqlx::query("INSERT INTO membership (project_id, user_id, role, added_at, version) VALUES (?, ?, ?, ?, ?)")
+                .bind(membership.project_id)
+                .bind(membership.user_id)
+                .bind(membership.role.as_str())
+                .bind(utc(membership.added_at))
+                .bind(membership.version)
+                .execute(&mut *self.tx)
+                .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(AppError::AlreadyMember),
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn update_membership(&mut self, membership: &Membership) -> Result<()> {
+        sqlx::query("UPDATE membership SET role = ?, version = ? WHERE project_id = ? AND user_id = ?")
+            .bind(membership.role.as_str())
+            .bind(membership.version)
+            .bind(membership.project_id)
+            .bind(membership.user_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn delete_membership(&mut self, project_id: Uuid, user_id: Uuid) -> Result<()> {
+        sqlx::query("DELETE FROM membership WHERE project_id = ? AND user_id = ?")
+            .bind(project_id)
+            .bind(user_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn owner_count(&mut self, project_id: Uuid) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM membership WHERE project_id = ? AND role = 'owner'")
+            .bind(project_id)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn member_ids(&mut self, project_id: Uuid) -> Result<Vec<Uuid>> {
+        sqlx::query_scalar("SELECT user_id FROM membership WHERE project_id = ? ORDER BY added_at, user_id")
+            .bind(project_id)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db)
+    }
+
+    async fn projects_of(&mut self, user_id: Uuid) -> Result<Vec<Uuid>> {
+        projects_of(&mut self.tx, user_id).await.map_err(db)
+    }
+
+    async fn set_user_status(&mut self, user_id: Uuid, disabled: bool, as_of: OffsetDateTime) -> Result<bool> {
+        set_user_status(&mut self.tx, user_id, disabled, as_of).await.map_err(db)
+    }
+
+    async fn record(&mut self, event: &ProjectEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()> {
+        let envelope = super::envelope::envelope(event, actor, client);
+        ordo_events::enqueue(&mut self.tx, &envelope).await.map_err(|e| AppError::Internal(e.into()))?;
+        self.wrote_events = true;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await.map_err(db)?;
+        if self.wrote_events {
+            self.signal.notify();
+        }
+        Ok(())
+    }
+}
+
+/// Every project `user_id` is a member of.
+pub(crate) async fn projects_of(conn: &mut MySqlConnection, user_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT project_id FROM membership WHERE user_id = ?").bind(user_id).fetch_all(conn).await
+}
+
+/// Stores an account's status as of `as_of` unless a newer one is stored; `true` if it was stored.
+pub(crate) async fn set_user_status(
+    conn: &mut MySqlConnection,
+    user_id: Uuid,
+    disabled: bool,
+    as_of: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    let as_of = utc(as_of);
+    // On a duplicate key the row changes only if this news is not older than what is stored (the
+    // conditions read the old `as_of`, so `disabled` is assigned first).
+    let result = sqlx::query(
+        "INSERT INTO user_status (user_id, disabled, as_of) VALUES (?, ?, ?) \
+         ON DUPLICATE KEY UPDATE disabled = IF(VALUES(as_of) >= as_of, VALUES(disabled), disabled), \
+         as_of = GREATEST(as_of, VALUES(as_of))",
+    )
+    .bind(user_id)
+    .bind(disabled)
+    .bind(as_of)
+    .execute(conn)
+    .await?;
+    // 1: inserted; 2: updated; 0: the stored row is newer (or identical).
+    Ok(result.rows_affected() > 0)
+}
