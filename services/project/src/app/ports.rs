@@ -90,6 +90,8 @@ pub trait ProjectTx: Send {
     async fn owner_count(&mut self, project_id: Uuid) -> Result<u64>;
     /// Every member's user id.
     async fn member_ids(&mut self, project_id: Uuid) -> Result<Vec<Uuid>>;
+    /// Whether the account is disabled, as far as identity's events tell.
+    async fn user_disabled(&mut self, user_id: Uuid) -> Result<bool>;
     /// Every project `user_id` is a member of.
     async fn projects_of(&mut self, user_id: Uuid) -> Result<Vec<Uuid>>;
     /// Records whether an account is disabled as of `as_of`; `false` when a newer status is stored

@@ -357,7 +357,7 @@ impl ProjectService {
         user_id: &str,
         role: Option<ProjectRole>,
         client: &ClientInfo,
-    ) -> Result<Membership> {
+    ) -> Result<MemberView> {
         let id = project_id(id)?;
         // Who may add is decided before the input is judged, so strangers learn nothing.
         let (_, caller_role) =
@@ -389,9 +389,10 @@ impl ProjectService {
         }
         let membership = Membership { project_id: id, user_id, role, added_at: now(), version: 1 };
         tx.insert_membership(&membership).await?;
+        let user_disabled = tx.user_disabled(user_id).await?;
         let events = [ProjectEvent::MemberAdded { project, membership: membership.clone() }];
         self.finish(tx, &events, caller, client, &[id]).await?;
-        Ok(membership)
+        Ok(MemberView { membership, user_disabled })
     }
 
     /// Changes a member's role; the last owner cannot be demoted.
@@ -404,7 +405,7 @@ impl ProjectService {
         role: Option<ProjectRole>,
         expected_version: Option<i64>,
         client: &ClientInfo,
-    ) -> Result<Membership> {
+    ) -> Result<MemberView> {
         let id = project_id(id)?;
         let user_id = member_id(user_id)?;
         let mut tx = self.store.begin().await?;
@@ -413,8 +414,9 @@ impl ProjectService {
         let role = role.ok_or_else(|| AppError::field("role", "must be owner, admin, member or viewer"))?;
         access.change_member_role(membership.role, role).map_err(AppError::denied)?;
         check_version(membership.version, expected_version)?;
+        let user_disabled = tx.user_disabled(user_id).await?;
         if membership.role == role {
-            return Ok(membership);
+            return Ok(MemberView { membership, user_disabled });
         }
         if membership.role == ProjectRole::Owner && tx.owner_count(id).await? <= 1 {
             return Err(AppError::Conflict("the last owner cannot be demoted; make someone else owner first"));
@@ -425,7 +427,7 @@ impl ProjectService {
         tx.update_membership(&membership).await?;
         let events = [ProjectEvent::MemberRoleChanged { project, user_id, old_role, new_role: role }];
         self.finish(tx, &events, caller, client, &[id]).await?;
-        Ok(membership)
+        Ok(MemberView { membership, user_disabled })
     }
 
     /// Removes a member, or the caller leaves; the last owner cannot be removed.

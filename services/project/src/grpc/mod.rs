@@ -229,7 +229,7 @@ impl ProjectRpc for ProjectGrpc {
             .add_member(&caller, &authorization, &r.project_id, &r.user_id, role_from_proto(r.role), &client(r.client))
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::AddMemberResponse { member: Some(member(added, false)) }))
+        Ok(Response::new(pb::AddMemberResponse { member: Some(member(added.membership, added.user_disabled)) }))
     }
 
     async fn update_member(
@@ -250,7 +250,9 @@ impl ProjectRpc for ProjectGrpc {
             )
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::UpdateMemberResponse { member: Some(member(changed, false)) }))
+        Ok(Response::new(pb::UpdateMemberResponse {
+            member: Some(member(changed.membership, changed.user_disabled)),
+        }))
     }
 
     async fn remove_member(

@@ -356,6 +356,15 @@ impl ProjectTx for MySqlProjectTx {
             .map_err(db)
     }
 
+    async fn user_disabled(&mut self, user_id: Uuid) -> Result<bool> {
+        let disabled: Option<bool> = sqlx::query_scalar("SELECT disabled FROM user_status WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(disabled.unwrap_or(false))
+    }
+
     async fn projects_of(&mut self, user_id: Uuid) -> Result<Vec<Uuid>> {
         projects_of(&mut self.tx, user_id).await.map_err(db)
     }
