@@ -60,8 +60,12 @@ async fn sign_up(identity_url: &str) -> anyhow::Result<(String, String)> {
         .into_inner()
         .user
         .context("no user")?;
-    let tokens =
-        identity.login(idpb::LoginRequest { email, password, client: None }).await?.into_inner().tokens.context("no tokens")?;
+    let tokens = identity
+        .login(idpb::LoginRequest { email, password, client: None })
+        .await?
+        .into_inner()
+        .tokens
+        .context("no tokens")?;
     Ok((user.id, tokens.access_token))
 }
 

@@ -250,9 +250,7 @@ impl ProjectRpc for ProjectGrpc {
             )
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::UpdateMemberResponse {
-            member: Some(member(changed.membership, changed.user_disabled)),
-        }))
+        Ok(Response::new(pb::UpdateMemberResponse { member: Some(member(changed.membership, changed.user_disabled)) }))
     }
 
     async fn remove_member(
