@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Load benchmarks (`just bench`): builds in release, starts identity and the gateway against the local
-# MariaDB, Redis and RabbitMQ (own schema, Redis prefix and exchange, so a `just dev` stack is left
-# alone), drives load from a separate process with `oha`, and writes the figures to BENCHMARKS.md.
+# Load benchmarks (`just bench`): builds in release, starts identity, the project service and the
+# gateway against the local MariaDB, Redis and RabbitMQ (own schemas, Redis prefix and exchange, so a
+# `just dev` stack is left alone), drives load from a separate process — `oha` for HTTP, the
+# project crate's `access_load` example (tonic + HdrHistogram) for gRPC `CheckAccess` — and writes the
+# figures to BENCHMARKS.md.
 #
 # Every scenario runs beside a reference measured in the same run: a bare axum handler answering the
 # same JSON on the same machine (gateway/examples/reference.rs), so each figure reads as a ratio to
@@ -26,20 +28,24 @@ if ! command -v oha >/dev/null; then
 fi
 
 echo "bench: building release binaries and the reference server" >&2
-cargo build --release --bin ordo-identity --bin ordo-gateway --example reference
+cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-gateway --example reference --example access_load
 
 bash deploy/scripts/local-services.sh --check
 bin="${CARGO_TARGET_DIR:-target}/release"
 
 # Private names and ports: a fresh schema per run, so figures do not depend on earlier runs.
 schema=ordo_bench_identity
-mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $schema" 2>/dev/null \
-  || mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $schema"
+project_schema=ordo_bench_project
+for db in "$schema" "$project_schema"; do
+  mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db" 2>/dev/null \
+    || mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db"
+done
 export ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$schema"
 export ORDO_REDIS_PREFIX="ordo:bench:"
 export ORDO_EVENTS_EXCHANGE="ordo.bench.events"
 export ORDO_GRPC_ADDR=127.0.0.1:50151 ORDO_OPS_ADDR=127.0.0.1:19101
 export ORDO_HTTP_ADDR=127.0.0.1:18080 ORDO_IDENTITY_URL=http://127.0.0.1:50151
+export ORDO_PROJECT_URL=http://127.0.0.1:50152
 export ORDO_LOG_FORMAT=json RUST_LOG=warn
 redis-cli --scan --pattern 'ordo:bench:*' | xargs -r redis-cli del >/dev/null
 
@@ -51,6 +57,9 @@ cleanup() {
 trap cleanup EXIT
 
 "$bin/ordo-identity" >"$out_dir/identity.log" 2>&1 &
+pids+=($!)
+ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$project_schema" ORDO_EVENTS_QUEUE=ordo.bench.project.events \
+  ORDO_GRPC_ADDR=127.0.0.1:50152 ORDO_OPS_ADDR=127.0.0.1:19102 "$bin/ordo-project" >"$out_dir/project.log" 2>&1 &
 pids+=($!)
 "$bin/ordo-gateway" >"$out_dir/gateway.log" 2>&1 &
 pids+=($!)
@@ -66,6 +75,7 @@ wait_ready() {
   exit 1
 }
 wait_ready http://127.0.0.1:19101/readyz
+wait_ready http://127.0.0.1:19102/readyz
 wait_ready http://127.0.0.1:18080/readyz
 
 base=http://127.0.0.1:18080/api/v1
@@ -104,6 +114,14 @@ me_pid=$!
 oha --no-tui -w --output-format json -z "$duration" -c "$login_rate" -q "$login_rate" -m POST \
   -H 'Content-Type: application/json' -d "$login_body" "$base/auth/login" >"$out_dir/mixed_login.json"
 wait "$me_pid"
+
+# CheckAccess on its cache-hit path: one user asking about their own project, over gRPC directly (the
+# call the task, notification and audit services make on every request).
+access_args=(--identity-url http://127.0.0.1:50151 --project-url http://127.0.0.1:50152
+  --concurrency "$connections" --connections 4 --duration "${duration%s}")
+echo "bench: check_access: access_load ${access_args[*]}" >&2
+echo "access_load ${access_args[*]}" >"$out_dir/check_access.cmd"
+"$bin/examples/access_load" "${access_args[@]}" >"$out_dir/check_access.json"
 
 python3 deploy/scripts/bench_report.py "$out_dir" "$connections" "$duration" "$login_rate" >BENCHMARKS.md
 echo "bench: wrote BENCHMARKS.md" >&2

@@ -56,6 +56,7 @@ def main():
     login = figures(load(out_dir, "login"))
     mixed_me = figures(load(out_dir, "mixed_users_me"))
     mixed_login = figures(load(out_dir, "mixed_login"))
+    access = load(out_dir, "check_access")
 
     def row(name, f, ratio_to=None):
         ratio = f"{f['rps'] / ratio_to['rps'] * 100:.1f}%" if ratio_to else "—"
@@ -67,7 +68,7 @@ def main():
         "# Benchmarks",
         "",
         f"Written by `just bench` on {now}. Machine: {machine()}. Everything on one box: MariaDB, Redis,",
-        "RabbitMQ, identity, the gateway, the reference server and the load generator (oha) share the cores.",
+        "RabbitMQ, identity, the project service, the gateway, the reference server and the load generators share the cores.",
         f"Each run lasts {duration}; release build; `RUST_LOG=warn`.",
         "",
         "| scenario | req/s | p50 ms | p99 ms | requests | errors | of reference |",
@@ -82,6 +83,20 @@ def main():
         "",
         "Targets (issue: foundation): `/users/me` ≥ 5,000 req/s with p99 ≤ 20 ms at 64 connections; login p99 ≤",
         "250 ms at 20 logins/s while `/users/me` keeps ≥ 80% of its throughput.",
+        "",
+        "## Project service: `CheckAccess` on the cache-hit path",
+        "",
+        "The question every other service asks on every request (\"may user U act in project P\"), over gRPC",
+        f"with {access['concurrency']} calls in flight on {access['connections']} HTTP/2 connections, driven by the",
+        "project crate's `access_load` example (tonic client, HdrHistogram).",
+        "",
+        "| scenario | req/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        (f"| `CheckAccess`, cache hit | {access['rps']:,.0f} | {access['p50_ms']:.2f} | {access['p90_ms']:.2f} | "
+         f"{access['p99_ms']:.2f} | {access['max_ms']:.2f} | {access['requests']:,} | {access['errors']:,} |"),
+        "",
+        "A hit costs one local token check (verified tokens are remembered), one Redis `MGET` of the entry,",
+        "the project's epoch and its change lock, and no database query.",
         "",
         "## Reading the figures",
         "",
@@ -98,7 +113,7 @@ def main():
         "```",
         "just bench   # deploy/scripts/bench.sh",
     ]
-    for name in ["reference", "users_me", "login", "mixed"]:
+    for name in ["reference", "users_me", "login", "mixed", "check_access"]:
         lines.append(f"{name}: {command(out_dir, name)}")
     lines += ["```", ""]
     print("\n".join(lines))

@@ -8,9 +8,11 @@
 #
 # Environment (defaults are the binaries' own):
 #   IDENTITY_GRPC_ADDR 127.0.0.1:50051   IDENTITY_OPS_ADDR 127.0.0.1:9101
+#   PROJECT_GRPC_ADDR  127.0.0.1:50052   PROJECT_OPS_ADDR  127.0.0.1:9102
 #   GATEWAY_HTTP_ADDR  127.0.0.1:8080
 #   ORDO_LOG_FORMAT pretty, RUST_LOG info (both passed through to every process)
-#   ORDO_DATABASE_URL / ORDO_REDIS_URL / ORDO_AMQP_URL, if set, pass through as well.
+#   ORDO_REDIS_URL / ORDO_AMQP_URL, if set, pass through as well. So would ORDO_DATABASE_URL, but it
+#   names one service's schema: leave it unset here (each binary defaults to its own ordo_<svc>).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -21,6 +23,8 @@ export RUST_LOG="${RUST_LOG:-info}"
 
 IDENTITY_GRPC_ADDR="${IDENTITY_GRPC_ADDR:-127.0.0.1:50051}"
 IDENTITY_OPS_ADDR="${IDENTITY_OPS_ADDR:-127.0.0.1:9101}"
+PROJECT_GRPC_ADDR="${PROJECT_GRPC_ADDR:-127.0.0.1:50052}"
+PROJECT_OPS_ADDR="${PROJECT_OPS_ADDR:-127.0.0.1:9102}"
 GATEWAY_HTTP_ADDR="${GATEWAY_HTTP_ADDR:-127.0.0.1:8080}"
 
 # Fail early with a hint instead of a wall of connection errors from every service.
@@ -103,10 +107,18 @@ start identity "$bin_dir/ordo-identity" \
   ORDO_GRPC_ADDR="$IDENTITY_GRPC_ADDR" \
   ORDO_OPS_ADDR="$IDENTITY_OPS_ADDR"
 
+# project fetches identity's token keys at start; if identity is not up yet it retries in the
+# background (and its /readyz says not ready until the keys arrive).
+start project "$bin_dir/ordo-project" \
+  ORDO_GRPC_ADDR="$PROJECT_GRPC_ADDR" \
+  ORDO_OPS_ADDR="$PROJECT_OPS_ADDR" \
+  ORDO_IDENTITY_URL="http://$IDENTITY_GRPC_ADDR"
+
 # The gateway last: it talks to the services (and retries), so they should be on their way up.
 start gateway "$bin_dir/ordo-gateway" \
   ORDO_HTTP_ADDR="$GATEWAY_HTTP_ADDR" \
-  ORDO_IDENTITY_URL="http://$IDENTITY_GRPC_ADDR"
+  ORDO_IDENTITY_URL="http://$IDENTITY_GRPC_ADDR" \
+  ORDO_PROJECT_URL="http://$PROJECT_GRPC_ADDR"
 
 echo "dev: gateway on http://$GATEWAY_HTTP_ADDR (/healthz, /readyz, /metrics, /api/v1); Ctrl-C stops all" >&2
 
