@@ -31,7 +31,6 @@ const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     /// The user id (`sub`); the idempotency scope of the caller's creating POSTs.
-    #[expect(dead_code, reason = "used by the creating POSTs of the next areas (projects, tasks)")]
     pub(crate) user_id: Uuid,
     /// `Bearer <token>`, forwarded to the services, which verify it again.
     pub(crate) authorization: MetadataValue<Ascii>,

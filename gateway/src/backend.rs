@@ -3,7 +3,6 @@
 
 use futures::future::BoxFuture;
 use ordo_platform::ReadinessCheck;
-use ordo_proto::identity::v1::identity_service_server::SERVICE_NAME as IDENTITY_SERVICE_NAME;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
@@ -18,36 +17,41 @@ pub(crate) fn anonymous<T>(message: T) -> tonic::Request<T> {
     tonic::Request::new(message)
 }
 
-/// A request on behalf of a caller: identity verifies the forwarded token again itself.
+/// A request on behalf of a caller: the service verifies the forwarded token again itself.
 pub(crate) fn on_behalf_of<T>(authorization: &MetadataValue<Ascii>, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert("authorization", authorization.clone());
     request
 }
 
-/// `/readyz` check of the identity service: its health service must say `SERVING` for
-/// `ordo.identity.v1.IdentityService`.
+/// `/readyz` check of one backend service: its `grpc.health.v1.Health` must say `SERVING` for the
+/// service it serves the gateway (such as `ordo.identity.v1.IdentityService`).
 #[derive(Debug, Clone)]
-pub(crate) struct IdentityHealthCheck {
+pub(crate) struct BackendHealthCheck {
+    /// The backend's name in `/readyz` (`identity`, `project`).
+    name: &'static str,
+    /// The fully qualified gRPC service whose health is asked.
+    service_name: &'static str,
+    /// A health client over the same channel the API calls use.
     client: HealthClient<Channel>,
 }
 
-impl IdentityHealthCheck {
-    /// A check over `channel` (the same channel the API calls use).
-    pub(crate) fn new(channel: Channel) -> Self {
-        Self { client: HealthClient::new(channel) }
+impl BackendHealthCheck {
+    /// A check named `name` of `service_name` over `channel` (the same channel the API calls use).
+    pub(crate) fn new(name: &'static str, service_name: &'static str, channel: Channel) -> Self {
+        Self { name, service_name, client: HealthClient::new(channel) }
     }
 }
 
-impl ReadinessCheck for IdentityHealthCheck {
+impl ReadinessCheck for BackendHealthCheck {
     fn name(&self) -> &str {
-        "identity"
+        self.name
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), String>> {
         let mut client = self.client.clone();
         Box::pin(async move {
-            let request = HealthCheckRequest { service: IDENTITY_SERVICE_NAME.to_owned() };
+            let request = HealthCheckRequest { service: self.service_name.to_owned() };
             let response = client.check(request).await.map_err(|status| status.to_string())?;
             match ServingStatus::try_from(response.into_inner().status) {
                 Ok(ServingStatus::Serving) => Ok(()),

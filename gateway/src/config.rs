@@ -18,6 +18,10 @@ pub struct Config {
     #[arg(long, env = "ORDO_IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
     pub identity_url: String,
 
+    /// URL of the project service's gRPC port.
+    #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
+    pub project_url: String,
+
     /// Redis URL (sessions written by identity, idempotency records).
     #[arg(long, env = "ORDO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: Secret<String>,
@@ -69,6 +73,7 @@ mod tests {
         let config = Config::try_parse_from(["ordo-gateway"]).unwrap();
         assert_eq!(config.http_addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.identity_url, "http://127.0.0.1:50051");
+        assert_eq!(config.project_url, "http://127.0.0.1:50052");
         assert_eq!(config.redis_prefix, "ordo:");
         assert_eq!(config.backend_timeout, Duration::from_millis(5000));
         assert!(!config.trust_forwarded_for);

@@ -211,6 +211,14 @@ pub(crate) fn parse_if_match(value: Option<&[u8]>) -> Result<Option<i64>, ApiErr
 #[derive(Debug, Clone)]
 pub(crate) struct Client(pub(crate) ClientInfo);
 
+impl Client {
+    /// The same information in the project service's message.
+    pub(crate) fn for_project(self) -> ordo_proto::project::v1::ClientInfo {
+        let ClientInfo { ip, user_agent } = self.0;
+        ordo_proto::project::v1::ClientInfo { ip, user_agent }
+    }
+}
+
 impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 

@@ -119,7 +119,6 @@ pub(crate) enum Scope {
     /// Unauthenticated requests (register).
     Anonymous,
     /// One user's requests.
-    #[cfg_attr(not(test), expect(dead_code, reason = "used by the creating POSTs of the next areas (projects, tasks)"))]
     User(Uuid),
 }
 
@@ -436,12 +435,14 @@ mod tests {
         assert_eq!(serde_json::from_value::<Record>(json).unwrap(), record);
     }
 
-    /// A gateway state on this test's Redis prefix (identity is not needed here).
+    /// A gateway state on this test's Redis prefix (the services are not needed here).
     async fn state(env: &ordo_testkit::TestEnv) -> AppState {
         use clap::Parser as _;
         let config = crate::Config::try_parse_from([
             "ordo-gateway",
             "--identity-url",
+            "http://127.0.0.1:1",
+            "--project-url",
             "http://127.0.0.1:1",
             "--redis-url",
             &ordo_testkit::redis_url(),

@@ -37,6 +37,11 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
   answer.
 - **503** responses carry `Retry-After: 1`: a backend is down or slower than the gateway's backend timeout,
   and the request had no effect. **429** responses carry `Retry-After` in seconds.
+- **Visibility.** A resource the caller may not see answers `404`, exactly as one that does not exist, so
+  its existence does not leak; `403` means the caller can see it but its role does not allow the action.
+  A path id that is not a UUID is a `404` too.
+- **`null` in `PATCH` bodies.** An absent field is left as it is. `null` removes an optional value (such as
+  a project's `description`, which `""` removes too); `null` for a required value (such as `name`) is `422`.
 - **Optimistic concurrency.** `If-Match` takes one strong entity tag as sent in `ETag` (`"3"`) or `*`;
   a weak tag, a list, or anything else is `400`. Without `If-Match` a `PATCH` is unconditional.
 - **Idempotency.** `Idempotency-Key` (1..255 visible ASCII characters, else `400`) is scoped to the
@@ -67,6 +72,7 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
     tags(
         (name = "auth", description = "Accounts, sign-in, sessions and the token signing keys."),
         (name = "users", description = "Users: yourself, lookup by email, and administration."),
+        (name = "projects", description = "Projects and their members. Project roles, strongest first: `owner`, `admin`, `member`, `viewer`; a global `admin` may read every project but changes only those it is a member of."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),

@@ -9,16 +9,22 @@ use anyhow::Context as _;
 use ordo_platform::Readiness;
 use ordo_platform::ops::RedisCheck;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ordo_proto::identity::v1::identity_service_server::SERVICE_NAME as IDENTITY_SERVICE_NAME;
+use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
+use ordo_proto::project::v1::project_service_server::SERVICE_NAME as PROJECT_SERVICE_NAME;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::Config;
 use crate::auth::AccessKeys;
-use crate::backend::{IdentityHealthCheck, TraceInterceptor};
+use crate::backend::{BackendHealthCheck, TraceInterceptor};
 
 /// The identity client every handler clones (a cheap handle on one shared channel).
 pub(crate) type IdentityClient = IdentityServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
+/// The project client every handler clones (a cheap handle on one shared channel).
+pub(crate) type ProjectClient = ProjectServiceClient<InterceptedService<Channel, TraceInterceptor>>;
 
 /// Interval of HTTP/2 pings on idle backend connections, so a backend host that vanished without
 /// closing its sockets is noticed before a request waits on it.
@@ -30,6 +36,7 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     identity: IdentityClient,
+    project: ProjectClient,
     redis: ConnectionManager,
     keys: AccessKeys,
     readiness: Readiness,
@@ -51,20 +58,16 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Connects to Redis (which must answer now) and prepares lazy channels to the backends (which
     /// may come up later).
-    #[tracing::instrument(skip_all, fields(identity = %config.identity_url))]
+    #[tracing::instrument(skip_all, fields(identity = %config.identity_url, project = %config.project_url))]
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
-        let identity_channel = Endpoint::from_shared(config.identity_url.clone())
-            .context("invalid --identity-url")?
-            .connect_timeout(config.backend_timeout)
-            .timeout(config.backend_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
-            .keep_alive_timeout(config.backend_timeout)
-            .connect_lazy();
+        let identity_channel = backend_channel(&config.identity_url, config).context("invalid --identity-url")?;
         let identity = IdentityServiceClient::with_interceptor(
             identity_channel.clone(),
             ordo_platform::grpc::propagate_trace as _,
         );
+        let project_channel = backend_channel(&config.project_url, config).context("invalid --project-url")?;
+        let project =
+            ProjectServiceClient::with_interceptor(project_channel.clone(), ordo_platform::grpc::propagate_trace as _);
 
         let client = redis::Client::open(config.redis_url.expose().as_str()).context("invalid --redis-url")?;
         let redis_config = ConnectionManagerConfig::new()
@@ -73,11 +76,14 @@ impl AppState {
             .set_number_of_retries(2);
         let redis = ConnectionManager::new_with_config(client, redis_config).await.context("connect to Redis")?;
 
-        let readiness =
-            Readiness::default().with(RedisCheck(redis.clone())).with(IdentityHealthCheck::new(identity_channel));
+        let readiness = Readiness::default()
+            .with(RedisCheck(redis.clone()))
+            .with(BackendHealthCheck::new("identity", IDENTITY_SERVICE_NAME, identity_channel))
+            .with(BackendHealthCheck::new("project", PROJECT_SERVICE_NAME, project_channel));
         Ok(Self(Arc::new(Inner {
             keys: AccessKeys::new(identity.clone()),
             identity,
+            project,
             redis,
             readiness,
             redis_prefix: config.redis_prefix.clone(),
@@ -89,6 +95,11 @@ impl AppState {
     /// A client of the identity service.
     pub(crate) fn identity(&self) -> IdentityClient {
         self.0.identity.clone()
+    }
+
+    /// A client of the project service.
+    pub(crate) fn project(&self) -> ProjectClient {
+        self.0.project.clone()
     }
 
     /// A handle on the shared Redis connection.
@@ -120,4 +131,16 @@ impl AppState {
     pub(crate) fn trust_forwarded_for(&self) -> bool {
         self.0.trust_forwarded_for
     }
+}
+
+/// A lazily connected channel to the backend at `url`: nothing is dialled until the first call, and a
+/// lost connection is dialled again on the next one.
+fn backend_channel(url: &str, config: &Config) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(config.backend_timeout)
+        .timeout(config.backend_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(config.backend_timeout)
+        .connect_lazy())
 }

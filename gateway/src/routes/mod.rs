@@ -14,6 +14,7 @@ use crate::state::AppState;
 
 pub(crate) mod auth;
 pub(crate) mod ops;
+pub(crate) mod projects;
 pub(crate) mod users;
 
 /// Where the API is served.
@@ -21,7 +22,11 @@ pub(crate) const API_PREFIX: &str = "/api/v1";
 
 /// Every API route with its documentation.
 pub(crate) fn api() -> OpenApiRouter<AppState> {
-    let v1 = OpenApiRouter::new().merge(auth::router()).merge(users::router()).routes(routes!(openapi_json));
+    let v1 = OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(projects::router())
+        .routes(routes!(openapi_json));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(API_PREFIX, v1)
 }
 

@@ -1,7 +1,8 @@
-//! Spawns the real thing for each test: a fresh identity schema, identity itself and the gateway on
-//! free loopback ports, both with the test environment's Redis prefix and exchange, and waits until
-//! the gateway's `/readyz` is 200.
+//! Spawns the real thing for each test: fresh identity and project schemas, the identity and project
+//! services and the gateway on free loopback ports, all with the test environment's Redis prefix and
+//! exchange, and waits until the gateway's `/readyz` is 200.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -25,40 +26,58 @@ pub(crate) struct Options {
     pub(crate) backend_timeout_ms: u64,
     /// Extra identity flags, such as `--access-token-ttl-secs=-60`.
     pub(crate) identity_args: Vec<String>,
+    /// Extra project service flags.
+    pub(crate) project_args: Vec<String>,
     /// Extra gateway flags, such as `--max-in-flight=1`.
     pub(crate) gateway_args: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { backend_timeout_ms: 5000, identity_args: Vec::new(), gateway_args: Vec::new() }
+        Self { backend_timeout_ms: 5000, identity_args: Vec::new(), project_args: Vec::new(), gateway_args: Vec::new() }
     }
 }
 
-/// A running identity service.
-struct Identity {
+/// A running backend service (identity or project).
+struct Service {
+    name: &'static str,
     grpc_addr: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
-impl Identity {
-    async fn start(config: ordo_identity::Config, grpc: tokio::net::TcpListener) -> Self {
+impl Service {
+    async fn identity(config: ordo_identity::Config, grpc: tokio::net::TcpListener) -> Self {
+        Self::start("identity", grpc, |grpc, ops, shutdown| ordo_identity::serve(config, grpc, ops, shutdown)).await
+    }
+
+    async fn project(config: ordo_project::Config, grpc: tokio::net::TcpListener) -> Self {
+        Self::start("project", grpc, |grpc, ops, shutdown| ordo_project::serve(config, grpc, ops, shutdown)).await
+    }
+
+    async fn start<F>(
+        name: &'static str,
+        grpc: tokio::net::TcpListener,
+        serve: impl FnOnce(tokio::net::TcpListener, tokio::net::TcpListener, CancellationToken) -> F,
+    ) -> Self
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
         let grpc_addr = grpc.local_addr().unwrap();
         let ops = ordo_testkit::free_listener().await.unwrap();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown.clone()));
-        Self { grpc_addr, shutdown, task }
+        let task = tokio::spawn(serve(grpc, ops, shutdown.clone()));
+        Self { name, grpc_addr, shutdown, task }
     }
 
     async fn stop(self) {
         self.shutdown.cancel();
         let result = tokio::time::timeout(Duration::from_secs(30), self.task).await;
-        assert!(result.is_ok(), "identity did not stop within 30 s");
+        assert!(result.is_ok(), "{} did not stop within 30 s", self.name);
     }
 }
 
-/// The gateway and identity of one test, and a client.
+/// The gateway and services of one test, and a client.
 pub(crate) struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub(crate) address: String,
@@ -66,14 +85,15 @@ pub(crate) struct TestApp {
     pub(crate) client: reqwest::Client,
     /// The test's private slice of MariaDB, Redis and RabbitMQ.
     pub(crate) env: TestEnv,
-    identity: Option<Identity>,
+    identity: Option<Service>,
     identity_grpc_addr: SocketAddr,
     identity_config: ordo_identity::Config,
+    project: Option<Service>,
     gateway_shutdown: CancellationToken,
     gateway: JoinHandle<anyhow::Result<()>>,
 }
 
-/// Spawns identity and the gateway with the default options.
+/// Spawns identity, project and the gateway with the default options.
 pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
@@ -91,11 +111,12 @@ fn init_logs() {
     });
 }
 
-/// Spawns identity and the gateway.
+/// Spawns identity, project and the gateway.
 pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     init_logs();
     let env = TestEnv::new();
     let database_url = env.create_schema("identity").await.unwrap();
+    let project_database_url = env.create_schema("project").await.unwrap();
     let prefix = env.redis_prefix();
     let exchange = env.exchange();
     let redis_url = ordo_testkit::redis_url();
@@ -109,19 +130,43 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         "--redis-prefix".to_owned(),
         prefix.clone(),
         "--events-exchange".to_owned(),
-        exchange,
+        exchange.clone(),
         "--amqp-url".to_owned(),
         ordo_testkit::amqp_url(),
     ];
     identity_args.extend(options.identity_args);
     let identity_config = ordo_identity::Config::try_parse_from(identity_args).unwrap();
-    let identity = Identity::start(identity_config.clone(), ordo_testkit::free_listener().await.unwrap()).await;
+    let identity = Service::identity(identity_config.clone(), ordo_testkit::free_listener().await.unwrap()).await;
     let identity_grpc_addr = identity.grpc_addr;
+
+    let mut project_args = vec![
+        "ordo-project".to_owned(),
+        "--database-url".to_owned(),
+        project_database_url,
+        "--redis-url".to_owned(),
+        redis_url.clone(),
+        "--redis-prefix".to_owned(),
+        prefix.clone(),
+        "--amqp-url".to_owned(),
+        ordo_testkit::amqp_url(),
+        "--events-exchange".to_owned(),
+        exchange,
+        "--events-queue".to_owned(),
+        env.queue("project.events"),
+        "--identity-url".to_owned(),
+        format!("http://{identity_grpc_addr}"),
+    ];
+    project_args.extend(options.project_args);
+    let project_config = ordo_project::Config::try_parse_from(project_args).unwrap();
+    let project = Service::project(project_config, ordo_testkit::free_listener().await.unwrap()).await;
+    let project_grpc_addr = project.grpc_addr;
 
     let mut gateway_args = vec![
         "ordo-gateway".to_owned(),
         "--identity-url".to_owned(),
         format!("http://{identity_grpc_addr}"),
+        "--project-url".to_owned(),
+        format!("http://{project_grpc_addr}"),
         "--redis-url".to_owned(),
         redis_url,
         "--redis-prefix".to_owned(),
@@ -148,6 +193,7 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         identity: Some(identity),
         identity_grpc_addr,
         identity_config,
+        project: Some(project),
         gateway_shutdown,
         gateway,
     };
@@ -166,8 +212,8 @@ impl TestApp {
         let started = Instant::now();
         loop {
             assert!(!self.gateway.is_finished(), "the gateway stopped while starting");
-            if let Some(identity) = &self.identity {
-                assert!(!identity.task.is_finished(), "identity stopped while starting");
+            for service in [&self.identity, &self.project].into_iter().flatten() {
+                assert!(!service.task.is_finished(), "{} stopped while starting", service.name);
             }
             if let Ok(response) = self.client.get(self.url("/readyz")).send().await
                 && response.status() == StatusCode::OK
@@ -186,16 +232,24 @@ impl TestApp {
         }
     }
 
+    /// Stops the project service, leaving identity and the gateway running.
+    pub(crate) async fn stop_project(&mut self) {
+        if let Some(project) = self.project.take() {
+            project.stop().await;
+        }
+    }
+
     /// Starts identity again on the port it had.
     pub(crate) async fn start_identity(&mut self) {
         let grpc = tokio::net::TcpListener::bind(self.identity_grpc_addr).await.unwrap();
-        self.identity = Some(Identity::start(self.identity_config.clone(), grpc).await);
+        self.identity = Some(Service::identity(self.identity_config.clone(), grpc).await);
     }
 
     /// Stops everything and drops what the test made.
     pub(crate) async fn cleanup(mut self) {
         self.gateway_shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.gateway).await;
+        self.stop_project().await;
         self.stop_identity().await;
         self.env.cleanup().await.unwrap();
     }

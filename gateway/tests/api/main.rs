@@ -1,5 +1,5 @@
-//! End-to-end tests of the gateway: each test runs identity and the gateway on free ports with a
-//! fresh schema and Redis prefix, and talks HTTP to the gateway.
+//! End-to-end tests of the gateway: each test runs identity, project and the gateway on free ports
+//! with fresh schemas and Redis prefix, and talks HTTP to the gateway.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,6 +9,7 @@ mod helpers;
 mod idempotency;
 mod openapi;
 mod operations;
+mod projects;
 mod sessions;
 mod tokens;
 mod users;

@@ -1,5 +1,5 @@
-//! The OpenAPI document covers exactly what the router serves. These tests need Redis only: identity
-//! is pointed at a closed port, which is enough to see routing.
+//! The OpenAPI document covers exactly what the router serves. These tests need Redis only: the
+//! services are pointed at a closed port, which is enough to see routing.
 
 use std::collections::BTreeSet;
 
@@ -18,6 +18,8 @@ async fn app(env: &TestEnv) -> Router {
     let config = ordo_gateway::Config::try_parse_from([
         "ordo-gateway",
         "--identity-url",
+        "http://127.0.0.1:1",
+        "--project-url",
         "http://127.0.0.1:1",
         "--redis-url",
         &ordo_testkit::redis_url(),
@@ -64,7 +66,9 @@ fn documented_operations() -> Vec<(String, Method)> {
 }
 
 async fn call(app: &Router, method: Method, path: &str) -> (StatusCode, Value) {
-    let uri = path.replace("{id}", "0190b6a4-7c1e-7000-8000-000000000001");
+    let uri = path
+        .replace("{id}", "0190b6a4-7c1e-7000-8000-000000000001")
+        .replace("{user_id}", "0190b6a4-7c1e-7000-8000-000000000002");
     let request = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
