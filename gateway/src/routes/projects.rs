@@ -31,7 +31,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(archive_project))
         .routes(routes!(unarchive_project))
         .routes(routes!(list_members, add_member))
-        .routes(routes!(update_member, remove_member))
+        .routes(routes!(get_member, update_member, remove_member))
 }
 
 /// A new project.
@@ -501,6 +501,36 @@ async fn add(
     let location = location(format!("{API_PREFIX}/projects/{project_id}/members/{}", member.user_id))?;
     let etag = member.etag();
     Ok((StatusCode::CREATED, [(header::LOCATION, location), (header::ETAG, etag)], Json(member)).into_response())
+}
+
+/// One member of a project (anyone who can see the project).
+#[utoipa::path(
+    get,
+    path = "/projects/{id}/members/{user_id}",
+    tag = "projects",
+    operation_id = "get_member",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The project id."),
+        ("user_id" = String, Path, format = Uuid, description = "The member's user id."),
+    ),
+    responses(
+        (status = 200, description = "The membership.", body = Member,
+            headers(("ETag" = String, description = "`\"<version>\"` of the membership"))),
+        (status = 404, description = "No such project or member, or the caller is not a member of the project.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn get_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    ids: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let (project_id, user_id) = member_ids(ids)?;
+    let request = backend::on_behalf_of(&caller.authorization, pb::GetMemberRequest { project_id, user_id });
+    let member = Member::from_proto(state.project().get_member(request).await?.into_inner().member)?;
+    let etag = member.etag();
+    Ok(([(header::ETAG, etag)], Json(member)).into_response())
 }
 
 /// Changes a member's role (project `admin`s for members below `owner`; `owner`s for anyone).

@@ -586,12 +586,18 @@ async fn an_owner_adds_lists_changes_and_removes_members() {
     assert_eq!(added.status(), StatusCode::CREATED);
     assert_eq!(added.headers()["location"], format!("/api/v1/projects/{project}/members/{}", bob.id).as_str());
     let added_etag = etag(&added);
+    let location = added.headers()["location"].to_str().unwrap().trim_start_matches("/api/v1").to_owned();
     let member: Value = added.json().await.unwrap();
     assert_eq!(member["user_id"], bob.id.as_str());
     assert_eq!(member["role"], "member");
     assert_eq!(member["user_disabled"], false);
     assert!(member["added_at"].is_string(), "{member}");
     assert_eq!(added_etag, format!("\"{}\"", member["version"]));
+    // The Location answers with the same membership, to any member.
+    let fetched = call(&app, &bob.token, Method::GET, &location).send().await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(etag(&fetched), added_etag);
+    assert_eq!(fetched.json::<Value>().await.unwrap(), member);
     add_member(&app, &alice, &project, &carol.id, "viewer").await;
 
     // Act: list, oldest membership first
@@ -1023,6 +1029,7 @@ async fn every_project_route_answers_each_role_exactly_as_the_contract_says() {
         Row { route: "POST /projects/{project}/unarchive", body: None, archived: true, expected: [200, 403, 403, 403, 404, 403] },
         Row { route: "DELETE /projects/{project}", body: None, archived: false, expected: [204, 403, 403, 403, 404, 403] },
         Row { route: "GET /projects/{project}/members", body: None, archived: false, expected: [200, 200, 200, 200, 404, 200] },
+        Row { route: "GET /projects/{project}/members/{target}", body: None, archived: false, expected: [200, 200, 200, 200, 404, 200] },
         Row { route: "POST /projects/{project}/members", body: Some(r#"{"user_id": "{newcomer}", "role": "member"}"#), archived: false, expected: [201, 201, 403, 403, 404, 403] },
         Row { route: "POST /projects/{project}/members", body: Some(r#"{"user_id": "{newcomer}", "role": "owner"}"#), archived: false, expected: [201, 403, 403, 403, 404, 403] },
         Row { route: "PATCH /projects/{project}/members/{target}", body: Some(r#"{"role": "viewer"}"#), archived: false, expected: [200, 200, 403, 403, 404, 403] },

@@ -61,6 +61,8 @@ pub trait ProjectStore: Send + Sync + 'static {
         after: Option<(OffsetDateTime, Uuid)>,
         limit: u32,
     ) -> Result<Vec<(Membership, bool)>>;
+    /// One membership, with whether the account is disabled.
+    async fn member(&self, project_id: Uuid, user_id: Uuid) -> Result<Option<(Membership, bool)>>;
     /// What the database says about `user_id` in `project_id` (no cache).
     async fn access(&self, project_id: Uuid, user_id: Uuid) -> Result<AccessRecord>;
 }

@@ -346,6 +346,19 @@ impl ProjectService {
         Ok(MemberPage { members, next_cursor })
     }
 
+    /// One member of a project the caller can see.
+    #[tracing::instrument(skip_all, fields(caller = %caller.user_id, project = %id, member = %user_id))]
+    pub async fn get_member(&self, caller: &Caller, id: &str, user_id: &str) -> Result<MemberView> {
+        let id = project_id(id)?;
+        let user_id = member_id(user_id)?;
+        let (_, role) =
+            self.store.project_with_role(id, caller.user_id).await?.ok_or(AppError::NotFound("no such project"))?;
+        Access::new(role, is_global_admin(caller)).read().map_err(AppError::denied)?;
+        let (membership, user_disabled) =
+            self.store.member(id, user_id).await?.ok_or(AppError::NotFound("no such member"))?;
+        Ok(MemberView { membership, user_disabled })
+    }
+
     /// Adds a member (project admins and owners; only an owner grants owner). `authorization` is the
     /// caller's bearer credential, with which identity is asked whether the user exists.
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, project = %id))]

@@ -217,6 +217,15 @@ impl ProjectRpc for ProjectGrpc {
         }))
     }
 
+    async fn get_member(
+        &self,
+        request: Request<pb::GetMemberRequest>,
+    ) -> Result<Response<pb::GetMemberResponse>, Status> {
+        let r = request.get_ref();
+        let found = self.service.get_member(caller(&request)?, &r.project_id, &r.user_id).await.map_err(status)?;
+        Ok(Response::new(pb::GetMemberResponse { member: Some(member(found.membership, found.user_disabled)) }))
+    }
+
     async fn add_member(
         &self,
         request: Request<pb::AddMemberRequest>,

@@ -204,6 +204,21 @@ impl ProjectStore for MySqlProjectStore {
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
+    async fn member(&self, project_id: Uuid, user_id: Uuid) -> Result<Option<(Membership, bool)>> {
+        let row: Option<MemberRow> = sqlx::query_as(
+            "SELECT m.project_id, m.user_id, m.role, m.added_at, m.version, COALESCE(s.disabled, FALSE) AS disabled \
+             FROM membership m LEFT JOIN user_status s ON s.user_id = m.user_id \
+             WHERE m.project_id = ? AND m.user_id = ?",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|row| Ok((Membership::try_from(row.membership)?, row.disabled))).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn access(&self, project_id: Uuid, user_id: Uuid) -> Result<AccessRecord> {
         let row: Option<AccessRow> = sqlx::query_as(
             "SELECT p.project_key, p.archived, m.role, COALESCE(s.disabled, FALSE) AS disabled FROM project p \
