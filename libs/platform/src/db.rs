@@ -73,3 +73,33 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// Whether `error` means the database could not be reached or is saturated (pool timeout, I/O, a
+/// closed pool): worth a retry, not a bug.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+}
+
+/// `time` as a `DATETIME(6)` column holds it: in UTC, without an offset.
+pub fn utc_datetime(time: time::OffsetDateTime) -> time::PrimitiveDateTime {
+    let time = time.to_offset(time::UtcOffset::UTC);
+    time::PrimitiveDateTime::new(time.date(), time.time())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes_are_stored_in_utc() {
+        let local = time::macros::datetime!(2026-11-25 23:30:00.123456 +02:00);
+        assert_eq!(utc_datetime(local), time::macros::datetime!(2026-11-25 21:30:00.123456));
+    }
+
+    #[test]
+    fn only_connection_trouble_is_unavailable() {
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::PoolClosed));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+}

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use ordo_events::OutboxSignal;
+use ordo_platform::db::utc_datetime as utc;
 use sqlx::mysql::MySqlPool;
 use sqlx::{MySql, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -66,17 +67,11 @@ impl From<SessionRow> for SessionRecord {
     }
 }
 
-fn utc(time: OffsetDateTime) -> PrimitiveDateTime {
-    let time = time.to_offset(time::UtcOffset::UTC);
-    PrimitiveDateTime::new(time.date(), time.time())
-}
-
 fn db(error: sqlx::Error) -> AppError {
-    match error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            AppError::Unavailable(format!("database: {error}"))
-        }
-        other => AppError::Internal(other.into()),
+    if ordo_platform::db::is_unavailable(&error) {
+        AppError::Unavailable(format!("database: {error}"))
+    } else {
+        AppError::Internal(error.into())
     }
 }
 

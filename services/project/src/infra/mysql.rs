@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use ordo_events::OutboxSignal;
+use ordo_platform::db::utc_datetime as utc;
 use sqlx::mysql::MySqlPool;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -103,17 +104,11 @@ fn role(name: &str) -> Result<ProjectRole> {
     ProjectRole::parse(name).ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored role {name:?} is unknown")))
 }
 
-fn utc(time: OffsetDateTime) -> PrimitiveDateTime {
-    let time = time.to_offset(time::UtcOffset::UTC);
-    PrimitiveDateTime::new(time.date(), time.time())
-}
-
 fn db(error: sqlx::Error) -> AppError {
-    match error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            AppError::Unavailable(format!("database: {error}"))
-        }
-        other => AppError::Internal(other.into()),
+    if ordo_platform::db::is_unavailable(&error) {
+        AppError::Unavailable(format!("database: {error}"))
+    } else {
+        AppError::Internal(error.into())
     }
 }
 
