@@ -23,6 +23,17 @@ pub fn request_span(request: &http::Request<()>) -> tracing::Span {
     span
 }
 
+/// `InvalidArgument` carrying one `google.rpc.BadRequest` field violation per `(field, message)`, which
+/// the gateway turns into the `errors` of a `422` problem document.
+pub fn invalid_fields<'a>(violations: impl IntoIterator<Item = (&'a str, &'a str)>) -> tonic::Status {
+    use tonic_types::StatusExt as _;
+    let mut details = tonic_types::ErrorDetails::new();
+    for (field, message) in violations {
+        details.add_bad_request_violation(field, message);
+    }
+    tonic::Status::with_error_details(tonic::Code::InvalidArgument, "invalid input", details)
+}
+
 /// A tonic client interceptor that forwards the current trace context.
 pub fn propagate_trace(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
     crate::telemetry::inject_into_metadata(request.metadata_mut());

@@ -5,7 +5,6 @@ use ordo_auth::caller;
 use ordo_proto::identity::v1 as pb;
 use pb::identity_service_server::IdentityService as IdentityRpc;
 use tonic::{Request, Response, Status};
-use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::app::{AppError, ClientInfo, IdentityService, UserUpdate, UserView};
 use crate::domain::{Role, User};
@@ -27,11 +26,7 @@ impl IdentityGrpc {
 fn status(error: AppError) -> Status {
     match error {
         AppError::Validation(violations) => {
-            let mut details = ErrorDetails::new();
-            for violation in &violations {
-                details.add_bad_request_violation(violation.field, violation.message.clone());
-            }
-            Status::with_error_details(tonic::Code::InvalidArgument, "invalid input", details)
+            ordo_platform::grpc::invalid_fields(violations.iter().map(|v| (v.field, v.message.as_str())))
         }
         AppError::BadRequest(message) => Status::invalid_argument(message),
         AppError::Unauthenticated(message) => Status::unauthenticated(message),
@@ -206,10 +201,7 @@ impl IdentityRpc for IdentityGrpc {
             Ok(pb::Role::Unspecified) => None,
             Ok(pb::Role::Admin) => Some(Role::Admin),
             Ok(pb::Role::Member) => Some(Role::Member),
-            Err(_) => {
-                let details = ErrorDetails::with_bad_request_violation("role", "must be admin or member");
-                return Err(Status::with_error_details(tonic::Code::InvalidArgument, "invalid input", details));
-            }
+            Err(_) => return Err(ordo_platform::grpc::invalid_fields([("role", "must be admin or member")])),
         };
         let update = UserUpdate { role: new_role, disabled: r.disabled, expected_version: r.expected_version };
         let updated = self.service.update_user(&caller, &r.id, update, &client(r.client)).await.map_err(status)?;

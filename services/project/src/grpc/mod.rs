@@ -5,7 +5,6 @@ use ordo_auth::caller;
 use ordo_proto::project::v1 as pb;
 use pb::project_service_server::ProjectService as ProjectRpc;
 use tonic::{Request, Response, Status};
-use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::app::{AppError, ClientInfo, MemberView, ProjectService, ProjectUpdate};
 use crate::domain::{Description, Membership, Project, ProjectRole};
@@ -27,11 +26,7 @@ impl ProjectGrpc {
 fn status(error: AppError) -> Status {
     match error {
         AppError::Validation(violations) => {
-            let mut details = ErrorDetails::new();
-            for violation in &violations {
-                details.add_bad_request_violation(violation.field, violation.message.clone());
-            }
-            Status::with_error_details(tonic::Code::InvalidArgument, "invalid input", details)
+            ordo_platform::grpc::invalid_fields(violations.iter().map(|v| (v.field, v.message.as_str())))
         }
         AppError::BadRequest(message) => Status::invalid_argument(message),
         AppError::KeyTaken => Status::already_exists("another project has this key"),
