@@ -1,0 +1,89 @@
+//! Every event on the exchange becomes one record: the consumer runtime drops redeliveries by
+//! `event_id`, and the record is appended in the same transaction as that dedup row.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ordo_events::{EventHandler, HandlerError};
+use ordo_proto::events::v1::Envelope;
+use prost::Message as _;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
+use sqlx::MySqlConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::Entry;
+
+/// Every routing key of every context.
+pub const BINDINGS: &[&str] = &["#"];
+
+/// Appends each event to the log.
+#[derive(Clone, Debug)]
+pub struct AuditHandler {
+    envelope: Arc<MessageDescriptor>,
+}
+
+impl AuditHandler {
+    /// A handler that reads payloads with the descriptors of Ordo's protos.
+    pub fn new() -> anyhow::Result<Self> {
+        let pool = DescriptorPool::decode(ordo_proto::FILE_DESCRIPTOR_SET)?;
+        let envelope = pool
+            .get_message_by_name("ordo.events.v1.Envelope")
+            .ok_or_else(|| anyhow::anyhow!("the descriptor set has no ordo.events.v1.Envelope"))?;
+        Ok(Self { envelope: Arc::new(envelope) })
+    }
+
+    /// The event's payload as JSON (protobuf's JSON mapping: the payload's field name, then its
+    /// fields), or `{}` when the envelope carries none this build knows.
+    fn data(&self, envelope: &Envelope) -> Result<String, HandlerError> {
+        let message = DynamicMessage::decode((*self.envelope).clone(), envelope.encode_to_vec().as_slice())
+            .map_err(|e| HandlerError::Permanent(format!("envelope does not decode: {e}")))?;
+        let mut data = serde_json::Map::new();
+        if let Some(oneof) = self.envelope.oneofs().find(|o| o.name() == "payload") {
+            for field in oneof.fields() {
+                if message.has_field(&field) {
+                    let value = message.get_field(&field);
+                    let json = match value.as_message() {
+                        Some(payload) => serde_json::to_value(payload)
+                            .map_err(|e| HandlerError::Permanent(format!("payload to JSON: {e}")))?,
+                        None => serde_json::Value::Null,
+                    };
+                    data.insert(field.json_name().to_owned(), json);
+                }
+            }
+        }
+        serde_json::to_string(&data).map_err(|e| HandlerError::Permanent(format!("payload to JSON: {e}")))
+    }
+}
+
+fn occurred_at(envelope: &Envelope) -> Result<OffsetDateTime, HandlerError> {
+    let at = envelope.occurred_at.as_ref().ok_or_else(|| HandlerError::Permanent("no occurred_at".to_owned()))?;
+    let nanos = i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .map_err(|_| HandlerError::Permanent("occurred_at out of range".to_owned()))
+}
+
+#[async_trait]
+impl EventHandler for AuditHandler {
+    async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
+        let id = Uuid::parse_str(&envelope.event_id)
+            .map_err(|_| HandlerError::Permanent(format!("event_id {:?} is not a UUID", envelope.event_id)))?;
+        let entry = Entry::new(
+            id,
+            occurred_at(envelope)?,
+            &envelope.r#type,
+            &envelope.actor_id,
+            &envelope.producer,
+            &envelope.entity_type,
+            &envelope.entity_id,
+            &envelope.project_id,
+            &envelope.ip,
+            &envelope.user_agent,
+            self.data(envelope)?,
+        );
+        let record = super::mysql::append(conn, entry).await?;
+        metrics::counter!("ordo_audit_records_appended_total").increment(1);
+        tracing::debug!(seq = record.seq, action = %record.entry.action, "recorded");
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+//! The `ordo-audit` binary: parses configuration and runs the service, `migrate` or `verify`.
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use ordo_audit::{Command, Config};
+
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    let config = Config::parse();
+    // Built by hand rather than with `#[tokio::main]`: the number of workers is a setting.
+    config.runtime.build().context("start the runtime")?.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<std::process::ExitCode> {
+    let _telemetry = ordo_platform::telemetry::init("ordo-audit", config.log_format)?;
+    match config.command {
+        Some(Command::Migrate) => {
+            ordo_audit::migrate(&config).await?;
+            tracing::info!("migrations applied");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Some(Command::Verify) => {
+            let verdict = ordo_audit::verify(&config).await?;
+            let report = match verdict.first_bad_seq {
+                None => serde_json::json!({"ok": true, "checked": verdict.checked}),
+                Some(seq) => serde_json::json!({"ok": false, "checked": verdict.checked, "first_bad_seq": seq}),
+            };
+            println!("{report}");
+            Ok(if verdict.ok() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
+        }
+        None => {
+            let ops = tokio::net::TcpListener::bind(config.ops_addr)
+                .await
+                .with_context(|| format!("bind {}", config.ops_addr))?;
+            ordo_audit::serve(config, ops, ordo_platform::shutdown::on_signal()).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
