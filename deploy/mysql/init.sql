@@ -10,10 +10,11 @@
 -- the ECS task definitions inject); never reuse these there.
 --
 -- Privileges: the services run their sqlx migrations at start (and `ordo-<svc> migrate`), so the
--- service user needs DDL on its schema as well as DML. Nothing is granted ON *.*: no FILE, PROCESS,
--- SUPER, GRANT OPTION, nor access to mysql.* or another service's schema. sqlx's migration lock is
--- GET_LOCK(), which needs no privilege. The connecting host is '%' because containers and tasks
--- have no fixed address; the network (compose network, VPC security group) is the boundary.
+-- service user needs DDL on its schema as well as DML; audit is the exception (see its block).
+-- Nothing is granted ON *.*: no FILE, PROCESS, SUPER, GRANT OPTION, nor access to mysql.* or
+-- another service's schema. sqlx's migration lock is GET_LOCK(), which needs no privilege. The
+-- connecting host is '%' because containers and tasks have no fixed address; the network (compose
+-- network, VPC security group) is the boundary.
 --
 -- Character set: utf8mb4 is set explicitly (emails and names are Unicode); the collation is left to
 -- the server's utf8mb4 default, the same one a service gets when it creates its schema itself.
@@ -49,17 +50,21 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, DROP, INDEX, REFERENCES
   ON ordo_notification.* TO 'ordo_notification'@'%';
 
 -- audit ------------------------------------------------------------------------------------------
--- The audit log is append-only and hash-chained. Here the audit user gets the same privileges as
--- the others, because the service runs its own migrations at start and needs DDL for that.
--- In production that is split:
---   * a migration user (e.g. 'ordo_audit_migrate', used only by the one-off `ordo-audit migrate`
---     task before a deploy) holds the DDL privileges above;
---   * the runtime user 'ordo_audit' gets DML on the bookkeeping tables (outbox, processed_events,
---     ...) but on the log table itself only
---         GRANT SELECT, INSERT ON ordo_audit.audit_record TO 'ordo_audit'@'%';
---     so not even a compromised audit service can UPDATE or DELETE a record. (Table-level grants
---     need the table to exist, which is why they are applied after the first migration.)
+-- The audit log is append-only and hash-chained, and the database enforces it with two users:
+--   * 'ordo_audit_migrate' holds everything on the schema. Only the one-off `ordo-audit migrate`
+--     uses it (compose's `audit-migrate`; a one-off ECS task before a deploy), never the service.
+--   * 'ordo_audit', the running service, may append to audit_record and read it, but never UPDATE,
+--     DELETE, ALTER or DROP it. Its table grants are in deploy/mysql/audit-grants.sql, because MySQL
+--     and MariaDB refuse a table-level GRANT on a table that does not exist yet (ERROR 1146), and
+--     these tables are created by the migrations. So the order is: this file, then
+--     `ordo-audit migrate` as 'ordo_audit_migrate', then audit-grants.sql as an administrator
+--     (again after any audit migration that adds a table), then the service.
+--   Here 'ordo_audit' gets nothing on the schema itself: the deployed service runs with
+--   ORDO_MIGRATE_AT_START=false, so it never issues DDL (not even sqlx's `CREATE TABLE IF NOT
+--   EXISTS _sqlx_migrations`).
+-- A data directory initialised by an older version of this file gave 'ordo_audit' DML and DDL on
+-- the whole schema: REVOKE ALL PRIVILEGES ON ordo_audit.* FROM 'ordo_audit'@'%' there first.
 CREATE DATABASE IF NOT EXISTS ordo_audit CHARACTER SET utf8mb4;
+CREATE USER IF NOT EXISTS 'ordo_audit_migrate'@'%' IDENTIFIED BY 'ordo_audit_migrate_dev';
+GRANT ALL PRIVILEGES ON ordo_audit.* TO 'ordo_audit_migrate'@'%';
 CREATE USER IF NOT EXISTS 'ordo_audit'@'%' IDENTIFIED BY 'ordo_audit_dev';
-GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, DROP, INDEX, REFERENCES
-  ON ordo_audit.* TO 'ordo_audit'@'%';

@@ -9,6 +9,7 @@
 # Environment (defaults are the binaries' own):
 #   IDENTITY_GRPC_ADDR 127.0.0.1:50051   IDENTITY_OPS_ADDR 127.0.0.1:9101
 #   PROJECT_GRPC_ADDR  127.0.0.1:50052   PROJECT_OPS_ADDR  127.0.0.1:9102
+#   AUDIT_GRPC_ADDR    127.0.0.1:50055   AUDIT_OPS_ADDR    127.0.0.1:9105
 #   GATEWAY_HTTP_ADDR  127.0.0.1:8080
 #   ORDO_LOG_FORMAT pretty, RUST_LOG info (both passed through to every process)
 #   ORDO_REDIS_URL / ORDO_AMQP_URL, if set, pass through as well. So would ORDO_DATABASE_URL, but it
@@ -25,6 +26,8 @@ IDENTITY_GRPC_ADDR="${IDENTITY_GRPC_ADDR:-127.0.0.1:50051}"
 IDENTITY_OPS_ADDR="${IDENTITY_OPS_ADDR:-127.0.0.1:9101}"
 PROJECT_GRPC_ADDR="${PROJECT_GRPC_ADDR:-127.0.0.1:50052}"
 PROJECT_OPS_ADDR="${PROJECT_OPS_ADDR:-127.0.0.1:9102}"
+AUDIT_GRPC_ADDR="${AUDIT_GRPC_ADDR:-127.0.0.1:50055}"
+AUDIT_OPS_ADDR="${AUDIT_OPS_ADDR:-127.0.0.1:9105}"
 GATEWAY_HTTP_ADDR="${GATEWAY_HTTP_ADDR:-127.0.0.1:8080}"
 
 # Fail early with a hint instead of a wall of connection errors from every service.
@@ -113,6 +116,14 @@ start project "$bin_dir/ordo-project" \
   ORDO_GRPC_ADDR="$PROJECT_GRPC_ADDR" \
   ORDO_OPS_ADDR="$PROJECT_OPS_ADDR" \
   ORDO_IDENTITY_URL="http://$IDENTITY_GRPC_ADDR"
+
+# audit consumes every event from the exchange into its hash-chained log and answers queries on
+# gRPC, asking project who manages which project.
+start audit "$bin_dir/ordo-audit" \
+  ORDO_GRPC_ADDR="$AUDIT_GRPC_ADDR" \
+  ORDO_OPS_ADDR="$AUDIT_OPS_ADDR" \
+  ORDO_IDENTITY_URL="http://$IDENTITY_GRPC_ADDR" \
+  ORDO_PROJECT_URL="http://$PROJECT_GRPC_ADDR"
 
 # The gateway last: it talks to the services (and retries), so they should be on their way up.
 start gateway "$bin_dir/ordo-gateway" \

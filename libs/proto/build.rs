@@ -4,8 +4,12 @@
 use std::env;
 use std::path::PathBuf;
 
-const PROTOS: &[&str] =
-    &["ordo/identity/v1/identity.proto", "ordo/project/v1/project.proto", "ordo/events/v1/events.proto"];
+const PROTOS: &[&str] = &[
+    "ordo/identity/v1/identity.proto",
+    "ordo/project/v1/project.proto",
+    "ordo/audit/v1/audit.proto",
+    "ordo/events/v1/events.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("../../proto");

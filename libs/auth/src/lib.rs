@@ -5,6 +5,7 @@
 
 mod interceptor;
 mod keys;
+pub mod remote;
 
 use serde::{Deserialize, Serialize};
 

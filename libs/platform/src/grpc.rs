@@ -34,6 +34,25 @@ pub fn invalid_fields<'a>(violations: impl IntoIterator<Item = (&'a str, &'a str
     tonic::Status::with_error_details(tonic::Code::InvalidArgument, "invalid input", details)
 }
 
+/// A channel to another service at `url`, connected on first use (so a process starts whichever
+/// backend is down), every call and connection attempt bounded by `timeout`, and idle connections
+/// pinged so a vanished peer is noticed before a request waits on it.
+pub fn lazy_channel(
+    url: &str,
+    timeout: std::time::Duration,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+        .keep_alive_timeout(timeout)
+        .connect_lazy())
+}
+
+/// The function type of [`propagate_trace`], for naming intercepted clients.
+pub type TraceInterceptor = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+
 /// A tonic client interceptor that forwards the current trace context.
 pub fn propagate_trace(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
     crate::telemetry::inject_into_metadata(request.metadata_mut());

@@ -20,6 +20,12 @@ pub mod project {
     }
 }
 
+pub mod audit {
+    pub mod v1 {
+        tonic::include_proto!("ordo.audit.v1");
+    }
+}
+
 pub mod events {
     pub mod v1 {
         tonic::include_proto!("ordo.events.v1");

@@ -2,23 +2,34 @@
 //! append-only, SHA-256 hash-chained log (`seq` 1, 2, 3, ... with no gap), which `verify` recomputes
 //! to prove that nothing was edited, removed or cut off.
 //!
-//! This first slice consumes and verifies; the query API (`GET /audit/events`, `GET /audit/verify`)
-//! follows. `main.rs` parses [`Config`]; tests call [`serve`] and [`verify`].
+//! Queries (`ListRecords`, `VerifyLog`) are served over gRPC; `main.rs` parses [`Config`]; tests call
+//! [`serve`] and [`verify`].
 
+pub mod app;
 pub mod domain;
+pub mod grpc;
 pub mod infra;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use ordo_auth::Authenticator;
+use ordo_auth::remote::IdentityKeys;
 use ordo_events::{Consumer, ConsumerConfig};
 use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
 use ordo_platform::ops::{MySqlCheck, Readiness};
 use ordo_platform::shutdown::CancellationToken;
+use ordo_proto::audit::v1::audit_service_server::AuditServiceServer;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
+use crate::app::AuditQueries;
 use crate::domain::Verdict;
 use crate::infra::consumer::AuditHandler;
+use crate::infra::mysql::MySqlAuditLog;
+use crate::infra::project::ProjectServiceRoles;
 
 /// The audit service's own migrations (the events library's tables are merged in at start).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -46,10 +57,27 @@ pub struct Config {
     /// The durable queue this service consumes every event from.
     #[arg(long, env = "ORDO_EVENTS_QUEUE", default_value = "audit.events")]
     pub events_queue: String,
+    /// Apply migrations at start. Deployments turn this off and run `migrate` as a separate user, so
+    /// the running service's database user needs no DDL privilege at all (the log is append-only:
+    /// deploy/mysql/audit-grants.sql).
+    #[arg(long, env = "ORDO_MIGRATE_AT_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_at_start: bool,
     /// Consumers appending at once (appends are serialised on the chain's head; more consumers
     /// overlap the network and decoding with the appends).
     #[arg(long, env = "ORDO_AUDIT_CONSUMERS", default_value_t = 2)]
     pub consumers: u16,
+    /// gRPC URL of the identity service (token keys).
+    #[arg(long, env = "ORDO_IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
+    pub identity_url: String,
+    /// gRPC URL of the project service (who manages which project).
+    #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
+    pub project_url: String,
+    /// Timeout of every call to another service, milliseconds.
+    #[arg(long, env = "ORDO_BACKEND_TIMEOUT_MS", default_value_t = 5000)]
+    pub backend_timeout_ms: u64,
+    /// Address of the gRPC server.
+    #[arg(long, env = "ORDO_GRPC_ADDR", default_value = "127.0.0.1:50055")]
+    pub grpc_addr: SocketAddr,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "ORDO_OPS_ADDR", default_value = "127.0.0.1:9105")]
     pub ops_addr: SocketAddr,
@@ -87,11 +115,27 @@ pub async fn verify(config: &Config) -> anyhow::Result<Verdict> {
     Ok(verdict)
 }
 
-/// Runs the consumers until `shutdown` is cancelled, then lets each finish its message.
-pub async fn serve(config: Config, ops_listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// How long the start waits for identity's keys before serving anyway (`/readyz` says not ready,
+/// and queries are refused as unauthenticated, until they arrive).
+const KEYS_AT_START: Duration = Duration::from_secs(5);
+
+/// Runs the consumers and the query server until `shutdown` is cancelled, then drains: in-flight
+/// queries finish and each consumer finishes its message.
+pub async fn serve(
+    config: Config,
+    grpc_listener: TcpListener,
+    ops_listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     // Install the metrics recorder before anything records: earlier measurements would be lost.
     ordo_platform::ops::metrics_handle();
-    let pool = migrate(&config).await.context("prepare the database")?;
+    let pool = if config.migrate_at_start {
+        migrate(&config).await.context("prepare the database")?
+    } else {
+        ordo_platform::db::connect(config.database_url.expose(), config.database_max_connections)
+            .await
+            .context("connect to the database")?
+    };
     let handler = AuditHandler::new()?;
 
     let mut consumers = Vec::new();
@@ -114,14 +158,52 @@ pub async fn serve(config: Config, ops_listener: TcpListener, shutdown: Cancella
         consumers.push(tokio::spawn(consumer.run(shutdown.clone())));
     }
 
-    let readiness = Readiness::default().with(MySqlCheck(pool.clone()));
-    let ops = tokio::spawn(ordo_platform::ops::serve(ops_listener, readiness, shutdown.clone()));
-    tracing::info!(consumers = consumers.len(), "audit serving");
+    let timeout = Duration::from_millis(config.backend_timeout_ms);
+    let identity =
+        ordo_auth::remote::identity_client(&config.identity_url, timeout).context("invalid --identity-url")?;
+    let keys = IdentityKeys::new(identity);
+    let mut last_jwks = String::new();
+    match tokio::time::timeout(KEYS_AT_START, keys.fetch(&mut last_jwks)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "identity's keys are not available yet; retrying in the background"),
+        Err(_) => tracing::warn!("identity's keys are not available yet; retrying in the background"),
+    }
+    let refresher = tokio::spawn(keys.clone().refresh(last_jwks, shutdown.clone()));
+    let projects = ordo_platform::grpc::lazy_channel(&config.project_url, timeout).context("invalid --project-url")?;
+    let queries =
+        AuditQueries::new(Arc::new(MySqlAuditLog::new(pool.clone())), Arc::new(ProjectServiceRoles::new(projects)));
 
-    shutdown.cancelled().await;
+    let readiness = Readiness::default().with(MySqlCheck(pool.clone())).with(keys.clone());
+    let ops = tokio::spawn(ordo_platform::ops::serve(ops_listener, readiness, shutdown.clone()));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<AuditServiceServer<grpc::AuditGrpc>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let audit = InterceptedService::new(
+        AuditServiceServer::new(grpc::AuditGrpc::new(queries)),
+        Authenticator::new(keys.store()),
+    );
+
+    tracing::info!(grpc = %grpc_listener.local_addr()?, consumers = consumers.len(), "audit serving");
+    tonic::transport::Server::builder()
+        .trace_fn(ordo_platform::grpc::request_span)
+        .layer(ordo_platform::grpc::MetricsLayer)
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(audit)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+            shutdown.clone().cancelled_owned(),
+        )
+        .await
+        .context("gRPC server")?;
+
     for consumer in consumers {
         let _ = consumer.await;
     }
+    let _ = refresher.await;
     let _ = ops.await;
     pool.close().await;
     tracing::info!("audit stopped");

@@ -28,10 +28,13 @@ async fn run(config: Config) -> anyhow::Result<std::process::ExitCode> {
             Ok(if verdict.ok() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
         }
         None => {
+            let grpc = tokio::net::TcpListener::bind(config.grpc_addr)
+                .await
+                .with_context(|| format!("bind {}", config.grpc_addr))?;
             let ops = tokio::net::TcpListener::bind(config.ops_addr)
                 .await
                 .with_context(|| format!("bind {}", config.ops_addr))?;
-            ordo_audit::serve(config, ops, ordo_platform::shutdown::on_signal()).await?;
+            ordo_audit::serve(config, grpc, ops, ordo_platform::shutdown::on_signal()).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
     }

@@ -42,8 +42,9 @@ async fn spawn(env: &TestEnv, consumers: u16) -> Audit {
     ])
     .unwrap();
     let shutdown = CancellationToken::new();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
     let ops = ordo_testkit::free_listener().await.unwrap();
-    let task = tokio::spawn(ordo_audit::serve(config.clone(), ops, shutdown.clone()));
+    let task = tokio::spawn(ordo_audit::serve(config.clone(), grpc, ops, shutdown.clone()));
     let amqp =
         lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
     let channel = amqp.create_channel().await.unwrap();

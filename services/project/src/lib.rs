@@ -25,7 +25,8 @@ use tonic::service::interceptor::InterceptedService;
 
 use crate::app::ProjectService;
 use crate::app::ports::AccessCache;
-use crate::infra::{IdentityDirectory, IdentityEventHandler, IdentityKeys, MySqlProjectStore, RedisAccessCache};
+use crate::infra::{IdentityDirectory, IdentityEventHandler, MySqlProjectStore, RedisAccessCache};
+use ordo_auth::remote::IdentityKeys;
 
 /// The project service's own migrations (the events library's outbox tables are merged in at start).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -115,8 +116,9 @@ pub async fn serve(
     let redis_client = redis::Client::open(config.redis_url.expose().as_str()).context("redis URL")?;
     let redis = redis::aio::ConnectionManager::new(redis_client).await.context("connect to Redis")?;
 
-    let identity = infra::identity::client(&config.identity_url, Duration::from_millis(config.backend_timeout_ms))
-        .context("invalid --identity-url")?;
+    let identity =
+        ordo_auth::remote::identity_client(&config.identity_url, Duration::from_millis(config.backend_timeout_ms))
+            .context("invalid --identity-url")?;
     let keys = IdentityKeys::new(identity.clone());
     let mut last_jwks = String::new();
     match tokio::time::timeout(KEYS_AT_START, keys.fetch(&mut last_jwks)).await {

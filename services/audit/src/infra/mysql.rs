@@ -2,13 +2,18 @@
 //! chain whatever number of consumers and instances append at once; verification streams the
 //! records in `seq` order in constant memory.
 
+use async_trait::async_trait;
 use futures::TryStreamExt as _;
 use ordo_platform::db::utc_datetime;
-use sqlx::{MySqlConnection, MySqlPool};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use time::PrimitiveDateTime;
 use uuid::Uuid;
 
+use crate::app::{AppError, AuditLog, RecordFilter, Result};
 use crate::domain::{Entry, Record, Verdict, Verifier};
+
+const RECORD_COLUMNS: &str = "seq, id, occurred_at, action, actor_id, producer, entity_type, entity_id, project_id, ip, \
+     user_agent, data, prev_hash, hash";
 
 #[derive(sqlx::FromRow)]
 struct RecordRow {
@@ -97,11 +102,8 @@ pub async fn verify(pool: &MySqlPool) -> Result<Verdict, sqlx::Error> {
     let (head_seq, head_hash): (u64, Vec<u8>) =
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE slot = 1").fetch_one(pool).await?;
     let mut verifier = Verifier::new();
-    let mut rows = sqlx::query_as::<_, RecordRow>(
-        "SELECT seq, id, occurred_at, action, actor_id, producer, entity_type, entity_id, project_id, ip, \
-         user_agent, data, prev_hash, hash FROM audit_record ORDER BY seq",
-    )
-    .fetch(pool);
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM audit_record ORDER BY seq");
+    let mut rows = sqlx::query_as::<_, RecordRow>(&sql).fetch(pool);
     while let Some(row) = rows.try_next().await? {
         if !verifier.check(&Record::from(row)) {
             break;
@@ -109,4 +111,58 @@ pub async fn verify(pool: &MySqlPool) -> Result<Verdict, sqlx::Error> {
     }
     drop(rows);
     Ok(verifier.finish(head_seq, hash32(&head_hash)))
+}
+
+fn db(error: sqlx::Error) -> AppError {
+    if ordo_platform::db::is_unavailable(&error) {
+        AppError::Unavailable(format!("database: {error}"))
+    } else {
+        AppError::Internal(error.into())
+    }
+}
+
+/// The log as the queries see it.
+#[derive(Debug, Clone)]
+pub struct MySqlAuditLog {
+    pool: MySqlPool,
+}
+
+impl MySqlAuditLog {
+    /// The log in `pool`'s schema.
+    pub fn new(pool: MySqlPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait]
+impl AuditLog for MySqlAuditLog {
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list(&self, filter: &RecordFilter, after: u64, limit: u32) -> Result<Vec<Record>> {
+        let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {RECORD_COLUMNS} FROM audit_record WHERE seq > "));
+        sql.push_bind(after);
+        for (column, value) in [
+            ("actor_id", &filter.actor_id),
+            ("action", &filter.action),
+            ("entity_type", &filter.entity_type),
+            ("entity_id", &filter.entity_id),
+            ("project_id", &filter.project_id),
+        ] {
+            if !value.is_empty() {
+                sql.push(format!(" AND {column} = ")).push_bind(value.clone());
+            }
+        }
+        if let Some(from) = filter.from {
+            sql.push(" AND occurred_at >= ").push_bind(utc_datetime(from));
+        }
+        if let Some(to) = filter.to {
+            sql.push(" AND occurred_at < ").push_bind(utc_datetime(to));
+        }
+        sql.push(" ORDER BY seq LIMIT ").push_bind(limit);
+        let rows: Vec<RecordRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        Ok(rows.into_iter().map(Record::from).collect())
+    }
+
+    async fn verify(&self) -> Result<Verdict> {
+        verify(&self.pool).await.map_err(db)
+    }
 }

@@ -9,6 +9,6 @@ mod mysql;
 mod redis;
 
 pub use consumer::IdentityEventHandler;
-pub use identity::{IdentityDirectory, IdentityKeys};
+pub use identity::IdentityDirectory;
 pub use mysql::MySqlProjectStore;
 pub use redis::RedisAccessCache;

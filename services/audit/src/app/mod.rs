@@ -1,0 +1,178 @@
+//! The audit service's queries. They depend on the ports below only; `infra` implements them with
+//! MySQL and the project service. Who may read what is decided here.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ordo_auth::Caller;
+use time::OffsetDateTime;
+
+use crate::domain::{Record, Verdict};
+
+/// A query's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A field broke its rule. → `InvalidArgument` with a field violation
+    #[error("{field}: {message}")]
+    Field {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: &'static str,
+    },
+    /// A malformed cursor. → `InvalidArgument`
+    #[error("invalid cursor")]
+    BadCursor,
+    /// The caller may not read this. → `PermissionDenied`
+    #[error("{0}")]
+    PermissionDenied(&'static str),
+    /// A backend is down. → `Unavailable`
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else; logged, answered generically. → `Internal`
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// A query's result.
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// The filters of a listing; empty strings match anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordFilter {
+    /// Who caused the event.
+    pub actor_id: String,
+    /// The event type.
+    pub action: String,
+    /// What it is about.
+    pub entity_type: String,
+    /// Its id.
+    pub entity_id: String,
+    /// The project.
+    pub project_id: String,
+    /// `occurred_at` at or after.
+    pub from: Option<OffsetDateTime>,
+    /// `occurred_at` before.
+    pub to: Option<OffsetDateTime>,
+}
+
+/// A page of records.
+#[derive(Debug, Clone)]
+pub struct RecordPage {
+    /// The records, by `seq`.
+    pub records: Vec<Record>,
+    /// Where the next page starts, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// The stored log.
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    /// Records matching `filter` with `seq` above `after`, by `seq`, at most `limit`.
+    async fn list(&self, filter: &RecordFilter, after: u64, limit: u32) -> Result<Vec<Record>>;
+    /// Recomputes the chain.
+    async fn verify(&self) -> Result<Verdict>;
+}
+
+/// The project service's answer about the caller.
+#[async_trait]
+pub trait ProjectRoles: Send + Sync + 'static {
+    /// Whether the caller (`authorization` is its bearer credential) is an owner or admin of
+    /// `project_id`; `false` also for a project it cannot see.
+    async fn manages(&self, authorization: &str, project_id: &str, user_id: &str) -> Result<bool>;
+}
+
+/// The audit service's queries.
+#[derive(Clone)]
+pub struct AuditQueries {
+    log: Arc<dyn AuditLog>,
+    projects: Arc<dyn ProjectRoles>,
+}
+
+impl std::fmt::Debug for AuditQueries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditQueries").finish_non_exhaustive()
+    }
+}
+
+fn encode_cursor(seq: u64) -> String {
+    URL_SAFE_NO_PAD.encode(seq.to_be_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Result<u64> {
+    if cursor.is_empty() {
+        return Ok(0);
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| AppError::BadCursor)?;
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| AppError::BadCursor)?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+fn is_global_admin(caller: &Caller) -> bool {
+    caller.role == "admin"
+}
+
+impl AuditQueries {
+    /// Queries over `log`, asking `projects` about project roles.
+    pub fn new(log: Arc<dyn AuditLog>, projects: Arc<dyn ProjectRoles>) -> Self {
+        Self { log, projects }
+    }
+
+    /// A page of records the caller may read.
+    #[tracing::instrument(skip_all, fields(caller = %caller.user_id))]
+    pub async fn list_records(
+        &self,
+        caller: &Caller,
+        authorization: &str,
+        filter: RecordFilter,
+        limit: i32,
+        cursor: &str,
+    ) -> Result<RecordPage> {
+        let limit = match limit {
+            0 => 50,
+            1..=100 => limit.unsigned_abs(),
+            _ => return Err(AppError::Field { field: "limit", message: "must be 1..100" }),
+        };
+        let after = decode_cursor(cursor)?;
+        if !is_global_admin(caller) {
+            const WHO: &str = "the audit log is for admins, and for a project's owners and admins with its project_id";
+            if filter.project_id.is_empty()
+                || !self.projects.manages(authorization, &filter.project_id, &caller.user_id.to_string()).await?
+            {
+                return Err(AppError::PermissionDenied(WHO));
+            }
+        }
+        let mut records = self.log.list(&filter, after, limit + 1).await?;
+        let next_cursor = if records.len() > limit as usize {
+            records.truncate(limit as usize);
+            records.last().map(|r| encode_cursor(r.seq))
+        } else {
+            None
+        };
+        Ok(RecordPage { records, next_cursor })
+    }
+
+    /// Recomputes the chain (global admins only).
+    #[tracing::instrument(skip_all, fields(caller = %caller.user_id))]
+    pub async fn verify_log(&self, caller: &Caller) -> Result<Verdict> {
+        if !is_global_admin(caller) {
+            return Err(AppError::PermissionDenied("only admins verify the audit log"));
+        }
+        self.log.verify().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        assert_eq!(decode_cursor(&encode_cursor(42)).ok(), Some(42));
+        assert_eq!(decode_cursor("").ok(), Some(0));
+        assert!(matches!(decode_cursor("!!"), Err(AppError::BadCursor)));
+        assert!(matches!(decode_cursor("AAAA"), Err(AppError::BadCursor)));
+    }
+}

@@ -1,0 +1,117 @@
+//! The tonic server of `ordo.audit.v1.AuditService`: translation and error mapping only.
+
+use ordo_auth::caller;
+use ordo_proto::audit::v1 as pb;
+use pb::audit_service_server::AuditService as AuditRpc;
+use time::OffsetDateTime;
+use tonic::{Request, Response, Status};
+
+use crate::app::{AppError, AuditQueries, RecordFilter};
+use crate::domain::Record;
+
+/// The gRPC face of [`AuditQueries`].
+#[derive(Debug, Clone)]
+pub struct AuditGrpc {
+    queries: AuditQueries,
+}
+
+impl AuditGrpc {
+    /// Serves `queries`.
+    pub fn new(queries: AuditQueries) -> Self {
+        Self { queries }
+    }
+}
+
+fn status(error: AppError) -> Status {
+    match error {
+        AppError::Field { field, message } => ordo_platform::grpc::invalid_fields([(field, message)]),
+        AppError::BadCursor => Status::invalid_argument("invalid cursor"),
+        AppError::PermissionDenied(message) => Status::permission_denied(message),
+        AppError::Unavailable(cause) => {
+            tracing::warn!(%cause, "backend unavailable");
+            Status::unavailable("a backend is unavailable; retry shortly")
+        }
+        AppError::Internal(cause) => {
+            tracing::error!(error = ?cause, "internal error");
+            Status::internal("internal error")
+        }
+    }
+}
+
+fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: time.unix_timestamp(), nanos: i32::try_from(time.nanosecond()).unwrap_or(0) }
+}
+
+fn time(field: &'static str, value: Option<prost_types::Timestamp>) -> Result<Option<OffsetDateTime>, Status> {
+    value
+        .map(|t| {
+            let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
+            OffsetDateTime::from_unix_timestamp_nanos(nanos)
+                .map_err(|_| ordo_platform::grpc::invalid_fields([(field, "is out of range")]))
+        })
+        .transpose()
+}
+
+fn record(record: Record) -> pb::Record {
+    let e = record.entry;
+    pb::Record {
+        id: e.id.to_string(),
+        seq: record.seq,
+        occurred_at: Some(timestamp(e.occurred_at)),
+        action: e.action,
+        actor_id: e.actor_id,
+        entity_type: e.entity_type,
+        entity_id: e.entity_id,
+        project_id: e.project_id,
+        ip: e.ip,
+        user_agent: e.user_agent,
+        data_json: e.data,
+        prev_hash: hex::encode(record.prev_hash),
+        hash: hex::encode(record.hash),
+        producer: e.producer,
+    }
+}
+
+#[tonic::async_trait]
+impl AuditRpc for AuditGrpc {
+    async fn list_records(
+        &self,
+        request: Request<pb::ListRecordsRequest>,
+    ) -> Result<Response<pb::ListRecordsResponse>, Status> {
+        let caller = caller(&request)?.clone();
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| Status::unauthenticated("an access token is required"))?;
+        let r = request.into_inner();
+        let filter = RecordFilter {
+            actor_id: r.actor_id,
+            action: r.action,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            project_id: r.project_id,
+            from: time("from", r.from)?,
+            to: time("to", r.to)?,
+        };
+        let page =
+            self.queries.list_records(&caller, &authorization, filter, r.limit, &r.cursor).await.map_err(status)?;
+        Ok(Response::new(pb::ListRecordsResponse {
+            records: page.records.into_iter().map(record).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        }))
+    }
+
+    async fn verify_log(
+        &self,
+        request: Request<pb::VerifyLogRequest>,
+    ) -> Result<Response<pb::VerifyLogResponse>, Status> {
+        let verdict = self.queries.verify_log(caller(&request)?).await.map_err(status)?;
+        Ok(Response::new(pb::VerifyLogResponse {
+            ok: verdict.ok(),
+            checked: verdict.checked,
+            first_bad_seq: verdict.first_bad_seq,
+        }))
+    }
+}
