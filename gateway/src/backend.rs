@@ -28,7 +28,7 @@ pub(crate) fn on_behalf_of<T>(authorization: &MetadataValue<Ascii>, message: T) 
 /// service it serves the gateway (such as `ordo.identity.v1.IdentityService`).
 #[derive(Debug, Clone)]
 pub(crate) struct BackendHealthCheck {
-    /// The backend's name in `/readyz` (`identity`, `project`).
+    /// The backend's name in `/readyz` (`identity`, `project`, `audit`).
     name: &'static str,
     /// The fully qualified gRPC service whose health is asked.
     service_name: &'static str,

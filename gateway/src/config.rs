@@ -22,6 +22,10 @@ pub struct Config {
     #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
     pub project_url: String,
 
+    /// URL of the audit service's gRPC port.
+    #[arg(long, env = "ORDO_AUDIT_URL", default_value = "http://127.0.0.1:50055")]
+    pub audit_url: String,
+
     /// Redis URL (sessions written by identity, idempotency records).
     #[arg(long, env = "ORDO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: Secret<String>,
@@ -74,6 +78,7 @@ mod tests {
         assert_eq!(config.http_addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.identity_url, "http://127.0.0.1:50051");
         assert_eq!(config.project_url, "http://127.0.0.1:50052");
+        assert_eq!(config.audit_url, "http://127.0.0.1:50055");
         assert_eq!(config.redis_prefix, "ordo:");
         assert_eq!(config.backend_timeout, Duration::from_millis(5000));
         assert!(!config.trust_forwarded_for);

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ordo_platform::Readiness;
 use ordo_platform::ops::RedisCheck;
+use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
+use ordo_proto::audit::v1::audit_service_server::SERVICE_NAME as AUDIT_SERVICE_NAME;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_proto::identity::v1::identity_service_server::SERVICE_NAME as IDENTITY_SERVICE_NAME;
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
@@ -26,6 +28,9 @@ pub(crate) type IdentityClient = IdentityServiceClient<InterceptedService<Channe
 /// The project client every handler clones (a cheap handle on one shared channel).
 pub(crate) type ProjectClient = ProjectServiceClient<InterceptedService<Channel, TraceInterceptor>>;
 
+/// The audit client every handler clones (a cheap handle on one shared channel).
+pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
 /// Interval of HTTP/2 pings on idle backend connections, so a backend host that vanished without
 /// closing its sockets is noticed before a request waits on it.
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
@@ -37,6 +42,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     identity: IdentityClient,
     project: ProjectClient,
+    audit: AuditClient,
     redis: ConnectionManager,
     keys: AccessKeys,
     readiness: Readiness,
@@ -58,7 +64,11 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Connects to Redis (which must answer now) and prepares lazy channels to the backends (which
     /// may come up later).
-    #[tracing::instrument(skip_all, fields(identity = %config.identity_url, project = %config.project_url))]
+    #[tracing::instrument(skip_all, fields(
+        identity = %config.identity_url,
+        project = %config.project_url,
+        audit = %config.audit_url,
+    ))]
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
         let identity_channel = backend_channel(&config.identity_url, config).context("invalid --identity-url")?;
         let identity = IdentityServiceClient::with_interceptor(
@@ -68,6 +78,9 @@ impl AppState {
         let project_channel = backend_channel(&config.project_url, config).context("invalid --project-url")?;
         let project =
             ProjectServiceClient::with_interceptor(project_channel.clone(), ordo_platform::grpc::propagate_trace as _);
+        let audit_channel = backend_channel(&config.audit_url, config).context("invalid --audit-url")?;
+        let audit =
+            AuditServiceClient::with_interceptor(audit_channel.clone(), ordo_platform::grpc::propagate_trace as _);
 
         let client = redis::Client::open(config.redis_url.expose().as_str()).context("invalid --redis-url")?;
         let redis_config = ConnectionManagerConfig::new()
@@ -79,11 +92,13 @@ impl AppState {
         let readiness = Readiness::default()
             .with(RedisCheck(redis.clone()))
             .with(BackendHealthCheck::new("identity", IDENTITY_SERVICE_NAME, identity_channel))
-            .with(BackendHealthCheck::new("project", PROJECT_SERVICE_NAME, project_channel));
+            .with(BackendHealthCheck::new("project", PROJECT_SERVICE_NAME, project_channel))
+            .with(BackendHealthCheck::new("audit", AUDIT_SERVICE_NAME, audit_channel));
         Ok(Self(Arc::new(Inner {
             keys: AccessKeys::new(identity.clone()),
             identity,
             project,
+            audit,
             redis,
             readiness,
             redis_prefix: config.redis_prefix.clone(),
@@ -100,6 +115,11 @@ impl AppState {
     /// A client of the project service.
     pub(crate) fn project(&self) -> ProjectClient {
         self.0.project.clone()
+    }
+
+    /// A client of the audit service.
+    pub(crate) fn audit(&self) -> AuditClient {
+        self.0.audit.clone()
     }
 
     /// A handle on the shared Redis connection.

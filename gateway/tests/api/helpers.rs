@@ -1,6 +1,7 @@
-//! Spawns the real thing for each test: fresh identity and project schemas, the identity and project
-//! services and the gateway on free loopback ports, all with the test environment's Redis prefix and
-//! exchange, and waits until the gateway's `/readyz` is 200.
+//! Spawns the real thing for each test: fresh identity, project and audit schemas, the identity,
+//! project and audit services and the gateway on free loopback ports, all with the test environment's
+//! Redis prefix and exchange, and waits until the gateway's `/readyz` is 200 (and audit's own, which
+//! says it has identity's token keys).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,10 +39,12 @@ impl Default for Options {
     }
 }
 
-/// A running backend service (identity or project).
+/// A running backend service (identity, project or audit).
 struct Service {
     name: &'static str,
     grpc_addr: SocketAddr,
+    /// Its `/healthz`, `/readyz` and `/metrics`.
+    ops_addr: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -55,6 +58,10 @@ impl Service {
         Self::start("project", grpc, |grpc, ops, shutdown| ordo_project::serve(config, grpc, ops, shutdown)).await
     }
 
+    async fn audit(config: ordo_audit::Config, grpc: tokio::net::TcpListener) -> Self {
+        Self::start("audit", grpc, |grpc, ops, shutdown| ordo_audit::serve(config, grpc, ops, shutdown)).await
+    }
+
     async fn start<F>(
         name: &'static str,
         grpc: tokio::net::TcpListener,
@@ -65,9 +72,10 @@ impl Service {
     {
         let grpc_addr = grpc.local_addr().unwrap();
         let ops = ordo_testkit::free_listener().await.unwrap();
+        let ops_addr = ops.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(grpc, ops, shutdown.clone()));
-        Self { name, grpc_addr, shutdown, task }
+        Self { name, grpc_addr, ops_addr, shutdown, task }
     }
 
     async fn stop(self) {
@@ -89,11 +97,12 @@ pub(crate) struct TestApp {
     identity_grpc_addr: SocketAddr,
     identity_config: ordo_identity::Config,
     project: Option<Service>,
+    audit: Option<Service>,
     gateway_shutdown: CancellationToken,
     gateway: JoinHandle<anyhow::Result<()>>,
 }
 
-/// Spawns identity, project and the gateway with the default options.
+/// Spawns identity, project, audit and the gateway with the default options.
 pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
@@ -111,12 +120,13 @@ fn init_logs() {
     });
 }
 
-/// Spawns identity, project and the gateway.
+/// Spawns identity, project, audit and the gateway.
 pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     init_logs();
     let env = TestEnv::new();
     let database_url = env.create_schema("identity").await.unwrap();
     let project_database_url = env.create_schema("project").await.unwrap();
+    let audit_database_url = env.create_schema("audit").await.unwrap();
     let prefix = env.redis_prefix();
     let exchange = env.exchange();
     let redis_url = ordo_testkit::redis_url();
@@ -150,7 +160,7 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         "--amqp-url".to_owned(),
         ordo_testkit::amqp_url(),
         "--events-exchange".to_owned(),
-        exchange,
+        exchange.clone(),
         "--events-queue".to_owned(),
         env.queue("project.events"),
         "--identity-url".to_owned(),
@@ -161,12 +171,35 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     let project = Service::project(project_config, ordo_testkit::free_listener().await.unwrap()).await;
     let project_grpc_addr = project.grpc_addr;
 
+    // Audit declares and binds its queue before it serves gRPC, so once the gateway's `/readyz` (which
+    // asks audit's gRPC health) is 200, every event of the test reaches it.
+    let audit_args = [
+        "ordo-audit".to_owned(),
+        "--database-url".to_owned(),
+        audit_database_url,
+        "--amqp-url".to_owned(),
+        ordo_testkit::amqp_url(),
+        "--events-exchange".to_owned(),
+        exchange,
+        "--events-queue".to_owned(),
+        env.queue("audit.events"),
+        "--identity-url".to_owned(),
+        format!("http://{identity_grpc_addr}"),
+        "--project-url".to_owned(),
+        format!("http://{project_grpc_addr}"),
+    ];
+    let audit_config = ordo_audit::Config::try_parse_from(audit_args).unwrap();
+    let audit = Service::audit(audit_config, ordo_testkit::free_listener().await.unwrap()).await;
+    let audit_grpc_addr = audit.grpc_addr;
+
     let mut gateway_args = vec![
         "ordo-gateway".to_owned(),
         "--identity-url".to_owned(),
         format!("http://{identity_grpc_addr}"),
         "--project-url".to_owned(),
         format!("http://{project_grpc_addr}"),
+        "--audit-url".to_owned(),
+        format!("http://{audit_grpc_addr}"),
         "--redis-url".to_owned(),
         redis_url,
         "--redis-prefix".to_owned(),
@@ -194,6 +227,7 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         identity_grpc_addr,
         identity_config,
         project: Some(project),
+        audit: Some(audit),
         gateway_shutdown,
         gateway,
     };
@@ -207,22 +241,31 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    /// Waits until `/readyz` answers 200.
+    /// Waits until the gateway's `/readyz` answers 200, and audit's own: it is ready once it holds
+    /// identity's token keys, before which it refuses every query as unauthenticated.
     pub(crate) async fn wait_until_ready(&self) {
         let started = Instant::now();
+        let audit_readyz = self.audit.as_ref().map(|audit| format!("http://{}/readyz", audit.ops_addr));
         loop {
             assert!(!self.gateway.is_finished(), "the gateway stopped while starting");
-            for service in [&self.identity, &self.project].into_iter().flatten() {
+            for service in [&self.identity, &self.project, &self.audit].into_iter().flatten() {
                 assert!(!service.task.is_finished(), "{} stopped while starting", service.name);
             }
-            if let Ok(response) = self.client.get(self.url("/readyz")).send().await
-                && response.status() == StatusCode::OK
-            {
+            let audit_ready = match &audit_readyz {
+                Some(url) => self.is_ready(url).await,
+                None => true,
+            };
+            if audit_ready && self.is_ready(&self.url("/readyz")).await {
                 return;
             }
             assert!(started.elapsed() < READY_TIMEOUT, "not ready within {READY_TIMEOUT:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Whether `url` answers 200.
+    async fn is_ready(&self, url: &str) -> bool {
+        self.client.get(url).send().await.is_ok_and(|response| response.status() == StatusCode::OK)
     }
 
     /// Stops identity (as a crash or a deploy would), leaving the gateway running.
@@ -239,6 +282,13 @@ impl TestApp {
         }
     }
 
+    /// Stops the audit service, leaving the others and the gateway running.
+    pub(crate) async fn stop_audit(&mut self) {
+        if let Some(audit) = self.audit.take() {
+            audit.stop().await;
+        }
+    }
+
     /// Starts identity again on the port it had.
     pub(crate) async fn start_identity(&mut self) {
         let grpc = tokio::net::TcpListener::bind(self.identity_grpc_addr).await.unwrap();
@@ -249,6 +299,7 @@ impl TestApp {
     pub(crate) async fn cleanup(mut self) {
         self.gateway_shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.gateway).await;
+        self.stop_audit().await;
         self.stop_project().await;
         self.stop_identity().await;
         self.env.cleanup().await.unwrap();

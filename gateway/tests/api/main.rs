@@ -1,8 +1,9 @@
-//! End-to-end tests of the gateway: each test runs identity, project and the gateway on free ports
+//! End-to-end tests of the gateway: each test runs identity, project, audit and the gateway on free ports
 //! with fresh schemas and Redis prefix, and talks HTTP to the gateway.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod auth;
 mod errors;
 mod helpers;

@@ -21,6 +21,8 @@ async fn app(env: &TestEnv) -> Router {
         "http://127.0.0.1:1",
         "--project-url",
         "http://127.0.0.1:1",
+        "--audit-url",
+        "http://127.0.0.1:1",
         "--redis-url",
         &ordo_testkit::redis_url(),
         "--redis-prefix",
@@ -165,4 +167,28 @@ async fn authenticated_operations_are_exactly_the_ones_that_refuse_anonymous_cal
         assert_eq!(status == StatusCode::UNAUTHORIZED, secured, "{method} {path}: {status}");
     }
     env.cleanup().await.unwrap();
+}
+
+#[test]
+fn every_operation_has_exactly_one_tag_and_every_tag_is_declared_and_used() {
+    // Arrange
+    let document = serde_json::to_value(ordo_gateway::openapi()).unwrap();
+    let declared: BTreeSet<String> =
+        document["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
+
+    // Act
+    let mut used = BTreeSet::new();
+    for (path, method) in documented_operations() {
+        let tags = document["paths"][&path][method.as_str().to_lowercase()]["tags"].as_array().cloned();
+        let tags = tags.unwrap_or_default();
+        assert_eq!(tags.len(), 1, "{method} {path}: {tags:?}");
+        used.insert(tags[0].as_str().unwrap().to_owned());
+    }
+
+    // Assert
+    assert_eq!(used, declared);
+    assert_eq!(
+        declared,
+        ["audit", "auth", "operations", "projects", "users"].into_iter().map(str::to_owned).collect::<BTreeSet<_>>()
+    );
 }

@@ -1,0 +1,242 @@
+//! `/audit`: reading the audit log and verifying its hash chain. Who may read what is the audit
+//! service's to decide (global admins: everything; a project's owners and admins: that project's
+//! records, asked with its `project_id`; anyone else: `403`). The gateway checks the shape of the
+//! filters, so a typo is a `400` naming the parameter rather than a silently empty page.
+
+use axum::extract::State;
+use ordo_proto::audit::v1 as pb;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::backend;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Json, Query};
+use crate::pagination;
+use crate::resources::{AuditRecord, AuditRecordPage, AuditVerification};
+use crate::state::AppState;
+
+/// The routes of this area.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_audit_events)).routes(routes!(verify_audit_log))
+}
+
+/// `GET /audit/events` query parameters. Every filter is an exact match, and a record must match all
+/// that are given. An empty value is a `400`: it would read as "records without an actor" (or
+/// project, ...), which the log cannot be asked for; leave the parameter out to match any value.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListAuditEventsParams {
+    /// Only events caused by this user. A UUID (any case or form; compared in canonical form), else
+    /// `400`.
+    #[param(format = Uuid, example = "0190b6a4-7c1e-7000-8000-000000000001")]
+    actor_id: Option<String>,
+    /// Only events of this type, such as `identity.login_failed` or `project.member_added`.
+    #[param(example = "identity.login_failed")]
+    action: Option<String>,
+    /// Only events about this kind of entity: `user`, `session`, `project`, `project_member`, ...
+    #[param(example = "project")]
+    entity_type: Option<String>,
+    /// Only events about the entity with this id (exact, case-sensitive).
+    entity_id: Option<String>,
+    /// Only events of this project. A UUID (any case or form), else `400`. Required unless the caller
+    /// is a global admin.
+    #[param(format = Uuid, example = "0190b6a4-7c1e-7000-8000-0000000000a1")]
+    project_id: Option<String>,
+    /// Only events that happened at or after this time (inclusive). RFC 3339, such as
+    /// `2026-01-31T09:30:00Z`; encode a `+` offset as `%2B`. Unparseable: `400`.
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-01-31T09:30:00Z")]
+    from: Option<String>,
+    /// Only events that happened before this time (exclusive). RFC 3339, as `from`. A range that is
+    /// empty (`to` at or before `from`) matches nothing.
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-02-01T00:00:00Z")]
+    to: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 50)]
+    limit: Option<String>,
+}
+
+/// Audit records matching every given filter, oldest first (by `seq` ascending).
+///
+/// Every domain event and every security event (login success and failure, logout, refresh-token
+/// reuse, password change, role changes, users disabled) is one record, appended once, never changed.
+///
+/// **Who reads what.** A global `admin` reads every record, with or without `project_id`. A project's
+/// `owner`s and `admin`s read that project's records: they must pass its `project_id`, and see only
+/// records with that `project_id`. Anyone else — a project's `member`s and `viewer`s, a manager without
+/// `project_id`, a user outside the project, or a `project_id` that names no project — gets `403`
+/// (never `404`, so the answer does not tell whether the project exists).
+///
+/// **Order and pages.** Records come by `seq` ascending; keyset pagination, so records appended while
+/// paging show up on later pages, and each record is served exactly once. `next_cursor` is `null` on
+/// the last page.
+///
+/// **Integrity.** Records form a SHA-256 hash chain (see `hash` in `AuditRecord`): recompute it from
+/// the records, or ask `GET /audit/verify`.
+#[utoipa::path(
+    get,
+    path = "/audit/events",
+    tag = "audit",
+    operation_id = "list_audit_events",
+    security(("bearer" = [])),
+    params(ListAuditEventsParams),
+    responses(
+        (status = 200, description = "A page of records, by `seq` ascending.", body = AuditRecordPage),
+        (status = 400, description = "A bad parameter value, named in `detail`: an empty filter, an `actor_id` or `project_id` that is not a UUID, an unparseable `from` or `to`, a `limit` out of 1..100, or a cursor we did not issue.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not a global admin, and either gave no `project_id` or is not an `owner` or `admin` of that project.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn list_audit_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListAuditEventsParams>,
+) -> Result<Json<AuditRecordPage>, ApiError> {
+    let limit = pagination::parse_limit(params.limit.as_deref())?;
+    let cursor = pagination::parse_cursor(params.cursor.as_deref())?.to_owned();
+    let request = pb::ListRecordsRequest {
+        actor_id: uuid_filter("actor_id", params.actor_id)?,
+        action: text_filter("action", params.action)?,
+        entity_type: text_filter("entity_type", params.entity_type)?,
+        entity_id: text_filter("entity_id", params.entity_id)?,
+        project_id: uuid_filter("project_id", params.project_id)?,
+        from: time_filter("from", params.from)?,
+        to: time_filter("to", params.to)?,
+        limit: limit as i32,
+        cursor,
+    };
+    let page = state
+        .audit()
+        .list_records(backend::on_behalf_of(&caller.authorization, request))
+        .await
+        .map_err(|status| match ApiError::from(status) {
+            // The only request error the service reports without naming a field is the cursor's.
+            ApiError::BadRequest(_) => pagination::bad_cursor(),
+            error => pagination::query_errors_are_bad_requests(error, &["from", "to", "cursor", "limit"]),
+        })?
+        .into_inner();
+    let items = page.records.into_iter().map(AuditRecord::from_proto).collect::<Result<_, _>>()?;
+    Ok(Json(AuditRecordPage { items, next_cursor: pagination::next_cursor(page.next_cursor) }))
+}
+
+/// Recomputes the whole hash chain (global admins only).
+///
+/// Checks, from `seq` 1 on, that each record's `hash` is the SHA-256 of its canonical bytes, that its
+/// `prev_hash` is the `hash` of the record before, and that no `seq` is missing. The first record that
+/// fails is `first_bad_seq`: it, or one before it, was edited, removed or inserted. This reads the whole
+/// log, so it takes time in proportion to its size.
+#[utoipa::path(
+    get,
+    path = "/audit/verify",
+    tag = "audit",
+    operation_id = "verify_audit_log",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The verdict: `{\"ok\": true, \"checked\": N}`, or `{\"ok\": false, \"checked\": N, \"first_bad_seq\": S}` when the chain is broken.", body = AuditVerification),
+        (status = 403, description = "The caller is not a global admin.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn verify_audit_log(State(state): State<AppState>, caller: Caller) -> Result<Json<AuditVerification>, ApiError> {
+    let request = backend::on_behalf_of(&caller.authorization, pb::VerifyLogRequest {});
+    let verdict = state.audit().verify_log(request).await?.into_inner();
+    Ok(Json(AuditVerification::from_proto(verdict)))
+}
+
+/// An exact-match filter: absent is "any" (the service's empty string); empty is a `400`.
+fn text_filter(name: &str, value: Option<String>) -> Result<String, ApiError> {
+    match value {
+        None => Ok(String::new()),
+        Some(value) if value.is_empty() => {
+            Err(ApiError::BadRequest(format!("{name} must not be empty; leave it out to match any value.")))
+        }
+        Some(value) => Ok(value),
+    }
+}
+
+/// A filter on a user or project id: a UUID in any form, sent in the hyphenated lower-case form the
+/// log stores, so `ABC...` finds what `abc...` does.
+fn uuid_filter(name: &str, value: Option<String>) -> Result<String, ApiError> {
+    let value = text_filter(name, value)?;
+    if value.is_empty() {
+        return Ok(value);
+    }
+    uuid::Uuid::try_parse(&value)
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID.")))
+}
+
+/// A time bound: RFC 3339 (with any offset; compared as an instant).
+fn time_filter(name: &str, value: Option<String>) -> Result<Option<prost_types::Timestamp>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let time = OffsetDateTime::parse(&value, &Rfc3339).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "{name} must be an RFC 3339 time such as 2026-01-31T09:30:00Z (encode a + offset as %2B)."
+        ))
+    })?;
+    Ok(Some(prost_types::Timestamp {
+        seconds: time.unix_timestamp(),
+        // Always below 10^9, so it fits.
+        nanos: i32::try_from(time.nanosecond()).unwrap_or_default(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use axum::http::StatusCode;
+
+    use super::*;
+
+    fn detail(error: ApiError) -> String {
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        match error {
+            ApiError::BadRequest(detail) => detail,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_absent_filter_matches_anything_and_an_empty_one_is_a_bad_request_naming_it() {
+        assert_eq!(text_filter("action", None).unwrap(), "");
+        assert_eq!(text_filter("action", Some("project.created".into())).unwrap(), "project.created");
+        assert!(detail(text_filter("action", Some(String::new())).unwrap_err()).starts_with("action "));
+        assert!(detail(uuid_filter("actor_id", Some(String::new())).unwrap_err()).starts_with("actor_id "));
+    }
+
+    #[test]
+    fn ids_are_uuids_in_any_form_sent_in_canonical_form() {
+        let canonical = "0190b6a4-7c1e-7000-8000-0000000000a1";
+        for form in [canonical, "0190B6A4-7C1E-7000-8000-0000000000A1", "0190b6a47c1e700080000000000000a1"] {
+            assert_eq!(uuid_filter("project_id", Some(form.into())).unwrap(), canonical, "{form}");
+        }
+        assert_eq!(uuid_filter("project_id", None).unwrap(), "");
+        for bad in ["42", "0190b6a4-7c1e-7000-8000", "not-a-uuid"] {
+            assert!(detail(uuid_filter("project_id", Some(bad.into())).unwrap_err()).contains("project_id"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_are_rfc3339_instants() {
+        let utc = time_filter("from", Some("2024-05-01T12:00:00.5Z".into())).unwrap().unwrap();
+        assert_eq!((utc.seconds, utc.nanos), (1_714_564_800, 500_000_000));
+        let offset = time_filter("from", Some("2024-05-01T14:00:00+02:00".into())).unwrap().unwrap();
+        assert_eq!((offset.seconds, offset.nanos), (1_714_564_800, 0));
+        assert_eq!(time_filter("to", None).unwrap(), None);
+    }
+
+    #[test]
+    fn a_time_that_is_not_rfc3339_is_a_bad_request_naming_the_parameter() {
+        // The last one is what `+02:00` becomes when the `+` is not encoded in the query string.
+        for bad in ["", "yesterday", "2024-05-01", "1714564800", "2024-05-01T14:00:00 02:00"] {
+            assert!(detail(time_filter("to", Some(bad.into())).unwrap_err()).starts_with("to "), "{bad:?}");
+        }
+    }
+}
