@@ -10,7 +10,8 @@
 # that ceiling. Load generator, stack and backends share this machine's cores; compare figures only
 # between runs on the same machine.
 #
-# Environment: BENCH_DURATION (default 15s), BENCH_CONNECTIONS (64), BENCH_LOGIN_RATE (20 per second).
+# Environment: BENCH_DURATION (default 15s), BENCH_CONNECTIONS (64), BENCH_LOGIN_RATE (20 per second),
+# BENCH_AUDIT_EVENTS (20000).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -28,7 +29,8 @@ if ! command -v oha >/dev/null; then
 fi
 
 echo "bench: building release binaries and the reference server" >&2
-cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-gateway --example reference --example access_load
+cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-audit --bin ordo-gateway --example reference --example access_load \
+  --example audit_load
 
 bash deploy/scripts/local-services.sh --check
 bin="${CARGO_TARGET_DIR:-target}/release"
@@ -36,7 +38,8 @@ bin="${CARGO_TARGET_DIR:-target}/release"
 # Private names and ports: a fresh schema per run, so figures do not depend on earlier runs.
 schema=ordo_bench_identity
 project_schema=ordo_bench_project
-for db in "$schema" "$project_schema"; do
+audit_schema=ordo_bench_audit
+for db in "$schema" "$project_schema" "$audit_schema"; do
   mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db" 2>/dev/null \
     || mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db"
 done
@@ -45,7 +48,7 @@ export ORDO_REDIS_PREFIX="ordo:bench:"
 export ORDO_EVENTS_EXCHANGE="ordo.bench.events"
 export ORDO_GRPC_ADDR=127.0.0.1:50151 ORDO_OPS_ADDR=127.0.0.1:19101
 export ORDO_HTTP_ADDR=127.0.0.1:18080 ORDO_IDENTITY_URL=http://127.0.0.1:50151
-export ORDO_PROJECT_URL=http://127.0.0.1:50152
+export ORDO_PROJECT_URL=http://127.0.0.1:50152 ORDO_AUDIT_URL=http://127.0.0.1:50155
 export ORDO_LOG_FORMAT=json RUST_LOG=warn
 redis-cli --scan --pattern 'ordo:bench:*' | xargs -r redis-cli del >/dev/null
 
@@ -60,6 +63,9 @@ trap cleanup EXIT
 pids+=($!)
 ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$project_schema" ORDO_EVENTS_QUEUE=ordo.bench.project.events \
   ORDO_GRPC_ADDR=127.0.0.1:50152 ORDO_OPS_ADDR=127.0.0.1:19102 "$bin/ordo-project" >"$out_dir/project.log" 2>&1 &
+pids+=($!)
+ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$audit_schema" ORDO_EVENTS_QUEUE=ordo.bench.audit.events \
+  ORDO_GRPC_ADDR=127.0.0.1:50155 ORDO_OPS_ADDR=127.0.0.1:19105 "$bin/ordo-audit" >"$out_dir/audit.log" 2>&1 &
 pids+=($!)
 "$bin/ordo-gateway" >"$out_dir/gateway.log" 2>&1 &
 pids+=($!)
@@ -76,6 +82,7 @@ wait_ready() {
 }
 wait_ready http://127.0.0.1:19101/readyz
 wait_ready http://127.0.0.1:19102/readyz
+wait_ready http://127.0.0.1:19105/readyz
 wait_ready http://127.0.0.1:18080/readyz
 
 base=http://127.0.0.1:18080/api/v1
@@ -122,6 +129,14 @@ access_args=(--identity-url http://127.0.0.1:50151 --project-url http://127.0.0.
 echo "bench: check_access: access_load ${access_args[*]}" >&2
 echo "access_load ${access_args[*]}" >"$out_dir/check_access.cmd"
 "$bin/examples/access_load" "${access_args[@]}" >"$out_dir/check_access.json"
+
+# The audit log: publish events as fast as the broker confirms them while audit appends them to its
+# hash chain, then time `verify` over the whole chain.
+audit_args=(--database-url "mysql://root@127.0.0.1:3306/$audit_schema" --exchange "$ORDO_EVENTS_EXCHANGE"
+  --events "${BENCH_AUDIT_EVENTS:-20000}")
+echo "bench: audit: audit_load ${audit_args[*]}" >&2
+echo "audit_load ${audit_args[*]}" >"$out_dir/audit.cmd"
+"$bin/examples/audit_load" "${audit_args[@]}" >"$out_dir/audit.json"
 
 python3 deploy/scripts/bench_report.py "$out_dir" "$connections" "$duration" "$login_rate" >BENCHMARKS.md
 echo "bench: wrote BENCHMARKS.md" >&2
