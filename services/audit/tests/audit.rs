@@ -43,6 +43,7 @@ async fn spawn(env: &TestEnv, consumers: u16) -> Audit {
     .unwrap();
     let shutdown = CancellationToken::new();
     let grpc = ordo_testkit::free_listener().await.unwrap();
+    let grpc_addr = grpc.local_addr().unwrap();
     let ops = ordo_testkit::free_listener().await.unwrap();
     let task = tokio::spawn(ordo_audit::serve(config.clone(), grpc, ops, shutdown.clone()));
     let amqp =
@@ -50,15 +51,17 @@ async fn spawn(env: &TestEnv, consumers: u16) -> Audit {
     let channel = amqp.create_channel().await.unwrap();
     channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
     ordo_events::declare_exchange(&channel, &env.exchange()).await.unwrap();
-    // Ready when the queue exists (declared by the service) and bound.
-    let queue = env.queue("audit.events");
-    for _ in 0..100 {
-        let probe = amqp.create_channel().await.unwrap();
-        let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
-        if probe.queue_declare(&queue, passive, lapin::types::FieldTable::default()).await.is_ok() {
-            break;
+    // Audit declares and binds its queue before it serves gRPC: once it answers, nothing published
+    // from here on can miss the queue.
+    let mut client = ordo_proto::audit::v1::audit_service_client::AuditServiceClient::new(
+        tonic::transport::Channel::from_shared(format!("http://{grpc_addr}")).unwrap().connect_lazy(),
+    );
+    for _ in 0..200 {
+        match client.verify_log(ordo_proto::audit::v1::VerifyLogRequest {}).await {
+            Err(status) if status.code() == tonic::Code::Unavailable => {}
+            _ => break,
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Audit { config, db, amqp, channel, exchange: env.exchange(), shutdown, task }
 }

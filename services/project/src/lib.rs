@@ -155,6 +155,11 @@ pub async fn serve(
         ),
         IdentityEventHandler::new(cache),
     )?;
+    // Bound before serving, so no event published once the service answers can miss the queue; if
+    // the broker is down the consumer declares it when it connects.
+    if let Err(error) = consumer.declare_topology().await {
+        tracing::warn!(%error, "could not declare the event queue yet; the consumer will when it connects");
+    }
     let consumer = tokio::spawn(consumer.run(shutdown.clone()));
 
     let readiness = Readiness::default().with(MySqlCheck(pool.clone())).with(RedisCheck(redis)).with(keys.clone());
