@@ -7,6 +7,7 @@ use std::path::PathBuf;
 const PROTOS: &[&str] = &[
     "ordo/identity/v1/identity.proto",
     "ordo/project/v1/project.proto",
+    "ordo/task/v1/task.proto",
     "ordo/audit/v1/audit.proto",
     "ordo/events/v1/events.proto",
 ];

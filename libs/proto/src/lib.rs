@@ -20,6 +20,12 @@ pub mod project {
     }
 }
 
+pub mod task {
+    pub mod v1 {
+        tonic::include_proto!("ordo.task.v1");
+    }
+}
+
 pub mod audit {
     pub mod v1 {
         tonic::include_proto!("ordo.audit.v1");
