@@ -1,0 +1,1 @@
+//! Ordo's task service: tasks, their numbering and board order, comments, watchers and attachments.
