@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the backing services Ordo's tests and `just dev` need answer on loopback:
 # MariaDB 127.0.0.1:3306 (root, empty password), Redis 127.0.0.1:6379, RabbitMQ 127.0.0.1:5672
-# (guest/guest). Each one that does not answer is started with the command the machine image uses
-# (Debian packages, no Docker), then all are waited for with a bounded wait.
+# (guest/guest), and an S3-compatible server on 127.0.0.1:9000 (moto, for attachments). Each one
+# that does not answer is started with the command the machine image uses (Debian packages, PyPI for
+# moto; no Docker), then all are waited for with a bounded wait.
 #
 # Used by .ci/run and by `just services`. Idempotent: when everything answers it only pings
 # (well under a second) and starts nothing.
@@ -66,8 +67,25 @@ redis_start() {
 rabbitmq_ready() { tcp_open 127.0.0.1 5672; }
 rabbitmq_start() { rabbitmq-server -detached; }
 
+# --- S3 ----------------------------------------------------------------------------------------
+# Attachments go to S3. Locally an S3-compatible server answers on 127.0.0.1:9000: moto's server
+# (PyPI `moto[server]`, keeps objects in memory), installed with pip on first use. Any bucket name
+# works; the task service creates its bucket at start when it is missing.
+MOTO_VERSION=5.2.1
+s3_ready() { tcp_open 127.0.0.1 9000; }
+s3_start() {
+  if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+    log "s3: installing moto[server] $MOTO_VERSION with pip"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+      "moto[server]==$MOTO_VERSION"
+  fi
+  mkdir -p /var/log/ordo
+  # setsid + nohup: the server outlives this script and the shell that ran it.
+  setsid nohup python3 -m moto.server -H 127.0.0.1 -p 9000 >/var/log/ordo/s3.log 2>&1 </dev/null &
+}
+
 # --- Future backing services: add a <name>_ready / <name>_start pair and list the name here. ------
-all_services=(mariadb redis rabbitmq)
+all_services=(mariadb redis rabbitmq s3)
 
 if (($#)); then
   services=("$@")
@@ -111,6 +129,7 @@ for s in "${down[@]}"; do
         mariadb) log "  look at: journal/syslog, /var/log/mysql/, 'mariadb-admin --protocol=tcp -h127.0.0.1 ping'" ;;
         redis) log "  look at: /var/log/redis/ci.log" ;;
         rabbitmq) log "  look at: /var/log/rabbitmq/, 'rabbitmq-diagnostics status'" ;;
+        s3) log "  look at: /var/log/ordo/s3.log" ;;
       esac
       exit 1
     fi
