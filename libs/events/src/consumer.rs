@@ -7,7 +7,15 @@
 //! A message that keeps failing is requeued until the quorum queue's delivery limit dead-letters it
 //! to `<queue>.dlq` (through the fanout exchange `<queue>.dlx`); one that cannot even be decoded goes
 //! there at once. Either way the consumer moves on to the next message.
+//!
+//! A consumer made with [`Consumer::new_batched`] takes up to [`BatchConfig::max_batch`] deliveries
+//! that are already there (waiting at most [`BatchConfig::max_wait`] for more) and applies them with a
+//! [`BatchEventHandler`] in **one** transaction, dedup rows included, then acks them all: one commit
+//! (one fsync) for the batch instead of one per event. If that transaction fails, the batch's events
+//! are applied one at a time, each in a transaction of its own, so a poison message is retried and
+//! dead-lettered alone while the others go through.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -23,7 +31,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 use ordo_proto::events::v1::Envelope;
 use prost::Message as _;
-use sqlx::{MySqlConnection, MySqlPool};
+use sqlx::{Connection as _, MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -35,6 +43,7 @@ use crate::{Error, HandlerError, Result, declare_exchange};
 const PROCESSED_TOTAL: &str = "ordo_consumer_processed_total";
 const FAILED_TOTAL: &str = "ordo_consumer_failed_total";
 const DUPLICATES_TOTAL: &str = "ordo_consumer_duplicates_total";
+const BATCH_FALLBACKS_TOTAL: &str = "ordo_consumer_batch_fallbacks_total";
 
 /// The longest consumer name `processed_event.consumer` holds.
 const MAX_CONSUMER_NAME_LEN: usize = 100;
@@ -56,6 +65,47 @@ pub trait EventHandler: Send + Sync + 'static {
 impl<T: EventHandler + ?Sized> EventHandler for Arc<T> {
     async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
         (**self).handle(conn, envelope).await
+    }
+}
+
+/// Applies several events at once to a consuming service's own state; see [`Consumer::new_batched`].
+#[async_trait::async_trait]
+pub trait BatchEventHandler: Send + Sync + 'static {
+    /// Applies `envelopes` — at least one, in delivery order, none of them applied before by this
+    /// consumer, no event twice — using `conn`, which is inside the consumer's transaction: everything
+    /// the handler writes commits together with the batch's dedup records, or not at all. The handler
+    /// must not commit or roll back itself.
+    ///
+    /// # Errors
+    ///
+    /// Any error rolls the whole batch back. The consumer then calls the handler again with each
+    /// event alone, and treats that event's error as [`EventHandler::handle`]'s would be (see
+    /// [`HandlerError`]).
+    async fn handle_batch(&self, conn: &mut MySqlConnection, envelopes: &[&Envelope]) -> Result<(), HandlerError>;
+}
+
+#[async_trait::async_trait]
+impl<T: BatchEventHandler + ?Sized> BatchEventHandler for Arc<T> {
+    async fn handle_batch(&self, conn: &mut MySqlConnection, envelopes: &[&Envelope]) -> Result<(), HandlerError> {
+        (**self).handle_batch(conn, envelopes).await
+    }
+}
+
+/// How a batched consumer ([`Consumer::new_batched`]) gathers deliveries into one transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// The most deliveries applied in one transaction (default 64). [`ConsumerConfig::prefetch`] must
+    /// be at least this, or the broker never sends that many at once.
+    pub max_batch: u16,
+    /// After the first delivery, how long to wait for more before applying what is there (default
+    /// 5 ms). Zero takes only the deliveries already received. Under light load every event waits
+    /// this long at most; under heavy load batches fill up without waiting.
+    pub max_wait: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self { max_batch: 64, max_wait: Duration::from_millis(5) }
     }
 }
 
@@ -153,7 +203,22 @@ impl fmt::Debug for ConsumerConfig {
 pub struct Consumer {
     pool: MySqlPool,
     config: ConsumerConfig,
-    handler: Arc<dyn EventHandler>,
+    handler: Handler,
+}
+
+/// One event per transaction, or batches.
+#[derive(Clone)]
+enum Handler {
+    One(Arc<dyn EventHandler>),
+    Batch(Arc<dyn BatchEventHandler>, BatchConfig),
+}
+
+/// A decoded delivery waiting for its batch to be applied.
+struct Pending {
+    delivery: Delivery,
+    envelope: Envelope,
+    event_id: Uuid,
+    attempt: i64,
 }
 
 impl fmt::Debug for Consumer {
@@ -223,25 +288,38 @@ impl Consumer {
     /// [`Error::InvalidConfig`] for an empty queue, exchange or consumer name, a consumer name over
     /// 100 bytes, no bindings, or a zero prefetch or attempt count.
     pub fn new(pool: MySqlPool, config: ConsumerConfig, handler: impl EventHandler) -> Result<Self> {
-        let invalid = |reason: &str| Err(Error::InvalidConfig(reason.to_owned()));
-        if config.queue.is_empty() || config.exchange.is_empty() {
-            return invalid("queue and exchange must be named");
+        validate(&config)?;
+        describe_metrics();
+        Ok(Self { pool, config, handler: Handler::One(Arc::new(handler)) })
+    }
+
+    /// A consumer applying `handler` to batches of up to `batch.max_batch` events of `config.queue`,
+    /// each batch in one transaction; otherwise the same as [`new`](Self::new): dedup by `event_id`
+    /// (also within a batch), ack after commit, retries and dead-lettering per message. A batch whose
+    /// transaction fails is applied again one event at a time, so only the failing event is retried.
+    ///
+    /// Events reach the handler in delivery order, so one consumer still applies an aggregate's events
+    /// in order; as with [`new`](Self::new), several consumers on one queue do not.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), and [`Error::InvalidConfig`] for a zero `max_batch` or a `prefetch`
+    /// below it.
+    pub fn new_batched(
+        pool: MySqlPool,
+        config: ConsumerConfig,
+        batch: BatchConfig,
+        handler: impl BatchEventHandler,
+    ) -> Result<Self> {
+        validate(&config)?;
+        if batch.max_batch == 0 {
+            return Err(Error::InvalidConfig("max_batch must be at least 1".to_owned()));
         }
-        if config.consumer_name.is_empty() || config.consumer_name.len() > MAX_CONSUMER_NAME_LEN {
-            return invalid("consumer_name must be 1 to 100 bytes");
-        }
-        if config.bindings.is_empty() {
-            return invalid("bindings must not be empty, or the queue would receive nothing");
-        }
-        if config.prefetch == 0 {
-            // 0 means "unlimited" to the broker, which is the opposite of what was meant.
-            return invalid("prefetch must be at least 1");
-        }
-        if config.max_attempts == 0 || i32::try_from(config.max_attempts).is_err() {
-            return invalid("max_attempts must be at least 1");
+        if config.prefetch < batch.max_batch {
+            return Err(Error::InvalidConfig("prefetch must be at least max_batch".to_owned()));
         }
         describe_metrics();
-        Ok(Self { pool, config, handler: Arc::new(handler) })
+        Ok(Self { pool, config, handler: Handler::Batch(Arc::new(handler), batch) })
     }
 
     /// Declares the exchange, the queue with its bindings and dead-lettering, the dead-letter
@@ -327,7 +405,13 @@ impl Consumer {
                     next = deliveries.next() => next,
                 };
                 match next {
-                    Some(Ok(delivery)) => self.process(delivery, shutdown).await?,
+                    Some(Ok(delivery)) => match &self.handler {
+                        Handler::One(_) => self.process(delivery, shutdown).await?,
+                        Handler::Batch(handler, batch) => {
+                            let batch = gather(delivery, &mut deliveries, batch, &self.config.queue).await?;
+                            self.process_batch(handler.as_ref(), batch, shutdown).await?;
+                        }
+                    },
                     Some(Err(error)) => return Err(error.into()),
                     None => {
                         return Err(Error::ConsumerCancelled { queue: self.config.queue.clone() });
@@ -347,13 +431,18 @@ impl Consumer {
     /// Handles one delivery to the end: acked, requeued or dead-lettered. Returns an error only when
     /// the broker cannot be told, which means the connection is gone.
     async fn process(&self, delivery: Delivery, shutdown: &CancellationToken) -> Result<()> {
-        let headers = delivery.properties.headers().as_ref();
-        // The quorum queue counts earlier failed deliveries in `x-delivery-count`.
-        let attempt = amqp::integer_header(headers, "x-delivery-count").unwrap_or(0) + 1;
-        let consumer = self.config.consumer_name.as_str();
+        match self.decode_or_reject(delivery).await? {
+            Some(pending) => self.settle_pending(pending, shutdown).await,
+            None => Ok(()),
+        }
+    }
 
-        let (envelope, event_id) = match decode(&delivery.data) {
-            Ok(decoded) => decoded,
+    /// The delivery's envelope, or `None` once an undecodable delivery has been dead-lettered.
+    async fn decode_or_reject(&self, delivery: Delivery) -> Result<Option<Pending>> {
+        // The quorum queue counts earlier failed deliveries in `x-delivery-count`.
+        let attempt = amqp::integer_header(delivery.properties.headers().as_ref(), "x-delivery-count").unwrap_or(0) + 1;
+        match decode(&delivery.data) {
+            Ok((envelope, event_id)) => Ok(Some(Pending { delivery, envelope, event_id, attempt })),
             Err(reason) => {
                 tracing::error!(
                     queue = %self.config.queue,
@@ -361,15 +450,20 @@ impl Consumer {
                     %reason,
                     "undecodable event; dead-lettering it"
                 );
-                metrics::counter!(FAILED_TOTAL, "consumer" => consumer.to_owned()).increment(1);
+                metrics::counter!(FAILED_TOTAL, "consumer" => self.config.consumer_name.clone()).increment(1);
                 delivery.acker.reject(BasicRejectOptions { requeue: false }).await?;
-                return Ok(());
+                Ok(None)
             }
-        };
+        }
+    }
 
+    /// Settles one decoded delivery in a span of its own that continues the producer's trace.
+    async fn settle_pending(&self, pending: Pending, shutdown: &CancellationToken) -> Result<()> {
+        let Pending { delivery, envelope, event_id, attempt } = pending;
+        let headers = delivery.properties.headers().as_ref();
         let span = tracing::info_span!(
             "consume event",
-            consumer,
+            consumer = %self.config.consumer_name,
             event_id = %envelope.event_id,
             event_type = %envelope.r#type,
             attempt,
@@ -380,6 +474,82 @@ impl Consumer {
         trace_context::set_parent(&span, traceparent, tracestate);
 
         self.settle(delivery, &envelope, event_id, attempt, shutdown).instrument(span).await
+    }
+
+    /// Applies a gathered batch in one transaction and acks every delivery after the commit. If the
+    /// transaction fails for any reason but an unreachable database, each event is settled alone
+    /// instead (applied, retried or dead-lettered), so one bad event cannot hold the others back.
+    /// Returns an error only when the broker cannot be told, which means the connection is gone.
+    async fn process_batch(
+        &self,
+        handler: &dyn BatchEventHandler,
+        deliveries: Vec<Delivery>,
+        shutdown: &CancellationToken,
+    ) -> Result<()> {
+        let mut pending = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            if let Some(decoded) = self.decode_or_reject(delivery).await? {
+                pending.push(decoded);
+            }
+        }
+        if pending.len() <= 1 {
+            for one in pending {
+                self.settle_pending(one, shutdown).await?;
+            }
+            return Ok(());
+        }
+
+        let consumer = self.config.consumer_name.clone();
+        let span = tracing::info_span!("consume event batch", consumer = %consumer, events = pending.len());
+        let mut unavailable = Backoff::new(Duration::from_millis(200), self.config.max_backoff);
+        loop {
+            let applied = {
+                let events: Vec<(&Envelope, Uuid)> = pending.iter().map(|p| (&p.envelope, p.event_id)).collect();
+                self.apply_batch(handler, &events).instrument(span.clone()).await
+            };
+            match applied {
+                Ok(outcomes) => {
+                    let (mut applied, mut duplicates) = (0_u64, 0_u64);
+                    for (one, outcome) in pending.into_iter().zip(outcomes) {
+                        one.delivery.acker.ack(lapin::options::BasicAckOptions::default()).await?;
+                        match outcome {
+                            Outcome::Applied => applied += 1,
+                            Outcome::Duplicate => duplicates += 1,
+                        }
+                    }
+                    if duplicates > 0 {
+                        span.in_scope(|| {
+                            tracing::info!(duplicates, "events already processed; dropped the duplicates")
+                        });
+                    }
+                    metrics::counter!(PROCESSED_TOTAL, "consumer" => consumer.clone()).increment(applied);
+                    metrics::counter!(DUPLICATES_TOTAL, "consumer" => consumer).increment(duplicates);
+                    return Ok(());
+                }
+                Err(ApplyError::Unavailable(error)) => {
+                    // As for a single event: hold the batch (unacked) until the database is back.
+                    let delay = unavailable.next_delay();
+                    span.in_scope(
+                        || tracing::warn!(%error, retry_in = ?delay, "database unavailable; holding the batch"),
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+                Err(ApplyError::Retry(reason) | ApplyError::Permanent(reason)) => {
+                    // The batch cannot tell which event failed; applying each alone does, and
+                    // spends a delivery attempt on the failing one only.
+                    span.in_scope(|| tracing::warn!(%reason, "the batch failed; applying its events one at a time"));
+                    metrics::counter!(BATCH_FALLBACKS_TOTAL, "consumer" => consumer).increment(1);
+                    break;
+                }
+            }
+        }
+        for one in pending {
+            self.settle_pending(one, shutdown).await?;
+        }
+        Ok(())
     }
 
     async fn settle(
@@ -454,8 +624,60 @@ impl Consumer {
         self.config.retry_delay.saturating_mul(2u32.saturating_pow(doublings)).min(self.config.max_backoff)
     }
 
-    /// One transaction: claim the event for this consumer, run the handler, commit.
+    /// One event in one transaction, with whichever kind of handler the consumer has.
     async fn apply(&self, envelope: &Envelope, event_id: Uuid) -> Result<Outcome, ApplyError> {
+        match &self.handler {
+            Handler::One(handler) => self.apply_one(handler.as_ref(), envelope, event_id).await,
+            Handler::Batch(handler, _) => {
+                match self.apply_batch(handler.as_ref(), &[(envelope, event_id)]).await?[..] {
+                    [outcome] => Ok(outcome),
+                    _ => Err(ApplyError::Retry("a batch of one gave other than one outcome".to_owned())),
+                }
+            }
+        }
+    }
+
+    /// One transaction for several events: claim each for this consumer, run the handler once on
+    /// those claimed now, commit. The outcomes are in the order of `events`; an event that occurs
+    /// twice in `events` is applied at its first occurrence and a duplicate at the others.
+    async fn apply_batch(
+        &self,
+        handler: &dyn BatchEventHandler,
+        events: &[(&Envelope, Uuid)],
+    ) -> Result<Vec<Outcome>, ApplyError> {
+        let mut seen = HashSet::with_capacity(events.len());
+        let first: Vec<bool> = events.iter().map(|(_, event_id)| seen.insert(*event_id)).collect();
+        let mut tx = self.pool.begin().await?;
+        let claimed = claim(&mut tx, &self.config.consumer_name, seen).await?;
+        let mut fresh = Vec::with_capacity(claimed.len());
+        let mut outcomes = Vec::with_capacity(events.len());
+        for ((envelope, event_id), first) in events.iter().zip(first) {
+            if first && claimed.contains(event_id) {
+                fresh.push(*envelope);
+                outcomes.push(Outcome::Applied);
+            } else {
+                outcomes.push(Outcome::Duplicate);
+            }
+        }
+        if !fresh.is_empty() {
+            // As in `apply_one`: an error drops `tx` (rolling everything back), a panic is a failure.
+            let handled = AssertUnwindSafe(handler.handle_batch(&mut tx, &fresh)).catch_unwind().await;
+            match handled {
+                Ok(result) => result?,
+                Err(panic) => return Err(ApplyError::Retry(panic_message(panic.as_ref()))),
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// One transaction: claim the event for this consumer, run the handler, commit.
+    async fn apply_one(
+        &self,
+        handler: &dyn EventHandler,
+        envelope: &Envelope,
+        event_id: Uuid,
+    ) -> Result<Outcome, ApplyError> {
         let mut tx = self.pool.begin().await?;
         // The claim comes first so that a duplicate costs no handler work, and so that a concurrent
         // redelivery to another instance blocks on this row until we commit or roll back.
@@ -474,7 +696,7 @@ impl Consumer {
         }
         // On error `tx` is dropped here, which rolls the claim and the handler's writes back. A
         // panicking handler is one more failed attempt, not the end of the consumer.
-        let handled = AssertUnwindSafe(self.handler.handle(&mut tx, envelope)).catch_unwind().await;
+        let handled = AssertUnwindSafe(handler.handle(&mut tx, envelope)).catch_unwind().await;
         match handled {
             Ok(result) => result?,
             Err(panic) => return Err(ApplyError::Retry(panic_message(panic.as_ref()))),
@@ -482,6 +704,96 @@ impl Consumer {
         tx.commit().await?;
         Ok(Outcome::Applied)
     }
+}
+
+/// `first` and whatever else `stream` delivers within `batch.max_wait`, up to `batch.max_batch`
+/// deliveries in all.
+async fn gather(
+    first: Delivery,
+    stream: &mut lapin::Consumer,
+    batch: &BatchConfig,
+    queue: &str,
+) -> Result<Vec<Delivery>> {
+    let mut gathered = vec![first];
+    let deadline = tokio::time::Instant::now() + batch.max_wait;
+    while gathered.len() < usize::from(batch.max_batch) {
+        // `timeout_at` polls the stream before looking at the clock, so a zero wait still takes
+        // every delivery already received.
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(delivery))) => gathered.push(delivery),
+            // The connection is gone: the deliveries in hand are unacked and return to the queue.
+            Ok(Some(Err(error))) => return Err(error.into()),
+            Ok(None) => return Err(Error::ConsumerCancelled { queue: queue.to_owned() }),
+            Err(_) => break,
+        }
+    }
+    Ok(gathered)
+}
+
+/// Records `event_ids` as processed by `consumer` inside `tx`, and returns those recorded now (the
+/// others were processed before). One statement when none was, which is the usual case; when some
+/// were, that statement is undone (savepoint) and each event is claimed on its own, to learn which.
+/// Claims go in `event_id` order, so two transactions claiming overlapping batches cannot deadlock
+/// on each other's rows.
+async fn claim(
+    tx: &mut MySqlConnection,
+    consumer: &str,
+    event_ids: HashSet<Uuid>,
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let mut ordered: Vec<Uuid> = event_ids.into_iter().collect();
+    ordered.sort_unstable();
+    if ordered.len() > 1 {
+        let mut savepoint = tx.begin().await?;
+        let mut insert =
+            QueryBuilder::<MySql>::new("INSERT IGNORE INTO processed_event (consumer, event_id, processed_at) ");
+        insert.push_values(&ordered, |mut row, event_id| {
+            row.push_bind(consumer).push_bind(*event_id).push("UTC_TIMESTAMP(6)");
+        });
+        let inserted = insert.build().execute(&mut *savepoint).await?.rows_affected();
+        if usize::try_from(inserted).is_ok_and(|inserted| inserted == ordered.len()) {
+            savepoint.commit().await?;
+            return Ok(ordered.into_iter().collect());
+        }
+        savepoint.rollback().await?;
+    }
+    let mut claimed = HashSet::with_capacity(ordered.len());
+    for event_id in ordered {
+        let inserted = sqlx::query(
+            "INSERT IGNORE INTO processed_event (consumer, event_id, processed_at) \
+             VALUES (?, ?, UTC_TIMESTAMP(6))",
+        )
+        .bind(consumer)
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted > 0 {
+            claimed.insert(event_id);
+        }
+    }
+    Ok(claimed)
+}
+
+/// The checks every consumer configuration passes, batched or not.
+fn validate(config: &ConsumerConfig) -> Result<()> {
+    let invalid = |reason: &str| Err(Error::InvalidConfig(reason.to_owned()));
+    if config.queue.is_empty() || config.exchange.is_empty() {
+        return invalid("queue and exchange must be named");
+    }
+    if config.consumer_name.is_empty() || config.consumer_name.len() > MAX_CONSUMER_NAME_LEN {
+        return invalid("consumer_name must be 1 to 100 bytes");
+    }
+    if config.bindings.is_empty() {
+        return invalid("bindings must not be empty, or the queue would receive nothing");
+    }
+    if config.prefetch == 0 {
+        // 0 means "unlimited" to the broker, which is the opposite of what was meant.
+        return invalid("prefetch must be at least 1");
+    }
+    if config.max_attempts == 0 || i32::try_from(config.max_attempts).is_err() {
+        return invalid("max_attempts must be at least 1");
+    }
+    Ok(())
 }
 
 /// What a caught panic said, as far as it can be told.
@@ -548,5 +860,9 @@ fn describe_metrics() {
     metrics::describe_counter!(
         DUPLICATES_TOTAL,
         "Redelivered events dropped because they were already applied, by consumer."
+    );
+    metrics::describe_counter!(
+        BATCH_FALLBACKS_TOTAL,
+        "Batches whose transaction failed and whose events were then applied one at a time, by consumer."
     );
 }

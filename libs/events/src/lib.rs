@@ -36,7 +36,10 @@
 //!
 //! Implement [`EventHandler`], then run a [`Consumer`] next to the service. The handler receives the
 //! consumer's open transaction; whatever it writes commits together with the dedup row, and only then
-//! is the message acknowledged.
+//! is the message acknowledged. A consumer that appends many small rows and is bound by commits can
+//! implement [`BatchEventHandler`] instead and run [`Consumer::new_batched`]: up to
+//! [`BatchConfig::max_batch`] events per transaction, each still applied exactly once, and a batch
+//! that fails is applied again one event at a time.
 
 mod amqp;
 mod consumer;
@@ -49,7 +52,7 @@ mod trace_context;
 use std::borrow::Cow;
 
 pub use amqp::declare_exchange;
-pub use consumer::{Consumer, ConsumerConfig, EventHandler};
+pub use consumer::{BatchConfig, BatchEventHandler, Consumer, ConsumerConfig, EventHandler};
 pub use envelope::{EnvelopeBuilder, new_envelope};
 pub use error::{Error, HandlerError, Result};
 pub use ordo_proto::events::v1::{Envelope, envelope::Payload};

@@ -12,7 +12,8 @@ use anyhow::Context as _;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit};
 use ordo_events::{
-    ConsumerConfig, Envelope, EnvelopeBuilder, EventHandler, HandlerError, MIGRATOR, Payload, RelayConfig,
+    BatchEventHandler, ConsumerConfig, Envelope, EnvelopeBuilder, EventHandler, HandlerError, MIGRATOR, Payload,
+    RelayConfig,
 };
 use ordo_proto::events::v1::PasswordChanged;
 use ordo_testkit::TestEnv;
@@ -169,6 +170,101 @@ impl EventHandler for RecordingHandler {
         sqlx::query("INSERT INTO effect (event_id) VALUES (?)").bind(&envelope.event_id).execute(conn).await?;
         Ok(())
     }
+}
+
+/// The batch version of [`RecordingHandler`]: writes the effects of a whole batch with one statement,
+/// remembers the size of every batch it was given, counts attempts per event, and fails every batch
+/// that contains the `poison` event.
+#[derive(Clone, Default)]
+pub struct RecordingBatchHandler {
+    batches: Arc<Mutex<Vec<usize>>>,
+    attempts: Arc<Mutex<HashMap<String, u32>>>,
+    alone: Arc<Mutex<HashMap<String, u32>>>,
+    poison: Option<(String, Failure)>,
+}
+
+impl RecordingBatchHandler {
+    pub fn failing_on(event_id: &str, failure: Failure) -> Self {
+        Self { poison: Some((event_id.to_owned(), failure)), ..Self::default() }
+    }
+
+    /// The sizes of the batches the handler was given, in order.
+    pub fn batches(&self) -> Vec<usize> {
+        self.batches.lock().unwrap().clone()
+    }
+
+    /// How many batches contained `event_id`.
+    pub fn attempts(&self, event_id: &str) -> u32 {
+        self.attempts.lock().unwrap().get(event_id).copied().unwrap_or(0)
+    }
+
+    /// How many batches held `event_id` alone: one per delivery once a batch with it has failed.
+    pub fn attempts_alone(&self, event_id: &str) -> u32 {
+        self.alone.lock().unwrap().get(event_id).copied().unwrap_or(0)
+    }
+}
+
+#[async_trait::async_trait]
+impl BatchEventHandler for RecordingBatchHandler {
+    async fn handle_batch(&self, conn: &mut MySqlConnection, envelopes: &[&Envelope]) -> Result<(), HandlerError> {
+        self.batches.lock().unwrap().push(envelopes.len());
+        for envelope in envelopes {
+            *self.attempts.lock().unwrap().entry(envelope.event_id.clone()).or_default() += 1;
+        }
+        if let [envelope] = envelopes {
+            *self.alone.lock().unwrap().entry(envelope.event_id.clone()).or_default() += 1;
+        }
+        if let Some((poison, failure)) = &self.poison
+            && envelopes.iter().any(|envelope| envelope.event_id == *poison)
+        {
+            match failure {
+                Failure::Error => return Err(HandlerError::retryable("this event always fails")),
+                Failure::Panic => panic!("this event always panics"),
+            }
+        }
+        let mut insert = sqlx::QueryBuilder::<sqlx::MySql>::new("INSERT INTO effect (event_id) ");
+        insert.push_values(envelopes, |mut row, envelope| {
+            row.push_bind(&envelope.event_id);
+        });
+        insert.build().execute(conn).await?;
+        Ok(())
+    }
+}
+
+/// Publishes `envelopes` straight to `exchange` (as the relay would, without the outbox) and waits
+/// for every confirm.
+pub async fn publish(exchange: &str, envelopes: &[Envelope]) -> anyhow::Result<()> {
+    use lapin::BasicProperties;
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    use prost::Message as _;
+
+    let connection =
+        lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    let mut confirms = Vec::with_capacity(envelopes.len());
+    for envelope in envelopes {
+        let properties = BasicProperties::default()
+            .with_message_id(envelope.event_id.clone().into())
+            .with_content_type(ordo_events::CONTENT_TYPE.into())
+            .with_delivery_mode(2);
+        confirms.push(
+            channel
+                .basic_publish(
+                    exchange,
+                    &envelope.r#type,
+                    BasicPublishOptions::default(),
+                    &envelope.encode_to_vec(),
+                    properties,
+                )
+                .await?,
+        );
+    }
+    for confirm in confirms {
+        anyhow::ensure!(confirm.await?.is_ack(), "the broker did not accept a message");
+    }
+    connection.close(200, "published").await?;
+    Ok(())
 }
 
 /// The value of counter `name` for consumer `consumer`, as the test recorder saw it.

@@ -78,7 +78,7 @@ async fn poison_message_scenario(name: &str, failure: Failure) -> anyhow::Result
 }
 
 /// Publishes `body` as is, bypassing the outbox, and waits for the broker's confirm.
-async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) -> anyhow::Result<()> {
+pub async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) -> anyhow::Result<()> {
     let connection =
         lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
