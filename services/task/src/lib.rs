@@ -1,1 +1,194 @@
-//! Ordo's task service: tasks, their numbering and board order, comments, watchers and attachments.
+//! Ordo's task service: tasks, their numbering and board order, comments and watchers, with every
+//! change announced through the outbox. Who may do what is the project service's answer
+//! (`CheckAccess`), asked with the caller's own token.
+//!
+//! `main.rs` parses [`Config`] and calls [`serve`]; tests call [`serve`] with listeners on port 0.
+
+pub mod app;
+pub mod domain;
+pub mod grpc;
+pub mod infra;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ordo_auth::Authenticator;
+use ordo_auth::remote::IdentityKeys;
+use ordo_events::{Consumer, ConsumerConfig, OutboxSignal, Relay, RelayConfig};
+use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
+use ordo_platform::ops::{MySqlCheck, Readiness, RedisCheck};
+use ordo_platform::shutdown::CancellationToken;
+use ordo_proto::task::v1::task_service_server::TaskServiceServer;
+use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::app::TaskService;
+use crate::infra::{MySqlTaskStore, ProjectEventHandler, ProjectServiceAccess};
+
+/// The task service's own migrations (the events library's outbox tables are merged in at start).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Every setting of the task service, from flags or `ORDO_*` environment variables.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "ordo-task", version, about = "Ordo's task service")]
+pub struct Config {
+    /// What to do; without a command the service runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// MySQL URL of the task service's own schema (created at start if missing).
+    #[arg(long, env = "ORDO_DATABASE_URL", default_value = "mysql://root@127.0.0.1:3306/ordo_task")]
+    pub database_url: Secret<String>,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "ORDO_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
+    pub database_max_connections: u32,
+    /// Redis URL (checked by /readyz; the task service caches nothing there yet).
+    #[arg(long, env = "ORDO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: Secret<String>,
+    /// Prefix of every Redis key.
+    #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
+    pub redis_prefix: String,
+    /// RabbitMQ URL (outbox relay and event consumer).
+    #[arg(long, env = "ORDO_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub amqp_url: Secret<String>,
+    /// Topic exchange of domain events.
+    #[arg(long, env = "ORDO_EVENTS_EXCHANGE", default_value = "ordo.events")]
+    pub events_exchange: String,
+    /// The durable queue this service consumes the project service's events from.
+    #[arg(long, env = "ORDO_EVENTS_QUEUE", default_value = "task.events")]
+    pub events_queue: String,
+    /// gRPC URL of the identity service (token keys).
+    #[arg(long, env = "ORDO_IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
+    pub identity_url: String,
+    /// gRPC URL of the project service (who may do what in which project).
+    #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
+    pub project_url: String,
+    /// Timeout of every call to another service, milliseconds.
+    #[arg(long, env = "ORDO_BACKEND_TIMEOUT_MS", default_value_t = 5000)]
+    pub backend_timeout_ms: u64,
+    /// Address of the gRPC server.
+    #[arg(long, env = "ORDO_GRPC_ADDR", default_value = "127.0.0.1:50053")]
+    pub grpc_addr: SocketAddr,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "ORDO_OPS_ADDR", default_value = "127.0.0.1:9103")]
+    pub ops_addr: SocketAddr,
+    /// Log format.
+    #[arg(long, env = "ORDO_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+    /// Runtime.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// A command other than serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Create the schema if needed, apply migrations, and exit.
+    Migrate,
+}
+
+/// Creates the schema if needed and applies every migration.
+pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
+    let migrator = ordo_events::merge_migrations(&MIGRATOR)?;
+    let pool =
+        ordo_platform::db::prepare(config.database_url.expose(), config.database_max_connections, &migrator).await?;
+    Ok(pool)
+}
+
+/// How long the start waits for identity's keys before serving anyway (requests are refused as
+/// unauthenticated, and `/readyz` says not ready, until they arrive).
+const KEYS_AT_START: Duration = Duration::from_secs(5);
+
+/// Runs the service on the given listeners until `shutdown` is cancelled, then drains: in-flight
+/// RPCs finish, the relay publishes what it holds, the consumer finishes its message.
+pub async fn serve(
+    config: Config,
+    grpc_listener: TcpListener,
+    ops_listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // Install the metrics recorder before anything records: earlier measurements would be lost.
+    ordo_platform::ops::metrics_handle();
+    let pool = migrate(&config).await.context("prepare the database")?;
+    let redis_client = redis::Client::open(config.redis_url.expose().as_str()).context("redis URL")?;
+    let redis = redis::aio::ConnectionManager::new(redis_client).await.context("connect to Redis")?;
+
+    let timeout = Duration::from_millis(config.backend_timeout_ms);
+    let identity =
+        ordo_auth::remote::identity_client(&config.identity_url, timeout).context("invalid --identity-url")?;
+    let keys = IdentityKeys::new(identity);
+    let mut last_jwks = String::new();
+    match tokio::time::timeout(KEYS_AT_START, keys.fetch(&mut last_jwks)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "identity's keys are not available yet; retrying in the background"),
+        Err(_) => tracing::warn!("identity's keys are not available yet; retrying in the background"),
+    }
+    let refresher = tokio::spawn(keys.clone().refresh(last_jwks, shutdown.clone()));
+
+    let projects = ordo_platform::grpc::lazy_channel(&config.project_url, timeout).context("invalid --project-url")?;
+    let signal = OutboxSignal::default();
+    let service = TaskService::new(
+        Arc::new(MySqlTaskStore::new(pool.clone(), signal.clone())),
+        Arc::new(ProjectServiceAccess::new(projects)),
+    );
+
+    let relay = Relay::new(
+        pool.clone(),
+        RelayConfig::new(config.amqp_url.expose().clone(), config.events_exchange.clone()),
+        signal.clone(),
+    )?;
+    let relay = tokio::spawn(relay.run(shutdown.clone()));
+
+    let consumer = Consumer::new(
+        pool.clone(),
+        ConsumerConfig::new(
+            config.amqp_url.expose().clone(),
+            config.events_exchange.clone(),
+            config.events_queue.clone(),
+            "task",
+            infra::consumer::BINDINGS.iter().copied(),
+        ),
+        ProjectEventHandler::new(signal),
+    )?;
+    // Bound before serving, so no event published once the service answers can miss the queue; if
+    // the broker is down the consumer declares it when it connects.
+    if let Err(error) = consumer.declare_topology().await {
+        tracing::warn!(%error, "could not declare the event queue yet; the consumer will when it connects");
+    }
+    let consumer = tokio::spawn(consumer.run(shutdown.clone()));
+
+    let readiness = Readiness::default().with(MySqlCheck(pool.clone())).with(RedisCheck(redis)).with(keys.clone());
+    let ops = tokio::spawn(ordo_platform::ops::serve(ops_listener, readiness, shutdown.clone()));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<TaskServiceServer<grpc::TaskGrpc>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let tasks =
+        InterceptedService::new(TaskServiceServer::new(grpc::TaskGrpc::new(service)), Authenticator::new(keys.store()));
+
+    tracing::info!(grpc = %grpc_listener.local_addr()?, "task serving");
+    tonic::transport::Server::builder()
+        .trace_fn(ordo_platform::grpc::request_span)
+        .layer(ordo_platform::grpc::MetricsLayer)
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(tasks)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+            shutdown.clone().cancelled_owned(),
+        )
+        .await
+        .context("gRPC server")?;
+
+    let _ = consumer.await;
+    let _ = relay.await;
+    let _ = refresher.await;
+    let _ = ops.await;
+    pool.close().await;
+    tracing::info!("task stopped");
+    Ok(())
+}

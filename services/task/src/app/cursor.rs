@@ -1,0 +1,188 @@
+//! Opaque keyset cursors: the sort key of the last item of a page, as base64url JSON, with the
+//! sort and a fingerprint of the filters they were made under. Clients must not build them; one that
+//! does not decode, or that belongs to another list, is refused on the field `cursor`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::ports::{SortValue, TaskSort};
+use super::{AppError, Result};
+
+fn bad() -> AppError {
+    AppError::field("cursor", "invalid cursor; start again without one")
+}
+
+fn micros(time: OffsetDateTime) -> i64 {
+    i64::try_from(time.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+fn from_micros(us: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).map_err(|_| bad())
+}
+
+/// Where a page of tasks resumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TaskCursor {
+    /// The fingerprint of the filters.
+    f: String,
+    /// The sort's code.
+    s: String,
+    /// The time (microseconds), rank or position of the last task; `null` for a missing due date.
+    v: Option<serde_json::Value>,
+    /// Its id.
+    id: Uuid,
+}
+
+/// The cursor after a task with sort value `value` and id `id`, in a list with `fingerprint`.
+pub(crate) fn encode_task(fingerprint: &str, sort: TaskSort, value: &SortValue, id: Uuid) -> String {
+    let v = match value {
+        SortValue::Time(t) => Some(serde_json::Value::from(micros(*t))),
+        SortValue::Due(t) => t.map(|t| serde_json::Value::from(micros(t))),
+        SortValue::Rank(r) => Some(serde_json::Value::from(*r)),
+        SortValue::Position(p) => Some(serde_json::Value::from(p.clone())),
+    };
+    encode(&TaskCursor { f: fingerprint.to_owned(), s: sort.code().to_owned(), v, id })
+}
+
+/// Decodes a task cursor of a list with `fingerprint` and `sort`; `None` for the first page.
+pub(crate) fn decode_task(cursor: &str, fingerprint: &str, sort: TaskSort) -> Result<Option<(SortValue, Uuid)>> {
+    let Some(c) = decode::<TaskCursor>(cursor)? else { return Ok(None) };
+    if c.f != fingerprint || c.s != sort.code() {
+        return Err(AppError::field("cursor", "the cursor belongs to a list with other filters or another sort"));
+    }
+    let value = match (sort, c.v) {
+        (TaskSort::CreatedAsc | TaskSort::CreatedDesc | TaskSort::UpdatedAsc | TaskSort::UpdatedDesc, Some(v)) => {
+            SortValue::Time(from_micros(v.as_i64().ok_or_else(bad)?)?)
+        }
+        (TaskSort::DueAsc | TaskSort::DueDesc, None) => SortValue::Due(None),
+        (TaskSort::DueAsc | TaskSort::DueDesc, Some(v)) => {
+            SortValue::Due(Some(from_micros(v.as_i64().ok_or_else(bad)?)?))
+        }
+        (TaskSort::PriorityAsc | TaskSort::PriorityDesc, Some(v)) => {
+            SortValue::Rank(v.as_u64().and_then(|r| u8::try_from(r).ok()).filter(|r| *r <= 4).ok_or_else(bad)?)
+        }
+        (TaskSort::Position, Some(serde_json::Value::String(p))) => SortValue::Position(p),
+        _ => return Err(bad()),
+    };
+    Ok(Some((value, c.id)))
+}
+
+/// Where a page of comments (oldest first) resumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CommentCursor {
+    /// The task the comments belong to.
+    t: Uuid,
+    /// `created_at` of the last comment, microseconds.
+    c: i64,
+    /// Its id.
+    id: Uuid,
+}
+
+/// The cursor after a comment of `task_id`.
+pub(crate) fn encode_comment(task_id: Uuid, created_at: OffsetDateTime, id: Uuid) -> String {
+    encode(&CommentCursor { t: task_id, c: micros(created_at), id })
+}
+
+/// Decodes a comment cursor of `task_id`'s comments.
+pub(crate) fn decode_comment(cursor: &str, task_id: Uuid) -> Result<Option<(OffsetDateTime, Uuid)>> {
+    let Some(c) = decode::<CommentCursor>(cursor)? else { return Ok(None) };
+    if c.t != task_id {
+        return Err(AppError::field("cursor", "the cursor belongs to another task's comments"));
+    }
+    Ok(Some((from_micros(c.c)?, c.id)))
+}
+
+fn encode<T: Serialize>(cursor: &T) -> String {
+    // Serializing plain structs of strings, numbers and UUIDs cannot fail.
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
+}
+
+fn decode<T: DeserializeOwned>(cursor: &str) -> Result<Option<T>> {
+    if cursor.is_empty() {
+        return Ok(None);
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
+}
+
+/// Checks a page size (0 means the default of 50).
+pub(crate) fn limit(requested: i32) -> Result<u32> {
+    match requested {
+        0 => Ok(50),
+        1..=100 => Ok(requested.unsigned_abs()),
+        _ => Err(AppError::field("limit", "must be 1..100")),
+    }
+}
+
+/// A stable 64-bit FNV-1a fingerprint of `text`, in hex: the filters a cursor was made under.
+pub(crate) fn fingerprint(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn task_cursors_round_trip_for_every_sort() {
+        let now = OffsetDateTime::from_unix_timestamp(1_764_000_000).unwrap() + time::Duration::microseconds(123_456);
+        let id = Uuid::now_v7();
+        let cases = [
+            (TaskSort::CreatedDesc, SortValue::Time(now)),
+            (TaskSort::UpdatedAsc, SortValue::Time(now)),
+            (TaskSort::DueAsc, SortValue::Due(Some(now))),
+            (TaskSort::DueDesc, SortValue::Due(None)),
+            (TaskSort::PriorityDesc, SortValue::Rank(4)),
+            (TaskSort::Position, SortValue::Position("i5".into())),
+        ];
+        for (sort, value) in cases {
+            let cursor = encode_task("f1", sort, &value, id);
+            assert_eq!(decode_task(&cursor, "f1", sort).unwrap(), Some((value, id)));
+        }
+    }
+
+    #[test]
+    fn a_cursor_of_another_list_or_garbage_is_refused_on_the_cursor_field() {
+        let cursor = encode_task("f1", TaskSort::PriorityAsc, &SortValue::Rank(2), Uuid::now_v7());
+        for result in [
+            decode_task(&cursor, "f2", TaskSort::PriorityAsc),
+            decode_task(&cursor, "f1", TaskSort::PriorityDesc),
+            decode_task("garbage!", "f1", TaskSort::PriorityAsc),
+            decode_task("AAAA", "f1", TaskSort::PriorityAsc),
+        ] {
+            match result {
+                Err(AppError::Validation(v)) => assert_eq!(v[0].field, "cursor"),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(decode_task("", "f1", TaskSort::Position).unwrap(), None);
+        let task = Uuid::now_v7();
+        let comment = encode_comment(task, OffsetDateTime::now_utc(), Uuid::now_v7());
+        assert!(decode_comment(&comment, task).unwrap().is_some());
+        assert!(decode_comment(&comment, Uuid::now_v7()).is_err());
+    }
+
+    #[test]
+    fn limits_default_to_50_and_stay_within_1_to_100() {
+        assert_eq!(limit(0).unwrap(), 50);
+        assert_eq!(limit(100).unwrap(), 100);
+        assert!(limit(101).is_err() && limit(-1).is_err());
+    }
+
+    #[test]
+    fn fingerprints_differ_for_different_filters() {
+        assert_eq!(fingerprint("a"), fingerprint("a"));
+        assert_ne!(fingerprint("a|b"), fingerprint("a|c"));
+    }
+}

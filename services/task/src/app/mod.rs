@@ -1,0 +1,11 @@
+//! The task service's use cases. They depend on the ports in [`ports`] only; `infra` implements them
+//! with MySQL and the project service. Authorization decisions are made here, through the domain's
+//! [`Access`](crate::domain::Access) rules.
+
+mod cursor;
+mod error;
+pub mod ports;
+mod service;
+
+pub use error::{AppError, Result};
+pub use service::{BulkOutcome, Caller, ClientInfo, CommentPage, ListTasks, TaskFields, TaskPage, TaskService};

@@ -1,0 +1,215 @@
+//! What the use cases need from the outside world, as traits. Writes go through a unit of work
+//! ([`TaskTx`]) so the change and its events commit together (the outbox pattern).
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{ClientInfo, Result};
+use crate::domain::{Comment, ParentChain, Position, Priority, ProjectRole, Status, Task, TaskEvent};
+
+/// What the project service says of one user in one project the caller can see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectStanding {
+    /// The user's role; `None` for a non-member or a disabled account.
+    pub role: Option<ProjectRole>,
+    /// The project is archived.
+    pub archived: bool,
+    /// The project's key.
+    pub key: String,
+}
+
+/// The project service: "may user U do X in project P".
+#[async_trait]
+pub trait ProjectAccess: Send + Sync + 'static {
+    /// `user_id`'s standing in `project_id`, asked with the caller's bearer `authorization`; `None`
+    /// when the project does not exist or the caller may not see it.
+    async fn standing(&self, authorization: &str, project_id: Uuid, user_id: Uuid) -> Result<Option<ProjectStanding>>;
+}
+
+/// The order of a task list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskSort {
+    CreatedAsc,
+    CreatedDesc,
+    UpdatedAsc,
+    UpdatedDesc,
+    /// Tasks without a due date last.
+    DueAsc,
+    /// Tasks without a due date last.
+    DueDesc,
+    PriorityAsc,
+    PriorityDesc,
+    Position,
+}
+
+impl TaskSort {
+    /// Whether the sort (and its tie-break by id) runs downwards.
+    pub fn descending(self) -> bool {
+        matches!(self, TaskSort::CreatedDesc | TaskSort::UpdatedDesc | TaskSort::DueDesc | TaskSort::PriorityDesc)
+    }
+
+    /// A short stable name, kept in cursors.
+    pub fn code(self) -> &'static str {
+        match self {
+            TaskSort::CreatedAsc => "c",
+            TaskSort::CreatedDesc => "-c",
+            TaskSort::UpdatedAsc => "u",
+            TaskSort::UpdatedDesc => "-u",
+            TaskSort::DueAsc => "d",
+            TaskSort::DueDesc => "-d",
+            TaskSort::PriorityAsc => "p",
+            TaskSort::PriorityDesc => "-p",
+            TaskSort::Position => "b",
+        }
+    }
+}
+
+/// The sort key of one task under some [`TaskSort`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    /// `created_at` or `updated_at`.
+    Time(OffsetDateTime),
+    /// `due_at`, which may be absent.
+    Due(Option<OffsetDateTime>),
+    /// The priority's rank.
+    Rank(u8),
+    /// The board position.
+    Position(String),
+}
+
+impl SortValue {
+    /// The key of `task` under `sort`.
+    pub fn of(task: &Task, sort: TaskSort) -> Self {
+        match sort {
+            TaskSort::CreatedAsc | TaskSort::CreatedDesc => SortValue::Time(task.created_at),
+            TaskSort::UpdatedAsc | TaskSort::UpdatedDesc => SortValue::Time(task.updated_at),
+            TaskSort::DueAsc | TaskSort::DueDesc => SortValue::Due(task.schedule.due_at()),
+            TaskSort::PriorityAsc | TaskSort::PriorityDesc => SortValue::Rank(task.priority.rank()),
+            TaskSort::Position => SortValue::Position(task.position.as_str().to_owned()),
+        }
+    }
+}
+
+/// Which subtasks a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentFilter {
+    /// Tasks without a parent.
+    Root,
+    /// The subtasks of this task.
+    Of(Uuid),
+}
+
+/// The filters, order and page of a task list.
+#[derive(Debug, Clone)]
+pub struct TaskQuery {
+    /// Only this project's tasks; `None` only with `assignee_id`.
+    pub project_id: Option<Uuid>,
+    /// Any of these statuses; empty means any.
+    pub statuses: Vec<Status>,
+    /// Any of these priorities; empty means any.
+    pub priorities: Vec<Priority>,
+    pub assignee_id: Option<Uuid>,
+    pub label: Option<String>,
+    /// A full-text expression in MySQL's boolean mode.
+    pub text: Option<String>,
+    /// Due strictly before.
+    pub due_before: Option<OffsetDateTime>,
+    /// Due strictly after.
+    pub due_after: Option<OffsetDateTime>,
+    pub parent: Option<ParentFilter>,
+    pub sort: TaskSort,
+    /// Resume after this (sort value, id).
+    pub after: Option<(SortValue, Uuid)>,
+    /// Rows to return.
+    pub limit: u32,
+}
+
+/// Which way from a board position to look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The nearest position below.
+    Before,
+    /// The nearest position above.
+    After,
+}
+
+/// Opens units of work and answers read-only queries.
+#[async_trait]
+pub trait TaskStore: Send + Sync + 'static {
+    /// Begins a unit of work.
+    async fn begin(&self) -> Result<Box<dyn TaskTx>>;
+    /// Makes sure the project's counter row exists (committed on its own, so the first creates of
+    /// a project do not race to insert it inside their transactions).
+    async fn ensure_counter(&self, project_id: Uuid) -> Result<()>;
+    /// One task.
+    async fn task(&self, id: Uuid) -> Result<Option<Task>>;
+    /// The tasks with this key (normally one; a deleted project's key may have been reused).
+    async fn tasks_by_key(&self, project_key: &str, number: i64) -> Result<Vec<Task>>;
+    /// A page of tasks.
+    async fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<Task>>;
+    /// One comment.
+    async fn comment(&self, id: Uuid) -> Result<Option<Comment>>;
+    /// A page of a task's comments, oldest first, after (created_at, id).
+    async fn list_comments(
+        &self,
+        task_id: Uuid,
+        after: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<Comment>>;
+}
+
+/// One transaction: changes and their events commit together or not at all. Dropping it without
+/// [`TaskTx::commit`] rolls back.
+#[async_trait]
+pub trait TaskTx: Send {
+    /// Takes the project's next task number; the counter row stays locked until the end of the
+    /// transaction, which serialises creates and moves of one project.
+    async fn next_number(&mut self, project_id: Uuid) -> Result<i64>;
+    /// Locks the project's counter row (the board lock); `false` when the project has none.
+    async fn lock_board(&mut self, project_id: Uuid) -> Result<bool>;
+    /// The highest board position of the project.
+    async fn last_position(&mut self, project_id: Uuid) -> Result<Option<Position>>;
+    /// The nearest position to `of` on `side`, leaving out task `except`.
+    async fn neighbour(
+        &mut self,
+        project_id: Uuid,
+        of: &Position,
+        side: Side,
+        except: Uuid,
+    ) -> Result<Option<Position>>;
+    /// A task, locked for update.
+    async fn task_for_update(&mut self, id: Uuid) -> Result<Option<Task>>;
+    /// A task as the transaction sees it (no lock).
+    async fn task(&mut self, id: Uuid) -> Result<Option<Task>>;
+    /// The chain from `parent_id` up to its root; `None` if there is no such task.
+    async fn parent_chain(&mut self, parent_id: Uuid) -> Result<Option<ParentChain>>;
+    /// Every subtask of `id` at any depth (nearest first), and how many levels the subtree spans
+    /// counting `id` itself.
+    async fn subtree(&mut self, id: Uuid) -> Result<(Vec<Uuid>, usize)>;
+    /// The task's watchers.
+    async fn watchers(&mut self, task_id: Uuid) -> Result<Vec<Uuid>>;
+    /// Inserts a new task with its assignees and labels.
+    async fn insert_task(&mut self, task: &Task) -> Result<()>;
+    /// Writes a changed task whose stored version is `previous_version`; `changed` names the fields
+    /// that changed (assignees and labels are rewritten only when named).
+    async fn update_task(&mut self, task: &Task, previous_version: i64, changed: &[&'static str]) -> Result<()>;
+    /// Deletes tasks with their assignees, labels, watchers and comments.
+    async fn delete_tasks(&mut self, ids: &[Uuid]) -> Result<()>;
+    /// Adds a watcher (idempotent).
+    async fn watch(&mut self, task: &Task, user_id: Uuid) -> Result<()>;
+    /// Removes a watcher (idempotent).
+    async fn unwatch(&mut self, task_id: Uuid, user_id: Uuid) -> Result<()>;
+    /// Inserts a comment.
+    async fn insert_comment(&mut self, comment: &Comment) -> Result<()>;
+    /// A comment, locked for update.
+    async fn comment_for_update(&mut self, id: Uuid) -> Result<Option<Comment>>;
+    /// Writes a changed comment whose stored version is `previous_version`.
+    async fn update_comment(&mut self, comment: &Comment, previous_version: i64) -> Result<()>;
+    /// Deletes a comment.
+    async fn delete_comment(&mut self, id: Uuid) -> Result<()>;
+    /// Appends an event to the outbox.
+    async fn record(&mut self, event: &TaskEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()>;
+    /// Commits and wakes the outbox relay.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}

@@ -1,0 +1,70 @@
+//! The events the task service announces. Each becomes one `ordo.events.v1.Envelope` on the outbox,
+//! carrying the task as it stands after the change.
+
+use uuid::Uuid;
+
+use super::{Comment, Status, Task};
+
+/// Why a user stopped being an assignee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unassignment {
+    /// Someone edited the task.
+    Edit,
+    /// The user left (or was removed from) the project.
+    RemovedFromProject,
+}
+
+/// Something that happened to a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskEvent {
+    /// `task.created`
+    Created { task: Task, recipients: Vec<Uuid> },
+    /// `task.updated`; `changed` names the fields that changed.
+    Updated { task: Task, changed: Vec<&'static str>, recipients: Vec<Uuid> },
+    /// `task.status_changed`
+    StatusChanged { task: Task, old: Status, recipients: Vec<Uuid> },
+    /// `task.assigned`
+    Assigned { task: Task, assignee: Uuid },
+    /// `task.unassigned`
+    Unassigned { task: Task, assignee: Uuid, why: Unassignment },
+    /// `task.deleted`, with the subtasks that went with it.
+    Deleted { task: Task, subtask_ids: Vec<Uuid>, recipients: Vec<Uuid> },
+    /// `task.comment_added`
+    CommentAdded { task: Task, comment: Comment, recipients: Vec<Uuid> },
+}
+
+impl TaskEvent {
+    /// The routing key, `task.<event>`.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            TaskEvent::Created { .. } => "task.created",
+            TaskEvent::Updated { .. } => "task.updated",
+            TaskEvent::StatusChanged { .. } => "task.status_changed",
+            TaskEvent::Assigned { .. } => "task.assigned",
+            TaskEvent::Unassigned { .. } => "task.unassigned",
+            TaskEvent::Deleted { .. } => "task.deleted",
+            TaskEvent::CommentAdded { .. } => "task.comment_added",
+        }
+    }
+
+    /// The task the event is about.
+    pub fn task(&self) -> &Task {
+        match self {
+            TaskEvent::Created { task, .. }
+            | TaskEvent::Updated { task, .. }
+            | TaskEvent::StatusChanged { task, .. }
+            | TaskEvent::Assigned { task, .. }
+            | TaskEvent::Unassigned { task, .. }
+            | TaskEvent::Deleted { task, .. }
+            | TaskEvent::CommentAdded { task, .. } => task,
+        }
+    }
+
+    /// The aggregate the event is about: the comment for `task.comment_added`, else the task.
+    pub fn entity(&self) -> (&'static str, Uuid) {
+        match self {
+            TaskEvent::CommentAdded { comment, .. } => ("comment", comment.id),
+            other => ("task", other.task().id),
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! The tonic server of `ordo.task.v1.TaskService`: translates protobuf to use-case calls and
+//! use-case errors to `tonic::Status`, nothing more.
+
+use ordo_proto::task::v1 as pb;
+use pb::task_service_server::TaskService as TaskRpc;
+use time::OffsetDateTime;
+use tonic::{Request, Response, Status};
+
+use crate::app::ports::TaskSort;
+use crate::app::{AppError, Caller, ClientInfo, ListTasks, TaskFields, TaskService};
+use crate::domain::{Comment, Description, Estimate, FieldViolation, Priority, Status as TaskStatus, Task};
+
+/// The gRPC face of [`TaskService`].
+#[derive(Debug, Clone)]
+pub struct TaskGrpc {
+    service: TaskService,
+}
+
+impl TaskGrpc {
+    /// Serves `service`.
+    pub fn new(service: TaskService) -> Self {
+        Self { service }
+    }
+}
+
+/// Maps every use-case error to its status; exhaustive, so a new variant must be mapped here.
+pub(crate) fn status(error: AppError) -> Status {
+    match error {
+        AppError::Validation(violations) => {
+            ordo_platform::grpc::invalid_fields(violations.iter().map(|v| (v.field.as_str(), v.message.as_str())))
+        }
+        AppError::NotFound(what) => Status::not_found(what),
+        AppError::PermissionDenied(message) => Status::permission_denied(message),
+        AppError::Conflict(message) => Status::failed_precondition(message),
+        AppError::VersionMismatch => Status::aborted("changed by someone else; reload and retry"),
+        AppError::Contention => Status::aborted("too many concurrent changes; retry"),
+        AppError::Unimplemented(message) => Status::unimplemented(message),
+        AppError::Unavailable(cause) => {
+            tracing::warn!(%cause, "backend unavailable");
+            Status::unavailable("a backend is unavailable; retry shortly")
+        }
+        AppError::Internal(cause) => {
+            tracing::error!(error = ?cause, "internal error");
+            Status::internal("internal error")
+        }
+    }
+}
+
+fn client(info: Option<pb::ClientInfo>) -> ClientInfo {
+    info.map(|c| ClientInfo { ip: c.ip, user_agent: c.user_agent }).unwrap_or_default()
+}
+
+fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: time.unix_timestamp(), nanos: i32::try_from(time.nanosecond()).unwrap_or(0) }
+}
+
+/// A time from a request, truncated to the microseconds the database keeps.
+fn time_of(ts: Option<prost_types::Timestamp>, field: &'static str) -> Result<Option<OffsetDateTime>, FieldViolation> {
+    let Some(ts) = ts else { return Ok(None) };
+    let nanos = i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos / 1_000 * 1_000)
+        .ok()
+        // DATETIME holds years 1000 to 9999.
+        .filter(|t| (1000..=9999).contains(&t.year()))
+        .map(Some)
+        .ok_or_else(|| FieldViolation::new(field, "not a valid time"))
+}
+
+fn status_of(value: i32, field: &'static str) -> Result<Option<TaskStatus>, FieldViolation> {
+    match pb::TaskStatus::try_from(value) {
+        Ok(pb::TaskStatus::Unspecified) => Ok(None),
+        Ok(pb::TaskStatus::Backlog) => Ok(Some(TaskStatus::Backlog)),
+        Ok(pb::TaskStatus::Todo) => Ok(Some(TaskStatus::Todo)),
+        Ok(pb::TaskStatus::InProgress) => Ok(Some(TaskStatus::InProgress)),
+        Ok(pb::TaskStatus::InReview) => Ok(Some(TaskStatus::InReview)),
+        Ok(pb::TaskStatus::Done) => Ok(Some(TaskStatus::Done)),
+        Ok(pb::TaskStatus::Cancelled) => Ok(Some(TaskStatus::Cancelled)),
+        Err(_) => Err(FieldViolation::new(field, "not a task status")),
+    }
+}
+
+fn priority_of(value: i32, field: &'static str) -> Result<Option<Priority>, FieldViolation> {
+    match pb::TaskPriority::try_from(value) {
+        Ok(pb::TaskPriority::Unspecified) => Ok(None),
+        Ok(pb::TaskPriority::None) => Ok(Some(Priority::None)),
+        Ok(pb::TaskPriority::Low) => Ok(Some(Priority::Low)),
+        Ok(pb::TaskPriority::Medium) => Ok(Some(Priority::Medium)),
+        Ok(pb::TaskPriority::High) => Ok(Some(Priority::High)),
+        Ok(pb::TaskPriority::Urgent) => Ok(Some(Priority::Urgent)),
+        Err(_) => Err(FieldViolation::new(field, "not a task priority")),
+    }
+}
+
+fn status_to_proto(status: TaskStatus) -> pb::TaskStatus {
+    match status {
+        TaskStatus::Backlog => pb::TaskStatus::Backlog,
+        TaskStatus::Todo => pb::TaskStatus::Todo,
+        TaskStatus::InProgress => pb::TaskStatus::InProgress,
+        TaskStatus::InReview => pb::TaskStatus::InReview,
+        TaskStatus::Done => pb::TaskStatus::Done,
+        TaskStatus::Cancelled => pb::TaskStatus::Cancelled,
+    }
+}
+
+fn priority_to_proto(priority: Priority) -> pb::TaskPriority {
+    match priority {
+        Priority::None => pb::TaskPriority::None,
+        Priority::Low => pb::TaskPriority::Low,
+        Priority::Medium => pb::TaskPriority::Medium,
+        Priority::High => pb::TaskPriority::High,
+        Priority::Urgent => pb::TaskPriority::Urgent,
+    }
+}
+
+fn sort_of(value: i32) -> Result<Option<TaskSort>, FieldViolation> {
+    Ok(match pb::TaskSort::try_from(value) {
+        Ok(pb::TaskSort::Unspecified) => None,
+        Ok(pb::TaskSort::CreatedAtAsc) => Some(TaskSort::CreatedAsc),
+        Ok(pb::TaskSort::CreatedAtDesc) => Some(TaskSort::CreatedDesc),
+        Ok(pb::TaskSort::UpdatedAtAsc) => Some(TaskSort::UpdatedAsc),
+        Ok(pb::TaskSort::UpdatedAtDesc) => Some(TaskSort::UpdatedDesc),
+        Ok(pb::TaskSort::DueAtAsc) => Some(TaskSort::DueAsc),
+        Ok(pb::TaskSort::DueAtDesc) => Some(TaskSort::DueDesc),
+        Ok(pb::TaskSort::PriorityAsc) => Some(TaskSort::PriorityAsc),
+        Ok(pb::TaskSort::PriorityDesc) => Some(TaskSort::PriorityDesc),
+        Ok(pb::TaskSort::PositionAsc) => Some(TaskSort::Position),
+        Err(_) => return Err(FieldViolation::new("sort", "not a sort")),
+    })
+}
+
+/// Collects the violations of request translation; `Err` with all of them at the end.
+#[derive(Default)]
+struct Translation(Vec<FieldViolation>);
+
+impl Translation {
+    fn take<T: Default>(&mut self, result: Result<T, FieldViolation>) -> T {
+        result.unwrap_or_else(|v| {
+            self.0.push(v);
+            T::default()
+        })
+    }
+
+    fn finish(self) -> Result<(), Status> {
+        if self.0.is_empty() { Ok(()) } else { Err(status(AppError::Validation(self.0))) }
+    }
+}
+
+/// The fields of a create or a patch.
+#[allow(clippy::too_many_arguments)]
+fn fields(
+    t: &mut Translation,
+    title: String,
+    description: Option<String>,
+    status: i32,
+    priority: i32,
+    assignee_ids: Vec<String>,
+    labels: Vec<String>,
+    due_at: Option<prost_types::Timestamp>,
+    start_at: Option<prost_types::Timestamp>,
+    estimate_minutes: Option<i32>,
+    parent_id: Option<String>,
+) -> TaskFields {
+    TaskFields {
+        title,
+        description,
+        status: t.take(status_of(status, "status")),
+        priority: t.take(priority_of(priority, "priority")),
+        assignee_ids,
+        labels,
+        due_at: t.take(time_of(due_at, "due_at")),
+        start_at: t.take(time_of(start_at, "start_at")),
+        estimate_minutes,
+        parent_id,
+    }
+}
+
+fn patch_fields(t: &mut Translation, patch: Option<pb::TaskPatch>) -> TaskFields {
+    let p = patch.unwrap_or_default();
+    fields(
+        t,
+        p.title,
+        p.description,
+        p.status,
+        p.priority,
+        p.assignee_ids,
+        p.labels,
+        p.due_at,
+        p.start_at,
+        p.estimate_minutes,
+        p.parent_id,
+    )
+}
+
+fn task(task: Task) -> pb::Task {
+    pb::Task {
+        id: task.id.to_string(),
+        project_id: task.project_id.to_string(),
+        number: task.number,
+        key: task.key(),
+        title: task.title.as_str().to_owned(),
+        description: task.description.as_ref().map(Description::as_str).map(str::to_owned),
+        status: status_to_proto(task.status()).into(),
+        priority: priority_to_proto(task.priority).into(),
+        assignee_ids: task.assignees.as_slice().iter().map(ToString::to_string).collect(),
+        labels: task.labels.as_slice().to_vec(),
+        due_at: task.schedule.due_at().map(timestamp),
+        start_at: task.schedule.start_at().map(timestamp),
+        estimate_minutes: task.estimate.map(Estimate::minutes),
+        parent_id: task.parent_id.map(|p| p.to_string()),
+        reporter_id: task.reporter_id.to_string(),
+        position: task.position.as_str().to_owned(),
+        created_at: Some(timestamp(task.created_at)),
+        updated_at: Some(timestamp(task.updated_at)),
+        completed_at: task.completed_at().map(timestamp),
+        version: task.version,
+    }
+}
+
+fn comment(comment: Comment) -> pb::Comment {
+    pb::Comment {
+        id: comment.id.to_string(),
+        task_id: comment.task_id.to_string(),
+        author_id: comment.author_id.to_string(),
+        body: comment.body.as_str().to_owned(),
+        created_at: Some(timestamp(comment.created_at)),
+        updated_at: Some(timestamp(comment.updated_at)),
+        version: comment.version,
+    }
+}
+
+/// The authenticated caller with its bearer credential as it came, to ask the project service on
+/// the caller's behalf.
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    let user_id = ordo_auth::caller(request)?.user_id;
+    let authorization = request
+        .metadata()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| Status::unauthenticated("an access token is required"))?;
+    Ok(Caller { user_id, authorization })
+}
+
+fn mask(mask: Option<prost_types::FieldMask>) -> Vec<String> {
+    mask.map(|m| m.paths).unwrap_or_default()
+}
+
+const NO_ATTACHMENTS: &str = "attachments are not available yet";
+
+#[tonic::async_trait]
+impl TaskRpc for TaskGrpc {
+    async fn create_task(
+        &self,
+        request: Request<pb::CreateTaskRequest>,
+    ) -> Result<Response<pb::CreateTaskResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let mut t = Translation::default();
+        let input = fields(
+            &mut t,
+            r.title,
+            r.description,
+            r.status,
+            r.priority,
+            r.assignee_ids,
+            r.labels,
+            r.due_at,
+            r.start_at,
+            r.estimate_minutes,
+            r.parent_id,
+        );
+        t.finish()?;
+        let created =
+            self.service.create_task(&caller, &r.project_id, &input, &client(r.client)).await.map_err(status)?;
+        Ok(Response::new(pb::CreateTaskResponse { task: Some(task(created)) }))
+    }
+
+    async fn get_task(&self, request: Request<pb::GetTaskRequest>) -> Result<Response<pb::GetTaskResponse>, Status> {
+        let caller = caller(&request)?;
+        let found = self.service.get_task(&caller, &request.get_ref().id).await.map_err(status)?;
+        Ok(Response::new(pb::GetTaskResponse { task: Some(task(found)) }))
+    }
+
+    async fn get_task_by_key(
+        &self,
+        request: Request<pb::GetTaskByKeyRequest>,
+    ) -> Result<Response<pb::GetTaskByKeyResponse>, Status> {
+        let caller = caller(&request)?;
+        let found = self.service.get_task_by_key(&caller, &request.get_ref().key).await.map_err(status)?;
+        Ok(Response::new(pb::GetTaskByKeyResponse { task: Some(task(found)) }))
+    }
+
+    async fn list_tasks(
+        &self,
+        request: Request<pb::ListTasksRequest>,
+    ) -> Result<Response<pb::ListTasksResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let mut t = Translation::default();
+        let statuses = r.statuses.iter().filter_map(|s| t.take(status_of(*s, "statuses"))).collect();
+        let priorities = r.priorities.iter().filter_map(|p| t.take(priority_of(*p, "priorities"))).collect();
+        let list = ListTasks {
+            project_id: r.project_id,
+            statuses,
+            priorities,
+            assignee_id: r.assignee_id,
+            label: r.label,
+            query: r.query,
+            due_before: t.take(time_of(r.due_before, "due_before")),
+            due_after: t.take(time_of(r.due_after, "due_after")),
+            parent_id: r.parent_id,
+            sort: t.take(sort_of(r.sort)),
+            limit: r.limit,
+            cursor: r.cursor,
+        };
+        t.finish()?;
+        let page = self.service.list_tasks(&caller, &list).await.map_err(status)?;
+        Ok(Response::new(pb::ListTasksResponse {
+            tasks: page.tasks.into_iter().map(task).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        }))
+    }
+
+    async fn update_task(
+        &self,
+        request: Request<pb::UpdateTaskRequest>,
+    ) -> Result<Response<pb::UpdateTaskResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let mut t = Translation::default();
+        let input = patch_fields(&mut t, r.patch);
+        t.finish()?;
+        let updated = self
+            .service
+            .update_task(&caller, &r.id, &input, &mask(r.update_mask), r.expected_version, &client(r.client))
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::UpdateTaskResponse { task: Some(task(updated)) }))
+    }
+
+    async fn move_task(&self, request: Request<pb::MoveTaskRequest>) -> Result<Response<pb::MoveTaskResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let moved = self
+            .service
+            .move_task(
+                &caller,
+                &r.id,
+                r.after_id.as_deref(),
+                r.before_id.as_deref(),
+                r.expected_version,
+                &client(r.client),
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::MoveTaskResponse { task: Some(task(moved)) }))
+    }
+
+    async fn delete_task(
+        &self,
+        request: Request<pb::DeleteTaskRequest>,
+    ) -> Result<Response<pb::DeleteTaskResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        self.service.delete_task(&caller, &r.id, r.expected_version, &client(r.client)).await.map_err(status)?;
+        Ok(Response::new(pb::DeleteTaskResponse {}))
+    }
+
+    async fn watch_task(
+        &self,
+        request: Request<pb::WatchTaskRequest>,
+    ) -> Result<Response<pb::WatchTaskResponse>, Status> {
+        let caller = caller(&request)?;
+        self.service.watch_task(&caller, &request.get_ref().task_id).await.map_err(status)?;
+        Ok(Response::new(pb::WatchTaskResponse {}))
+    }
+
+    async fn unwatch_task(
+        &self,
+        request: Request<pb::UnwatchTaskRequest>,
+    ) -> Result<Response<pb::UnwatchTaskResponse>, Status> {
+        let caller = caller(&request)?;
+        self.service.unwatch_task(&caller, &request.get_ref().task_id).await.map_err(status)?;
+        Ok(Response::new(pb::UnwatchTaskResponse {}))
+    }
+
+    async fn bulk_update_tasks(
+        &self,
+        request: Request<pb::BulkUpdateTasksRequest>,
+    ) -> Result<Response<pb::BulkUpdateTasksResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let mut t = Translation::default();
+        let input = patch_fields(&mut t, r.patch);
+        t.finish()?;
+        let outcome = self
+            .service
+            .bulk_update(&caller, &r.ids, &input, &mask(r.update_mask), &client(r.client))
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::BulkUpdateTasksResponse {
+            updated: outcome.updated.into_iter().map(task).collect(),
+            failed: outcome
+                .failed
+                .into_iter()
+                .map(|(id, error)| {
+                    let status = status(error);
+                    pb::BulkFailure { id, code: status.code() as i32, message: status.message().to_owned() }
+                })
+                .collect(),
+        }))
+    }
+
+    async fn add_comment(
+        &self,
+        request: Request<pb::AddCommentRequest>,
+    ) -> Result<Response<pb::AddCommentResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let added = self.service.add_comment(&caller, &r.task_id, &r.body, &client(r.client)).await.map_err(status)?;
+        Ok(Response::new(pb::AddCommentResponse { comment: Some(comment(added)) }))
+    }
+
+    async fn list_comments(
+        &self,
+        request: Request<pb::ListCommentsRequest>,
+    ) -> Result<Response<pb::ListCommentsResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let page = self.service.list_comments(&caller, &r.task_id, r.limit, &r.cursor).await.map_err(status)?;
+        Ok(Response::new(pb::ListCommentsResponse {
+            comments: page.comments.into_iter().map(comment).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        }))
+    }
+
+    async fn update_comment(
+        &self,
+        request: Request<pb::UpdateCommentRequest>,
+    ) -> Result<Response<pb::UpdateCommentResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let updated = self.service.update_comment(&caller, &r.id, &r.body, r.expected_version).await.map_err(status)?;
+        Ok(Response::new(pb::UpdateCommentResponse { comment: Some(comment(updated)) }))
+    }
+
+    async fn delete_comment(
+        &self,
+        request: Request<pb::DeleteCommentRequest>,
+    ) -> Result<Response<pb::DeleteCommentResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        self.service.delete_comment(&caller, &r.id, r.expected_version).await.map_err(status)?;
+        Ok(Response::new(pb::DeleteCommentResponse {}))
+    }
+
+    async fn upload_attachment(
+        &self,
+        _request: Request<tonic::Streaming<pb::UploadAttachmentRequest>>,
+    ) -> Result<Response<pb::UploadAttachmentResponse>, Status> {
+        Err(status(AppError::Unimplemented(NO_ATTACHMENTS)))
+    }
+
+    async fn list_attachments(
+        &self,
+        _request: Request<pb::ListAttachmentsRequest>,
+    ) -> Result<Response<pb::ListAttachmentsResponse>, Status> {
+        Err(status(AppError::Unimplemented(NO_ATTACHMENTS)))
+    }
+
+    async fn get_attachment(
+        &self,
+        _request: Request<pb::GetAttachmentRequest>,
+    ) -> Result<Response<pb::GetAttachmentResponse>, Status> {
+        Err(status(AppError::Unimplemented(NO_ATTACHMENTS)))
+    }
+
+    type DownloadAttachmentStream = futures::stream::BoxStream<'static, Result<pb::DownloadAttachmentResponse, Status>>;
+
+    async fn download_attachment(
+        &self,
+        _request: Request<pb::DownloadAttachmentRequest>,
+    ) -> Result<Response<Self::DownloadAttachmentStream>, Status> {
+        Err(status(AppError::Unimplemented(NO_ATTACHMENTS)))
+    }
+
+    async fn delete_attachment(
+        &self,
+        _request: Request<pb::DeleteAttachmentRequest>,
+    ) -> Result<Response<pb::DeleteAttachmentResponse>, Status> {
+        Err(status(AppError::Unimplemented(NO_ATTACHMENTS)))
+    }
+}

@@ -1,0 +1,121 @@
+//! What the task service does with the project service's events: a deleted project's tasks go with
+//! it, and a user who leaves a project stops being assigned to (and watching) its tasks.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ordo_events::{EventHandler, HandlerError, OutboxSignal};
+use ordo_proto::events::v1::Envelope;
+use ordo_proto::events::v1::envelope::Payload;
+use sqlx::MySqlConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::mysql;
+use crate::app::{AppError, ClientInfo};
+use crate::domain::{TaskEvent, Unassignment};
+
+/// The routing keys the task service consumes.
+pub const BINDINGS: &[&str] = &["project.deleted", "project.member_removed"];
+
+/// Applies `project.deleted` and `project.member_removed` inside the consumer's transaction; the
+/// `task.unassigned` events it causes go to the outbox in that same transaction.
+#[derive(Debug, Clone)]
+pub struct ProjectEventHandler {
+    signal: OutboxSignal,
+}
+
+impl ProjectEventHandler {
+    /// A handler that wakes the relay through `signal` when it wrote events.
+    pub fn new(signal: OutboxSignal) -> Self {
+        Self { signal }
+    }
+}
+
+fn uuid(raw: &str, field: &str) -> Result<Uuid, HandlerError> {
+    Uuid::parse_str(raw).map_err(|_| HandlerError::Permanent(format!("{field} {raw:?} is not a UUID")))
+}
+
+fn handler_error(error: AppError) -> HandlerError {
+    match error {
+        AppError::Internal(e) => HandlerError::Permanent(e.to_string()),
+        other => HandlerError::retryable(other),
+    }
+}
+
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
+}
+
+#[async_trait]
+impl EventHandler for ProjectEventHandler {
+    async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
+        match &envelope.payload {
+            Some(Payload::ProjectDeleted(event)) => {
+                let project_id = uuid(&event.project_id, "project_id")?;
+                // Assignees, labels, watchers and comments go by the foreign keys' cascades.
+                let deleted =
+                    sqlx::query("DELETE FROM task WHERE project_id = ?").bind(project_id).execute(&mut *conn).await?;
+                sqlx::query("DELETE FROM task_counter WHERE project_id = ?")
+                    .bind(project_id)
+                    .execute(&mut *conn)
+                    .await?;
+                tracing::info!(%project_id, tasks = deleted.rows_affected(), "deleted project's tasks removed");
+                Ok(())
+            }
+            Some(Payload::ProjectMemberRemoved(event)) => {
+                let project_id = uuid(&event.project_id, "project_id")?;
+                let user_id = uuid(&event.user_id, "user_id")?;
+                let task_ids: Vec<Uuid> = sqlx::query_scalar(
+                    "SELECT task_id FROM task_assignee WHERE project_id = ? AND user_id = ? ORDER BY task_id",
+                )
+                .bind(project_id)
+                .bind(user_id)
+                .fetch_all(&mut *conn)
+                .await?;
+                let client = ClientInfo { ip: envelope.ip.clone(), user_agent: envelope.user_agent.clone() };
+                let mut unassigned = 0;
+                for task_id in task_ids {
+                    let Some(mut task) = mysql::fetch_task(conn, task_id, true).await? else { continue };
+                    if !task.assignees.contains(user_id) {
+                        continue;
+                    }
+                    let previous = task.version;
+                    task.assignees = task.assignees.without(user_id);
+                    task.touch(now());
+                    if !mysql::update_task_row(conn, &task, previous, &["assignee_ids"]).await? {
+                        return Err(HandlerError::retryable("the task changed while it was being unassigned"));
+                    }
+                    let event =
+                        TaskEvent::Unassigned { task, assignee: user_id, why: Unassignment::RemovedFromProject };
+                    mysql::record(conn, &event, Some(envelope.actor_id.clone()), &client)
+                        .await
+                        .map_err(handler_error)?;
+                    unassigned += 1;
+                }
+                sqlx::query("DELETE FROM task_watcher WHERE project_id = ? AND user_id = ?")
+                    .bind(project_id)
+                    .bind(user_id)
+                    .execute(&mut *conn)
+                    .await?;
+                if unassigned > 0 {
+                    // The consumer commits after this returns; the relay polls anyway, this only
+                    // brings it round sooner.
+                    let signal = self.signal.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        signal.notify();
+                    });
+                }
+                tracing::info!(%project_id, %user_id, unassigned, "removed member unassigned");
+                Ok(())
+            }
+            _ => {
+                // Bound to nothing else; an event of another type here is ignored, not an error.
+                tracing::debug!(r#type = %envelope.r#type, "ignoring an event this service does not use");
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Translates the task service's domain events into `ordo.events.v1.Envelope`s.
+
+use ordo_events::EnvelopeBuilder;
+use ordo_proto::events::v1::{self as pb, envelope::Payload};
+use uuid::Uuid;
+
+use crate::app::ClientInfo;
+use crate::domain::{Task, TaskEvent, Unassignment};
+
+/// The producer name carried in every envelope.
+const PRODUCER: &str = "task";
+
+fn timestamp(time: time::OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: time.unix_timestamp(), nanos: i32::try_from(time.nanosecond()).unwrap_or(0) }
+}
+
+fn ids(ids: &[Uuid]) -> Vec<String> {
+    ids.iter().map(Uuid::to_string).collect()
+}
+
+/// The task as it stands after the change.
+pub(crate) fn snapshot(task: &Task) -> pb::TaskSnapshot {
+    pb::TaskSnapshot {
+        task_id: task.id.to_string(),
+        project_id: task.project_id.to_string(),
+        key: task.key(),
+        title: task.title.as_str().to_owned(),
+        status: task.status().as_str().to_owned(),
+        priority: task.priority.as_str().to_owned(),
+        assignee_ids: ids(task.assignees.as_slice()),
+        reporter_id: task.reporter_id.to_string(),
+        due_at: task.schedule.due_at().map(timestamp),
+        version: task.version,
+    }
+}
+
+/// Builds the envelope of `event`, caused by `actor` (a user id; `None` for the system) from
+/// `client`, in the current trace.
+pub(crate) fn envelope(event: &TaskEvent, actor: Option<String>, client: &ClientInfo) -> pb::Envelope {
+    let (entity_type, entity_id) = event.entity();
+    let mut builder = EnvelopeBuilder::new(PRODUCER, event.event_type())
+        .client(client.ip.clone(), client.user_agent.clone())
+        .entity(entity_type, entity_id.to_string())
+        .project(event.task().project_id.to_string())
+        .payload(payload(event));
+    if let Some(actor) = actor.filter(|a| !a.is_empty()) {
+        builder = builder.actor(actor);
+    }
+    builder.build()
+}
+
+fn payload(event: &TaskEvent) -> Payload {
+    match event {
+        TaskEvent::Created { task, recipients } => Payload::TaskCreated(pb::TaskCreated {
+            task: Some(snapshot(task)),
+            labels: task.labels.as_slice().to_vec(),
+            parent_id: task.parent_id.map(|p| p.to_string()).unwrap_or_default(),
+            recipient_ids: ids(recipients),
+        }),
+        TaskEvent::Updated { task, changed, recipients } => Payload::TaskUpdated(pb::TaskUpdated {
+            task: Some(snapshot(task)),
+            changed_fields: changed.iter().map(|f| (*f).to_owned()).collect(),
+            recipient_ids: ids(recipients),
+        }),
+        TaskEvent::StatusChanged { task, old, recipients } => Payload::TaskStatusChanged(pb::TaskStatusChanged {
+            task: Some(snapshot(task)),
+            old_status: old.as_str().to_owned(),
+            new_status: task.status().as_str().to_owned(),
+            recipient_ids: ids(recipients),
+        }),
+        TaskEvent::Assigned { task, assignee } => {
+            Payload::TaskAssigned(pb::TaskAssigned { task: Some(snapshot(task)), assignee_id: assignee.to_string() })
+        }
+        TaskEvent::Unassigned { task, assignee, why } => Payload::TaskUnassigned(pb::TaskUnassigned {
+            task: Some(snapshot(task)),
+            assignee_id: assignee.to_string(),
+            reason: match why {
+                Unassignment::Edit => String::new(),
+                Unassignment::RemovedFromProject => "removed_from_project".to_owned(),
+            },
+        }),
+        TaskEvent::Deleted { task, subtask_ids, recipients } => Payload::TaskDeleted(pb::TaskDeleted {
+            task: Some(snapshot(task)),
+            subtask_ids: ids(subtask_ids),
+            recipient_ids: ids(recipients),
+        }),
+        TaskEvent::CommentAdded { task, comment, recipients } => Payload::TaskCommentAdded(pb::TaskCommentAdded {
+            task: Some(snapshot(task)),
+            comment_id: comment.id.to_string(),
+            author_id: comment.author_id.to_string(),
+            excerpt: comment.body.excerpt(),
+            recipient_ids: ids(recipients),
+        }),
+    }
+}

@@ -1,0 +1,733 @@
+//! The MySQL store: tasks, assignees, labels, watchers, comments and the per-project counter in the
+//! `ordo_task` schema, and the outbox rows written in the same transactions.
+
+use async_trait::async_trait;
+use ordo_events::OutboxSignal;
+use ordo_platform::db::utc_datetime as utc;
+use sqlx::mysql::{MySqlDatabaseError, MySqlPool};
+use sqlx::{MySql, MySqlConnection, QueryBuilder, Transaction};
+use time::{OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+use crate::app::ports::{ParentFilter, Side, SortValue, TaskQuery, TaskSort, TaskStore, TaskTx};
+use crate::app::{AppError, ClientInfo, Result};
+use crate::domain::{
+    Assignees, Comment, CommentBody, Description, Estimate, Labels, NewTask, ParentChain, Position, Priority, Schedule,
+    Status, Task, TaskEvent, Title,
+};
+
+const TASK_COLUMNS: &str = "t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, \
+    t.priority, t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
+    t.updated_at, t.completed_at, t.version";
+
+const COMMENT_COLUMNS: &str = "id, task_id, project_id, author_id, body, created_at, updated_at, version";
+
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    id: Uuid,
+    project_id: Uuid,
+    number: i64,
+    project_key: String,
+    title: String,
+    description: Option<String>,
+    status: String,
+    priority: u8,
+    due_at: Option<PrimitiveDateTime>,
+    start_at: Option<PrimitiveDateTime>,
+    estimate_minutes: Option<i32>,
+    parent_id: Option<Uuid>,
+    reporter_id: Uuid,
+    position: String,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+    completed_at: Option<PrimitiveDateTime>,
+    version: i64,
+}
+
+fn corrupt(what: &str, id: Uuid) -> sqlx::Error {
+    sqlx::Error::Decode(format!("stored task {id} has an invalid {what}").into())
+}
+
+impl TaskRow {
+    fn into_task(self, assignees: Vec<Uuid>, labels: Vec<String>) -> Result<Task, sqlx::Error> {
+        let id = self.id;
+        let new = NewTask {
+            title: Title::parse(&self.title).map_err(|_| corrupt("title", id))?,
+            description: match self.description {
+                Some(text) => Description::parse(&text).map_err(|_| corrupt("description", id))?,
+                None => None,
+            },
+            status: Status::Todo,
+            priority: Priority::from_rank(self.priority).ok_or_else(|| corrupt("priority", id))?,
+            assignees: Assignees::from_stored(assignees),
+            labels: Labels::parse(&labels).map_err(|_| corrupt("labels", id))?,
+            schedule: Schedule::new(self.start_at.map(|t| t.assume_utc()), self.due_at.map(|t| t.assume_utc()))
+                .map_err(|_| corrupt("schedule", id))?,
+            estimate: self.estimate_minutes.map(Estimate::new).transpose().map_err(|_| corrupt("estimate", id))?,
+            parent_id: self.parent_id,
+        };
+        let status = Status::parse(&self.status).ok_or_else(|| corrupt("status", id))?;
+        let position = Position::parse(&self.position).ok_or_else(|| corrupt("position", id))?;
+        let mut task = Task::create(
+            id,
+            self.project_id,
+            self.project_key,
+            self.number,
+            new,
+            self.reporter_id,
+            position,
+            self.created_at.assume_utc(),
+        );
+        task.updated_at = self.updated_at.assume_utc();
+        task.version = self.version;
+        Ok(task.restore(status, self.completed_at.map(|t| t.assume_utc())))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CommentRow {
+    id: Uuid,
+    task_id: Uuid,
+    project_id: Uuid,
+    author_id: Uuid,
+    body: String,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+    version: i64,
+}
+
+impl TryFrom<CommentRow> for Comment {
+    type Error = AppError;
+
+    fn try_from(row: CommentRow) -> Result<Self> {
+        Ok(Comment {
+            id: row.id,
+            task_id: row.task_id,
+            project_id: row.project_id,
+            author_id: row.author_id,
+            body: CommentBody::parse(&row.body)
+                .map_err(|_| AppError::Internal(anyhow::anyhow!("stored comment {} has an invalid body", row.id)))?,
+            created_at: row.created_at.assume_utc(),
+            updated_at: row.updated_at.assume_utc(),
+            version: row.version,
+        })
+    }
+}
+
+/// Whether `error` is a lost lock race worth retrying the transaction for (a deadlock, or a lock
+/// wait timeout).
+fn is_contention(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.try_downcast_ref::<MySqlDatabaseError>().is_some_and(|e| matches!(e.number(), 1205 | 1213))
+        }
+        _ => false,
+    }
+}
+
+pub(crate) fn db(error: sqlx::Error) -> AppError {
+    if is_contention(&error) {
+        AppError::Contention
+    } else if ordo_platform::db::is_unavailable(&error) {
+        AppError::Unavailable(format!("database: {error}"))
+    } else {
+        AppError::Internal(error.into())
+    }
+}
+
+/// Reads the assignees and labels of `rows` and builds the tasks, in the rows' order.
+async fn hydrate(conn: &mut MySqlConnection, rows: Vec<TaskRow>) -> Result<Vec<Task>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = QueryBuilder::<MySql>::new("SELECT task_id, user_id FROM task_assignee WHERE task_id IN (");
+    let mut ids = sql.separated(", ");
+    for row in &rows {
+        ids.push_bind(row.id);
+    }
+    sql.push(") ORDER BY task_id, ordinal");
+    let assignees: Vec<(Uuid, Uuid)> = sql.build_query_as().fetch_all(&mut *conn).await?;
+    let mut sql = QueryBuilder::<MySql>::new("SELECT task_id, label FROM task_label WHERE task_id IN (");
+    let mut ids = sql.separated(", ");
+    for row in &rows {
+        ids.push_bind(row.id);
+    }
+    sql.push(") ORDER BY task_id, ordinal");
+    let labels: Vec<(Uuid, String)> = sql.build_query_as().fetch_all(&mut *conn).await?;
+    rows.into_iter()
+        .map(|row| {
+            let a = assignees.iter().filter(|(t, _)| *t == row.id).map(|(_, u)| *u).collect();
+            let l = labels.iter().filter(|(t, _)| *t == row.id).map(|(_, l)| l.clone()).collect();
+            row.into_task(a, l)
+        })
+        .collect()
+}
+
+/// One task, optionally locked for update.
+pub(crate) async fn fetch_task(conn: &mut MySqlConnection, id: Uuid, lock: bool) -> Result<Option<Task>, sqlx::Error> {
+    let sql = format!("SELECT {TASK_COLUMNS} FROM task t WHERE t.id = ?{}", if lock { " FOR UPDATE" } else { "" });
+    let row: Option<TaskRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await?;
+    match row {
+        Some(row) => Ok(hydrate(conn, vec![row]).await?.pop()),
+        None => Ok(None),
+    }
+}
+
+async fn write_assignees(conn: &mut MySqlConnection, task: &Task, replace: bool) -> Result<(), sqlx::Error> {
+    if replace {
+        sqlx::query("DELETE FROM task_assignee WHERE task_id = ?").bind(task.id).execute(&mut *conn).await?;
+    }
+    if task.assignees.as_slice().is_empty() {
+        return Ok(());
+    }
+    let mut sql =
+        QueryBuilder::<MySql>::new("INSERT INTO task_assignee (task_id, user_id, project_id, ordinal, created_at) ");
+    sql.push_values(task.assignees.as_slice().iter().enumerate(), |mut row, (i, user)| {
+        row.push_bind(task.id)
+            .push_bind(*user)
+            .push_bind(task.project_id)
+            .push_bind(u16::try_from(i).unwrap_or(u16::MAX))
+            .push_bind(utc(task.created_at));
+    });
+    sql.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+async fn write_labels(conn: &mut MySqlConnection, task: &Task, replace: bool) -> Result<(), sqlx::Error> {
+    if replace {
+        sqlx::query("DELETE FROM task_label WHERE task_id = ?").bind(task.id).execute(&mut *conn).await?;
+    }
+    if task.labels.as_slice().is_empty() {
+        return Ok(());
+    }
+    let mut sql = QueryBuilder::<MySql>::new("INSERT INTO task_label (task_id, ordinal, project_id, label) ");
+    sql.push_values(task.labels.as_slice().iter().enumerate(), |mut row, (i, label)| {
+        row.push_bind(task.id)
+            .push_bind(u16::try_from(i).unwrap_or(u16::MAX))
+            .push_bind(task.project_id)
+            .push_bind(label.clone());
+    });
+    sql.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Writes a changed task whose stored version is `previous_version`; `false` when it is not.
+pub(crate) async fn update_task_row(
+    conn: &mut MySqlConnection,
+    task: &Task,
+    previous_version: i64,
+    changed: &[&str],
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE task SET title = ?, description = ?, status = ?, priority = ?, due_at = ?, start_at = ?, \
+         estimate_minutes = ?, parent_id = ?, position = ?, updated_at = ?, completed_at = ?, version = ? \
+         WHERE id = ? AND version = ?",
+    )
+    .bind(task.title.as_str())
+    .bind(task.description.as_ref().map(Description::as_str))
+    .bind(task.status().as_str())
+    .bind(task.priority.rank())
+    .bind(task.schedule.due_at().map(utc))
+    .bind(task.schedule.start_at().map(utc))
+    .bind(task.estimate.map(Estimate::minutes))
+    .bind(task.parent_id)
+    .bind(task.position.as_str())
+    .bind(utc(task.updated_at))
+    .bind(task.completed_at().map(utc))
+    .bind(task.version)
+    .bind(task.id)
+    .bind(previous_version)
+    .execute(&mut *conn)
+    .await?;
+    if result.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if changed.contains(&"assignee_ids") {
+        write_assignees(conn, task, true).await?;
+    }
+    if changed.contains(&"labels") {
+        write_labels(conn, task, true).await?;
+    }
+    Ok(true)
+}
+
+/// The task's watchers.
+pub(crate) async fn watchers(conn: &mut MySqlConnection, task_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT user_id FROM task_watcher WHERE task_id = ? ORDER BY user_id")
+        .bind(task_id)
+        .fetch_all(conn)
+        .await
+}
+
+/// Appends `event` to the outbox.
+pub(crate) async fn record(
+    conn: &mut MySqlConnection,
+    event: &TaskEvent,
+    actor: Option<String>,
+    client: &ClientInfo,
+) -> Result<()> {
+    let envelope = super::envelope::envelope(event, actor, client);
+    ordo_events::enqueue(conn, &envelope).await.map_err(|e| match e {
+        ordo_events::Error::Database(e) => db(e),
+        other => AppError::Internal(other.into()),
+    })
+}
+
+/// The task service's MySQL store.
+#[derive(Debug, Clone)]
+pub struct MySqlTaskStore {
+    pool: MySqlPool,
+    signal: OutboxSignal,
+}
+
+impl MySqlTaskStore {
+    /// A store on `pool` that wakes the relay through `signal` after each commit.
+    pub fn new(pool: MySqlPool, signal: OutboxSignal) -> Self {
+        Self { pool, signal }
+    }
+}
+
+/// Appends the keyset condition "after (value, id)" of `sort`.
+fn push_keyset(sql: &mut QueryBuilder<'_, MySql>, sort: TaskSort, value: &SortValue, id: Uuid) {
+    let op = if sort.descending() { "<" } else { ">" };
+    match value {
+        SortValue::Due(None) => {
+            // Tasks without a due date come last, by id.
+            sql.push(format!(" AND t.due_at IS NULL AND t.id {op} ")).push_bind(id);
+        }
+        SortValue::Due(Some(due)) => {
+            sql.push(format!(" AND (t.due_at IS NULL OR t.due_at {op} "))
+                .push_bind(utc(*due))
+                .push(" OR (t.due_at = ")
+                .push_bind(utc(*due))
+                .push(format!(" AND t.id {op} "))
+                .push_bind(id)
+                .push("))");
+        }
+        other => {
+            let column = match sort {
+                TaskSort::CreatedAsc | TaskSort::CreatedDesc => "t.created_at",
+                TaskSort::UpdatedAsc | TaskSort::UpdatedDesc => "t.updated_at",
+                TaskSort::PriorityAsc | TaskSort::PriorityDesc => "t.priority",
+                TaskSort::Position | TaskSort::DueAsc | TaskSort::DueDesc => "t.position",
+            };
+            // Spelled out rather than as a row comparison, so MariaDB uses the (sort key, id) index.
+            sql.push(format!(" AND ({column} {op} "));
+            push_value(sql, other);
+            sql.push(format!(" OR ({column} = "));
+            push_value(sql, other);
+            sql.push(format!(" AND t.id {op} ")).push_bind(id).push("))");
+        }
+    }
+}
+
+fn push_value(sql: &mut QueryBuilder<'_, MySql>, value: &SortValue) {
+    match value {
+        SortValue::Time(t) | SortValue::Due(Some(t)) => {
+            sql.push_bind(utc(*t));
+        }
+        SortValue::Due(None) => {
+            sql.push("NULL");
+        }
+        SortValue::Rank(r) => {
+            sql.push_bind(*r);
+        }
+        SortValue::Position(p) => {
+            sql.push_bind(p.clone());
+        }
+    }
+}
+
+fn order_by(sort: TaskSort) -> &'static str {
+    match sort {
+        TaskSort::CreatedAsc => " ORDER BY t.created_at, t.id",
+        TaskSort::CreatedDesc => " ORDER BY t.created_at DESC, t.id DESC",
+        TaskSort::UpdatedAsc => " ORDER BY t.updated_at, t.id",
+        TaskSort::UpdatedDesc => " ORDER BY t.updated_at DESC, t.id DESC",
+        TaskSort::DueAsc => " ORDER BY t.due_at IS NULL, t.due_at, t.id",
+        TaskSort::DueDesc => " ORDER BY t.due_at IS NULL, t.due_at DESC, t.id DESC",
+        TaskSort::PriorityAsc => " ORDER BY t.priority, t.id",
+        TaskSort::PriorityDesc => " ORDER BY t.priority DESC, t.id DESC",
+        TaskSort::Position => " ORDER BY t.position, t.id",
+    }
+}
+
+#[async_trait]
+impl TaskStore for MySqlTaskStore {
+    async fn begin(&self) -> Result<Box<dyn TaskTx>> {
+        let tx = self.pool.begin().await.map_err(db)?;
+        Ok(Box::new(MySqlTaskTx { tx, signal: self.signal.clone(), wrote_events: false }))
+    }
+
+    async fn ensure_counter(&self, project_id: Uuid) -> Result<()> {
+        sqlx::query("INSERT IGNORE INTO task_counter (project_id, last_number) VALUES (?, 0)")
+            .bind(project_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn task(&self, id: Uuid) -> Result<Option<Task>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        fetch_task(&mut conn, id, false).await.map_err(db)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn tasks_by_key(&self, project_key: &str, number: i64) -> Result<Vec<Task>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM task t WHERE t.project_key = ? AND t.number = ? ORDER BY t.created_at DESC"
+        );
+        let rows: Vec<TaskRow> =
+            sqlx::query_as(&sql).bind(project_key).bind(number).fetch_all(&mut *conn).await.map_err(db)?;
+        hydrate(&mut conn, rows).await.map_err(db)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<Task>> {
+        let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {TASK_COLUMNS} FROM task t WHERE TRUE"));
+        if let Some(project_id) = query.project_id {
+            sql.push(" AND t.project_id = ").push_bind(project_id);
+        }
+        if !query.statuses.is_empty() {
+            sql.push(" AND t.status IN (");
+            let mut list = sql.separated(", ");
+            for status in &query.statuses {
+                list.push_bind(status.as_str());
+            }
+            sql.push(")");
+        }
+        if !query.priorities.is_empty() {
+            sql.push(" AND t.priority IN (");
+            let mut list = sql.separated(", ");
+            for priority in &query.priorities {
+                list.push_bind(priority.rank());
+            }
+            sql.push(")");
+        }
+        if let Some(assignee) = query.assignee_id {
+            sql.push(" AND EXISTS (SELECT 1 FROM task_assignee a WHERE a.task_id = t.id AND a.user_id = ")
+                .push_bind(assignee)
+                .push(")");
+        }
+        if let Some(label) = &query.label {
+            sql.push(
+                " AND EXISTS (SELECT 1 FROM task_label l WHERE l.project_id = t.project_id AND l.task_id = t.id \
+                 AND l.label = ",
+            )
+            .push_bind(label.clone())
+            .push(")");
+        }
+        if let Some(text) = &query.text {
+            sql.push(" AND MATCH (t.title, t.description) AGAINST (").push_bind(text.clone()).push(" IN BOOLEAN MODE)");
+        }
+        if let Some(before) = query.due_before {
+            sql.push(" AND t.due_at < ").push_bind(utc(before));
+        }
+        if let Some(after) = query.due_after {
+            sql.push(" AND t.due_at > ").push_bind(utc(after));
+        }
+        match query.parent {
+            None => {}
+            Some(ParentFilter::Root) => {
+                sql.push(" AND t.parent_id IS NULL");
+            }
+            Some(ParentFilter::Of(parent)) => {
+                sql.push(" AND t.parent_id = ").push_bind(parent);
+            }
+        }
+        if let Some((value, id)) = &query.after {
+            push_keyset(&mut sql, query.sort, value, *id);
+        }
+        sql.push(order_by(query.sort));
+        sql.push(" LIMIT ").push_bind(query.limit);
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let rows: Vec<TaskRow> = sql.build_query_as().fetch_all(&mut *conn).await.map_err(db)?;
+        hydrate(&mut conn, rows).await.map_err(db)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn comment(&self, id: Uuid) -> Result<Option<Comment>> {
+        let sql = format!("SELECT {COMMENT_COLUMNS} FROM comment WHERE id = ?");
+        let row: Option<CommentRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(db)?;
+        row.map(Comment::try_from).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn list_comments(
+        &self,
+        task_id: Uuid,
+        after: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<Comment>> {
+        let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {COMMENT_COLUMNS} FROM comment WHERE task_id = "));
+        sql.push_bind(task_id);
+        if let Some((created_at, id)) = after {
+            sql.push(" AND (created_at > ")
+                .push_bind(utc(created_at))
+                .push(" OR (created_at = ")
+                .push_bind(utc(created_at))
+                .push(" AND id > ")
+                .push_bind(id)
+                .push("))");
+        }
+        sql.push(" ORDER BY created_at, id LIMIT ").push_bind(limit);
+        let rows: Vec<CommentRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        rows.into_iter().map(Comment::try_from).collect()
+    }
+}
+
+/// One MySQL transaction of the task service.
+struct MySqlTaskTx {
+    tx: Transaction<'static, MySql>,
+    signal: OutboxSignal,
+    wrote_events: bool,
+}
+
+#[async_trait]
+impl TaskTx for MySqlTaskTx {
+    async fn next_number(&mut self, project_id: Uuid) -> Result<i64> {
+        sqlx::query(
+            "INSERT INTO task_counter (project_id, last_number) VALUES (?, 1) \
+             ON DUPLICATE KEY UPDATE last_number = last_number + 1",
+        )
+        .bind(project_id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        sqlx::query_scalar("SELECT last_number FROM task_counter WHERE project_id = ?")
+            .bind(project_id)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(db)
+    }
+
+    async fn lock_board(&mut self, project_id: Uuid) -> Result<bool> {
+        let row: Option<i64> =
+            sqlx::query_scalar("SELECT last_number FROM task_counter WHERE project_id = ? FOR UPDATE")
+                .bind(project_id)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(db)?;
+        Ok(row.is_some())
+    }
+
+    async fn last_position(&mut self, project_id: Uuid) -> Result<Option<Position>> {
+        let last: Option<String> =
+            sqlx::query_scalar("SELECT position FROM task WHERE project_id = ? ORDER BY position DESC LIMIT 1")
+                .bind(project_id)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(db)?;
+        last.map(|p| Position::parse(&p).ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored position {p:?}"))))
+            .transpose()
+    }
+
+    async fn neighbour(
+        &mut self,
+        project_id: Uuid,
+        of: &Position,
+        side: Side,
+        except: Uuid,
+    ) -> Result<Option<Position>> {
+        let sql = match side {
+            Side::After => {
+                "SELECT position FROM task WHERE project_id = ? AND position > ? AND id <> ? ORDER BY position LIMIT 1"
+            }
+            Side::Before => {
+                "SELECT position FROM task WHERE project_id = ? AND position < ? AND id <> ? \
+                 ORDER BY position DESC LIMIT 1"
+            }
+        };
+        let found: Option<String> = sqlx::query_scalar(sql)
+            .bind(project_id)
+            .bind(of.as_str())
+            .bind(except)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        found
+            .map(|p| Position::parse(&p).ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored position {p:?}"))))
+            .transpose()
+    }
+
+    async fn task_for_update(&mut self, id: Uuid) -> Result<Option<Task>> {
+        fetch_task(&mut self.tx, id, true).await.map_err(db)
+    }
+
+    async fn task(&mut self, id: Uuid) -> Result<Option<Task>> {
+        fetch_task(&mut self.tx, id, false).await.map_err(db)
+    }
+
+    async fn parent_chain(&mut self, parent_id: Uuid) -> Result<Option<ParentChain>> {
+        // Bounded at 10 levels, so even a corrupted tree cannot loop.
+        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "WITH RECURSIVE chain (id, parent_id, project_id, lvl) AS ( \
+               SELECT id, parent_id, project_id, CAST(1 AS SIGNED) FROM task WHERE id = ? \
+               UNION ALL \
+               SELECT t.id, t.parent_id, t.project_id, c.lvl + 1 FROM task t JOIN chain c ON t.id = c.parent_id \
+               WHERE c.lvl < 10) \
+             SELECT id, project_id FROM chain ORDER BY lvl",
+        )
+        .bind(parent_id)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        let Some((_, project_id)) = rows.first().copied() else { return Ok(None) };
+        Ok(Some(ParentChain { project_id, ancestors: rows.into_iter().map(|(id, _)| id).collect() }))
+    }
+
+    async fn subtree(&mut self, id: Uuid) -> Result<(Vec<Uuid>, usize)> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "WITH RECURSIVE sub (id, lvl) AS ( \
+               SELECT id, CAST(1 AS SIGNED) FROM task WHERE parent_id = ? \
+               UNION ALL \
+               SELECT t.id, s.lvl + 1 FROM task t JOIN sub s ON t.parent_id = s.id WHERE s.lvl < 10) \
+             SELECT id, lvl FROM sub ORDER BY lvl, id",
+        )
+        .bind(id)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        let depth = rows.iter().map(|(_, lvl)| *lvl).max().unwrap_or(0);
+        let height = usize::try_from(depth).unwrap_or(usize::MAX).saturating_add(1);
+        Ok((rows.into_iter().map(|(id, _)| id).collect(), height))
+    }
+
+    async fn watchers(&mut self, task_id: Uuid) -> Result<Vec<Uuid>> {
+        watchers(&mut self.tx, task_id).await.map_err(db)
+    }
+
+    async fn insert_task(&mut self, task: &Task) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO task (id, project_id, number, project_key, title, description, status, priority, due_at, \
+             start_at, estimate_minutes, parent_id, reporter_id, position, created_at, updated_at, completed_at, \
+             version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(task.id)
+        .bind(task.project_id)
+        .bind(task.number)
+        .bind(&task.project_key)
+        .bind(task.title.as_str())
+        .bind(task.description.as_ref().map(Description::as_str))
+        .bind(task.status().as_str())
+        .bind(task.priority.rank())
+        .bind(task.schedule.due_at().map(utc))
+        .bind(task.schedule.start_at().map(utc))
+        .bind(task.estimate.map(Estimate::minutes))
+        .bind(task.parent_id)
+        .bind(task.reporter_id)
+        .bind(task.position.as_str())
+        .bind(utc(task.created_at))
+        .bind(utc(task.updated_at))
+        .bind(task.completed_at().map(utc))
+        .bind(task.version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        write_assignees(&mut self.tx, task, false).await.map_err(db)?;
+        write_labels(&mut self.tx, task, false).await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn update_task(&mut self, task: &Task, previous_version: i64, changed: &[&'static str]) -> Result<()> {
+        if update_task_row(&mut self.tx, task, previous_version, changed).await.map_err(db)? {
+            Ok(())
+        } else {
+            Err(AppError::VersionMismatch)
+        }
+    }
+
+    async fn delete_tasks(&mut self, ids: &[Uuid]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // Assignees, labels, watchers and comments go by the foreign keys' cascades; deepest first,
+        // so no cascade has to reach a row this statement deletes anyway.
+        for id in ids.iter().rev() {
+            sqlx::query("DELETE FROM task WHERE id = ?").bind(id).execute(&mut *self.tx).await.map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn watch(&mut self, task: &Task, user_id: Uuid) -> Result<()> {
+        sqlx::query("INSERT IGNORE INTO task_watcher (task_id, user_id, project_id) VALUES (?, ?, ?)")
+            .bind(task.id)
+            .bind(user_id)
+            .bind(task.project_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn unwatch(&mut self, task_id: Uuid, user_id: Uuid) -> Result<()> {
+        sqlx::query("DELETE FROM task_watcher WHERE task_id = ? AND user_id = ?")
+            .bind(task_id)
+            .bind(user_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn insert_comment(&mut self, comment: &Comment) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO comment (id, task_id, project_id, author_id, body, created_at, updated_at, version) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(comment.id)
+        .bind(comment.task_id)
+        .bind(comment.project_id)
+        .bind(comment.author_id)
+        .bind(comment.body.as_str())
+        .bind(utc(comment.created_at))
+        .bind(utc(comment.updated_at))
+        .bind(comment.version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn comment_for_update(&mut self, id: Uuid) -> Result<Option<Comment>> {
+        let sql = format!("SELECT {COMMENT_COLUMNS} FROM comment WHERE id = ? FOR UPDATE");
+        let row: Option<CommentRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(db)?;
+        row.map(Comment::try_from).transpose()
+    }
+
+    async fn update_comment(&mut self, comment: &Comment, previous_version: i64) -> Result<()> {
+        let result =
+            sqlx::query("UPDATE comment SET body = ?, updated_at = ?, version = ? WHERE id = ? AND version = ?")
+                .bind(comment.body.as_str())
+                .bind(utc(comment.updated_at))
+                .bind(comment.version)
+                .bind(comment.id)
+                .bind(previous_version)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db)?;
+        if result.rows_affected() == 1 { Ok(()) } else { Err(AppError::VersionMismatch) }
+    }
+
+    async fn delete_comment(&mut self, id: Uuid) -> Result<()> {
+        sqlx::query("DELETE FROM comment WHERE id = ?").bind(id).execute(&mut *self.tx).await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn record(&mut self, event: &TaskEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()> {
+        record(&mut self.tx, event, actor.map(|a| a.to_string()), client).await?;
+        self.wrote_events = true;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await.map_err(db)?;
+        if self.wrote_events {
+            self.signal.notify();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1533 @@
+//! The task service over real gRPC, MariaDB, Redis and RabbitMQ, with a real identity service
+//! issuing the tokens and a real project service answering `CheckAccess`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::time::Duration;
+
+use clap::Parser as _;
+use ordo_proto::events::v1::Envelope;
+use ordo_proto::events::v1::envelope::Payload;
+use ordo_proto::identity::v1 as idpb;
+use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ordo_proto::project::v1 as ppb;
+use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
+use ordo_proto::task::v1 as pb;
+use ordo_proto::task::v1::task_service_client::TaskServiceClient;
+use ordo_testkit::TestEnv;
+use prost::Message as _;
+use sqlx::MySqlPool;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Running {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Identity, project and task services of one test.
+struct Stack {
+    identity: IdentityServiceClient<Channel>,
+    projects: ProjectServiceClient<Channel>,
+    tasks: TaskServiceClient<Channel>,
+    /// The task service's own schema, to look behind its back.
+    db: MySqlPool,
+    running: Vec<Running>,
+}
+
+#[derive(Clone)]
+struct User {
+    id: Uuid,
+    token: String,
+}
+
+fn client_info() -> Option<pb::ClientInfo> {
+    Some(pb::ClientInfo { ip: "203.0.113.7".into(), user_agent: "task-tests/1.0".into() })
+}
+
+fn as_user<T>(user: &User, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {}", user.token).parse().unwrap());
+    request
+}
+
+fn channel(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy()
+}
+
+async fn spawn(env: &TestEnv) -> Stack {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
+    let mut running = Vec::new();
+
+    let identity_url = env.create_schema("identity").await.unwrap();
+    let config = ordo_identity::Config::try_parse_from([
+        "ordo-identity",
+        "--database-url",
+        &identity_url,
+        "--redis-prefix",
+        &env.redis_prefix(),
+        "--events-exchange",
+        &env.exchange(),
+        "--hash-concurrency",
+        "2",
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let identity_addr = grpc.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    let task = tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown.clone()));
+    running.push(Running { shutdown, task });
+    let mut identity = IdentityServiceClient::new(channel(identity_addr));
+    for _ in 0..100 {
+        if identity.get_jwks(idpb::GetJwksRequest {}).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let project_url = env.create_schema("project").await.unwrap();
+    let config = ordo_project::Config::try_parse_from([
+        "ordo-project",
+        "--database-url",
+        &project_url,
+        "--redis-prefix",
+        &env.redis_prefix(),
+        "--events-exchange",
+        &env.exchange(),
+        "--events-queue",
+        &env.queue("project.events"),
+        "--identity-url",
+        &format!("http://{identity_addr}"),
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let project_addr = grpc.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    let task = tokio::spawn(ordo_project::serve(config, grpc, ops, shutdown.clone()));
+    running.push(Running { shutdown, task });
+
+    let (task_url, db) = env.create_pool("task").await.unwrap();
+    let config = ordo_task::Config::try_parse_from([
+        "ordo-task",
+        "--database-url",
+        &task_url,
+        "--redis-prefix",
+        &env.redis_prefix(),
+        "--events-exchange",
+        &env.exchange(),
+        "--events-queue",
+        &env.queue("task.events"),
+        "--identity-url",
+        &format!("http://{identity_addr}"),
+        "--project-url",
+        &format!("http://{project_addr}"),
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let task_addr = grpc.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    let task = tokio::spawn(ordo_task::serve(config, grpc, ops, shutdown.clone()));
+    running.push(Running { shutdown, task });
+
+    Stack {
+        identity,
+        projects: ProjectServiceClient::new(channel(project_addr)),
+        tasks: TaskServiceClient::new(channel(task_addr)),
+        db,
+        running,
+    }
+}
+
+fn new_task(project: &str, title: &str) -> pb::CreateTaskRequest {
+    pb::CreateTaskRequest {
+        project_id: project.to_owned(),
+        title: title.to_owned(),
+        client: client_info(),
+        ..Default::default()
+    }
+}
+
+fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask { paths: paths.iter().map(|p| (*p).to_owned()).collect() })
+}
+
+fn ts(seconds: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp { seconds, nanos: 0 })
+}
+
+/// The fields named by the `BadRequest` details of an `InvalidArgument` status.
+fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let details = tonic_types::StatusExt::get_error_details(status);
+    details.bad_request().map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect()).unwrap_or_default()
+}
+
+impl Stack {
+    async fn user(&mut self, email: &str) -> User {
+        let registered = self
+            .identity
+            .register(idpb::RegisterRequest {
+                email: email.to_owned(),
+                password: PASSWORD.to_owned(),
+                display_name: "Someone".to_owned(),
+                client: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .user
+            .unwrap();
+        let tokens = self
+            .identity
+            .login(idpb::LoginRequest { email: email.to_owned(), password: PASSWORD.to_owned(), client: None })
+            .await
+            .unwrap()
+            .into_inner()
+            .tokens
+            .unwrap();
+        let user = User { id: registered.id.parse().unwrap(), token: tokens.access_token };
+        // The services may still be starting (migrations, identity's keys).
+        for _ in 0..150 {
+            let projects = self.projects.list_projects(as_user(&user, ppb::ListProjectsRequest::default())).await;
+            let tasks = self
+                .tasks
+                .get_task(as_user(&user, pb::GetTaskRequest { id: Uuid::now_v7().to_string() }))
+                .await
+                .err()
+                .map(|s| s.code());
+            if projects.is_ok() && tasks == Some(Code::NotFound) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        user
+    }
+
+    async fn project(&mut self, owner: &User, key: &str) -> String {
+        let request = ppb::CreateProjectRequest {
+            name: format!("Project {key}"),
+            key: key.to_owned(),
+            description: None,
+            client: None,
+        };
+        self.projects.create_project(as_user(owner, request)).await.unwrap().into_inner().project.unwrap().id
+    }
+
+    async fn add(&mut self, by: &User, project: &str, user: &User, role: ppb::ProjectRole) {
+        let request = ppb::AddMemberRequest {
+            project_id: project.to_owned(),
+            user_id: user.id.to_string(),
+            role: role.into(),
+            client: None,
+        };
+        self.projects.add_member(as_user(by, request)).await.unwrap();
+    }
+
+    async fn create(&mut self, by: &User, request: pb::CreateTaskRequest) -> pb::Task {
+        self.tasks.create_task(as_user(by, request)).await.unwrap().into_inner().task.unwrap()
+    }
+
+    async fn get(&mut self, by: &User, id: &str) -> Result<pb::Task, tonic::Status> {
+        self.tasks
+            .get_task(as_user(by, pb::GetTaskRequest { id: id.to_owned() }))
+            .await
+            .map(|r| r.into_inner().task.unwrap())
+    }
+
+    async fn update(
+        &mut self,
+        by: &User,
+        id: &str,
+        patch: pb::TaskPatch,
+        paths: &[&str],
+        expected_version: Option<i64>,
+    ) -> Result<pb::Task, tonic::Status> {
+        let request = pb::UpdateTaskRequest {
+            id: id.to_owned(),
+            patch: Some(patch),
+            update_mask: mask(paths),
+            expected_version,
+            client: client_info(),
+        };
+        self.tasks.update_task(as_user(by, request)).await.map(|r| r.into_inner().task.unwrap())
+    }
+
+    async fn move_task(
+        &mut self,
+        by: &User,
+        id: &str,
+        after: Option<&str>,
+        before: Option<&str>,
+    ) -> Result<pb::Task, tonic::Status> {
+        let request = pb::MoveTaskRequest {
+            id: id.to_owned(),
+            after_id: after.map(str::to_owned),
+            before_id: before.map(str::to_owned),
+            expected_version: None,
+            client: client_info(),
+        };
+        self.tasks.move_task(as_user(by, request)).await.map(|r| r.into_inner().task.unwrap())
+    }
+
+    /// Every page of a list, walked with `limit`.
+    async fn list_all(&mut self, by: &User, mut request: pb::ListTasksRequest, limit: i32) -> Vec<pb::Task> {
+        request.limit = limit;
+        let mut all = Vec::new();
+        for _ in 0..200 {
+            let page = self.tasks.list_tasks(as_user(by, request.clone())).await.unwrap().into_inner();
+            assert!(page.tasks.len() <= limit as usize);
+            all.extend(page.tasks);
+            if page.next_cursor.is_empty() {
+                return all;
+            }
+            request.cursor = page.next_cursor;
+        }
+        panic!("the list never ended");
+    }
+
+    /// The task service's outbox, decoded, in order.
+    async fn outbox(&self) -> Vec<Envelope> {
+        let rows: Vec<(Vec<u8>,)> =
+            sqlx::query_as("SELECT payload FROM outbox_event ORDER BY id").fetch_all(&self.db).await.unwrap();
+        rows.into_iter().map(|(bytes,)| Envelope::decode(&bytes[..]).unwrap()).collect()
+    }
+
+    async fn stop(self) {
+        for running in self.running.into_iter().rev() {
+            running.shutdown.cancel();
+            tokio::time::timeout(Duration::from_secs(30), running.task).await.expect("stops in time").unwrap().unwrap();
+        }
+        self.db.close().await;
+    }
+}
+
+fn ids(tasks: &[pb::Task]) -> Vec<String> {
+    tasks.iter().map(|t| t.id.clone()).collect()
+}
+
+fn seconds(t: &Option<prost_types::Timestamp>) -> Option<(i64, i32)> {
+    t.as_ref().map(|t| (t.seconds, t.nanos))
+}
+
+/// The order a sort promises, computed here from the tasks themselves.
+fn expected_order(mut tasks: Vec<pb::Task>, sort: pb::TaskSort) -> Vec<String> {
+    use pb::TaskSort as S;
+    let id = |t: &pb::Task| Uuid::parse_str(&t.id).unwrap();
+    tasks.sort_by(|a, b| {
+        let by_id = id(a).cmp(&id(b));
+        let (ordering, descending) = match sort {
+            S::CreatedAtAsc => (seconds(&a.created_at).cmp(&seconds(&b.created_at)), false),
+            S::CreatedAtDesc | S::Unspecified => (seconds(&a.created_at).cmp(&seconds(&b.created_at)), true),
+            S::UpdatedAtAsc => (seconds(&a.updated_at).cmp(&seconds(&b.updated_at)), false),
+            S::UpdatedAtDesc => (seconds(&a.updated_at).cmp(&seconds(&b.updated_at)), true),
+            S::PriorityAsc => (a.priority.cmp(&b.priority), false),
+            S::PriorityDesc => (a.priority.cmp(&b.priority), true),
+            S::PositionAsc => (a.position.as_bytes().cmp(b.position.as_bytes()), false),
+            S::DueAtAsc | S::DueAtDesc => {
+                let descending = sort == S::DueAtDesc;
+                // Without a due date: last in both directions.
+                match (seconds(&a.due_at), seconds(&b.due_at)) {
+                    (None, None) => return if descending { by_id.reverse() } else { by_id },
+                    (None, Some(_)) => return Ordering::Greater,
+                    (Some(_), None) => return Ordering::Less,
+                    (Some(x), Some(y)) => (x.cmp(&y), descending),
+                }
+            }
+        };
+        let ordering = ordering.then(by_id);
+        if descending { ordering.reverse() } else { ordering }
+    });
+    ids(&tasks)
+}
+
+#[tokio::test]
+async fn fifty_concurrent_creates_in_one_project_are_numbered_1_to_50_in_board_order() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let project = stack.project(&owner, "NUM").await;
+
+    let creates = (0..50).map(|i| {
+        let mut tasks = stack.tasks.clone();
+        let request = as_user(&owner, new_task(&project, &format!("Task {i}")));
+        async move { tasks.create_task(request).await.map(|r| r.into_inner().task.unwrap()) }
+    });
+    let created: Vec<pb::Task> = futures::future::join_all(creates).await.into_iter().map(Result::unwrap).collect();
+
+    let mut numbers: Vec<i64> = created.iter().map(|t| t.number).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=50).collect::<Vec<_>>());
+    for task in &created {
+        assert_eq!(task.key, format!("NUM-{}", task.number));
+        assert_eq!(
+            (task.version, task.status, task.priority),
+            (1, pb::TaskStatus::Todo as i32, pb::TaskPriority::None as i32)
+        );
+    }
+    // Each new task went to the end of the board: board order is creation order.
+    let mut by_number = created.clone();
+    by_number.sort_by_key(|t| t.number);
+    for pair in by_number.windows(2) {
+        assert!(
+            pair[0].position.as_bytes() < pair[1].position.as_bytes(),
+            "{} < {}",
+            pair[0].position,
+            pair[1].position
+        );
+    }
+    let by_key = stack
+        .tasks
+        .get_task_by_key(as_user(&owner, pb::GetTaskByKeyRequest { key: "NUM-17".into() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap();
+    assert_eq!(by_key.number, 17);
+    let missing = stack.tasks.get_task_by_key(as_user(&owner, pb::GetTaskByKeyRequest { key: "NUM-51".into() })).await;
+    assert_eq!(missing.unwrap_err().code(), Code::NotFound);
+
+    // One task.created per task, through the outbox, each with what consumers need.
+    let events = stack.outbox().await;
+    let created_events: Vec<&Envelope> = events.iter().filter(|e| e.r#type == "task.created").collect();
+    assert_eq!(created_events.len(), 50);
+    let first = created_events[0];
+    assert_eq!((first.producer.as_str(), first.entity_type.as_str()), ("task", "task"));
+    assert_eq!(first.project_id, project);
+    assert_eq!(first.actor_id, owner.id.to_string());
+    assert_eq!((first.ip.as_str(), first.user_agent.as_str()), ("203.0.113.7", "task-tests/1.0"));
+    match first.payload.as_ref().unwrap() {
+        Payload::TaskCreated(created) => {
+            let snapshot = created.task.as_ref().unwrap();
+            assert_eq!(snapshot.task_id, first.entity_id);
+            assert!(snapshot.key.starts_with("NUM-"));
+            assert_eq!(created.recipient_ids, [owner.id.to_string()]);
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn updates_follow_the_mask_and_a_stale_version_aborts_without_changing_anything() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let bob = stack.user("bob@example.com").await;
+    let project = stack.project(&owner, "UPD").await;
+    stack.add(&owner, &project, &bob, ppb::ProjectRole::Member).await;
+    let task = stack.create(&owner, new_task(&project, "  Write the spec  ")).await;
+    assert_eq!(task.title, "Write the spec");
+
+    // A stale version: ABORTED, and the task is as it was.
+    let patch = pb::TaskPatch { title: "Changed".into(), ..Default::default() };
+    let stale = stack.update(&owner, &task.id, patch.clone(), &["title"], Some(task.version + 1)).await.unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+    let unchanged = stack.get(&owner, &task.id).await.unwrap();
+    assert_eq!((unchanged.title.as_str(), unchanged.version), ("Write the spec", 1));
+
+    // The current version: applied, version + 1.
+    let updated = stack.update(&owner, &task.id, patch, &["title"], Some(1)).await.unwrap();
+    assert_eq!((updated.title.as_str(), updated.version), ("Changed", 2));
+
+    // Done sets completed_at, leaving done clears it; assignees become events.
+    let patch = pb::TaskPatch {
+        status: pb::TaskStatus::Done.into(),
+        assignee_ids: vec![bob.id.to_string()],
+        labels: vec!["ui".into(), "UI".into(), " backend ".into()],
+        ..Default::default()
+    };
+    let done = stack.update(&owner, &task.id, patch, &["status", "assignee_ids", "labels"], None).await.unwrap();
+    assert!(done.completed_at.is_some());
+    assert_eq!(done.labels, ["ui", "backend"]);
+    assert_eq!(done.version, 3);
+    let patch = pb::TaskPatch { status: pb::TaskStatus::InReview.into(), ..Default::default() };
+    let reopened = stack.update(&owner, &task.id, patch, &["status", "assignee_ids"], None).await.unwrap();
+    assert!(reopened.completed_at.is_none());
+    assert!(reopened.assignee_ids.is_empty());
+
+    // Nothing changes: no new version and no event.
+    let events_before = stack.outbox().await.len();
+    let patch = pb::TaskPatch { title: "Changed".into(), ..Default::default() };
+    let same = stack.update(&owner, &task.id, patch, &["title"], None).await.unwrap();
+    assert_eq!(same.version, reopened.version);
+    assert_eq!(stack.outbox().await.len(), events_before);
+
+    // Bad masks and values name their fields.
+    let status = stack.update(&owner, &task.id, pb::TaskPatch::default(), &["project_id"], None).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["project_id"]);
+    let status =
+        stack.update(&owner, &task.id, pb::TaskPatch::default(), &["colour", "title"], None).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["colour"]);
+    let status = stack.update(&owner, &task.id, pb::TaskPatch::default(), &[], None).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["update_mask"]);
+    let patch = pb::TaskPatch {
+        title: " ".into(),
+        estimate_minutes: Some(100_001),
+        labels: vec!["x".repeat(51)],
+        ..Default::default()
+    };
+    let status =
+        stack.update(&owner, &task.id, patch, &["title", "estimate_minutes", "labels"], None).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["title", "estimate_minutes", "labels"]);
+    let patch = pb::TaskPatch { start_at: ts(2_000_000_000), due_at: ts(1_999_999_999), ..Default::default() };
+    let status = stack.update(&owner, &task.id, patch, &["start_at", "due_at"], None).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["due_at"]);
+    let status = stack
+        .tasks
+        .create_task(as_user(
+            &owner,
+            pb::CreateTaskRequest { assignee_ids: vec![Uuid::now_v7().to_string()], ..new_task(&project, "x") },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&status), ["assignee_ids"]);
+    let after = stack.get(&owner, &task.id).await.unwrap();
+    assert_eq!(after.version, reopened.version);
+
+    // The events of the changes, in order, for this task.
+    let events: Vec<Envelope> = stack.outbox().await.into_iter().filter(|e| e.entity_id == task.id).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.r#type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "task.created",
+            "task.updated",
+            "task.status_changed",
+            "task.updated",
+            "task.assigned",
+            "task.status_changed",
+            "task.updated",
+            "task.unassigned",
+        ]
+    );
+    match events[2].payload.as_ref().unwrap() {
+        Payload::TaskStatusChanged(changed) => {
+            assert_eq!((changed.old_status.as_str(), changed.new_status.as_str()), ("todo", "done"));
+            // Watchers, assignees and the reporter.
+            assert_eq!(changed.recipient_ids, [bob.id.to_string(), owner.id.to_string()]);
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
+    match events[3].payload.as_ref().unwrap() {
+        Payload::TaskUpdated(updated) => {
+            assert_eq!(updated.changed_fields, ["status", "assignee_ids", "labels"]);
+            assert_eq!(updated.task.as_ref().unwrap().version, 3);
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
+    match events[7].payload.as_ref().unwrap() {
+        Payload::TaskUnassigned(unassigned) => {
+            assert_eq!(unassigned.assignee_id, bob.id.to_string());
+            assert_eq!(unassigned.reason, "");
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_filter_and_every_sort_returns_the_right_tasks_in_order_across_pages() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let bob = stack.user("bob@example.com").await;
+    let project = stack.project(&owner, "LIST").await;
+    let other = stack.project(&owner, "OTHER").await;
+    stack.add(&owner, &project, &bob, ppb::ProjectRole::Member).await;
+
+    let statuses = [pb::TaskStatus::Todo, pb::TaskStatus::Done, pb::TaskStatus::InProgress, pb::TaskStatus::Backlog];
+    let priorities = [
+        pb::TaskPriority::None,
+        pb::TaskPriority::Urgent,
+        pb::TaskPriority::Low,
+        pb::TaskPriority::High,
+        pb::TaskPriority::Medium,
+    ];
+    let words = ["database migration", "login page", "search index", "payment gateway"];
+    let mut parent = None;
+    let mut all = Vec::new();
+    for i in 0..14_i64 {
+        let mut request = new_task(&project, &format!("Task {i} {}", words[i as usize % 4]));
+        request.status = statuses[i as usize % 4].into();
+        request.priority = priorities[i as usize % 5].into();
+        // Some without a due date; some sharing one.
+        request.due_at = match i % 4 {
+            0 => None,
+            1 => ts(1_900_000_000),
+            _ => ts(1_900_000_000 + (i % 5) * 3600),
+        };
+        if i % 3 == 0 {
+            request.assignee_ids = vec![bob.id.to_string()];
+        }
+        if i % 2 == 0 {
+            request.labels = vec!["backend".into()];
+        }
+        if i == 5 {
+            request.description = Some("Remember the quarterly invoices".into());
+        }
+        if i >= 10 {
+            request.parent_id = parent.clone();
+        }
+        let task = stack.create(&owner, request).await;
+        if i == 9 {
+            parent = Some(task.id.clone());
+        }
+        all.push(task);
+    }
+    // Change a few, so updated_at differs from created_at order; move one, so position differs too.
+    for i in [3_usize, 7, 1] {
+        let patch = pb::TaskPatch { title: format!("Renamed {i}"), ..Default::default() };
+        let updated = stack.update(&owner, &all[i].id, patch, &["title"], None).await.unwrap();
+        all[i] = updated;
+    }
+    let moved = stack.move_task(&owner, &all[12].id, None, Some(&all[0].id)).await.unwrap();
+    all[12] = moved;
+    // Another project's task never shows up.
+    stack.create(&owner, new_task(&other, "Task in another project database")).await;
+
+    let sorts = [
+        pb::TaskSort::Unspecified,
+        pb::TaskSort::CreatedAtAsc,
+        pb::TaskSort::CreatedAtDesc,
+        pb::TaskSort::UpdatedAtAsc,
+        pb::TaskSort::UpdatedAtDesc,
+        pb::TaskSort::DueAtAsc,
+        pb::TaskSort::DueAtDesc,
+        pb::TaskSort::PriorityAsc,
+        pb::TaskSort::PriorityDesc,
+        pb::TaskSort::PositionAsc,
+    ];
+    type Filter = (&'static str, pb::ListTasksRequest, Box<dyn Fn(&pb::Task) -> bool>);
+    let base = pb::ListTasksRequest { project_id: project.clone(), ..Default::default() };
+    let bob_id = bob.id.to_string();
+    let parent_id = parent.clone().unwrap();
+    let filters: Vec<Filter> = vec![
+        ("none", base.clone(), Box::new(|_| true)),
+        (
+            "statuses",
+            pb::ListTasksRequest {
+                statuses: vec![pb::TaskStatus::Done.into(), pb::TaskStatus::Backlog.into()],
+                ..base.clone()
+            },
+            Box::new(|t| t.status == pb::TaskStatus::Done as i32 || t.status == pb::TaskStatus::Backlog as i32),
+        ),
+        (
+            "priorities",
+            pb::ListTasksRequest {
+                priorities: vec![pb::TaskPriority::Urgent.into(), pb::TaskPriority::High.into()],
+                ..base.clone()
+            },
+            Box::new(|t| t.priority >= pb::TaskPriority::High as i32),
+        ),
+        (
+            "assignee",
+            pb::ListTasksRequest { assignee_id: bob_id.clone(), ..base.clone() },
+            Box::new(move |t| t.assignee_ids.contains(&bob_id)),
+        ),
+        (
+            "label",
+            pb::ListTasksRequest { label: "Backend".into(), ..base.clone() },
+            Box::new(|t| t.labels.iter().any(|l| l == "backend")),
+        ),
+        (
+            "query",
+            pb::ListTasksRequest { query: "database".into(), ..base.clone() },
+            Box::new(|t| t.title.contains("database")),
+        ),
+        (
+            "query in description",
+            pb::ListTasksRequest { query: "quarterly invoices".into(), ..base.clone() },
+            Box::new(|t| t.description.as_deref().is_some_and(|d| d.contains("quarterly"))),
+        ),
+        (
+            "due before",
+            pb::ListTasksRequest { due_before: ts(1_900_000_000 + 2 * 3600), ..base.clone() },
+            Box::new(|t| t.due_at.as_ref().is_some_and(|d| d.seconds < 1_900_000_000 + 2 * 3600)),
+        ),
+        (
+            "due after",
+            pb::ListTasksRequest { due_after: ts(1_900_000_000), ..base.clone() },
+            Box::new(|t| t.due_at.as_ref().is_some_and(|d| d.seconds > 1_900_000_000)),
+        ),
+        (
+            "parent",
+            pb::ListTasksRequest { parent_id: Some(parent_id.clone()), ..base.clone() },
+            Box::new(move |t| t.parent_id.as_deref() == Some(parent_id.as_str())),
+        ),
+        (
+            "top level",
+            pb::ListTasksRequest { parent_id: Some(String::new()), ..base.clone() },
+            Box::new(|t| t.parent_id.is_none()),
+        ),
+        (
+            "combined",
+            pb::ListTasksRequest {
+                label: "backend".into(),
+                statuses: vec![pb::TaskStatus::Todo.into(), pb::TaskStatus::InProgress.into()],
+                due_after: ts(1_800_000_000),
+                ..base.clone()
+            },
+            Box::new(|t| {
+                t.labels.contains(&"backend".to_owned())
+                    && (t.status == pb::TaskStatus::Todo as i32 || t.status == pb::TaskStatus::InProgress as i32)
+                    && t.due_at.is_some()
+            }),
+        ),
+    ];
+    for (name, request, keep) in &filters {
+        let matching: Vec<pb::Task> = all.iter().filter(|t| keep(t)).cloned().collect();
+        assert!(!matching.is_empty(), "filter {name} matches nothing; the test would prove little");
+        if *name != "none" {
+            assert!(matching.len() < all.len(), "filter {name} matches everything");
+        }
+        for sort in sorts {
+            let listed = stack.list_all(&owner, pb::ListTasksRequest { sort: sort.into(), ..request.clone() }, 3).await;
+            assert_eq!(ids(&listed), expected_order(matching.clone(), sort), "filter {name}, sort {sort:?}");
+        }
+    }
+
+    // A cursor belongs to its list.
+    let page = stack
+        .tasks
+        .list_tasks(as_user(&owner, pb::ListTasksRequest { limit: 2, ..base.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!page.next_cursor.is_empty());
+    for request in [
+        pb::ListTasksRequest {
+            sort: pb::TaskSort::PriorityAsc.into(),
+            cursor: page.next_cursor.clone(),
+            limit: 2,
+            ..base.clone()
+        },
+        pb::ListTasksRequest { label: "backend".into(), cursor: page.next_cursor.clone(), limit: 2, ..base.clone() },
+        pb::ListTasksRequest { cursor: "not-a-cursor".into(), ..base.clone() },
+    ] {
+        let status = stack.tasks.list_tasks(as_user(&owner, request)).await.unwrap_err();
+        assert_eq!(bad_fields(&status), ["cursor"]);
+    }
+    let status = stack.tasks.list_tasks(as_user(&owner, pb::ListTasksRequest::default())).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["project_id"]);
+    let status =
+        stack.tasks.list_tasks(as_user(&owner, pb::ListTasksRequest { limit: 101, ..base.clone() })).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["limit"]);
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_assignee_list_spans_only_the_projects_the_caller_can_see() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let alice = stack.user("alice@example.com").await;
+    let bob = stack.user("bob@example.com").await;
+    let carol = stack.user("carol@example.com").await;
+    let first = stack.project(&alice, "ONE").await;
+    let second = stack.project(&alice, "TWO").await;
+    let hidden = stack.project(&carol, "HID").await;
+    for project in [&first, &second] {
+        stack.add(&alice, project, &bob, ppb::ProjectRole::Member).await;
+    }
+    stack.add(&carol, &hidden, &bob, ppb::ProjectRole::Member).await;
+
+    let mut seen_by_alice = Vec::new();
+    let mut everything = Vec::new();
+    for i in 0..9 {
+        let (project, by) = match i % 3 {
+            0 => (&first, &alice),
+            1 => (&second, &alice),
+            _ => (&hidden, &carol),
+        };
+        let mut request = new_task(project, &format!("Assigned {i}"));
+        request.assignee_ids = vec![bob.id.to_string()];
+        let task = stack.create(by, request).await;
+        if i % 3 != 2 {
+            seen_by_alice.push(task.clone());
+        }
+        everything.push(task);
+    }
+    // Not assigned to bob: never listed.
+    stack.create(&alice, new_task(&first, "Someone else's")).await;
+
+    let request = pb::ListTasksRequest { assignee_id: bob.id.to_string(), ..Default::default() };
+    for sort in [pb::TaskSort::CreatedAtDesc, pb::TaskSort::CreatedAtAsc, pb::TaskSort::PositionAsc] {
+        let listed = stack.list_all(&alice, pb::ListTasksRequest { sort: sort.into(), ..request.clone() }, 2).await;
+        assert_eq!(ids(&listed), expected_order(seen_by_alice.clone(), sort), "{sort:?}");
+        let listed = stack.list_all(&bob, pb::ListTasksRequest { sort: sort.into(), ..request.clone() }, 4).await;
+        assert_eq!(ids(&listed), expected_order(everything.clone(), sort), "{sort:?}");
+    }
+    let mine = stack.list_all(&bob, pb::ListTasksRequest { assignee_id: "me".into(), ..Default::default() }, 50).await;
+    assert_eq!(mine.len(), 9);
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn moves_land_between_their_neighbours_and_concurrent_moves_keep_a_strict_order() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let project = stack.project(&owner, "MOVE").await;
+    let other = stack.project(&owner, "ELSE").await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        tasks.push(stack.create(&owner, new_task(&project, &format!("Card {i}"))).await.id);
+    }
+    let stranger_task = stack.create(&owner, new_task(&other, "Elsewhere")).await.id;
+    let board = pb::ListTasksRequest {
+        project_id: project.clone(),
+        sort: pb::TaskSort::PositionAsc.into(),
+        ..Default::default()
+    };
+
+    // After a neighbour, before one, both, to the start and to the end.
+    let moved = stack.move_task(&owner, &tasks[5], Some(&tasks[1]), None).await.unwrap();
+    assert_eq!(moved.version, 2);
+    let expect = |order: &[usize]| order.iter().map(|i| tasks[*i].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&stack.list_all(&owner, board.clone(), 3).await), expect(&[0, 1, 5, 2, 3, 4, 6, 7]));
+    stack.move_task(&owner, &tasks[0], Some(&tasks[7]), None).await.unwrap();
+    assert_eq!(ids(&stack.list_all(&owner, board.clone(), 3).await), expect(&[1, 5, 2, 3, 4, 6, 7, 0]));
+    stack.move_task(&owner, &tasks[4], None, Some(&tasks[1])).await.unwrap();
+    assert_eq!(ids(&stack.list_all(&owner, board.clone(), 3).await), expect(&[4, 1, 5, 2, 3, 6, 7, 0]));
+    stack.move_task(&owner, &tasks[7], Some(&tasks[5]), Some(&tasks[2])).await.unwrap();
+    assert_eq!(ids(&stack.list_all(&owner, board.clone(), 3).await), expect(&[4, 1, 5, 7, 2, 3, 6, 0]));
+    // Already there: nothing changes.
+    let same = stack.move_task(&owner, &tasks[7], Some(&tasks[5]), None).await.unwrap();
+    assert_eq!(same.version, 2);
+
+    // Neighbours that cannot be.
+    let status = stack.move_task(&owner, &tasks[3], Some(&tasks[3]), None).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["after_id"]);
+    let status = stack.move_task(&owner, &tasks[3], None, Some(&stranger_task)).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["before_id"]);
+    let status = stack.move_task(&owner, &tasks[3], Some(&tasks[2]), Some(&tasks[4])).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["before_id"]);
+    let status = stack.move_task(&owner, &tasks[3], None, None).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["after_id"]);
+
+    // A burst of concurrent moves: every one lands, and the board stays a strict order.
+    let moves = (0..24).map(|i| {
+        let mut client = stack.tasks.clone();
+        let id = tasks[i % 8].clone();
+        let neighbour = tasks[(i * 5 + 3) % 8].clone();
+        let (after, before) = if i % 2 == 0 { (Some(neighbour), None) } else { (None, Some(neighbour)) };
+        let request = as_user(
+            &owner,
+            pb::MoveTaskRequest { id: id.clone(), after_id: after, before_id: before, ..Default::default() },
+        );
+        async move {
+            if id == request.get_ref().after_id.clone().or(request.get_ref().before_id.clone()).unwrap() {
+                Ok(())
+            } else {
+                client.move_task(request).await.map(|_| ())
+            }
+        }
+    });
+    for result in futures::future::join_all(moves).await {
+        result.unwrap();
+    }
+    let board_now = stack.list_all(&owner, board.clone(), 100).await;
+    assert_eq!(board_now.len(), 8);
+    assert_eq!(board_now.iter().map(|t| t.id.clone()).collect::<HashSet<_>>().len(), 8);
+    for pair in board_now.windows(2) {
+        assert!(
+            pair[0].position.as_bytes() < pair[1].position.as_bytes(),
+            "{} < {}",
+            pair[0].position,
+            pair[1].position
+        );
+    }
+    // A move after the last task of this consistent board lands at the very end.
+    let last = board_now.last().unwrap().id.clone();
+    let first = board_now[0].id.clone();
+    let to_end = stack.move_task(&owner, &first, Some(&last), None).await.unwrap();
+    let board_after = stack.list_all(&owner, board.clone(), 100).await;
+    assert_eq!(board_after.last().unwrap().id, to_end.id);
+
+    let moved_events = stack
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|e| match &e.payload {
+            Some(Payload::TaskUpdated(u)) => u.changed_fields == ["position"],
+            _ => false,
+        })
+        .count();
+    assert!(moved_events >= 5, "{moved_events} position events");
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn parents_stay_in_the_project_without_cycles_five_deep_and_deletes_take_the_subtree() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let bob = stack.user("bob@example.com").await;
+    let project = stack.project(&owner, "TREE").await;
+    let other = stack.project(&owner, "FAR").await;
+    stack.add(&owner, &project, &bob, ppb::ProjectRole::Member).await;
+
+    // A chain of five levels.
+    let mut chain: Vec<pb::Task> = Vec::new();
+    for level in 1..=5 {
+        let mut request = new_task(&project, &format!("Level {level}"));
+        request.parent_id = chain.last().map(|t| t.id.clone());
+        chain.push(stack.create(&owner, request).await);
+    }
+    // A sixth level is refused.
+    let mut request = new_task(&project, "Level 6");
+    request.parent_id = Some(chain[4].id.clone());
+    let status = stack.tasks.create_task(as_user(&owner, request)).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["parent_id"]);
+    // A parent in another project is refused.
+    let far = stack.create(&owner, new_task(&other, "Far away")).await;
+    let mut request = new_task(&project, "Misplaced");
+    request.parent_id = Some(far.id.clone());
+    let status = stack.tasks.create_task(as_user(&owner, request)).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["parent_id"]);
+    // A cycle is refused: the root under its own grandchild, or a task under itself.
+    let patch = pb::TaskPatch { parent_id: Some(chain[2].id.clone()), ..Default::default() };
+    let status = stack.update(&owner, &chain[0].id, patch, &["parent_id"], None).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["parent_id"]);
+    let patch = pb::TaskPatch { parent_id: Some(chain[1].id.clone()), ..Default::default() };
+    let status = stack.update(&owner, &chain[1].id, patch, &["parent_id"], None).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["parent_id"]);
+    // Moving a subtree so its deepest task would sit at level 6 is refused too.
+    let loose = stack.create(&owner, new_task(&project, "Loose")).await;
+    let mut request = new_task(&project, "Loose child");
+    request.parent_id = Some(loose.id.clone());
+    let loose_child = stack.create(&owner, request).await;
+    let patch = pb::TaskPatch { parent_id: Some(chain[3].id.clone()), ..Default::default() };
+    let status = stack.update(&owner, &loose.id, patch, &["parent_id"], None).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["parent_id"]);
+    // One level higher it fits; clearing the parent makes it a root again.
+    let patch = pb::TaskPatch { parent_id: Some(chain[2].id.clone()), ..Default::default() };
+    let hung = stack.update(&owner, &loose.id, patch, &["parent_id"], None).await.unwrap();
+    assert_eq!(hung.parent_id.as_deref(), Some(chain[2].id.as_str()));
+
+    // Deleting level 2 takes levels 3 to 5 and the moved subtree, with comments and watchers.
+    stack
+        .tasks
+        .add_comment(as_user(
+            &bob,
+            pb::AddCommentRequest { task_id: chain[3].id.clone(), body: "Deep thought".into(), client: None },
+        ))
+        .await
+        .unwrap();
+    stack
+        .tasks
+        .watch_task(as_user(&bob, pb::WatchTaskRequest { task_id: chain[4].id.clone(), client: None }))
+        .await
+        .unwrap();
+    let stale = stack
+        .tasks
+        .delete_task(as_user(
+            &owner,
+            pb::DeleteTaskRequest { id: chain[1].id.clone(), expected_version: Some(9), client: None },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+    stack
+        .tasks
+        .delete_task(as_user(
+            &owner,
+            pb::DeleteTaskRequest { id: chain[1].id.clone(), expected_version: Some(1), client: client_info() },
+        ))
+        .await
+        .unwrap();
+    for gone in chain[1..].iter().map(|t| &t.id).chain([&loose.id, &loose_child.id]) {
+        assert_eq!(stack.get(&owner, gone).await.unwrap_err().code(), Code::NotFound);
+    }
+    assert!(stack.get(&owner, &chain[0].id).await.is_ok());
+    for table in ["comment", "task_watcher", "task_assignee", "task_label"] {
+        let (count,): (i64,) =
+            sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&stack.db).await.unwrap();
+        assert_eq!(count, 0, "{table}");
+    }
+    let deleted: Vec<Envelope> = stack.outbox().await.into_iter().filter(|e| e.r#type == "task.deleted").collect();
+    assert_eq!(deleted.len(), 1);
+    match deleted[0].payload.as_ref().unwrap() {
+        Payload::TaskDeleted(event) => {
+            let mut subtasks = event.subtask_ids.clone();
+            subtasks.sort();
+            let mut expected: Vec<String> =
+                chain[2..].iter().map(|t| t.id.clone()).chain([loose.id.clone(), loose_child.id.clone()]).collect();
+            expected.sort();
+            assert_eq!(subtasks, expected);
+            assert_eq!(event.task.as_ref().unwrap().task_id, chain[1].id);
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn roles_decide_who_reads_and_writes_and_strangers_see_nothing() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let viewer = stack.user("viewer@example.com").await;
+    let stranger = stack.user("stranger@example.com").await;
+    let project = stack.project(&owner, "AUTH").await;
+    stack.add(&owner, &project, &viewer, ppb::ProjectRole::Viewer).await;
+    let task = stack.create(&owner, new_task(&project, "Guarded")).await;
+    let comment = stack
+        .tasks
+        .add_comment(as_user(
+            &owner,
+            pb::AddCommentRequest { task_id: task.id.clone(), body: "Mine".into(), client: None },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+
+    // A viewer reads and watches but does not write.
+    assert!(stack.get(&viewer, &task.id).await.is_ok());
+    stack
+        .tasks
+        .watch_task(as_user(&viewer, pb::WatchTaskRequest { task_id: task.id.clone(), client: None }))
+        .await
+        .unwrap();
+    stack
+        .tasks
+        .watch_task(as_user(&viewer, pb::WatchTaskRequest { task_id: task.id.clone(), client: None }))
+        .await
+        .unwrap();
+    let denied = [
+        stack.tasks.create_task(as_user(&viewer, new_task(&project, "No"))).await.map(|_| ()),
+        stack
+            .update(&viewer, &task.id, pb::TaskPatch { title: "No".into(), ..Default::default() }, &["title"], None)
+            .await
+            .map(|_| ()),
+        stack.move_task(&viewer, &task.id, None, Some(&task.id)).await.map(|_| ()),
+        stack
+            .tasks
+            .delete_task(as_user(&viewer, pb::DeleteTaskRequest { id: task.id.clone(), ..Default::default() }))
+            .await
+            .map(|_| ()),
+        stack
+            .tasks
+            .add_comment(as_user(
+                &viewer,
+                pb::AddCommentRequest { task_id: task.id.clone(), body: "No".into(), client: None },
+            ))
+            .await
+            .map(|_| ()),
+    ];
+    for (i, result) in denied.into_iter().enumerate() {
+        assert_eq!(result.unwrap_err().code(), Code::PermissionDenied, "viewer write {i}");
+    }
+
+    // A stranger learns nothing: the task, its key, its project's list and its comments do not exist.
+    let hidden = [
+        stack.get(&stranger, &task.id).await.map(|_| ()),
+        stack
+            .tasks
+            .get_task_by_key(as_user(&stranger, pb::GetTaskByKeyRequest { key: task.key.clone() }))
+            .await
+            .map(|_| ()),
+        stack
+            .tasks
+            .list_tasks(as_user(&stranger, pb::ListTasksRequest { project_id: project.clone(), ..Default::default() }))
+            .await
+            .map(|_| ()),
+        stack
+            .tasks
+            .list_comments(as_user(
+                &stranger,
+                pb::ListCommentsRequest { task_id: task.id.clone(), ..Default::default() },
+            ))
+            .await
+            .map(|_| ()),
+        stack
+            .tasks
+            .update_comment(as_user(
+                &stranger,
+                pb::UpdateCommentRequest { id: comment.id.clone(), body: "x".into(), ..Default::default() },
+            ))
+            .await
+            .map(|_| ()),
+        stack
+            .tasks
+            .delete_comment(as_user(
+                &stranger,
+                pb::DeleteCommentRequest { id: comment.id.clone(), ..Default::default() },
+            ))
+            .await
+            .map(|_| ()),
+        stack.tasks.create_task(as_user(&stranger, new_task(&project, "Sneaky"))).await.map(|_| ()),
+        stack.update(&stranger, &task.id, pb::TaskPatch::default(), &["title"], None).await.map(|_| ()),
+        stack
+            .tasks
+            .watch_task(as_user(&stranger, pb::WatchTaskRequest { task_id: task.id.clone(), client: None }))
+            .await
+            .map(|_| ()),
+    ];
+    for (i, result) in hidden.into_iter().enumerate() {
+        assert_eq!(result.unwrap_err().code(), Code::NotFound, "stranger call {i}");
+    }
+    // No token, no caller.
+    let anonymous = stack.tasks.get_task(tonic::Request::new(pb::GetTaskRequest { id: task.id.clone() })).await;
+    assert_eq!(anonymous.unwrap_err().code(), Code::Unauthenticated);
+
+    // A global admin reads every project but writes none it is not a member of.
+    assert!(stack.get(&root, &task.id).await.is_ok());
+    let status = stack
+        .update(&root, &task.id, pb::TaskPatch { title: "Admin".into(), ..Default::default() }, &["title"], None)
+        .await;
+    assert_eq!(status.unwrap_err().code(), Code::PermissionDenied);
+
+    // Attachments are not there yet.
+    let status = stack
+        .tasks
+        .list_attachments(as_user(
+            &owner,
+            pb::ListAttachmentsRequest { task_id: task.id.clone(), ..Default::default() },
+        ))
+        .await;
+    assert_eq!(status.unwrap_err().code(), Code::Unimplemented);
+
+    // An archived project: every write is refused, reads go on.
+    stack
+        .projects
+        .archive_project(as_user(&owner, ppb::ArchiveProjectRequest { id: project.clone(), ..Default::default() }))
+        .await
+        .unwrap();
+    let refused = [
+        stack.tasks.create_task(as_user(&owner, new_task(&project, "Late"))).await.map(|_| ()),
+        stack
+            .update(&owner, &task.id, pb::TaskPatch { title: "Late".into(), ..Default::default() }, &["title"], None)
+            .await
+            .map(|_| ()),
+        stack
+            .tasks
+            .delete_task(as_user(&owner, pb::DeleteTaskRequest { id: task.id.clone(), ..Default::default() }))
+            .await
+            .map(|_| ()),
+        stack
+            .tasks
+            .add_comment(as_user(
+                &owner,
+                pb::AddCommentRequest { task_id: task.id.clone(), body: "Late".into(), client: None },
+            ))
+            .await
+            .map(|_| ()),
+        stack
+            .tasks
+            .update_comment(as_user(
+                &owner,
+                pb::UpdateCommentRequest { id: comment.id.clone(), body: "Late".into(), ..Default::default() },
+            ))
+            .await
+            .map(|_| ()),
+        stack
+            .tasks
+            .delete_comment(as_user(&owner, pb::DeleteCommentRequest { id: comment.id.clone(), ..Default::default() }))
+            .await
+            .map(|_| ()),
+    ];
+    for (i, result) in refused.into_iter().enumerate() {
+        assert_eq!(result.unwrap_err().code(), Code::FailedPrecondition, "archived write {i}");
+    }
+    assert_eq!(stack.get(&owner, &task.id).await.unwrap().title, "Guarded");
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn comments_are_listed_oldest_first_edited_by_their_author_and_deleted_by_it_or_an_admin() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let bob = stack.user("bob@example.com").await;
+    let carol = stack.user("carol@example.com").await;
+    let project = stack.project(&owner, "TALK").await;
+    stack.add(&owner, &project, &bob, ppb::ProjectRole::Member).await;
+    stack.add(&owner, &project, &carol, ppb::ProjectRole::Member).await;
+    let task = stack.create(&owner, new_task(&project, "Discuss")).await;
+    stack
+        .tasks
+        .watch_task(as_user(&carol, pb::WatchTaskRequest { task_id: task.id.clone(), client: None }))
+        .await
+        .unwrap();
+
+    let mut comments = Vec::new();
+    for i in 0..5 {
+        let body = if i == 0 { "é".repeat(600) } else { format!("Comment {i}") };
+        let request = pb::AddCommentRequest { task_id: task.id.clone(), body, client: client_info() };
+        comments.push(stack.tasks.add_comment(as_user(&bob, request)).await.unwrap().into_inner().comment.unwrap());
+    }
+    let status = stack
+        .tasks
+        .add_comment(as_user(&bob, pb::AddCommentRequest { task_id: task.id.clone(), body: " ".into(), client: None }))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&status), ["body"]);
+
+    // Oldest first, across pages.
+    let mut listed = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let request = pb::ListCommentsRequest { task_id: task.id.clone(), limit: 2, cursor: cursor.clone() };
+        let page = stack.tasks.list_comments(as_user(&carol, request)).await.unwrap().into_inner();
+        listed.extend(page.comments.into_iter().map(|c| c.id));
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(listed, comments.iter().map(|c| c.id.clone()).collect::<Vec<_>>());
+
+    // Only the author edits; a stale version aborts.
+    let edit = |by: &User, version: Option<i64>| {
+        as_user(
+            by,
+            pb::UpdateCommentRequest {
+                id: comments[1].id.clone(),
+                body: "Edited".into(),
+                expected_version: version,
+                client: None,
+            },
+        )
+    };
+    assert_eq!(stack.tasks.update_comment(edit(&carol, None)).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(stack.tasks.update_comment(edit(&owner, None)).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(stack.tasks.update_comment(edit(&bob, Some(7))).await.unwrap_err().code(), Code::Aborted);
+    let edited = stack.tasks.update_comment(edit(&bob, Some(1))).await.unwrap().into_inner().comment.unwrap();
+    assert_eq!((edited.body.as_str(), edited.version), ("Edited", 2));
+
+    // The author or a project admin deletes; another member does not.
+    let delete = |by: &User, id: &str| {
+        as_user(by, pb::DeleteCommentRequest { id: id.to_owned(), expected_version: None, client: None })
+    };
+    assert_eq!(
+        stack.tasks.delete_comment(delete(&carol, &comments[2].id)).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    stack.tasks.delete_comment(delete(&bob, &comments[2].id)).await.unwrap();
+    stack.tasks.delete_comment(delete(&owner, &comments[3].id)).await.unwrap();
+    assert_eq!(stack.tasks.delete_comment(delete(&owner, &comments[3].id)).await.unwrap_err().code(), Code::NotFound);
+    let request = pb::ListCommentsRequest { task_id: task.id.clone(), ..Default::default() };
+    let left: Vec<String> = stack
+        .tasks
+        .list_comments(as_user(&bob, request))
+        .await
+        .unwrap()
+        .into_inner()
+        .comments
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(left, [comments[0].id.clone(), comments[1].id.clone(), comments[4].id.clone()]);
+
+    // task.comment_added, with a 500-character excerpt and the watchers among the recipients.
+    let added: Vec<Envelope> = stack.outbox().await.into_iter().filter(|e| e.r#type == "task.comment_added").collect();
+    assert_eq!(added.len(), 5);
+    assert_eq!((added[0].entity_type.as_str(), added[0].entity_id.as_str()), ("comment", comments[0].id.as_str()));
+    assert_eq!(added[0].project_id, project);
+    match added[0].payload.as_ref().unwrap() {
+        Payload::TaskCommentAdded(event) => {
+            assert_eq!(event.excerpt.chars().count(), 500);
+            assert_eq!(event.author_id, bob.id.to_string());
+            assert_eq!(event.recipient_ids, [carol.id.to_string(), owner.id.to_string()]);
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_bulk_update_reports_every_task_on_its_own() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let carol = stack.user("carol@example.com").await;
+    let project = stack.project(&owner, "BULK").await;
+    let hidden = stack.project(&carol, "SECRET").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(stack.create(&owner, new_task(&project, &format!("Bulk {i}"))).await.id);
+    }
+    let secret = stack.create(&carol, new_task(&hidden, "Secret")).await.id;
+    let mut all = ids.clone();
+    all.push(secret.clone());
+    all.push("not-an-id".into());
+
+    let request = pb::BulkUpdateTasksRequest {
+        ids: all.clone(),
+        patch: Some(pb::TaskPatch {
+            status: pb::TaskStatus::InProgress.into(),
+            priority: pb::TaskPriority::High.into(),
+            labels: vec!["sprint".into()],
+            ..Default::default()
+        }),
+        update_mask: mask(&["status", "priority", "labels"]),
+        client: client_info(),
+    };
+    let outcome = stack.tasks.bulk_update_tasks(as_user(&owner, request)).await.unwrap().into_inner();
+    assert_eq!(outcome.updated.iter().map(|t| t.id.clone()).collect::<Vec<_>>(), ids);
+    for task in &outcome.updated {
+        assert_eq!(
+            (task.status, task.priority, task.version),
+            (pb::TaskStatus::InProgress as i32, pb::TaskPriority::High as i32, 2)
+        );
+        assert_eq!(task.labels, ["sprint"]);
+    }
+    let failed: Vec<(String, i32)> = outcome.failed.iter().map(|f| (f.id.clone(), f.code)).collect();
+    assert_eq!(failed, [(secret.clone(), Code::NotFound as i32), ("not-an-id".to_owned(), Code::NotFound as i32)]);
+    assert_eq!(stack.get(&carol, &secret).await.unwrap().version, 1);
+
+    // The mask allows only the bulk fields; 1 to 100 ids.
+    let bad = |ids: Vec<String>, paths: &[&str]| pb::BulkUpdateTasksRequest {
+        ids,
+        patch: Some(pb::TaskPatch::default()),
+        update_mask: mask(paths),
+        client: None,
+    };
+    let status = stack.tasks.bulk_update_tasks(as_user(&owner, bad(ids.clone(), &["title"]))).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["title"]);
+    let status = stack.tasks.bulk_update_tasks(as_user(&owner, bad(Vec::new(), &["status"]))).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["ids"]);
+    let many = (0..101).map(|_| Uuid::now_v7().to_string()).collect();
+    let status = stack.tasks.bulk_update_tasks(as_user(&owner, bad(many, &["status"]))).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["ids"]);
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+/// Waits until `check` holds, or fails after 20 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn project_events_unassign_removed_members_and_delete_a_project_s_tasks_once() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let bob = stack.user("bob@example.com").await;
+    let project = stack.project(&owner, "GONE").await;
+    let kept = stack.project(&owner, "KEPT").await;
+    stack.add(&owner, &project, &bob, ppb::ProjectRole::Member).await;
+    stack.add(&owner, &kept, &bob, ppb::ProjectRole::Member).await;
+    let mut request = new_task(&project, "Shared");
+    request.assignee_ids = vec![bob.id.to_string(), owner.id.to_string()];
+    let shared = stack.create(&owner, request).await;
+    let mut request = new_task(&kept, "Elsewhere");
+    request.assignee_ids = vec![bob.id.to_string()];
+    let elsewhere = stack.create(&owner, request).await;
+    stack
+        .tasks
+        .watch_task(as_user(&bob, pb::WatchTaskRequest { task_id: shared.id.clone(), client: None }))
+        .await
+        .unwrap();
+    let comment_request = pb::AddCommentRequest { task_id: shared.id.clone(), body: "Before".into(), client: None };
+    stack.tasks.add_comment(as_user(&owner, comment_request)).await.unwrap();
+
+    // Through the real project service: bob is removed from one project.
+    let request = ppb::RemoveMemberRequest {
+        project_id: project.clone(),
+        user_id: bob.id.to_string(),
+        expected_version: None,
+        client: None,
+    };
+    stack.projects.remove_member(as_user(&owner, request)).await.unwrap();
+    let mut tasks = stack.tasks.clone();
+    let (owner_c, shared_id) = (owner.clone(), shared.id.clone());
+    eventually("the unassignment", || {
+        let mut tasks = tasks.clone();
+        let request = as_user(&owner_c, pb::GetTaskRequest { id: shared_id.clone() });
+        async move { tasks.get_task(request).await.unwrap().into_inner().task.unwrap().assignee_ids.len() == 1 }
+    })
+    .await;
+    let after = stack.get(&owner, &shared.id).await.unwrap();
+    assert_eq!(after.assignee_ids, [owner.id.to_string()]);
+    assert_eq!(after.version, shared.version + 1);
+    assert_eq!(stack.get(&owner, &elsewhere.id).await.unwrap().assignee_ids, [bob.id.to_string()]);
+    let (watchers,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM task_watcher").fetch_one(&stack.db).await.unwrap();
+    assert_eq!(watchers, 0);
+    let unassigned: Vec<Envelope> =
+        stack.outbox().await.into_iter().filter(|e| e.r#type == "task.unassigned").collect();
+    assert_eq!(unassigned.len(), 1);
+    assert_eq!(unassigned[0].actor_id, owner.id.to_string());
+    match unassigned[0].payload.as_ref().unwrap() {
+        Payload::TaskUnassigned(event) => {
+            assert_eq!(
+                (event.assignee_id.as_str(), event.reason.as_str()),
+                (bob.id.to_string().as_str(), "removed_from_project")
+            );
+            assert_eq!(event.task.as_ref().unwrap().assignee_ids, [owner.id.to_string()]);
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
+
+    // The same event again (a redelivery): applied once only. Bob is assigned again in between
+    // (behind the service's back), so a second application would show.
+    let amqp =
+        lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = amqp.create_channel().await.unwrap();
+    let removed = ordo_proto::events::v1::ProjectMemberRemoved {
+        project_id: kept.clone(),
+        user_id: bob.id.to_string(),
+        role: "member".into(),
+        left: false,
+        project_key: "KEPT".into(),
+        project_name: "Project KEPT".into(),
+    };
+    let envelope = ordo_events::EnvelopeBuilder::new("project", "project.member_removed")
+        .actor(owner.id.to_string())
+        .project(kept.clone())
+        .payload(Payload::ProjectMemberRemoved(removed))
+        .build();
+    let publish = |envelope: Envelope| {
+        let channel = channel.clone();
+        let exchange = env.exchange();
+        async move {
+            channel
+                .basic_publish(
+                    &exchange,
+                    "project.member_removed",
+                    lapin::options::BasicPublishOptions::default(),
+                    &envelope.encode_to_vec(),
+                    lapin::BasicProperties::default().with_message_id(envelope.event_id.clone().into()),
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    };
+    publish(envelope.clone()).await;
+    let (owner_c, elsewhere_id) = (owner.clone(), elsewhere.id.clone());
+    tasks = stack.tasks.clone();
+    eventually("the first delivery", || {
+        let mut tasks = tasks.clone();
+        let request = as_user(&owner_c, pb::GetTaskRequest { id: elsewhere_id.clone() });
+        async move { tasks.get_task(request).await.unwrap().into_inner().task.unwrap().assignee_ids.is_empty() }
+    })
+    .await;
+    sqlx::query("INSERT INTO task_assignee (task_id, user_id, project_id, ordinal, created_at) VALUES (?, ?, ?, 0, UTC_TIMESTAMP(6))")
+        .bind(Uuid::parse_str(&elsewhere.id).unwrap())
+        .bind(bob.id)
+        .bind(Uuid::parse_str(&kept).unwrap())
+        .execute(&stack.db)
+        .await
+        .unwrap();
+    publish(envelope).await;
+    // A later, different event proves the queue got past the duplicate.
+    let marker = ordo_events::EnvelopeBuilder::new("project", "project.deleted")
+        .payload(Payload::ProjectDeleted(ordo_proto::events::v1::ProjectDeleted {
+            project_id: Uuid::now_v7().to_string(),
+            ..Default::default()
+        }))
+        .build();
+    let marker_id = Uuid::parse_str(&marker.event_id).unwrap();
+    let channel_marker = channel.clone();
+    channel_marker
+        .basic_publish(
+            &env.exchange(),
+            "project.deleted",
+            lapin::options::BasicPublishOptions::default(),
+            &marker.encode_to_vec(),
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let db = stack.db.clone();
+    eventually("the marker event", || {
+        let db = db.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM processed_event WHERE event_id = ?")
+                .bind(marker_id)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            n == 1
+        }
+    })
+    .await;
+    assert_eq!(stack.get(&owner, &elsewhere.id).await.unwrap().assignee_ids, [bob.id.to_string()]);
+    let unassigned = stack.outbox().await.into_iter().filter(|e| e.r#type == "task.unassigned").count();
+    assert_eq!(unassigned, 2);
+
+    // The project is deleted through the project service: its tasks, comments and counter go.
+    let request = ppb::DeleteProjectRequest { id: project.clone(), expected_version: None, client: None };
+    stack.projects.delete_project(as_user(&owner, request)).await.unwrap();
+    let project_uuid = Uuid::parse_str(&project).unwrap();
+    let db = stack.db.clone();
+    eventually("the project's tasks to go", || {
+        let db = db.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM task WHERE project_id = ?")
+                .bind(project_uuid)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            n == 0
+        }
+    })
+    .await;
+    for (table, column) in [("comment", "project_id"), ("task_counter", "project_id"), ("task_assignee", "project_id")]
+    {
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = ?"))
+            .bind(project_uuid)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+    // The other project is untouched.
+    assert!(stack.get(&owner, &elsewhere.id).await.is_ok());
+
+    amqp.close(0, "done").await.unwrap();
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
