@@ -10,7 +10,9 @@
 -- 'ordo_audit' may append records and read them, never change or remove one: no UPDATE, DELETE,
 -- ALTER or DROP on audit_record. Retention archives whole partitions instead (README, "Deployment").
 
--- The log: append and read.
+-- The log: append and read. Before appending, the service looks the batch's event ids up with a
+-- locking read (`SELECT ... LOCK IN SHARE MODE`), which needs SELECT only. Partitioning and archiving
+-- it (README, "Deployment") is DDL for 'ordo_audit_migrate', never for this user.
 GRANT SELECT, INSERT ON ordo_audit.audit_record TO 'ordo_audit'@'%';
 -- The chain's head: locked (SELECT ... FOR UPDATE) and moved by every append; never deleted.
 GRANT SELECT, UPDATE ON ordo_audit.audit_head TO 'ordo_audit'@'%';

@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ordo_auth::Authenticator;
 use ordo_auth::remote::IdentityKeys;
-use ordo_events::{Consumer, ConsumerConfig};
+use ordo_events::{BatchConfig, Consumer, ConsumerConfig};
 use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
 use ordo_platform::ops::{MySqlCheck, Readiness};
 use ordo_platform::shutdown::CancellationToken;
@@ -66,6 +66,15 @@ pub struct Config {
     /// overlap the network and decoding with the appends).
     #[arg(long, env = "ORDO_AUDIT_CONSUMERS", default_value_t = 2)]
     pub consumers: u16,
+    /// Most events a consumer appends in one transaction (one lock of the chain's head, one commit);
+    /// each consumer's prefetch is twice this. 1 appends every event in a transaction of its own.
+    #[arg(long, env = "ORDO_AUDIT_APPEND_BATCH", default_value_t = 128,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub append_batch: u16,
+    /// How long a consumer waits for more events to fill a batch, milliseconds; 0 appends only what
+    /// has already arrived.
+    #[arg(long, env = "ORDO_AUDIT_APPEND_BATCH_WAIT_MS", default_value_t = 5)]
+    pub append_batch_wait_ms: u64,
     /// gRPC URL of the identity service (token keys).
     #[arg(long, env = "ORDO_IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
     pub identity_url: String,
@@ -94,8 +103,10 @@ pub struct Config {
 pub enum Command {
     /// Create the schema if needed, apply migrations, and exit.
     Migrate,
-    /// Recompute the whole hash chain from the database and report the first bad `seq`; exits 1 if
-    /// the log was tampered with. For auditors: needs only SELECT on the schema.
+    /// Recompute the hash chain from the database, from the first record present (its `seq` and
+    /// `prev_hash` are reported as the anchor, to match against the last archived segment), and
+    /// report the first bad `seq`; exits 1 if the log was tampered with. For auditors: needs only
+    /// SELECT on the schema.
     Verify,
 }
 
@@ -107,7 +118,8 @@ pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
     Ok(pool)
 }
 
-/// Verifies the chain in the database at `config.database_url`, without migrating it.
+/// Verifies the chain in the database at `config.database_url`, without migrating it, from the first
+/// record present; the verdict names that anchor.
 pub async fn verify(config: &Config) -> anyhow::Result<Verdict> {
     let pool = ordo_platform::db::connect(config.database_url.expose(), 2).await.context("connect to the database")?;
     let verdict = infra::mysql::verify(&pool).await.context("read the log")?;
@@ -138,19 +150,24 @@ pub async fn serve(
     };
     let handler = AuditHandler::new()?;
 
+    let batch = BatchConfig {
+        max_batch: config.append_batch.max(1),
+        max_wait: Duration::from_millis(config.append_batch_wait_ms),
+    };
     let mut consumers = Vec::new();
     for n in 0..config.consumers.max(1) {
-        let consumer = Consumer::new(
-            pool.clone(),
-            ConsumerConfig::new(
+        let consumer_config = ConsumerConfig {
+            // Room for the next batch to arrive while this one commits.
+            prefetch: batch.max_batch.saturating_mul(2),
+            ..ConsumerConfig::new(
                 config.amqp_url.expose().clone(),
                 config.events_exchange.clone(),
                 config.events_queue.clone(),
                 "audit",
                 infra::consumer::BINDINGS.iter().copied(),
-            ),
-            handler.clone(),
-        )?;
+            )
+        };
+        let consumer = Consumer::new_batched(pool.clone(), consumer_config, batch, handler.clone())?;
         if n == 0 {
             // Declared once before the others start, so they all find the queue and its bindings.
             consumer.declare_topology().await.context("declare the queue")?;

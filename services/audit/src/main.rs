@@ -20,10 +20,14 @@ async fn run(config: Config) -> anyhow::Result<std::process::ExitCode> {
         }
         Some(Command::Verify) => {
             let verdict = ordo_audit::verify(&config).await?;
-            let report = match verdict.first_bad_seq {
-                None => serde_json::json!({"ok": true, "checked": verdict.checked}),
-                Some(seq) => serde_json::json!({"ok": false, "checked": verdict.checked, "first_bad_seq": seq}),
-            };
+            let mut report = serde_json::json!({"ok": verdict.ok(), "checked": verdict.checked});
+            if let Some(seq) = verdict.first_bad_seq {
+                report["first_bad_seq"] = seq.into();
+            }
+            // Where the check started: to be matched against the last hash of the archived segment.
+            if let Some(anchor) = verdict.anchor {
+                report["anchor"] = serde_json::json!({"seq": anchor.seq, "prev_hash": hex::encode(anchor.prev_hash)});
+            }
             println!("{report}");
             Ok(if verdict.ok() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
         }

@@ -206,7 +206,11 @@ async fn verify_passes_on_an_honest_log_and_names_the_first_bad_seq_after_an_edi
         audit.publish(&project_created(&actor, &Uuid::now_v7().to_string(), n)).await;
     }
     audit.wait_for(6, Duration::from_secs(20)).await;
-    assert_eq!(verify_cli(&audit.config), (true, serde_json::json!({"ok": true, "checked": 6})));
+    let genesis = "0".repeat(64);
+    assert_eq!(
+        verify_cli(&audit.config),
+        (true, serde_json::json!({"ok": true, "checked": 6, "anchor": {"seq": 1, "prev_hash": genesis}}))
+    );
 
     // Someone edits record 3's data behind the service's back.
     let original: String =
@@ -214,7 +218,10 @@ async fn verify_passes_on_an_honest_log_and_names_the_first_bad_seq_after_an_edi
     sqlx::query("UPDATE audit_record SET data = '{}' WHERE seq = 3").execute(&audit.db).await.unwrap();
     let (ok, report) = verify_cli(&audit.config);
     assert!(!ok);
-    assert_eq!(report, serde_json::json!({"ok": false, "checked": 3, "first_bad_seq": 3}));
+    assert_eq!(
+        report,
+        serde_json::json!({"ok": false, "checked": 3, "first_bad_seq": 3, "anchor": {"seq": 1, "prev_hash": genesis}})
+    );
     let verdict = ordo_audit::verify(&audit.config).await.unwrap();
     assert_eq!(verdict.first_bad_seq, Some(3));
 
@@ -230,6 +237,210 @@ async fn verify_passes_on_an_honest_log_and_names_the_first_bad_seq_after_an_edi
     sqlx::query("DELETE FROM audit_record WHERE seq >= 5").execute(&audit.db).await.unwrap();
     assert_eq!(verify_cli(&audit.config).1["first_bad_seq"], 5);
 
+    audit.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+/// `hash` of every record, by seq.
+async fn hashes(db: &MySqlPool) -> Vec<(u64, String)> {
+    sqlx::query_as("SELECT seq, LOWER(HEX(hash)) FROM audit_record ORDER BY seq").fetch_all(db).await.unwrap()
+}
+
+#[tokio::test]
+async fn after_the_oldest_records_are_archived_verify_starts_from_the_first_remaining_one_and_reports_that_anchor() {
+    // Arrange
+    let env = TestEnv::new();
+    let audit = spawn(&env, 1).await;
+    let actor = Uuid::now_v7().to_string();
+    for n in 0..10 {
+        audit.publish(&project_created(&actor, &Uuid::now_v7().to_string(), n)).await;
+    }
+    audit.wait_for(10, Duration::from_secs(20)).await;
+    let before = hashes(&audit.db).await;
+
+    // Act: the operator's archival removes records 1 to 4 (root, behind the service's back).
+    sqlx::query("DELETE FROM audit_record WHERE seq <= 4").execute(&audit.db).await.unwrap();
+    let verdict = ordo_audit::verify(&audit.config).await.unwrap();
+    let (ok, report) = verify_cli(&audit.config);
+
+    // Assert: verified from record 5, whose prev_hash is the last archived record's hash.
+    assert_eq!((verdict.checked, verdict.first_bad_seq), (6, None));
+    let anchor = verdict.anchor.unwrap();
+    assert_eq!((anchor.seq, hex::encode(anchor.prev_hash)), (5, before[3].1.clone()));
+    assert!(ok);
+    assert_eq!(report, serde_json::json!({"ok": true, "checked": 6, "anchor": {"seq": 5, "prev_hash": before[3].1}}));
+
+    // A record missing after the anchor is still tampering, named by its seq.
+    sqlx::query("DELETE FROM audit_record WHERE seq = 7").execute(&audit.db).await.unwrap();
+    let verdict = ordo_audit::verify(&audit.config).await.unwrap();
+    assert_eq!(verdict.first_bad_seq, Some(7));
+    assert_eq!(verdict.anchor.map(|a| a.seq), Some(5));
+    let (ok, report) = verify_cli(&audit.config);
+    assert!(!ok);
+    assert_eq!(report["first_bad_seq"], 7);
+
+    audit.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_partition_archived_as_the_readme_says_leaves_a_log_that_keeps_appending_and_verifies_from_its_anchor() {
+    // Arrange
+    let env = TestEnv::new();
+    let audit = spawn(&env, 2).await;
+    let actor = Uuid::now_v7().to_string();
+    for n in 0..10 {
+        audit.publish(&project_created(&actor, &Uuid::now_v7().to_string(), n)).await;
+    }
+    audit.wait_for(10, Duration::from_secs(20)).await;
+    let before = hashes(&audit.db).await;
+
+    // Act: the README's retention steps, as the migration user would run them (root here).
+    for statement in [
+        "ALTER TABLE audit_record PARTITION BY RANGE (seq) \
+         (PARTITION p0 VALUES LESS THAN (6), PARTITION pmax VALUES LESS THAN MAXVALUE)",
+        "CREATE TABLE audit_archive_p0 LIKE audit_record",
+        "ALTER TABLE audit_archive_p0 REMOVE PARTITIONING",
+        "ALTER TABLE audit_record EXCHANGE PARTITION p0 WITH TABLE audit_archive_p0",
+        "ALTER TABLE audit_record DROP PARTITION p0",
+    ] {
+        sqlx::query(statement).execute(&audit.db).await.unwrap();
+    }
+    let archived = hashes_of(&audit.db, "audit_archive_p0").await;
+    // The service keeps appending to the partitioned table.
+    for n in 10..13 {
+        audit.publish(&project_created(&actor, &Uuid::now_v7().to_string(), n)).await;
+    }
+    audit.wait_for(13, Duration::from_secs(20)).await;
+    let verdict = ordo_audit::verify(&audit.config).await.unwrap();
+
+    // Assert: the archive holds 1..5, the log 6..13, and they link up at the anchor.
+    assert_eq!(archived, before[..5].to_vec());
+    assert_eq!((verdict.checked, verdict.first_bad_seq), (8, None));
+    let anchor = verdict.anchor.unwrap();
+    assert_eq!((anchor.seq, hex::encode(anchor.prev_hash)), (6, archived[4].1.clone()));
+    let remaining = hashes(&audit.db).await;
+    assert_eq!(remaining[..5].to_vec(), before[5..].to_vec());
+
+    audit.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+async fn hashes_of(db: &MySqlPool, table: &str) -> Vec<(u64, String)> {
+    sqlx::query_as(&format!("SELECT seq, LOWER(HEX(hash)) FROM {table} ORDER BY seq")).fetch_all(db).await.unwrap()
+}
+
+fn entry(id: Uuid, n: u32) -> ordo_audit::domain::Entry {
+    ordo_audit::domain::Entry::new(
+        id,
+        time::OffsetDateTime::now_utc(),
+        "project.created",
+        "actor",
+        "project",
+        "project",
+        &n.to_string(),
+        "",
+        "",
+        "",
+        "{}".to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_same_event_appended_by_concurrent_transactions_is_recorded_once_even_without_its_dedup_row() {
+    // Arrange: the append path alone, without the consumer's processed_event claim (as after the
+    // dedup rows were pruned); `audit_record.id` is not a unique key any more.
+    let env = TestEnv::new();
+    let audit = spawn(&env, 1).await;
+    let shared = Uuid::now_v7();
+
+    // Act: eight transactions append the same event, each beside one of its own, at once.
+    let mut appends = Vec::new();
+    for n in 0..8 {
+        let db = audit.db.clone();
+        appends.push(tokio::spawn(async move {
+            let mut tx = db.begin().await.unwrap();
+            let records =
+                ordo_audit::infra::mysql::append_batch(&mut tx, vec![entry(shared, n), entry(Uuid::now_v7(), n)])
+                    .await
+                    .unwrap();
+            tx.commit().await.unwrap();
+            records.len()
+        }));
+    }
+    let mut appended = 0;
+    for append in appends {
+        appended += append.await.unwrap();
+    }
+
+    // Assert
+    let copies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_record WHERE id = ?")
+        .bind(shared)
+        .fetch_one(&audit.db)
+        .await
+        .unwrap();
+    assert_eq!(copies, 1);
+    assert_eq!(appended, 9);
+    let verdict = ordo_audit::verify(&audit.config).await.unwrap();
+    assert_eq!((verdict.checked, verdict.first_bad_seq), (9, None));
+    audit.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_instances_of_two_consumers_record_each_of_many_events_published_three_times_once() {
+    // Arrange: a second instance on the same schema and queue.
+    const EVENTS: usize = 600;
+    let env = TestEnv::new();
+    let audit = spawn(&env, 2).await;
+    let second_shutdown = CancellationToken::new();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    let second = tokio::spawn(ordo_audit::serve(audit.config.clone(), grpc, ops, second_shutdown.clone()));
+    let actor = Uuid::now_v7().to_string();
+    let events: Vec<_> = (0..EVENTS).map(|n| project_created(&actor, &Uuid::now_v7().to_string(), n)).collect();
+
+    // Act: every event three times, the copies spread out so that different batches, consumers and
+    // instances get them, and some at the same time.
+    let mut confirms = Vec::new();
+    for round in 0..3 {
+        for (n, event) in events.iter().enumerate() {
+            let event = if round == 1 { &events[EVENTS - 1 - n] } else { event };
+            let properties =
+                BasicProperties::default().with_message_id(event.event_id.clone().into()).with_delivery_mode(2);
+            confirms.push(
+                audit
+                    .channel
+                    .basic_publish(
+                        &audit.exchange,
+                        &event.r#type,
+                        BasicPublishOptions::default(),
+                        &event.encode_to_vec(),
+                        properties,
+                    )
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    for confirm in confirms {
+        confirm.await.unwrap();
+    }
+    audit.wait_for(EVENTS as u64, Duration::from_secs(120)).await;
+    // Let any straggling copy arrive and be dropped.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Assert
+    let (count, distinct, min, max): (i64, i64, u64, u64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT id), MIN(seq), MAX(seq) FROM audit_record")
+            .fetch_one(&audit.db)
+            .await
+            .unwrap();
+    assert_eq!((count, distinct, min, max), (EVENTS as i64, EVENTS as i64, 1, EVENTS as u64));
+    let verdict = ordo_audit::verify(&audit.config).await.unwrap();
+    assert_eq!((verdict.checked, verdict.first_bad_seq), (EVENTS as u64, None));
+    second_shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), second).await.unwrap().unwrap().unwrap();
     audit.stop().await;
     env.cleanup().await.unwrap();
 }

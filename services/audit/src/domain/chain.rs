@@ -1,13 +1,32 @@
 //! Verifying a chain: records are fed in `seq` order, one at a time, so a log of any length is
 //! checked in constant memory.
+//!
+//! The chain is checked from the first record fed, whatever its `seq`: retention archives the oldest
+//! records (whole partitions, see the README), and what remains is verified from an **anchor** — the
+//! first remaining record's `seq` and its `prev_hash`, which is the `hash` of the last archived
+//! record. The verdict reports the anchor so that an auditor can match it against the archived
+//! segment. A chain that still starts at `seq` 1 is anchored at the genesis hash, not at whatever the
+//! record claims.
 
 use super::{GENESIS, Record};
+
+/// Where a verification started: the first record checked and the hash it links to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    /// The lowest `seq` present, the first one checked.
+    pub seq: u64,
+    /// The `prev_hash` that record links to: the genesis hash (all zero) at `seq` 1, otherwise the
+    /// `hash` of record `seq - 1`, which is the last record of the archived segment before it.
+    pub prev_hash: [u8; 32],
+}
 
 /// The outcome of a verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
     /// Records read.
     pub checked: u64,
+    /// Where the check started; `None` when there was no record at all.
+    pub anchor: Option<Anchor>,
     /// The first position where the chain is broken: a record whose fields do not give its hash, a
     /// record that does not link to the one before, or a missing record (a gap, or records cut off
     /// the end).
@@ -26,18 +45,19 @@ impl Verdict {
 pub struct Verifier {
     expected_seq: u64,
     prev_hash: [u8; 32],
+    anchor: Option<Anchor>,
     checked: u64,
     first_bad_seq: Option<u64>,
 }
 
 impl Default for Verifier {
     fn default() -> Self {
-        Self { expected_seq: 1, prev_hash: GENESIS, checked: 0, first_bad_seq: None }
+        Self { expected_seq: 1, prev_hash: GENESIS, anchor: None, checked: 0, first_bad_seq: None }
     }
 }
 
 impl Verifier {
-    /// A verifier expecting record 1.
+    /// A verifier that anchors at the first record it is fed (see the module documentation).
     pub fn new() -> Self {
         Self::default()
     }
@@ -46,6 +66,15 @@ impl Verifier {
     pub fn check(&mut self, record: &Record) -> bool {
         if self.first_bad_seq.is_some() {
             return false;
+        }
+        if self.anchor.is_none() {
+            // The records before this one were archived (or there were none): take its link on
+            // trust, and report it. Record 1 links to the genesis hash, never to what it claims.
+            let prev_hash = if record.seq <= 1 { GENESIS } else { record.prev_hash };
+            let anchor = Anchor { seq: record.seq.max(1), prev_hash };
+            self.anchor = Some(anchor);
+            self.expected_seq = anchor.seq;
+            self.prev_hash = anchor.prev_hash;
         }
         self.checked += 1;
         if record.seq != self.expected_seq {
@@ -68,7 +97,7 @@ impl Verifier {
         if first_bad_seq.is_none() && (head_seq != last || head_hash != self.prev_hash) {
             first_bad_seq = Some(last.min(head_seq) + 1);
         }
-        Verdict { checked: self.checked, first_bad_seq }
+        Verdict { checked: self.checked, anchor: self.anchor, first_bad_seq }
     }
 }
 
@@ -100,8 +129,34 @@ mod tests {
     fn an_honest_chain_passes_and_so_does_an_empty_one() {
         let records = chain(5);
         let head = (5, records[4].hash);
-        assert_eq!(verify(&records, head), Verdict { checked: 5, first_bad_seq: None });
-        assert!(verify(&[], (0, GENESIS)).ok());
+        let anchor = Some(Anchor { seq: 1, prev_hash: GENESIS });
+        assert_eq!(verify(&records, head), Verdict { checked: 5, anchor, first_bad_seq: None });
+        let empty = verify(&[], (0, GENESIS));
+        assert!(empty.ok());
+        assert_eq!(empty.anchor, None);
+    }
+
+    #[test]
+    fn a_chain_whose_oldest_records_were_archived_verifies_from_its_first_record_and_reports_the_anchor() {
+        let records = chain(8);
+        let head = (8, records[7].hash);
+        let verdict = verify(&records[3..], head);
+        assert_eq!(verdict.first_bad_seq, None);
+        assert_eq!(verdict.checked, 5);
+        assert_eq!(verdict.anchor, Some(Anchor { seq: 4, prev_hash: records[2].hash }));
+        // A gap after the anchor is still a missing record.
+        let mut gapped = records[3..].to_vec();
+        gapped.remove(2);
+        assert_eq!(verify(&gapped, head).first_bad_seq, Some(6));
+    }
+
+    #[test]
+    fn record_one_must_link_to_the_genesis_hash() {
+        let mut records = chain(3);
+        let head = (3, records[2].hash);
+        // Rewritten to link elsewhere, with a hash that matches its new fields.
+        records[0] = Record::append(records[0].entry.clone(), 1, [7; 32]);
+        assert_eq!(verify(&records, head).first_bad_seq, Some(1));
     }
 
     #[test]

@@ -4,5 +4,5 @@
 mod chain;
 mod record;
 
-pub use chain::{Verdict, Verifier};
+pub use chain::{Anchor, Verdict, Verifier};
 pub use record::{Entry, GENESIS, Record, canonical_bytes, hash};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ordo_events::{EventHandler, HandlerError};
+use ordo_events::{BatchEventHandler, EventHandler, HandlerError};
 use ordo_proto::events::v1::Envelope;
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
@@ -63,12 +63,12 @@ fn occurred_at(envelope: &Envelope) -> Result<OffsetDateTime, HandlerError> {
         .map_err(|_| HandlerError::Permanent("occurred_at out of range".to_owned()))
 }
 
-#[async_trait]
-impl EventHandler for AuditHandler {
-    async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
+impl AuditHandler {
+    /// What the log records of `envelope`.
+    fn entry(&self, envelope: &Envelope) -> Result<Entry, HandlerError> {
         let id = Uuid::parse_str(&envelope.event_id)
             .map_err(|_| HandlerError::Permanent(format!("event_id {:?} is not a UUID", envelope.event_id)))?;
-        let entry = Entry::new(
+        Ok(Entry::new(
             id,
             occurred_at(envelope)?,
             &envelope.r#type,
@@ -80,10 +80,28 @@ impl EventHandler for AuditHandler {
             &envelope.ip,
             &envelope.user_agent,
             self.data(envelope)?,
-        );
-        let record = super::mysql::append(conn, entry).await?;
-        metrics::counter!("ordo_audit_records_appended_total").increment(1);
-        tracing::debug!(seq = record.seq, action = %record.entry.action, "recorded");
+        ))
+    }
+}
+
+/// The service runs the batched consumer; a single event is a batch of one.
+#[async_trait]
+impl EventHandler for AuditHandler {
+    async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
+        self.handle_batch(conn, &[envelope]).await
+    }
+}
+
+/// A whole batch goes into the chain under one lock of its head, in one transaction.
+#[async_trait]
+impl BatchEventHandler for AuditHandler {
+    async fn handle_batch(&self, conn: &mut MySqlConnection, envelopes: &[&Envelope]) -> Result<(), HandlerError> {
+        let entries = envelopes.iter().map(|envelope| self.entry(envelope)).collect::<Result<Vec<_>, _>>()?;
+        let records = super::mysql::append_batch(conn, entries).await?;
+        metrics::counter!("ordo_audit_records_appended_total").increment(records.len() as u64);
+        if let (Some(first), Some(last)) = (records.first(), records.last()) {
+            tracing::debug!(from = first.seq, to = last.seq, "recorded");
+        }
         Ok(())
     }
 }

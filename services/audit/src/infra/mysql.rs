@@ -2,6 +2,8 @@
 //! chain whatever number of consumers and instances append at once; verification streams the
 //! records in `seq` order in constant memory.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use futures::TryStreamExt as _;
 use ordo_platform::db::utc_datetime;
@@ -62,39 +64,83 @@ impl From<RecordRow> for Record {
     }
 }
 
-/// Appends `entry` at the end of the chain, inside the caller's transaction (the consumer's, which
-/// also records the event as processed): the head row stays locked until that commits.
-pub async fn append(conn: &mut MySqlConnection, entry: Entry) -> Result<Record, sqlx::Error> {
-    let (seq, hash): (u64, Vec<u8>) =
+/// Appends `entry` at the end of the chain, inside the caller's transaction; see [`append_batch`].
+pub async fn append(conn: &mut MySqlConnection, entry: Entry) -> Result<Option<Record>, sqlx::Error> {
+    Ok(append_batch(conn, vec![entry]).await?.pop())
+}
+
+/// Appends `entries`, in order, at the end of the chain inside the caller's transaction (the
+/// consumer's, which also records the events as processed): the head row stays locked until that
+/// commits, so appends from any number of consumers and instances get gap-free `seq`s and one chain.
+/// One lock, one multi-row `INSERT` and one head update for the whole batch.
+///
+/// An entry whose event is already in the log (or earlier in `entries`) is skipped, so the log holds
+/// one record per event even where the consumer's dedup cannot tell (its `processed_event` rows
+/// pruned, say): `audit_record.id` is not a unique key, because a partitioned table cannot have one
+/// without `seq` in it. The check runs under the head lock, so no other append can race it.
+///
+/// Returns the records appended, in `seq` order.
+pub async fn append_batch(conn: &mut MySqlConnection, entries: Vec<Entry>) -> Result<Vec<Record>, sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (head_seq, head_hash): (u64, Vec<u8>) =
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE slot = 1 FOR UPDATE").fetch_one(&mut *conn).await?;
-    let record = Record::append(entry, seq + 1, hash32(&hash));
-    let e = &record.entry;
-    sqlx::query(
+    // A locking read sees the latest committed rows whatever the transaction's snapshot, and every
+    // earlier append committed before it released the head.
+    let mut lookup = QueryBuilder::<MySql>::new("SELECT id FROM audit_record WHERE id IN (");
+    let mut ids = lookup.separated(", ");
+    for entry in &entries {
+        ids.push_bind(entry.id);
+    }
+    lookup.push(") LOCK IN SHARE MODE");
+    let mut present: HashSet<Uuid> =
+        lookup.build_query_scalar::<Uuid>().fetch_all(&mut *conn).await?.into_iter().collect();
+
+    let mut records: Vec<Record> = Vec::with_capacity(entries.len());
+    let (mut seq, mut prev_hash) = (head_seq, hash32(&head_hash));
+    for entry in entries {
+        if !present.insert(entry.id) {
+            tracing::warn!(event_id = %entry.id, "event already recorded; not appending it again");
+            continue;
+        }
+        seq += 1;
+        let record = Record::append(entry, seq, prev_hash);
+        prev_hash = record.hash;
+        records.push(record);
+    }
+    if records.is_empty() {
+        return Ok(records);
+    }
+
+    let mut insert = QueryBuilder::<MySql>::new(
         "INSERT INTO audit_record (seq, id, occurred_at, action, actor_id, producer, entity_type, entity_id, \
-         project_id, ip, user_agent, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(record.seq)
-    .bind(e.id)
-    .bind(utc_datetime(e.occurred_at))
-    .bind(&e.action)
-    .bind(&e.actor_id)
-    .bind(&e.producer)
-    .bind(&e.entity_type)
-    .bind(&e.entity_id)
-    .bind(&e.project_id)
-    .bind(&e.ip)
-    .bind(&e.user_agent)
-    .bind(&e.data)
-    .bind(&record.prev_hash[..])
-    .bind(&record.hash[..])
-    .execute(&mut *conn)
-    .await?;
+         project_id, ip, user_agent, data, prev_hash, hash) ",
+    );
+    insert.push_values(&records, |mut row, record| {
+        let e = &record.entry;
+        row.push_bind(record.seq)
+            .push_bind(e.id)
+            .push_bind(utc_datetime(e.occurred_at))
+            .push_bind(&e.action)
+            .push_bind(&e.actor_id)
+            .push_bind(&e.producer)
+            .push_bind(&e.entity_type)
+            .push_bind(&e.entity_id)
+            .push_bind(&e.project_id)
+            .push_bind(&e.ip)
+            .push_bind(&e.user_agent)
+            .push_bind(&e.data)
+            .push_bind(&record.prev_hash[..])
+            .push_bind(&record.hash[..]);
+    });
+    insert.build().execute(&mut *conn).await?;
     sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE slot = 1")
-        .bind(record.seq)
-        .bind(&record.hash[..])
+        .bind(seq)
+        .bind(&prev_hash[..])
         .execute(&mut *conn)
         .await?;
-    Ok(record)
+    Ok(records)
 }
 
 /// Recomputes the whole chain from the database, streaming, and compares its end with the head.
