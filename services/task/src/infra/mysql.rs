@@ -287,36 +287,60 @@ impl MySqlTaskStore {
     }
 }
 
+/// The columns a list sorts by: a list of one assignee's tasks is read through the assignee index
+/// (`user_id, created_at, task_id`), so it sorts by that table's copies of `created_at` and the id.
+#[derive(Debug, Clone, Copy)]
+struct SortColumns {
+    created_at: &'static str,
+    id: &'static str,
+}
+
+impl SortColumns {
+    fn of(query: &TaskQuery) -> Self {
+        if query.assignee_id.is_some() {
+            Self { created_at: "a.created_at", id: "a.task_id" }
+        } else {
+            Self { created_at: "t.created_at", id: "t.id" }
+        }
+    }
+
+    fn key(self, sort: TaskSort) -> &'static str {
+        match sort {
+            TaskSort::CreatedAsc | TaskSort::CreatedDesc => self.created_at,
+            TaskSort::UpdatedAsc | TaskSort::UpdatedDesc => "t.updated_at",
+            TaskSort::PriorityAsc | TaskSort::PriorityDesc => "t.priority",
+            TaskSort::DueAsc | TaskSort::DueDesc => "t.due_at",
+            TaskSort::Position => "t.position",
+        }
+    }
+}
+
 /// Appends the keyset condition "after (value, id)" of `sort`.
-fn push_keyset(sql: &mut QueryBuilder<'_, MySql>, sort: TaskSort, value: &SortValue, id: Uuid) {
+fn push_keyset(sql: &mut QueryBuilder<'_, MySql>, columns: SortColumns, sort: TaskSort, value: &SortValue, id: Uuid) {
     let op = if sort.descending() { "<" } else { ">" };
+    let id_column = columns.id;
     match value {
         SortValue::Due(None) => {
             // Tasks without a due date come last, by id.
-            sql.push(format!(" AND t.due_at IS NULL AND t.id {op} ")).push_bind(id);
+            sql.push(format!(" AND t.due_missing = TRUE AND {id_column} {op} ")).push_bind(id);
         }
         SortValue::Due(Some(due)) => {
-            sql.push(format!(" AND (t.due_at IS NULL OR t.due_at {op} "))
+            sql.push(format!(" AND (t.due_missing = TRUE OR (t.due_missing = FALSE AND (t.due_at {op} "))
                 .push_bind(utc(*due))
                 .push(" OR (t.due_at = ")
                 .push_bind(utc(*due))
-                .push(format!(" AND t.id {op} "))
+                .push(format!(" AND {id_column} {op} "))
                 .push_bind(id)
-                .push("))");
+                .push("))))");
         }
         other => {
-            let column = match sort {
-                TaskSort::CreatedAsc | TaskSort::CreatedDesc => "t.created_at",
-                TaskSort::UpdatedAsc | TaskSort::UpdatedDesc => "t.updated_at",
-                TaskSort::PriorityAsc | TaskSort::PriorityDesc => "t.priority",
-                TaskSort::Position | TaskSort::DueAsc | TaskSort::DueDesc => "t.position",
-            };
+            let column = columns.key(sort);
             // Spelled out rather than as a row comparison, so MariaDB uses the (sort key, id) index.
             sql.push(format!(" AND ({column} {op} "));
             push_value(sql, other);
             sql.push(format!(" OR ({column} = "));
             push_value(sql, other);
-            sql.push(format!(" AND t.id {op} ")).push_bind(id).push("))");
+            sql.push(format!(" AND {id_column} {op} ")).push_bind(id).push("))");
         }
     }
 }
@@ -338,18 +362,21 @@ fn push_value(sql: &mut QueryBuilder<'_, MySql>, value: &SortValue) {
     }
 }
 
-fn order_by(sort: TaskSort) -> &'static str {
-    match sort {
-        TaskSort::CreatedAsc => " ORDER BY t.created_at, t.id",
-        TaskSort::CreatedDesc => " ORDER BY t.created_at DESC, t.id DESC",
-        TaskSort::UpdatedAsc => " ORDER BY t.updated_at, t.id",
-        TaskSort::UpdatedDesc => " ORDER BY t.updated_at DESC, t.id DESC",
-        TaskSort::DueAsc => " ORDER BY t.due_at IS NULL, t.due_at, t.id",
-        TaskSort::DueDesc => " ORDER BY t.due_at IS NULL, t.due_at DESC, t.id DESC",
-        TaskSort::PriorityAsc => " ORDER BY t.priority, t.id",
-        TaskSort::PriorityDesc => " ORDER BY t.priority DESC, t.id DESC",
-        TaskSort::Position => " ORDER BY t.position, t.id",
-    }
+fn push_order(sql: &mut QueryBuilder<'_, MySql>, columns: SortColumns, query: &TaskQuery) {
+    let sort = query.sort;
+    let key = columns.key(sort);
+    let id = columns.id;
+    let order = match sort {
+        // Positions are unique within a project, so there the id never breaks a tie, and leaving it
+        // out lets MariaDB read the board straight from the (project_id, position) index.
+        TaskSort::Position if query.project_id.is_some() => format!(" ORDER BY {key}"),
+        // Tasks without a due date last in both directions.
+        TaskSort::DueAsc => format!(" ORDER BY t.due_missing, {key}, {id}"),
+        TaskSort::DueDesc => format!(" ORDER BY t.due_missing, {key} DESC, {id} DESC"),
+        other if other.descending() => format!(" ORDER BY {key} DESC, {id} DESC"),
+        _ => format!(" ORDER BY {key}, {id}"),
+    };
+    sql.push(order);
 }
 
 #[async_trait]
@@ -387,7 +414,12 @@ impl TaskStore for MySqlTaskStore {
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<Task>> {
-        let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {TASK_COLUMNS} FROM task t WHERE TRUE"));
+        let columns = SortColumns::of(query);
+        let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {TASK_COLUMNS} FROM task t"));
+        if let Some(assignee) = query.assignee_id {
+            sql.push(" JOIN task_assignee a ON a.task_id = t.id AND a.user_id = ").push_bind(assignee);
+        }
+        sql.push(" WHERE TRUE");
         if let Some(project_id) = query.project_id {
             sql.push(" AND t.project_id = ").push_bind(project_id);
         }
@@ -406,11 +438,6 @@ impl TaskStore for MySqlTaskStore {
                 list.push_bind(priority.rank());
             }
             sql.push(")");
-        }
-        if let Some(assignee) = query.assignee_id {
-            sql.push(" AND EXISTS (SELECT 1 FROM task_assignee a WHERE a.task_id = t.id AND a.user_id = ")
-                .push_bind(assignee)
-                .push(")");
         }
         if let Some(label) = &query.label {
             sql.push(
@@ -439,9 +466,9 @@ impl TaskStore for MySqlTaskStore {
             }
         }
         if let Some((value, id)) = &query.after {
-            push_keyset(&mut sql, query.sort, value, *id);
+            push_keyset(&mut sql, columns, query.sort, value, *id);
         }
-        sql.push(order_by(query.sort));
+        push_order(&mut sql, columns, query);
         sql.push(" LIMIT ").push_bind(query.limit);
         let mut conn = self.pool.acquire().await.map_err(db)?;
         let rows: Vec<TaskRow> = sql.build_query_as().fetch_all(&mut *conn).await.map_err(db)?;
