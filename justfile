@@ -73,7 +73,7 @@ fmt:
 proto:
     cargo build -p ordo-proto
 
-# Load benchmarks (release build); see deploy/scripts/bench.sh.
+# Load benchmarks (release build); `just bench audit` runs only the audit scenario; see deploy/scripts/bench.sh.
 [positional-arguments]
 bench *args:
     bash deploy/scripts/bench.sh "$@"

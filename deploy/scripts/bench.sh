@@ -11,8 +11,22 @@
 # between runs on the same machine.
 #
 # Environment: BENCH_DURATION (default 15s), BENCH_CONNECTIONS (64), BENCH_LOGIN_RATE (20 per second),
-# BENCH_AUDIT_EVENTS (20000).
+# BENCH_AUDIT_EVENTS (20000), BENCH_AUDIT_CONSUMERS (2) and BENCH_AUDIT_BATCH (128): the audit service's
+# --consumers and --append-batch.
+#
+# `just bench` runs every scenario and rewrites BENCHMARKS.md. `just bench audit` builds and starts only
+# identity (audit's readiness needs its keys) and audit, runs the audit scenario, and replaces only the
+# audit section of BENCHMARKS.md.
 set -euo pipefail
+
+scenario="${1:-all}"
+case "$scenario" in
+  all | audit) ;;
+  *)
+    echo "bench: unknown scenario '$scenario' (all, audit)" >&2
+    exit 2
+    ;;
+esac
 
 cd "$(dirname "$0")/../.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -23,14 +37,18 @@ login_rate="${BENCH_LOGIN_RATE:-20}"
 out_dir="target/bench"
 mkdir -p "$out_dir"
 
-if ! command -v oha >/dev/null; then
+if [[ $scenario == all ]] && ! command -v oha >/dev/null; then
   echo "bench: installing the load generator oha from crates.io (a few minutes, once)" >&2
   cargo install --locked oha
 fi
 
 echo "bench: building release binaries and the reference server" >&2
-cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-audit --bin ordo-gateway --example reference --example access_load \
-  --example audit_load
+if [[ $scenario == all ]]; then
+  cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-audit --bin ordo-gateway --example reference \
+    --example access_load --example audit_load
+else
+  cargo build --release -p ordo-identity -p ordo-audit --bin ordo-identity --bin ordo-audit --example audit_load
+fi
 
 bash deploy/scripts/local-services.sh --check
 bin="${CARGO_TARGET_DIR:-target}/release"
@@ -61,16 +79,21 @@ trap cleanup EXIT
 
 "$bin/ordo-identity" >"$out_dir/identity.log" 2>&1 &
 pids+=($!)
-ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$project_schema" ORDO_EVENTS_QUEUE=ordo.bench.project.events \
-  ORDO_GRPC_ADDR=127.0.0.1:50152 ORDO_OPS_ADDR=127.0.0.1:19102 "$bin/ordo-project" >"$out_dir/project.log" 2>&1 &
-pids+=($!)
+audit_consumers="${BENCH_AUDIT_CONSUMERS:-2}"
+audit_batch="${BENCH_AUDIT_BATCH:-128}"
 ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$audit_schema" ORDO_EVENTS_QUEUE=ordo.bench.audit.events \
+  ORDO_AUDIT_CONSUMERS="$audit_consumers" ORDO_AUDIT_APPEND_BATCH="$audit_batch" \
   ORDO_GRPC_ADDR=127.0.0.1:50155 ORDO_OPS_ADDR=127.0.0.1:19105 "$bin/ordo-audit" >"$out_dir/audit.log" 2>&1 &
 pids+=($!)
-"$bin/ordo-gateway" >"$out_dir/gateway.log" 2>&1 &
-pids+=($!)
-"$bin/examples/reference" 127.0.0.1:18090 >"$out_dir/reference.log" 2>&1 &
-pids+=($!)
+if [[ $scenario == all ]]; then
+  ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$project_schema" ORDO_EVENTS_QUEUE=ordo.bench.project.events \
+    ORDO_GRPC_ADDR=127.0.0.1:50152 ORDO_OPS_ADDR=127.0.0.1:19102 "$bin/ordo-project" >"$out_dir/project.log" 2>&1 &
+  pids+=($!)
+  "$bin/ordo-gateway" >"$out_dir/gateway.log" 2>&1 &
+  pids+=($!)
+  "$bin/examples/reference" 127.0.0.1:18090 >"$out_dir/reference.log" 2>&1 &
+  pids+=($!)
+fi
 
 wait_ready() {
   for _ in $(seq 1 150); do
@@ -81,63 +104,75 @@ wait_ready() {
   exit 1
 }
 wait_ready http://127.0.0.1:19101/readyz
-wait_ready http://127.0.0.1:19102/readyz
 wait_ready http://127.0.0.1:19105/readyz
-wait_ready http://127.0.0.1:18080/readyz
 
-base=http://127.0.0.1:18080/api/v1
-password='bench password 1234'
-curl -fsS -o /dev/null -X POST "$base/auth/register" -H 'Content-Type: application/json' \
-  -d "{\"email\":\"bench@example.com\",\"password\":\"$password\",\"display_name\":\"Bench\"}"
-login_body="{\"email\":\"bench@example.com\",\"password\":\"$password\"}"
-token=$(curl -fsS -X POST "$base/auth/login" -H 'Content-Type: application/json' -d "$login_body" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+if [[ $scenario == all ]]; then
+  wait_ready http://127.0.0.1:19102/readyz
+  wait_ready http://127.0.0.1:18080/readyz
 
-# oha writes one JSON summary per run.
-run() {
-  local name=$1
-  shift
-  echo "bench: $name: oha $*" >&2
-  # The token is a secret of this run only, but keep it out of the report all the same.
-  echo "oha $*" | sed -E 's/Bearer [^ ]+/Bearer <token>/' >"$out_dir/$name.cmd"
-  oha --no-tui -w --output-format json "$@" >"$out_dir/$name.json"
-}
+  base=http://127.0.0.1:18080/api/v1
+  password='bench password 1234'
+  curl -fsS -o /dev/null -X POST "$base/auth/register" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"bench@example.com\",\"password\":\"$password\",\"display_name\":\"Bench\"}"
+  login_body="{\"email\":\"bench@example.com\",\"password\":\"$password\"}"
+  token=$(curl -fsS -X POST "$base/auth/login" -H 'Content-Type: application/json' -d "$login_body" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
-# Warm-up: connection pools, caches, branch predictors.
-oha --no-tui -z 3s -c "$connections" -H "Authorization: Bearer $token" "$base/users/me" >/dev/null
+  # oha writes one JSON summary per run.
+  run() {
+    local name=$1
+    shift
+    echo "bench: $name: oha $*" >&2
+    # The token is a secret of this run only, but keep it out of the report all the same.
+    echo "oha $*" | sed -E 's/Bearer [^ ]+/Bearer <token>/' >"$out_dir/$name.cmd"
+    oha --no-tui -w --output-format json "$@" >"$out_dir/$name.json"
+  }
 
-run reference -z "$duration" -c "$connections" http://127.0.0.1:18090/api/v1/users/me
-run users_me -z "$duration" -c "$connections" -H "Authorization: Bearer $token" "$base/users/me"
-run login -z "$duration" -c "$login_rate" -q "$login_rate" -m POST -H 'Content-Type: application/json' \
-  -d "$login_body" "$base/auth/login"
+  # Warm-up: connection pools, caches, branch predictors.
+  oha --no-tui -z 3s -c "$connections" -H "Authorization: Bearer $token" "$base/users/me" >/dev/null
 
-# Login at a steady rate while /users/me runs flat out: does reading keep its throughput?
-echo "bench: mixed: /users/me flat out with $login_rate logins/s beside it" >&2
-echo "oha -z $duration -c $connections -H 'Authorization: Bearer <token>' $base/users/me  +  oha -z $duration -c $login_rate -q $login_rate -m POST ... $base/auth/login" \
-  >"$out_dir/mixed.cmd"
-oha --no-tui -w --output-format json -z "$duration" -c "$connections" -H "Authorization: Bearer $token" \
-  "$base/users/me" >"$out_dir/mixed_users_me.json" &
-me_pid=$!
-oha --no-tui -w --output-format json -z "$duration" -c "$login_rate" -q "$login_rate" -m POST \
-  -H 'Content-Type: application/json' -d "$login_body" "$base/auth/login" >"$out_dir/mixed_login.json"
-wait "$me_pid"
+  run reference -z "$duration" -c "$connections" http://127.0.0.1:18090/api/v1/users/me
+  run users_me -z "$duration" -c "$connections" -H "Authorization: Bearer $token" "$base/users/me"
+  run login -z "$duration" -c "$login_rate" -q "$login_rate" -m POST -H 'Content-Type: application/json' \
+    -d "$login_body" "$base/auth/login"
 
-# CheckAccess on its cache-hit path: one user asking about their own project, over gRPC directly (the
-# call the task, notification and audit services make on every request).
-access_args=(--identity-url http://127.0.0.1:50151 --project-url http://127.0.0.1:50152
-  --concurrency "$connections" --connections 4 --duration "${duration%s}")
-echo "bench: check_access: access_load ${access_args[*]}" >&2
-echo "access_load ${access_args[*]}" >"$out_dir/check_access.cmd"
-"$bin/examples/access_load" "${access_args[@]}" >"$out_dir/check_access.json"
+  # Login at a steady rate while /users/me runs flat out: does reading keep its throughput?
+  echo "bench: mixed: /users/me flat out with $login_rate logins/s beside it" >&2
+  echo "oha -z $duration -c $connections -H 'Authorization: Bearer <token>' $base/users/me  +  oha -z $duration -c $login_rate -q $login_rate -m POST ... $base/auth/login" \
+    >"$out_dir/mixed.cmd"
+  oha --no-tui -w --output-format json -z "$duration" -c "$connections" -H "Authorization: Bearer $token" \
+    "$base/users/me" >"$out_dir/mixed_users_me.json" &
+  me_pid=$!
+  oha --no-tui -w --output-format json -z "$duration" -c "$login_rate" -q "$login_rate" -m POST \
+    -H 'Content-Type: application/json' -d "$login_body" "$base/auth/login" >"$out_dir/mixed_login.json"
+  wait "$me_pid"
+
+  # CheckAccess on its cache-hit path: one user asking about their own project, over gRPC directly (the
+  # call the task, notification and audit services make on every request).
+  access_args=(--identity-url http://127.0.0.1:50151 --project-url http://127.0.0.1:50152
+    --concurrency "$connections" --connections 4 --duration "${duration%s}")
+  echo "bench: check_access: access_load ${access_args[*]}" >&2
+  echo "access_load ${access_args[*]}" >"$out_dir/check_access.cmd"
+  "$bin/examples/access_load" "${access_args[@]}" >"$out_dir/check_access.json"
+fi
 
 # The audit log: publish events as fast as the broker confirms them while audit appends them to its
 # hash chain, then time `verify` over the whole chain.
 audit_args=(--database-url "mysql://root@127.0.0.1:3306/$audit_schema" --exchange "$ORDO_EVENTS_EXCHANGE"
   --events "${BENCH_AUDIT_EVENTS:-20000}")
 echo "bench: audit: audit_load ${audit_args[*]}" >&2
-echo "audit_load ${audit_args[*]}" >"$out_dir/audit.cmd"
+echo "audit_load ${audit_args[*]}  (ordo-audit --consumers $audit_consumers --append-batch $audit_batch)" \
+  >"$out_dir/audit.cmd"
+echo "{\"consumers\": $audit_consumers, \"append_batch\": $audit_batch}" >"$out_dir/audit_service.json"
 "$bin/examples/audit_load" "${audit_args[@]}" >"$out_dir/audit.json"
 
-python3 deploy/scripts/bench_report.py "$out_dir" "$connections" "$duration" "$login_rate" >BENCHMARKS.md
-echo "bench: wrote BENCHMARKS.md" >&2
-cat BENCHMARKS.md
+if [[ $scenario == all ]]; then
+  python3 deploy/scripts/bench_report.py "$out_dir" "$connections" "$duration" "$login_rate" >BENCHMARKS.md
+  echo "bench: wrote BENCHMARKS.md" >&2
+  cat BENCHMARKS.md
+else
+  python3 deploy/scripts/bench_report.py --only audit "$out_dir" BENCHMARKS.md >"$out_dir/BENCHMARKS.md.new"
+  mv "$out_dir/BENCHMARKS.md.new" BENCHMARKS.md
+  echo "bench: replaced the audit section of BENCHMARKS.md" >&2
+  cat "$out_dir/audit.json"
+fi

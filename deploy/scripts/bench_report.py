@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""Turns the oha JSON summaries of deploy/scripts/bench.sh into BENCHMARKS.md (printed to stdout)."""
+"""Turns the JSON summaries of deploy/scripts/bench.sh into BENCHMARKS.md (printed to stdout).
+
+    bench_report.py OUT_DIR CONNECTIONS DURATION LOGIN_RATE     the whole page, from a full run
+    bench_report.py --only audit OUT_DIR BENCHMARKS.md          that page with its audit section
+                                                                (and audit command) replaced
+"""
 
 import json
 import os
@@ -49,7 +54,59 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, {platform.system()} {platform.release()}, {rustc}"
 
 
+AUDIT_HEADING = "## Audit log: appending and verifying"
+
+
+def audit_section(out_dir, note=None):
+    """The audit section, from the heading to the blank line after the targets."""
+    audit = load(out_dir, "audit")
+    try:
+        service = load(out_dir, "audit_service")
+    except FileNotFoundError:
+        service = {"consumers": 2, "append_batch": 1}
+    consumers, batch = service["consumers"], service["append_batch"]
+    lines = [AUDIT_HEADING, ""]
+    if note:
+        lines += [note, ""]
+    lines += [
+        f"{audit['events']:,} events published to the exchange as fast as the broker confirms them, appended by",
+        f"the audit service ({consumers} consumers, each appending up to {batch} events that have arrived in one",
+        "transaction: their dedup rows, one lock of the chain's head, one multi-row insert, one commit), then the",
+        "whole chain recomputed by `verify` (streamed from MariaDB, SHA-256 per record; best of 3).",
+        "",
+        "| scenario | records | seconds | records/s |",
+        "|---|---:|---:|---:|",
+        (f"| append (publish to recorded) | {audit['events']:,} | {audit['append_seconds']:.1f} | "
+         f"{audit['appended_per_second']:,.0f} |"),
+        (f"| verify the whole chain | {audit['verified_records']:,} | {audit['verify_seconds']:.2f} | "
+         f"{audit['verified_per_second']:,.0f} |"),
+        "",
+        "Targets (issue: audit service): ≥ 2,000 appended records/s; verify ≥ 200,000 records/s.",
+        "",
+    ]
+    return lines
+
+
+def replace_audit(out_dir, page_path):
+    """The existing page with the audit section and the audit command line of a `just bench audit` run."""
+    with open(page_path) as f:
+        page = f.read().split("\n")
+    start = page.index(AUDIT_HEADING)
+    end = next(i for i in range(start + 1, len(page)) if page[i].startswith("## "))
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    note = (f"Measured by `just bench audit` on {now} (only identity and audit running; the other sections\n"
+            "are from the full run above).")
+    page[start:end] = audit_section(out_dir, note)
+    page = [f"audit: {command(out_dir, 'audit')}" if line.startswith("audit: ") else line for line in page]
+    return "\n".join(page)
+
+
 def main():
+    if sys.argv[1] == "--only":
+        if sys.argv[2] != "audit":
+            sys.exit(f"bench_report.py: no scenario {sys.argv[2]!r} to report alone")
+        sys.stdout.write(replace_audit(sys.argv[3], sys.argv[4]))
+        return
     out_dir, connections, duration, login_rate = sys.argv[1:5]
     ref = figures(load(out_dir, "reference"))
     me = figures(load(out_dir, "users_me"))
@@ -57,7 +114,6 @@ def main():
     mixed_me = figures(load(out_dir, "mixed_users_me"))
     mixed_login = figures(load(out_dir, "mixed_login"))
     access = load(out_dir, "check_access")
-    audit = load(out_dir, "audit")
 
     def row(name, f, ratio_to=None):
         ratio = f"{f['rps'] / ratio_to['rps'] * 100:.1f}%" if ratio_to else "—"
@@ -102,21 +158,7 @@ def main():
         "A hit costs one local token check (verified tokens are remembered), one Redis `MGET` of the entry,",
         "the project's epoch and its change lock, and no database query.",
         "",
-        "## Audit log: appending and verifying",
-        "",
-        f"{audit['events']:,} events published to the exchange as fast as the broker confirms them, appended by",
-        "the audit service (2 consumers, one transaction per event: dedup row, record, chain head), then the",
-        "whole chain recomputed by `verify` (streamed from MariaDB, SHA-256 per record; best of 3).",
-        "",
-        "| scenario | records | seconds | records/s |",
-        "|---|---:|---:|---:|",
-        (f"| append (publish to recorded) | {audit['events']:,} | {audit['append_seconds']:.1f} | "
-         f"{audit['appended_per_second']:,.0f} |"),
-        (f"| verify the whole chain | {audit['verified_records']:,} | {audit['verify_seconds']:.2f} | "
-         f"{audit['verified_per_second']:,.0f} |"),
-        "",
-        "Targets (issue: audit service): ≥ 2,000 appended records/s; verify ≥ 200,000 records/s.",
-        "",
+        *audit_section(out_dir),
         "## Reading the figures",
         "",
         "- `/users/me` costs one local token check (verified tokens are remembered), one Redis GET for the",
