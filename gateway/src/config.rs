@@ -22,6 +22,10 @@ pub struct Config {
     #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
     pub project_url: String,
 
+    /// URL of the task service's gRPC port.
+    #[arg(long, env = "ORDO_TASK_URL", default_value = "http://127.0.0.1:50053")]
+    pub task_url: String,
+
     /// URL of the audit service's gRPC port.
     #[arg(long, env = "ORDO_AUDIT_URL", default_value = "http://127.0.0.1:50055")]
     pub audit_url: String,
@@ -43,6 +47,12 @@ pub struct Config {
         value_parser = parse_millis
     )]
     pub backend_timeout: Duration,
+
+    /// Largest attachment accepted, in bytes (API.md: 25 MiB). A declared `Content-Length` over it
+    /// (plus a small allowance for the multipart envelope) is refused with `413` before a byte is read;
+    /// an upload that streams more is cut off with `413`.
+    #[arg(long, env = "ORDO_MAX_ATTACHMENT_BYTES", default_value_t = 26_214_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_attachment_bytes: u64,
 
     /// Take the client address from the first hop of `X-Forwarded-For`. Turn on only behind a proxy
     /// that sets the header, or clients can claim any address.
@@ -78,7 +88,9 @@ mod tests {
         assert_eq!(config.http_addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.identity_url, "http://127.0.0.1:50051");
         assert_eq!(config.project_url, "http://127.0.0.1:50052");
+        assert_eq!(config.task_url, "http://127.0.0.1:50053");
         assert_eq!(config.audit_url, "http://127.0.0.1:50055");
+        assert_eq!(config.max_attachment_bytes, 26_214_400);
         assert_eq!(config.redis_prefix, "ordo:");
         assert_eq!(config.backend_timeout, Duration::from_millis(5000));
         assert!(!config.trust_forwarded_for);

@@ -106,9 +106,15 @@ pub enum ApiError {
     /// `413 Content Too Large`: the body is over the limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// `413 Content Too Large`: an attachment is over the limit (bytes).
+    #[error("attachment over {0} bytes")]
+    AttachmentTooLarge(u64),
     /// `415 Unsupported Media Type`: the body is not `application/json` (or `+json`).
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// `415 Unsupported Media Type`: an upload that is not `multipart/form-data` with a boundary.
+    #[error("upload is not multipart/form-data")]
+    NotMultipart,
     /// `422 Unprocessable Content`: well-formed input that breaks a field rule.
     #[error("validation failed: {detail}")]
     Validation {
@@ -159,8 +165,10 @@ impl ApiError {
             Self::PreconditionFailed(_) => {
                 (StatusCode::PRECONDITION_FAILED, "precondition-failed", "Precondition failed")
             }
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "content-too-large", "Content too large"),
-            Self::UnsupportedMediaType => {
+            Self::PayloadTooLarge | Self::AttachmentTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "content-too-large", "Content too large")
+            }
+            Self::UnsupportedMediaType | Self::NotMultipart => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
             }
             Self::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", "Validation failed"),
@@ -198,8 +206,12 @@ impl ApiError {
                 "A request with this Idempotency-Key is still in progress; retry after it finishes.".to_owned()
             }
             Self::PayloadTooLarge => "The request body is over the 1 MiB limit.".to_owned(),
+            Self::AttachmentTooLarge(limit) => format!("The file is over the {limit}-byte limit of attachments."),
             Self::UnsupportedMediaType => {
                 "The request body must be JSON (`Content-Type: application/json`).".to_owned()
+            }
+            Self::NotMultipart => {
+                "An upload must be `multipart/form-data` (with a boundary) holding one part named `file`.".to_owned()
             }
             Self::IdempotencyKeyReused => {
                 "This Idempotency-Key was already used with another request; use a new key.".to_owned()

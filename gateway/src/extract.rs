@@ -11,8 +11,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ordo_proto::identity::v1::ClientInfo;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
@@ -156,6 +156,24 @@ fn join_path(path: &str, field: &str) -> String {
     if path == "." { field.to_owned() } else { format!("{path}.{field}") }
 }
 
+/// For a field that may be absent but not `null`: `null` is refused (`422`) like any other wrong type.
+pub(crate) fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// For a field where absent means "leave it" and `null` means "remove it": `Some(None)` for `null`.
+pub(crate) fn null_is_a_value<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 /// A query string; any problem with it is a `400`. Parameters the target type does not name are
 /// ignored.
 #[derive(Debug, Clone, Copy, Default)]
@@ -216,6 +234,12 @@ impl Client {
     pub(crate) fn for_project(self) -> ordo_proto::project::v1::ClientInfo {
         let ClientInfo { ip, user_agent } = self.0;
         ordo_proto::project::v1::ClientInfo { ip, user_agent }
+    }
+
+    /// The same information in the task service's message.
+    pub(crate) fn for_task(self) -> ordo_proto::task::v1::ClientInfo {
+        let ClientInfo { ip, user_agent } = self.0;
+        ordo_proto::task::v1::ClientInfo { ip, user_agent }
     }
 }
 

@@ -83,7 +83,7 @@ pub async fn serve(
     ordo_platform::ops::metrics_handle();
     let state = AppState::connect(&config).await?;
     let address = listener.local_addr().context("listener address")?;
-    tracing::info!(%address, identity = %config.identity_url, project = %config.project_url, audit = %config.audit_url, workers = config.runtime.worker_threads(), "gateway listening");
+    tracing::info!(%address, identity = %config.identity_url, project = %config.project_url, task = %config.task_url, audit = %config.audit_url, workers = config.runtime.worker_threads(), "gateway listening");
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

@@ -14,6 +14,8 @@ use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_proto::identity::v1::identity_service_server::SERVICE_NAME as IDENTITY_SERVICE_NAME;
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::project::v1::project_service_server::SERVICE_NAME as PROJECT_SERVICE_NAME;
+use ordo_proto::task::v1::task_service_client::TaskServiceClient;
+use ordo_proto::task::v1::task_service_server::SERVICE_NAME as TASK_SERVICE_NAME;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -27,6 +29,9 @@ pub(crate) type IdentityClient = IdentityServiceClient<InterceptedService<Channe
 
 /// The project client every handler clones (a cheap handle on one shared channel).
 pub(crate) type ProjectClient = ProjectServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
+/// The task client every handler clones (a cheap handle on one shared channel).
+pub(crate) type TaskClient = TaskServiceClient<InterceptedService<Channel, TraceInterceptor>>;
 
 /// The audit client every handler clones (a cheap handle on one shared channel).
 pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, TraceInterceptor>>;
@@ -42,12 +47,16 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     identity: IdentityClient,
     project: ProjectClient,
+    task: TaskClient,
+    task_transfers: TaskClient,
     audit: AuditClient,
     redis: ConnectionManager,
     keys: AccessKeys,
     readiness: Readiness,
     redis_prefix: String,
     trust_forwarded_for: bool,
+    max_attachment_bytes: u64,
+    backend_timeout: Duration,
     in_flight: Arc<tokio::sync::Semaphore>,
 }
 
@@ -67,6 +76,7 @@ impl AppState {
     #[tracing::instrument(skip_all, fields(
         identity = %config.identity_url,
         project = %config.project_url,
+        task = %config.task_url,
         audit = %config.audit_url,
     ))]
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
@@ -78,6 +88,12 @@ impl AppState {
         let project_channel = backend_channel(&config.project_url, config).context("invalid --project-url")?;
         let project =
             ProjectServiceClient::with_interceptor(project_channel.clone(), ordo_platform::grpc::propagate_trace as _);
+        let task_channel = backend_channel(&config.task_url, config).context("invalid --task-url")?;
+        let task = TaskServiceClient::with_interceptor(task_channel.clone(), ordo_platform::grpc::propagate_trace as _);
+        let task_transfers = TaskServiceClient::with_interceptor(
+            transfer_channel(&config.task_url, config).context("invalid --task-url")?,
+            ordo_platform::grpc::propagate_trace as _,
+        );
         let audit_channel = backend_channel(&config.audit_url, config).context("invalid --audit-url")?;
         let audit =
             AuditServiceClient::with_interceptor(audit_channel.clone(), ordo_platform::grpc::propagate_trace as _);
@@ -93,16 +109,21 @@ impl AppState {
             .with(RedisCheck(redis.clone()))
             .with(BackendHealthCheck::new("identity", IDENTITY_SERVICE_NAME, identity_channel))
             .with(BackendHealthCheck::new("project", PROJECT_SERVICE_NAME, project_channel))
+            .with(BackendHealthCheck::new("task", TASK_SERVICE_NAME, task_channel))
             .with(BackendHealthCheck::new("audit", AUDIT_SERVICE_NAME, audit_channel));
         Ok(Self(Arc::new(Inner {
             keys: AccessKeys::new(identity.clone()),
             identity,
             project,
+            task,
+            task_transfers,
             audit,
             redis,
             readiness,
             redis_prefix: config.redis_prefix.clone(),
             trust_forwarded_for: config.trust_forwarded_for,
+            max_attachment_bytes: config.max_attachment_bytes,
+            backend_timeout: config.backend_timeout,
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight as usize)),
         })))
     }
@@ -115,6 +136,27 @@ impl AppState {
     /// A client of the project service.
     pub(crate) fn project(&self) -> ProjectClient {
         self.0.project.clone()
+    }
+
+    /// A client of the task service.
+    pub(crate) fn task(&self) -> TaskClient {
+        self.0.task.clone()
+    }
+
+    /// A client of the task service for attachment uploads and downloads, whose calls last as long as
+    /// the bytes take to flow (see [`transfer_channel`]).
+    pub(crate) fn task_transfers(&self) -> TaskClient {
+        self.0.task_transfers.clone()
+    }
+
+    /// The largest attachment accepted, in bytes.
+    pub(crate) fn max_attachment_bytes(&self) -> u64 {
+        self.0.max_attachment_bytes
+    }
+
+    /// How long a backend may take to answer a call.
+    pub(crate) fn backend_timeout(&self) -> Duration {
+        self.0.backend_timeout
     }
 
     /// A client of the audit service.
@@ -159,6 +201,19 @@ fn backend_channel(url: &str, config: &Config) -> Result<Channel, tonic::transpo
     Ok(Endpoint::from_shared(url.to_owned())?
         .connect_timeout(config.backend_timeout)
         .timeout(config.backend_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(config.backend_timeout)
+        .connect_lazy())
+}
+
+/// Like [`backend_channel`], but without the per-call timeout: an upload's call lasts until the
+/// client has sent its last byte, and a download's until the client has read it, which for 25 MiB
+/// over a slow link is far longer than the backend timeout. Connecting is still bounded, and the
+/// HTTP/2 keep-alive pings still notice a backend that vanished.
+fn transfer_channel(url: &str, config: &Config) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(config.backend_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
         .keep_alive_timeout(config.backend_timeout)

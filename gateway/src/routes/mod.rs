@@ -12,10 +12,13 @@ use utoipa_axum::routes;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 
+pub(crate) mod attachments;
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod comments;
 pub(crate) mod ops;
 pub(crate) mod projects;
+pub(crate) mod tasks;
 pub(crate) mod users;
 
 /// Where the API is served.
@@ -27,6 +30,9 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(users::router())
         .merge(projects::router())
+        .merge(tasks::router())
+        .merge(comments::router())
+        .merge(attachments::router())
         .merge(audit::router())
         .routes(routes!(openapi_json));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(API_PREFIX, v1)

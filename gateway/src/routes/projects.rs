@@ -8,7 +8,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ordo_proto::project::v1 as pb;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::backend;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Client, IfMatch, Json, JsonWithBytes, Query};
+use crate::extract::{Client, IfMatch, Json, JsonWithBytes, Query, not_null, null_is_a_value};
 use crate::idempotency::{self, MaybeIdempotencyKey, RequestSignature, Scope};
 use crate::pagination;
 use crate::resources::{Member, MemberPage, Project, ProjectPage, ProjectRole};
@@ -663,24 +663,6 @@ fn location(path: String) -> Result<HeaderValue, ApiError> {
 /// A project with its `ETag`.
 fn project_response(project: Project) -> Response {
     ([(header::ETAG, project.etag())], Json(project)).into_response()
-}
-
-/// For a field that may be absent but not `null`: `null` is refused (`422`) like any other wrong type.
-fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
-}
-
-/// For a field where absent means "leave it" and `null` means "remove it": `Some(None)` for `null`.
-fn null_is_a_value<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[cfg(test)]

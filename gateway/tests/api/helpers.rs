@@ -1,5 +1,5 @@
-//! Spawns the real thing for each test: fresh identity, project and audit schemas, the identity,
-//! project and audit services and the gateway on free loopback ports, all with the test environment's
+//! Spawns the real thing for each test: fresh identity, project, task and audit schemas, the identity,
+//! project, task and audit services and the gateway on free loopback ports, all with the test environment's
 //! Redis prefix and exchange, and waits until the gateway's `/readyz` is 200 (and audit's own, which
 //! says it has identity's token keys).
 
@@ -29,17 +29,25 @@ pub(crate) struct Options {
     pub(crate) identity_args: Vec<String>,
     /// Extra project service flags.
     pub(crate) project_args: Vec<String>,
+    /// Extra task service flags.
+    pub(crate) task_args: Vec<String>,
     /// Extra gateway flags, such as `--max-in-flight=1`.
     pub(crate) gateway_args: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { backend_timeout_ms: 5000, identity_args: Vec::new(), project_args: Vec::new(), gateway_args: Vec::new() }
+        Self {
+            backend_timeout_ms: 5000,
+            identity_args: Vec::new(),
+            project_args: Vec::new(),
+            task_args: Vec::new(),
+            gateway_args: Vec::new(),
+        }
     }
 }
 
-/// A running backend service (identity, project or audit).
+/// A running backend service (identity, project, task or audit).
 struct Service {
     name: &'static str,
     grpc_addr: SocketAddr,
@@ -56,6 +64,10 @@ impl Service {
 
     async fn project(config: ordo_project::Config, grpc: tokio::net::TcpListener) -> Self {
         Self::start("project", grpc, |grpc, ops, shutdown| ordo_project::serve(config, grpc, ops, shutdown)).await
+    }
+
+    async fn task(config: ordo_task::Config, grpc: tokio::net::TcpListener) -> Self {
+        Self::start("task", grpc, |grpc, ops, shutdown| ordo_task::serve(config, grpc, ops, shutdown)).await
     }
 
     async fn audit(config: ordo_audit::Config, grpc: tokio::net::TcpListener) -> Self {
@@ -97,12 +109,13 @@ pub(crate) struct TestApp {
     identity_grpc_addr: SocketAddr,
     identity_config: ordo_identity::Config,
     project: Option<Service>,
+    task: Option<Service>,
     audit: Option<Service>,
     gateway_shutdown: CancellationToken,
     gateway: JoinHandle<anyhow::Result<()>>,
 }
 
-/// Spawns identity, project, audit and the gateway with the default options.
+/// Spawns identity, project, task, audit and the gateway with the default options.
 pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
@@ -120,12 +133,13 @@ fn init_logs() {
     });
 }
 
-/// Spawns identity, project, audit and the gateway.
+/// Spawns identity, project, task, audit and the gateway.
 pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     init_logs();
     let env = TestEnv::new();
     let database_url = env.create_schema("identity").await.unwrap();
     let project_database_url = env.create_schema("project").await.unwrap();
+    let task_database_url = env.create_schema("task").await.unwrap();
     let audit_database_url = env.create_schema("audit").await.unwrap();
     let prefix = env.redis_prefix();
     let exchange = env.exchange();
@@ -171,6 +185,30 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     let project = Service::project(project_config, ordo_testkit::free_listener().await.unwrap()).await;
     let project_grpc_addr = project.grpc_addr;
 
+    let mut task_args = vec![
+        "ordo-task".to_owned(),
+        "--database-url".to_owned(),
+        task_database_url,
+        "--redis-url".to_owned(),
+        redis_url.clone(),
+        "--redis-prefix".to_owned(),
+        prefix.clone(),
+        "--amqp-url".to_owned(),
+        ordo_testkit::amqp_url(),
+        "--events-exchange".to_owned(),
+        exchange.clone(),
+        "--events-queue".to_owned(),
+        env.queue("task.events"),
+        "--identity-url".to_owned(),
+        format!("http://{identity_grpc_addr}"),
+        "--project-url".to_owned(),
+        format!("http://{project_grpc_addr}"),
+    ];
+    task_args.extend(options.task_args);
+    let task_config = ordo_task::Config::try_parse_from(task_args).unwrap();
+    let task = Service::task(task_config, ordo_testkit::free_listener().await.unwrap()).await;
+    let task_grpc_addr = task.grpc_addr;
+
     // Audit declares and binds its queue before it serves gRPC, so once the gateway's `/readyz` (which
     // asks audit's gRPC health) is 200, every event of the test reaches it.
     let audit_args = [
@@ -198,6 +236,8 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         format!("http://{identity_grpc_addr}"),
         "--project-url".to_owned(),
         format!("http://{project_grpc_addr}"),
+        "--task-url".to_owned(),
+        format!("http://{task_grpc_addr}"),
         "--audit-url".to_owned(),
         format!("http://{audit_grpc_addr}"),
         "--redis-url".to_owned(),
@@ -227,6 +267,7 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         identity_grpc_addr,
         identity_config,
         project: Some(project),
+        task: Some(task),
         audit: Some(audit),
         gateway_shutdown,
         gateway,
@@ -248,7 +289,7 @@ impl TestApp {
         let audit_readyz = self.audit.as_ref().map(|audit| format!("http://{}/readyz", audit.ops_addr));
         loop {
             assert!(!self.gateway.is_finished(), "the gateway stopped while starting");
-            for service in [&self.identity, &self.project, &self.audit].into_iter().flatten() {
+            for service in [&self.identity, &self.project, &self.task, &self.audit].into_iter().flatten() {
                 assert!(!service.task.is_finished(), "{} stopped while starting", service.name);
             }
             let audit_ready = match &audit_readyz {
@@ -282,6 +323,13 @@ impl TestApp {
         }
     }
 
+    /// Stops the task service, leaving the others and the gateway running.
+    pub(crate) async fn stop_task(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.stop().await;
+        }
+    }
+
     /// Stops the audit service, leaving the others and the gateway running.
     pub(crate) async fn stop_audit(&mut self) {
         if let Some(audit) = self.audit.take() {
@@ -300,6 +348,7 @@ impl TestApp {
         self.gateway_shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.gateway).await;
         self.stop_audit().await;
+        self.stop_task().await;
         self.stop_project().await;
         self.stop_identity().await;
         self.env.cleanup().await.unwrap();

@@ -1,4 +1,4 @@
-//! End-to-end tests of the gateway: each test runs identity, project, audit and the gateway on free ports
+//! End-to-end tests of the gateway: each test runs identity, project, task, audit and the gateway on free ports
 //! with fresh schemas and Redis prefix, and talks HTTP to the gateway.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,5 +12,6 @@ mod openapi;
 mod operations;
 mod projects;
 mod sessions;
+mod tasks;
 mod tokens;
 mod users;

@@ -21,6 +21,8 @@ async fn app(env: &TestEnv) -> Router {
         "http://127.0.0.1:1",
         "--project-url",
         "http://127.0.0.1:1",
+        "--task-url",
+        "http://127.0.0.1:1",
         "--audit-url",
         "http://127.0.0.1:1",
         "--redis-url",
@@ -189,6 +191,9 @@ fn every_operation_has_exactly_one_tag_and_every_tag_is_declared_and_used() {
     assert_eq!(used, declared);
     assert_eq!(
         declared,
-        ["audit", "auth", "operations", "projects", "users"].into_iter().map(str::to_owned).collect::<BTreeSet<_>>()
+        ["audit", "auth", "operations", "projects", "tasks", "users"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<BTreeSet<_>>()
     );
 }
