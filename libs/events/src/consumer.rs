@@ -343,8 +343,8 @@ impl Consumer {
     }
 
     /// Consumes until `shutdown` is cancelled, reconnecting with a jittered backoff whenever the
-    /// broker goes away. On shutdown it stops consuming, finishes the message in hand and closes the
-    /// connection; messages prefetched but not started return to the queue.
+    /// broker goes away. On shutdown it stops consuming, finishes the message (or batch) in hand and
+    /// closes the connection; messages prefetched but not started return to the queue.
     ///
     /// RabbitMQ 3.10 counts a message returned by a closing channel as a delivery attempt just like
     /// a requeue, so every restart or reconnection spends one attempt of each prefetched message; a
