@@ -779,6 +779,24 @@ async fn an_assignee_list_spans_only_the_projects_the_caller_can_see() {
     let mine = stack.list_all(&bob, pb::ListTasksRequest { assignee_id: "me".into(), ..Default::default() }, 50).await;
     assert_eq!(mine.len(), 9);
 
+    // Many newer tasks alice cannot see: the scan is bounded, so a page may come back short (even
+    // empty) with a cursor, and walking on still finds exactly what she sees.
+    for i in 0..24 {
+        let mut request = new_task(&hidden, &format!("Hidden {i}"));
+        request.assignee_ids = vec![bob.id.to_string()];
+        stack.create(&carol, request).await;
+    }
+    let first_page = stack
+        .tasks
+        .list_tasks(as_user(&alice, pb::ListTasksRequest { limit: 1, ..request.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first_page.tasks.is_empty());
+    assert!(!first_page.next_cursor.is_empty());
+    let listed = stack.list_all(&alice, request.clone(), 1).await;
+    assert_eq!(ids(&listed), expected_order(seen_by_alice.clone(), pb::TaskSort::CreatedAtDesc));
+
     stack.stop().await;
     env.cleanup().await.unwrap();
 }
@@ -1528,6 +1546,46 @@ async fn project_events_unassign_removed_members_and_delete_a_project_s_tasks_on
     assert!(stack.get(&owner, &elsewhere.id).await.is_ok());
 
     amqp.close(0, "done").await.unwrap();
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_disabled_account_can_neither_act_nor_be_assigned() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let bob = stack.user("bob@example.com").await;
+    let project = stack.project(&owner, "DIS").await;
+    stack.add(&owner, &project, &bob, ppb::ProjectRole::Member).await;
+    let task = stack.create(&bob, new_task(&project, "Bob's")).await;
+
+    let mut request = tonic::Request::new(idpb::UpdateUserRequest {
+        id: bob.id.to_string(),
+        disabled: Some(true),
+        ..Default::default()
+    });
+    request.metadata_mut().insert("authorization", format!("Bearer {}", root.token).parse().unwrap());
+    stack.identity.update_user(request).await.unwrap();
+
+    // identity.user_disabled reaches the project service through the exchange; from then on bob
+    // has no role: his still-valid token sees nothing, and he cannot be assigned.
+    let tasks = stack.tasks.clone();
+    let (bob_c, task_id) = (bob.clone(), task.id.clone());
+    eventually("the disabling", || {
+        let mut tasks = tasks.clone();
+        let request = as_user(&bob_c, pb::GetTaskRequest { id: task_id.clone() });
+        async move { tasks.get_task(request).await.err().map(|s| s.code()) == Some(Code::NotFound) }
+    })
+    .await;
+    let mut request = new_task(&project, "For bob");
+    request.assignee_ids = vec![bob.id.to_string()];
+    let status = stack.tasks.create_task(as_user(&owner, request)).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["assignee_ids"]);
+    // The owner still sees bob's task.
+    assert_eq!(stack.get(&owner, &task.id).await.unwrap().reporter_id, bob.id.to_string());
+
     stack.stop().await;
     env.cleanup().await.unwrap();
 }

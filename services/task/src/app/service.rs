@@ -117,6 +117,8 @@ const BULK_PATHS: &[&str] = &["status", "priority", "assignee_ids", "labels"];
 const MAX_BULK: usize = 100;
 /// How many candidate pages a list across projects scans before it returns a short page.
 const MAX_SCAN_BATCHES: usize = 10;
+/// The longest full-text search.
+const MAX_QUERY_LEN: usize = 200;
 /// Attempts of a transaction that lost a deadlock.
 const ATTEMPTS: u32 = 5;
 
@@ -167,6 +169,9 @@ where
 fn full_text(query: &str) -> Result<Option<String>> {
     if query.trim().is_empty() {
         return Ok(None);
+    }
+    if query.chars().count() > MAX_QUERY_LEN {
+        return Err(AppError::field("query", "must be at most 200 characters"));
     }
     let words: Vec<&str> = query.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let long: Vec<&str> = words.iter().copied().filter(|w| w.chars().count() >= 3).collect();
@@ -1034,5 +1039,6 @@ mod tests {
         assert_eq!(full_text("a b").unwrap().unwrap(), "+a* +b*");
         assert_eq!(full_text("go to db").unwrap().unwrap(), "+go* +to* +db*");
         assert!(full_text("+-*()").is_err());
+        assert!(full_text(&"word ".repeat(41)).is_err());
     }
 }
