@@ -937,6 +937,8 @@ async fn parents_stay_in_the_project_without_cycles_five_deep_and_deletes_take_t
     assert_eq!(bad_fields(&status), ["parent_id"]);
     // Moving a subtree so its deepest task would sit at level 6 is refused too.
     let loose = stack.create(&owner, new_task(&project, "Loose")).await;
+    // The refused creates took a number inside their transactions and gave it back.
+    assert_eq!(loose.number, 6);
     let mut request = new_task(&project, "Loose child");
     request.parent_id = Some(loose.id.clone());
     let loose_child = stack.create(&owner, request).await;

@@ -117,7 +117,8 @@ fn midpoint(a: &[u8], b: Option<&[u8]>) -> String {
     // The first digits differ.
     let digit_a = a.first().and_then(|&d| digit(d)).unwrap_or(0);
     let digit_b = b.and_then(|b| b.first()).and_then(|&d| digit(d)).unwrap_or(BASE);
-    if digit_b - digit_a > 1 {
+    // `a < b`, so `digit_a < digit_b`; saturating all the same, so a broken invariant cannot panic.
+    if digit_b.saturating_sub(digit_a) > 1 {
         let mid = (digit_a + digit_b).div_ceil(2);
         return char::from(ALPHABET[mid]).to_string();
     }
