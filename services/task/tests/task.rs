@@ -36,6 +36,8 @@ struct Stack {
     identity: IdentityServiceClient<Channel>,
     projects: ProjectServiceClient<Channel>,
     tasks: TaskServiceClient<Channel>,
+    /// The task service's /healthz, /readyz and /metrics.
+    task_ops: std::net::SocketAddr,
     /// The task service's own schema, to look behind its back.
     db: MySqlPool,
     running: Vec<Running>,
@@ -135,6 +137,7 @@ async fn spawn(env: &TestEnv) -> Stack {
     let task_addr = grpc.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let ops = ordo_testkit::free_listener().await.unwrap();
+    let task_ops = ops.local_addr().unwrap();
     let task = tokio::spawn(ordo_task::serve(config, grpc, ops, shutdown.clone()));
     running.push(Running { shutdown, task });
 
@@ -142,6 +145,7 @@ async fn spawn(env: &TestEnv) -> Stack {
         identity,
         projects: ProjectServiceClient::new(channel(project_addr)),
         tasks: TaskServiceClient::new(channel(task_addr)),
+        task_ops,
         db,
         running,
     }
@@ -310,6 +314,17 @@ impl Stack {
     }
 }
 
+/// `GET path` on an ops listener: the status line and the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
 fn ids(tasks: &[pb::Task]) -> Vec<String> {
     tasks.iter().map(|t| t.id.clone()).collect()
 }
@@ -415,6 +430,25 @@ async fn fifty_concurrent_creates_in_one_project_are_numbered_1_to_50_in_board_o
         }
         other => panic!("unexpected payload {other:?}"),
     }
+
+    // The relay publishes every row with confirms and marks it sent.
+    let db = stack.db.clone();
+    eventually("the relay to publish the outbox", || {
+        let db = db.clone();
+        async move {
+            let (pending,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox_event WHERE published_at IS NULL")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            pending == 0
+        }
+    })
+    .await;
+    // Ready: MariaDB, Redis and identity's keys all answer.
+    let ready = http_get(stack.task_ops, "/readyz").await;
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    let metrics = http_get(stack.task_ops, "/metrics").await;
+    assert!(metrics.contains("ordo_grpc_requests_total"), "{metrics}");
 
     stack.stop().await;
     env.cleanup().await.unwrap();
