@@ -36,11 +36,10 @@ fn uuid(raw: &str, field: &str) -> Result<Uuid, HandlerError> {
     Uuid::parse_str(raw).map_err(|_| HandlerError::Permanent(format!("{field} {raw:?} is not a UUID")))
 }
 
+/// A failed write of the handler: worth another attempt (the consumer dead-letters the message
+/// after its last one).
 fn handler_error(error: AppError) -> HandlerError {
-    match error {
-        AppError::Internal(e) => HandlerError::Permanent(e.to_string()),
-        other => HandlerError::retryable(other),
-    }
+    HandlerError::retryable(error)
 }
 
 fn now() -> OffsetDateTime {
