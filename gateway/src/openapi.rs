@@ -55,6 +55,25 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
   max-age=300`.
 - **Request ids.** Every response carries `X-Request-Id`: the request's own when it sent one, else a new
   UUID. W3C `traceparent` is honoured and propagated to the services.
+- **Tasks.** `position` is an opaque string; tasks sort by it bytewise (`sort=position` is the board order)
+  and `POST /tasks/{id}/move` is the only way to change it. `sort=due_at` and `sort=-due_at` put tasks
+  without a due date last in both directions; every sort breaks ties by id, so pages never overlap.
+  `assignee_id=me` is the caller. `status` and `priority` filters take comma-separated lists; an unknown
+  value, sort, UUID or time is `400`, while a list with neither `project_id` nor `assignee_id` is `422`
+  naming `project_id`. A `PATCH` changes exactly the fields present (the update mask is built from the
+  body's keys); `null` clears `description`, `assignee_ids`, `labels`, `due_at`, `start_at`,
+  `estimate_minutes` and `parent_id`, and `""` clears `description` too; `project_id` in a `PATCH` is
+  `422` (a task never changes project). In `POST /tasks/bulk`, each `failed[].status` is the HTTP status
+  the single `PATCH` of that task would have answered (`404`, `403`, `409`, `422`, ...); the bulk request
+  itself is `200` whenever its body is valid. A comment's `Location` (`/comments/{id}`) serves `PATCH` and
+  `DELETE`; comments are read through their task.
+- **Attachments** are uploaded as `multipart/form-data` with one part `file` (other parts are skipped) and
+  streamed through, never held whole: a declared `Content-Length` over the limit (`ORDO_MAX_ATTACHMENT_BYTES`,
+  default 25 MiB, plus 64 KiB of multipart envelope) is `413` before a byte is read, and an upload that
+  streams more than the limit is cut off with `413` and stores nothing. The 1 MiB JSON limit does not apply
+  to uploads. Uploads take no `Idempotency-Key`. Downloads are served by the gateway (no redirect) with the
+  declared `Content-Type`, `Content-Length`, `Content-Disposition: attachment; filename*=UTF-8''...` and
+  `X-Content-Type-Options: nosniff`.
 - **Operations.** `/healthz`, `/readyz` and `/metrics` are served at the root of the same port and take no
   token.
 "#;

@@ -31,6 +31,8 @@ pub(crate) struct Options {
     pub(crate) project_args: Vec<String>,
     /// Extra task service flags.
     pub(crate) task_args: Vec<String>,
+    /// The task service the gateway calls, instead of the one spawned (a stand-in of a test).
+    pub(crate) task_url: Option<String>,
     /// Extra gateway flags, such as `--max-in-flight=1`.
     pub(crate) gateway_args: Vec<String>,
 }
@@ -42,6 +44,7 @@ impl Default for Options {
             identity_args: Vec::new(),
             project_args: Vec::new(),
             task_args: Vec::new(),
+            task_url: None,
             gateway_args: Vec::new(),
         }
     }
@@ -237,7 +240,7 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         "--project-url".to_owned(),
         format!("http://{project_grpc_addr}"),
         "--task-url".to_owned(),
-        format!("http://{task_grpc_addr}"),
+        options.task_url.unwrap_or_else(|| format!("http://{task_grpc_addr}")),
         "--audit-url".to_owned(),
         format!("http://{audit_grpc_addr}"),
         "--redis-url".to_owned(),

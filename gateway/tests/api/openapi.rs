@@ -197,3 +197,75 @@ fn every_operation_has_exactly_one_tag_and_every_tag_is_declared_and_used() {
             .collect::<BTreeSet<_>>()
     );
 }
+
+#[test]
+fn the_tasks_area_documents_its_headers_schemas_and_the_upload_form() {
+    // Arrange
+    let document = serde_json::to_value(ordo_gateway::openapi()).unwrap();
+    let operation = |path: &str, method: &str| document["paths"][format!("/api/v1{path}")][method].clone();
+    let parameters = |path: &str, method: &str| -> BTreeSet<String> {
+        operation(path, method)["parameters"]
+            .as_array()
+            .map(|params| params.iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    };
+
+    // Act
+    let task = &document["components"]["schemas"]["Task"];
+    let upload = operation("/tasks/{id}/attachments", "post");
+
+    // Assert
+    let required: BTreeSet<&str> = task["required"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    let fields = [
+        "id",
+        "project_id",
+        "number",
+        "key",
+        "title",
+        "description",
+        "status",
+        "priority",
+        "assignee_ids",
+        "labels",
+        "due_at",
+        "start_at",
+        "estimate_minutes",
+        "parent_id",
+        "reporter_id",
+        "position",
+        "created_at",
+        "updated_at",
+        "completed_at",
+        "version",
+    ];
+    assert_eq!(required, fields.into_iter().collect(), "every field is always present, null when absent");
+    assert!(task["properties"]["position"]["description"].as_str().unwrap().contains("bytewise"));
+    assert!(parameters("/tasks", "post").contains("Idempotency-Key"));
+    assert!(parameters("/tasks/{id}/comments", "post").contains("Idempotency-Key"));
+    for (path, method) in [("/tasks/{id}", "patch"), ("/tasks/{id}", "delete"), ("/comments/{id}", "patch")] {
+        assert!(parameters(path, method).contains("If-Match"), "{method} {path}");
+        assert!(operation(path, method)["responses"]["412"].is_object(), "{method} {path}");
+    }
+    for (path, method) in [("/tasks/{id}", "get"), ("/tasks/{id}", "patch"), ("/tasks/by-key/{key}", "get")] {
+        assert!(operation(path, method)["responses"]["200"]["headers"]["ETag"].is_object(), "{method} {path}");
+    }
+    assert!(operation("/tasks", "post")["responses"]["201"]["headers"]["Location"].is_object());
+    assert!(upload["requestBody"]["content"]["multipart/form-data"].is_object(), "{upload}");
+    for status in ["201", "413", "415"] {
+        assert!(upload["responses"][status].is_object(), "upload lacks {status}");
+    }
+    assert!(!upload["responses"]["413"]["description"].as_str().unwrap().contains("1 MiB"));
+    let sort = operation("/tasks", "get")["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "sort")
+        .cloned()
+        .unwrap();
+    assert!(
+        sort["description"].as_str().unwrap().replace('\n', " ").contains("without a due date come last"),
+        "{sort}"
+    );
+    let failure = &document["components"]["schemas"]["BulkFailure"]["properties"]["status"]["description"];
+    assert!(failure.as_str().unwrap().contains("would have answered"), "{failure}");
+}
