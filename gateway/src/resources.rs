@@ -1145,6 +1145,104 @@ mod tests {
         );
     }
 
+    fn proto_task() -> task_pb::Task {
+        task_pb::Task {
+            id: "0190b6a4-7c1e-7000-8000-0000000000c1".into(),
+            project_id: "0190b6a4-7c1e-7000-8000-0000000000a1".into(),
+            number: 42,
+            key: "ORDO-42".into(),
+            title: "T".into(),
+            description: None,
+            status: task_pb::TaskStatus::InProgress as i32,
+            priority: task_pb::TaskPriority::Urgent as i32,
+            assignee_ids: Vec::new(),
+            labels: vec!["api".into()],
+            due_at: Some(prost_types::Timestamp { seconds: 1_714_564_800, nanos: 0 }),
+            start_at: None,
+            estimate_minutes: None,
+            parent_id: None,
+            reporter_id: "0190b6a4-7c1e-7000-8000-000000000001".into(),
+            position: "a0".into(),
+            created_at: Some(prost_types::Timestamp { seconds: 1_714_564_800, nanos: 5_000 }),
+            updated_at: Some(prost_types::Timestamp { seconds: 1_714_564_801, nanos: 0 }),
+            completed_at: None,
+            version: 4,
+        }
+    }
+
+    #[test]
+    fn a_task_has_every_field_with_null_for_absent_values_and_lower_case_enums() {
+        let task = Task::from_proto(Some(proto_task())).unwrap();
+
+        let json = serde_json::to_value(&task).unwrap();
+
+        assert_eq!(json["status"], "in_progress");
+        assert_eq!(json["priority"], "urgent");
+        assert_eq!(json["due_at"], "2024-05-01T12:00:00Z");
+        assert_eq!(json["created_at"], "2024-05-01T12:00:00.000005Z");
+        for field in ["description", "start_at", "estimate_minutes", "parent_id", "completed_at"] {
+            assert_eq!(json[field], serde_json::Value::Null, "{field}");
+        }
+        assert_eq!(json.as_object().unwrap().len(), 20);
+        assert_eq!(task.etag(), "\"4\"");
+    }
+
+    #[test]
+    fn a_task_without_a_known_status_or_priority_is_a_backend_fault() {
+        let no_status = task_pb::Task { status: task_pb::TaskStatus::Unspecified as i32, ..proto_task() };
+        let no_priority = task_pb::Task { priority: 99, ..proto_task() };
+        for task in [no_status, no_priority] {
+            assert_eq!(
+                Task::from_proto(Some(task)).unwrap_err().status(),
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR
+            );
+        }
+    }
+
+    #[test]
+    fn a_bulk_failure_has_the_status_the_single_patch_would_have_answered() {
+        use tonic::Code;
+        for (code, status) in [
+            (Code::NotFound, 404),
+            (Code::PermissionDenied, 403),
+            (Code::FailedPrecondition, 409),
+            (Code::Aborted, 412),
+            (Code::InvalidArgument, 422),
+            (Code::Unavailable, 503),
+        ] {
+            let response = task_pb::BulkUpdateTasksResponse {
+                updated: vec![proto_task()],
+                failed: vec![task_pb::BulkFailure { id: "t".into(), code: code as i32, message: "why".into() }],
+            };
+            let result = serde_json::to_value(BulkUpdateResult::from_proto(response).unwrap()).unwrap();
+            assert_eq!(
+                result["failed"][0],
+                serde_json::json!({"id": "t", "status": status, "detail": "why"}),
+                "{code:?}"
+            );
+            assert_eq!(result["updated"][0]["key"], "ORDO-42");
+        }
+    }
+
+    #[test]
+    fn statuses_and_priorities_read_only_their_api_strings() {
+        for status in TaskStatus::ALL {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json, status.as_str());
+            assert_eq!(serde_json::from_value::<TaskStatus>(json).unwrap(), status);
+            assert_eq!(TaskStatus::from_proto(status.to_proto() as i32).unwrap(), status);
+        }
+        for priority in TaskPriority::ALL {
+            let json = serde_json::to_value(priority).unwrap();
+            assert_eq!(json, priority.as_str());
+            assert_eq!(serde_json::from_value::<TaskPriority>(json).unwrap(), priority);
+            assert_eq!(TaskPriority::from_proto(priority.to_proto() as i32).unwrap(), priority);
+        }
+        for bad in [serde_json::json!("DONE"), serde_json::json!(5), serde_json::Value::Null] {
+            assert!(serde_json::from_value::<TaskStatus>(bad).is_err());
+        }
+    }
+
     #[test]
     fn a_profile_shows_only_id_and_name() {
         let response = pb::GetUserResponse {
