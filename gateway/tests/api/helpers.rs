@@ -31,6 +31,10 @@ pub(crate) struct Options {
     pub(crate) project_args: Vec<String>,
     /// Extra task service flags.
     pub(crate) task_args: Vec<String>,
+    /// Give the task service object storage: the S3-compatible server of `ORDO_TEST_S3_ENDPOINT`
+    /// (default `http://127.0.0.1:9000`, any credentials) and a bucket of this test's own, which the
+    /// service creates. Needs the task service's S3 phase (its `--s3-*` flags).
+    pub(crate) attachments: bool,
     /// The task service the gateway calls, instead of the one spawned (a stand-in of a test).
     pub(crate) task_url: Option<String>,
     /// Extra gateway flags, such as `--max-in-flight=1`.
@@ -44,6 +48,7 @@ impl Default for Options {
             identity_args: Vec::new(),
             project_args: Vec::new(),
             task_args: Vec::new(),
+            attachments: false,
             task_url: None,
             gateway_args: Vec::new(),
         }
@@ -207,6 +212,22 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         "--project-url".to_owned(),
         format!("http://{project_grpc_addr}"),
     ];
+    if options.attachments {
+        let endpoint = std::env::var("ORDO_TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".to_owned());
+        task_args.extend(
+            [
+                "--s3-endpoint",
+                &endpoint,
+                "--s3-bucket",
+                &format!("ordo-test-{}", env.id),
+                "--s3-access-key-id",
+                "ordo-test",
+                "--s3-secret-access-key",
+                "ordo-test",
+            ]
+            .map(str::to_owned),
+        );
+    }
     task_args.extend(options.task_args);
     let task_config = ordo_task::Config::try_parse_from(task_args).unwrap();
     let task = Service::task(task_config, ordo_testkit::free_listener().await.unwrap()).await;

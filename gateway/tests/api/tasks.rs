@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::helpers::{Options, TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{Options, TestApp, assert_problem, spawn_app_with};
 
 /// A signed-in user.
 #[derive(Debug, Clone)]
@@ -108,7 +108,11 @@ struct Board {
 }
 
 async fn board() -> Board {
-    let app = spawn_app().await;
+    board_with(Options::default()).await
+}
+
+async fn board_with(options: Options) -> Board {
+    let app = spawn_app_with(options).await;
     person(&app, "root").await;
     let alice = person(&app, "alice").await;
     let project = create_project(&app, &alice, "ORDO").await;
@@ -1009,7 +1013,7 @@ async fn upload(app: &TestApp, who: &Person, task: &str, filename: &str, bytes: 
 #[ignore = "needs the task service's attachments (its S3 phase)"]
 async fn an_attachment_round_trips_through_upload_list_download_and_delete() {
     // Arrange
-    let Board { app, alice, project } = board().await;
+    let Board { app, alice, project } = board_with(Options { attachments: true, ..Options::default() }).await;
     let bob = person(&app, "bob").await;
     add_member(&app, &alice, &project, &bob, "member").await;
     let task = create_task(&app, &alice, &project, json!({"title": "With a file"})).await;
@@ -1066,7 +1070,11 @@ async fn an_attachment_round_trips_through_upload_list_download_and_delete() {
 #[ignore = "needs the task service's attachments (its S3 phase)"]
 async fn an_upload_streaming_past_the_limit_without_a_content_length_is_cut_off_with_413_and_stores_nothing() {
     // Arrange
-    let options = Options { gateway_args: vec!["--max-attachment-bytes=1000".to_owned()], ..Options::default() };
+    let options = Options {
+        attachments: true,
+        gateway_args: vec!["--max-attachment-bytes=1000".to_owned()],
+        ..Options::default()
+    };
     let app = spawn_app_with(options).await;
     let alice = person(&app, "alice").await;
     let project = create_project(&app, &alice, "ORDO").await;
@@ -1102,7 +1110,7 @@ async fn an_upload_streaming_past_the_limit_without_a_content_length_is_cut_off_
 #[ignore = "needs the task service's attachments (its S3 phase)"]
 async fn a_non_member_gets_404_on_a_tasks_attachments_and_a_viewer_403_on_uploading() {
     // Arrange
-    let Board { app, alice, project } = board().await;
+    let Board { app, alice, project } = board_with(Options { attachments: true, ..Options::default() }).await;
     let mallory = person(&app, "mallory").await;
     let viewer = person(&app, "vera").await;
     add_member(&app, &alice, &project, &viewer, "viewer").await;
