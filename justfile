@@ -31,7 +31,7 @@ default:
     @just --list --unsorted
 
 # Run identity, project, task, audit and the gateway in the foreground with pretty, name-prefixed logs; Ctrl-C stops all.
-dev: build migrate
+dev: services build migrate
     IDENTITY_GRPC_ADDR={{ host }}:{{ identity_grpc_port }} \
     IDENTITY_OPS_ADDR={{ host }}:{{ identity_ops_port }} \
     PROJECT_GRPC_ADDR={{ host }}:{{ project_grpc_port }} \
@@ -57,8 +57,8 @@ migrate:
 # Doc tests run before nextest: nextest does not run doc tests, and CI reads the last runner's
 # summary, so nextest's must come last.
 
-# Lint, then every test (needs MariaDB, Redis and RabbitMQ on localhost). The CI test command.
-test: lint
+# Lint, then every test (needs MariaDB, Redis, RabbitMQ and S3 on localhost; starts any that are down). The CI test command.
+test: services lint
     cargo test --doc --workspace
     cargo nextest run --workspace --no-fail-fast
 
@@ -80,7 +80,8 @@ proto:
 bench *args:
     bash deploy/scripts/bench.sh "$@"
 
-# Start local MariaDB, Redis and RabbitMQ (or the ones named) if they are down; Debian packages.
+# Start local MariaDB, Redis, RabbitMQ and the S3-compatible server (or the ones named) if they are down:
+# Debian packages, and moto from PyPI for S3. When all answer this only pings them (under a second).
 [positional-arguments]
 services *names:
     bash deploy/scripts/local-services.sh "$@"

@@ -71,10 +71,11 @@ rabbitmq_start() { rabbitmq-server -detached; }
 # Attachments go to S3. Locally an S3-compatible server answers on 127.0.0.1:9000: moto's server
 # (PyPI `moto[server]`, keeps objects in memory), installed with pip on first use. Any bucket name
 # works; the task service creates its bucket at start when it is missing.
-MOTO_VERSION=5.2.1
+# 5.2.5 or later: 5.2.1 answers CompleteMultipartUpload with a root element the AWS SDKs reject.
+MOTO_VERSION=5.2.5
 s3_ready() { tcp_open 127.0.0.1 9000; }
 s3_start() {
-  if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+  if [[ $(python3 -c 'import moto.server, moto; print(moto.__version__)' 2>/dev/null) != "$MOTO_VERSION" ]]; then
     log "s3: installing moto[server] $MOTO_VERSION with pip"
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
       "moto[server]==$MOTO_VERSION"

@@ -2,8 +2,10 @@
 //! fresh schema, its own exchange and queue names and its own Redis key prefix, so tests run in
 //! parallel and twice in a row, and everything it made is dropped afterwards.
 //!
-//! Connection addresses come from `ORDO_TEST_MYSQL_URL`, `ORDO_TEST_REDIS_URL` and
-//! `ORDO_TEST_AMQP_URL`, with the local defaults of a developer machine.
+//! Connection addresses come from `ORDO_TEST_MYSQL_URL`, `ORDO_TEST_REDIS_URL`,
+//! `ORDO_TEST_AMQP_URL` and `ORDO_TEST_S3_ENDPOINT`, with the local defaults of a developer machine.
+//! A test that uses object storage takes its own bucket ([`TestEnv::bucket`]) and empties and
+//! removes it itself (this crate has no S3 client).
 
 use std::sync::{Mutex, PoisonError};
 
@@ -15,6 +17,7 @@ use sqlx::{ConnectOptions as _, Connection as _};
 const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+const DEFAULT_S3_ENDPOINT: &str = "http://127.0.0.1:9000";
 
 /// The server address of MariaDB for tests (no schema).
 pub fn mysql_server_url() -> String {
@@ -29,6 +32,11 @@ pub fn redis_url() -> String {
 /// The RabbitMQ address for tests.
 pub fn amqp_url() -> String {
     std::env::var("ORDO_TEST_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned())
+}
+
+/// The S3-compatible endpoint for tests (moto locally; any credentials work).
+pub fn s3_endpoint() -> String {
+    std::env::var("ORDO_TEST_S3_ENDPOINT").unwrap_or_else(|_| DEFAULT_S3_ENDPOINT.to_owned())
 }
 
 /// One test's private slice of the shared infrastructure.
@@ -76,6 +84,11 @@ impl TestEnv {
         let queue = format!("ordo.test.{}.{}", self.id, name);
         self.queues.lock().unwrap_or_else(PoisonError::into_inner).push(queue.clone());
         queue
+    }
+
+    /// The S3 bucket name of this environment (lower-case, DNS-safe).
+    pub fn bucket(&self) -> String {
+        format!("ordo-test-{}", self.id)
     }
 
     /// The Redis key prefix of this environment; every key under it is deleted on cleanup.

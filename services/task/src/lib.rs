@@ -24,8 +24,8 @@ use ordo_proto::task::v1::task_service_server::TaskServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 
-use crate::app::TaskService;
-use crate::infra::{MySqlTaskStore, ProjectEventHandler, ProjectServiceAccess};
+use crate::app::{AttachmentSettings, TaskService};
+use crate::infra::{MySqlTaskStore, ProjectEventHandler, ProjectServiceAccess, S3ObjectStore, S3Settings};
 
 /// The task service's own migrations (the events library's outbox tables are merged in at start).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -74,6 +74,34 @@ pub struct Config {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "ORDO_OPS_ADDR", default_value = "127.0.0.1:9103")]
     pub ops_addr: SocketAddr,
+    /// S3 endpoint for attachments, e.g. a local S3-compatible server; empty for AWS itself.
+    #[arg(long, env = "ORDO_S3_ENDPOINT", default_value = "http://127.0.0.1:9000")]
+    pub s3_endpoint: String,
+    /// Region of the attachment bucket.
+    #[arg(long, env = "ORDO_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// Bucket of attachment objects (created at start when missing).
+    #[arg(long, env = "ORDO_S3_BUCKET", default_value = "ordo-attachments")]
+    pub s3_bucket: String,
+    /// Access key id; unset uses the AWS default chain (environment, ECS task role, ...).
+    #[arg(long, env = "ORDO_S3_ACCESS_KEY_ID", requires = "s3_secret_access_key")]
+    pub s3_access_key_id: Option<String>,
+    /// Secret access key, with --s3-access-key-id.
+    #[arg(long, env = "ORDO_S3_SECRET_ACCESS_KEY", requires = "s3_access_key_id")]
+    pub s3_secret_access_key: Option<Secret<String>>,
+    /// Virtual-hosted-style bucket addressing (`bucket.endpoint`), as AWS prefers; off uses path style
+    /// (`endpoint/bucket`), which local S3-compatible servers need.
+    #[arg(long, env = "ORDO_S3_VIRTUAL_HOSTED", default_value_t = false)]
+    pub s3_virtual_hosted: bool,
+    /// Largest attachment, in bytes (25 MiB).
+    #[arg(long, env = "ORDO_MAX_ATTACHMENT_BYTES", default_value_t = 26_214_400)]
+    pub max_attachment_bytes: u64,
+    /// Lifetime of presigned download URLs, seconds; 0 turns them off.
+    #[arg(long, env = "ORDO_PRESIGN_TTL_SECS", default_value_t = 300)]
+    pub presign_ttl_secs: u64,
+    /// How often deleted attachments' objects are swept from storage, seconds.
+    #[arg(long, env = "ORDO_OBJECT_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub object_sweep_secs: u64,
     /// Log format.
     #[arg(long, env = "ORDO_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
@@ -128,11 +156,26 @@ pub async fn serve(
     let refresher = tokio::spawn(keys.clone().refresh(last_jwks, shutdown.clone()));
 
     let projects = ordo_platform::grpc::lazy_channel(&config.project_url, timeout).context("invalid --project-url")?;
+    let objects = S3ObjectStore::new(&s3_settings(&config), timeout).await;
+    // Not awaited: attachments wait for the bucket, nothing else does (`/readyz` creates it too).
+    let bucket = objects.clone();
+    tokio::spawn(async move {
+        if let Err(error) = bucket.ensure_bucket().await {
+            tracing::warn!(%error, bucket = bucket.bucket(), "the attachment bucket is not available yet");
+        }
+    });
     let signal = OutboxSignal::default();
     let service = TaskService::new(
         Arc::new(MySqlTaskStore::new(pool.clone(), signal.clone())),
         Arc::new(ProjectServiceAccess::new(projects)),
-    );
+    )
+    .with_attachments(AttachmentSettings {
+        objects: Arc::new(objects.clone()),
+        max_bytes: config.max_attachment_bytes,
+        presign_ttl: (config.presign_ttl_secs > 0).then(|| Duration::from_secs(config.presign_ttl_secs)),
+    });
+    let sweeper =
+        tokio::spawn(sweep_objects(service.clone(), Duration::from_secs(config.object_sweep_secs), shutdown.clone()));
 
     let relay = Relay::new(
         pool.clone(),
@@ -159,7 +202,11 @@ pub async fn serve(
     }
     let consumer = tokio::spawn(consumer.run(shutdown.clone()));
 
-    let readiness = Readiness::default().with(MySqlCheck(pool.clone())).with(RedisCheck(redis)).with(keys.clone());
+    let readiness = Readiness::default()
+        .with(MySqlCheck(pool.clone()))
+        .with(RedisCheck(redis))
+        .with(keys.clone())
+        .with(infra::s3::BucketCheck(objects));
     let ops = tokio::spawn(ordo_platform::ops::serve(ops_listener, readiness, shutdown.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -185,10 +232,43 @@ pub async fn serve(
         .context("gRPC server")?;
 
     let _ = consumer.await;
+    let _ = sweeper.await;
     let _ = relay.await;
     let _ = refresher.await;
     let _ = ops.await;
     pool.close().await;
     tracing::info!("task stopped");
     Ok(())
+}
+
+/// The object store settings of `config`.
+fn s3_settings(config: &Config) -> S3Settings {
+    S3Settings {
+        endpoint: Some(config.s3_endpoint.trim()).filter(|e| !e.is_empty()).map(str::to_owned),
+        region: config.s3_region.clone(),
+        bucket: config.s3_bucket.clone(),
+        credentials: match (&config.s3_access_key_id, &config.s3_secret_access_key) {
+            (Some(id), Some(secret)) => Some((id.clone(), secret.expose().clone())),
+            _ => None,
+        },
+        force_path_style: !config.s3_virtual_hosted,
+    }
+}
+
+/// Deletes the objects of deleted attachments, tasks and projects, and of abandoned uploads, every
+/// `every` until `shutdown`.
+async fn sweep_objects(service: TaskService, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match service.sweep_objects().await {
+            Ok(0) => {}
+            Ok(swept) => tracing::info!(swept, "deleted objects swept from storage"),
+            Err(error) => tracing::warn!(%error, "sweeping deleted objects failed; retrying later"),
+        }
+    }
 }

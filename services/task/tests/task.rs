@@ -40,7 +40,26 @@ struct Stack {
     task_ops: std::net::SocketAddr,
     /// The task service's own schema, to look behind its back.
     db: MySqlPool,
+    /// The object store, to look behind the service's back, and the test's bucket.
+    s3: aws_sdk_s3::Client,
+    bucket: String,
     running: Vec<Running>,
+}
+
+/// Credentials of the local S3-compatible server (it accepts any).
+const S3_KEY: &str = "ordo-test";
+/// The attachment size limit of the tests' task service.
+const MAX_ATTACHMENT: u64 = 12 * 1024 * 1024;
+
+fn s3_client() -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(S3_KEY, S3_KEY, None, None, "tests"))
+        .endpoint_url(ordo_testkit::s3_endpoint())
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 #[derive(Clone)]
@@ -131,6 +150,18 @@ async fn spawn(env: &TestEnv) -> Stack {
         &format!("http://{identity_addr}"),
         "--project-url",
         &format!("http://{project_addr}"),
+        "--s3-endpoint",
+        &ordo_testkit::s3_endpoint(),
+        "--s3-bucket",
+        &env.bucket(),
+        "--s3-access-key-id",
+        S3_KEY,
+        "--s3-secret-access-key",
+        S3_KEY,
+        "--max-attachment-bytes",
+        &MAX_ATTACHMENT.to_string(),
+        "--object-sweep-secs",
+        "1",
     ])
     .unwrap();
     let grpc = ordo_testkit::free_listener().await.unwrap();
@@ -147,6 +178,8 @@ async fn spawn(env: &TestEnv) -> Stack {
         tasks: TaskServiceClient::new(channel(task_addr)),
         task_ops,
         db,
+        s3: s3_client(),
+        bucket: env.bucket(),
         running,
     }
 }
@@ -305,12 +338,28 @@ impl Stack {
         rows.into_iter().map(|(bytes,)| Envelope::decode(&bytes[..]).unwrap()).collect()
     }
 
-    async fn stop(self) {
-        for running in self.running.into_iter().rev() {
+    /// The keys in the test's bucket.
+    async fn objects(&self) -> Vec<String> {
+        let listed = self.s3.list_objects_v2().bucket(&self.bucket).send().await;
+        match listed {
+            Ok(listed) => listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect(),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_bucket()) => Vec::new(),
+            Err(error) => panic!("list the bucket: {error:?}"),
+        }
+    }
+
+    async fn stop(mut self) {
+        for running in std::mem::take(&mut self.running).into_iter().rev() {
             running.shutdown.cancel();
             tokio::time::timeout(Duration::from_secs(30), running.task).await.expect("stops in time").unwrap().unwrap();
         }
         self.db.close().await;
+        // The bucket goes with the test (emptied first: tests that check for leftovers do so before).
+        let keys = self.objects().await;
+        for key in keys {
+            self.s3.delete_object().bucket(&self.bucket).key(key).send().await.unwrap();
+        }
+        let _ = self.s3.delete_bucket().bucket(&self.bucket).send().await;
     }
 }
 
@@ -1162,16 +1211,6 @@ async fn roles_decide_who_reads_and_writes_and_strangers_see_nothing() {
         .await;
     assert_eq!(status.unwrap_err().code(), Code::PermissionDenied);
 
-    // Attachments are not there yet.
-    let status = stack
-        .tasks
-        .list_attachments(as_user(
-            &owner,
-            pb::ListAttachmentsRequest { task_id: task.id.clone(), ..Default::default() },
-        ))
-        .await;
-    assert_eq!(status.unwrap_err().code(), Code::Unimplemented);
-
     // An archived project: every write is refused, reads go on.
     stack
         .projects
@@ -1621,6 +1660,224 @@ async fn a_disabled_account_can_neither_act_nor_be_assigned() {
     assert_eq!(bad_fields(&status), ["assignee_ids"]);
     // The owner still sees bob's task.
     assert_eq!(stack.get(&owner, &task.id).await.unwrap().reporter_id, bob.id.to_string());
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+impl Stack {
+    /// Uploads `bytes` as `filename` in chunks of 64 KiB.
+    async fn upload(
+        &mut self,
+        by: &User,
+        task_id: &str,
+        filename: &str,
+        bytes: &[u8],
+    ) -> Result<pb::Attachment, tonic::Status> {
+        use pb::upload_attachment_request::Part;
+        let header = pb::AttachmentHeader {
+            task_id: task_id.to_owned(),
+            filename: filename.to_owned(),
+            content_type: "application/pdf".to_owned(),
+            client: client_info(),
+        };
+        let mut messages = vec![pb::UploadAttachmentRequest { part: Some(Part::Header(header)) }];
+        messages.extend(
+            bytes
+                .chunks(64 * 1024)
+                .map(|chunk| pb::UploadAttachmentRequest { part: Some(Part::Chunk(chunk.to_vec())) }),
+        );
+        let response = self.tasks.upload_attachment(as_user(by, futures::stream::iter(messages))).await?;
+        Ok(response.into_inner().attachment.unwrap())
+    }
+
+    /// Downloads an attachment: its metadata and its bytes.
+    async fn download(&mut self, by: &User, id: &str) -> Result<(pb::Attachment, Vec<u8>), tonic::Status> {
+        use pb::download_attachment_response::Part;
+        let mut stream = self
+            .tasks
+            .download_attachment(as_user(by, pb::DownloadAttachmentRequest { id: id.to_owned() }))
+            .await?
+            .into_inner();
+        let Some(pb::DownloadAttachmentResponse { part: Some(Part::Attachment(attachment)) }) =
+            stream.message().await?
+        else {
+            panic!("a download starts with the attachment");
+        };
+        let mut bytes = Vec::new();
+        while let Some(message) = stream.message().await? {
+            match message.part {
+                Some(Part::Chunk(chunk)) => bytes.extend_from_slice(&chunk),
+                other => panic!("unexpected download part {other:?}"),
+            }
+        }
+        Ok((attachment, bytes))
+    }
+
+    /// The scheduled object deletions left in the task service's schema.
+    async fn pending_object_deletions(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM object_deletion").fetch_one(&self.db).await.unwrap()
+    }
+}
+
+/// `len` bytes that differ from position to position (so a misplaced part would show).
+fn sample(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[i % 4] ^ seed).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn attachments_round_trip_their_bytes_refuse_oversized_uploads_and_leave_no_object_behind() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let owner = stack.user("owner@attach.test").await;
+    let member = stack.user("member@attach.test").await;
+    let viewer = stack.user("viewer@attach.test").await;
+    let stranger = stack.user("stranger@attach.test").await;
+    let project = stack.project(&owner, "FILES").await;
+    stack.add(&owner, &project, &member, ppb::ProjectRole::Member).await;
+    stack.add(&owner, &project, &viewer, ppb::ProjectRole::Viewer).await;
+    let task = stack.create(&owner, new_task(&project, "Carries files")).await;
+
+    // A small file (one PutObject) and one over a part (a multipart upload of two parts).
+    let small = sample(100_000, 1);
+    let large = sample(9 * 1024 * 1024 + 123, 2);
+    let first = stack.upload(&member, &task.id, "  report.pdf ", &small).await.unwrap();
+    assert_eq!(first.filename, "report.pdf");
+    assert_eq!(first.content_type, "application/pdf");
+    assert_eq!(first.size_bytes, small.len() as i64);
+    assert_eq!(first.sha256, sha256_hex(&small));
+    assert_eq!(first.uploaded_by, member.id.to_string());
+    assert_eq!(first.task_id, task.id);
+    let second = stack.upload(&owner, &task.id, "Übersicht (final).pdf", &large).await.unwrap();
+    assert_eq!(second.size_bytes, large.len() as i64);
+    assert_eq!(second.sha256, sha256_hex(&large));
+
+    let (meta, bytes) = stack.download(&viewer, &first.id).await.unwrap();
+    assert_eq!(meta, first);
+    assert!(bytes == small, "the small file's bytes round-trip");
+    let (_, bytes) = stack.download(&viewer, &second.id).await.unwrap();
+    assert!(bytes == large, "the multipart file's bytes round-trip");
+    assert_eq!(stack.objects().await.len(), 2);
+    assert_eq!(stack.pending_object_deletions().await, 0, "recorded uploads keep no guard");
+
+    // Metadata with a presigned URL; pages oldest first.
+    let got = stack
+        .tasks
+        .get_attachment(as_user(&viewer, pb::GetAttachmentRequest { id: second.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.attachment.as_ref(), Some(&second));
+    assert!(got.download_url.contains(&second.id), "{}", got.download_url);
+    assert!(got.download_url.contains("X-Amz-Signature="), "{}", got.download_url);
+    let page = stack
+        .tasks
+        .list_attachments(as_user(
+            &viewer,
+            pb::ListAttachmentsRequest { task_id: task.id.clone(), limit: 1, ..Default::default() },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.attachments, vec![first.clone()]);
+    let rest = stack
+        .tasks
+        .list_attachments(as_user(
+            &viewer,
+            pb::ListAttachmentsRequest { task_id: task.id.clone(), limit: 1, cursor: page.next_cursor },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.attachments, vec![second.clone()]);
+    assert!(rest.next_cursor.is_empty());
+
+    // One event per upload, with what notification and audit need.
+    let added: Vec<_> = stack
+        .outbox()
+        .await
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Some(Payload::TaskAttachmentAdded(added)) => Some((e.entity_type, e.entity_id, e.ip, added)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(added.len(), 2);
+    assert_eq!(added[0].0, "attachment");
+    assert_eq!(added[0].1, first.id);
+    assert_eq!(added[0].2, "203.0.113.7");
+    assert_eq!(added[0].3.sha256, first.sha256);
+    assert_eq!(added[0].3.size_bytes, first.size_bytes);
+    assert_eq!(added[0].3.task.as_ref().unwrap().task_id, task.id);
+
+    // Over the limit: refused, and nothing is left behind (no object, no part, no guard).
+    let oversized = sample(usize::try_from(MAX_ATTACHMENT).unwrap() + 1, 3);
+    let status = stack.upload(&member, &task.id, "huge.bin", &oversized).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(stack.objects().await.len(), 2);
+    assert_eq!(stack.pending_object_deletions().await, 0);
+    let uploads = stack.s3.list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "the multipart upload was aborted");
+
+    // Who may: viewers read but do not upload; strangers see nothing; bad names are refused.
+    assert_eq!(stack.upload(&viewer, &task.id, "v.pdf", b"x").await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(stack.upload(&stranger, &task.id, "s.pdf", b"x").await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(stack.download(&stranger, &first.id).await.unwrap_err().code(), Code::NotFound);
+    let listed = stack
+        .tasks
+        .list_attachments(as_user(
+            &stranger,
+            pb::ListAttachmentsRequest { task_id: task.id.clone(), ..Default::default() },
+        ))
+        .await;
+    assert_eq!(listed.unwrap_err().code(), Code::NotFound);
+    let status = stack.upload(&member, &task.id, "../etc/passwd", b"x").await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&status), ["filename"]);
+    let headless = stack
+        .tasks
+        .upload_attachment(as_user(
+            &member,
+            futures::stream::iter([pb::UploadAttachmentRequest {
+                part: Some(pb::upload_attachment_request::Part::Chunk(b"bytes first".to_vec())),
+            }]),
+        ))
+        .await;
+    assert_eq!(headless.unwrap_err().code(), Code::InvalidArgument);
+    assert_eq!(stack.objects().await.len(), 2);
+
+    // Deleting: a member may not delete another's file; its uploader may, and the object goes at once.
+    let delete = |by: &User, id: &str| as_user(by, pb::DeleteAttachmentRequest { id: id.to_owned(), client: None });
+    let status = stack.tasks.delete_attachment(delete(&member, &second.id)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    stack.tasks.delete_attachment(delete(&member, &first.id)).await.unwrap();
+    assert_eq!(stack.download(&owner, &first.id).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(stack.objects().await.len(), 1);
+
+    // Deleting the task takes its remaining attachment and, through the sweeper, its object.
+    stack
+        .tasks
+        .delete_task(as_user(&owner, pb::DeleteTaskRequest { id: task.id.clone(), ..Default::default() }))
+        .await
+        .unwrap();
+    assert_eq!(stack.download(&owner, &second.id).await.unwrap_err().code(), Code::NotFound);
+    let s3 = stack.s3.clone();
+    let bucket = stack.bucket.clone();
+    eventually("the deleted task's object is swept", || {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+            listed.contents().is_empty()
+        }
+    })
+    .await;
+    assert_eq!(stack.pending_object_deletions().await, 0);
 
     stack.stop().await;
     env.cleanup().await.unwrap();

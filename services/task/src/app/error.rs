@@ -23,6 +23,12 @@ pub enum AppError {
     /// A concurrent transaction won a lock race (a deadlock) and retries ran out. → `Aborted`
     #[error("too much contention; retry")]
     Contention,
+    /// An upload went past the size limit. → `ResourceExhausted`
+    #[error("the file is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// The client's stream broke off (an upload interrupted). → `Cancelled`
+    #[error("the upload was interrupted: {0}")]
+    Interrupted(String),
     /// The service has no such operation yet. → `Unimplemented`
     #[error("{0}")]
     Unimplemented(&'static str),

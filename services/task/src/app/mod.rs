@@ -2,10 +2,12 @@
 //! with MySQL and the project service. Authorization decisions are made here, through the domain's
 //! [`Access`](crate::domain::Access) rules.
 
+mod attachments;
 mod cursor;
 mod error;
 pub mod ports;
 mod service;
 
+pub use attachments::{AttachmentPage, AttachmentSettings, NewAttachment};
 pub use error::{AppError, Result};
 pub use service::{BulkOutcome, Caller, ClientInfo, CommentPage, ListTasks, TaskFields, TaskPage, TaskService};

@@ -1,12 +1,14 @@
 //! What the use cases need from the outside world, as traits. Writes go through a unit of work
 //! ([`TaskTx`]) so the change and its events commit together (the outbox pattern).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{ClientInfo, Result};
-use crate::domain::{Comment, ParentChain, Position, Priority, ProjectRole, Status, Task, TaskEvent};
+use crate::domain::{Attachment, Comment, ParentChain, Position, Priority, ProjectRole, Status, Task, TaskEvent};
 
 /// What the project service says of one user in one project the caller can see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,44 @@ pub trait ProjectAccess: Send + Sync + 'static {
     /// `user_id`'s standing in `project_id`, asked with the caller's bearer `authorization`; `None`
     /// when the project does not exist or the caller may not see it.
     async fn standing(&self, authorization: &str, project_id: Uuid, user_id: Uuid) -> Result<Option<ProjectStanding>>;
+}
+
+/// Bytes as they stream: an upload's body, a download's content.
+pub type ByteStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
+
+/// What a finished upload stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub size_bytes: u64,
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+}
+
+/// Why an upload was not stored; in every case nothing is left in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// The body went past the size limit.
+    #[error("the upload is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// The body itself failed (the client went away).
+    #[error("the upload stream failed: {0}")]
+    Body(std::io::Error),
+    /// The store failed or did not answer.
+    #[error("object storage failed: {0}")]
+    Unavailable(String),
+}
+
+/// Object storage for attachment bytes (S3).
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    /// Streams `body` into `key`, hashing and counting it; more than `limit` bytes is refused.
+    async fn put(&self, key: &str, content_type: &str, body: ByteStream, limit: u64) -> Result<StoredObject, PutError>;
+    /// The object's bytes; `None` if there is no such object.
+    async fn get(&self, key: &str) -> Result<Option<ByteStream>>;
+    /// Deletes the object; a missing object is not an error.
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// A URL that downloads the object for `ttl`, saved as `filename`.
+    async fn presign(&self, key: &str, filename: &str, ttl: Duration) -> Result<String>;
 }
 
 /// The order of a task list.
@@ -157,6 +197,21 @@ pub trait TaskStore: Send + Sync + 'static {
         after: Option<(OffsetDateTime, Uuid)>,
         limit: u32,
     ) -> Result<Vec<Comment>>;
+    /// One attachment.
+    async fn attachment(&self, id: Uuid) -> Result<Option<Attachment>>;
+    /// A page of a task's attachments, oldest first, after (created_at, id).
+    async fn list_attachments(
+        &self,
+        task_id: Uuid,
+        after: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<Attachment>>;
+    /// Schedules the deletion of object `key` at `due_at` (committed on its own): an upload's guard.
+    async fn schedule_object_deletion(&self, key: &str, due_at: OffsetDateTime) -> Result<()>;
+    /// Up to `limit` object keys whose deletion is due at `now`, oldest first.
+    async fn due_object_deletions(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<String>>;
+    /// Forgets a scheduled deletion: the object is gone.
+    async fn forget_object_deletion(&self, key: &str) -> Result<()>;
 }
 
 /// One transaction: changes and their events commit together or not at all. Dropping it without
@@ -194,7 +249,8 @@ pub trait TaskTx: Send {
     /// Writes a changed task whose stored version is `previous_version`; `changed` names the fields
     /// that changed (assignees and labels are rewritten only when named).
     async fn update_task(&mut self, task: &Task, previous_version: i64, changed: &[&'static str]) -> Result<()>;
-    /// Deletes tasks with their assignees, labels, watchers and comments.
+    /// Deletes tasks with their assignees, labels, watchers, comments and attachments, scheduling
+    /// the attachments' objects for deletion.
     async fn delete_tasks(&mut self, ids: &[Uuid]) -> Result<()>;
     /// Adds a watcher (idempotent).
     async fn watch(&mut self, task: &Task, user_id: Uuid) -> Result<()>;
@@ -208,6 +264,12 @@ pub trait TaskTx: Send {
     async fn update_comment(&mut self, comment: &Comment, previous_version: i64) -> Result<()>;
     /// Deletes a comment.
     async fn delete_comment(&mut self, id: Uuid) -> Result<()>;
+    /// Inserts an attachment; its object's upload guard (scheduled deletion) goes.
+    async fn insert_attachment(&mut self, attachment: &Attachment) -> Result<()>;
+    /// An attachment, locked for update.
+    async fn attachment_for_update(&mut self, id: Uuid) -> Result<Option<Attachment>>;
+    /// Deletes an attachment and schedules its object's deletion now.
+    async fn delete_attachment(&mut self, attachment: &Attachment) -> Result<()>;
     /// Appends an event to the outbox.
     async fn record(&mut self, event: &TaskEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()>;
     /// Commits and wakes the outbox relay.

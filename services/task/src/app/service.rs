@@ -9,6 +9,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::attachments::AttachmentSettings;
 use super::cursor;
 use super::ports::{
     ParentFilter, ProjectAccess, ProjectStanding, Side, SortValue, TaskQuery, TaskSort, TaskStore, TaskTx,
@@ -124,7 +125,7 @@ const ATTEMPTS: u32 = 5;
 
 /// The time now, truncated to the microseconds MySQL keeps, so what is returned equals what is read
 /// back later.
-fn now() -> OffsetDateTime {
+pub(super) fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
 }
@@ -137,7 +138,7 @@ fn check_version(current: i64, expected: Option<i64>) -> Result<()> {
 }
 
 /// An id from a request; one that is not a UUID names nothing.
-fn id_of(raw: &str, what: &'static str) -> Result<Uuid> {
+pub(super) fn id_of(raw: &str, what: &'static str) -> Result<Uuid> {
     Uuid::parse_str(raw).map_err(|_| AppError::NotFound(what))
 }
 
@@ -185,8 +186,10 @@ fn full_text(query: &str) -> Result<Option<String>> {
 /// The task service's use cases.
 #[derive(Clone)]
 pub struct TaskService {
-    store: Arc<dyn TaskStore>,
+    pub(super) store: Arc<dyn TaskStore>,
     projects: Arc<dyn ProjectAccess>,
+    /// Object storage for attachments; `None` when the service runs without it.
+    pub(super) attachment_settings: Option<AttachmentSettings>,
 }
 
 impl std::fmt::Debug for TaskService {
@@ -275,7 +278,13 @@ fn parent_id(raw: Option<&str>) -> Result<Option<Uuid>, FieldViolation> {
 impl TaskService {
     /// The use cases over these ports.
     pub fn new(store: Arc<dyn TaskStore>, projects: Arc<dyn ProjectAccess>) -> Self {
-        Self { store, projects }
+        Self { store, projects, attachment_settings: None }
+    }
+
+    /// Keeps attachments in `settings`' object store.
+    pub fn with_attachments(mut self, settings: AttachmentSettings) -> Self {
+        self.attachment_settings = Some(settings);
+        self
     }
 
     /// The caller's standing in a project; `None` when it may not see it.
@@ -284,13 +293,18 @@ impl TaskService {
     }
 
     /// The caller's access to a project it can see; `NotFound(what)` otherwise.
-    async fn access(&self, caller: &Caller, project_id: Uuid, what: &'static str) -> Result<(Access, String)> {
+    pub(super) async fn access(
+        &self,
+        caller: &Caller,
+        project_id: Uuid,
+        what: &'static str,
+    ) -> Result<(Access, String)> {
         let standing = self.standing(caller, project_id).await?.ok_or(AppError::NotFound(what))?;
         Ok((Access { role: standing.role, archived: standing.archived }, standing.key))
     }
 
     /// A task the caller can see, with the caller's access to its project.
-    async fn visible_task(&self, caller: &Caller, id: &str) -> Result<(Task, Access)> {
+    pub(super) async fn visible_task(&self, caller: &Caller, id: &str) -> Result<(Task, Access)> {
         let id = id_of(id, NO_TASK)?;
         let task = self.store.task(id).await?.ok_or(AppError::NotFound(NO_TASK))?;
         let (access, _) = self.access(caller, task.project_id, NO_TASK).await?;
@@ -309,7 +323,12 @@ impl TaskService {
     }
 
     /// Writes the events and commits.
-    async fn finish(mut tx: Box<dyn TaskTx>, events: &[TaskEvent], caller: &Caller, client: &ClientInfo) -> Result<()> {
+    pub(super) async fn finish(
+        mut tx: Box<dyn TaskTx>,
+        events: &[TaskEvent],
+        caller: &Caller,
+        client: &ClientInfo,
+    ) -> Result<()> {
         for event in events {
             tx.record(event, Some(caller.user_id), client).await?;
         }

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::{Comment, Status, Task};
+use super::{Attachment, Comment, Status, Task};
 
 /// Why a user stopped being an assignee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub enum TaskEvent {
     Deleted { task: Task, subtask_ids: Vec<Uuid>, recipients: Vec<Uuid> },
     /// `task.comment_added`
     CommentAdded { task: Task, comment: Comment, recipients: Vec<Uuid> },
+    /// `task.attachment_added`
+    AttachmentAdded { task: Task, attachment: Attachment, recipients: Vec<Uuid> },
 }
 
 impl TaskEvent {
@@ -44,6 +46,7 @@ impl TaskEvent {
             TaskEvent::Unassigned { .. } => "task.unassigned",
             TaskEvent::Deleted { .. } => "task.deleted",
             TaskEvent::CommentAdded { .. } => "task.comment_added",
+            TaskEvent::AttachmentAdded { .. } => "task.attachment_added",
         }
     }
 
@@ -56,7 +59,8 @@ impl TaskEvent {
             | TaskEvent::Assigned { task, .. }
             | TaskEvent::Unassigned { task, .. }
             | TaskEvent::Deleted { task, .. }
-            | TaskEvent::CommentAdded { task, .. } => task,
+            | TaskEvent::CommentAdded { task, .. }
+            | TaskEvent::AttachmentAdded { task, .. } => task,
         }
     }
 
@@ -64,6 +68,7 @@ impl TaskEvent {
     pub fn entity(&self) -> (&'static str, Uuid) {
         match self {
             TaskEvent::CommentAdded { comment, .. } => ("comment", comment.id),
+            TaskEvent::AttachmentAdded { attachment, .. } => ("attachment", attachment.id),
             other => ("task", other.task().id),
         }
     }

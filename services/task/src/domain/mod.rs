@@ -2,11 +2,13 @@
 //! may do what, and the events that changes cause. Plain Rust: no I/O here, so every rule is tested
 //! without a database.
 
+mod attachment;
 mod event;
 mod policy;
 mod position;
 mod task;
 
+pub use attachment::{Attachment, ContentType, DEFAULT_CONTENT_TYPE, Filename, MAX_FILENAME_CHARS};
 pub use event::{TaskEvent, Unassignment};
 pub use policy::{Access, Denied, ProjectRole};
 pub use position::{MAX_POSITION_LEN, Position, PositionError};

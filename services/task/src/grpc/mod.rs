@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
 use crate::app::ports::TaskSort;
-use crate::app::{AppError, Caller, ClientInfo, ListTasks, TaskFields, TaskService};
-use crate::domain::{Comment, Description, Estimate, FieldViolation, Priority, Status as TaskStatus, Task};
+use crate::app::{AppError, Caller, ClientInfo, ListTasks, NewAttachment, TaskFields, TaskService};
+use crate::domain::{Attachment, Comment, Description, Estimate, FieldViolation, Priority, Status as TaskStatus, Task};
 
 /// The gRPC face of [`TaskService`].
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ pub(crate) fn status(error: AppError) -> Status {
         AppError::VersionMismatch => Status::aborted("changed by someone else; reload and retry"),
         AppError::Contention => Status::aborted("too many concurrent changes; retry"),
         AppError::Unimplemented(message) => Status::unimplemented(message),
+        AppError::TooLarge { limit } => Status::resource_exhausted(format!("the file is larger than {limit} bytes")),
+        AppError::Interrupted(cause) => Status::cancelled(format!("the upload was interrupted: {cause}")),
         AppError::Unavailable(cause) => {
             tracing::warn!(%cause, "backend unavailable");
             Status::unavailable("a backend is unavailable; retry shortly")
@@ -245,8 +247,6 @@ fn mask(mask: Option<prost_types::FieldMask>) -> Vec<String> {
     mask.map(|m| m.paths).unwrap_or_default()
 }
 
-const NO_ATTACHMENTS: &str = "attachments are not available yet";
-
 #[tonic::async_trait]
 impl TaskRpc for TaskGrpc {
     async fn create_task(
@@ -456,38 +456,118 @@ impl TaskRpc for TaskGrpc {
 
     async fn upload_attachment(
         &self,
-        _request: Request<tonic::Streaming<pb::UploadAttachmentRequest>>,
+        request: Request<tonic::Streaming<pb::UploadAttachmentRequest>>,
     ) -> Result<Response<pb::UploadAttachmentResponse>, Status> {
-        Err(status(AppError::Unimplemented(NO_ATTACHMENTS)))
+        let caller = caller(&request)?;
+        let mut parts = request.into_inner();
+        let header = match parts.message().await? {
+            Some(pb::UploadAttachmentRequest { part: Some(pb::upload_attachment_request::Part::Header(header)) }) => {
+                header
+            }
+            _ => return Err(Status::invalid_argument("the first message of an upload must be its header")),
+        };
+        // The rest are the bytes; a second header, or a broken stream, ends the upload as failed.
+        let body = futures::stream::try_unfold(parts, |mut parts| async move {
+            loop {
+                match parts.message().await {
+                    Ok(Some(pb::UploadAttachmentRequest {
+                        part: Some(pb::upload_attachment_request::Part::Chunk(chunk)),
+                    })) => {
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                        return Ok(Some((bytes::Bytes::from(chunk), parts)));
+                    }
+                    Ok(Some(_)) => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "an upload carries one header, then only chunks",
+                        ));
+                    }
+                    Ok(None) => return Ok(None),
+                    Err(status) => return Err(std::io::Error::other(status.message().to_owned())),
+                }
+            }
+        });
+        let new =
+            NewAttachment { task_id: header.task_id, filename: header.filename, content_type: header.content_type };
+        let added = self
+            .service
+            .upload_attachment(&caller, new, Box::pin(body), &client(header.client))
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::UploadAttachmentResponse { attachment: Some(attachment(added)) }))
     }
 
     async fn list_attachments(
         &self,
-        _request: Request<pb::ListAttachmentsRequest>,
+        request: Request<pb::ListAttachmentsRequest>,
     ) -> Result<Response<pb::ListAttachmentsResponse>, Status> {
-        Err(status(AppError::Unimplemented(NO_ATTACHMENTS)))
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let page = self.service.list_attachments(&caller, &r.task_id, r.limit, &r.cursor).await.map_err(status)?;
+        Ok(Response::new(pb::ListAttachmentsResponse {
+            attachments: page.attachments.into_iter().map(attachment).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        }))
     }
 
     async fn get_attachment(
         &self,
-        _request: Request<pb::GetAttachmentRequest>,
+        request: Request<pb::GetAttachmentRequest>,
     ) -> Result<Response<pb::GetAttachmentResponse>, Status> {
-        Err(status(AppError::Unimplemented(NO_ATTACHMENTS)))
+        let caller = caller(&request)?;
+        let (found, url) = self.service.attachment(&caller, &request.get_ref().id).await.map_err(status)?;
+        Ok(Response::new(pb::GetAttachmentResponse {
+            attachment: Some(attachment(found)),
+            download_url: url.unwrap_or_default(),
+        }))
     }
 
     type DownloadAttachmentStream = futures::stream::BoxStream<'static, Result<pb::DownloadAttachmentResponse, Status>>;
 
     async fn download_attachment(
         &self,
-        _request: Request<pb::DownloadAttachmentRequest>,
+        request: Request<pb::DownloadAttachmentRequest>,
     ) -> Result<Response<Self::DownloadAttachmentStream>, Status> {
-        Err(status(AppError::Unimplemented(NO_ATTACHMENTS)))
+        use futures::StreamExt as _;
+
+        let caller = caller(&request)?;
+        let (found, bytes) = self.service.download_attachment(&caller, &request.get_ref().id).await.map_err(status)?;
+        let first = pb::DownloadAttachmentResponse {
+            part: Some(pb::download_attachment_response::Part::Attachment(attachment(found))),
+        };
+        let chunks = bytes.map(|chunk| match chunk {
+            Ok(chunk) => Ok(pb::DownloadAttachmentResponse {
+                part: Some(pb::download_attachment_response::Part::Chunk(chunk.to_vec())),
+            }),
+            Err(error) => {
+                tracing::warn!(%error, "an attachment download broke off");
+                Err(Status::unavailable("object storage stopped answering; retry the download"))
+            }
+        });
+        Ok(Response::new(futures::stream::once(async move { Ok(first) }).chain(chunks).boxed()))
     }
 
     async fn delete_attachment(
         &self,
-        _request: Request<pb::DeleteAttachmentRequest>,
+        request: Request<pb::DeleteAttachmentRequest>,
     ) -> Result<Response<pb::DeleteAttachmentResponse>, Status> {
-        Err(status(AppError::Unimplemented(NO_ATTACHMENTS)))
+        let caller = caller(&request)?;
+        self.service.delete_attachment(&caller, &request.get_ref().id).await.map_err(status)?;
+        Ok(Response::new(pb::DeleteAttachmentResponse {}))
+    }
+}
+
+fn attachment(a: Attachment) -> pb::Attachment {
+    pb::Attachment {
+        id: a.id.to_string(),
+        task_id: a.task_id.to_string(),
+        filename: a.filename.as_str().to_owned(),
+        content_type: a.content_type.as_str().to_owned(),
+        size_bytes: i64::try_from(a.size_bytes).unwrap_or(i64::MAX),
+        sha256: a.sha256,
+        uploaded_by: a.uploaded_by.to_string(),
+        created_at: Some(timestamp(a.created_at)),
     }
 }

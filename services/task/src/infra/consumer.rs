@@ -53,7 +53,15 @@ impl EventHandler for ProjectEventHandler {
         match &envelope.payload {
             Some(Payload::ProjectDeleted(event)) => {
                 let project_id = uuid(&event.project_id, "project_id")?;
-                // Assignees, labels, watchers and comments go by the foreign keys' cascades.
+                // Assignees, labels, watchers, comments and attachments go by the foreign keys'
+                // cascades; the attachments' objects are scheduled for the sweeper first.
+                sqlx::query(
+                    "INSERT INTO object_deletion (object_key, due_at) SELECT object_key, UTC_TIMESTAMP(6) \
+                     FROM attachment WHERE project_id = ? ON DUPLICATE KEY UPDATE due_at = VALUES(due_at)",
+                )
+                .bind(project_id)
+                .execute(&mut *conn)
+                .await?;
                 let deleted =
                     sqlx::query("DELETE FROM task WHERE project_id = ?").bind(project_id).execute(&mut *conn).await?;
                 sqlx::query("DELETE FROM task_counter WHERE project_id = ?")

@@ -91,5 +91,16 @@ fn payload(event: &TaskEvent) -> Payload {
             excerpt: comment.body.excerpt(),
             recipient_ids: ids(recipients),
         }),
+        TaskEvent::AttachmentAdded { task, attachment, recipients } => {
+            Payload::TaskAttachmentAdded(pb::TaskAttachmentAdded {
+                task: Some(snapshot(task)),
+                attachment_id: attachment.id.to_string(),
+                filename: attachment.filename.as_str().to_owned(),
+                content_type: attachment.content_type.as_str().to_owned(),
+                size_bytes: i64::try_from(attachment.size_bytes).unwrap_or(i64::MAX),
+                sha256: attachment.sha256.clone(),
+                recipient_ids: ids(recipients),
+            })
+        }
     }
 }

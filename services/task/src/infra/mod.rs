@@ -1,11 +1,14 @@
-//! Adapters behind the task service's ports: MySQL (sqlx) for tasks, comments and the outbox, gRPC
-//! to the project service for access, and the consumer of the project service's events.
+//! Adapters behind the task service's ports: MySQL (sqlx) for tasks, comments and the outbox, S3 for
+//! attachment bytes, gRPC to the project service for access, and the consumer of the project
+//! service's events.
 
 pub mod consumer;
 mod envelope;
 mod mysql;
 pub mod project;
+pub mod s3;
 
 pub use consumer::ProjectEventHandler;
 pub use mysql::MySqlTaskStore;
 pub use project::ProjectServiceAccess;
+pub use s3::{S3ObjectStore, S3Settings};

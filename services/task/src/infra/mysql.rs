@@ -12,8 +12,8 @@ use uuid::Uuid;
 use crate::app::ports::{ParentFilter, Side, SortValue, TaskQuery, TaskSort, TaskStore, TaskTx};
 use crate::app::{AppError, ClientInfo, Result};
 use crate::domain::{
-    Assignees, Comment, CommentBody, Description, Estimate, Labels, NewTask, ParentChain, Position, Priority, Schedule,
-    Status, Task, TaskEvent, Title,
+    Assignees, Attachment, Comment, CommentBody, ContentType, Description, Estimate, Filename, Labels, NewTask,
+    ParentChain, Position, Priority, Schedule, Status, Task, TaskEvent, Title,
 };
 
 const TASK_COLUMNS: &str = "t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, \
@@ -81,6 +81,42 @@ impl TaskRow {
         task.updated_at = self.updated_at.assume_utc();
         task.version = self.version;
         Ok(task.restore(status, self.completed_at.map(|t| t.assume_utc())))
+    }
+}
+
+const ATTACHMENT_COLUMNS: &str =
+    "id, task_id, project_id, filename, content_type, size_bytes, sha256, uploaded_by, created_at";
+
+#[derive(sqlx::FromRow)]
+struct AttachmentRow {
+    id: Uuid,
+    task_id: Uuid,
+    project_id: Uuid,
+    filename: String,
+    content_type: String,
+    size_bytes: u64,
+    sha256: String,
+    uploaded_by: Uuid,
+    created_at: PrimitiveDateTime,
+}
+
+impl TryFrom<AttachmentRow> for Attachment {
+    type Error = AppError;
+
+    fn try_from(row: AttachmentRow) -> Result<Self> {
+        let corrupt =
+            |what: &str| AppError::Internal(anyhow::anyhow!("stored attachment {} has an invalid {what}", row.id));
+        Ok(Attachment {
+            id: row.id,
+            task_id: row.task_id,
+            project_id: row.project_id,
+            filename: Filename::parse(&row.filename).map_err(|_| corrupt("filename"))?,
+            content_type: ContentType::parse(&row.content_type).map_err(|_| corrupt("content type"))?,
+            size_bytes: row.size_bytes,
+            sha256: row.sha256,
+            uploaded_by: row.uploaded_by,
+            created_at: row.created_at.assume_utc(),
+        })
     }
 }
 
@@ -504,6 +540,67 @@ impl TaskStore for MySqlTaskStore {
         let rows: Vec<CommentRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
         rows.into_iter().map(Comment::try_from).collect()
     }
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn attachment(&self, id: Uuid) -> Result<Option<Attachment>> {
+        let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachment WHERE id = ?");
+        let row: Option<AttachmentRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(db)?;
+        row.map(Attachment::try_from).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn list_attachments(
+        &self,
+        task_id: Uuid,
+        after: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<Attachment>> {
+        let mut sql =
+            QueryBuilder::<MySql>::new(format!("SELECT {ATTACHMENT_COLUMNS} FROM attachment WHERE task_id = "));
+        sql.push_bind(task_id);
+        if let Some((created_at, id)) = after {
+            sql.push(" AND (created_at > ")
+                .push_bind(utc(created_at))
+                .push(" OR (created_at = ")
+                .push_bind(utc(created_at))
+                .push(" AND id > ")
+                .push_bind(id)
+                .push("))");
+        }
+        sql.push(" ORDER BY created_at, id LIMIT ").push_bind(limit);
+        let rows: Vec<AttachmentRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        rows.into_iter().map(Attachment::try_from).collect()
+    }
+
+    async fn schedule_object_deletion(&self, key: &str, due_at: OffsetDateTime) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO object_deletion (object_key, due_at) VALUES (?, ?) ON DUPLICATE KEY UPDATE due_at = ?",
+        )
+        .bind(key)
+        .bind(utc(due_at))
+        .bind(utc(due_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn due_object_deletions(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT object_key FROM object_deletion WHERE due_at <= ? ORDER BY due_at LIMIT ?")
+            .bind(utc(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn forget_object_deletion(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM object_deletion WHERE object_key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
 }
 
 /// One MySQL transaction of the task service.
@@ -674,6 +771,15 @@ impl TaskTx for MySqlTaskTx {
         // Assignees, labels, watchers and comments go by the foreign keys' cascades; deepest first,
         // so no cascade has to reach a row this statement deletes anyway.
         for id in ids.iter().rev() {
+            // The attachments go by the cascade too; their objects are scheduled for deletion first.
+            sqlx::query(
+                "INSERT INTO object_deletion (object_key, due_at) SELECT object_key, UTC_TIMESTAMP(6) \
+                 FROM attachment WHERE task_id = ? ON DUPLICATE KEY UPDATE due_at = VALUES(due_at)",
+            )
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
             sqlx::query("DELETE FROM task WHERE id = ?").bind(id).execute(&mut *self.tx).await.map_err(db)?;
         }
         Ok(())
@@ -741,6 +847,58 @@ impl TaskTx for MySqlTaskTx {
 
     async fn delete_comment(&mut self, id: Uuid) -> Result<()> {
         sqlx::query("DELETE FROM comment WHERE id = ?").bind(id).execute(&mut *self.tx).await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn insert_attachment(&mut self, attachment: &Attachment) -> Result<()> {
+        let key = attachment.key();
+        sqlx::query(
+            "INSERT INTO attachment (id, task_id, project_id, filename, content_type, size_bytes, sha256, \
+             uploaded_by, created_at, object_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(attachment.id)
+        .bind(attachment.task_id)
+        .bind(attachment.project_id)
+        .bind(attachment.filename.as_str())
+        .bind(attachment.content_type.as_str())
+        .bind(attachment.size_bytes)
+        .bind(&attachment.sha256)
+        .bind(attachment.uploaded_by)
+        .bind(utc(attachment.created_at))
+        .bind(&key)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        // The object is an attachment's now: its upload guard goes.
+        sqlx::query("DELETE FROM object_deletion WHERE object_key = ?")
+            .bind(&key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn attachment_for_update(&mut self, id: Uuid) -> Result<Option<Attachment>> {
+        let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachment WHERE id = ? FOR UPDATE");
+        let row: Option<AttachmentRow> =
+            sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(db)?;
+        row.map(Attachment::try_from).transpose()
+    }
+
+    async fn delete_attachment(&mut self, attachment: &Attachment) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO object_deletion (object_key, due_at) SELECT object_key, UTC_TIMESTAMP(6) FROM attachment \
+             WHERE id = ? ON DUPLICATE KEY UPDATE due_at = VALUES(due_at)",
+        )
+        .bind(attachment.id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("DELETE FROM attachment WHERE id = ?")
+            .bind(attachment.id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
