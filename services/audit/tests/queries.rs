@@ -236,6 +236,8 @@ async fn admins_see_everything_project_managers_their_project_and_others_nothing
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
     let verdict = stack.audit.verify_log(as_user(&root, pb::VerifyLogRequest {})).await.unwrap().into_inner();
     assert_eq!((verdict.ok, verdict.checked, verdict.first_bad_seq), (true, 10, None));
+    // Nothing archived: the chain starts at seq 1 from the all-zero genesis hash.
+    assert_eq!((verdict.anchor_seq, verdict.anchor_prev_hash.as_str()), (Some(1), "0".repeat(64).as_str()));
     assert!(!root_id.is_empty());
 
     stack.stop().await;

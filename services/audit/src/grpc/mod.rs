@@ -108,21 +108,12 @@ impl AuditRpc for AuditGrpc {
         request: Request<pb::VerifyLogRequest>,
     ) -> Result<Response<pb::VerifyLogResponse>, Status> {
         let verdict = self.queries.verify_log(caller(&request)?).await.map_err(status)?;
-        // The response has no field for the anchor yet (`ordo-audit verify` prints it); log it so that
-        // an operator can still match it against the archived segment.
-        if let Some(anchor) = verdict.anchor {
-            tracing::info!(
-                anchor_seq = anchor.seq,
-                anchor_prev_hash = %hex::encode(anchor.prev_hash),
-                checked = verdict.checked,
-                ok = verdict.ok(),
-                "verified the audit log"
-            );
-        }
         Ok(Response::new(pb::VerifyLogResponse {
             ok: verdict.ok(),
             checked: verdict.checked,
             first_bad_seq: verdict.first_bad_seq,
+            anchor_seq: verdict.anchor.as_ref().map(|anchor| anchor.seq),
+            anchor_prev_hash: verdict.anchor.map(|anchor| hex::encode(anchor.prev_hash)).unwrap_or_default(),
         }))
     }
 }
