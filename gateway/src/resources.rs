@@ -1133,12 +1133,13 @@ mod tests {
 
     #[test]
     fn a_verification_names_the_first_bad_seq_only_when_the_chain_is_broken() {
-        let ok = audit_pb::VerifyLogResponse { ok: true, checked: 12, first_bad_seq: None };
+        let ok = audit_pb::VerifyLogResponse { ok: true, checked: 12, first_bad_seq: None, ..Default::default() };
         assert_eq!(
             serde_json::to_value(AuditVerification::from_proto(ok)).unwrap(),
             serde_json::json!({"ok": true, "checked": 12})
         );
-        let broken = audit_pb::VerifyLogResponse { ok: false, checked: 12, first_bad_seq: Some(5) };
+        let broken =
+            audit_pb::VerifyLogResponse { ok: false, checked: 12, first_bad_seq: Some(5), ..Default::default() };
         assert_eq!(
             serde_json::to_value(AuditVerification::from_proto(broken)).unwrap(),
             serde_json::json!({"ok": false, "checked": 12, "first_bad_seq": 5})

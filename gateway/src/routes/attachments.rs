@@ -5,6 +5,8 @@
 //! limit (`--max-attachment-bytes`) does, checked on the declared `Content-Length` before a byte is
 //! read and again on the bytes as they stream.
 
+use std::time::Duration;
+
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -34,6 +36,11 @@ const MULTIPART_ENVELOPE_BYTES: u64 = 64 * 1024;
 /// Chunks queued between the client's body and the task service: enough to keep both sides busy,
 /// few enough that a slow service slows the client down instead of filling memory.
 const UPLOAD_QUEUE_CHUNKS: usize = 4;
+
+/// How long an upload may stand still (the client sending nothing, or the task service taking
+/// nothing) before it is given up: the transfer has no overall deadline, since a large file over a
+/// slow link takes long, so a stall has to end it instead.
+const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The name of the form part that holds the file.
 const FILE_PART: &str = "file";
@@ -74,7 +81,8 @@ pub(crate) struct ListAttachmentsParams {
 /// `ORDO_MAX_ATTACHMENT_BYTES` (default 25 MiB): a declared `Content-Length` over the limit plus 64 KiB
 /// of multipart envelope is refused with `413` before the body is read, and an upload that streams more
 /// than the limit is cut off with `413` and leaves nothing behind. Uploads take no `Idempotency-Key`
-/// (the body is never held to compare a retry with): a retried upload makes a second attachment.
+/// (the body is never held to compare a retry with): a retried upload makes a second attachment. An
+/// upload that stands still for 30 seconds is abandoned (`400`) and stores nothing.
 #[utoipa::path(
     post,
     path = "/tasks/{id}/attachments",
@@ -87,7 +95,7 @@ pub(crate) struct ListAttachmentsParams {
         (status = 201, description = "The new attachment.", body = Attachment, headers(
             ("Location" = String, description = "`/api/v1/attachments/{id}`"),
         )),
-        (status = 400, description = "The multipart body is malformed or ends early.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The multipart body is malformed, ends early, or stands still for 30 seconds.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller is a `viewer` of the project.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task, or the caller may not see its project.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The project is archived.", body = Problem, content_type = "application/problem+json"),
@@ -163,18 +171,29 @@ async fn upload(
     let mut client = state.task_transfers();
     let call = client.upload_attachment(backend::on_behalf_of(&caller.authorization, receiver));
     let pump = async move {
-        if sender.send(pb::UploadAttachmentRequest { part: Some(Part::Header(header)) }).await.is_err() {
+        let header = pb::UploadAttachmentRequest { part: Some(Part::Header(header)) };
+        if !forward(&mut sender, header).await? {
             // The call ended already; its outcome says why.
             return Ok(());
         }
         let mut sent: u64 = 0;
-        while let Some(chunk) = field.chunk().await.map_err(|error| multipart_error(error, limit))? {
+        loop {
+            let chunk = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, field.chunk())
+                .await
+                .map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "The upload stalled: no bytes arrived for {} seconds.",
+                        UPLOAD_IDLE_TIMEOUT.as_secs()
+                    ))
+                })?
+                .map_err(|error| multipart_error(error, limit))?;
+            let Some(chunk) = chunk else { break };
             sent = sent.saturating_add(chunk.len() as u64);
             if sent > limit {
                 return Err(ApiError::AttachmentTooLarge(limit));
             }
             let message = pb::UploadAttachmentRequest { part: Some(Part::Chunk(chunk.to_vec())) };
-            if sender.send(message).await.is_err() {
+            if !forward(&mut sender, message).await? {
                 return Ok(());
             }
         }
@@ -196,6 +215,18 @@ async fn upload(
         _ => status.into(),
     })?;
     Attachment::from_proto(response.into_inner().attachment)
+}
+
+/// Queues one message of an upload for the task service: `false` when the call has ended already (its
+/// outcome says why), an error when the service takes nothing for [`UPLOAD_IDLE_TIMEOUT`].
+async fn forward(
+    sender: &mut futures::channel::mpsc::Sender<pb::UploadAttachmentRequest>,
+    message: pb::UploadAttachmentRequest,
+) -> Result<bool, ApiError> {
+    match tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, sender.send(message)).await {
+        Ok(sent) => Ok(sent.is_ok()),
+        Err(_) => Err(ApiError::Unavailable("the task service stopped taking the upload".to_owned())),
+    }
 }
 
 /// A multipart body that cannot be read: over the limit (`413`), or malformed or cut short (`400`).

@@ -982,8 +982,8 @@ async fn when_the_task_service_stops_task_routes_answer_503_and_readyz_names_it(
     app.cleanup().await;
 }
 
-/// Why the attachment round trips wait: the task service stores attachments in its S3 phase.
-const NEEDS_ATTACHMENTS: &str = "needs the task service's attachments (its S3 phase)";
+/// What the attachment round trips need besides the rest of the stack.
+const NEEDS_ATTACHMENTS: &str = "needs the local S3-compatible server (ORDO_TEST_S3_ENDPOINT)";
 
 /// A `multipart/form-data` body with one part `file` holding `bytes`, and its content type.
 fn upload_form(filename: &str, content_type: &str, bytes: &[u8]) -> (String, Vec<u8>) {
@@ -1010,7 +1010,6 @@ async fn upload(app: &TestApp, who: &Person, task: &str, filename: &str, bytes: 
 }
 
 #[tokio::test]
-#[ignore = "needs the task service's attachments (its S3 phase)"]
 async fn an_attachment_round_trips_through_upload_list_download_and_delete() {
     // Arrange
     let Board { app, alice, project } = board_with(Options { attachments: true, ..Options::default() }).await;
@@ -1067,7 +1066,6 @@ async fn an_attachment_round_trips_through_upload_list_download_and_delete() {
 }
 
 #[tokio::test]
-#[ignore = "needs the task service's attachments (its S3 phase)"]
 async fn an_upload_streaming_past_the_limit_without_a_content_length_is_cut_off_with_413_and_stores_nothing() {
     // Arrange
     let options = Options {
@@ -1107,7 +1105,6 @@ async fn an_upload_streaming_past_the_limit_without_a_content_length_is_cut_off_
 }
 
 #[tokio::test]
-#[ignore = "needs the task service's attachments (its S3 phase)"]
 async fn a_non_member_gets_404_on_a_tasks_attachments_and_a_viewer_403_on_uploading() {
     // Arrange
     let Board { app, alice, project } = board_with(Options { attachments: true, ..Options::default() }).await;
