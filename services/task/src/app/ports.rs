@@ -174,6 +174,13 @@ pub enum Side {
     After,
 }
 
+/// A task and its place on the board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardSlot {
+    pub id: Uuid,
+    pub position: Position,
+}
+
 /// Opens units of work and answers read-only queries.
 #[async_trait]
 pub trait TaskStore: Send + Sync + 'static {
@@ -233,6 +240,30 @@ pub trait TaskTx: Send {
         side: Side,
         except: Uuid,
     ) -> Result<Option<Position>>;
+    /// The `nth` nearest position to `of` on `side` (1: the neighbour), leaving out task `except`;
+    /// `None` when the board ends sooner.
+    async fn nth_neighbour(
+        &mut self,
+        project_id: Uuid,
+        of: &Position,
+        side: Side,
+        nth: u32,
+        except: Uuid,
+    ) -> Result<Option<Position>>;
+    /// The project's tasks strictly between `lower` and `upper` (`None`: the start or the end of
+    /// the board), in board order, leaving out task `except`.
+    async fn board_between(
+        &mut self,
+        project_id: Uuid,
+        lower: Option<&Position>,
+        upper: Option<&Position>,
+        except: Uuid,
+    ) -> Result<Vec<BoardSlot>>;
+    /// Gives tasks of the project new positions, all at once: the new positions need only be free
+    /// of the project's other tasks (these tasks' old positions may be reused among them), and a
+    /// slot naming no stored task is skipped. Board upkeep: `version` and `updated_at` stay as they
+    /// are. Requires the board lock.
+    async fn respace(&mut self, project_id: Uuid, slots: &[BoardSlot]) -> Result<()>;
     /// A task, locked for update.
     async fn task_for_update(&mut self, id: Uuid) -> Result<Option<Task>>;
     /// A task as the transaction sees it (no lock).

@@ -11,7 +11,7 @@ mod task;
 pub use attachment::{Attachment, ContentType, DEFAULT_CONTENT_TYPE, Filename, MAX_FILENAME_CHARS};
 pub use event::{TaskEvent, Unassignment};
 pub use policy::{Access, Denied, ProjectRole};
-pub use position::{MAX_POSITION_LEN, Position, PositionError};
+pub use position::{LONG_POSITION_LEN, MAX_POSITION_LEN, Position, PositionError, SPREAD_POSITION_LEN};
 pub use task::{
     Assignees, Comment, CommentBody, Description, Estimate, Labels, MAX_ASSIGNEES, MAX_DEPTH, MAX_LABELS, NewTask,
     ParentChain, Priority, Schedule, Status, Task, Title, check_parent, split_key,

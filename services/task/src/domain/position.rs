@@ -1,11 +1,16 @@
 //! Board order: every task of a project has a `position`, an opaque key over the digits and the
 //! lower-case ASCII letters, and the board sorts tasks by it bytewise. A move computes a key strictly
-//! between its new neighbours (fractional indexing), so no other task is rewritten.
+//! between its new neighbours (fractional indexing), so normally no other task is rewritten.
 //!
 //! The alphabet is `0-9a-z` because its bytewise order is also its order under the
 //! `ascii_general_ci` collation the column uses (the case-folding of that collation cannot reorder
 //! keys without upper-case letters). Keys never end in `0`: that keeps a key strictly between any two
 //! keys always possible (as with decimals, nothing lies between `0.1` and `0.10`).
+//!
+//! Inserting into one gap again and again lengthens keys by about one character per five inserts,
+//! so a key longer than [`LONG_POSITION_LEN`] is not stored: the board re-spaces a small window of
+//! tasks around the gap with [`Position::spread`] (short, evenly spaced keys) and the task takes a
+//! slot among them. Keys therefore stay short however a board is used.
 
 use std::fmt;
 
@@ -14,6 +19,17 @@ const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 const BASE: usize = ALPHABET.len();
 /// The longest key the column holds.
 pub const MAX_POSITION_LEN: usize = 1000;
+/// The longest key a move or a create stores as computed; a longer one re-spaces the tasks around
+/// its gap instead (see [`Position::spread`]).
+pub const LONG_POSITION_LEN: usize = 12;
+/// The longest key [`Position::spread`] hands out: well short of [`LONG_POSITION_LEN`], so a re-spaced
+/// gap takes a few dozen more inserts before it is re-spaced again.
+pub const SPREAD_POSITION_LEN: usize = 8;
+/// How many keys of a spread's length lie between two neighbouring keys it hands out, at least:
+/// one digit's worth, so each gap has room for about five inserts before keys grow.
+const SPREAD_ROOM: u128 = BASE as u128;
+// Spread keys are read as base-36 integers of `SPREAD_POSITION_LEN` digits in a `u128`.
+const _: () = assert!(SPREAD_POSITION_LEN <= 24 && SPREAD_POSITION_LEN < LONG_POSITION_LEN);
 
 /// A board-order key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,6 +99,54 @@ impl Position {
         }
     }
 
+    /// `n` keys strictly between `lower` and `upper` (`None`: the start or the end of the board), in
+    /// ascending order, evenly spaced and as short as leaves [`SPREAD_ROOM`] keys of their length
+    /// between any two of them and towards the bounds. All have the same length, at most
+    /// [`SPREAD_POSITION_LEN`]; `TooLong` when the bounds are too close for that (a wider window
+    /// has farther bounds), `NotOrdered` when `lower` is not below `upper`.
+    pub fn spread(lower: Option<&Position>, upper: Option<&Position>, n: usize) -> Result<Vec<Self>, PositionError> {
+        if let (Some(lower), Some(upper)) = (lower, upper)
+            && lower >= upper
+        {
+            return Err(PositionError::NotOrdered);
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let slots = u128::try_from(n).map_err(|_| PositionError::TooLong)?.saturating_add(1);
+        for len in 1..=SPREAD_POSITION_LEN {
+            // As `len`-digit integers, a key `v` lies strictly between the bounds exactly when
+            // `floor < v < ceiling` (see `prefix_value`).
+            let floor = lower.map_or(0, |l| prefix_value(l, len));
+            let ceiling = match upper {
+                None => (BASE as u128).pow(len as u32),
+                // A key that is a proper prefix of `upper` is below it.
+                Some(u) => prefix_value(u, len) + u128::from(u.0.len() > len),
+            };
+            let step = ceiling.saturating_sub(floor) / slots;
+            if step < SPREAD_ROOM {
+                continue;
+            }
+            let keys = (1..=slots - 1)
+                .map(|i| {
+                    let mut value = floor + i * step;
+                    // Never a trailing `0`; the next key is `step` > 1 above, so order holds.
+                    if value.is_multiple_of(BASE as u128) {
+                        value += 1;
+                    }
+                    Self(digits(value, len))
+                })
+                .collect();
+            return Ok(keys);
+        }
+        Err(PositionError::TooLong)
+    }
+
+    /// Whether the key is too long to store as computed (see [`LONG_POSITION_LEN`]).
+    pub fn is_long(&self) -> bool {
+        self.0.len() > LONG_POSITION_LEN
+    }
+
     fn bounded(key: String) -> Result<Self, PositionError> {
         if key.len() > MAX_POSITION_LEN { Err(PositionError::TooLong) } else { Ok(Self(key)) }
     }
@@ -97,6 +161,29 @@ impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The first `len` digits of `key` as an integer, a missing digit read as `0`. A key `v` of exactly
+/// `len` digits is above `key` if `v > prefix_value(key)` (its first `len` digits already are), and
+/// below it if `v < prefix_value(key)`, or if equal while `key` is longer (`v` is then a proper
+/// prefix of `key`). Equal otherwise, `v` is `key` itself or `key` followed by zeros (which ends in
+/// `0`), so a spread leaves it out.
+fn prefix_value(key: &Position, len: usize) -> u128 {
+    let bytes = key.0.as_bytes();
+    (0..len).fold(0, |value, i| {
+        let d = bytes.get(i).and_then(|&b| digit(b)).unwrap_or(0);
+        value * BASE as u128 + d as u128
+    })
+}
+
+/// `value` as exactly `len` digits (`value` < 36^`len`).
+fn digits(mut value: u128, len: usize) -> String {
+    let mut key = vec![b'0'; len];
+    for slot in key.iter_mut().rev() {
+        *slot = ALPHABET[(value % BASE as u128) as usize];
+        value /= BASE as u128;
+    }
+    String::from_utf8_lossy(&key).into_owned()
 }
 
 /// A key strictly between `a` and `b` (`b` = `None`: no upper bound). Requires `a < b`, and neither
@@ -235,6 +322,167 @@ mod tests {
             last = next;
         }
         assert!(last.as_str().len() <= 70, "{} characters", last.as_str().len());
+    }
+
+    /// Checks a spread of `n` keys between `lower` and `upper`: strictly ascending, strictly within
+    /// the bounds, valid, of one length no longer than a spread hands out.
+    fn check_spread(lower: Option<&Position>, upper: Option<&Position>, n: usize) -> Vec<Position> {
+        let keys = Position::spread(lower, upper, n).unwrap();
+        assert_eq!(keys.len(), n);
+        for key in &keys {
+            assert!(Position::parse(key.as_str()).is_some(), "{key} is not a valid key");
+            assert_eq!(key.as_str().len(), keys[0].as_str().len(), "{key} differs in length");
+            assert!(key.as_str().len() <= SPREAD_POSITION_LEN, "{key} is too long");
+            assert!(!key.is_long());
+        }
+        for pair in keys.windows(2) {
+            assert!(pair[0].as_str().as_bytes() < pair[1].as_str().as_bytes(), "{} < {}", pair[0], pair[1]);
+        }
+        if let (Some(lower), Some(first)) = (lower, keys.first()) {
+            assert!(lower.as_str().as_bytes() < first.as_str().as_bytes(), "{lower} < {first}");
+        }
+        if let (Some(upper), Some(last)) = (upper, keys.last()) {
+            assert!(last.as_str().as_bytes() < upper.as_str().as_bytes(), "{last} < {upper}");
+        }
+        keys
+    }
+
+    #[test]
+    fn a_spread_between_every_pair_of_short_keys_sits_strictly_between_in_order() {
+        let mut keys: Vec<String> = Vec::new();
+        for &a in ALPHABET.iter() {
+            if a != b'0' {
+                keys.push(char::from(a).to_string());
+            }
+            for &b in ALPHABET.iter().skip(1) {
+                keys.push(format!("{}{}", char::from(a), char::from(b)));
+            }
+        }
+        keys.sort();
+        let keys: Vec<Position> = keys.iter().map(|k| p(k)).collect();
+        for n in [1, 3, 36] {
+            for (i, lower) in keys.iter().enumerate() {
+                check_spread(Some(lower), None, n);
+                check_spread(None, Some(lower), n);
+                for upper in keys.iter().skip(i + 1).step_by(11) {
+                    check_spread(Some(lower), Some(upper), n);
+                }
+                if let Some(next) = keys.get(i + 1) {
+                    check_spread(Some(lower), Some(next), n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_spread_is_as_short_as_its_room_allows() {
+        // A digit of room around every key: up to 35 keys take two digits over the whole board, up
+        // to 1295 three.
+        assert_eq!(check_spread(None, None, 1)[0].as_str().len(), 2);
+        assert_eq!(check_spread(None, None, 35)[0].as_str().len(), 2);
+        assert_eq!(check_spread(None, None, 36)[0].as_str().len(), 3);
+        assert_eq!(check_spread(None, None, 1295)[0].as_str().len(), 3);
+        assert_eq!(check_spread(None, None, 1296)[0].as_str().len(), 4);
+        assert_eq!(check_spread(None, None, 100_000)[0].as_str().len(), 5);
+        // Between long neighbours, keys just past their common prefix.
+        let keys = check_spread(Some(&p("abcd1")), Some(&p("abcd2")), 3);
+        assert_eq!(keys[0].as_str().len(), 7);
+        assert!(keys.iter().all(|k| k.as_str().starts_with("abcd1")));
+        // The keys split their range evenly: the gaps differ by at most the trailing-zero nudge.
+        let keys = check_spread(None, None, 5);
+        let values: Vec<u128> = keys.iter().map(|k| prefix_value(k, 2)).collect();
+        let gaps: Vec<u128> = values.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().max().unwrap() - gaps.iter().min().unwrap() <= 1, "{gaps:?}");
+    }
+
+    #[test]
+    fn a_spread_leaves_every_gap_room_for_many_inserts() {
+        // The point of a spread: inserting into one of its gaps over and over takes a couple of
+        // dozen inserts before a key is long again.
+        for (lower, upper, n) in [(None, None, 1000), (Some("i"), Some("i1"), 9), (Some("zzzz"), None, 30)] {
+            let (lower, upper) = (lower.map(p), upper.map(p));
+            let keys = check_spread(lower.as_ref(), upper.as_ref(), n);
+            let mut bounds = vec![lower.clone()];
+            bounds.extend(keys.iter().cloned().map(Some));
+            bounds.push(upper.clone());
+            for gap in bounds.windows(2) {
+                let mut top = gap[1].clone();
+                for insert in 0..20 {
+                    let key = Position::between(gap[0].as_ref(), top.as_ref()).unwrap();
+                    assert!(!key.is_long(), "insert {insert} into {gap:?} made {key}");
+                    top = Some(key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_spread_between_bounds_too_close_is_refused_and_a_whole_board_spread_never_is() {
+        let (a, b) = (p("aaaaaaaa1"), p("aaaaaaaa2"));
+        assert_eq!(Position::spread(Some(&a), Some(&b), 1), Err(PositionError::TooLong));
+        // One digit of room below the longest length is not enough for even one key; two are
+        // enough for 35.
+        let (a, b) = (p("aaaaaa1"), p("aaaaaa2"));
+        assert_eq!(Position::spread(Some(&a), Some(&b), 1), Err(PositionError::TooLong));
+        let (a, b) = (p("aaaaa1"), p("aaaaa2"));
+        check_spread(Some(&a), Some(&b), 35);
+        assert_eq!(Position::spread(Some(&a), Some(&b), 36), Err(PositionError::TooLong));
+        assert_eq!(Position::spread(Some(&p("zzzzzzzz")), None, 1), Err(PositionError::TooLong));
+        assert_eq!(Position::spread(None, Some(&p("00000001")), 1), Err(PositionError::TooLong));
+        check_spread(None, None, 1_000_000);
+    }
+
+    #[test]
+    fn a_spread_of_nothing_is_empty_and_bounds_out_of_order_are_refused() {
+        assert_eq!(Position::spread(Some(&p("a")), Some(&p("b")), 0), Ok(Vec::new()));
+        assert_eq!(Position::spread(Some(&p("b")), Some(&p("a")), 3), Err(PositionError::NotOrdered));
+        assert_eq!(Position::spread(Some(&p("b")), Some(&p("b")), 3), Err(PositionError::NotOrdered));
+    }
+
+    #[test]
+    fn spreads_between_random_neighbours_keep_every_promise() {
+        // Neighbours sharing long prefixes, as a board that was inserted into at one spot has.
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |bound: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % bound
+        };
+        for _ in 0..20_000 {
+            let prefix: String = (0..next(10)).map(|_| char::from(ALPHABET[next(36) as usize])).collect();
+            let mut key = || {
+                let tail: String = (0..=next(4)).map(|_| char::from(ALPHABET[next(36) as usize])).collect();
+                let raw = format!("{prefix}{tail}");
+                Position::parse(raw.trim_end_matches('0')).filter(|_| !raw.trim_end_matches('0').is_empty())
+            };
+            let (Some(a), Some(b)) = (key(), key()) else { continue };
+            let (lower, upper) = if a < b { (a, b) } else { (b, a) };
+            let n = 1 + next(50) as usize;
+            let bounds = match next(3) {
+                0 => (Some(&lower), None),
+                1 => (None, Some(&upper)),
+                _ => (Some(&lower), Some(&upper)),
+            };
+            if lower == upper && bounds.0.is_some() && bounds.1.is_some() {
+                continue;
+            }
+            match Position::spread(bounds.0, bounds.1, n) {
+                Ok(_) => {
+                    check_spread(bounds.0, bounds.1, n);
+                }
+                Err(PositionError::TooLong) => {
+                    // Refused only when even the longest keys leave too little room.
+                    let floor = bounds.0.map_or(0, |l| prefix_value(l, SPREAD_POSITION_LEN));
+                    let ceiling = bounds.1.map_or(u128::MAX, |u| prefix_value(u, SPREAD_POSITION_LEN) + 1);
+                    assert!(
+                        ceiling.saturating_sub(floor) < SPREAD_ROOM * (n as u128 + 1),
+                        "{bounds:?} refused for {n}"
+                    );
+                }
+                Err(PositionError::NotOrdered) => panic!("{bounds:?} are in order"),
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use sqlx::{MySql, MySqlConnection, QueryBuilder, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
-use crate::app::ports::{ParentFilter, Side, SortValue, TaskQuery, TaskSort, TaskStore, TaskTx};
+use crate::app::ports::{BoardSlot, ParentFilter, Side, SortValue, TaskQuery, TaskSort, TaskStore, TaskTx};
 use crate::app::{AppError, ClientInfo, Result};
 use crate::domain::{
     Assignees, Attachment, Comment, CommentBody, ContentType, Description, Estimate, Filename, Labels, NewTask,
@@ -19,6 +19,14 @@ use crate::domain::{
 const TASK_COLUMNS: &str = "t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, \
     t.priority, t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
     t.updated_at, t.completed_at, t.version";
+
+/// Tasks re-spaced per statement: three placeholders each, well within MariaDB's 65,535.
+const RESPACE_CHUNK: usize = 1000;
+
+/// A position as stored; one this service could not have written is an internal error.
+fn stored_position(raw: &str) -> Result<Position> {
+    Position::parse(raw).ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored position {raw:?}")))
+}
 
 const COMMENT_COLUMNS: &str = "id, task_id, project_id, author_id, body, created_at, updated_at, version";
 
@@ -645,8 +653,7 @@ impl TaskTx for MySqlTaskTx {
                 .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(db)?;
-        last.map(|p| Position::parse(&p).ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored position {p:?}"))))
-            .transpose()
+        last.map(|p| stored_position(&p)).transpose()
     }
 
     async fn neighbour(
@@ -656,25 +663,90 @@ impl TaskTx for MySqlTaskTx {
         side: Side,
         except: Uuid,
     ) -> Result<Option<Position>> {
+        self.nth_neighbour(project_id, of, side, 1, except).await
+    }
+
+    async fn nth_neighbour(
+        &mut self,
+        project_id: Uuid,
+        of: &Position,
+        side: Side,
+        nth: u32,
+        except: Uuid,
+    ) -> Result<Option<Position>> {
         let sql = match side {
             Side::After => {
-                "SELECT position FROM task WHERE project_id = ? AND position > ? AND id <> ? ORDER BY position LIMIT 1"
+                "SELECT position FROM task WHERE project_id = ? AND position > ? AND id <> ? \
+                 ORDER BY position LIMIT 1 OFFSET ?"
             }
             Side::Before => {
                 "SELECT position FROM task WHERE project_id = ? AND position < ? AND id <> ? \
-                 ORDER BY position DESC LIMIT 1"
+                 ORDER BY position DESC LIMIT 1 OFFSET ?"
             }
         };
         let found: Option<String> = sqlx::query_scalar(sql)
             .bind(project_id)
             .bind(of.as_str())
             .bind(except)
+            .bind(nth.saturating_sub(1))
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(db)?;
-        found
-            .map(|p| Position::parse(&p).ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored position {p:?}"))))
-            .transpose()
+        found.map(|p| stored_position(&p)).transpose()
+    }
+
+    async fn board_between(
+        &mut self,
+        project_id: Uuid,
+        lower: Option<&Position>,
+        upper: Option<&Position>,
+        except: Uuid,
+    ) -> Result<Vec<BoardSlot>> {
+        let mut sql = QueryBuilder::<MySql>::new("SELECT id, position FROM task WHERE project_id = ");
+        sql.push_bind(project_id).push(" AND id <> ").push_bind(except);
+        if let Some(lower) = lower {
+            sql.push(" AND position > ").push_bind(lower.as_str());
+        }
+        if let Some(upper) = upper {
+            sql.push(" AND position < ").push_bind(upper.as_str());
+        }
+        sql.push(" ORDER BY position");
+        let rows: Vec<(Uuid, String)> = sql.build_query_as().fetch_all(&mut *self.tx).await.map_err(db)?;
+        rows.into_iter().map(|(id, p)| Ok(BoardSlot { id, position: stored_position(&p)? })).collect()
+    }
+
+    async fn respace(&mut self, project_id: Uuid, slots: &[BoardSlot]) -> Result<()> {
+        // MariaDB checks the unique (project_id, position) row by row, so a task cannot take a
+        // position another of these tasks still holds. Every one is first parked on a key of its
+        // own that no real key can equal (`~` is outside the alphabet, and sorts after it), then
+        // each takes its new key, which by then only other tasks' keys could collide with. The
+        // parked keys live only inside this transaction, which holds the board lock, so no one
+        // sees them.
+        for chunk in slots.chunks(RESPACE_CHUNK) {
+            let mut park =
+                QueryBuilder::<MySql>::new("UPDATE task SET position = CONCAT('~', HEX(id)) WHERE project_id = ");
+            park.push_bind(project_id).push(" AND id IN (");
+            let mut ids = park.separated(", ");
+            for slot in chunk {
+                ids.push_bind(slot.id);
+            }
+            park.push(")");
+            park.build().execute(&mut *self.tx).await.map_err(db)?;
+        }
+        for chunk in slots.chunks(RESPACE_CHUNK) {
+            let mut place = QueryBuilder::<MySql>::new("UPDATE task SET position = CASE id");
+            for slot in chunk {
+                place.push(" WHEN ").push_bind(slot.id).push(" THEN ").push_bind(slot.position.as_str());
+            }
+            place.push(" END WHERE project_id = ").push_bind(project_id).push(" AND id IN (");
+            let mut ids = place.separated(", ");
+            for slot in chunk {
+                ids.push_bind(slot.id);
+            }
+            place.push(")");
+            place.build().execute(&mut *self.tx).await.map_err(db)?;
+        }
+        Ok(())
     }
 
     async fn task_for_update(&mut self, id: Uuid) -> Result<Option<Task>> {
