@@ -444,12 +444,33 @@ pub struct AuditVerification {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, minimum = 1, example = 17)]
     pub first_bad_seq: Option<u64>,
+    /// Where the check started: the lowest `seq` present and its `prev_hash`. `seq` is 1 (and
+    /// `prev_hash` 64 zeros) unless older records were archived by partition; then `prev_hash` must
+    /// equal the `hash` of the archived segment's last record. Absent while the log is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub anchor: Option<AuditAnchor>,
+}
+
+/// The first record a verification checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AuditAnchor {
+    #[schema(minimum = 1, example = 1)]
+    pub seq: u64,
+    /// Lower-case hex SHA-256.
+    #[schema(example = "0000000000000000000000000000000000000000000000000000000000000000")]
+    pub prev_hash: String,
 }
 
 impl AuditVerification {
     /// The JSON form of the audit service's verdict.
     pub(crate) fn from_proto(verdict: audit_pb::VerifyLogResponse) -> Self {
-        Self { ok: verdict.ok, checked: verdict.checked, first_bad_seq: verdict.first_bad_seq }
+        Self {
+            ok: verdict.ok,
+            checked: verdict.checked,
+            first_bad_seq: verdict.first_bad_seq,
+            anchor: verdict.anchor_seq.map(|seq| AuditAnchor { seq, prev_hash: verdict.anchor_prev_hash }),
+        }
     }
 }
 
@@ -1143,6 +1164,17 @@ mod tests {
         assert_eq!(
             serde_json::to_value(AuditVerification::from_proto(broken)).unwrap(),
             serde_json::json!({"ok": false, "checked": 12, "first_bad_seq": 5})
+        );
+        let archived = audit_pb::VerifyLogResponse {
+            ok: true,
+            checked: 3,
+            anchor_seq: Some(1001),
+            anchor_prev_hash: "ab".repeat(32),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(AuditVerification::from_proto(archived)).unwrap(),
+            serde_json::json!({"ok": true, "checked": 3, "anchor": {"seq": 1001, "prev_hash": "ab".repeat(32)}})
         );
     }
 

@@ -138,7 +138,7 @@ async fn list_audit_events(
     operation_id = "verify_audit_log",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The verdict: `{\"ok\": true, \"checked\": N}`, or `{\"ok\": false, \"checked\": N, \"first_bad_seq\": S}` when the chain is broken.", body = AuditVerification),
+        (status = 200, description = "The verdict: `{\"ok\": true, \"checked\": N, \"anchor\": {\"seq\": 1, \"prev_hash\": \"00…\"}}`, or with `\"ok\": false` and `\"first_bad_seq\": S` when the chain is broken. `anchor` is where the check started (see the schema).", body = AuditVerification),
         (status = 403, description = "The caller is not a global admin.", body = Problem, content_type = "application/problem+json"),
     )
 )]

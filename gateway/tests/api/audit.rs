@@ -382,7 +382,65 @@ async fn admins_read_everything_project_managers_their_project_with_its_id_and_o
     }
     let verdict = app.get_as(&root.token, "/api/v1/audit/verify").await;
     assert_eq!(verdict.status(), StatusCode::OK);
-    assert_eq!(verdict.json::<Value>().await.unwrap(), json!({"ok": true, "checked": everything.len()}));
+    assert_eq!(
+        verdict.json::<Value>().await.unwrap(),
+        json!({"ok": true, "checked": everything.len(), "anchor": {"seq": 1, "prev_hash": "0".repeat(64)}})
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_task_created_and_updated_is_recorded_once_per_event_with_its_actor_entity_project_ip_and_user_agent() {
+    // Arrange
+    let app = spawn_app().await;
+    let root = person(&app, "root").await;
+    let alice = person(&app, "alice").await;
+    let project = create_project(&app, &alice, "TSK").await;
+
+    // Act: create a task, rename it, then move it to in_progress.
+    let created = call(&app, Method::POST, "/tasks", "create task")
+        .bearer_auth(&alice.token)
+        .json(&json!({"project_id": project, "title": "Write the audit trail"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let task = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let renamed = call(&app, Method::PATCH, &format!("/tasks/{task}"), "rename task")
+        .bearer_auth(&alice.token)
+        .header("if-match", "\"1\"")
+        .json(&json!({"title": "Write the tamper-evident audit trail"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), StatusCode::OK);
+    let started = call(&app, Method::PATCH, &format!("/tasks/{task}"), "start task")
+        .bearer_auth(&alice.token)
+        .json(&json!({"status": "in_progress"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::OK);
+
+    // Assert: 2 registrations, 2 logins, the project, then one record per task event (a status
+    // change is a task.updated naming `status` and a task.status_changed).
+    let records = wait_for_records(&app, &root, 9).await;
+    assert_whole_chain(&records);
+    let task_actions: Vec<String> =
+        sorted_actions(&records).into_iter().filter(|action| action.starts_with("task.")).collect();
+    assert_eq!(task_actions, ["task.created", "task.status_changed", "task.updated", "task.updated"]);
+
+    let record = the_record(&records, "task.created", "create task");
+    assert_record(record, "task", Some(&alice.id), "task", Some(&task), Some(&project), "create task");
+    assert_eq!(record["data"]["taskCreated"]["task"]["key"], "TSK-1");
+    let record = the_record(&records, "task.updated", "rename task");
+    assert_record(record, "task", Some(&alice.id), "task", Some(&task), Some(&project), "rename task");
+    assert_eq!(record["data"]["taskUpdated"]["changedFields"], json!(["title"]));
+    assert_eq!(record["data"]["taskUpdated"]["task"]["title"], "Write the tamper-evident audit trail");
+    let record = the_record(&records, "task.status_changed", "start task");
+    assert_record(record, "task", Some(&alice.id), "task", Some(&task), Some(&project), "start task");
+    assert_eq!(record["data"]["taskStatusChanged"]["oldStatus"], "todo");
+    assert_eq!(record["data"]["taskStatusChanged"]["newStatus"], "in_progress");
     app.cleanup().await;
 }
 

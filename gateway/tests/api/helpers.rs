@@ -31,10 +31,6 @@ pub(crate) struct Options {
     pub(crate) project_args: Vec<String>,
     /// Extra task service flags.
     pub(crate) task_args: Vec<String>,
-    /// Give the task service object storage: the S3-compatible server of `ORDO_TEST_S3_ENDPOINT`
-    /// (default `http://127.0.0.1:9000`, any credentials) and a bucket of this test's own, which the
-    /// service creates. Needs the task service's S3 phase (its `--s3-*` flags).
-    pub(crate) attachments: bool,
     /// The task service the gateway calls, instead of the one spawned (a stand-in of a test).
     pub(crate) task_url: Option<String>,
     /// Extra gateway flags, such as `--max-in-flight=1`.
@@ -48,7 +44,6 @@ impl Default for Options {
             identity_args: Vec::new(),
             project_args: Vec::new(),
             task_args: Vec::new(),
-            attachments: false,
             task_url: None,
             gateway_args: Vec::new(),
         }
@@ -212,14 +207,16 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         "--project-url".to_owned(),
         format!("http://{project_grpc_addr}"),
     ];
-    if options.attachments {
-        let endpoint = std::env::var("ORDO_TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".to_owned());
+    // Object storage: the S3-compatible server of `ORDO_TEST_S3_ENDPOINT` (any credentials) and a
+    // bucket of the test's own, which the service creates and cleanup removes.
+    {
+        let endpoint = ordo_testkit::s3_endpoint();
         task_args.extend(
             [
                 "--s3-endpoint",
                 &endpoint,
                 "--s3-bucket",
-                &format!("ordo-test-{}", env.id),
+                &env.bucket(),
                 "--s3-access-key-id",
                 "ordo-test",
                 "--s3-secret-access-key",
@@ -375,6 +372,7 @@ impl TestApp {
         self.stop_task().await;
         self.stop_project().await;
         self.stop_identity().await;
+        remove_bucket(&self.env.bucket()).await;
         self.env.cleanup().await.unwrap();
     }
 
@@ -432,6 +430,23 @@ impl TestApp {
     pub(crate) async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client.post(self.url(path)).json(body).send().await.unwrap()
     }
+}
+
+/// Empties and removes a test's bucket on the local S3-compatible server (absent is fine).
+async fn remove_bucket(bucket: &str) {
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("ordo-test", "ordo-test", None, None, "tests"))
+        .endpoint_url(ordo_testkit::s3_endpoint())
+        .force_path_style(true)
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(config);
+    let Ok(listed) = s3.list_objects_v2().bucket(bucket).send().await else { return };
+    for key in listed.contents().iter().filter_map(|object| object.key()) {
+        s3.delete_object().bucket(bucket).key(key).send().await.unwrap();
+    }
+    s3.delete_bucket().bucket(bucket).send().await.unwrap();
 }
 
 /// An access and refresh token pair.

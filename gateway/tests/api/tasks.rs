@@ -1012,7 +1012,7 @@ async fn upload(app: &TestApp, who: &Person, task: &str, filename: &str, bytes: 
 #[tokio::test]
 async fn an_attachment_round_trips_through_upload_list_download_and_delete() {
     // Arrange
-    let Board { app, alice, project } = board_with(Options { attachments: true, ..Options::default() }).await;
+    let Board { app, alice, project } = board().await;
     let bob = person(&app, "bob").await;
     add_member(&app, &alice, &project, &bob, "member").await;
     let task = create_task(&app, &alice, &project, json!({"title": "With a file"})).await;
@@ -1068,11 +1068,7 @@ async fn an_attachment_round_trips_through_upload_list_download_and_delete() {
 #[tokio::test]
 async fn an_upload_streaming_past_the_limit_without_a_content_length_is_cut_off_with_413_and_stores_nothing() {
     // Arrange
-    let options = Options {
-        attachments: true,
-        gateway_args: vec!["--max-attachment-bytes=1000".to_owned()],
-        ..Options::default()
-    };
+    let options = Options { gateway_args: vec!["--max-attachment-bytes=1000".to_owned()], ..Options::default() };
     let app = spawn_app_with(options).await;
     let alice = person(&app, "alice").await;
     let project = create_project(&app, &alice, "ORDO").await;
@@ -1107,7 +1103,7 @@ async fn an_upload_streaming_past_the_limit_without_a_content_length_is_cut_off_
 #[tokio::test]
 async fn a_non_member_gets_404_on_a_tasks_attachments_and_a_viewer_403_on_uploading() {
     // Arrange
-    let Board { app, alice, project } = board_with(Options { attachments: true, ..Options::default() }).await;
+    let Board { app, alice, project } = board().await;
     let mallory = person(&app, "mallory").await;
     let viewer = person(&app, "vera").await;
     add_member(&app, &alice, &project, &viewer, "viewer").await;
