@@ -533,21 +533,11 @@ impl TaskStore for MySqlTaskStore {
         after: Option<(OffsetDateTime, Uuid)>,
         limit: u32,
     ) -> Result<Vec<Comment>> {
-        let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {COMMENT_COLUMNS} FROM comment WHERE task_id = "));
-        sql.push_bind(task_id);
-        if let Some((created_at, id)) = after {
-            sql.push(" AND (created_at > ")
-                .push_bind(utc(created_at))
-                .push(" OR (created_at = ")
-                .push_bind(utc(created_at))
-                .push(" AND id > ")
-                .push_bind(id)
-                .push("))");
-        }
-        sql.push(" ORDER BY created_at, id LIMIT ").push_bind(limit);
+        let mut sql = oldest_first_of_task(COMMENT_COLUMNS, "comment", task_id, after, limit);
         let rows: Vec<CommentRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
         rows.into_iter().map(Comment::try_from).collect()
     }
+
     #[tracing::instrument(level = "debug", skip(self))]
     async fn attachment(&self, id: Uuid) -> Result<Option<Attachment>> {
         let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachment WHERE id = ?");
@@ -562,19 +552,7 @@ impl TaskStore for MySqlTaskStore {
         after: Option<(OffsetDateTime, Uuid)>,
         limit: u32,
     ) -> Result<Vec<Attachment>> {
-        let mut sql =
-            QueryBuilder::<MySql>::new(format!("SELECT {ATTACHMENT_COLUMNS} FROM attachment WHERE task_id = "));
-        sql.push_bind(task_id);
-        if let Some((created_at, id)) = after {
-            sql.push(" AND (created_at > ")
-                .push_bind(utc(created_at))
-                .push(" OR (created_at = ")
-                .push_bind(utc(created_at))
-                .push(" AND id > ")
-                .push_bind(id)
-                .push("))");
-        }
-        sql.push(" ORDER BY created_at, id LIMIT ").push_bind(limit);
+        let mut sql = oldest_first_of_task(ATTACHMENT_COLUMNS, "attachment", task_id, after, limit);
         let rows: Vec<AttachmentRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
         rows.into_iter().map(Attachment::try_from).collect()
     }
@@ -609,6 +587,29 @@ impl TaskStore for MySqlTaskStore {
             .map_err(db)?;
         Ok(())
     }
+}
+
+/// A page of a task's comments or attachments (`table`), oldest first, keyset on (created_at, id).
+fn oldest_first_of_task(
+    columns: &str,
+    table: &str,
+    task_id: Uuid,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: u32,
+) -> QueryBuilder<'static, MySql> {
+    let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {columns} FROM {table} WHERE task_id = "));
+    sql.push_bind(task_id);
+    if let Some((created_at, id)) = after {
+        sql.push(" AND (created_at > ")
+            .push_bind(utc(created_at))
+            .push(" OR (created_at = ")
+            .push_bind(utc(created_at))
+            .push(" AND id > ")
+            .push_bind(id)
+            .push("))");
+    }
+    sql.push(" ORDER BY created_at, id LIMIT ").push_bind(limit);
+    sql
 }
 
 /// One MySQL transaction of the task service.
