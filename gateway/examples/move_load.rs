@@ -99,7 +99,8 @@ async fn mover(
         let task = dice.below(ids.len());
         // Any other task: `+ 1..len` never lands on the moved one.
         let neighbour = &ids[(task + 1 + dice.below(ids.len() - 1)) % ids.len()];
-        let body = if dice.below(2) == 0 { json!({ "after_id": neighbour }) } else { json!({ "before_id": neighbour }) };
+        let body =
+            if dice.below(2) == 0 { json!({ "after_id": neighbour }) } else { json!({ "before_id": neighbour }) };
         let started = Instant::now();
         let outcome = client
             .post(format!("{}/tasks/{}/move", args.base_url, ids[task]))
@@ -158,10 +159,11 @@ async fn longest_position(client: &reqwest::Client, args: &Args) -> anyhow::Resu
     let mut longest = 0;
     let mut cursor: Option<String> = None;
     loop {
-        let mut request = client
-            .get(format!("{}/tasks", args.base_url))
-            .bearer_auth(&args.token)
-            .query(&[("project_id", args.project_id.as_str()), ("sort", "position"), ("limit", "100")]);
+        let mut request = client.get(format!("{}/tasks", args.base_url)).bearer_auth(&args.token).query(&[
+            ("project_id", args.project_id.as_str()),
+            ("sort", "position"),
+            ("limit", "100"),
+        ]);
         if let Some(cursor) = &cursor {
             request = request.query(&[("cursor", cursor.as_str())]);
         }
