@@ -75,7 +75,7 @@ fmt:
 proto:
     cargo build -p ordo-proto
 
-# Load benchmarks (release build); `just bench audit` runs only the audit scenario; see deploy/scripts/bench.sh.
+# Load benchmarks (release build); `just bench audit` or `just bench tasks` runs only that scenario; see deploy/scripts/bench.sh.
 [positional-arguments]
 bench *args:
     bash deploy/scripts/bench.sh "$@"

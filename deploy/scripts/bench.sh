@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Load benchmarks (`just bench`): builds in release, starts identity, the project service and the
-# gateway against the local MariaDB, Redis and RabbitMQ (own schemas, Redis prefix and exchange, so a
+# Load benchmarks (`just bench`): builds in release, starts identity, the project and task services,
+# audit and the gateway against the local MariaDB, Redis and RabbitMQ (own schemas, Redis prefix and exchange, so a
 # `just dev` stack is left alone), drives load from a separate process — `oha` for HTTP, the
-# project crate's `access_load` example (tonic + HdrHistogram) for gRPC `CheckAccess` — and writes the
-# figures to BENCHMARKS.md.
+# project crate's `access_load` example (tonic + HdrHistogram) for gRPC `CheckAccess`, the task crate's
+# `task_seed` to fill a project, the gateway's `move_load` for task moves (a body per request) — and
+# writes the figures to BENCHMARKS.md.
 #
 # Every scenario runs beside a reference measured in the same run: a bare axum handler answering the
 # same JSON on the same machine (gateway/examples/reference.rs), so each figure reads as a ratio to
@@ -12,18 +13,21 @@
 #
 # Environment: BENCH_DURATION (default 15s), BENCH_CONNECTIONS (64), BENCH_LOGIN_RATE (20 per second),
 # BENCH_AUDIT_EVENTS (20000), BENCH_AUDIT_CONSUMERS (2) and BENCH_AUDIT_BATCH (128): the audit service's
-# --consumers and --append-batch.
+# --consumers and --append-batch; BENCH_TASKS (10000): tasks seeded in the listed project;
+# BENCH_BOARD_TASKS (200): the board the move scenario shuffles.
 #
 # `just bench` runs every scenario and rewrites BENCHMARKS.md. `just bench audit` builds and starts only
 # identity (audit's readiness needs its keys) and audit, runs the audit scenario, and replaces only the
-# audit section of BENCHMARKS.md.
+# audit section of BENCHMARKS.md. `just bench tasks` starts identity, audit, the project and task
+# services, the gateway and the reference server, runs the task scenarios (seed, create, get, list,
+# move) beside the reference, and replaces only the tasks section of BENCHMARKS.md.
 set -euo pipefail
 
 scenario="${1:-all}"
 case "$scenario" in
-  all | audit) ;;
+  all | audit | tasks) ;;
   *)
-    echo "bench: unknown scenario '$scenario' (all, audit)" >&2
+    echo "bench: unknown scenario '$scenario' (all, audit, tasks)" >&2
     exit 2
     ;;
 esac
@@ -37,15 +41,18 @@ login_rate="${BENCH_LOGIN_RATE:-20}"
 out_dir="target/bench"
 mkdir -p "$out_dir"
 
-if [[ $scenario == all ]] && ! command -v oha >/dev/null; then
+if [[ $scenario != audit ]] && ! command -v oha >/dev/null; then
   echo "bench: installing the load generator oha from crates.io (a few minutes, once)" >&2
   cargo install --locked oha
 fi
 
 echo "bench: building release binaries and the reference server" >&2
 if [[ $scenario == all ]]; then
-  cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-audit --bin ordo-gateway --example reference \
-    --example access_load --example audit_load
+  cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-gateway \
+    --example reference --example access_load --example audit_load --example task_seed --example move_load
+elif [[ $scenario == tasks ]]; then
+  cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-gateway \
+    --example reference --example task_seed --example move_load
 else
   cargo build --release -p ordo-identity -p ordo-audit --bin ordo-identity --bin ordo-audit --example audit_load
 fi
@@ -57,7 +64,8 @@ bin="${CARGO_TARGET_DIR:-target}/release"
 schema=ordo_bench_identity
 project_schema=ordo_bench_project
 audit_schema=ordo_bench_audit
-for db in "$schema" "$project_schema" "$audit_schema"; do
+task_schema=ordo_bench_task
+for db in "$schema" "$project_schema" "$audit_schema" "$task_schema"; do
   mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db" 2>/dev/null \
     || mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db"
 done
@@ -67,6 +75,7 @@ export ORDO_EVENTS_EXCHANGE="ordo.bench.events"
 export ORDO_GRPC_ADDR=127.0.0.1:50151 ORDO_OPS_ADDR=127.0.0.1:19101
 export ORDO_HTTP_ADDR=127.0.0.1:18080 ORDO_IDENTITY_URL=http://127.0.0.1:50151
 export ORDO_PROJECT_URL=http://127.0.0.1:50152 ORDO_AUDIT_URL=http://127.0.0.1:50155
+export ORDO_TASK_URL=http://127.0.0.1:50153
 export ORDO_LOG_FORMAT=json RUST_LOG=warn
 redis-cli --scan --pattern 'ordo:bench:*' | xargs -r redis-cli del >/dev/null
 
@@ -85,9 +94,16 @@ ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$audit_schema" ORDO_EVENTS_QUEUE=
   ORDO_AUDIT_CONSUMERS="$audit_consumers" ORDO_AUDIT_APPEND_BATCH="$audit_batch" \
   ORDO_GRPC_ADDR=127.0.0.1:50155 ORDO_OPS_ADDR=127.0.0.1:19105 "$bin/ordo-audit" >"$out_dir/audit.log" 2>&1 &
 pids+=($!)
-if [[ $scenario == all ]]; then
+if [[ $scenario != audit ]]; then
   ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$project_schema" ORDO_EVENTS_QUEUE=ordo.bench.project.events \
     ORDO_GRPC_ADDR=127.0.0.1:50152 ORDO_OPS_ADDR=127.0.0.1:19102 "$bin/ordo-project" >"$out_dir/project.log" 2>&1 &
+  pids+=($!)
+  # Attachments are not benchmarked, but the task service wants a bucket: its own, on the local
+  # S3-compatible server (which takes any credentials).
+  ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$task_schema" ORDO_EVENTS_QUEUE=ordo.bench.task.events \
+    ORDO_GRPC_ADDR=127.0.0.1:50153 ORDO_OPS_ADDR=127.0.0.1:19103 ORDO_S3_ENDPOINT=http://127.0.0.1:9000 \
+    ORDO_S3_BUCKET=ordo-bench-attachments ORDO_S3_ACCESS_KEY_ID=bench ORDO_S3_SECRET_ACCESS_KEY=bench \
+    "$bin/ordo-task" >"$out_dir/task.log" 2>&1 &
   pids+=($!)
   "$bin/ordo-gateway" >"$out_dir/gateway.log" 2>&1 &
   pids+=($!)
@@ -106,8 +122,9 @@ wait_ready() {
 wait_ready http://127.0.0.1:19101/readyz
 wait_ready http://127.0.0.1:19105/readyz
 
-if [[ $scenario == all ]]; then
+if [[ $scenario != audit ]]; then
   wait_ready http://127.0.0.1:19102/readyz
+  wait_ready http://127.0.0.1:19103/readyz
   wait_ready http://127.0.0.1:18080/readyz
 
   base=http://127.0.0.1:18080/api/v1
@@ -118,13 +135,15 @@ if [[ $scenario == all ]]; then
   token=$(curl -fsS -X POST "$base/auth/login" -H 'Content-Type: application/json' -d "$login_body" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
+  # Ids of this run read better as their role in the report (sed expressions, added as they appear).
+  redact=''
   # oha writes one JSON summary per run.
   run() {
     local name=$1
     shift
     echo "bench: $name: oha $*" >&2
     # The token is a secret of this run only, but keep it out of the report all the same.
-    echo "oha $*" | sed -E 's/Bearer [^ ]+/Bearer <token>/' >"$out_dir/$name.cmd"
+    echo "oha $*" | sed -E "s/Bearer [^ ]+/Bearer <token>/; $redact" >"$out_dir/$name.cmd"
     oha --no-tui -w --output-format json "$@" >"$out_dir/$name.json"
   }
 
@@ -132,6 +151,9 @@ if [[ $scenario == all ]]; then
   oha --no-tui -z 3s -c "$connections" -H "Authorization: Bearer $token" "$base/users/me" >/dev/null
 
   run reference -z "$duration" -c "$connections" http://127.0.0.1:18090/api/v1/users/me
+fi
+
+if [[ $scenario == all ]]; then
   run users_me -z "$duration" -c "$connections" -H "Authorization: Bearer $token" "$base/users/me"
   run login -z "$duration" -c "$login_rate" -q "$login_rate" -m POST -H 'Content-Type: application/json' \
     -d "$login_body" "$base/auth/login"
@@ -156,23 +178,75 @@ if [[ $scenario == all ]]; then
   "$bin/examples/access_load" "${access_args[@]}" >"$out_dir/check_access.json"
 fi
 
-# The audit log: publish events as fast as the broker confirms them while audit appends them to its
-# hash chain, then time `verify` over the whole chain.
-audit_args=(--database-url "mysql://root@127.0.0.1:3306/$audit_schema" --exchange "$ORDO_EVENTS_EXCHANGE"
-  --events "${BENCH_AUDIT_EVENTS:-20000}")
-echo "bench: audit: audit_load ${audit_args[*]}" >&2
-echo "audit_load ${audit_args[*]}  (ordo-audit --consumers $audit_consumers --append-batch $audit_batch)" \
-  >"$out_dir/audit.cmd"
-echo "{\"consumers\": $audit_consumers, \"append_batch\": $audit_batch}" >"$out_dir/audit_service.json"
-"$bin/examples/audit_load" "${audit_args[@]}" >"$out_dir/audit.json"
+if [[ $scenario != audit ]]; then
+  # The task routes through the gateway. A fresh token: the full run has lasted minutes by now, and an
+  # access token lives 15. The examples read it from the environment, off their command lines.
+  token=$(curl -fsS -X POST "$base/auth/login" -H 'Content-Type: application/json' -d "$login_body" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  export ORDO_BENCH_TOKEN="$token"
+  json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+  new_project() {
+    curl -fsS -X POST "$base/projects" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      -d "{\"name\":\"$1\",\"key\":\"$2\"}" | json_field '["id"]'
+  }
+  # Three projects: the listed one holds exactly the seeded tasks; creates go to a second one (so the
+  # list keeps its size), moves shuffle the small board of a third.
+  listed=$(new_project 'Bench listed' BLIST)
+  created=$(new_project 'Bench created' BNEW)
+  board=$(new_project 'Bench board' BBOARD)
+  redact="s/$listed/<listed project>/g; s/$created/<second project>/g; s/$board/<board project>/g"
+
+  tasks="${BENCH_TASKS:-10000}"
+  board_tasks="${BENCH_BOARD_TASKS:-200}"
+  echo "{\"connections\": $connections, \"duration\": \"$duration\", \"tasks\": $tasks, \"board_tasks\": $board_tasks}" \
+    >"$out_dir/tasks_run.json"
+  seed_args=(--task-url http://127.0.0.1:50153 --project-id "$listed" --tasks "$tasks" --concurrency 32 --connections 4)
+  echo "bench: task_seed: task_seed ${seed_args[*]}" >&2
+  echo "ORDO_BENCH_TOKEN=<token> task_seed ${seed_args[*]}" | sed -E "$redact" >"$out_dir/task_seed.cmd"
+  "$bin/examples/task_seed" "${seed_args[@]}" >"$out_dir/task_seed.json"
+
+  task_id=$(curl -fsS -H "Authorization: Bearer $token" "$base/tasks?project_id=$listed&limit=1" \
+    | json_field '["items"][0]["id"]')
+  redact="$redact; s/$task_id/<task id>/g"
+  oha --no-tui -z 3s -c "$connections" -H "Authorization: Bearer $token" "$base/tasks/$task_id" >/dev/null
+
+  create_body="{\"project_id\":\"$created\",\"title\":\"Bench task\",\"priority\":\"medium\",\"labels\":[\"bench\"],\"due_at\":\"2027-01-15T17:00:00Z\"}"
+  run task_create -z "$duration" -c "$connections" -m POST -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -d "$create_body" "$base/tasks"
+  run task_get -z "$duration" -c "$connections" -H "Authorization: Bearer $token" "$base/tasks/$task_id"
+  run task_list -z "$duration" -c "$connections" -H "Authorization: Bearer $token" \
+    "$base/tasks?project_id=$listed&status=todo,in_progress&sort=-priority&limit=50"
+
+  move_args=(--base-url "$base" --project-id "$board" --tasks "$board_tasks" --concurrency "$connections"
+    --duration "${duration%s}")
+  echo "bench: task_move: move_load ${move_args[*]}" >&2
+  echo "ORDO_BENCH_TOKEN=<token> move_load ${move_args[*]}" | sed -E "$redact" >"$out_dir/task_move.cmd"
+  "$bin/examples/move_load" "${move_args[@]}" >"$out_dir/task_move.json"
+fi
+
+if [[ $scenario != tasks ]]; then
+  # The audit log: publish events as fast as the broker confirms them while audit appends them to its
+  # hash chain, then time `verify` over the whole chain.
+  audit_args=(--database-url "mysql://root@127.0.0.1:3306/$audit_schema" --exchange "$ORDO_EVENTS_EXCHANGE"
+    --events "${BENCH_AUDIT_EVENTS:-20000}")
+  echo "bench: audit: audit_load ${audit_args[*]}" >&2
+  echo "audit_load ${audit_args[*]}  (ordo-audit --consumers $audit_consumers --append-batch $audit_batch)" \
+    >"$out_dir/audit.cmd"
+  echo "{\"consumers\": $audit_consumers, \"append_batch\": $audit_batch}" >"$out_dir/audit_service.json"
+  "$bin/examples/audit_load" "${audit_args[@]}" >"$out_dir/audit.json"
+fi
 
 if [[ $scenario == all ]]; then
   python3 deploy/scripts/bench_report.py "$out_dir" "$connections" "$duration" "$login_rate" >BENCHMARKS.md
   echo "bench: wrote BENCHMARKS.md" >&2
   cat BENCHMARKS.md
 else
-  python3 deploy/scripts/bench_report.py --only audit "$out_dir" BENCHMARKS.md >"$out_dir/BENCHMARKS.md.new"
+  python3 deploy/scripts/bench_report.py --only "$scenario" "$out_dir" BENCHMARKS.md >"$out_dir/BENCHMARKS.md.new"
   mv "$out_dir/BENCHMARKS.md.new" BENCHMARKS.md
-  echo "bench: replaced the audit section of BENCHMARKS.md" >&2
-  cat "$out_dir/audit.json"
+  echo "bench: replaced the $scenario section of BENCHMARKS.md" >&2
+  if [[ $scenario == audit ]]; then
+    cat "$out_dir/audit.json"
+  else
+    sed -n '/^## Tasks/,/^## Audit/p' BENCHMARKS.md
+  fi
 fi

@@ -4,6 +4,8 @@
     bench_report.py OUT_DIR CONNECTIONS DURATION LOGIN_RATE     the whole page, from a full run
     bench_report.py --only audit OUT_DIR BENCHMARKS.md          that page with its audit section
                                                                 (and audit command) replaced
+    bench_report.py --only tasks OUT_DIR BENCHMARKS.md          that page with its tasks section (and
+                                                                task commands) replaced or added
 """
 
 import json
@@ -87,6 +89,101 @@ def audit_section(out_dir, note=None):
     return lines
 
 
+TASKS_HEADING = "## Tasks through the gateway"
+TASK_COMMANDS = ["task_seed", "task_create", "task_get", "task_list", "task_move"]
+
+
+def verdict(met):
+    return "met" if met else "**not met**"
+
+
+def tasks_section(out_dir, note=None):
+    """The tasks section, from the heading to the line before the next section."""
+    run = load(out_dir, "tasks_run")
+    connections = run["connections"]
+    ref = figures(load(out_dir, "reference"))
+    seed = load(out_dir, "task_seed")
+    create = figures(load(out_dir, "task_create"))
+    get = figures(load(out_dir, "task_get"))
+    listed = figures(load(out_dir, "task_list"))
+    moves = load(out_dir, "task_move")
+    move = {"rps": moves["rps"], "p50": moves["p50_ms"], "p99": moves["p99_ms"], "requests": moves["requests"],
+            "errors": moves["errors"]}
+
+    def row(name, f, target, met):
+        ratio = f"{f['rps'] / ref['rps'] * 100:.1f}%" if f is not ref else "—"
+        return (f"| {name} | {f['rps']:,.0f} | {f['p50']:.2f} | {f['p99']:.2f} | {f['requests']:,} | "
+                f"{f['errors']:,} | {ratio} | {target} | {verdict(met) if met is not None else '—'} |")
+
+    lines = [TASKS_HEADING, ""]
+    if note:
+        lines += [note, ""]
+    lines += [
+        f"The task service behind the gateway, {connections} connections (or requests in flight) for {run['duration']}",
+        f"each. The listed project is seeded first with {seed['tasks']:,} tasks (every status and priority, zero to",
+        "three labels, due dates two months either side of now or none) by the task crate's `task_seed` example",
+        f"over gRPC `CreateTask`, {seed['concurrency']} calls in flight: it took {seed['seconds']:.1f} s "
+        f"({seed['per_second']:,.0f} tasks/s, {seed['errors']:,} errors).",
+        "Creates go to a second project so the listed one stays at its size; moves shuffle a board of",
+        f"{run['board_tasks']} tasks in a third (the gateway's `move_load` example: each request moves a random task",
+        "right after or right before another random one, so the moves spread over the whole board).",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | requests | errors | of reference | target | |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+        row("reference: bare axum handler, same run", ref, "—", None),
+        row("`POST /api/v1/tasks` (create)", create, "≥ 2,000 req/s, p99 ≤ 50 ms",
+            create["rps"] >= 2000 and create["p99"] <= 50 and create["errors"] == 0),
+        row("`GET /api/v1/tasks/{id}`", get, "≥ 5,000 req/s, p99 ≤ 20 ms",
+            get["rps"] >= 5000 and get["p99"] <= 20 and get["errors"] == 0),
+        row(f"`GET /api/v1/tasks?project_id=…&status=todo,in_progress&sort=-priority&limit=50` "
+            f"({seed['tasks']:,} tasks)", listed, "p99 ≤ 30 ms", listed["p99"] <= 30 and listed["errors"] == 0),
+        row(f"`POST /api/v1/tasks/{{id}}/move` ({run['board_tasks']}-task board)", move, "—", None),
+        "",
+        "Targets (issue: tasks): get ≥ 5,000 req/s with p99 ≤ 20 ms at 64 connections; create ≥ 2,000 req/s with",
+        "p99 ≤ 50 ms; filtered list p99 ≤ 30 ms. A target counts as met only with no errors.",
+        "",
+        f"Moves: p90 {moves['p90_ms']:.2f} ms, max {moves['max_ms']:.2f} ms; errors by kind "
+        f"{json.dumps(moves['errors_by_kind'])}; the longest board key went from "
+        f"{moves['longest_position_before']} to {moves['longest_position_after']} characters.",
+        "",
+        "- A create locks the project's counter row first thing in its transaction (numbers have no gaps,",
+        "  and the same lock guards the board, as the new task goes at its end), so creates in one project",
+        "  serialise on that row: their rate is bounded by one transaction's lock-to-commit time, whatever",
+        "  the connections. Creates into many projects spread over many rows.",
+        "- A move takes the same board lock: moves (and creates) within one project serialise together.",
+        "- A get and a list each make one `CheckAccess` call to the project service (a cache hit) and",
+        "  their queries; the list filters on status and sorts on priority over the project's tasks.",
+        "",
+    ]
+    return lines
+
+
+def replace_tasks(out_dir, page_path):
+    """The existing page with the tasks section (added before the audit section when absent) and the
+    task command lines of a `just bench tasks` run."""
+    with open(page_path) as f:
+        page = f.read().split("\n")
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    note = (f"Measured by `just bench tasks` on {now}; machine: {machine()}. Identity, audit, the\n"
+            "project and task services, the gateway and the reference server running, on the same cores as\n"
+            "MariaDB, Redis, RabbitMQ and the load generators; the other sections are from the full run above.")
+    section = tasks_section(out_dir, note)
+    if TASKS_HEADING in page:
+        start = page.index(TASKS_HEADING)
+        end = next(i for i in range(start + 1, len(page)) if page[i].startswith("## "))
+        page[start:end] = section
+    else:
+        start = page.index(AUDIT_HEADING)
+        page[start:start] = section
+    page = [line for line in page if not any(line.startswith(f"{name}: ") for name in TASK_COMMANDS)]
+    commands = page.index("## Commands")
+    opening = next(i for i in range(commands, len(page)) if page[i] == "```")
+    # Where the full run puts them: before the audit command, else last.
+    close = next(i for i in range(opening + 1, len(page)) if page[i] == "```" or page[i].startswith("audit: "))
+    page[close:close] = [f"{name}: {command(out_dir, name)}" for name in TASK_COMMANDS]
+    return "\n".join(page)
+
+
 def replace_audit(out_dir, page_path):
     """The existing page with the audit section and the audit command line of a `just bench audit` run."""
     with open(page_path) as f:
@@ -103,9 +200,10 @@ def replace_audit(out_dir, page_path):
 
 def main():
     if sys.argv[1] == "--only":
-        if sys.argv[2] != "audit":
+        replace = {"audit": replace_audit, "tasks": replace_tasks}.get(sys.argv[2])
+        if replace is None:
             sys.exit(f"bench_report.py: no scenario {sys.argv[2]!r} to report alone")
-        sys.stdout.write(replace_audit(sys.argv[3], sys.argv[4]))
+        sys.stdout.write(replace(sys.argv[3], sys.argv[4]))
         return
     out_dir, connections, duration, login_rate = sys.argv[1:5]
     ref = figures(load(out_dir, "reference"))
@@ -125,7 +223,8 @@ def main():
         "# Benchmarks",
         "",
         f"Written by `just bench` on {now}. Machine: {machine()}. Everything on one box: MariaDB, Redis,",
-        "RabbitMQ, identity, the project service, the gateway, the reference server and the load generators share the cores.",
+        "RabbitMQ, identity, the project and task services, audit, the gateway, the reference server and the load",
+        "generators share the cores.",
         f"Each run lasts {duration}; release build; `RUST_LOG=warn`. The reference row is the machine's ceiling",
         "at the time of the run: on shared virtual machines it has varied threefold from one run to the next",
         "(118,000 to 36,000 req/s on the same kind of machine), so compare a scenario with the reference of",
@@ -158,6 +257,7 @@ def main():
         "A hit costs one local token check (verified tokens are remembered), one Redis `MGET` of the entry,",
         "the project's epoch and its change lock, and no database query.",
         "",
+        *tasks_section(out_dir),
         *audit_section(out_dir),
         "## Reading the figures",
         "",
@@ -174,7 +274,7 @@ def main():
         "```",
         "just bench   # deploy/scripts/bench.sh",
     ]
-    for name in ["reference", "users_me", "login", "mixed", "check_access", "audit"]:
+    for name in ["reference", "users_me", "login", "mixed", "check_access", *TASK_COMMANDS, "audit"]:
         lines.append(f"{name}: {command(out_dir, name)}")
     lines += ["```", ""]
     print("\n".join(lines))
