@@ -197,7 +197,12 @@ async fn upload(
                 return Ok(());
             }
         }
-        // Dropping the sender ends the stream: the service completes the upload.
+        // `end` completes the upload; a stream that stops without it (this request cut off or
+        // refused above, whatever the transport does then) is abandoned by the service.
+        let end = pb::UploadAttachmentRequest {
+            part: Some(Part::End(pb::UploadEnd { size_bytes: i64::try_from(sent).unwrap_or(i64::MAX) })),
+        };
+        forward(&mut sender, end).await?;
         Ok(())
     };
     tokio::pin!(call);

@@ -84,8 +84,16 @@ impl TaskService for StandIn {
                     uploads[index].bytes.extend_from_slice(&chunk);
                     uploads[index].chunks += 1;
                 }
+                Ok(Some(pb::UploadAttachmentRequest { part: Some(Part::End(end)) })) => {
+                    let uploads = self.uploads.lock().unwrap();
+                    if end.size_bytes != uploads[index].bytes.len() as i64 {
+                        return Err(Status::invalid_argument("the end counts other bytes"));
+                    }
+                    break;
+                }
                 Ok(Some(_)) => return Err(Status::invalid_argument("one header only")),
-                Ok(None) => break,
+                // A stream without `end` is abandoned: nothing is stored.
+                Ok(None) => return Err(Status::cancelled("the upload ended without its end")),
                 // The gateway cancelled the call: nothing is stored.
                 Err(status) => return Err(status),
             }

@@ -376,6 +376,16 @@ impl TestApp {
         self.env.cleanup().await.unwrap();
     }
 
+    /// What the test's bucket holds: its objects' keys and how many multipart uploads are open.
+    pub(crate) async fn stored_objects(&self) -> (Vec<String>, usize) {
+        let s3 = s3_client();
+        let bucket = self.env.bucket();
+        let objects = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+        let keys = objects.contents().iter().filter_map(|object| object.key().map(str::to_owned)).collect();
+        let uploads = s3.list_multipart_uploads().bucket(&bucket).send().await.unwrap();
+        (keys, uploads.uploads().len())
+    }
+
     /// `POST /api/v1/auth/register`.
     pub(crate) async fn register(&self, email: &str, password: &str, display_name: &str) -> reqwest::Response {
         self.post_json(
@@ -432,8 +442,8 @@ impl TestApp {
     }
 }
 
-/// Empties and removes a test's bucket on the local S3-compatible server (absent is fine).
-async fn remove_bucket(bucket: &str) {
+/// A client of the local S3-compatible server, to look behind the task service's back.
+fn s3_client() -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
@@ -441,7 +451,12 @@ async fn remove_bucket(bucket: &str) {
         .endpoint_url(ordo_testkit::s3_endpoint())
         .force_path_style(true)
         .build();
-    let s3 = aws_sdk_s3::Client::from_conf(config);
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Empties and removes a test's bucket on the local S3-compatible server (absent is fine).
+async fn remove_bucket(bucket: &str) {
+    let s3 = s3_client();
     let Ok(listed) = s3.list_objects_v2().bucket(bucket).send().await else { return };
     for key in listed.contents().iter().filter_map(|object| object.key()) {
         s3.delete_object().bucket(bucket).key(key).send().await.unwrap();

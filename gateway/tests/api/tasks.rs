@@ -3,7 +3,7 @@
 //! across pages, bulk outcomes, and the attachment limits the gateway enforces itself.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -1097,6 +1097,68 @@ async fn an_upload_streaming_past_the_limit_without_a_content_length_is_cut_off_
         .await
         .unwrap();
     assert_eq!(listed["items"], json!([]), "nothing was stored");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_30_mib_upload_against_the_25_mib_limit_is_413_and_leaves_no_object_behind() {
+    // Arrange: the default limit (25 MiB), and a body that declares no length, so only counting the
+    // streamed bytes can stop it: by then several 8 MiB parts are in S3.
+    let Board { app, alice, project } = board().await;
+    let task = create_task(&app, &alice, &project, json!({"title": "Holiday video"})).await;
+    let (content_type, body) = upload_form("video.bin", "application/octet-stream", &vec![b'v'; 30 * 1024 * 1024]);
+    let head = format!(
+        "POST /api/v1/tasks/{}/attachments HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        id(&task),
+        alice.token,
+    );
+    let stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+
+    // Act: send in 64 KiB chunks while reading the answer (which may come before the body ends).
+    let sender = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await?;
+        for chunk in body.chunks(64 * 1024) {
+            writer.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await?;
+            writer.write_all(chunk).await?;
+            writer.write_all(b"\r\n").await?;
+        }
+        writer.write_all(b"0\r\n\r\n").await
+    });
+    let mut received = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    let answer = tokio::time::timeout(Duration::from_secs(60), async {
+        while !String::from_utf8_lossy(&received).contains("\r\n\r\n") {
+            let n = reader.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the gateway closed without answering");
+            received.extend_from_slice(&buffer[..n]);
+        }
+    });
+    answer.await.expect("an answer within 60 s");
+    // The gateway may stop reading once it has answered: the rest of the body may not get through.
+    let _ = sender.await;
+
+    // Assert: 413, no attachment, and nothing in the bucket: no object, no open multipart upload.
+    let status_line = String::from_utf8_lossy(&received).lines().next().unwrap_or_default().to_owned();
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
+    let listed: Value = call(&app, &alice, Method::GET, &format!("/tasks/{}/attachments", id(&task)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"], json!([]), "nothing was recorded");
+    let started = Instant::now();
+    loop {
+        let (objects, uploads) = app.stored_objects().await;
+        if objects.is_empty() && uploads == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "left behind: {objects:?}, {uploads} open uploads");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     app.cleanup().await;
 }
 

@@ -1874,6 +1874,9 @@ impl Stack {
                 .chunks(64 * 1024)
                 .map(|chunk| pb::UploadAttachmentRequest { part: Some(Part::Chunk(chunk.to_vec())) }),
         );
+        messages.push(pb::UploadAttachmentRequest {
+            part: Some(Part::End(pb::UploadEnd { size_bytes: bytes.len() as i64 })),
+        });
         let response = self.tasks.upload_attachment(as_user(by, futures::stream::iter(messages))).await?;
         Ok(response.into_inner().attachment.unwrap())
     }
@@ -2006,6 +2009,27 @@ async fn attachments_round_trip_their_bytes_refuse_oversized_uploads_and_leave_n
     let oversized = sample(usize::try_from(MAX_ATTACHMENT).unwrap() + 1, 3);
     let status = stack.upload(&member, &task.id, "huge.bin", &oversized).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(stack.objects().await.len(), 2);
+    assert_eq!(stack.pending_object_deletions().await, 0);
+    let uploads = stack.s3.list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "the multipart upload was aborted");
+
+    // A stream that stops without its end (a client gone mid-upload) is abandoned the same way, here
+    // after a whole part is in storage.
+    let cut_short: Vec<pb::UploadAttachmentRequest> = std::iter::once(pb::UploadAttachmentRequest {
+        part: Some(pb::upload_attachment_request::Part::Header(pb::AttachmentHeader {
+            task_id: task.id.clone(),
+            filename: "cut.bin".into(),
+            content_type: String::new(),
+            client: client_info(),
+        })),
+    })
+    .chain(sample(9 * 1024 * 1024, 4).chunks(64 * 1024).map(|chunk| pb::UploadAttachmentRequest {
+        part: Some(pb::upload_attachment_request::Part::Chunk(chunk.to_vec())),
+    }))
+    .collect();
+    let status = stack.tasks.upload_attachment(as_user(&member, futures::stream::iter(cut_short))).await.unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
     assert_eq!(stack.objects().await.len(), 2);
     assert_eq!(stack.pending_object_deletions().await, 0);
     let uploads = stack.s3.list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();

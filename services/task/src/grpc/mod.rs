@@ -466,36 +466,61 @@ impl TaskRpc for TaskGrpc {
             }
             _ => return Err(Status::invalid_argument("the first message of an upload must be its header")),
         };
-        // The rest are the bytes; a second header, or a broken stream, ends the upload as failed.
-        let body = futures::stream::try_unfold(parts, |mut parts| async move {
+        // The rest are the bytes, then `end`: a second header, a broken stream, a stream that ends
+        // without `end` or an `end` with another count all fail the upload, which stores nothing.
+        let body = futures::stream::try_unfold((parts, 0_u64, false), |(mut parts, mut count, ended)| async move {
+            use pb::upload_attachment_request::Part;
+            if ended {
+                return Ok(None);
+            }
             loop {
-                match parts.message().await {
-                    Ok(Some(pb::UploadAttachmentRequest {
-                        part: Some(pb::upload_attachment_request::Part::Chunk(chunk)),
-                    })) => {
-                        if chunk.is_empty() {
-                            continue;
-                        }
-                        return Ok(Some((bytes::Bytes::from(chunk), parts)));
+                let message =
+                    parts.message().await.map_err(|status| std::io::Error::other(status.message().to_owned()))?;
+                match message.and_then(|m| m.part) {
+                    Some(Part::Chunk(chunk)) if chunk.is_empty() => continue,
+                    Some(Part::Chunk(chunk)) => {
+                        count = count.saturating_add(chunk.len() as u64);
+                        return Ok(Some((bytes::Bytes::from(chunk), (parts, count, false))));
                     }
-                    Ok(Some(_)) => {
+                    Some(Part::End(end)) if u64::try_from(end.size_bytes).ok() == Some(count) => {
+                        return Ok(Some((bytes::Bytes::new(), (parts, count, true))));
+                    }
+                    Some(Part::End(_)) => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "the end of the upload counts other bytes than arrived",
+                        ));
+                    }
+                    Some(Part::Header(_)) => {
                         return Err(std::io::Error::new(
                             std::io::ErrorKind::InvalidData,
                             "an upload carries one header, then only chunks",
                         ));
                     }
-                    Ok(None) => return Ok(None),
-                    Err(status) => return Err(std::io::Error::other(status.message().to_owned())),
+                    None => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the upload ended without its end message",
+                        ));
+                    }
                 }
             }
         });
         let new =
             NewAttachment { task_id: header.task_id, filename: header.filename, content_type: header.content_type };
-        let added = self
-            .service
-            .upload_attachment(&caller, new, Box::pin(body), &client(header.client))
-            .await
-            .map_err(status)?;
+        // On a task of its own: if the client goes away, this handler is dropped, but the upload runs
+        // on until its body fails, so it aborts the multipart upload instead of leaving parts behind.
+        let service = self.service.clone();
+        let client = client(header.client);
+        let upload =
+            tokio::spawn(async move { service.upload_attachment(&caller, new, Box::pin(body), &client).await });
+        let added = match upload.await {
+            Ok(result) => result.map_err(status)?,
+            Err(error) => {
+                tracing::error!(%error, "an upload task failed");
+                return Err(Status::internal("internal error"));
+            }
+        };
         Ok(Response::new(pb::UploadAttachmentResponse { attachment: Some(attachment(added)) }))
     }
 
