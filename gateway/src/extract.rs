@@ -206,6 +206,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
+/// The `{id}` of a route when it is a UUID; anything else names nothing, so it is `missing` (a `404`,
+/// the same answer as for an id that exists but the caller may not see).
+pub(crate) fn uuid_path(
+    id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    missing: impl FnOnce() -> ApiError,
+) -> Result<String, ApiError> {
+    match id {
+        Ok(axum::extract::Path(id)) if uuid::Uuid::try_parse(&id).is_ok() => Ok(id),
+        _ => Err(missing()),
+    }
+}
+
 /// Only one strong entity tag of our form (`"<version>"`) or `*` means something here: a weak tag
 /// never matches under the strong comparison `If-Match` uses (RFC 9110 §13.1.1), and a list cannot be
 /// checked against one version.

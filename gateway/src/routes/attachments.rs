@@ -406,10 +406,7 @@ async fn delete_attachment(
 
 /// The `{id}` of an attachment route; not a UUID means no such attachment.
 fn attachment_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    match id {
-        Ok(Path(id)) if uuid::Uuid::try_parse(&id).is_ok() => Ok(id),
-        _ => Err(ApiError::NotFound("No attachment has this id.".to_owned())),
-    }
+    crate::extract::uuid_path(id, || ApiError::NotFound("No attachment has this id.".to_owned()))
 }
 
 /// `attachment; filename*=UTF-8''<name>` with every byte outside RFC 8187's `attr-char` percent-encoded,

@@ -225,8 +225,5 @@ async fn delete_comment(
 
 /// The `{id}` of a comment route; not a UUID means no such comment.
 fn comment_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    match id {
-        Ok(Path(id)) if uuid::Uuid::try_parse(&id).is_ok() => Ok(id),
-        _ => Err(ApiError::NotFound("No comment has this id.".to_owned())),
-    }
+    crate::extract::uuid_path(id, || ApiError::NotFound("No comment has this id.".to_owned()))
 }

@@ -631,10 +631,7 @@ fn parse_archived(raw: Option<&str>) -> Result<bool, ApiError> {
 
 /// The `{id}` of a project route; not a UUID means no such project.
 fn project_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    match id {
-        Ok(Path(id)) if uuid::Uuid::try_parse(&id).is_ok() => Ok(id),
-        _ => Err(no_project()),
-    }
+    crate::extract::uuid_path(id, no_project)
 }
 
 /// The `{id}` and `{user_id}` of a member route; either not a UUID means no such member.

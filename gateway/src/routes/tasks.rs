@@ -856,10 +856,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<IgnoredA
 
 /// The `{id}` of a task route; not a UUID means no such task.
 pub(crate) fn task_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    match id {
-        Ok(Path(id)) if uuid::Uuid::try_parse(&id).is_ok() => Ok(id),
-        _ => Err(no_task()),
-    }
+    crate::extract::uuid_path(id, no_task)
 }
 
 /// The `404` of a task that does not exist or that the caller may not see.
