@@ -40,6 +40,13 @@
 //! implement [`BatchEventHandler`] instead and run [`Consumer::new_batched`]: up to
 //! [`BatchConfig::max_batch`] events per transaction, each still applied exactly once, and a batch
 //! that fails is applied again one event at a time.
+//!
+//! # Subscribing
+//!
+//! For in-process state that every instance keeps (a cache), implement [`Listener`] and run a
+//! [`Subscription`]: each instance gets every matching event on a queue of its own that disappears
+//! with its connection. There is no database, dedup or retry; [`Listener::on_connected`] says when
+//! events may have been missed, so that the listener can drop what it derived from them.
 
 mod amqp;
 mod consumer;
@@ -47,6 +54,7 @@ mod envelope;
 mod error;
 mod outbox;
 mod relay;
+mod subscription;
 mod trace_context;
 
 use std::borrow::Cow;
@@ -59,6 +67,7 @@ pub use ordo_proto::events::v1::{Envelope, envelope::Payload};
 pub use outbox::{OutboxSignal, enqueue};
 pub use relay::{Relay, RelayConfig};
 use sqlx::migrate::Migrator;
+pub use subscription::{Listener, Subscription, SubscriptionConfig};
 
 /// The migrations of the outbox and dedup tables; merge them into a service's own with
 /// [`merge_migrations`] (see the crate documentation for why).
