@@ -845,6 +845,22 @@ async fn in_an_archived_project_every_task_write_is_409_and_reads_still_work() {
         .unwrap();
     let archived = call(&app, &alice, Method::POST, &format!("/projects/{project}/archive")).send().await.unwrap();
     assert_eq!(archived.status(), StatusCode::OK);
+    // The task service drops its cached answer when project.archived reaches it; probed with a
+    // create that is invalid anyway (422 while the old answer lasts), so nothing is written.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let probe = call(&app, &alice, Method::POST, "/tasks")
+            .json(&json!({"project_id": project, "title": ""}))
+            .send()
+            .await
+            .unwrap();
+        if probe.status() == StatusCode::CONFLICT {
+            break;
+        }
+        assert_eq!(probe.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(tokio::time::Instant::now() < deadline, "the archival did not reach the task service");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let writes = [
         call(&app, &alice, Method::POST, "/tasks").json(&json!({"project_id": project, "title": "x"})),
         call(&app, &alice, Method::PATCH, &task_path).json(&json!({"title": "x"})),

@@ -45,6 +45,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlPool, DbErr
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(5))
+        // No ping before every checkout: that is a round trip per query. sqlx pings each connection
+        // as it returns to the pool and drops it if dead, so only a connection that died while idle
+        // (a database restart) can fail one query, which callers answer as unavailable (503).
+        .test_before_acquire(false)
         .connect_with(options)
         .await?;
     Ok(pool)

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ordo_auth::Authenticator;
 use ordo_auth::remote::IdentityKeys;
-use ordo_events::{Consumer, ConsumerConfig, OutboxSignal, Relay, RelayConfig};
+use ordo_events::{Consumer, ConsumerConfig, OutboxSignal, Relay, RelayConfig, Subscription, SubscriptionConfig};
 use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
 use ordo_platform::ops::{MySqlCheck, Readiness, RedisCheck};
 use ordo_platform::shutdown::CancellationToken;
@@ -24,8 +24,10 @@ use ordo_proto::task::v1::task_service_server::TaskServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 
-use crate::app::{AttachmentSettings, TaskService};
-use crate::infra::{MySqlTaskStore, ProjectEventHandler, ProjectServiceAccess, S3ObjectStore, S3Settings};
+use crate::app::{AccessCache, AttachmentSettings, TaskService};
+use crate::infra::{
+    AccessInvalidation, MySqlTaskStore, ProjectEventHandler, ProjectServiceAccess, S3ObjectStore, S3Settings,
+};
 
 /// The task service's own migrations (the events library's outbox tables are merged in at start).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -65,6 +67,13 @@ pub struct Config {
     /// gRPC URL of the project service (who may do what in which project).
     #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
     pub project_url: String,
+    /// How long an answer of the project service (a user's standing in a project) is reused,
+    /// milliseconds; the events that change it drop it sooner. 0 asks every time.
+    #[arg(long, env = "ORDO_ACCESS_CACHE_TTL_MS", default_value_t = 5000)]
+    pub access_cache_ttl_ms: u64,
+    /// Most answers of the project service kept at once.
+    #[arg(long, env = "ORDO_ACCESS_CACHE_CAPACITY", default_value_t = 100_000)]
+    pub access_cache_capacity: usize,
     /// Timeout of every call to another service, milliseconds.
     #[arg(long, env = "ORDO_BACKEND_TIMEOUT_MS", default_value_t = 5000)]
     pub backend_timeout_ms: u64,
@@ -164,16 +173,28 @@ pub async fn serve(
             tracing::warn!(%error, bucket = bucket.bucket(), "the attachment bucket is not available yet");
         }
     });
-    let signal = OutboxSignal::default();
-    let service = TaskService::new(
-        Arc::new(MySqlTaskStore::new(pool.clone(), signal.clone())),
+    let access = AccessCache::new(
         Arc::new(ProjectServiceAccess::new(projects)),
-    )
-    .with_attachments(AttachmentSettings {
-        objects: Arc::new(objects.clone()),
-        max_bytes: config.max_attachment_bytes,
-        presign_ttl: (config.presign_ttl_secs > 0).then(|| Duration::from_secs(config.presign_ttl_secs)),
-    });
+        Duration::from_millis(config.access_cache_ttl_ms),
+        config.access_cache_capacity,
+    );
+    let invalidation = Subscription::new(
+        SubscriptionConfig::new(
+            config.amqp_url.expose().clone(),
+            config.events_exchange.clone(),
+            "task-access-cache",
+            infra::access_events::BINDINGS,
+        ),
+        AccessInvalidation::new(access.clone()),
+    )?;
+    let invalidation = tokio::spawn(invalidation.run(shutdown.clone()));
+    let signal = OutboxSignal::default();
+    let service = TaskService::new(Arc::new(MySqlTaskStore::new(pool.clone(), signal.clone())), Arc::new(access))
+        .with_attachments(AttachmentSettings {
+            objects: Arc::new(objects.clone()),
+            max_bytes: config.max_attachment_bytes,
+            presign_ttl: (config.presign_ttl_secs > 0).then(|| Duration::from_secs(config.presign_ttl_secs)),
+        });
     let sweeper =
         tokio::spawn(sweep_objects(service.clone(), Duration::from_secs(config.object_sweep_secs), shutdown.clone()));
 
@@ -232,6 +253,7 @@ pub async fn serve(
         .context("gRPC server")?;
 
     let _ = consumer.await;
+    let _ = invalidation.await;
     let _ = sweeper.await;
     let _ = relay.await;
     let _ = refresher.await;

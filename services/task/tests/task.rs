@@ -162,6 +162,9 @@ async fn spawn(env: &TestEnv) -> Stack {
         &MAX_ATTACHMENT.to_string(),
         "--object-sweep-secs",
         "1",
+        // Long enough that only the events' invalidation can make a change of access show.
+        "--access-cache-ttl-ms",
+        "600000",
     ])
     .unwrap();
     let grpc = ordo_testkit::free_listener().await.unwrap();
@@ -1404,6 +1407,15 @@ async fn roles_decide_who_reads_and_writes_and_strangers_see_nothing() {
         .archive_project(as_user(&owner, ppb::ArchiveProjectRequest { id: project.clone(), ..Default::default() }))
         .await
         .unwrap();
+    // The cached answer goes when project.archived arrives. Probed with a create that is invalid
+    // anyway, so nothing is written while the old answer lasts.
+    let (tasks, owner_c, project_c) = (stack.tasks.clone(), owner.clone(), project.clone());
+    eventually("the archival", || {
+        let mut tasks = tasks.clone();
+        let request = as_user(&owner_c, new_task(&project_c, ""));
+        async move { tasks.create_task(request).await.err().map(|s| s.code()) == Some(Code::FailedPrecondition) }
+    })
+    .await;
     let refused = [
         stack.tasks.create_task(as_user(&owner, new_task(&project, "Late"))).await.map(|_| ()),
         stack
@@ -1626,6 +1638,57 @@ where
 }
 
 #[tokio::test]
+async fn cached_access_follows_role_changes_and_removals_as_their_events_arrive() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let bob = stack.user("bob@example.com").await;
+    let project = stack.project(&owner, "CACHE").await;
+    stack.add(&owner, &project, &bob, ppb::ProjectRole::Member).await;
+    let task = stack.create(&bob, new_task(&project, "Bob's")).await;
+    // Bob's standing is cached now (the service was started with a ten-minute lifetime).
+    assert!(stack.get(&bob, &task.id).await.is_ok());
+
+    // Demoted to viewer: writes stop once project.member_role_changed arrives.
+    let request = ppb::UpdateMemberRequest {
+        project_id: project.clone(),
+        user_id: bob.id.to_string(),
+        role: ppb::ProjectRole::Viewer.into(),
+        ..Default::default()
+    };
+    stack.projects.update_member(as_user(&owner, request)).await.unwrap();
+    let (tasks, bob_c, project_c) = (stack.tasks.clone(), bob.clone(), project.clone());
+    eventually("the demotion", || {
+        let mut tasks = tasks.clone();
+        let request = as_user(&bob_c, new_task(&project_c, ""));
+        async move { tasks.create_task(request).await.err().map(|s| s.code()) == Some(Code::PermissionDenied) }
+    })
+    .await;
+    assert!(stack.get(&bob, &task.id).await.is_ok(), "a viewer still reads");
+
+    // Removed: the task disappears for him once project.member_removed arrives.
+    let request = ppb::RemoveMemberRequest {
+        project_id: project.clone(),
+        user_id: bob.id.to_string(),
+        expected_version: None,
+        client: None,
+    };
+    stack.projects.remove_member(as_user(&owner, request)).await.unwrap();
+    let (tasks, bob_c, task_id) = (stack.tasks.clone(), bob.clone(), task.id.clone());
+    eventually("the removal", || {
+        let mut tasks = tasks.clone();
+        let request = as_user(&bob_c, pb::GetTaskRequest { id: task_id.clone() });
+        async move { tasks.get_task(request).await.err().map(|s| s.code()) == Some(Code::NotFound) }
+    })
+    .await;
+    assert!(stack.get(&owner, &task.id).await.is_ok());
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
 async fn project_events_unassign_removed_members_and_delete_a_project_s_tasks_once() {
     let env = TestEnv::new();
     let mut stack = spawn(&env).await;
@@ -1736,6 +1799,13 @@ async fn project_events_unassign_removed_members_and_delete_a_project_s_tasks_on
         .bind(Uuid::parse_str(&elsewhere.id).unwrap())
         .bind(bob.id)
         .bind(Uuid::parse_str(&kept).unwrap())
+        .execute(&stack.db)
+        .await
+        .unwrap();
+    // The task row carries its assignees too.
+    sqlx::query("UPDATE task SET assignee_ids = ? WHERE id = ?")
+        .bind(bob.id.as_bytes().as_slice())
+        .bind(Uuid::parse_str(&elsewhere.id).unwrap())
         .execute(&stack.db)
         .await
         .unwrap();

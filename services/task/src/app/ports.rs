@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{ClientInfo, Result};
+use super::{Caller, ClientInfo, Result};
 use crate::domain::{Attachment, Comment, ParentChain, Position, Priority, ProjectRole, Status, Task, TaskEvent};
 
 /// What the project service says of one user in one project the caller can see.
@@ -24,9 +24,9 @@ pub struct ProjectStanding {
 /// The project service: "may user U do X in project P".
 #[async_trait]
 pub trait ProjectAccess: Send + Sync + 'static {
-    /// `user_id`'s standing in `project_id`, asked with the caller's bearer `authorization`; `None`
-    /// when the project does not exist or the caller may not see it.
-    async fn standing(&self, authorization: &str, project_id: Uuid, user_id: Uuid) -> Result<Option<ProjectStanding>>;
+    /// `user_id`'s standing in `project_id`, asked as `caller` (with its bearer token); `None` when the
+    /// project does not exist or the caller may not see it.
+    async fn standing(&self, caller: &Caller, project_id: Uuid, user_id: Uuid) -> Result<Option<ProjectStanding>>;
 }
 
 /// Bytes as they stream: an upload's body, a download's content.
@@ -225,9 +225,10 @@ pub trait TaskStore: Send + Sync + 'static {
 /// [`TaskTx::commit`] rolls back.
 #[async_trait]
 pub trait TaskTx: Send {
-    /// Takes the project's next task number; the counter row stays locked until the end of the
-    /// transaction, which serialises creates and moves of one project.
-    async fn next_number(&mut self, project_id: Uuid) -> Result<i64>;
+    /// Takes the project's next `count` task numbers and returns the first; the counter row (which
+    /// must exist) stays locked until the end of the transaction, which serialises creates and moves
+    /// of one project.
+    async fn take_numbers(&mut self, project_id: Uuid, count: usize) -> Result<i64>;
     /// Locks the project's counter row (the board lock); `false` when the project has none.
     async fn lock_board(&mut self, project_id: Uuid) -> Result<bool>;
     /// The highest board position of the project.
@@ -275,8 +276,8 @@ pub trait TaskTx: Send {
     async fn subtree(&mut self, id: Uuid) -> Result<(Vec<Uuid>, usize)>;
     /// The task's watchers.
     async fn watchers(&mut self, task_id: Uuid) -> Result<Vec<Uuid>>;
-    /// Inserts a new task with its assignees and labels.
-    async fn insert_task(&mut self, task: &Task) -> Result<()>;
+    /// Inserts new tasks with their assignees and labels.
+    async fn insert_tasks(&mut self, tasks: &[Task]) -> Result<()>;
     /// Writes a changed task whose stored version is `previous_version`; `changed` names the fields
     /// that changed (assignees and labels are rewritten only when named).
     async fn update_task(&mut self, task: &Task, previous_version: i64, changed: &[&'static str]) -> Result<()>;

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::attachments::AttachmentSettings;
+use super::creates::Lanes;
 use super::cursor;
 use super::ports::{
     BoardSlot, ParentFilter, ProjectAccess, ProjectStanding, Side, SortValue, TaskQuery, TaskSort, TaskStore, TaskTx,
@@ -147,7 +148,7 @@ const NO_COMMENT: &str = "no such comment";
 const NO_PROJECT: &str = "no such project";
 
 /// Runs `attempt` again while it loses deadlocks, with a short jittered pause.
-async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T>
+pub(super) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -190,6 +191,8 @@ pub struct TaskService {
     projects: Arc<dyn ProjectAccess>,
     /// Object storage for attachments; `None` when the service runs without it.
     pub(super) attachment_settings: Option<AttachmentSettings>,
+    /// Creates waiting for their project's turn.
+    pub(super) lanes: Arc<Lanes>,
 }
 
 impl std::fmt::Debug for TaskService {
@@ -278,7 +281,7 @@ fn parent_id(raw: Option<&str>) -> Result<Option<Uuid>, FieldViolation> {
 impl TaskService {
     /// The use cases over these ports.
     pub fn new(store: Arc<dyn TaskStore>, projects: Arc<dyn ProjectAccess>) -> Self {
-        Self { store, projects, attachment_settings: None }
+        Self { store, projects, attachment_settings: None, lanes: Arc::default() }
     }
 
     /// Keeps attachments in `settings`' object store.
@@ -289,7 +292,7 @@ impl TaskService {
 
     /// The caller's standing in a project; `None` when it may not see it.
     async fn standing(&self, caller: &Caller, project_id: Uuid) -> Result<Option<ProjectStanding>> {
-        self.projects.standing(&caller.authorization, project_id, caller.user_id).await
+        self.projects.standing(caller, project_id, caller.user_id).await
     }
 
     /// The caller's access to a project it can see; `NotFound(what)` otherwise.
@@ -314,7 +317,7 @@ impl TaskService {
     /// Checks that every one of `assignees` is a member of the project.
     async fn check_members(&self, caller: &Caller, project_id: Uuid, assignees: &[Uuid]) -> Result<()> {
         for user in assignees {
-            let standing = self.projects.standing(&caller.authorization, project_id, *user).await?;
+            let standing = self.projects.standing(caller, project_id, *user).await?;
             if standing.is_none_or(|s| s.role.is_none()) {
                 return Err(AppError::field("assignee_ids", format!("{user} is not a member of the project")));
             }
@@ -383,39 +386,7 @@ impl TaskService {
             estimate,
             parent_id: parent,
         };
-        self.store.ensure_counter(project_id).await?;
-        retrying(|| self.insert_task(caller, project_id, &key, new.clone(), client)).await
-    }
-
-    async fn insert_task(
-        &self,
-        caller: &Caller,
-        project_id: Uuid,
-        key: &str,
-        new: NewTask,
-        client: &ClientInfo,
-    ) -> Result<Task> {
-        let mut tx = self.store.begin().await?;
-        // First, so the board stays locked from here on and every read below sees the latest board.
-        let number = tx.next_number(project_id).await?;
-        if let Some(parent) = new.parent_id {
-            let chain = tx
-                .parent_chain(parent)
-                .await?
-                .ok_or_else(|| AppError::field("parent_id", "no such task in this project"))?;
-            check_parent(project_id, None, 1, &chain).map_err(|v| AppError::Validation(vec![v]))?;
-        }
-        let id = Uuid::now_v7();
-        let last = tx.last_position(project_id).await?;
-        let position = place(tx.as_mut(), project_id, id, last.as_ref(), None).await?;
-        let task = Task::create(id, project_id, key.to_owned(), number, new, caller.user_id, position, now());
-        tx.insert_task(&task).await?;
-        let mut events = vec![TaskEvent::Created { task: task.clone(), recipients: task.recipients(&[]) }];
-        for assignee in task.assignees.as_slice() {
-            events.push(TaskEvent::Assigned { task: task.clone(), assignee: *assignee });
-        }
-        Self::finish(tx, &events, caller, client).await?;
-        Ok(task)
+        self.create_in_lane(caller, project_id, key, new, client).await
     }
 
     /// One task the caller can see.
@@ -1027,7 +998,7 @@ const RESPACE_REACH: u32 = 4;
 /// unchanged, only the opaque keys that encode it are; `version` guards a task's writable fields
 /// against lost updates, and bumping it (or notifying watchers) for someone else's move elsewhere
 /// on the board would fail their `If-Match` writes and notify about nothing they could see.
-async fn place(
+pub(super) async fn place(
     tx: &mut dyn TaskTx,
     project_id: Uuid,
     id: Uuid,

@@ -1,13 +1,15 @@
 //! Adapters behind the task service's ports: MySQL (sqlx) for tasks, comments and the outbox, S3 for
 //! attachment bytes, gRPC to the project service for access, and the consumer of the project
-//! service's events.
+//! service's events, and the subscription that keeps the access cache current.
 
+pub mod access_events;
 pub mod consumer;
 mod envelope;
 mod mysql;
 pub mod project;
 pub mod s3;
 
+pub use access_events::AccessInvalidation;
 pub use consumer::ProjectEventHandler;
 pub use mysql::MySqlTaskStore;
 pub use project::ProjectServiceAccess;

@@ -18,7 +18,10 @@ use crate::domain::{
 
 const TASK_COLUMNS: &str = "t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, \
     t.priority, t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
-    t.updated_at, t.completed_at, t.version";
+    t.updated_at, t.completed_at, t.version, t.assignee_ids, t.labels";
+
+/// Rows inserted per statement: at most twenty placeholders each, well within MariaDB's 65,535.
+const INSERT_CHUNK: usize = 500;
 
 /// Tasks re-spaced per statement: three placeholders each, well within MariaDB's 65,535.
 const RESPACE_CHUNK: usize = 1000;
@@ -50,6 +53,20 @@ struct TaskRow {
     updated_at: PrimitiveDateTime,
     completed_at: Option<PrimitiveDateTime>,
     version: i64,
+    /// The assignees' ids, 16 bytes each.
+    assignee_ids: Vec<u8>,
+    /// A JSON array of the labels.
+    labels: String,
+}
+
+/// How the task row carries its assignees: their ids' bytes, one after the other.
+fn packed_assignees(assignees: &Assignees) -> Vec<u8> {
+    assignees.as_slice().iter().flat_map(|id| *id.as_bytes()).collect()
+}
+
+/// How the task row carries its labels: a JSON array of strings.
+fn packed_labels(labels: &Labels) -> Result<String, sqlx::Error> {
+    serde_json::to_string(labels.as_slice()).map_err(|e| sqlx::Error::Encode(e.into()))
 }
 
 fn corrupt(what: &str, id: Uuid) -> sqlx::Error {
@@ -57,8 +74,14 @@ fn corrupt(what: &str, id: Uuid) -> sqlx::Error {
 }
 
 impl TaskRow {
-    fn into_task(self, assignees: Vec<Uuid>, labels: Vec<String>) -> Result<Task, sqlx::Error> {
+    fn into_task(self) -> Result<Task, sqlx::Error> {
         let id = self.id;
+        let (chunks, rest) = self.assignee_ids.as_chunks::<16>();
+        if !rest.is_empty() {
+            return Err(corrupt("assignee list", id));
+        }
+        let assignees = chunks.iter().map(|bytes| Uuid::from_bytes(*bytes)).collect();
+        let labels: Vec<String> = serde_json::from_str(&self.labels).map_err(|_| corrupt("label list", id))?;
         let new = NewTask {
             title: Title::parse(&self.title).map_err(|_| corrupt("title", id))?,
             description: match self.description {
@@ -179,79 +202,64 @@ pub(crate) fn db(error: sqlx::Error) -> AppError {
     }
 }
 
-/// Reads the assignees and labels of `rows` and builds the tasks, in the rows' order.
-async fn hydrate(conn: &mut MySqlConnection, rows: Vec<TaskRow>) -> Result<Vec<Task>, sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut sql = QueryBuilder::<MySql>::new("SELECT task_id, user_id FROM task_assignee WHERE task_id IN (");
-    let mut ids = sql.separated(", ");
-    for row in &rows {
-        ids.push_bind(row.id);
-    }
-    sql.push(") ORDER BY task_id, ordinal");
-    let assignees: Vec<(Uuid, Uuid)> = sql.build_query_as().fetch_all(&mut *conn).await?;
-    let mut sql = QueryBuilder::<MySql>::new("SELECT task_id, label FROM task_label WHERE task_id IN (");
-    let mut ids = sql.separated(", ");
-    for row in &rows {
-        ids.push_bind(row.id);
-    }
-    sql.push(") ORDER BY task_id, ordinal");
-    let labels: Vec<(Uuid, String)> = sql.build_query_as().fetch_all(&mut *conn).await?;
-    rows.into_iter()
-        .map(|row| {
-            let a = assignees.iter().filter(|(t, _)| *t == row.id).map(|(_, u)| *u).collect();
-            let l = labels.iter().filter(|(t, _)| *t == row.id).map(|(_, l)| l.clone()).collect();
-            row.into_task(a, l)
-        })
-        .collect()
+/// The tasks of `rows`, in the rows' order.
+fn tasks_of(rows: Vec<TaskRow>) -> Result<Vec<Task>, sqlx::Error> {
+    rows.into_iter().map(TaskRow::into_task).collect()
 }
 
 /// One task, optionally locked for update.
 pub(crate) async fn fetch_task(conn: &mut MySqlConnection, id: Uuid, lock: bool) -> Result<Option<Task>, sqlx::Error> {
     let sql = format!("SELECT {TASK_COLUMNS} FROM task t WHERE t.id = ?{}", if lock { " FOR UPDATE" } else { "" });
     let row: Option<TaskRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await?;
-    match row {
-        Some(row) => Ok(hydrate(conn, vec![row]).await?.pop()),
-        None => Ok(None),
-    }
+    row.map(TaskRow::into_task).transpose()
 }
 
-async fn write_assignees(conn: &mut MySqlConnection, task: &Task, replace: bool) -> Result<(), sqlx::Error> {
+async fn write_assignees(conn: &mut MySqlConnection, tasks: &[Task], replace: bool) -> Result<(), sqlx::Error> {
     if replace {
-        sqlx::query("DELETE FROM task_assignee WHERE task_id = ?").bind(task.id).execute(&mut *conn).await?;
+        for task in tasks {
+            sqlx::query("DELETE FROM task_assignee WHERE task_id = ?").bind(task.id).execute(&mut *conn).await?;
+        }
     }
-    if task.assignees.as_slice().is_empty() {
-        return Ok(());
+    let rows: Vec<(&Task, usize, Uuid)> = tasks
+        .iter()
+        .flat_map(|task| task.assignees.as_slice().iter().enumerate().map(move |(i, user)| (task, i, *user)))
+        .collect();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut sql = QueryBuilder::<MySql>::new(
+            "INSERT INTO task_assignee (task_id, user_id, project_id, ordinal, created_at) ",
+        );
+        sql.push_values(chunk, |mut row, (task, i, user)| {
+            row.push_bind(task.id)
+                .push_bind(*user)
+                .push_bind(task.project_id)
+                .push_bind(u16::try_from(*i).unwrap_or(u16::MAX))
+                .push_bind(utc(task.created_at));
+        });
+        sql.build().execute(&mut *conn).await?;
     }
-    let mut sql =
-        QueryBuilder::<MySql>::new("INSERT INTO task_assignee (task_id, user_id, project_id, ordinal, created_at) ");
-    sql.push_values(task.assignees.as_slice().iter().enumerate(), |mut row, (i, user)| {
-        row.push_bind(task.id)
-            .push_bind(*user)
-            .push_bind(task.project_id)
-            .push_bind(u16::try_from(i).unwrap_or(u16::MAX))
-            .push_bind(utc(task.created_at));
-    });
-    sql.build().execute(&mut *conn).await?;
     Ok(())
 }
 
-async fn write_labels(conn: &mut MySqlConnection, task: &Task, replace: bool) -> Result<(), sqlx::Error> {
+async fn write_labels(conn: &mut MySqlConnection, tasks: &[Task], replace: bool) -> Result<(), sqlx::Error> {
     if replace {
-        sqlx::query("DELETE FROM task_label WHERE task_id = ?").bind(task.id).execute(&mut *conn).await?;
+        for task in tasks {
+            sqlx::query("DELETE FROM task_label WHERE task_id = ?").bind(task.id).execute(&mut *conn).await?;
+        }
     }
-    if task.labels.as_slice().is_empty() {
-        return Ok(());
+    let rows: Vec<(&Task, usize, &String)> = tasks
+        .iter()
+        .flat_map(|task| task.labels.as_slice().iter().enumerate().map(move |(i, label)| (task, i, label)))
+        .collect();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut sql = QueryBuilder::<MySql>::new("INSERT INTO task_label (task_id, ordinal, project_id, label) ");
+        sql.push_values(chunk, |mut row, (task, i, label)| {
+            row.push_bind(task.id)
+                .push_bind(u16::try_from(*i).unwrap_or(u16::MAX))
+                .push_bind(task.project_id)
+                .push_bind(label.as_str());
+        });
+        sql.build().execute(&mut *conn).await?;
     }
-    let mut sql = QueryBuilder::<MySql>::new("INSERT INTO task_label (task_id, ordinal, project_id, label) ");
-    sql.push_values(task.labels.as_slice().iter().enumerate(), |mut row, (i, label)| {
-        row.push_bind(task.id)
-            .push_bind(u16::try_from(i).unwrap_or(u16::MAX))
-            .push_bind(task.project_id)
-            .push_bind(label.clone());
-    });
-    sql.build().execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -264,8 +272,8 @@ pub(crate) async fn update_task_row(
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         "UPDATE task SET title = ?, description = ?, status = ?, priority = ?, due_at = ?, start_at = ?, \
-         estimate_minutes = ?, parent_id = ?, position = ?, updated_at = ?, completed_at = ?, version = ? \
-         WHERE id = ? AND version = ?",
+         estimate_minutes = ?, parent_id = ?, position = ?, updated_at = ?, completed_at = ?, version = ?, \
+         assignee_ids = ?, labels = ? WHERE id = ? AND version = ?",
     )
     .bind(task.title.as_str())
     .bind(task.description.as_ref().map(Description::as_str))
@@ -279,6 +287,8 @@ pub(crate) async fn update_task_row(
     .bind(utc(task.updated_at))
     .bind(task.completed_at().map(utc))
     .bind(task.version)
+    .bind(packed_assignees(&task.assignees))
+    .bind(packed_labels(&task.labels)?)
     .bind(task.id)
     .bind(previous_version)
     .execute(&mut *conn)
@@ -287,10 +297,10 @@ pub(crate) async fn update_task_row(
         return Ok(false);
     }
     if changed.contains(&"assignee_ids") {
-        write_assignees(conn, task, true).await?;
+        write_assignees(conn, std::slice::from_ref(task), true).await?;
     }
     if changed.contains(&"labels") {
-        write_labels(conn, task, true).await?;
+        write_labels(conn, std::slice::from_ref(task), true).await?;
     }
     Ok(true)
 }
@@ -447,13 +457,12 @@ impl TaskStore for MySqlTaskStore {
 
     #[tracing::instrument(level = "debug", skip(self))]
     async fn tasks_by_key(&self, project_key: &str, number: i64) -> Result<Vec<Task>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM task t WHERE t.project_key = ? AND t.number = ? ORDER BY t.created_at DESC"
         );
         let rows: Vec<TaskRow> =
-            sqlx::query_as(&sql).bind(project_key).bind(number).fetch_all(&mut *conn).await.map_err(db)?;
-        hydrate(&mut conn, rows).await.map_err(db)
+            sqlx::query_as(&sql).bind(project_key).bind(number).fetch_all(&self.pool).await.map_err(db)?;
+        tasks_of(rows).map_err(db)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -514,9 +523,8 @@ impl TaskStore for MySqlTaskStore {
         }
         push_order(&mut sql, columns, query);
         sql.push(" LIMIT ").push_bind(query.limit);
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let rows: Vec<TaskRow> = sql.build_query_as().fetch_all(&mut *conn).await.map_err(db)?;
-        hydrate(&mut conn, rows).await.map_err(db)
+        let rows: Vec<TaskRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        tasks_of(rows).map_err(db)
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
@@ -621,20 +629,22 @@ struct MySqlTaskTx {
 
 #[async_trait]
 impl TaskTx for MySqlTaskTx {
-    async fn next_number(&mut self, project_id: Uuid) -> Result<i64> {
-        sqlx::query(
-            "INSERT INTO task_counter (project_id, last_number) VALUES (?, 1) \
-             ON DUPLICATE KEY UPDATE last_number = last_number + 1",
-        )
-        .bind(project_id)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(db)?;
-        sqlx::query_scalar("SELECT last_number FROM task_counter WHERE project_id = ?")
-            .bind(project_id)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(db)
+    async fn take_numbers(&mut self, project_id: Uuid, count: usize) -> Result<i64> {
+        let count = i64::try_from(count).map_err(|_| AppError::Internal(anyhow::anyhow!("too many numbers")))?;
+        // `LAST_INSERT_ID(expr)` hands the new value back with the update's result: one round trip.
+        let updated =
+            sqlx::query("UPDATE task_counter SET last_number = LAST_INSERT_ID(last_number + ?) WHERE project_id = ?")
+                .bind(count)
+                .bind(project_id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db)?;
+        if updated.rows_affected() != 1 {
+            return Err(AppError::Internal(anyhow::anyhow!("project {project_id} has no task counter")));
+        }
+        let last = i64::try_from(updated.last_insert_id())
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("task counter out of range")))?;
+        Ok(last - count + 1)
     }
 
     async fn lock_board(&mut self, project_id: Uuid) -> Result<bool> {
@@ -797,35 +807,43 @@ impl TaskTx for MySqlTaskTx {
         watchers(&mut self.tx, task_id).await.map_err(db)
     }
 
-    async fn insert_task(&mut self, task: &Task) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO task (id, project_id, number, project_key, title, description, status, priority, due_at, \
-             start_at, estimate_minutes, parent_id, reporter_id, position, created_at, updated_at, completed_at, \
-             version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(task.id)
-        .bind(task.project_id)
-        .bind(task.number)
-        .bind(&task.project_key)
-        .bind(task.title.as_str())
-        .bind(task.description.as_ref().map(Description::as_str))
-        .bind(task.status().as_str())
-        .bind(task.priority.rank())
-        .bind(task.schedule.due_at().map(utc))
-        .bind(task.schedule.start_at().map(utc))
-        .bind(task.estimate.map(Estimate::minutes))
-        .bind(task.parent_id)
-        .bind(task.reporter_id)
-        .bind(task.position.as_str())
-        .bind(utc(task.created_at))
-        .bind(utc(task.updated_at))
-        .bind(task.completed_at().map(utc))
-        .bind(task.version)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(db)?;
-        write_assignees(&mut self.tx, task, false).await.map_err(db)?;
-        write_labels(&mut self.tx, task, false).await.map_err(db)?;
+    async fn insert_tasks(&mut self, tasks: &[Task]) -> Result<()> {
+        for chunk in tasks.chunks(INSERT_CHUNK) {
+            let mut sql = QueryBuilder::<MySql>::new(
+                "INSERT INTO task (id, project_id, number, project_key, title, description, status, priority, \
+                 due_at, start_at, estimate_minutes, parent_id, reporter_id, position, created_at, updated_at, \
+                 completed_at, version, assignee_ids, labels) ",
+            );
+            let mut labels = Vec::with_capacity(chunk.len());
+            for task in chunk {
+                labels.push(packed_labels(&task.labels).map_err(db)?);
+            }
+            sql.push_values(chunk.iter().zip(labels), |mut row, (task, labels)| {
+                row.push_bind(task.id)
+                    .push_bind(task.project_id)
+                    .push_bind(task.number)
+                    .push_bind(&task.project_key)
+                    .push_bind(task.title.as_str())
+                    .push_bind(task.description.as_ref().map(Description::as_str))
+                    .push_bind(task.status().as_str())
+                    .push_bind(task.priority.rank())
+                    .push_bind(task.schedule.due_at().map(utc))
+                    .push_bind(task.schedule.start_at().map(utc))
+                    .push_bind(task.estimate.map(Estimate::minutes))
+                    .push_bind(task.parent_id)
+                    .push_bind(task.reporter_id)
+                    .push_bind(task.position.as_str())
+                    .push_bind(utc(task.created_at))
+                    .push_bind(utc(task.updated_at))
+                    .push_bind(task.completed_at().map(utc))
+                    .push_bind(task.version)
+                    .push_bind(packed_assignees(&task.assignees))
+                    .push_bind(labels);
+            });
+            sql.build().execute(&mut *self.tx).await.map_err(db)?;
+        }
+        write_assignees(&mut self.tx, tasks, false).await.map_err(db)?;
+        write_labels(&mut self.tx, tasks, false).await.map_err(db)?;
         Ok(())
     }
 

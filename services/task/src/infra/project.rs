@@ -10,7 +10,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::app::ports::{ProjectAccess, ProjectStanding};
-use crate::app::{AppError, Result};
+use crate::app::{AppError, Caller, Result};
 use crate::domain::ProjectRole;
 
 /// A client of the project service that carries the current trace context.
@@ -47,12 +47,13 @@ fn role(value: i32) -> Option<ProjectRole> {
 
 #[async_trait]
 impl ProjectAccess for ProjectServiceAccess {
-    async fn standing(&self, authorization: &str, project_id: Uuid, user_id: Uuid) -> Result<Option<ProjectStanding>> {
+    async fn standing(&self, caller: &Caller, project_id: Uuid, user_id: Uuid) -> Result<Option<ProjectStanding>> {
         let mut request = tonic::Request::new(CheckAccessRequest {
             project_id: project_id.to_string(),
             user_id: user_id.to_string(),
         });
-        let value = authorization
+        let value = caller
+            .authorization
             .parse()
             .map_err(|_| AppError::Internal(anyhow::anyhow!("the caller's authorization is not valid metadata")))?;
         request.metadata_mut().insert("authorization", value);

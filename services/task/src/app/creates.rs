@@ -1,0 +1,244 @@
+//! Creates of one project, written together. Every create of a project takes the project's counter
+//! (its next number, with no gaps) and the end of its board, so creates of one project run one after
+//! another whatever is done; what this module changes is how many share one turn. Each project has a
+//! *lane*: while one transaction of the lane runs, the creates that arrive wait in it, and the next
+//! transaction takes them all (up to [`MAX_BATCH`]), with one lock of the counter, one read of the
+//! board's end, multi-row inserts and one commit. Under light load a lane's batch is one create and
+//! nothing waits; under a burst, one commit's cost is shared by many.
+//!
+//! A batch that fails for a reason other than a lost lock race is written again one create at a
+//! time, so each create gets its own outcome (a parent deleted meanwhile fails that create alone).
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Mutex, PoisonError};
+
+use futures::FutureExt as _;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::service::{Caller, ClientInfo, TaskService, now, place, retrying};
+use super::{AppError, Result};
+use crate::domain::{NewTask, Position, Task, TaskEvent, check_parent};
+
+/// Most creates written in one transaction.
+pub(super) const MAX_BATCH: usize = 64;
+
+/// A create waiting for its lane's turn.
+pub(super) struct PendingCreate {
+    pub caller: Caller,
+    pub project_key: String,
+    pub new: NewTask,
+    pub client: ClientInfo,
+    pub reply: oneshot::Sender<Result<Task>>,
+}
+
+/// The lanes with work, by project. A project is here exactly while a task drains its lane.
+#[derive(Default)]
+pub(super) struct Lanes {
+    lanes: Mutex<HashMap<Uuid, VecDeque<PendingCreate>>>,
+}
+
+impl std::fmt::Debug for Lanes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lanes").finish_non_exhaustive()
+    }
+}
+
+impl Lanes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, VecDeque<PendingCreate>>> {
+        // Every critical section leaves the map whole.
+        self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `pending`; `true` when the lane was idle, so the caller must start draining it.
+    fn push(&self, project_id: Uuid, pending: PendingCreate) -> bool {
+        let mut lanes = self.lock();
+        match lanes.get_mut(&project_id) {
+            Some(lane) => {
+                lane.push_back(pending);
+                false
+            }
+            None => {
+                lanes.insert(project_id, VecDeque::from([pending]));
+                true
+            }
+        }
+    }
+
+    /// The lane's next batch; an empty one means the lane is closed and a later push starts anew.
+    fn next_batch(&self, project_id: Uuid) -> Vec<PendingCreate> {
+        let mut lanes = self.lock();
+        let Some(lane) = lanes.get_mut(&project_id) else { return Vec::new() };
+        let batch: Vec<_> = lane.drain(..lane.len().min(MAX_BATCH)).collect();
+        if batch.is_empty() {
+            lanes.remove(&project_id);
+        }
+        batch
+    }
+}
+
+/// One create of a batch: who asked, in which project (its key), what, and from where.
+struct Item {
+    caller: Caller,
+    project_key: String,
+    new: NewTask,
+    client: ClientInfo,
+}
+
+impl TaskService {
+    /// Creates `new` in its project's lane and waits for the outcome.
+    pub(super) async fn create_in_lane(
+        &self,
+        caller: &Caller,
+        project_id: Uuid,
+        project_key: String,
+        new: NewTask,
+        client: &ClientInfo,
+    ) -> Result<Task> {
+        let (reply, outcome) = oneshot::channel();
+        let pending = PendingCreate { caller: caller.clone(), project_key, new, client: client.clone(), reply };
+        if self.lanes.push(project_id, pending) {
+            // Spawned, not awaited here: the lane serves every caller queued in it, and finishes
+            // even if this caller goes away.
+            tokio::spawn(self.clone().drain_lane(project_id));
+        }
+        outcome.await.map_err(|_| AppError::Internal(anyhow::anyhow!("the create was dropped unanswered")))?
+    }
+
+    /// Writes the lane's batches until it is empty.
+    async fn drain_lane(self, project_id: Uuid) {
+        loop {
+            let batch = self.lanes.next_batch(project_id);
+            if batch.is_empty() {
+                return;
+            }
+            let (items, replies): (Vec<Item>, Vec<_>) = batch
+                .into_iter()
+                .map(|p| (Item { caller: p.caller, project_key: p.project_key, new: p.new, client: p.client }, p.reply))
+                .unzip();
+            // A panic must not leave the lane open with no one draining it.
+            let outcomes = AssertUnwindSafe(self.write_creates(project_id, &items)).catch_unwind().await;
+            match outcomes {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        // The caller may have gone away; the task exists all the same.
+                        let _ = reply.send(outcome);
+                    }
+                }
+                Err(_) => {
+                    tracing::error!(%project_id, creates = items.len(), "a batch of creates panicked");
+                    for reply in replies {
+                        let _ = reply.send(Err(AppError::Internal(anyhow::anyhow!("the create failed"))));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One outcome per item, in order: the batch in one transaction, or each alone if that fails.
+    #[tracing::instrument(skip_all, fields(project = %project_id, creates = items.len()))]
+    async fn write_creates(&self, project_id: Uuid, items: &[Item]) -> Vec<Result<Task>> {
+        if let Err(error) = self.store.ensure_counter(project_id).await {
+            return items.iter().map(|_| Err(shared(&error))).collect();
+        }
+        if items.len() > 1 {
+            match retrying(|| self.insert_batch(project_id, items)).await {
+                Ok(outcomes) => return outcomes,
+                Err(error) => {
+                    tracing::warn!(%error, "a batch of creates failed; writing them one by one");
+                }
+            }
+        }
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let outcome = retrying(|| self.insert_batch(project_id, std::slice::from_ref(item))).await;
+            outcomes.push(outcome.and_then(|mut one| one.pop().unwrap_or_else(|| Err(lost()))));
+        }
+        outcomes
+    }
+
+    /// Writes `items` in one transaction. `Err` when the transaction failed (nothing was written);
+    /// otherwise one outcome per item, where an item refused for its own input (its parent) is an
+    /// `Err` of its own and takes no number.
+    async fn insert_batch(&self, project_id: Uuid, items: &[Item]) -> Result<Vec<Result<Task>>> {
+        let mut tx = self.store.begin().await?;
+        let with_parent = items.iter().any(|item| item.new.parent_id.is_some());
+        // The counter row first, so the board stays locked from here on and every read below sees
+        // the latest board. Parents are judged before numbers are taken: a refused create takes none.
+        let mut refused: Vec<Option<AppError>> = items.iter().map(|_| None).collect();
+        if with_parent {
+            tx.lock_board(project_id).await?;
+            for (item, refusal) in items.iter().zip(refused.iter_mut()) {
+                if let Some(parent) = item.new.parent_id {
+                    *refusal = match tx.parent_chain(parent).await? {
+                        None => Some(AppError::field("parent_id", "no such task in this project")),
+                        Some(chain) => check_parent(project_id, None, 1, &chain)
+                            .err()
+                            .map(|violation| AppError::Validation(vec![violation])),
+                    };
+                }
+            }
+        }
+        let accepted = refused.iter().filter(|r| r.is_none()).count();
+        let mut tasks = Vec::with_capacity(accepted);
+        if accepted > 0 {
+            let first = tx.take_numbers(project_id, accepted).await?;
+            let mut last = tx.last_position(project_id).await?;
+            let mut unwritten: Vec<Task> = Vec::new();
+            let accepted_items = items.iter().zip(&refused).filter(|(_, r)| r.is_none()).map(|(item, _)| item);
+            for (number, item) in (first..).zip(accepted_items) {
+                let id = Uuid::now_v7();
+                let position = match Position::between(last.as_ref(), None) {
+                    Ok(key) if !key.is_long() => key,
+                    // The end of the board needs re-spacing: it must see every task placed so far.
+                    _ => {
+                        tx.insert_tasks(&unwritten).await?;
+                        tasks.append(&mut unwritten);
+                        place(tx.as_mut(), project_id, id, last.as_ref(), None).await?
+                    }
+                };
+                let task = Task::create(
+                    id,
+                    project_id,
+                    item.project_key.clone(),
+                    number,
+                    item.new.clone(),
+                    item.caller.user_id,
+                    position.clone(),
+                    now(),
+                );
+                last = Some(position);
+                unwritten.push(task);
+            }
+            tx.insert_tasks(&unwritten).await?;
+            tasks.append(&mut unwritten);
+        }
+        let accepted_items = items.iter().zip(&refused).filter(|(_, r)| r.is_none()).map(|(item, _)| item);
+        for (task, item) in tasks.iter().zip(accepted_items) {
+            let mut events = vec![TaskEvent::Created { task: task.clone(), recipients: task.recipients(&[]) }];
+            for assignee in task.assignees.as_slice() {
+                events.push(TaskEvent::Assigned { task: task.clone(), assignee: *assignee });
+            }
+            for event in &events {
+                tx.record(event, Some(item.caller.user_id), &item.client).await?;
+            }
+        }
+        tx.commit().await?;
+        let mut tasks = tasks.into_iter();
+        Ok(refused.into_iter().map(|refusal| refusal.map_or_else(|| tasks.next().ok_or_else(lost), Err)).collect())
+    }
+}
+
+/// `error`, for each of several creates it failed.
+fn shared(error: &AppError) -> AppError {
+    match error {
+        AppError::Unavailable(message) => AppError::Unavailable(message.clone()),
+        AppError::Contention => AppError::Contention,
+        other => AppError::Internal(anyhow::anyhow!("{other}")),
+    }
+}
+
+fn lost() -> AppError {
+    AppError::Internal(anyhow::anyhow!("a create of the batch went missing"))
+}
