@@ -90,3 +90,29 @@ async fn two_relays_running_at_once_publish_every_event_exactly_once_and_in_orde
 
     schema.env.cleanup().await
 }
+
+#[tokio::test]
+async fn events_enqueued_together_keep_their_order_and_one_invalid_envelope_writes_none() -> anyhow::Result<()> {
+    // Arrange: more events than one statement takes, so the order must hold across chunks.
+    let schema = setup().await?;
+    let pool = &schema.pool;
+    let events: Vec<_> =
+        (0..ordo_events::ENQUEUE_CHUNK + 5).map(|i| password_changed(&format!("user-{}", i % 3))).collect();
+    let mut invalid = events[..3].to_vec();
+    invalid[1].r#type = String::new();
+
+    // Act
+    let mut tx = pool.begin().await?;
+    let refused = ordo_events::enqueue_all(&mut tx, &invalid).await;
+    ordo_events::enqueue_all(&mut tx, &events).await?;
+    tx.commit().await?;
+
+    // Assert
+    assert!(matches!(refused, Err(ordo_events::Error::InvalidEnvelope(_))));
+    let stored: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT event_id FROM outbox_event ORDER BY id").fetch_all(pool).await?;
+    let expected: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id.parse()).collect::<Result<_, _>>()?;
+    assert_eq!(stored, expected);
+
+    schema.env.cleanup().await
+}

@@ -321,10 +321,14 @@ pub(crate) async fn record(
     client: &ClientInfo,
 ) -> Result<()> {
     let envelope = super::envelope::envelope(event, actor, client);
-    ordo_events::enqueue(conn, &envelope).await.map_err(|e| match e {
+    ordo_events::enqueue(conn, &envelope).await.map_err(outbox_error)
+}
+
+fn outbox_error(error: ordo_events::Error) -> AppError {
+    match error {
         ordo_events::Error::Database(e) => db(e),
         other => AppError::Internal(other.into()),
-    })
+    }
 }
 
 /// The task service's MySQL store.
@@ -437,7 +441,7 @@ fn push_order(sql: &mut QueryBuilder<'_, MySql>, columns: SortColumns, query: &T
 impl TaskStore for MySqlTaskStore {
     async fn begin(&self) -> Result<Box<dyn TaskTx>> {
         let tx = self.pool.begin().await.map_err(db)?;
-        Ok(Box::new(MySqlTaskTx { tx, signal: self.signal.clone(), wrote_events: false }))
+        Ok(Box::new(MySqlTaskTx { tx, signal: self.signal.clone(), events: Vec::new() }))
     }
 
     async fn ensure_counter(&self, project_id: Uuid) -> Result<()> {
@@ -624,7 +628,8 @@ fn oldest_first_of_task(
 struct MySqlTaskTx {
     tx: Transaction<'static, MySql>,
     signal: OutboxSignal,
-    wrote_events: bool,
+    /// The transaction's events, written to the outbox together just before the commit.
+    events: Vec<ordo_proto::events::v1::Envelope>,
 }
 
 #[async_trait]
@@ -994,15 +999,20 @@ impl TaskTx for MySqlTaskTx {
     }
 
     async fn record(&mut self, event: &TaskEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()> {
-        record(&mut self.tx, event, actor.map(|a| a.to_string()), client).await?;
-        self.wrote_events = true;
+        // The rows the events describe are locked until the commit, so writing the events last
+        // keeps their outbox order: one statement for all of them instead of one each.
+        self.events.push(super::envelope::envelope(event, actor.map(|a| a.to_string()), client));
         Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(db)?;
-        if self.wrote_events {
-            self.signal.notify();
+        let Self { mut tx, signal, events } = *self;
+        if !events.is_empty() {
+            ordo_events::enqueue_all(&mut tx, &events).await.map_err(outbox_error)?;
+        }
+        tx.commit().await.map_err(db)?;
+        if !events.is_empty() {
+            signal.notify();
         }
         Ok(())
     }
