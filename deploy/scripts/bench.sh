@@ -76,7 +76,7 @@ export ORDO_GRPC_ADDR=127.0.0.1:50151 ORDO_OPS_ADDR=127.0.0.1:19101
 export ORDO_HTTP_ADDR=127.0.0.1:18080 ORDO_IDENTITY_URL=http://127.0.0.1:50151
 export ORDO_PROJECT_URL=http://127.0.0.1:50152 ORDO_AUDIT_URL=http://127.0.0.1:50155
 export ORDO_TASK_URL=http://127.0.0.1:50153
-export ORDO_LOG_FORMAT=json RUST_LOG=warn
+export ORDO_LOG_FORMAT=json RUST_LOG=${BENCH_RUST_LOG:-warn}
 redis-cli --scan --pattern 'ordo:bench:*' | xargs -r redis-cli del >/dev/null
 
 pids=()

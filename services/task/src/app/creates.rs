@@ -21,6 +21,9 @@ use super::service::{Caller, ClientInfo, TaskService, now, place, retrying};
 use super::{AppError, Result};
 use crate::domain::{NewTask, Position, Task, TaskEvent, check_parent};
 
+/// How many creates each transaction of a lane wrote.
+const BATCH_SIZE: &str = "ordo_task_create_batch_size";
+
 /// Most creates written in one transaction.
 pub(super) const MAX_BATCH: usize = 64;
 
@@ -142,9 +145,14 @@ impl TaskService {
         if let Err(error) = self.store.ensure_counter(project_id).await {
             return items.iter().map(|_| Err(shared(&error))).collect();
         }
+        metrics::histogram!(BATCH_SIZE).record(items.len() as f64);
         if items.len() > 1 {
+            let started = std::time::Instant::now();
             match retrying(|| self.insert_batch(project_id, items)).await {
-                Ok(outcomes) => return outcomes,
+                Ok(outcomes) => {
+                    tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "batch of creates written");
+                    return outcomes;
+                }
                 Err(error) => {
                     tracing::warn!(%error, "a batch of creates failed; writing them one by one");
                 }

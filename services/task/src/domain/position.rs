@@ -7,6 +7,7 @@
 //! keys without upper-case letters). Keys never end in `0`: that keeps a key strictly between any two
 //! keys always possible (as with decimals, nothing lies between `0.1` and `0.10`).
 //!
+//! Appending at the end of a board grows keys only logarithmically (see [`Position::after`]).
 //! Inserting into one gap again and again lengthens keys by about one character per five inserts,
 //! so a key longer than [`LONG_POSITION_LEN`] is not stored: the board re-spaces a small window of
 //! tasks around the gap with [`Position::spread`] (short, evenly spaced keys) and the task takes a
@@ -25,6 +26,8 @@ pub const LONG_POSITION_LEN: usize = 12;
 /// The longest key [`Position::spread`] hands out: well short of [`LONG_POSITION_LEN`], so a re-spaced
 /// gap takes a few dozen more inserts before it is re-spaced again.
 pub const SPREAD_POSITION_LEN: usize = 8;
+/// The widest append counter read as a base-36 integer in a `u128`.
+const MAX_COUNTER_DIGITS: usize = 24;
 /// How many keys of a spread's length lie between two neighbouring keys it hands out, at least:
 /// one digit's worth, so each gap has room for about five inserts before keys grow.
 const SPREAD_ROOM: u128 = BASE as u128;
@@ -65,22 +68,39 @@ impl Position {
         Self("i".to_owned())
     }
 
-    /// A key after `last` (the end of a board). Cheaper than the midpoint towards infinity: it
-    /// bumps the first digit that can be bumped, so keys grow by one character per 35 appends.
-    /// The key is never longer than `last` plus one character.
+    /// A key after `last` (the end of a board), growing only logarithmically with the number of
+    /// appends. Keys are read in *levels*: a key that starts with `k` letters `z` is followed by a
+    /// counter below `z…` of up to `k + 1` digits. The next key counts the counter up at its own
+    /// length while that stays below `z` (short keys, wide gaps), then at the level's full `k + 1`
+    /// digits; when even that would reach `z…`, the next level starts (`k + 1` letters `z`, which
+    /// sorts after every key of level `k`). Level `k` holds over 36^(k-1) keys of at most `2k + 1`
+    /// characters: 10,000 appends stay within 7 characters and 50 million within 11, so appending
+    /// never makes a key long enough to re-space the board.
     pub fn after(last: &Position) -> Result<Self, PositionError> {
-        let bytes = last.0.as_bytes();
-        for (i, &b) in bytes.iter().enumerate() {
-            let d = digit(b).unwrap_or(BASE - 1);
-            if d + 1 < BASE {
-                let mut key = last.0[..i].to_owned();
-                key.push(char::from(ALPHABET[d + 1]));
-                return Ok(Self(key));
+        let level = last.0.bytes().take_while(|&b| b == b'z').count();
+        let width = level + 1;
+        if width > MAX_COUNTER_DIGITS {
+            // Only a key no board reaches by appending; it grows by one digit as a fallback.
+            let mut key = last.0.clone();
+            key.push('1');
+            return Self::bounded(key);
+        }
+        let counter = Position(last.0[level..].to_owned());
+        let own = counter.0.len().clamp(1, width);
+        for digits_counted in [own, width] {
+            let mut next = prefix_value(&counter, digits_counted) + 1;
+            // Never a trailing `0` (keys never end in one), and no shorter key by dropping it:
+            // a key keeps the length it was counted at.
+            if next.is_multiple_of(BASE as u128) {
+                next += 1;
+            }
+            // The counter's first digit may not become `z`: that is the next level's prefix.
+            let full = (BASE as u128 - 1) * (BASE as u128).pow(u32::try_from(digits_counted - 1).unwrap_or(u32::MAX));
+            if next < full {
+                return Self::bounded(format!("{}{}", "z".repeat(level), digits(next, digits_counted)));
             }
         }
-        let mut key = last.0.clone();
-        key.push('1');
-        Self::bounded(key)
+        Self::bounded(format!("{}1", "z".repeat(level + 1)))
     }
 
     /// A key strictly between `lower` and `upper`; `None` stands for the start or the end of the
@@ -313,15 +333,47 @@ mod tests {
     }
 
     #[test]
-    fn appends_grow_slowly_and_stay_ordered() {
+    fn appends_grow_logarithmically_and_stay_ordered() {
         let mut last = Position::first();
-        for _ in 0..2000 {
+        for i in 1..=100_000 {
             let next = Position::after(&last).unwrap();
-            assert!(last < next, "{last} < {next}");
-            assert!(Position::parse(next.as_str()).is_some());
+            assert!(last.as_str().as_bytes() < next.as_str().as_bytes(), "{last} < {next}");
+            assert!(Position::parse(next.as_str()).is_some(), "{next}");
             last = next;
+            for (after, most) in [(1_000, 5), (10_000, 7)] {
+                if i == after {
+                    assert!(last.as_str().len() <= most, "after {after} appends: {last}");
+                }
+            }
         }
-        assert!(last.as_str().len() <= 70, "{} characters", last.as_str().len());
+        assert!(last.as_str().len() <= 9, "after 100,000 appends: {last}");
+        assert!(!last.is_long());
+    }
+
+    #[test]
+    fn an_append_after_any_key_sorts_after_it() {
+        for raw in [
+            "i",
+            "y",
+            "z",
+            "z1",
+            "zy",
+            "zz",
+            "zzz",
+            "j5",
+            "zyzz",
+            "z0z",
+            "zz0001",
+            "y9zzzzzzzz",
+            "zzzzzzzzzzzzzzzzzzzzzzzzz",
+        ] {
+            let last = p(raw);
+
+            let next = Position::after(&last).unwrap();
+
+            assert!(last.as_str().as_bytes() < next.as_str().as_bytes(), "{last} < {next}");
+            assert!(Position::parse(next.as_str()).is_some(), "{next}");
+        }
     }
 
     /// Checks a spread of `n` keys between `lower` and `upper`: strictly ascending, strictly within
