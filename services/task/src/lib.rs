@@ -24,9 +24,11 @@ use ordo_proto::task::v1::task_service_server::TaskServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 
+use crate::app::ports::PageCache;
 use crate::app::{AccessCache, AttachmentSettings, TaskService};
 use crate::infra::{
-    AccessInvalidation, MySqlTaskStore, ProjectEventHandler, ProjectServiceAccess, S3ObjectStore, S3Settings,
+    AccessInvalidation, MySqlTaskStore, ProjectEventHandler, ProjectServiceAccess, RedisPageCache, S3ObjectStore,
+    S3Settings,
 };
 
 /// The task service's own migrations (the events library's outbox tables are merged in at start).
@@ -46,7 +48,7 @@ pub struct Config {
     /// Largest number of pooled database connections.
     #[arg(long, env = "ORDO_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
     pub database_max_connections: u32,
-    /// Redis URL (checked by /readyz; the task service caches nothing there yet).
+    /// Redis URL (the page cache of task lists; checked by /readyz).
     #[arg(long, env = "ORDO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: Secret<String>,
     /// Prefix of every Redis key.
@@ -74,6 +76,10 @@ pub struct Config {
     /// Most answers of the project service kept at once.
     #[arg(long, env = "ORDO_ACCESS_CACHE_CAPACITY", default_value_t = 100_000)]
     pub access_cache_capacity: usize,
+    /// How long an encoded page of a project's task list is kept in Redis, seconds; any change to
+    /// the project's tasks makes its pages stale at once. 0 turns the page cache off.
+    #[arg(long, env = "ORDO_LIST_CACHE_TTL_SECS", default_value_t = 30)]
+    pub list_cache_ttl_secs: u64,
     /// Timeout of every call to another service, milliseconds.
     #[arg(long, env = "ORDO_BACKEND_TIMEOUT_MS", default_value_t = 5000)]
     pub backend_timeout_ms: u64,
@@ -189,12 +195,24 @@ pub async fn serve(
     )?;
     let invalidation = tokio::spawn(invalidation.run(shutdown.clone()));
     let signal = OutboxSignal::default();
-    let service = TaskService::new(Arc::new(MySqlTaskStore::new(pool.clone(), signal.clone())), Arc::new(access))
-        .with_attachments(AttachmentSettings {
-            objects: Arc::new(objects.clone()),
-            max_bytes: config.max_attachment_bytes,
-            presign_ttl: (config.presign_ttl_secs > 0).then(|| Duration::from_secs(config.presign_ttl_secs)),
-        });
+    let pages: Option<Arc<dyn PageCache>> = (config.list_cache_ttl_secs > 0).then(|| {
+        Arc::new(RedisPageCache::new(
+            redis.clone(),
+            config.redis_prefix.clone(),
+            Duration::from_secs(config.list_cache_ttl_secs),
+        )) as Arc<dyn PageCache>
+    });
+    let mut service = TaskService::new(Arc::new(MySqlTaskStore::new(pool.clone(), signal.clone())), Arc::new(access));
+    let mut project_events = ProjectEventHandler::new(signal.clone());
+    if let Some(pages) = &pages {
+        service = service.with_page_cache(pages.clone());
+        project_events = project_events.with_page_cache(pages.clone());
+    }
+    let service = service.with_attachments(AttachmentSettings {
+        objects: Arc::new(objects.clone()),
+        max_bytes: config.max_attachment_bytes,
+        presign_ttl: (config.presign_ttl_secs > 0).then(|| Duration::from_secs(config.presign_ttl_secs)),
+    });
     let sweeper =
         tokio::spawn(sweep_objects(service.clone(), Duration::from_secs(config.object_sweep_secs), shutdown.clone()));
 
@@ -214,7 +232,7 @@ pub async fn serve(
             "task",
             infra::consumer::BINDINGS.iter().copied(),
         ),
-        ProjectEventHandler::new(signal),
+        project_events,
     )?;
     // Bound before serving, so no event published once the service answers can miss the queue; if
     // the broker is down the consumer declares it when it connects.

@@ -114,7 +114,7 @@ impl TaskService {
             let watchers = tx.watchers(task.id).await?;
             let recipients = task.recipients(&watchers);
             let events = [TaskEvent::AttachmentAdded { task, attachment: attachment.clone(), recipients }];
-            Self::finish(tx, &events, caller, client).await
+            self.finish(tx, &events, caller, client).await
         }
         .await;
         if let Err(error) = recorded {

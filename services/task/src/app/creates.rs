@@ -233,6 +233,9 @@ impl TaskService {
             }
         }
         tx.commit().await?;
+        if !tasks.is_empty() {
+            self.lists_changed([project_id]).await;
+        }
         let mut tasks = tasks.into_iter();
         Ok(refused.into_iter().map(|refusal| refusal.map_or_else(|| tasks.next().ok_or_else(lost), Err)).collect())
     }

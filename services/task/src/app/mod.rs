@@ -13,4 +13,6 @@ mod service;
 pub use access_cache::AccessCache;
 pub use attachments::{AttachmentPage, AttachmentSettings, NewAttachment};
 pub use error::{AppError, Result};
-pub use service::{BulkOutcome, Caller, ClientInfo, CommentPage, ListTasks, TaskFields, TaskPage, TaskService};
+pub use service::{
+    BulkOutcome, Caller, ClientInfo, CommentPage, ListTasks, PageEncoder, TaskFields, TaskPage, TaskService,
+};

@@ -29,6 +29,28 @@ pub trait ProjectAccess: Send + Sync + 'static {
     async fn standing(&self, caller: &Caller, project_id: Uuid, user_id: Uuid) -> Result<Option<ProjectStanding>>;
 }
 
+/// What the page cache holds for one list query of a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CachedPage {
+    /// The page as stored since the project's last change.
+    Hit(Vec<u8>),
+    /// None is current; a page computed now is stored with [`PageCache::put`] under `generation`
+    /// (which a change in the meantime makes stale at once).
+    Miss { generation: u64 },
+}
+
+/// Encoded pages of project task lists, keyed by their query. Every change to a project's tasks
+/// makes all of the project's pages stale at once ([`PageCache::changed`], called after the commit).
+#[async_trait]
+pub trait PageCache: Send + Sync + 'static {
+    /// The page stored under `key` for the project as it is now.
+    async fn get(&self, project_id: Uuid, key: &str) -> Result<CachedPage>;
+    /// Stores `page` under `key`, valid while the project is at `generation`.
+    async fn put(&self, project_id: Uuid, generation: u64, key: &str, page: &[u8]) -> Result<()>;
+    /// The project's tasks changed: its stored pages are stale.
+    async fn changed(&self, project_id: Uuid) -> Result<()>;
+}
+
 /// Bytes as they stream: an upload's body, a download's content.
 pub type ByteStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
 

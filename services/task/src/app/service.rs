@@ -13,7 +13,8 @@ use super::attachments::AttachmentSettings;
 use super::creates::Lanes;
 use super::cursor;
 use super::ports::{
-    BoardSlot, ParentFilter, ProjectAccess, ProjectStanding, Side, SortValue, TaskQuery, TaskSort, TaskStore, TaskTx,
+    BoardSlot, CachedPage, PageCache, ParentFilter, ProjectAccess, ProjectStanding, Side, SortValue, TaskQuery,
+    TaskSort, TaskStore, TaskTx,
 };
 use super::{AppError, Result};
 use crate::domain::{
@@ -193,6 +194,17 @@ pub struct TaskService {
     pub(super) attachment_settings: Option<AttachmentSettings>,
     /// Creates waiting for their project's turn.
     pub(super) lanes: Arc<Lanes>,
+    /// Encoded pages of project lists; `None` lists from the database every time.
+    pages: Option<Arc<dyn PageCache>>,
+}
+
+/// Encodes a page of tasks for the cache and the caller (the gRPC layer's response).
+pub type PageEncoder<'a> = dyn Fn(&TaskPage) -> Vec<u8> + Send + Sync + 'a;
+
+/// A listed page, as the caller asked for it.
+enum Listed {
+    Page(TaskPage),
+    Encoded(Vec<u8>),
 }
 
 impl std::fmt::Debug for TaskService {
@@ -281,7 +293,13 @@ fn parent_id(raw: Option<&str>) -> Result<Option<Uuid>, FieldViolation> {
 impl TaskService {
     /// The use cases over these ports.
     pub fn new(store: Arc<dyn TaskStore>, projects: Arc<dyn ProjectAccess>) -> Self {
-        Self { store, projects, attachment_settings: None, lanes: Arc::default() }
+        Self { store, projects, attachment_settings: None, lanes: Arc::default(), pages: None }
+    }
+
+    /// Serves lists of one project from `pages` while its tasks are unchanged.
+    pub fn with_page_cache(mut self, pages: Arc<dyn PageCache>) -> Self {
+        self.pages = Some(pages);
+        self
     }
 
     /// Keeps attachments in `settings`' object store.
@@ -325,8 +343,10 @@ impl TaskService {
         Ok(())
     }
 
-    /// Writes the events and commits.
+    /// Writes the events and commits; the projects whose tasks the events are about get their
+    /// cached lists made stale.
     pub(super) async fn finish(
+        &self,
         mut tx: Box<dyn TaskTx>,
         events: &[TaskEvent],
         caller: &Caller,
@@ -335,7 +355,23 @@ impl TaskService {
         for event in events {
             tx.record(event, Some(caller.user_id), client).await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        self.lists_changed(events.iter().map(|event| event.task().project_id)).await;
+        Ok(())
+    }
+
+    /// Makes the cached lists of `projects` stale, after the commit that changed their tasks. A
+    /// failure is logged: the pages then last until their TTL.
+    pub(super) async fn lists_changed(&self, projects: impl IntoIterator<Item = Uuid>) {
+        let Some(pages) = &self.pages else { return };
+        let mut projects: Vec<Uuid> = projects.into_iter().collect();
+        projects.sort_unstable();
+        projects.dedup();
+        for project_id in projects {
+            if let Err(error) = pages.changed(project_id).await {
+                tracing::warn!(%error, %project_id, "cached task lists could not be made stale; they expire on their own");
+            }
+        }
     }
 
     /// Creates a task with the next number of its project, at the end of its board (members and up).
@@ -415,6 +451,60 @@ impl TaskService {
     /// A page of tasks by filters and one sort.
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id))]
     pub async fn list_tasks(&self, caller: &Caller, request: &ListTasks) -> Result<TaskPage> {
+        match self.list(caller, request, None).await? {
+            Listed::Page(page) => Ok(page),
+            Listed::Encoded(_) => Err(AppError::Internal(anyhow::anyhow!("a page was encoded unasked"))),
+        }
+    }
+
+    /// A page of tasks like [`list_tasks`](Self::list_tasks), encoded by `encode`. A list of one
+    /// project is served from the page cache while none of the project's tasks has changed since
+    /// it was stored (after the same access check as always).
+    #[tracing::instrument(skip_all, fields(caller = %caller.user_id))]
+    pub async fn list_tasks_encoded(
+        &self,
+        caller: &Caller,
+        request: &ListTasks,
+        encode: &PageEncoder<'_>,
+    ) -> Result<Vec<u8>> {
+        match self.list(caller, request, Some(encode)).await? {
+            Listed::Encoded(bytes) => Ok(bytes),
+            Listed::Page(page) => Ok(encode(&page)),
+        }
+    }
+
+    /// A stored page of `project_id`'s list `key`, or the page computed by `compute`, encoded and
+    /// stored for the next caller. The cache failing only means computing the page.
+    async fn cached_page<F, Fut>(
+        &self,
+        project_id: Uuid,
+        key: &str,
+        encode: &PageEncoder<'_>,
+        compute: F,
+    ) -> Result<Vec<u8>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<TaskPage>>,
+    {
+        let Some(pages) = &self.pages else { return compute().await.map(|page| encode(&page)) };
+        let generation = match pages.get(project_id, key).await {
+            Ok(CachedPage::Hit(bytes)) => return Ok(bytes),
+            Ok(CachedPage::Miss { generation }) => Some(generation),
+            Err(error) => {
+                tracing::debug!(%error, "the page cache is unavailable; listing from the database");
+                None
+            }
+        };
+        let bytes = encode(&compute().await?);
+        if let Some(generation) = generation
+            && let Err(error) = pages.put(project_id, generation, key, &bytes).await
+        {
+            tracing::debug!(%error, "a page could not be cached");
+        }
+        Ok(bytes)
+    }
+
+    async fn list(&self, caller: &Caller, request: &ListTasks, encode: Option<&PageEncoder<'_>>) -> Result<Listed> {
         let mut v = Violations::default();
         let limit = v.check(cursor::limit(request.limit).map_err(first_violation));
         let project_id = if request.project_id.is_empty() {
@@ -461,11 +551,12 @@ impl TaskService {
         priorities.sort_unstable();
         priorities.dedup();
         let micros = |t: Option<OffsetDateTime>| t.map(|t| t.unix_timestamp_nanos() / 1_000);
-        let fingerprint = cursor::fingerprint(&format!(
+        let filters = format!(
             "{project_id:?}|{statuses:?}|{priorities:?}|{assignee_id:?}|{label:?}|{text:?}|{:?}|{:?}|{parent:?}",
             micros(request.due_before),
             micros(request.due_after),
-        ));
+        );
+        let fingerprint = cursor::fingerprint(&filters);
         let after = cursor::decode_task(&request.cursor, &fingerprint, sort)?;
 
         let mut query = TaskQuery {
@@ -492,11 +583,19 @@ impl TaskService {
             TaskPage { tasks, next_cursor }
         };
 
+        let out = |page: TaskPage| match encode {
+            Some(encode) => Listed::Encoded(encode(&page)),
+            None => Listed::Page(page),
+        };
         if let Some(project_id) = project_id {
             let (access, _) = self.access(caller, project_id, NO_PROJECT).await?;
             access.read().map_err(|d| AppError::denied(d, NO_PROJECT))?;
-            let tasks = self.store.list_tasks(&query).await?;
-            return Ok(page_of(tasks, None));
+            let Some(encode) = encode else {
+                return Ok(Listed::Page(page_of(self.store.list_tasks(&query).await?, None)));
+            };
+            let key = format!("{filters}|{sort:?}|{limit}|{}", request.cursor);
+            let compute = || async { Ok(page_of(self.store.list_tasks(&query).await?, None)) };
+            return self.cached_page(project_id, &key, encode, compute).await.map(Listed::Encoded);
         }
 
         // Across projects: walk the candidates in keyset order and keep those of projects the
@@ -521,16 +620,16 @@ impl TaskService {
                 if can_see {
                     visible.push(task);
                     if visible.len() > limit as usize {
-                        return Ok(page_of(visible, None));
+                        return Ok(out(page_of(visible, None)));
                     }
                 }
             }
             if exhausted {
-                return Ok(page_of(visible, None));
+                return Ok(out(page_of(visible, None)));
             }
             query.after = scanned_to.clone();
         }
-        Ok(page_of(visible, scanned_to))
+        Ok(out(page_of(visible, scanned_to)))
     }
 
     /// Changes the fields named in `mask` (members and up).
@@ -678,7 +777,7 @@ impl TaskService {
         for removed in old.assignees.as_slice().iter().filter(|a| !task.assignees.contains(**a)) {
             events.push(TaskEvent::Unassigned { task: task.clone(), assignee: *removed, why: Unassignment::Edit });
         }
-        Self::finish(tx, &events, caller, client).await?;
+        self.finish(tx, &events, caller, client).await?;
         Ok(task)
     }
 
@@ -780,7 +879,7 @@ impl TaskService {
         let watchers = tx.watchers(task.id).await?;
         let recipients = task.recipients(&watchers);
         let events = [TaskEvent::Updated { task: task.clone(), changed: vec!["position"], recipients }];
-        Self::finish(tx, &events, caller, client).await?;
+        self.finish(tx, &events, caller, client).await?;
         Ok(task)
     }
 
@@ -806,7 +905,7 @@ impl TaskService {
             tx.delete_tasks(&ids).await?;
             let recipients = task.recipients(&watchers);
             let events = [TaskEvent::Deleted { task, subtask_ids, recipients }];
-            Self::finish(tx, &events, caller, client).await
+            self.finish(tx, &events, caller, client).await
         })
         .await
     }
@@ -912,7 +1011,7 @@ impl TaskService {
         let watchers = tx.watchers(task.id).await?;
         let recipients = task.recipients(&watchers);
         let events = [TaskEvent::CommentAdded { task, comment: comment.clone(), recipients }];
-        Self::finish(tx, &events, caller, client).await?;
+        self.finish(tx, &events, caller, client).await?;
         Ok(comment)
     }
 

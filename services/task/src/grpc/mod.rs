@@ -3,11 +3,12 @@
 
 use ordo_proto::task::v1 as pb;
 use pb::task_service_server::TaskService as TaskRpc;
+use prost::Message as _;
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
 use crate::app::ports::TaskSort;
-use crate::app::{AppError, Caller, ClientInfo, ListTasks, NewAttachment, TaskFields, TaskService};
+use crate::app::{AppError, Caller, ClientInfo, ListTasks, NewAttachment, TaskFields, TaskPage, TaskService};
 use crate::domain::{Attachment, Comment, Description, Estimate, FieldViolation, Priority, Status as TaskStatus, Task};
 
 /// The gRPC face of [`TaskService`].
@@ -314,11 +315,17 @@ impl TaskRpc for TaskGrpc {
             cursor: r.cursor,
         };
         t.finish()?;
-        let page = self.service.list_tasks(&caller, &list).await.map_err(status)?;
-        Ok(Response::new(pb::ListTasksResponse {
-            tasks: page.tasks.into_iter().map(task).collect(),
-            next_cursor: page.next_cursor.unwrap_or_default(),
-        }))
+        let encode = |page: &TaskPage| {
+            pb::ListTasksResponse {
+                tasks: page.tasks.iter().cloned().map(task).collect(),
+                next_cursor: page.next_cursor.clone().unwrap_or_default(),
+            }
+            .encode_to_vec()
+        };
+        let bytes = self.service.list_tasks_encoded(&caller, &list, &encode).await.map_err(status)?;
+        let response = pb::ListTasksResponse::decode(bytes.as_slice())
+            .map_err(|error| status(AppError::Internal(anyhow::anyhow!("a stored page does not decode: {error}"))))?;
+        Ok(Response::new(response))
     }
 
     async fn update_task(

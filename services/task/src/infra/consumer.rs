@@ -1,6 +1,7 @@
 //! What the task service does with the project service's events: a deleted project's tasks go with
 //! it, and a user who leaves a project stops being assigned to (and watching) its tasks.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::mysql;
+use crate::app::ports::PageCache;
 use crate::app::{AppError, ClientInfo};
 use crate::domain::{TaskEvent, Unassignment};
 
@@ -20,17 +22,35 @@ pub const BINDINGS: &[&str] = &["project.deleted", "project.member_removed"];
 
 /// Applies `project.deleted` and `project.member_removed` inside the consumer's transaction; the
 /// `task.unassigned` events it causes go to the outbox in that same transaction.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProjectEventHandler {
     signal: OutboxSignal,
+    pages: Option<Arc<dyn PageCache>>,
+}
+
+impl std::fmt::Debug for ProjectEventHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectEventHandler").finish_non_exhaustive()
+    }
 }
 
 impl ProjectEventHandler {
     /// A handler that wakes the relay through `signal` when it wrote events.
     pub fn new(signal: OutboxSignal) -> Self {
-        Self { signal }
+        Self { signal, pages: None }
+    }
+
+    /// Makes the project's cached task lists stale when it unassigns a removed member.
+    pub fn with_page_cache(mut self, pages: Arc<dyn PageCache>) -> Self {
+        self.pages = Some(pages);
+        self
     }
 }
+
+/// When a handler's changes are taken as committed: the consumer commits right after the handler
+/// returns, so these bring the relay round and make cached lists stale after it (the second in
+/// case the commit was slow).
+const AFTER_COMMIT: [Duration; 2] = [Duration::from_millis(100), Duration::from_secs(1)];
 
 fn uuid(raw: &str, field: &str) -> Result<Uuid, HandlerError> {
     Uuid::parse_str(raw).map_err(|_| HandlerError::Permanent(format!("{field} {raw:?} is not a UUID")))
@@ -107,12 +127,20 @@ impl EventHandler for ProjectEventHandler {
                     .execute(&mut *conn)
                     .await?;
                 if unassigned > 0 {
-                    // The consumer commits after this returns; the relay polls anyway, this only
-                    // brings it round sooner.
-                    let signal = self.signal.clone();
+                    // The relay polls anyway, this only brings it round sooner.
+                    let (signal, pages) = (self.signal.clone(), self.pages.clone());
                     tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        signal.notify();
+                        let mut waited = Duration::ZERO;
+                        for after in AFTER_COMMIT {
+                            tokio::time::sleep(after - waited).await;
+                            waited = after;
+                            signal.notify();
+                            if let Some(pages) = &pages
+                                && let Err(error) = pages.changed(project_id).await
+                            {
+                                tracing::warn!(%error, %project_id, "cached task lists could not be made stale");
+                            }
+                        }
                     });
                 }
                 tracing::info!(%project_id, %user_id, unassigned, "removed member unassigned");

@@ -6,11 +6,13 @@ pub mod access_events;
 pub mod consumer;
 mod envelope;
 mod mysql;
+pub mod page_cache;
 pub mod project;
 pub mod s3;
 
 pub use access_events::AccessInvalidation;
 pub use consumer::ProjectEventHandler;
 pub use mysql::MySqlTaskStore;
+pub use page_cache::RedisPageCache;
 pub use project::ProjectServiceAccess;
 pub use s3::{S3ObjectStore, S3Settings};
