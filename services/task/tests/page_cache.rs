@@ -1,6 +1,8 @@
 //! The page cache against the real Redis: a page is served only while its project is at the
 //! generation it was stored under.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use ordo_task::app::ports::{CachedPage, PageCache};
