@@ -1,6 +1,7 @@
 //! Ordo's task service: tasks, their numbering and board order, comments and watchers, with every
 //! change announced through the outbox. Who may do what is the project service's answer
-//! (`CheckAccess`), asked with the caller's own token.
+//! (`CheckAccess`), asked with the caller's own token and kept briefly in memory ([`app::AccessCache`]);
+//! every instance subscribes to the events that change an answer and drops it when they arrive.
 //!
 //! `main.rs` parses [`Config`] and calls [`serve`]; tests call [`serve`] with listeners on port 0.
 
