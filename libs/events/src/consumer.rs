@@ -44,6 +44,7 @@ const PROCESSED_TOTAL: &str = "ordo_consumer_processed_total";
 const FAILED_TOTAL: &str = "ordo_consumer_failed_total";
 const DUPLICATES_TOTAL: &str = "ordo_consumer_duplicates_total";
 const BATCH_FALLBACKS_TOTAL: &str = "ordo_consumer_batch_fallbacks_total";
+const PRUNED_TOTAL: &str = "ordo_consumer_dedup_pruned_total";
 
 /// The longest consumer name `processed_event.consumer` holds.
 const MAX_CONSUMER_NAME_LEN: usize = 100;
@@ -136,6 +137,12 @@ pub struct ConsumerConfig {
     pub retry_delay: Duration,
     /// The longest pause while the broker or the database is away (default 30 s).
     pub max_backoff: Duration,
+    /// How long this consumer's `processed_event` rows are kept before it deletes them (default 7
+    /// days): far longer than any redelivery (an acknowledged message is gone from the queue, and an
+    /// unconfirmed publish is retried within seconds). `None` keeps every row.
+    pub dedup_retention: Option<Duration>,
+    /// How often the consumer deletes its rows past their retention (default 10 minutes).
+    pub prune_interval: Duration,
 }
 
 impl ConsumerConfig {
@@ -158,6 +165,8 @@ impl ConsumerConfig {
             max_attempts: 5,
             retry_delay: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
+            dedup_retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            prune_interval: Duration::from_secs(600),
         }
     }
 
@@ -184,6 +193,8 @@ impl fmt::Debug for ConsumerConfig {
             .field("max_attempts", &self.max_attempts)
             .field("retry_delay", &self.retry_delay)
             .field("max_backoff", &self.max_backoff)
+            .field("dedup_retention", &self.dedup_retention)
+            .field("prune_interval", &self.prune_interval)
             .finish()
     }
 }
@@ -355,6 +366,11 @@ impl Consumer {
         fields(queue = %self.config.queue, consumer = %self.config.consumer_name)
     )]
     pub async fn run(self, shutdown: CancellationToken) {
+        let pruning = self.config.dedup_retention.map(|retention| {
+            let (pool, name, every) =
+                (self.pool.clone(), self.config.consumer_name.clone(), self.config.prune_interval);
+            tokio::spawn(prune_every(pool, name, retention, every, shutdown.clone()))
+        });
         let mut backoff = Backoff::new(Duration::from_millis(200), self.config.max_backoff);
         while !shutdown.is_cancelled() {
             match self.consume(&shutdown, &mut backoff).await {
@@ -374,7 +390,24 @@ impl Consumer {
                 }
             }
         }
+        if let Some(pruning) = pruning {
+            let _ = pruning.await;
+        }
         tracing::info!(queue = %self.config.queue, "event consumer stopped");
+    }
+
+    /// Deletes this consumer's `processed_event` rows older than [`ConsumerConfig::dedup_retention`],
+    /// oldest first, in statements of a few thousand rows. Returns how many it deleted. [`run`](Self::run)
+    /// does this every [`ConsumerConfig::prune_interval`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when a delete fails (what was deleted before stays deleted).
+    pub async fn prune_processed(&self) -> Result<u64> {
+        match self.config.dedup_retention {
+            Some(retention) => prune_processed(&self.pool, &self.config.consumer_name, retention).await,
+            None => Ok(0),
+        }
     }
 
     fn connection_name(&self) -> String {
@@ -854,8 +887,55 @@ fn quorum_arguments() -> FieldTable {
     arguments
 }
 
+/// Deletes `consumer`'s dedup rows older than `retention`.
+async fn prune_processed(pool: &MySqlPool, consumer: &str, retention: Duration) -> Result<u64> {
+    let micros = u64::try_from(retention.as_micros()).unwrap_or(u64::MAX);
+    let mut deleted = 0;
+    loop {
+        let done = sqlx::query(
+            "DELETE FROM processed_event WHERE consumer = ? AND processed_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND \
+             ORDER BY processed_at LIMIT ?",
+        )
+        .bind(consumer)
+        .bind(micros)
+        .bind(crate::relay::PRUNE_CHUNK)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        deleted += done;
+        metrics::counter!(PRUNED_TOTAL, "consumer" => consumer.to_owned()).increment(done);
+        if done < u64::from(crate::relay::PRUNE_CHUNK) {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// Prunes `consumer`'s dedup rows every `every` until `shutdown`.
+async fn prune_every(
+    pool: MySqlPool,
+    consumer: String,
+    retention: Duration,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match prune_processed(&pool, &consumer, retention).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, %consumer, "dedup records past their retention deleted"),
+            Err(error) => tracing::warn!(%error, %consumer, "could not prune the dedup records; retrying later"),
+        }
+    }
+}
+
 fn describe_metrics() {
     metrics::describe_counter!(PROCESSED_TOTAL, "Events applied and acknowledged, by consumer.");
+    metrics::describe_counter!(PRUNED_TOTAL, "Dedup records deleted past their retention, by consumer.");
     metrics::describe_counter!(FAILED_TOTAL, "Failed deliveries (requeued or dead-lettered), by consumer.");
     metrics::describe_counter!(
         DUPLICATES_TOTAL,

@@ -133,7 +133,7 @@ mod tests {
         let merged = merge_migrations(&service).unwrap();
 
         let versions: Vec<i64> = merged.iter().map(|m| m.version).collect();
-        assert_eq!(versions, vec![1, 2, 20_250_101_000_000, 20_250_102_000_000]);
+        assert_eq!(versions, vec![1, 2, 3, 20_250_101_000_000, 20_250_102_000_000]);
     }
 
     #[test]

@@ -29,6 +29,7 @@ use crate::{CONTENT_TYPE, Error, OutboxSignal, Result, declare_exchange};
 const PUBLISHED_TOTAL: &str = "ordo_outbox_published_total";
 const BACKLOG: &str = "ordo_outbox_backlog";
 const PUBLISH_ERRORS_TOTAL: &str = "ordo_outbox_publish_errors_total";
+const PRUNED_TOTAL: &str = "ordo_outbox_pruned_total";
 
 /// AMQP `delivery_mode` 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
@@ -49,7 +50,15 @@ pub struct RelayConfig {
     pub confirm_timeout: Duration,
     /// The longest pause between attempts while the broker or the database is down (default 30 s).
     pub max_backoff: Duration,
+    /// How long a published row stays in the outbox, for inspection or a replay, before the relay
+    /// deletes it (default 24 h); `None` keeps every row.
+    pub retention: Option<Duration>,
+    /// How often the relay looks for published rows past their retention (default 60 s).
+    pub prune_interval: Duration,
 }
+
+/// Rows deleted per statement when pruning, so no prune holds many locks or a long transaction.
+pub(crate) const PRUNE_CHUNK: u32 = 5_000;
 
 impl RelayConfig {
     /// The default configuration for publishing to `exchange` on the broker at `amqp_url`.
@@ -61,6 +70,8 @@ impl RelayConfig {
             poll_interval: Duration::from_secs(1),
             confirm_timeout: Duration::from_secs(30),
             max_backoff: Duration::from_secs(30),
+            retention: Some(Duration::from_secs(24 * 3600)),
+            prune_interval: Duration::from_secs(60),
         }
     }
 }
@@ -74,6 +85,8 @@ impl fmt::Debug for RelayConfig {
             .field("poll_interval", &self.poll_interval)
             .field("confirm_timeout", &self.confirm_timeout)
             .field("max_backoff", &self.max_backoff)
+            .field("retention", &self.retention)
+            .field("prune_interval", &self.prune_interval)
             .finish()
     }
 }
@@ -154,7 +167,16 @@ impl Relay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(Duration::from_millis(100), self.config.max_backoff);
         let mut backlog_measured: Option<Instant> = None;
+        let mut pruned: Option<Instant> = None;
         while !shutdown.is_cancelled() {
+            if self.config.retention.is_some() && pruned.is_none_or(|at| at.elapsed() >= self.config.prune_interval) {
+                pruned = Some(Instant::now());
+                match self.prune_published().await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::debug!(deleted, "published outbox rows past their retention deleted"),
+                    Err(error) => tracing::warn!(%error, "could not prune the outbox; retrying later"),
+                }
+            }
             let pause = match self.relay_once().await {
                 Ok(published) => {
                     backoff.reset();
@@ -223,6 +245,38 @@ impl Relay {
     #[tracing::instrument(level = "debug", name = "outbox relay round without marking", skip(self))]
     pub async fn publish_without_marking(&self) -> Result<usize> {
         self.round(Marking::RollBack).await
+    }
+
+    /// Deletes the published rows older than [`RelayConfig::retention`], oldest first, in statements of
+    /// a few thousand rows; unpublished rows are never touched. Returns how many it deleted. Safe to
+    /// run from several instances at once. [`run`](Self::run) calls it every
+    /// [`RelayConfig::prune_interval`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when a delete fails (what was deleted before stays deleted).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn prune_published(&self) -> Result<u64> {
+        let Some(retention) = self.config.retention else { return Ok(0) };
+        let micros = u64::try_from(retention.as_micros()).unwrap_or(u64::MAX);
+        let mut deleted = 0;
+        loop {
+            // `published_at < …` is false for NULL, so unpublished rows never match.
+            let done = sqlx::query(
+                "DELETE FROM outbox_event WHERE published_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND \
+                 ORDER BY published_at LIMIT ?",
+            )
+            .bind(micros)
+            .bind(PRUNE_CHUNK)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            deleted += done;
+            metrics::counter!(PRUNED_TOTAL).increment(done);
+            if done < u64::from(PRUNE_CHUNK) {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// Counts the unpublished rows and reports them as the `ordo_outbox_backlog` gauge.
@@ -403,4 +457,5 @@ fn describe_metrics() {
     metrics::describe_counter!(PUBLISHED_TOTAL, "Outbox events published and confirmed by the broker.");
     metrics::describe_gauge!(BACKLOG, "Outbox events not yet published.");
     metrics::describe_counter!(PUBLISH_ERRORS_TOTAL, "Outbox relay rounds that failed and will be retried.");
+    metrics::describe_counter!(PRUNED_TOTAL, "Published outbox rows deleted past their retention.");
 }

@@ -8,3 +8,4 @@ mod delivery;
 mod helpers;
 mod ordering;
 mod poison;
+mod retention;
