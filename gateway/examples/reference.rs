@@ -10,6 +10,10 @@ use axum::routing::get;
 
 const USER: &str = r#"{"id":"0190b6a4-7c1e-7000-8000-000000000001","email":"bench@example.com","display_name":"Bench","role":"member","disabled":false,"created_at":"2026-11-25T12:00:00Z","updated_at":"2026-11-25T12:00:00Z","version":1}"#;
 
+/// The same allocator as the binaries, so the ceiling is measured under the same conditions.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18090".to_owned());
