@@ -199,7 +199,7 @@ pub struct TaskService {
 }
 
 /// Encodes a page of tasks for the cache and the caller (the gRPC layer's response).
-pub type PageEncoder<'a> = dyn Fn(&TaskPage) -> Vec<u8> + Send + Sync + 'a;
+pub type PageEncoder<'a> = dyn Fn(TaskPage) -> Vec<u8> + Send + Sync + 'a;
 
 /// A listed page, as the caller asked for it.
 enum Listed {
@@ -469,7 +469,7 @@ impl TaskService {
     ) -> Result<Vec<u8>> {
         match self.list(caller, request, Some(encode)).await? {
             Listed::Encoded(bytes) => Ok(bytes),
-            Listed::Page(page) => Ok(encode(&page)),
+            Listed::Page(page) => Ok(encode(page)),
         }
     }
 
@@ -486,7 +486,7 @@ impl TaskService {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<TaskPage>>,
     {
-        let Some(pages) = &self.pages else { return compute().await.map(|page| encode(&page)) };
+        let Some(pages) = &self.pages else { return compute().await.map(encode) };
         let generation = match pages.get(project_id, key).await {
             Ok(CachedPage::Hit(bytes)) => return Ok(bytes),
             Ok(CachedPage::Miss { generation }) => Some(generation),
@@ -495,7 +495,7 @@ impl TaskService {
                 None
             }
         };
-        let bytes = encode(&compute().await?);
+        let bytes = encode(compute().await?);
         if let Some(generation) = generation
             && let Err(error) = pages.put(project_id, generation, key, &bytes).await
         {
@@ -584,7 +584,7 @@ impl TaskService {
         };
 
         let out = |page: TaskPage| match encode {
-            Some(encode) => Listed::Encoded(encode(&page)),
+            Some(encode) => Listed::Encoded(encode(page)),
             None => Listed::Page(page),
         };
         if let Some(project_id) = project_id {

@@ -315,10 +315,10 @@ impl TaskRpc for TaskGrpc {
             cursor: r.cursor,
         };
         t.finish()?;
-        let encode = |page: &TaskPage| {
+        let encode = |page: TaskPage| {
             pb::ListTasksResponse {
-                tasks: page.tasks.iter().cloned().map(task).collect(),
-                next_cursor: page.next_cursor.clone().unwrap_or_default(),
+                tasks: page.tasks.into_iter().map(task).collect(),
+                next_cursor: page.next_cursor.unwrap_or_default(),
             }
             .encode_to_vec()
         };
