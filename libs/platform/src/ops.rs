@@ -14,8 +14,9 @@ use futures::future::BoxFuture;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
-/// How long one readiness check may take before it counts as failed.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one readiness check may take before it counts as failed. The checks run at once, so
+/// `/readyz` answers within this whatever hangs behind it (probes time out after about a second).
+pub const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// One backend a process needs in order to serve.
 pub trait ReadinessCheck: Send + Sync + 'static {
@@ -44,7 +45,8 @@ impl Readiness {
         self
     }
 
-    /// Runs every check at once and returns the names of the failing ones.
+    /// Runs every check at once, each bounded by [`CHECK_TIMEOUT`], and returns the names of the
+    /// failing ones (a check that timed out is failing).
     pub async fn failing(&self) -> Vec<String> {
         let results = futures::future::join_all(self.checks.iter().map(|check| async move {
             match tokio::time::timeout(CHECK_TIMEOUT, check.check()).await {
@@ -78,7 +80,8 @@ impl ReadinessCheck for MySqlCheck {
     }
 }
 
-/// `/readyz` check of a Redis connection.
+/// `/readyz` check of a Redis connection (a PING). Build the connection with
+/// [`crate::redis::connect`], so a ping during an outage fails fast and also starts the reconnection.
 #[derive(Clone)]
 pub struct RedisCheck(pub redis::aio::ConnectionManager);
 
@@ -200,6 +203,31 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["failing"], serde_json::json!(["redis", "amqp"]));
+    }
+
+    struct Hanging;
+
+    impl ReadinessCheck for Hanging {
+        fn name(&self) -> &str {
+            "redis"
+        }
+
+        fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn readyz_answers_within_a_second_naming_a_backend_that_hangs() {
+        let readiness = Readiness::default().with(Fixed("mysql", true)).with(Hanging).with(Hanging);
+        let started = std::time::Instant::now();
+
+        let (status, body) = get(readiness, "/readyz").await;
+
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["failing"], serde_json::json!(["redis", "redis"]));
     }
 
     #[tokio::test]

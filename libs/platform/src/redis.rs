@@ -1,0 +1,140 @@
+//! The one Redis connector every Ordo process uses: a [`ConnectionManager`] whose every call is
+//! bounded (connection and response timeouts) and which reconnects as soon as Redis answers again.
+//!
+//! Why the manager's defaults hung the API for tens of seconds (redis 0.32): a command issued while
+//! the manager reconnects awaits the shared reconnection future, and that future retries with a
+//! backoff built as `backon`'s exponential builder with a 1 s first delay and the manager's `factor`
+//! (100 by default) as the *growth multiplier*, capped at 60 s — so the second retry sleeps a minute
+//! (jitter up to two), six retries in all, with no connection or response timeout. Every request
+//! needing Redis waited on that future, and a Redis that came back was only noticed when the sleep
+//! ended. Here the manager makes a single connection attempt per reconnection (no retries, so no
+//! sleeps), each attempt bounded by the connection timeout, each command by the response timeout: a
+//! command during an outage fails within about the two timeouts, and the next command after a failed
+//! attempt starts a fresh one, so recovery follows Redis's return by one request (the `/readyz` probe
+//! is one). A connection that goes silent without being closed (a network partition) is not dropped
+//! on a response timeout; its commands time out until TCP resumes or resets it.
+//!
+//! The manager connects eagerly: [`connect`] tries for [`START_WAIT`] and then fails, so a process
+//! started while Redis is down exits with an error and its supervisor (ECS, compose) starts it again.
+//!
+//! What each use does when Redis fails (the policy, per use):
+//! - **sessions** (`ordo_auth::session`): a missing marker or a failed lookup asks identity
+//!   (`CheckSession`, which reads MySQL); if identity cannot answer either, the request is refused as
+//!   `Unavailable` — a token is never accepted unchecked.
+//! - **login throttle** (identity): fails closed — a login whose failure count cannot be read or
+//!   written answers `Unavailable`, never an unthrottled attempt.
+//! - **caches** (identity's users, project's access answers, task's list pages): bypassed — read from
+//!   MySQL; a failed invalidation is the writer's error, so a stale entry cannot outlive a write.
+//! - **gateway** (rate limits, idempotency): described by the gateway.
+
+use std::time::Duration;
+
+pub use ::redis::aio::ConnectionManager;
+use ::redis::aio::ConnectionManagerConfig;
+
+use crate::config::parse_millis;
+
+/// How long [`connect`] keeps trying at start before giving up.
+pub const START_WAIT: Duration = Duration::from_secs(5);
+
+/// Timeouts of every Redis call, as flags and `ORDO_*` variables.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedisSettings {
+    /// Longest wait for one Redis reply, milliseconds; a request needing Redis fails (503) after it.
+    #[arg(long = "redis-timeout-ms", env = "ORDO_REDIS_TIMEOUT_MS", default_value = "500", value_parser = parse_millis)]
+    pub response_timeout: Duration,
+    /// Longest wait for one connection attempt to Redis, milliseconds.
+    #[arg(
+        long = "redis-connect-timeout-ms",
+        env = "ORDO_REDIS_CONNECT_TIMEOUT_MS",
+        default_value = "500",
+        value_parser = parse_millis
+    )]
+    pub connect_timeout: Duration,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self { response_timeout: Duration::from_millis(500), connect_timeout: Duration::from_millis(500) }
+    }
+}
+
+impl RedisSettings {
+    /// The longest a single call can take when the connection is being re-established: one
+    /// connection attempt, then the reply.
+    pub fn call_budget(&self) -> Duration {
+        self.connect_timeout + self.response_timeout
+    }
+
+    fn manager_config(&self) -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(self.connect_timeout)
+            .set_response_timeout(self.response_timeout)
+            // No retries inside a reconnection: commands wait on it, and its backoff sleeps (see the
+            // module comment) were the hang. The next command starts another attempt instead.
+            .set_number_of_retries(0)
+    }
+}
+
+/// A connection manager for `url` with the settings' timeouts. Waits up to [`START_WAIT`] for Redis.
+pub async fn connect(url: &str, settings: &RedisSettings) -> Result<ConnectionManager, ::redis::RedisError> {
+    let client = ::redis::Client::open(url)?;
+    let started = tokio::time::Instant::now();
+    loop {
+        match ConnectionManager::new_with_config(client.clone(), settings.manager_config()).await {
+            Ok(manager) => return Ok(manager),
+            Err(error) if started.elapsed() < START_WAIT => {
+                tracing::warn!(%error, "Redis is not answering yet; trying again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        redis: RedisSettings,
+    }
+
+    #[test]
+    fn the_flags_default_to_half_a_second() {
+        use clap::Parser as _;
+        let flags = Flags::try_parse_from(["x"]).unwrap();
+        assert_eq!(flags.redis.response_timeout, Duration::from_millis(500));
+        let flags = Flags::try_parse_from(["x", "--redis-timeout-ms", "200"]).unwrap();
+        assert_eq!(flags.redis.response_timeout, Duration::from_millis(200));
+    }
+
+    #[tokio::test]
+    async fn a_command_to_an_unreachable_redis_fails_within_the_budget() {
+        // Arrange: a port nothing listens on once the manager is up is hard to get; a listener that
+        // accepts and never answers (a blackhole) is the harder case anyway.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut sockets = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                sockets.push(socket);
+            }
+        });
+        let settings =
+            RedisSettings { response_timeout: Duration::from_millis(200), connect_timeout: Duration::from_millis(200) };
+        let started = std::time::Instant::now();
+
+        // Act
+        let result = connect(&format!("redis://{addr}"), &settings).await;
+
+        // Assert: the start gives up after its wait instead of hanging.
+        assert!(result.is_err());
+        assert!(started.elapsed() < START_WAIT + Duration::from_secs(2), "{:?}", started.elapsed());
+        held.abort();
+    }
+}
