@@ -6,6 +6,11 @@
 //! `ORDO_TEST_AMQP_URL` and `ORDO_TEST_S3_ENDPOINT`, with the local defaults of a developer machine.
 //! A test that uses object storage takes its own bucket ([`TestEnv::bucket`]) and empties and
 //! removes it itself (this crate has no S3 client).
+//!
+//! [`TcpProxy`] puts a cuttable proxy between a process and a backend, to test outages without
+//! stopping the shared servers; [`http_get`] reads an ops route such as `/readyz`.
+
+mod proxy;
 
 use std::sync::{Mutex, PoisonError};
 
@@ -13,6 +18,8 @@ use anyhow::Context as _;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _};
+
+pub use proxy::TcpProxy;
 
 const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -182,4 +189,17 @@ async fn cleanup(env: &TestEnv) -> anyhow::Result<()> {
 /// Binds a listener on a free loopback port.
 pub async fn free_listener() -> anyhow::Result<tokio::net::TcpListener> {
     Ok(tokio::net::TcpListener::bind("127.0.0.1:0").await?)
+}
+
+/// `GET path` on an HTTP/1.1 server at `addr`: the status code and the body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n").context("no end of headers")?;
+    let status = head.split(' ').nth(1).context("no status")?.parse()?;
+    Ok((status, body.to_owned()))
 }
