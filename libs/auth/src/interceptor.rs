@@ -1,5 +1,6 @@
-//! The tonic interceptor every service puts in front of its RPCs. It verifies the bearer token the
-//! gateway forwards; RPCs that need a caller then ask for it with [`caller`].
+//! The caller of an RPC ([`Caller`], found with [`caller`]) and the synchronous tonic interceptor
+//! that verifies a bearer token's signature only. Services use [`crate::AuthenticateLayer`], which
+//! also checks the token's session; the interceptor is for callers that cannot await.
 
 use std::sync::Arc;
 
@@ -52,16 +53,20 @@ impl Interceptor for Authenticator {
         let Some(value) = request.metadata().get("authorization") else {
             return Ok(request);
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| Status::unauthenticated("malformed authorization metadata"))?;
-        let claims = self.keys.verify(token).map_err(|_| Status::unauthenticated("invalid access token"))?;
-        let caller = Caller::from_claims(claims).ok_or_else(|| Status::unauthenticated("invalid access token"))?;
+        let caller = caller_from_metadata(&self.keys, value.to_str().ok())?;
         request.extensions_mut().insert(caller);
         Ok(request)
     }
+}
+
+/// The caller named by `authorization` metadata (`Bearer <token>`), its token verified against
+/// `keys` (signature, type, issuer, lifetime; not the session).
+pub(crate) fn caller_from_metadata(keys: &KeyStore, authorization: Option<&str>) -> Result<Caller, Status> {
+    let token = authorization
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Status::unauthenticated("malformed authorization metadata"))?;
+    let claims = keys.verify(token).map_err(|_| Status::unauthenticated("invalid access token"))?;
+    Caller::from_claims(claims).ok_or_else(|| Status::unauthenticated("invalid access token"))
 }
 
 /// The caller of an RPC that requires one; `Unauthenticated` when the request carried no token.

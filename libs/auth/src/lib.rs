@@ -5,12 +5,15 @@
 
 mod interceptor;
 mod keys;
+mod layer;
 pub mod remote;
+pub mod session;
 
 use serde::{Deserialize, Serialize};
 
 pub use interceptor::{Authenticator, Caller, caller};
 pub use keys::{KeySet, KeyStore, SigningKey, TokenIssuer};
+pub use layer::{Authenticate, AuthenticateLayer};
 
 /// The `iss` of every Ordo access token.
 pub const ISSUER: &str = "ordo";
