@@ -175,17 +175,23 @@ impl TaskService {
 
     /// Deletes an attachment and its object (its uploader, or a project admin or owner).
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, attachment = %id))]
-    pub async fn delete_attachment(&self, caller: &Caller, id: &str) -> Result<()> {
+    pub async fn delete_attachment(&self, caller: &Caller, id: &str, client: &ClientInfo) -> Result<()> {
         self.attachments()?;
         let (attachment, access) = self.visible_attachment(caller, id).await?;
         access
             .delete_comment(attachment.uploaded_by == caller.user_id)
             .map_err(|d| AppError::denied(d, NO_ATTACHMENT))?;
         let mut tx = self.store.begin().await?;
+        // The task first, as when an attachment is recorded, so the task's events keep their order.
+        let task = tx.task_for_update(attachment.task_id).await?.ok_or(AppError::NotFound(NO_ATTACHMENT))?;
         let attachment = tx.attachment_for_update(attachment.id).await?.ok_or(AppError::NotFound(NO_ATTACHMENT))?;
         tx.delete_attachment(&attachment).await?;
-        tx.commit().await?;
-        self.delete_object_now(&attachment.key()).await;
+        let watchers = tx.watchers(task.id).await?;
+        let recipients = task.recipients(&watchers);
+        let key = attachment.key();
+        let events = [TaskEvent::AttachmentDeleted { task, attachment, recipients }];
+        self.finish(tx, &events, caller, client).await?;
+        self.delete_object_now(&key).await;
         Ok(())
     }
 

@@ -101,9 +101,16 @@ fn encode<T: Serialize>(cursor: &T) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
 }
 
+/// The longest cursor this service hands out is well under this (a position key is at most
+/// 1,000 characters); a longer one is refused before it is decoded, and never reaches a cache key.
+const MAX_CURSOR_LEN: usize = 2048;
+
 fn decode<T: DeserializeOwned>(cursor: &str) -> Result<Option<T>> {
     if cursor.is_empty() {
         return Ok(None);
+    }
+    if cursor.len() > MAX_CURSOR_LEN {
+        return Err(bad());
     }
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
@@ -149,6 +156,21 @@ mod tests {
         for (sort, value) in cases {
             let cursor = encode_task("f1", sort, &value, id);
             assert_eq!(decode_task(&cursor, "f1", sort).unwrap(), Some((value, id)));
+        }
+        // The longest position key still makes a cursor that is taken back.
+        let longest = SortValue::Position("z".repeat(crate::domain::MAX_POSITION_LEN));
+        let cursor = encode_task("0123456789abcdef", TaskSort::Position, &longest, id);
+        assert_eq!(decode_task(&cursor, "0123456789abcdef", TaskSort::Position).unwrap(), Some((longest, id)));
+    }
+
+    #[test]
+    fn a_cursor_longer_than_any_handed_out_is_refused_before_it_is_decoded() {
+        // Valid base64url JSON with a field the cursor does not have, which decoding would ignore.
+        let padded = format!(r#"{{"f":"f1","s":"p","v":2,"id":"{}","x":"{}"}}"#, Uuid::nil(), "x".repeat(4096));
+        let cursor = URL_SAFE_NO_PAD.encode(padded);
+        match decode_task(&cursor, "f1", TaskSort::PriorityAsc) {
+            Err(AppError::Validation(v)) => assert_eq!(v[0].field, "cursor"),
+            other => panic!("unexpected {other:?}"),
         }
     }
 

@@ -14,5 +14,6 @@ pub use access_cache::AccessCache;
 pub use attachments::{AttachmentPage, AttachmentSettings, NewAttachment};
 pub use error::{AppError, Result};
 pub use service::{
-    BulkOutcome, Caller, ClientInfo, CommentPage, ListTasks, PageEncoder, TaskFields, TaskPage, TaskService,
+    BulkOutcome, Caller, ClientInfo, CommentPage, ListTasks, MAX_BULK, MAX_MASK_PATHS, PageEncoder, TaskFields,
+    TaskPage, TaskService,
 };

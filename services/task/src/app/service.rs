@@ -1,7 +1,7 @@
 //! The use cases of the task service, one method each. Authorization is decided here, from the
 //! project service's answer (`CheckAccess`) through the domain's [`Access`] rules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,7 +117,11 @@ const UPDATE_PATHS: &[&str] = &[
 /// The paths a bulk update may name.
 const BULK_PATHS: &[&str] = &["status", "priority", "assignee_ids", "labels"];
 /// The most tasks a bulk update touches.
-const MAX_BULK: usize = 100;
+pub const MAX_BULK: usize = 100;
+/// The most paths an update mask names, repeats included (there are ten fields to name).
+pub const MAX_MASK_PATHS: usize = 20;
+/// The longest path of an update mask echoed back as a field name; a longer one names no field.
+const MAX_PATH_LEN: usize = 64;
 /// How many candidate pages a list across projects scans before it returns a short page.
 const MAX_SCAN_BATCHES: usize = 10;
 /// The longest full-text search.
@@ -170,11 +174,12 @@ where
 /// A full-text search as a boolean-mode expression: every word required, as a prefix. Words shorter
 /// than InnoDB's smallest token (3) are left out unless there are no others.
 fn full_text(query: &str) -> Result<Option<String>> {
+    // Bytes first: more than four per allowed character is too long without counting them.
+    if query.len() > 4 * MAX_QUERY_LEN || query.chars().count() > MAX_QUERY_LEN {
+        return Err(AppError::field("query", "must be at most 200 characters"));
+    }
     if query.trim().is_empty() {
         return Ok(None);
-    }
-    if query.chars().count() > MAX_QUERY_LEN {
-        return Err(AppError::field("query", "must be at most 200 characters"));
     }
     let words: Vec<&str> = query.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let long: Vec<&str> = words.iter().copied().filter(|w| w.chars().count() >= 3).collect();
@@ -240,6 +245,10 @@ fn parse_mask(mask: &[String], allowed: &[&'static str]) -> Result<Vec<&'static 
     if mask.is_empty() {
         return Err(AppError::field("update_mask", "name at least one field to change"));
     }
+    // Counted before any path is read: a mask of a million paths costs nothing more than one of 21.
+    if mask.len() > MAX_MASK_PATHS {
+        return Err(AppError::field("update_mask", "name at most 20 paths"));
+    }
     let mut violations = Violations::default();
     let mut paths = Vec::new();
     for path in mask {
@@ -248,6 +257,10 @@ fn parse_mask(mask: &[String], allowed: &[&'static str]) -> Result<Vec<&'static 
             Some(_) => {}
             None if path == "project_id" => {
                 violations.push(FieldViolation::new("project_id", "a task cannot move to another project"))
+            }
+            // Not echoed: a long path is no field name, and the answer stays small.
+            None if path.len() > MAX_PATH_LEN => {
+                violations.push(FieldViolation::new("update_mask", "names a field that does not exist"))
             }
             None => violations.push(FieldViolation::new(path.clone(), "not a field that can be changed here")),
         }
@@ -506,6 +519,13 @@ impl TaskService {
 
     async fn list(&self, caller: &Caller, request: &ListTasks, encode: Option<&PageEncoder<'_>>) -> Result<Listed> {
         let mut v = Violations::default();
+        // Each value may be named once; the counts are checked before the values are sorted.
+        if request.statuses.len() > Status::ALL.len() {
+            v.push(FieldViolation::new("statuses", "name each status at most once"));
+        }
+        if request.priorities.len() > Priority::ALL.len() {
+            v.push(FieldViolation::new("priorities", "name each priority at most once"));
+        }
         let limit = v.check(cursor::limit(request.limit).map_err(first_violation));
         let project_id = if request.project_id.is_empty() {
             None
@@ -534,7 +554,7 @@ impl TaskService {
         };
         let text = v.check(full_text(&request.query).map_err(first_violation));
         let label = request.label.trim();
-        if label.chars().count() > 50 {
+        if label.len() > 4 * 50 || label.chars().count() > 50 {
             v.push(FieldViolation::new("label", "labels are at most 50 characters"));
         }
         let (Some(limit), Some(text)) = (limit, text) else {
@@ -561,8 +581,8 @@ impl TaskService {
 
         let mut query = TaskQuery {
             project_id,
-            statuses: request.statuses.clone(),
-            priorities: request.priorities.clone(),
+            statuses: statuses.iter().filter_map(|s| Status::parse(s)).collect(),
+            priorities: priorities.iter().filter_map(|p| Priority::from_rank(*p)).collect(),
             assignee_id,
             label: (!label.is_empty()).then(|| label.to_owned()),
             text,
@@ -940,6 +960,8 @@ impl TaskService {
         mask: &[String],
         client: &ClientInfo,
     ) -> Result<BulkOutcome> {
+        // Every count is checked on the request as sent, before any id or path is read; only then
+        // is the patch parsed (bounded by its own counts), as no task's access can be known sooner.
         let mut v = Violations::default();
         if ids.is_empty() || ids.len() > MAX_BULK {
             v.push(FieldViolation::new("ids", "give 1 to 100 task ids"));
@@ -957,12 +979,11 @@ impl TaskService {
         };
         let patch = parse_patch(paths, fields)?;
         let mut outcome = BulkOutcome { updated: Vec::new(), failed: Vec::new() };
-        let mut done: Vec<&str> = Vec::new();
+        let mut done: HashSet<&str> = HashSet::with_capacity(ids.len());
         for id in ids {
-            if done.contains(&id.as_str()) {
+            if !done.insert(id.as_str()) {
                 continue;
             }
-            done.push(id);
             let result = async {
                 let (task, access) = self.visible_task(caller, id).await?;
                 access.write().map_err(|d| AppError::denied(d, NO_TASK))?;
@@ -1048,11 +1069,15 @@ impl TaskService {
         id: &str,
         body: &str,
         expected_version: Option<i64>,
+        client: &ClientInfo,
     ) -> Result<Comment> {
         let (comment, access) = self.visible_comment(caller, id).await?;
         access.edit_comment(comment.author_id == caller.user_id).map_err(|d| AppError::denied(d, NO_COMMENT))?;
         let body = CommentBody::parse(body).map_err(|v| AppError::Validation(vec![v]))?;
         let mut tx = self.store.begin().await?;
+        // The task first, as when a comment is added: its events keep their order in the outbox,
+        // and every comment write takes the two locks in the same order.
+        let task = tx.task_for_update(comment.task_id).await?.ok_or(AppError::NotFound(NO_COMMENT))?;
         let mut comment = tx.comment_for_update(comment.id).await?.ok_or(AppError::NotFound(NO_COMMENT))?;
         check_version(comment.version, expected_version)?;
         if comment.body == body {
@@ -1063,20 +1088,34 @@ impl TaskService {
         comment.updated_at = now();
         comment.version += 1;
         tx.update_comment(&comment, previous).await?;
-        tx.commit().await?;
+        let watchers = tx.watchers(task.id).await?;
+        let recipients = task.recipients(&watchers);
+        let events = [TaskEvent::CommentUpdated { task, comment: comment.clone(), recipients }];
+        self.finish(tx, &events, caller, client).await?;
         Ok(comment)
     }
 
     /// Deletes a comment (its author, or a project admin or owner).
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, comment = %id))]
-    pub async fn delete_comment(&self, caller: &Caller, id: &str, expected_version: Option<i64>) -> Result<()> {
+    pub async fn delete_comment(
+        &self,
+        caller: &Caller,
+        id: &str,
+        expected_version: Option<i64>,
+        client: &ClientInfo,
+    ) -> Result<()> {
         let (comment, access) = self.visible_comment(caller, id).await?;
         access.delete_comment(comment.author_id == caller.user_id).map_err(|d| AppError::denied(d, NO_COMMENT))?;
         let mut tx = self.store.begin().await?;
+        let task = tx.task_for_update(comment.task_id).await?.ok_or(AppError::NotFound(NO_COMMENT))?;
         let comment = tx.comment_for_update(comment.id).await?.ok_or(AppError::NotFound(NO_COMMENT))?;
         check_version(comment.version, expected_version)?;
         tx.delete_comment(comment.id).await?;
-        tx.commit().await
+        let watchers = tx.watchers(task.id).await?;
+        let recipients = task.recipients(&watchers);
+        // Recorded whoever deletes it: an admin removing someone else's comment leaves a trace.
+        let events = [TaskEvent::CommentDeleted { task, comment, recipients }];
+        self.finish(tx, &events, caller, client).await
     }
 }
 

@@ -33,6 +33,12 @@ pub enum TaskEvent {
     CommentAdded { task: Task, comment: Comment, recipients: Vec<Uuid> },
     /// `task.attachment_added`
     AttachmentAdded { task: Task, attachment: Attachment, recipients: Vec<Uuid> },
+    /// `task.comment_updated`, with the comment as edited.
+    CommentUpdated { task: Task, comment: Comment, recipients: Vec<Uuid> },
+    /// `task.comment_deleted`, with the comment as it was; the actor may be its author or an admin.
+    CommentDeleted { task: Task, comment: Comment, recipients: Vec<Uuid> },
+    /// `task.attachment_deleted`, with the attachment as it was.
+    AttachmentDeleted { task: Task, attachment: Attachment, recipients: Vec<Uuid> },
 }
 
 impl TaskEvent {
@@ -47,6 +53,9 @@ impl TaskEvent {
             TaskEvent::Deleted { .. } => "task.deleted",
             TaskEvent::CommentAdded { .. } => "task.comment_added",
             TaskEvent::AttachmentAdded { .. } => "task.attachment_added",
+            TaskEvent::CommentUpdated { .. } => "task.comment_updated",
+            TaskEvent::CommentDeleted { .. } => "task.comment_deleted",
+            TaskEvent::AttachmentDeleted { .. } => "task.attachment_deleted",
         }
     }
 
@@ -60,15 +69,22 @@ impl TaskEvent {
             | TaskEvent::Unassigned { task, .. }
             | TaskEvent::Deleted { task, .. }
             | TaskEvent::CommentAdded { task, .. }
-            | TaskEvent::AttachmentAdded { task, .. } => task,
+            | TaskEvent::AttachmentAdded { task, .. }
+            | TaskEvent::CommentUpdated { task, .. }
+            | TaskEvent::CommentDeleted { task, .. }
+            | TaskEvent::AttachmentDeleted { task, .. } => task,
         }
     }
 
-    /// The aggregate the event is about: the comment for `task.comment_added`, else the task.
+    /// The aggregate the event is about: the comment or attachment for their events, else the task.
     pub fn entity(&self) -> (&'static str, Uuid) {
         match self {
-            TaskEvent::CommentAdded { comment, .. } => ("comment", comment.id),
-            TaskEvent::AttachmentAdded { attachment, .. } => ("attachment", attachment.id),
+            TaskEvent::CommentAdded { comment, .. }
+            | TaskEvent::CommentUpdated { comment, .. }
+            | TaskEvent::CommentDeleted { comment, .. } => ("comment", comment.id),
+            TaskEvent::AttachmentAdded { attachment, .. } | TaskEvent::AttachmentDeleted { attachment, .. } => {
+                ("attachment", attachment.id)
+            }
             other => ("task", other.task().id),
         }
     }

@@ -1,5 +1,6 @@
 //! Tasks and the value objects that make an invalid task impossible to build.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use time::OffsetDateTime;
@@ -152,22 +153,31 @@ impl Priority {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Labels(Vec<String>);
 
+/// The longest label, in characters.
+const MAX_LABEL_CHARS: usize = 50;
+
 impl Labels {
     /// Validates `raw` as the field `labels`.
+    ///
+    /// The count is checked on the raw list, before any label is looked at, and repeats are found
+    /// through a set of folded spellings: whatever a request holds, refusing it or accepting it
+    /// costs work in proportion to its size, never to its square.
     pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, FieldViolation> {
+        if raw.len() > MAX_LABELS {
+            return Err(FieldViolation::new("labels", "at most 20 labels"));
+        }
         let mut labels: Vec<String> = Vec::with_capacity(raw.len());
+        let mut folded: HashSet<String> = HashSet::with_capacity(raw.len());
         for label in raw {
             let label = label.as_ref().trim();
-            if !(1..=50).contains(&label.chars().count()) {
+            // A label of more bytes than four per character allowed is too long whatever it holds;
+            // the characters are counted (and folded) only for one of bounded size.
+            if label.is_empty() || label.len() > 4 * MAX_LABEL_CHARS || label.chars().count() > MAX_LABEL_CHARS {
                 return Err(FieldViolation::new("labels", "each label must be 1 to 50 characters"));
             }
-            let folded = label.to_lowercase();
-            if !labels.iter().any(|l| l.to_lowercase() == folded) {
+            if folded.insert(label.to_lowercase()) {
                 labels.push(label.to_owned());
             }
-        }
-        if labels.len() > MAX_LABELS {
-            return Err(FieldViolation::new("labels", "at most 20 labels"));
         }
         Ok(Self(labels))
     }
@@ -183,16 +193,18 @@ impl Labels {
 pub struct Assignees(Vec<Uuid>);
 
 impl Assignees {
-    /// Validates `raw` as the field `assignee_ids`: UUIDs, at most 20, no repeats.
+    /// Validates `raw` as the field `assignee_ids`: UUIDs, at most 20 (counted before any is
+    /// parsed), no repeats.
     pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, FieldViolation> {
         if raw.len() > MAX_ASSIGNEES {
             return Err(FieldViolation::new("assignee_ids", "at most 20 assignees"));
         }
         let mut ids = Vec::with_capacity(raw.len());
+        let mut seen = HashSet::with_capacity(raw.len());
         for id in raw {
             let id = Uuid::parse_str(id.as_ref())
                 .map_err(|_| FieldViolation::new("assignee_ids", "each assignee must be a user id"))?;
-            if ids.contains(&id) {
+            if !seen.insert(id) {
                 return Err(FieldViolation::new("assignee_ids", "an assignee is named twice"));
             }
             ids.push(id);
@@ -444,13 +456,15 @@ impl Task {
 
     /// Who hears about the task: its watchers, assignees and reporter, each once.
     pub fn recipients(&self, watchers: &[Uuid]) -> Vec<Uuid> {
-        let mut ids = Vec::new();
-        for id in watchers.iter().chain(self.assignees.as_slice()).chain(std::iter::once(&self.reporter_id)) {
-            if !ids.contains(id) {
-                ids.push(*id);
-            }
-        }
-        ids
+        // A set beside the list: a task may have many watchers, and this runs on every change.
+        let mut seen = HashSet::with_capacity(watchers.len() + self.assignees.as_slice().len() + 1);
+        watchers
+            .iter()
+            .chain(self.assignees.as_slice())
+            .chain(std::iter::once(&self.reporter_id))
+            .copied()
+            .filter(|id| seen.insert(*id))
+            .collect()
     }
 }
 
@@ -560,10 +574,25 @@ mod tests {
         let mut twenty_one = twenty.clone();
         twenty_one.push("l20".into());
         assert_eq!(Labels::parse(&twenty_one).unwrap_err().field, "labels");
-        // Repeats do not count against the limit.
+        // The limit is on the list as sent: repeats count, so no request is worked through
+        // beyond 20 labels.
         let mut repeats = twenty;
         repeats.push("L0".into());
-        assert_eq!(Labels::parse(&repeats).unwrap().as_slice().len(), 20);
+        assert_eq!(Labels::parse(&repeats).unwrap_err().field, "labels");
+        // A long label is refused whatever its spelling.
+        assert_eq!(Labels::parse(&["é".repeat(51)]).unwrap_err().field, "labels");
+        assert!(Labels::parse(&["é".repeat(50)]).is_ok());
+        assert!(Labels::parse(&[format!("  {}  ", "x".repeat(50))]).is_ok());
+    }
+
+    #[test]
+    fn a_hundred_and_fifty_thousand_labels_are_refused_on_their_count() {
+        let labels: Vec<String> = (0..150_000).map(|i| format!("label-{i}")).collect();
+        assert_eq!(Labels::parse(&labels).unwrap_err().field, "labels");
+        let same: Vec<&str> = vec!["Bug"; 150_000];
+        assert_eq!(Labels::parse(&same).unwrap_err().field, "labels");
+        let ids: Vec<String> = (0..150_000).map(|_| "not-a-uuid".to_owned()).collect();
+        assert_eq!(Assignees::parse(&ids).unwrap_err().message, "at most 20 assignees");
     }
 
     #[test]

@@ -8,8 +8,13 @@ use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
 use crate::app::ports::TaskSort;
-use crate::app::{AppError, Caller, ClientInfo, ListTasks, NewAttachment, TaskFields, TaskPage, TaskService};
-use crate::domain::{Attachment, Comment, Description, Estimate, FieldViolation, Priority, Status as TaskStatus, Task};
+use crate::app::{
+    AppError, Caller, ClientInfo, ListTasks, MAX_BULK, MAX_MASK_PATHS, NewAttachment, TaskFields, TaskPage, TaskService,
+};
+use crate::domain::{
+    Attachment, Comment, Description, Estimate, FieldViolation, MAX_ASSIGNEES, MAX_LABELS, Priority,
+    Status as TaskStatus, Task,
+};
 
 /// The gRPC face of [`TaskService`].
 #[derive(Debug, Clone)]
@@ -146,6 +151,16 @@ impl Translation {
     fn finish(self) -> Result<(), Status> {
         if self.0.is_empty() { Ok(()) } else { Err(status(AppError::Validation(self.0))) }
     }
+
+    /// Refuses a repeated field of more than `max` items as it came, before any item is read: what
+    /// is done with the items later grows with their number, and a request may hold a great many.
+    fn at_most<T>(&mut self, items: &[T], max: usize, field: &'static str) -> bool {
+        let within = items.len() <= max;
+        if !within {
+            self.0.push(FieldViolation::new(field, format!("at most {max} values")));
+        }
+        within
+    }
 }
 
 /// The fields of a create or a patch.
@@ -163,6 +178,8 @@ fn fields(
     estimate_minutes: Option<i32>,
     parent_id: Option<String>,
 ) -> TaskFields {
+    t.at_most(&assignee_ids, MAX_ASSIGNEES, "assignee_ids");
+    t.at_most(&labels, MAX_LABELS, "labels");
     TaskFields {
         title,
         description,
@@ -298,8 +315,17 @@ impl TaskRpc for TaskGrpc {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let mut t = Translation::default();
-        let statuses = r.statuses.iter().filter_map(|s| t.take(status_of(*s, "statuses"))).collect();
-        let priorities = r.priorities.iter().filter_map(|p| t.take(priority_of(*p, "priorities"))).collect();
+        // Each value may be named once, so no list is longer than the values there are.
+        let statuses = if t.at_most(&r.statuses, TaskStatus::ALL.len(), "statuses") {
+            r.statuses.iter().filter_map(|s| t.take(status_of(*s, "statuses"))).collect()
+        } else {
+            Vec::new()
+        };
+        let priorities = if t.at_most(&r.priorities, Priority::ALL.len(), "priorities") {
+            r.priorities.iter().filter_map(|p| t.take(priority_of(*p, "priorities"))).collect()
+        } else {
+            Vec::new()
+        };
         let list = ListTasks {
             project_id: r.project_id,
             statuses,
@@ -335,6 +361,7 @@ impl TaskRpc for TaskGrpc {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let mut t = Translation::default();
+        t.at_most(r.update_mask.as_ref().map_or(&[][..], |m| &m.paths), MAX_MASK_PATHS, "update_mask");
         let input = patch_fields(&mut t, r.patch);
         t.finish()?;
         let updated = self
@@ -398,6 +425,8 @@ impl TaskRpc for TaskGrpc {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let mut t = Translation::default();
+        t.at_most(&r.ids, MAX_BULK, "ids");
+        t.at_most(r.update_mask.as_ref().map_or(&[][..], |m| &m.paths), MAX_MASK_PATHS, "update_mask");
         let input = patch_fields(&mut t, r.patch);
         t.finish()?;
         let outcome = self
@@ -447,7 +476,11 @@ impl TaskRpc for TaskGrpc {
     ) -> Result<Response<pb::UpdateCommentResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
-        let updated = self.service.update_comment(&caller, &r.id, &r.body, r.expected_version).await.map_err(status)?;
+        let updated = self
+            .service
+            .update_comment(&caller, &r.id, &r.body, r.expected_version, &client(r.client))
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::UpdateCommentResponse { comment: Some(comment(updated)) }))
     }
 
@@ -457,7 +490,7 @@ impl TaskRpc for TaskGrpc {
     ) -> Result<Response<pb::DeleteCommentResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
-        self.service.delete_comment(&caller, &r.id, r.expected_version).await.map_err(status)?;
+        self.service.delete_comment(&caller, &r.id, r.expected_version, &client(r.client)).await.map_err(status)?;
         Ok(Response::new(pb::DeleteCommentResponse {}))
     }
 
@@ -586,7 +619,8 @@ impl TaskRpc for TaskGrpc {
         request: Request<pb::DeleteAttachmentRequest>,
     ) -> Result<Response<pb::DeleteAttachmentResponse>, Status> {
         let caller = caller(&request)?;
-        self.service.delete_attachment(&caller, &request.get_ref().id).await.map_err(status)?;
+        let r = request.into_inner();
+        self.service.delete_attachment(&caller, &r.id, &client(r.client)).await.map_err(status)?;
         Ok(Response::new(pb::DeleteAttachmentResponse {}))
     }
 }

@@ -102,5 +102,35 @@ fn payload(event: &TaskEvent) -> Payload {
                 recipient_ids: ids(recipients),
             })
         }
+        TaskEvent::CommentUpdated { task, comment, recipients } => {
+            Payload::TaskCommentUpdated(pb::TaskCommentUpdated {
+                task: Some(snapshot(task)),
+                comment_id: comment.id.to_string(),
+                author_id: comment.author_id.to_string(),
+                excerpt: comment.body.excerpt(),
+                comment_version: comment.version,
+                recipient_ids: ids(recipients),
+            })
+        }
+        TaskEvent::CommentDeleted { task, comment, recipients } => {
+            Payload::TaskCommentDeleted(pb::TaskCommentDeleted {
+                task: Some(snapshot(task)),
+                comment_id: comment.id.to_string(),
+                author_id: comment.author_id.to_string(),
+                recipient_ids: ids(recipients),
+            })
+        }
+        TaskEvent::AttachmentDeleted { task, attachment, recipients } => {
+            Payload::TaskAttachmentDeleted(pb::TaskAttachmentDeleted {
+                task: Some(snapshot(task)),
+                attachment_id: attachment.id.to_string(),
+                filename: attachment.filename.as_str().to_owned(),
+                content_type: attachment.content_type.as_str().to_owned(),
+                size_bytes: i64::try_from(attachment.size_bytes).unwrap_or(i64::MAX),
+                sha256: attachment.sha256.clone(),
+                uploaded_by: attachment.uploaded_by.to_string(),
+                recipient_ids: ids(recipients),
+            })
+        }
     }
 }

@@ -1,0 +1,405 @@
+//! What the task service's integration tests share: the identity, project and task services of one
+//! test on real MariaDB, Redis, RabbitMQ and S3, and small helpers to drive them.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use clap::Parser as _;
+use ordo_proto::events::v1::Envelope;
+use ordo_proto::identity::v1 as idpb;
+use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ordo_proto::project::v1 as ppb;
+use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
+use ordo_proto::task::v1 as pb;
+use ordo_proto::task::v1::task_service_client::TaskServiceClient;
+use ordo_testkit::TestEnv;
+use prost::Message as _;
+use sqlx::MySqlPool;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+
+pub(crate) struct Running {
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Identity, project and task services of one test.
+pub(crate) struct Stack {
+    pub(crate) identity: IdentityServiceClient<Channel>,
+    pub(crate) projects: ProjectServiceClient<Channel>,
+    pub(crate) tasks: TaskServiceClient<Channel>,
+    /// The task service's /healthz, /readyz and /metrics.
+    pub(crate) task_ops: std::net::SocketAddr,
+    /// The task service's own schema, to look behind its back.
+    pub(crate) db: MySqlPool,
+    /// The object store, to look behind the service's back, and the test's bucket.
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) bucket: String,
+    pub(crate) running: Vec<Running>,
+}
+
+/// Credentials of the local S3-compatible server (it accepts any).
+pub(crate) const S3_KEY: &str = "ordo-test";
+/// The attachment size limit of the tests' task service.
+pub(crate) const MAX_ATTACHMENT: u64 = 12 * 1024 * 1024;
+
+pub(crate) fn s3_client() -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(S3_KEY, S3_KEY, None, None, "tests"))
+        .endpoint_url(ordo_testkit::s3_endpoint())
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+#[derive(Clone)]
+pub(crate) struct User {
+    pub(crate) id: Uuid,
+    pub(crate) token: String,
+}
+
+pub(crate) fn client_info() -> Option<pb::ClientInfo> {
+    Some(pb::ClientInfo { ip: "203.0.113.7".into(), user_agent: "task-tests/1.0".into() })
+}
+
+pub(crate) fn as_user<T>(user: &User, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {}", user.token).parse().unwrap());
+    request
+}
+
+pub(crate) fn channel(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy()
+}
+
+pub(crate) async fn spawn(env: &TestEnv) -> Stack {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
+    let mut running = Vec::new();
+
+    let identity_url = env.create_schema("identity").await.unwrap();
+    let config = ordo_identity::Config::try_parse_from([
+        "ordo-identity",
+        "--database-url",
+        &identity_url,
+        "--redis-prefix",
+        &env.redis_prefix(),
+        "--events-exchange",
+        &env.exchange(),
+        "--hash-concurrency",
+        "2",
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let identity_addr = grpc.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    let task = tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown.clone()));
+    running.push(Running { shutdown, task });
+    let mut identity = IdentityServiceClient::new(channel(identity_addr));
+    for _ in 0..100 {
+        if identity.get_jwks(idpb::GetJwksRequest {}).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let project_url = env.create_schema("project").await.unwrap();
+    let config = ordo_project::Config::try_parse_from([
+        "ordo-project",
+        "--database-url",
+        &project_url,
+        "--redis-prefix",
+        &env.redis_prefix(),
+        "--events-exchange",
+        &env.exchange(),
+        "--events-queue",
+        &env.queue("project.events"),
+        "--identity-url",
+        &format!("http://{identity_addr}"),
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let project_addr = grpc.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    let task = tokio::spawn(ordo_project::serve(config, grpc, ops, shutdown.clone()));
+    running.push(Running { shutdown, task });
+
+    let (task_url, db) = env.create_pool("task").await.unwrap();
+    let config = ordo_task::Config::try_parse_from([
+        "ordo-task",
+        "--database-url",
+        &task_url,
+        "--redis-prefix",
+        &env.redis_prefix(),
+        "--events-exchange",
+        &env.exchange(),
+        "--events-queue",
+        &env.queue("task.events"),
+        "--identity-url",
+        &format!("http://{identity_addr}"),
+        "--project-url",
+        &format!("http://{project_addr}"),
+        "--s3-endpoint",
+        &ordo_testkit::s3_endpoint(),
+        "--s3-bucket",
+        &env.bucket(),
+        "--s3-access-key-id",
+        S3_KEY,
+        "--s3-secret-access-key",
+        S3_KEY,
+        "--max-attachment-bytes",
+        &MAX_ATTACHMENT.to_string(),
+        "--object-sweep-secs",
+        "1",
+        // Long enough that only the events' invalidation can make a change of access show.
+        "--access-cache-ttl-ms",
+        "600000",
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let task_addr = grpc.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    let task_ops = ops.local_addr().unwrap();
+    let task = tokio::spawn(ordo_task::serve(config, grpc, ops, shutdown.clone()));
+    running.push(Running { shutdown, task });
+
+    Stack {
+        identity,
+        projects: ProjectServiceClient::new(channel(project_addr)),
+        tasks: TaskServiceClient::new(channel(task_addr)),
+        task_ops,
+        db,
+        s3: s3_client(),
+        bucket: env.bucket(),
+        running,
+    }
+}
+
+pub(crate) fn new_task(project: &str, title: &str) -> pb::CreateTaskRequest {
+    pb::CreateTaskRequest {
+        project_id: project.to_owned(),
+        title: title.to_owned(),
+        client: client_info(),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask { paths: paths.iter().map(|p| (*p).to_owned()).collect() })
+}
+
+pub(crate) fn ts(seconds: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp { seconds, nanos: 0 })
+}
+
+/// The fields named by the `BadRequest` details of an `InvalidArgument` status.
+pub(crate) fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let details = tonic_types::StatusExt::get_error_details(status);
+    details.bad_request().map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect()).unwrap_or_default()
+}
+
+impl Stack {
+    pub(crate) async fn user(&mut self, email: &str) -> User {
+        let registered = self
+            .identity
+            .register(idpb::RegisterRequest {
+                email: email.to_owned(),
+                password: PASSWORD.to_owned(),
+                display_name: "Someone".to_owned(),
+                client: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .user
+            .unwrap();
+        let tokens = self
+            .identity
+            .login(idpb::LoginRequest { email: email.to_owned(), password: PASSWORD.to_owned(), client: None })
+            .await
+            .unwrap()
+            .into_inner()
+            .tokens
+            .unwrap();
+        let user = User { id: registered.id.parse().unwrap(), token: tokens.access_token };
+        // The services may still be starting (migrations, identity's keys).
+        for _ in 0..150 {
+            let projects = self.projects.list_projects(as_user(&user, ppb::ListProjectsRequest::default())).await;
+            let tasks = self
+                .tasks
+                .get_task(as_user(&user, pb::GetTaskRequest { id: Uuid::now_v7().to_string() }))
+                .await
+                .err()
+                .map(|s| s.code());
+            if projects.is_ok() && tasks == Some(Code::NotFound) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        user
+    }
+
+    pub(crate) async fn project(&mut self, owner: &User, key: &str) -> String {
+        let request = ppb::CreateProjectRequest {
+            name: format!("Project {key}"),
+            key: key.to_owned(),
+            description: None,
+            client: None,
+        };
+        self.projects.create_project(as_user(owner, request)).await.unwrap().into_inner().project.unwrap().id
+    }
+
+    pub(crate) async fn add(&mut self, by: &User, project: &str, user: &User, role: ppb::ProjectRole) {
+        let request = ppb::AddMemberRequest {
+            project_id: project.to_owned(),
+            user_id: user.id.to_string(),
+            role: role.into(),
+            client: None,
+        };
+        self.projects.add_member(as_user(by, request)).await.unwrap();
+    }
+
+    pub(crate) async fn create(&mut self, by: &User, request: pb::CreateTaskRequest) -> pb::Task {
+        self.tasks.create_task(as_user(by, request)).await.unwrap().into_inner().task.unwrap()
+    }
+
+    pub(crate) async fn get(&mut self, by: &User, id: &str) -> Result<pb::Task, tonic::Status> {
+        self.tasks
+            .get_task(as_user(by, pb::GetTaskRequest { id: id.to_owned() }))
+            .await
+            .map(|r| r.into_inner().task.unwrap())
+    }
+
+    pub(crate) async fn update(
+        &mut self,
+        by: &User,
+        id: &str,
+        patch: pb::TaskPatch,
+        paths: &[&str],
+        expected_version: Option<i64>,
+    ) -> Result<pb::Task, tonic::Status> {
+        let request = pb::UpdateTaskRequest {
+            id: id.to_owned(),
+            patch: Some(patch),
+            update_mask: mask(paths),
+            expected_version,
+            client: client_info(),
+        };
+        self.tasks.update_task(as_user(by, request)).await.map(|r| r.into_inner().task.unwrap())
+    }
+
+    pub(crate) async fn move_task(
+        &mut self,
+        by: &User,
+        id: &str,
+        after: Option<&str>,
+        before: Option<&str>,
+    ) -> Result<pb::Task, tonic::Status> {
+        let request = pb::MoveTaskRequest {
+            id: id.to_owned(),
+            after_id: after.map(str::to_owned),
+            before_id: before.map(str::to_owned),
+            expected_version: None,
+            client: client_info(),
+        };
+        self.tasks.move_task(as_user(by, request)).await.map(|r| r.into_inner().task.unwrap())
+    }
+
+    /// Every page of a list, walked with `limit`.
+    pub(crate) async fn list_all(&mut self, by: &User, mut request: pb::ListTasksRequest, limit: i32) -> Vec<pb::Task> {
+        request.limit = limit;
+        let mut all = Vec::new();
+        for _ in 0..200 {
+            let page = self.tasks.list_tasks(as_user(by, request.clone())).await.unwrap().into_inner();
+            assert!(page.tasks.len() <= limit as usize);
+            all.extend(page.tasks);
+            if page.next_cursor.is_empty() {
+                return all;
+            }
+            request.cursor = page.next_cursor;
+        }
+        panic!("the list never ended");
+    }
+
+    /// The task service's outbox, decoded, in order.
+    pub(crate) async fn outbox(&self) -> Vec<Envelope> {
+        let rows: Vec<(Vec<u8>,)> =
+            sqlx::query_as("SELECT payload FROM outbox_event ORDER BY id").fetch_all(&self.db).await.unwrap();
+        rows.into_iter().map(|(bytes,)| Envelope::decode(&bytes[..]).unwrap()).collect()
+    }
+
+    /// The keys in the test's bucket.
+    pub(crate) async fn objects(&self) -> Vec<String> {
+        let listed = self.s3.list_objects_v2().bucket(&self.bucket).send().await;
+        match listed {
+            Ok(listed) => listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect(),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_bucket()) => Vec::new(),
+            Err(error) => panic!("list the bucket: {error:?}"),
+        }
+    }
+
+    /// Uploads `bytes` as `filename` in chunks of 64 KiB.
+    pub(crate) async fn upload(
+        &mut self,
+        by: &User,
+        task_id: &str,
+        filename: &str,
+        bytes: &[u8],
+    ) -> Result<pb::Attachment, tonic::Status> {
+        use pb::upload_attachment_request::Part;
+        let header = pb::AttachmentHeader {
+            task_id: task_id.to_owned(),
+            filename: filename.to_owned(),
+            content_type: "application/pdf".to_owned(),
+            client: client_info(),
+        };
+        let mut messages = vec![pb::UploadAttachmentRequest { part: Some(Part::Header(header)) }];
+        messages.extend(
+            bytes
+                .chunks(64 * 1024)
+                .map(|chunk| pb::UploadAttachmentRequest { part: Some(Part::Chunk(chunk.to_vec())) }),
+        );
+        messages.push(pb::UploadAttachmentRequest {
+            part: Some(Part::End(pb::UploadEnd { size_bytes: bytes.len() as i64 })),
+        });
+        let response = self.tasks.upload_attachment(as_user(by, futures::stream::iter(messages))).await?;
+        Ok(response.into_inner().attachment.unwrap())
+    }
+
+    pub(crate) async fn stop(mut self) {
+        for running in std::mem::take(&mut self.running).into_iter().rev() {
+            running.shutdown.cancel();
+            tokio::time::timeout(Duration::from_secs(30), running.task).await.expect("stops in time").unwrap().unwrap();
+        }
+        self.db.close().await;
+        // The bucket goes with the test (emptied first: tests that check for leftovers do so before).
+        let keys = self.objects().await;
+        for key in keys {
+            self.s3.delete_object().bucket(&self.bucket).key(key).send().await.unwrap();
+        }
+        let _ = self.s3.delete_bucket().bucket(&self.bucket).send().await;
+    }
+}
+
+/// Waits until `check` holds, or fails after 20 s.
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
