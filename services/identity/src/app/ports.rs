@@ -100,8 +100,9 @@ pub trait IdentityTx: Send {
 /// The fast, shared view of session liveness that the gateway reads.
 #[async_trait]
 pub trait SessionCache: Send + Sync + 'static {
-    /// Marks a session live until `ttl_secs` from now.
-    async fn mark_active(&self, session_id: Uuid, ttl_secs: u64) -> Result<()>;
+    /// Marks a session live until `ttl_secs` from now, unless it is marked revoked: a revocation is
+    /// never undone. `false` when a revocation marker was found (and kept).
+    async fn mark_active(&self, session_id: Uuid, ttl_secs: u64) -> Result<bool>;
     /// Marks sessions revoked.
     async fn mark_revoked(&self, session_ids: &[Uuid]) -> Result<()>;
 }

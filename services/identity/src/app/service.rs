@@ -474,17 +474,25 @@ impl IdentityService {
             None => false,
         };
         if active {
-            self.cache_active(id).await;
+            // A revocation marker found here was written by a logout (or another revocation) that
+            // committed after our read, or is committing now: it wins, so the answer agrees with
+            // what the gateway reads from Redis.
+            Ok(self.cache_active(id).await)
         } else {
             self.sessions.mark_revoked(&[id]).await?;
+            Ok(false)
         }
-        Ok(active)
     }
 
-    /// Caches a live session. A failure is only logged: the gateway then asks [`Self::check_session`].
-    async fn cache_active(&self, session_id: Uuid) {
-        if let Err(error) = self.sessions.mark_active(session_id, self.refresh_ttl_secs()).await {
-            tracing::warn!(%session_id, %error, "could not cache a live session");
+    /// Caches a live session unless it is marked revoked; `false` only when it is. A failure to
+    /// write is only logged (`true`): the gateway then asks [`Self::check_session`].
+    async fn cache_active(&self, session_id: Uuid) -> bool {
+        match self.sessions.mark_active(session_id, self.refresh_ttl_secs()).await {
+            Ok(live) => live,
+            Err(error) => {
+                tracing::warn!(%session_id, %error, "could not cache a live session");
+                true
+            }
         }
     }
 

@@ -1,6 +1,8 @@
 //! Redis adapters: the session cache the gateway reads (`<prefix>session:<sid>` = "1" live / "0"
 //! revoked; a missing key means "ask identity") and the login throttle shared by every instance.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use redis::AsyncCommands as _;
 use redis::aio::ConnectionManager;
@@ -43,11 +45,31 @@ impl RedisSessionCache {
     }
 }
 
+/// Writes "1" (live) unless the key holds "0" (revoked); returns 1 if it wrote. Why one script: a
+/// check-then-set from the client lets a logout's "0" land between the GET and the SET, and the SET
+/// would then bring the session back to life in the gateway's eyes (a `check_session` that read the
+/// database just before the logout committed, or a login's late cache write). Inside the script
+/// nothing runs between the two, and since "0" is only ever replaced by its own expiry, a revocation
+/// always wins. `SET NX` alone would not do: it could not extend a live session's marker.
+static MARK_ACTIVE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"if redis.call('GET', KEYS[1]) == '0' then return 0 end
+          redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+          return 1",
+    )
+});
+
 #[async_trait]
 impl SessionCache for RedisSessionCache {
-    async fn mark_active(&self, session_id: Uuid, ttl_secs: u64) -> Result<()> {
+    async fn mark_active(&self, session_id: Uuid, ttl_secs: u64) -> Result<bool> {
         let mut conn = self.conn.clone();
-        conn.set_ex::<_, _, ()>(self.key(session_id), "1", ttl_secs.max(1)).await.map_err(unavailable)
+        let written: i64 = MARK_ACTIVE
+            .key(self.key(session_id))
+            .arg(ttl_secs.max(1))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(written == 1)
     }
 
     async fn mark_revoked(&self, session_ids: &[Uuid]) -> Result<()> {
