@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use ordo_platform::config::{RuntimeArgs, Secret, TelemetryArgs, parse_millis};
 
+pub use crate::rate_limit::RateLimitArgs;
+
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "ordo-gateway", version, about = "Ordo's REST gateway: /api/v1 over the services' gRPC APIs")]
@@ -64,6 +66,10 @@ pub struct Config {
     /// `/metrics` are never shed.
     #[arg(long, env = "ORDO_MAX_IN_FLIGHT", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
+
+    /// Rate limits.
+    #[command(flatten)]
+    pub rate_limits: RateLimitArgs,
 
     /// Runtime.
     #[command(flatten)]

@@ -264,15 +264,20 @@ impl FromRequestParts<AppState> for Client {
     }
 }
 
-/// The client's address (the first `X-Forwarded-For` hop only when trusted) and user agent.
-pub(crate) fn client_info(headers: &HeaderMap, peer: Option<IpAddr>, trust_forwarded_for: bool) -> ClientInfo {
+/// The client's address: the first `X-Forwarded-For` hop when trusted, else the peer's.
+pub(crate) fn client_address(headers: &HeaderMap, peer: Option<IpAddr>, trust_forwarded_for: bool) -> Option<IpAddr> {
     let forwarded = trust_forwarded_for
         .then(|| headers.get("x-forwarded-for"))
         .flatten()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .and_then(|hop| hop.trim().parse::<IpAddr>().ok());
-    let ip = forwarded.or(peer).map(|ip| ip.to_string()).unwrap_or_default();
+    forwarded.or(peer)
+}
+
+/// The client's address (the first `X-Forwarded-For` hop only when trusted) and user agent.
+pub(crate) fn client_info(headers: &HeaderMap, peer: Option<IpAddr>, trust_forwarded_for: bool) -> ClientInfo {
+    let ip = client_address(headers, peer, trust_forwarded_for).map(|ip| ip.to_string()).unwrap_or_default();
     let user_agent = headers
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(MAX_USER_AGENT_CHARS).collect())

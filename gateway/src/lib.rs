@@ -24,11 +24,12 @@ mod idempotency;
 mod middleware;
 mod openapi;
 mod pagination;
+mod rate_limit;
 pub mod resources;
 mod routes;
 mod state;
 
-pub use config::Config;
+pub use config::{Config, RateLimitArgs};
 pub use state::AppState;
 
 /// The whole HTTP application: the API, the OpenAPI document, the operations routes, and the layers
@@ -46,7 +47,9 @@ pub fn app(state: AppState) -> Router {
     // copy of the id onto the response, the panic guard, the RED metrics (which see the matched
     // route), the body limit, and the handler.
     api.with_state(state.clone())
-        // Only the API is shed; the operations routes must answer whatever the load.
+        // Only the API is rate-limited and shed; the operations routes must answer whatever the load.
+        // A request is shed before it costs a rate-limit check.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::shed_load))
         .merge(ordo_platform::ops::router(state.readiness()))
         .fallback(error::route_not_found)

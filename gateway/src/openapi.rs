@@ -37,6 +37,15 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
   answer.
 - **503** responses carry `Retry-After: 1`: a backend is down or slower than the gateway's backend timeout,
   and the request had no effect. **429** responses carry `Retry-After` in seconds.
+- **Rate limits.** Every `/api/v1` request is charged to a budget, shared by every gateway instance:
+  reads (`GET`), writes, costly requests (full-text search `GET /tasks?q=`, uploads, `POST /tasks/bulk`,
+  `GET /audit/verify`) and exact-email lookups (`GET /users?email=`) per user, or per client address when
+  no valid token is sent; register, login and refresh per client address (IPv6: per /64). Budgets are
+  requests per minute, spread evenly over the minute (GCRA), with bursts up to the whole budget. Every
+  limited response carries `RateLimit-Policy: "<policy>";q=<quota>;w=60` and
+  `RateLimit: "<policy>";r=<remaining>;t=<seconds until the budget is whole again>` (IETF
+  draft-ietf-httpapi-ratelimit-headers); past the budget, `429` with `Retry-After` in seconds. Default
+  budgets: reads 1,200, writes 300, costly 60, email lookups 20, register/login/refresh 30 per address.
 - **Visibility.** A resource the caller may not see answers `404`, exactly as one that does not exist, so
   its existence does not leak; `403` means the caller can see it but its role does not allow the action.
   A path id that is not a UUID is a `404` too.
@@ -119,7 +128,7 @@ impl utoipa::Modify for BearerScheme {
 
 /// Adds to every operation the problem responses it can produce without saying so itself: `400`,
 /// `413`, `415` and `422` where it takes a body, `401` where it needs a token, `503` where it calls a
-/// backend, and `500` everywhere under `/api/v1`. Adds the operations routes (served by
+/// backend, and `429` and `500` everywhere under `/api/v1`. Adds the operations routes (served by
 /// `ordo_platform::ops`).
 pub(crate) fn complete(mut document: OpenApi, operations: utoipa::openapi::path::Paths) -> OpenApi {
     document.paths.paths.extend(operations.paths);
@@ -175,6 +184,12 @@ fn add_common_responses(operation: &mut Operation, calls_backend: bool) {
         add(responses, "415", "The body is not JSON (`Content-Type: application/json`).", None);
         add(responses, "422", "The body has the wrong shape or breaks a field rule; `errors` names the fields.", None);
     }
+    add(
+        responses,
+        "429",
+        "The caller's rate limit for this kind of request is used up (see Rate limits above).",
+        Some(("Retry-After", "Seconds until the request would be allowed.")),
+    );
     add(responses, "500", "Something went wrong on our side (the body says nothing more).", None);
     if calls_backend {
         add(

@@ -23,6 +23,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::Config;
 use crate::auth::AccessKeys;
 use crate::backend::{BackendHealthCheck, TraceInterceptor};
+use crate::config::RateLimitArgs;
 
 /// The identity client every handler clones (a cheap handle on one shared channel).
 pub(crate) type IdentityClient = IdentityServiceClient<InterceptedService<Channel, TraceInterceptor>>;
@@ -58,6 +59,7 @@ struct Inner {
     max_attachment_bytes: u64,
     backend_timeout: Duration,
     in_flight: Arc<tokio::sync::Semaphore>,
+    rate_limits: RateLimitArgs,
 }
 
 impl std::fmt::Debug for AppState {
@@ -125,6 +127,7 @@ impl AppState {
             max_attachment_bytes: config.max_attachment_bytes,
             backend_timeout: config.backend_timeout,
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight as usize)),
+            rate_limits: config.rate_limits.clone(),
         })))
     }
 
@@ -182,6 +185,11 @@ impl AppState {
     /// One permit per API request being served (load shedding).
     pub(crate) fn in_flight(&self) -> &tokio::sync::Semaphore {
         &self.0.in_flight
+    }
+
+    /// The request budgets.
+    pub(crate) fn rate_limits(&self) -> &RateLimitArgs {
+        &self.0.rate_limits
     }
 
     /// The prefix of every Redis key (shared with identity).

@@ -17,6 +17,15 @@ use tokio_util::sync::CancellationToken;
 /// A password that passes identity's rules.
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
+/// The gateway's budget flags, set high for every test that does not set them itself.
+const RATE_LIMIT_FLAGS: [&str; 5] = [
+    "--rate-limit-read",
+    "--rate-limit-write",
+    "--rate-limit-costly",
+    "--rate-limit-credentials",
+    "--rate-limit-email-lookup",
+];
+
 /// How long to wait for the stack to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -114,8 +123,26 @@ pub(crate) struct TestApp {
     project: Option<Service>,
     task: Option<Service>,
     audit: Option<Service>,
+    gateway_config: ordo_gateway::Config,
     gateway_shutdown: CancellationToken,
     gateway: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A second gateway instance beside a [`TestApp`]'s, on the same services and Redis.
+pub(crate) struct SecondGateway {
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) address: String,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl SecondGateway {
+    /// Stops it and waits until it has.
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+        assert!(result.is_ok(), "the second gateway did not stop within 30 s");
+    }
 }
 
 /// Spawns identity, project, task, audit and the gateway with the default options.
@@ -268,12 +295,19 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         "--backend-timeout-ms".to_owned(),
         options.backend_timeout_ms.to_string(),
     ];
+    // Tests exercise features, not budgets: every budget is far beyond what a test spends, unless the
+    // test sets it (`rate_limits.rs` does). The limiter still runs on every request.
+    for flag in RATE_LIMIT_FLAGS {
+        if !options.gateway_args.iter().any(|arg| arg.split('=').next() == Some(flag)) {
+            gateway_args.extend([flag.to_owned(), "1000000".to_owned()]);
+        }
+    }
     gateway_args.extend(options.gateway_args);
     let gateway_config = ordo_gateway::Config::try_parse_from(gateway_args).unwrap();
     let listener = ordo_testkit::free_listener().await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let gateway_shutdown = CancellationToken::new();
-    let gateway = tokio::spawn(ordo_gateway::serve(gateway_config, listener, gateway_shutdown.clone()));
+    let gateway = tokio::spawn(ordo_gateway::serve(gateway_config.clone(), listener, gateway_shutdown.clone()));
 
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -290,6 +324,7 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         project: Some(project),
         task: Some(task),
         audit: Some(audit),
+        gateway_config,
         gateway_shutdown,
         gateway,
     };
@@ -328,6 +363,21 @@ impl TestApp {
     /// Whether `url` answers 200.
     async fn is_ready(&self, url: &str) -> bool {
         self.client.get(url).send().await.is_ok_and(|response| response.status() == StatusCode::OK)
+    }
+
+    /// Starts another gateway instance with the same settings, and waits until it is ready.
+    pub(crate) async fn second_gateway(&self) -> SecondGateway {
+        let listener = ordo_testkit::free_listener().await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(ordo_gateway::serve(self.gateway_config.clone(), listener, shutdown.clone()));
+        let ready = format!("{address}/readyz");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while self.client.get(&ready).send().await.map(|r| r.status()).ok() != Some(StatusCode::OK) {
+            assert!(Instant::now() < deadline, "the second gateway was not ready within {READY_TIMEOUT:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        SecondGateway { address, shutdown, task }
     }
 
     /// Stops identity (as a crash or a deploy would), leaving the gateway running.

@@ -12,6 +12,7 @@ mod idempotency;
 mod openapi;
 mod operations;
 mod projects;
+mod rate_limits;
 mod sessions;
 mod tasks;
 mod tokens;
