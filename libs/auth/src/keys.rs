@@ -163,6 +163,8 @@ impl KeySet {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = LEEWAY_SECONDS;
+        // Identity never sets `nbf`, but a token that carries one is held to it (RFC 7519 §4.1.5).
+        validation.validate_nbf = true;
         Self { keys, validation }
     }
 
@@ -193,6 +195,12 @@ impl KeySet {
         let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)?;
         let claims = data.claims;
+        // jsonwebtoken does not look at `iat`. A token issued in the future came from a signer with
+        // a wrong clock or a stolen key minting tokens ahead; either way it is not valid yet.
+        let latest_issue = i64::try_from(jsonwebtoken::get_current_timestamp() + LEEWAY_SECONDS).unwrap_or(i64::MAX);
+        if claims.iat > latest_issue {
+            return Err(TokenError::NotYetValid);
+        }
         if uuid::Uuid::parse_str(&claims.sub).is_err() || uuid::Uuid::parse_str(&claims.sid).is_err() {
             return Err(TokenError::InvalidClaims);
         }
@@ -320,6 +328,15 @@ mod tests {
         let token = issuer().issue(USER, SESSION, "member", now()).unwrap();
         let other = KeySet::from_jwks(&issuer().jwks());
         assert!(other.verify(&token).is_err());
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_refused() {
+        let issuer = issuer();
+        let token = issuer.issue(USER, SESSION, "member", now() + 3600).unwrap();
+        assert!(matches!(KeySet::from_jwks(&issuer.jwks()).verify(&token), Err(TokenError::NotYetValid)));
+        let within_leeway = issuer.issue(USER, SESSION, "member", now() + 2).unwrap();
+        assert!(KeySet::from_jwks(&issuer.jwks()).verify(&within_leeway).is_ok());
     }
 
     #[test]

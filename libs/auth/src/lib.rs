@@ -54,6 +54,9 @@ pub enum TokenError {
     /// The signature, algorithm, issuer or lifetime is wrong.
     #[error("invalid token: {0}")]
     Invalid(#[from] jsonwebtoken::errors::Error),
+    /// The token says it was issued, or becomes valid, in the future (beyond the clock leeway).
+    #[error("token not yet valid")]
+    NotYetValid,
     /// The claims are not ours (for instance `sub` is not a UUID).
     #[error("invalid claims")]
     InvalidClaims,
