@@ -15,5 +15,6 @@ mod projects;
 mod rate_limits;
 mod sessions;
 mod tasks;
+mod token_attacks;
 mod tokens;
 mod users;
