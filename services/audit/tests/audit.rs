@@ -184,6 +184,96 @@ async fn each_event_becomes_one_record_with_its_actor_action_entity_client_and_d
     env.cleanup().await.unwrap();
 }
 
+fn task_snapshot(task: &str, project: &str) -> Option<pb::TaskSnapshot> {
+    Some(pb::TaskSnapshot {
+        task_id: task.into(),
+        project_id: project.into(),
+        key: "AUD-1".into(),
+        title: "Audited".into(),
+        status: "todo".into(),
+        priority: "none".into(),
+        version: 1,
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn comment_edits_and_deletions_and_attachment_deletions_become_records_with_actor_entity_project_and_data() {
+    // Arrange: the events as the task service writes them (an admin deleting another's comment).
+    let env = TestEnv::new();
+    let audit = spawn(&env, 1).await;
+    let (author, admin) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+    let (project, task) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+    let (comment, attachment) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+    let updated = Payload::TaskCommentUpdated(pb::TaskCommentUpdated {
+        task: task_snapshot(&task, &project),
+        comment_id: comment.clone(),
+        author_id: author.clone(),
+        excerpt: "Second thoughts".into(),
+        comment_version: 2,
+        recipient_ids: vec![admin.clone()],
+    });
+    let deleted = Payload::TaskCommentDeleted(pb::TaskCommentDeleted {
+        task: task_snapshot(&task, &project),
+        comment_id: comment.clone(),
+        author_id: author.clone(),
+        recipient_ids: vec![author.clone()],
+    });
+    let removed = Payload::TaskAttachmentDeleted(pb::TaskAttachmentDeleted {
+        task: task_snapshot(&task, &project),
+        attachment_id: attachment.clone(),
+        filename: "notes.pdf".into(),
+        content_type: "application/pdf".into(),
+        size_bytes: 14,
+        sha256: "ab".repeat(32),
+        uploaded_by: author.clone(),
+        recipient_ids: vec![author.clone()],
+    });
+    let events = [
+        envelope("task.comment_updated", &author, ("comment", &comment), &project, updated),
+        envelope("task.comment_deleted", &admin, ("comment", &comment), &project, deleted),
+        envelope("task.attachment_deleted", &admin, ("attachment", &attachment), &project, removed),
+    ];
+
+    // Act
+    for event in &events {
+        audit.publish(event).await;
+    }
+    audit.wait_for(3, Duration::from_secs(20)).await;
+
+    // Assert
+    let rows: Vec<RecordRow> = sqlx::query_as(
+        "SELECT seq, id, action, actor_id, entity_type, entity_id, project_id, ip, user_agent, data \
+         FROM audit_record ORDER BY seq",
+    )
+    .fetch_all(&audit.db)
+    .await
+    .unwrap();
+    let seen: Vec<(&str, &str, &str, &str, &str)> = rows
+        .iter()
+        .map(|(_, _, action, actor, entity_type, entity_id, project_id, _, _, _)| {
+            (action.as_str(), actor.as_str(), entity_type.as_str(), entity_id.as_str(), project_id.as_str())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("task.comment_updated", author.as_str(), "comment", comment.as_str(), project.as_str()),
+            ("task.comment_deleted", admin.as_str(), "comment", comment.as_str(), project.as_str()),
+            ("task.attachment_deleted", admin.as_str(), "attachment", attachment.as_str(), project.as_str()),
+        ]
+    );
+    let data: Vec<serde_json::Value> = rows.iter().map(|row| serde_json::from_str(&row.9).unwrap()).collect();
+    assert_eq!(data[0]["taskCommentUpdated"]["excerpt"], "Second thoughts");
+    assert_eq!(data[0]["taskCommentUpdated"]["task"]["taskId"], task.as_str());
+    assert_eq!(data[1]["taskCommentDeleted"]["authorId"], author.as_str());
+    assert_eq!(data[2]["taskAttachmentDeleted"]["filename"], "notes.pdf");
+    assert_eq!(data[2]["taskAttachmentDeleted"]["uploadedBy"], author.as_str());
+
+    audit.stop().await;
+    env.cleanup().await.unwrap();
+}
+
 /// Runs the `ordo-audit verify` binary, as an auditor would, and returns its exit success and report.
 fn verify_cli(config: &ordo_audit::Config) -> (bool, serde_json::Value) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_ordo-audit"))

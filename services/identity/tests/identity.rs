@@ -323,3 +323,78 @@ async fn guessing_the_current_password_is_locked_out_like_a_login() {
     identity.stop().await;
     env.cleanup().await.unwrap();
 }
+
+impl Identity {
+    async fn update_user(&mut self, admin_access: &str, request: pb::UpdateUserRequest) -> pb::User {
+        self.client.update_user(bearer(request, admin_access)).await.unwrap().into_inner().user.unwrap()
+    }
+
+    async fn check_session(&mut self, access: &str, session_id: &str) -> bool {
+        let request = bearer(pb::CheckSessionRequest { session_id: session_id.to_owned() }, access);
+        self.client.check_session(request).await.unwrap().into_inner().active
+    }
+}
+
+/// The claims of an access token, read without verifying it (the service already did).
+fn claims(access_token: &str) -> ordo_auth::AccessClaims {
+    use base64::Engine as _;
+    let payload = access_token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+async fn session_marker(env: &TestEnv, session_id: &str) -> Option<String> {
+    let redis = redis::Client::open(ordo_testkit::redis_url()).unwrap();
+    let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}session:{}", env.redis_prefix(), session_id);
+    redis::cmd("GET").arg(&key).query_async(&mut redis).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_role_change_revokes_every_session_of_the_user() {
+    let env = TestEnv::new();
+    let mut identity = spawn(&env).await;
+    let admin = identity.signed_up("boss@example.com").await.access_token;
+    let first = identity.signed_up("promoted@example.com").await.access_token;
+    let second = identity.client.login(login("promoted@example.com", PASSWORD)).await.unwrap().into_inner();
+    let second = second.tokens.unwrap().access_token;
+    let user_id = claims(&first).sub;
+    let sessions = [claims(&first).sid, claims(&second).sid];
+    assert_eq!(claims(&first).role, "member");
+
+    let updated = identity
+        .update_user(
+            &admin,
+            pb::UpdateUserRequest { id: user_id.clone(), role: pb::Role::Admin as i32, ..Default::default() },
+        )
+        .await;
+
+    assert_eq!(updated.role, pb::Role::Admin as i32);
+    for sid in &sessions {
+        assert!(!identity.check_session(&admin, sid).await, "session {sid} outlived the role change");
+        assert_eq!(session_marker(&env, sid).await.as_deref(), Some("0"));
+    }
+    // The next login carries the new role.
+    let again = identity.client.login(login("promoted@example.com", PASSWORD)).await.unwrap().into_inner();
+    assert_eq!(claims(&again.tokens.unwrap().access_token).role, "admin");
+    identity.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_update_that_leaves_the_role_as_it_is_revokes_nothing() {
+    let env = TestEnv::new();
+    let mut identity = spawn(&env).await;
+    let admin = identity.signed_up("boss@example.com").await.access_token;
+    let member = identity.signed_up("member@example.com").await.access_token;
+    let (user_id, sid) = (claims(&member).sub, claims(&member).sid);
+
+    let same_role = pb::UpdateUserRequest { id: user_id.clone(), role: pb::Role::Member as i32, ..Default::default() };
+    let before = identity.update_user(&admin, same_role).await;
+    let empty = identity.update_user(&admin, pb::UpdateUserRequest { id: user_id, ..Default::default() }).await;
+
+    assert_eq!(empty.version, before.version, "a no-op patch writes nothing");
+    assert!(identity.check_session(&admin, &sid).await);
+    assert_eq!(session_marker(&env, &sid).await.as_deref(), Some("1"));
+    identity.stop().await;
+    env.cleanup().await.unwrap();
+}

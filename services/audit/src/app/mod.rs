@@ -101,13 +101,38 @@ fn encode_cursor(seq: u64) -> String {
     URL_SAFE_NO_PAD.encode(seq.to_be_bytes())
 }
 
+/// The longest cursor handed out: eight bytes in unpadded base64url.
+const MAX_CURSOR_LEN: usize = 11;
+
 fn decode_cursor(cursor: &str) -> Result<u64> {
     if cursor.is_empty() {
         return Ok(0);
     }
+    if cursor.len() > MAX_CURSOR_LEN {
+        return Err(AppError::BadCursor);
+    }
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| AppError::BadCursor)?;
     let bytes: [u8; 8] = bytes.try_into().map_err(|_| AppError::BadCursor)?;
     Ok(u64::from_be_bytes(bytes))
+}
+
+/// Refuses a filter longer than its column holds (it could match nothing), before it is sent to the
+/// project service or the database. Bytes first: more than four per character is too long uncounted.
+fn check_filter(filter: &RecordFilter) -> Result<()> {
+    // The widths of the columns (see `domain::record`): ids and names 64 characters, actions 100.
+    let fields = [
+        ("actor_id", filter.actor_id.as_str(), 64),
+        ("action", filter.action.as_str(), 100),
+        ("entity_type", filter.entity_type.as_str(), 64),
+        ("entity_id", filter.entity_id.as_str(), 64),
+        ("project_id", filter.project_id.as_str(), 64),
+    ];
+    for (field, value, max) in fields {
+        if value.len() > 4 * max || (value.len() > max && value.chars().count() > max) {
+            return Err(AppError::Field { field, message: "is longer than any recorded value" });
+        }
+    }
+    Ok(())
 }
 
 fn is_global_admin(caller: &Caller) -> bool {
@@ -136,6 +161,7 @@ impl AuditQueries {
             _ => return Err(AppError::Field { field: "limit", message: "must be 1..100" }),
         };
         let after = decode_cursor(cursor)?;
+        check_filter(&filter)?;
         if !is_global_admin(caller) {
             const WHO: &str = "the audit log is for admins, and for a project's owners and admins with its project_id";
             if filter.project_id.is_empty()
@@ -166,7 +192,93 @@ impl AuditQueries {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+
+    /// A log and a project service that count how often they are asked.
+    #[derive(Default)]
+    struct Counting {
+        asked: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl AuditLog for Counting {
+        async fn list(&self, _: &RecordFilter, _: u64, _: u32) -> Result<Vec<Record>> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+
+        async fn verify(&self) -> Result<Verdict> {
+            Err(AppError::Unavailable("not in this test".into()))
+        }
+    }
+
+    #[async_trait]
+    impl ProjectRoles for Counting {
+        async fn manages(&self, _: &str, _: &str, _: &str) -> Result<bool> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        }
+    }
+
+    fn caller(role: &str) -> Caller {
+        let (user_id, session_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let claims = ordo_auth::AccessClaims {
+            iss: "ordo".into(),
+            sub: user_id.to_string(),
+            sid: session_id.to_string(),
+            role: role.to_owned(),
+            iat: 0,
+            exp: 0,
+            jti: String::new(),
+        };
+        Caller { user_id, session_id, role: role.to_owned(), claims: Arc::new(claims) }
+    }
+
+    #[tokio::test]
+    async fn a_filter_longer_than_its_column_is_refused_on_its_field_before_anyone_is_asked() {
+        // Arrange
+        let counting = Arc::new(Counting::default());
+        let queries = AuditQueries::new(counting.clone(), counting.clone());
+        let at_limit = RecordFilter {
+            actor_id: "a".repeat(64),
+            action: "é".repeat(100),
+            entity_type: "t".repeat(64),
+            entity_id: "i".repeat(64),
+            project_id: "p".repeat(64),
+            ..RecordFilter::default()
+        };
+        type Grow = fn(&mut RecordFilter);
+        let over: [(&str, Grow); 6] = [
+            ("actor_id", |f| f.actor_id.push('a')),
+            ("action", |f| f.action.push('é')),
+            ("entity_type", |f| f.entity_type.push('t')),
+            ("entity_id", |f| f.entity_id.push('i')),
+            ("project_id", |f| f.project_id.push('p')),
+            ("project_id", |f| f.project_id = "p".repeat(150_000)),
+        ];
+
+        for (expected, grow) in over {
+            let mut filter = at_limit.clone();
+            grow(&mut filter);
+            // Act
+            let result = queries.list_records(&caller("member"), "Bearer t", filter, 10, "").await;
+            // Assert
+            match result {
+                Err(AppError::Field { field, .. }) => assert_eq!(field, expected),
+                other => panic!("expected a field error on {expected}, got {other:?}"),
+            }
+        }
+        assert_eq!(counting.asked.load(Ordering::SeqCst), 0, "neither the project service nor the log was asked");
+        // At the limits the query runs (asking the project service, then the log).
+        assert!(queries.list_records(&caller("member"), "Bearer t", at_limit, 10, "").await.is_ok());
+        assert_eq!(counting.asked.load(Ordering::SeqCst), 2);
+        assert!(matches!(
+            queries.list_records(&caller("admin"), "Bearer t", RecordFilter::default(), 10, &"A".repeat(5000)).await,
+            Err(AppError::BadCursor)
+        ));
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {

@@ -411,7 +411,8 @@ impl IdentityService {
         Ok(ListUsersPage { users, next_cursor })
     }
 
-    /// An admin changes a user's role or disabled flag. Disabling revokes every session.
+    /// An admin changes a user's role or disabled flag. A change of role, like disabling, revokes
+    /// every session of the user.
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, target = %id))]
     pub async fn update_user(
         &self,
@@ -434,22 +435,30 @@ impl IdentityService {
         check_version(&user, update.expected_version)?;
         let previous = user.version;
         let mut events = Vec::new();
+        let mut revoke_reason = None;
         if let Some(role) = update.role.filter(|r| *r != user.role) {
             events.push(IdentityEvent::UserRoleChanged { user_id: id, old_role: user.role, new_role: role });
             user.role = role;
+            // Access tokens carry the role, and other services decide "global admin" from it: a
+            // token issued before the change must not outlive it by up to its 15 minutes.
+            revoke_reason = Some(RevokeReason::RoleChanged);
         }
-        let mut revoked = Vec::new();
         if let Some(disabled) = update.disabled.filter(|d| *d != user.disabled) {
             user.disabled = disabled;
             events.push(IdentityEvent::UserDisabled { user_id: id, disabled });
             if disabled {
-                revoked = tx.revoke_user_sessions(id, None, RevokeReason::UserDisabled, now).await?;
-                events.extend(revoked.iter().map(|session_id| IdentityEvent::SessionRevoked {
-                    user_id: id,
-                    session_id: *session_id,
-                    reason: RevokeReason::UserDisabled,
-                }));
+                // The stronger reason when both change at once: the user cannot log in again.
+                revoke_reason = Some(RevokeReason::UserDisabled);
             }
+        }
+        let mut revoked = Vec::new();
+        if let Some(reason) = revoke_reason {
+            revoked = tx.revoke_user_sessions(id, None, reason, now).await?;
+            events.extend(revoked.iter().map(|session_id| IdentityEvent::SessionRevoked {
+                user_id: id,
+                session_id: *session_id,
+                reason,
+            }));
         }
         if events.is_empty() {
             return Ok(user);

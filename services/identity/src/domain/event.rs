@@ -15,6 +15,9 @@ pub enum RevokeReason {
     PasswordChanged,
     /// An admin disabled the account.
     UserDisabled,
+    /// An admin changed the user's global role: tokens carry the role, so every session ends and the
+    /// next login issues tokens with the new one.
+    RoleChanged,
 }
 
 impl RevokeReason {
@@ -25,6 +28,7 @@ impl RevokeReason {
             RevokeReason::RefreshReuse => "refresh_reuse",
             RevokeReason::PasswordChanged => "password_changed",
             RevokeReason::UserDisabled => "user_disabled",
+            RevokeReason::RoleChanged => "role_changed",
         }
     }
 }
