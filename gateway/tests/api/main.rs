@@ -7,6 +7,7 @@ mod attachments;
 mod audit;
 mod auth;
 mod errors;
+mod hardening;
 mod helpers;
 mod idempotency;
 mod openapi;
