@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::helpers::{TestApp, assert_problem, spawn_app};
 
@@ -313,19 +313,4 @@ async fn a_create_whose_client_hung_up_is_replayed_to_the_retry_and_made_once() 
     }
     assert!(replayed > 0, "no hang-up fell while the create ran; the test proved nothing");
     app.cleanup().await;
-}
-
-/// Reads whatever the server sends until it closes the connection or `wait` passes.
-#[allow(dead_code)]
-async fn read_until_closed(stream: &mut tokio::net::TcpStream, wait: Duration) -> Option<Vec<u8>> {
-    let mut received = Vec::new();
-    let mut buffer = [0_u8; 4096];
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
-            Ok(Ok(0) | Err(_)) => return Some(received),
-            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
-            Err(_) => return None,
-        }
-    }
 }

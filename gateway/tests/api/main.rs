@@ -15,6 +15,7 @@ mod operations;
 mod projects;
 mod rate_limits;
 mod sessions;
+mod slow_clients;
 mod tasks;
 mod tokens;
 mod users;
