@@ -97,7 +97,9 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
   default 25 MiB, plus 64 KiB of multipart envelope) is `413` before a byte is read, and an upload that
   streams more than the limit is cut off with `413` and stores nothing. The 1 MiB JSON limit does not apply
   to uploads, which have no overall deadline; one that stands still for 30 seconds is abandoned (`400`).
-  Uploads take no `Idempotency-Key`. Downloads are served by the gateway (no redirect) with the
+  `Idempotency-Key` works on uploads too: the file is known only once streamed, after the key is claimed,
+  so a retry is recognised by key, task and declared `Content-Length` (not the multipart type, whose
+  boundary differs between clients) and replays the first `201` unread; only a `201` is kept. Downloads are served by the gateway (no redirect) with the
   declared `Content-Type`, `Content-Length`, `Content-Disposition: attachment; filename*=UTF-8''...` and
   `X-Content-Type-Options: nosniff`.
 - **Operations.** `/healthz`, `/readyz` and `/metrics` are served at the root of the same port and take no
