@@ -41,6 +41,7 @@ dev: services build migrate
     AUDIT_GRPC_ADDR={{ host }}:{{ audit_grpc_port }} \
     AUDIT_OPS_ADDR={{ host }}:{{ audit_ops_port }} \
     GATEWAY_HTTP_ADDR={{ host }}:{{ gateway_http_port }} \
+    ORDO_GRPC_REFLECTION=true \
     bash deploy/scripts/dev.sh
 
 # Build every binary once (debug).

@@ -13,6 +13,8 @@
 #   AUDIT_GRPC_ADDR    127.0.0.1:50055   AUDIT_OPS_ADDR    127.0.0.1:9105
 #   GATEWAY_HTTP_ADDR  127.0.0.1:8080
 #   ORDO_LOG_FORMAT pretty, RUST_LOG info (both passed through to every process)
+#   ORDO_GRPC_REFLECTION true: the services serve gRPC reflection (for grpcurl), which is off by
+#   default everywhere else because it lists every RPC to anyone who can reach the port
 #   ORDO_REDIS_URL / ORDO_AMQP_URL, if set, pass through as well. So would ORDO_DATABASE_URL, but it
 #   names one service's schema: leave it unset here (each binary defaults to its own ordo_<svc>).
 set -euo pipefail
@@ -22,6 +24,7 @@ cd "$(dirname "$0")/../.."
 bin_dir="${CARGO_TARGET_DIR:-target}/debug"
 export ORDO_LOG_FORMAT="${ORDO_LOG_FORMAT:-pretty}"
 export RUST_LOG="${RUST_LOG:-info}"
+export ORDO_GRPC_REFLECTION="${ORDO_GRPC_REFLECTION:-true}"
 
 IDENTITY_GRPC_ADDR="${IDENTITY_GRPC_ADDR:-127.0.0.1:50051}"
 IDENTITY_OPS_ADDR="${IDENTITY_OPS_ADDR:-127.0.0.1:9101}"

@@ -71,6 +71,10 @@ pub struct Config {
     #[command(flatten)]
     pub rate_limits: RateLimitArgs,
 
+    /// Deadlines and caps on what one client may hold of the gateway.
+    #[command(flatten)]
+    pub client_limits: ClientLimits,
+
     /// Runtime.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
@@ -78,6 +82,36 @@ pub struct Config {
     /// Logging.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+}
+
+/// What one client may hold of the gateway, so slow or many connections cannot starve everyone else
+/// (OWASP API4:2023): deadlines on the request headers, the body and the whole request, and a cap
+/// on connections per client address.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ClientLimits {
+    /// Time a client has to send a request's headers, in milliseconds, from the moment the
+    /// connection is ready for a request; past it the connection is closed without an answer.
+    #[arg(long = "header-read-timeout-ms", env = "ORDO_HEADER_READ_TIMEOUT_MS", default_value = "10000", value_parser = parse_millis)]
+    pub header_read_timeout: Duration,
+
+    /// Time a client has to send a whole JSON body once its headers arrived, in milliseconds; past
+    /// it the request is answered `408` as a problem document. The body is read before the request
+    /// takes a load-shedding slot, so a slow body never holds one. Uploads (`multipart/form-data`)
+    /// are exempt: they stream, and stop only when no byte arrives for 30 seconds.
+    #[arg(long = "body-read-timeout-ms", env = "ORDO_BODY_READ_TIMEOUT_MS", default_value = "10000", value_parser = parse_millis)]
+    pub body_read_timeout: Duration,
+
+    /// Longest time an API request may take once its body is read, in milliseconds (uploads
+    /// exempt); past it the request is answered `504`. A backstop above `--backend-timeout-ms`:
+    /// an idempotent create still finishes and its key still settles.
+    #[arg(long = "request-timeout-ms", env = "ORDO_REQUEST_TIMEOUT_MS", default_value = "30000", value_parser = parse_millis)]
+    pub request_timeout: Duration,
+
+    /// Connections one client address may hold open at once; a connection past it is closed as
+    /// soon as it is accepted. The address is the TCP peer's (behind a proxy, the proxy's: raise it
+    /// there).
+    #[arg(long, env = "ORDO_MAX_CONNECTIONS_PER_IP", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: u32,
 }
 
 #[cfg(test)]
@@ -100,6 +134,23 @@ mod tests {
         assert_eq!(config.redis_prefix, "ordo:");
         assert_eq!(config.backend_timeout, Duration::from_millis(5000));
         assert!(!config.trust_forwarded_for);
+    }
+
+    #[test]
+    fn client_limits_have_defaults_and_can_be_set() {
+        let default = Config::try_parse_from(["ordo-gateway"]).unwrap().client_limits;
+        assert_eq!(default.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(default.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(default.request_timeout, Duration::from_secs(30));
+        assert_eq!(default.max_connections_per_ip, 256);
+
+        let set =
+            Config::try_parse_from(["ordo-gateway", "--body-read-timeout-ms", "250", "--max-connections-per-ip", "2"])
+                .unwrap()
+                .client_limits;
+        assert_eq!(set.body_read_timeout, Duration::from_millis(250));
+        assert_eq!(set.max_connections_per_ip, 2);
+        assert!(Config::try_parse_from(["ordo-gateway", "--max-connections-per-ip", "0"]).is_err());
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub enum ApiError {
     /// `405 Method Not Allowed`: the route exists but not with this method (axum adds `Allow`).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// `408 Request Timeout`: the body did not arrive within `--body-read-timeout-ms`.
+    #[error("request body timed out")]
+    RequestTimeout,
     /// `409 Conflict`: a uniqueness conflict, or a state that forbids the action.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -138,6 +141,10 @@ pub enum ApiError {
     /// slow; the request had no effect. The cause is logged, never sent.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// `504 Gateway Timeout`: the request ran past `--request-timeout-ms`; its effect is unknown (a
+    /// retry with the same `Idempotency-Key` gets the outcome).
+    #[error("request timed out")]
+    GatewayTimeout,
     /// `500 Internal Server Error`: anything else. The cause is logged, never sent.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -160,6 +167,7 @@ impl ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
+            Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout", "Request timeout"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Self::IdempotencyKeyInUse => (StatusCode::CONFLICT, "idempotency-key-in-use", "Idempotency key in use"),
             Self::PreconditionFailed(_) => {
@@ -177,6 +185,7 @@ impl ApiError {
             }
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service-unavailable", "Service unavailable"),
+            Self::GatewayTimeout => (StatusCode::GATEWAY_TIMEOUT, "gateway-timeout", "Gateway timeout"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "Internal server error"),
         }
     }
@@ -217,6 +226,10 @@ impl ApiError {
                 "This Idempotency-Key was already used with another request; use a new key.".to_owned()
             }
             Self::Unavailable(_) => "A service this request needs is unavailable; retry shortly.".to_owned(),
+            Self::RequestTimeout => "The request body did not arrive in time.".to_owned(),
+            Self::GatewayTimeout => {
+                "The request took too long; its effect is unknown. Retry with the same Idempotency-Key.".to_owned()
+            }
             Self::Internal(_) => "Something went wrong on our side.".to_owned(),
         };
         (detail, None)

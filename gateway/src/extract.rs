@@ -1,6 +1,6 @@
 //! Extractors whose rejections are problem documents: JSON bodies (`415` without a JSON content type,
 //! `413` over the limit, `400` when malformed, `422` naming the field when the shape or a type is
-//! wrong), query strings (`400`), `If-Match` (`400` when malformed) and the client's address and user
+//! wrong), query strings (`400`), `If-Match` (a list of versions; `400` only when malformed) and the client's address and user
 //! agent for the audit trail.
 
 use std::net::{IpAddr, SocketAddr};
@@ -174,6 +174,75 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// A JSON array of at most `N` items, refused while reading its `N + 1`st item (API4:2023,
+/// unrestricted resource consumption): a body of 150,000 labels costs 21 parsed strings, not
+/// 150,000, before its `422`. The error names the field (through `serde_path_to_error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BoundedVec<T, const N: usize>(Vec<T>);
+
+impl<T, const N: usize> BoundedVec<T, N> {
+    /// The items.
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        self.0
+    }
+}
+
+impl<T, const N: usize> Default for BoundedVec<T, N> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<const M: usize, const N: usize> BoundedVec<BoundedString<M>, N> {
+    /// The items as plain strings.
+    pub(crate) fn into_strings(self) -> Vec<String> {
+        self.0.into_iter().map(|BoundedString(text)| text).collect()
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for BoundedVec<T, N> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items<T, const N: usize>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for Items<T, N> {
+            type Value = BoundedVec<T, N>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an array of at most {N} items")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                // The size hint comes from the client: trust it only up to the bound.
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(N));
+                while let Some(item) = seq.next_element()? {
+                    if items.len() == N {
+                        return Err(serde::de::Error::custom(format_args!("must have at most {N} items")));
+                    }
+                    items.push(item);
+                }
+                Ok(BoundedVec(items))
+            }
+        }
+
+        deserializer.deserialize_seq(Items::<T, N>(std::marker::PhantomData))
+    }
+}
+
+/// A JSON string of at most `MAX` characters (the gateway's bound; the service applies the rest of
+/// the field's rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BoundedString<const MAX: usize>(String);
+
+impl<'de, const MAX: usize> Deserialize<'de> for BoundedString<MAX> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.chars().count() > MAX {
+            return Err(serde::de::Error::custom(format_args!("must be at most {MAX} characters")));
+        }
+        Ok(Self(text))
+    }
+}
+
 /// A query string; any problem with it is a `400`. Parameters the target type does not name are
 /// ignored.
 #[derive(Debug, Clone, Copy, Default)]
@@ -194,15 +263,64 @@ where
     }
 }
 
-/// `If-Match`: `None` when absent or `*`, the version for `"<version>"`; anything else is a `400`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IfMatch(pub(crate) Option<i64>);
+/// `If-Match` (RFC 9110 §13.1.1): absent or `*` writes whatever the current version is; a list of
+/// entity tags writes only if the current version is one of its strong tags of our form
+/// (`"<version>"`). Weak tags never match for a write, and neither do strong tags we never send
+/// (`"abc"`), so a list of only those is a `412` without asking a service. Only a value that is not
+/// an `If-Match` at all is a `400`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IfMatch {
+    /// No header, or `*`: no version to check.
+    Any,
+    /// The versions that may be current, distinct, in the order sent (never empty).
+    Versions(Vec<i64>),
+    /// A list in which no tag can ever match.
+    Never,
+}
+
+/// Most distinct versions one `If-Match` may name: each is tried in turn against the service, so the
+/// list is bounded (a client has no reason to send more than the few versions it holds).
+pub(crate) const MAX_IF_MATCH_VERSIONS: usize = 8;
+
+impl IfMatch {
+    /// Runs a conditional write once per version named, until one is not refused with `412`: the
+    /// services compare one `expected_version`, and each attempt is atomic there, so the write happens
+    /// at most once and only while the current version is in the list. Without versions, runs it once
+    /// with none; with a list that cannot match, answers `412` without running it.
+    pub(crate) async fn each_version<T, F, Fut>(&self, mut write: F) -> Result<T, ApiError>
+    where
+        F: FnMut(Option<i64>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        match self {
+            Self::Any => write(None).await,
+            Self::Never => Err(never_matches()),
+            Self::Versions(versions) => {
+                let mut outcome = Err(never_matches());
+                for &version in versions {
+                    outcome = write(Some(version)).await;
+                    if !matches!(outcome, Err(ApiError::PreconditionFailed(_))) {
+                        break;
+                    }
+                }
+                outcome
+            }
+        }
+    }
+}
+
+fn never_matches() -> ApiError {
+    ApiError::PreconditionFailed(
+        "If-Match names no current version: weak entity tags never match a write, and ETags are \"<version>\"."
+            .to_owned(),
+    )
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parse_if_match(parts.headers.get(header::IF_MATCH).map(|v| v.as_bytes())).map(IfMatch)
+        parse_if_match(parts.headers.get(header::IF_MATCH).map(|v| v.as_bytes()))
     }
 }
 
@@ -218,23 +336,49 @@ pub(crate) fn uuid_path(
     }
 }
 
-/// Only one strong entity tag of our form (`"<version>"`) or `*` means something here: a weak tag
-/// never matches under the strong comparison `If-Match` uses (RFC 9110 §13.1.1), and a list cannot be
-/// checked against one version.
-pub(crate) fn parse_if_match(value: Option<&[u8]>) -> Result<Option<i64>, ApiError> {
-    let Some(value) = value else { return Ok(None) };
-    let text = std::str::from_utf8(value).map(str::trim).unwrap_or_default();
+/// Parses `If-Match = "*" / #entity-tag` (RFC 9110 §8.8.3, §13.1.1), where
+/// `entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE`. Weak tags and opaque tags that are not a version
+/// are kept out of the list (they can never match); `400` only for what is not this syntax, or for
+/// more than [`MAX_IF_MATCH_VERSIONS`] distinct versions.
+pub(crate) fn parse_if_match(value: Option<&[u8]>) -> Result<IfMatch, ApiError> {
+    let Some(value) = value else { return Ok(IfMatch::Any) };
+    let malformed = || {
+        ApiError::BadRequest(
+            r#"If-Match must be * or a comma-separated list of entity tags as sent in ETag, such as "3"."#.to_owned(),
+        )
+    };
+    let text = std::str::from_utf8(value).map_err(|_| malformed())?.trim();
     if text == "*" {
-        return Ok(None);
+        return Ok(IfMatch::Any);
     }
-    text.strip_prefix('"')
-        .and_then(|rest| rest.strip_suffix('"'))
-        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|digits| digits.parse::<i64>().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::BadRequest(r#"If-Match must be one entity tag as sent in ETag, such as "3", or *."#.to_owned())
-        })
+    let mut versions = Vec::new();
+    let mut any_tag = false;
+    // Empty list elements are allowed and ignored (RFC 9110 §5.6.1).
+    for member in text.split(',').map(str::trim).filter(|member| !member.is_empty()) {
+        any_tag = true;
+        let (weak, tag) = match member.strip_prefix("W/") {
+            Some(tag) => (true, tag),
+            None => (false, member),
+        };
+        let opaque = tag
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .filter(|opaque| opaque.bytes().all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80))
+            .ok_or_else(malformed)?;
+        let version = (!weak && !opaque.is_empty() && opaque.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| opaque.parse::<i64>().ok())
+            .flatten();
+        if let Some(version) = version.filter(|version| !versions.contains(version)) {
+            versions.push(version);
+        }
+    }
+    if !any_tag {
+        return Err(malformed());
+    }
+    if versions.len() > MAX_IF_MATCH_VERSIONS {
+        return Err(ApiError::BadRequest(format!("If-Match may name at most {MAX_IF_MATCH_VERSIONS} versions.")));
+    }
+    Ok(if versions.is_empty() { IfMatch::Never } else { IfMatch::Versions(versions) })
 }
 
 /// The client's address and user agent, recorded by the services in the events a request causes.
@@ -350,6 +494,81 @@ mod tests {
         assert!(fields.is_empty());
     }
 
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Labelled {
+        labels: Option<BoundedVec<Counted, 3>>,
+    }
+
+    static DESERIALIZED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// A string that counts how many times it was deserialized.
+    #[derive(Debug)]
+    struct Counted;
+
+    impl<'de> Deserialize<'de> for Counted {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            String::deserialize(deserializer)?;
+            DESERIALIZED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Counted)
+        }
+    }
+
+    #[test]
+    fn a_bounded_array_over_its_bound_is_refused_after_one_item_too_many() {
+        // Arrange
+        let labels = vec!["a"; 150_000];
+        let body = serde_json::to_vec(&serde_json::json!({ "labels": labels })).unwrap();
+
+        // Act
+        let error = parse_json::<Labelled>(&body).unwrap_err();
+
+        // Assert
+        assert_eq!(field_errors(error), (StatusCode::UNPROCESSABLE_ENTITY, vec!["labels".to_owned()]));
+        assert_eq!(DESERIALIZED.load(std::sync::atomic::Ordering::SeqCst), 4, "stopped at the bound plus one");
+    }
+
+    #[test]
+    fn a_bounded_array_at_its_bound_is_accepted() {
+        let body: BoundedVec<String, 3> = serde_json::from_str(r#"["a", "b", "c"]"#).unwrap();
+        assert_eq!(body.into_vec(), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_bounded_string_over_its_bound_names_the_item() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Tags {
+            labels: BoundedVec<BoundedString<5>, 3>,
+        }
+        let ok = parse_json::<Tags>(r#"{"labels": ["ééééé"]}"#.as_bytes()).unwrap();
+        assert_eq!(ok.labels.into_strings(), ["ééééé"]);
+
+        let error = parse_json::<Tags>(br#"{"labels": ["ok", "sixsix"]}"#).unwrap_err();
+
+        assert_eq!(field_errors(error), (StatusCode::UNPROCESSABLE_ENTITY, vec!["labels[1]".to_owned()]));
+    }
+
+    #[test]
+    fn a_body_nested_10000_deep_is_refused_or_skipped_without_overflowing_the_stack() {
+        // Into a value: serde_json's recursion limit (128) makes it a 400.
+        let deep = format!(r#"{{"x": {}{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+        let error = parse_json::<serde_json::Value>(deep.as_bytes()).unwrap_err();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        // Into a typed field: refused at its first bracket.
+        let typed = format!(r#"{{"email": "a", "age": {}{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(parse_json::<Body>(typed.as_bytes()).unwrap_err().status(), StatusCode::UNPROCESSABLE_ENTITY);
+        // Skipped (`IgnoredAny`): serde_json skips without recursing.
+        assert!(parse_json::<serde::de::IgnoredAny>(deep.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn invalid_utf8_or_a_raw_nul_byte_is_a_bad_request() {
+        for body in [&b"{\"email\": \"a\xff\"}"[..], b"{\"email\": \"a\x00\"}"] {
+            assert_eq!(parse_json::<Body>(body).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        }
+    }
+
     #[test]
     fn json_content_types_are_recognised() {
         let accepted =
@@ -369,18 +588,60 @@ mod tests {
 
     #[test]
     fn if_match_accepts_one_quoted_version_or_a_star() {
-        assert_eq!(parse_if_match(None).unwrap(), None);
-        assert_eq!(parse_if_match(Some(b"*")).unwrap(), None);
-        assert_eq!(parse_if_match(Some(br#""7""#)).unwrap(), Some(7));
-        assert_eq!(parse_if_match(Some(br#" "12" "#)).unwrap(), Some(12));
+        assert_eq!(parse_if_match(None).unwrap(), IfMatch::Any);
+        assert_eq!(parse_if_match(Some(b"*")).unwrap(), IfMatch::Any);
+        assert_eq!(parse_if_match(Some(br#""7""#)).unwrap(), IfMatch::Versions(vec![7]));
+        assert_eq!(parse_if_match(Some(br#" "12" "#)).unwrap(), IfMatch::Versions(vec![12]));
     }
 
     #[test]
-    fn if_match_refuses_anything_else_with_a_bad_request() {
-        for value in [&b"7"[..], br#"W/"7""#, br#""7", "8""#, br#""""#, br#""-1""#, br#""seven""#, b"\"7"] {
+    fn if_match_lists_keep_each_strong_version_once_in_order() {
+        assert_eq!(parse_if_match(Some(br#""7", "8""#)).unwrap(), IfMatch::Versions(vec![7, 8]));
+        assert_eq!(parse_if_match(Some(br#""3",W/"4", "x", "3",, "5""#)).unwrap(), IfMatch::Versions(vec![3, 5]));
+    }
+
+    #[test]
+    fn if_match_of_only_weak_or_foreign_tags_never_matches() {
+        for value in
+            [&br#"W/"7""#[..], br#"W/"7", W/"8""#, br#""""#, br#""-1""#, br#""seven""#, br#""99999999999999999999""#]
+        {
+            assert_eq!(parse_if_match(Some(value)).unwrap(), IfMatch::Never, "{}", String::from_utf8_lossy(value));
+        }
+    }
+
+    #[test]
+    fn if_match_that_is_not_the_syntax_is_a_bad_request() {
+        for value in [&b"7"[..], b"\"7", br#""7" "8""#, br#"w/"7""#, b"", b" , ", br#""7", *"#, b"\"a b\"", b"\xff"] {
             let error = parse_if_match(Some(value)).unwrap_err();
             assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(value));
         }
+        let too_many = (1..=9).map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ");
+        assert_eq!(parse_if_match(Some(too_many.as_bytes())).unwrap_err().status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn each_version_is_tried_until_one_is_not_refused_with_412() {
+        let current = 8;
+        let tried = std::sync::Mutex::new(Vec::new());
+        let write = |expected: Option<i64>| {
+            tried.lock().unwrap().push(expected);
+            async move {
+                match expected {
+                    Some(version) if version != current => Err(ApiError::PreconditionFailed("stale".into())),
+                    _ => Ok(expected),
+                }
+            }
+        };
+
+        assert_eq!(IfMatch::Versions(vec![6, 8, 9]).each_version(write).await.unwrap(), Some(8));
+        assert_eq!(*tried.lock().unwrap(), [Some(6), Some(8)]);
+        let missing = IfMatch::Versions(vec![6, 7]).each_version(write).await.unwrap_err();
+        assert_eq!(missing.status(), StatusCode::PRECONDITION_FAILED);
+        assert_eq!(IfMatch::Any.each_version(write).await.unwrap(), None);
+        tried.lock().unwrap().clear();
+        let never = IfMatch::Never.each_version(write).await.unwrap_err();
+        assert_eq!(never.status(), StatusCode::PRECONDITION_FAILED);
+        assert!(tried.lock().unwrap().is_empty(), "a list that cannot match asks no service");
     }
 
     #[test]

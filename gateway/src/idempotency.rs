@@ -3,11 +3,15 @@
 //! the caller's user id or `anon`, so two callers never see each other's keys.
 //!
 //! The first request claims the key atomically (`SET NX`) with an in-flight record that expires after
-//! [`IN_FLIGHT_TTL`] (a gateway that dies mid-request cannot block the key for a day); when it ends,
-//! the status, the headers that matter and the body are stored for [`RECORD_TTL`]. A retry with the
+//! [`IN_FLIGHT_TTL`] (a gateway that dies mid-request cannot block the key for a day) and is renewed
+//! while the request runs; when it ends, the status, the headers that matter and the body are stored
+//! for [`RECORD_TTL`]. The claimed work runs on its own task, so a client that goes away mid-request
+//! neither cancels it nor frees the key while its effect is unknown: the work finishes, its response
+//! is stored, and the retry gets it (or `409` while it still runs). A retry with the
 //! same key and the same request gets the stored response again (`Idempotent-Replayed: true`); the same
 //! key with another request is a `422`; a retry while the first is in flight is a `409`. Outcomes that
-//! had no effect — `5xx` and `429` — are not stored: the key is released so the client may retry. A
+//! had no effect — `5xx`, `429`, and responses marked [`NoEffect`] (an upload whose body broke off) —
+//! are not stored: the key is released so the client may retry. A
 //! request refused before it runs (bad JSON, wrong content type) claims nothing, like Stripe.
 //!
 //! The fingerprint is SHA-256 over the key, method, path and the body as canonical JSON (object keys
@@ -45,6 +49,9 @@ const RECORD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long a claim lasts when its request never finishes (the gateway died): well over any backend
 /// timeout, well under a day.
 const IN_FLIGHT_TTL: Duration = Duration::from_secs(60);
+/// How often a running request renews its claim: several times per [`IN_FLIGHT_TTL`], so a slow
+/// Redis round trip cannot let it lapse.
+const RENEW_EVERY: Duration = Duration::from_secs(15);
 /// Longest key accepted (API.md: 1..255 characters).
 const MAX_KEY_CHARS: usize = 255;
 /// The response headers replayed with the body.
@@ -65,6 +72,13 @@ static COMPLETE: LazyLock<redis::Script> = LazyLock::new(|| {
         r"if redis.call('GET', KEYS[1]) == ARGV[1] then
             redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1
           end
+          return 0",
+    )
+});
+/// Renews our in-flight record's expiry, unless the claim expired and was taken over.
+static RENEW: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
           return 0",
     )
 });
@@ -203,8 +217,17 @@ enum Record {
     },
 }
 
+/// Marks a response whose request had no effect (say, an upload whose body broke off): it is not
+/// stored, and the key is released for a retry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NoEffect;
+
 /// Runs `work` at most once per key: the first time, or replays what the first time answered.
 /// Without a key, just runs it.
+///
+/// With a key, `work` runs on a task of its own that settles the key whatever happens to this
+/// future: dropping it (the client went away) leaves the work to finish and its response to be
+/// stored for the retry.
 pub(crate) async fn run<F>(
     state: &AppState,
     key: Option<IdempotencyKey>,
@@ -213,17 +236,37 @@ pub(crate) async fn run<F>(
     work: F,
 ) -> Result<Response, ApiError>
 where
-    F: Future<Output = Response>,
+    F: Future<Output = Response> + Send + 'static,
 {
     let Some(key) = key else { return Ok(work.await) };
     let fingerprint = fingerprint(&key, request);
     let redis_key = redis_key(state.redis_prefix(), scope, &key);
     let in_flight = to_json(&Record::InFlight { fingerprint: fingerprint.clone(), owner: Uuid::new_v4() })?;
-    let mut redis = state.redis();
+    let redis = state.redis();
+    // From the claim on, nothing here may be cancelled: a claim taken but never settled would hold
+    // the key until it expires. So the claim, the work and the settling run on their own task.
+    let span = tracing::Span::current();
+    let outcome = tokio::spawn(tracing::Instrument::instrument(
+        claim_run_settle(redis, redis_key, in_flight, fingerprint, work),
+        span,
+    ));
+    outcome.await.map_err(|error| ApiError::Internal(anyhow::anyhow!("idempotent request failed: {error}")))?
+}
+
+async fn claim_run_settle<F>(
+    mut redis: ConnectionManager,
+    redis_key: String,
+    in_flight: String,
+    fingerprint: String,
+    work: F,
+) -> Result<Response, ApiError>
+where
+    F: Future<Output = Response>,
+{
     match claim(&mut redis, &redis_key, &in_flight).await? {
         None => {
             let claim = Claim { redis, key: redis_key, in_flight, settled: false };
-            let response = work.await;
+            let response = claim.renewed_while(work).await;
             Ok(claim.settle(fingerprint, response).await)
         }
         Some(existing) => match serde_json::from_str::<Record>(&existing) {
@@ -268,8 +311,8 @@ fn replay(status: u16, headers: &[(String, String)], body: &str) -> Result<Respo
     Ok(response)
 }
 
-/// A key this request claimed. Settled when the request ends; released in the background if the
-/// request is dropped first (the client went away), so a retry need not wait for the claim to expire.
+/// A key this request claimed. Settled when its work ends; released in the background if the work
+/// is dropped unsettled (it panicked), so a retry need not wait for the claim to expire.
 struct Claim {
     redis: ConnectionManager,
     key: String,
@@ -278,6 +321,32 @@ struct Claim {
 }
 
 impl Claim {
+    /// Runs `work`, renewing the in-flight record every [`RENEW_EVERY`] until it ends: a request
+    /// that runs long keeps its key, so no retry runs beside it.
+    async fn renewed_while<F: Future<Output = Response>>(&self, work: F) -> Response {
+        tokio::pin!(work);
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + RENEW_EVERY, RENEW_EVERY);
+        loop {
+            tokio::select! {
+                response = &mut work => return response,
+                _ = renew.tick() => self.renew().await,
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(key = %self.key))]
+    async fn renew(&self) {
+        let result: redis::RedisResult<i64> = RENEW
+            .key(&self.key)
+            .arg(&self.in_flight)
+            .arg(IN_FLIGHT_TTL.as_secs())
+            .invoke_async(&mut self.redis.clone())
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "could not renew an idempotency claim");
+        }
+    }
+
     /// Stores the response for replay (or releases the key when the outcome had no effect) and
     /// returns it.
     #[tracing::instrument(skip_all, fields(key = %self.key, status = response.status().as_u16()))]
@@ -292,7 +361,10 @@ impl Claim {
                 return ApiError::Internal(anyhow::anyhow!("could not buffer a response: {error}")).into_response();
             }
         };
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        if status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || parts.extensions.get::<NoEffect>().is_some()
+        {
             release(self.redis.clone(), &self.key, &self.in_flight).await;
         } else {
             let headers = STORED_HEADERS
@@ -531,27 +603,66 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_request_dropped_mid_flight_releases_its_key() {
-        // Arrange
+    async fn a_request_dropped_mid_flight_still_finishes_and_its_retry_gets_the_first_response() {
+        // Arrange: the first request's work waits for a signal, and counts its runs.
         let env = ordo_testkit::TestEnv::new();
         let state = state(&env).await;
+        let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (finish, finish_rx) = tokio::sync::oneshot::channel::<()>();
         let method = Method::POST;
-        let never =
-            run(&state, Some(key("k")), Scope::Anonymous, signature(&method, PATH, b"{}"), std::future::pending());
-        assert!(tokio::time::timeout(Duration::from_millis(100), never).await.is_err());
+        let work = {
+            let runs = runs.clone();
+            async move {
+                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = finish_rx.await;
+                (StatusCode::CREATED, "made once").into_response()
+            }
+        };
+        let first = run(&state, Some(key("k")), Scope::Anonymous, signature(&method, PATH, b"{}"), work);
 
-        // Act: the release runs in the background; give it a moment.
+        // Act: the client goes away mid-request, retries while the work runs, then after it ended.
+        assert!(tokio::time::timeout(Duration::from_millis(100), first).await.is_err());
+        let during = run_once(&state, "k", b"{}", StatusCode::CREATED).await;
+        finish.send(()).unwrap();
         let mut retry = Err(ApiError::IdempotencyKeyInUse);
         for _ in 0..50 {
             retry = run_once(&state, "k", b"{}", StatusCode::CREATED).await;
-            if retry.is_ok() {
+            if !matches!(retry, Err(ApiError::IdempotencyKeyInUse)) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
 
         // Assert
-        assert_eq!(retry.unwrap().status(), StatusCode::CREATED);
+        assert!(matches!(during, Err(ApiError::IdempotencyKeyInUse)), "{during:?}");
+        let retry = retry.unwrap();
+        assert_eq!(retry.status(), StatusCode::CREATED);
+        assert_eq!(retry.headers()[IDEMPOTENT_REPLAYED], "true");
+        let body = axum::body::to_bytes(retry.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(&body[..], b"made once");
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+        env.cleanup().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_response_marked_no_effect_releases_its_key() {
+        // Arrange
+        let env = ordo_testkit::TestEnv::new();
+        let state = state(&env).await;
+        let method = Method::POST;
+        let work = async {
+            let mut response = StatusCode::BAD_REQUEST.into_response();
+            response.extensions_mut().insert(NoEffect);
+            response
+        };
+        run(&state, Some(key("k")), Scope::Anonymous, signature(&method, PATH, b"{}"), work).await.unwrap();
+
+        // Act
+        let retry = run_once(&state, "k", b"{}", StatusCode::CREATED).await.unwrap();
+
+        // Assert
+        assert_eq!(retry.status(), StatusCode::CREATED);
+        assert!(retry.headers().get(IDEMPOTENT_REPLAYED).is_none());
         env.cleanup().await.unwrap();
     }
 

@@ -4,8 +4,6 @@
 //! serves the OpenAPI document generated from its handlers, and `/healthz`, `/readyz` and `/metrics`
 //! on the same port. It keeps no state of its own: any number of instances can run side by side.
 
-use std::net::SocketAddr;
-
 use anyhow::Context as _;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
@@ -18,6 +16,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 mod auth;
 mod backend;
 mod config;
+mod connections;
 pub mod error;
 mod extract;
 mod idempotency;
@@ -29,7 +28,7 @@ pub mod resources;
 mod routes;
 mod state;
 
-pub use config::{Config, RateLimitArgs};
+pub use config::{ClientLimits, Config, RateLimitArgs};
 pub use state::AppState;
 
 /// The whole HTTP application: the API, the OpenAPI document, the operations routes, and the layers
@@ -51,6 +50,8 @@ pub fn app(state: AppState) -> Router {
         // A request is shed before it costs a rate-limit check.
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::shed_load))
+        // Before the shedding: a body is read, within its deadline, before it may hold a slot.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::bound_request))
         .merge(ordo_platform::ops::router(state.readiness()))
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -87,10 +88,7 @@ pub async fn serve(
     let state = AppState::connect(&config).await?;
     let address = listener.local_addr().context("listener address")?;
     tracing::info!(%address, identity = %config.identity_url, project = %config.project_url, task = %config.task_url, audit = %config.audit_url, workers = config.runtime.worker_threads(), "gateway listening");
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("serve HTTP")?;
+    connections::serve(listener, app(state), config.client_limits, shutdown).await;
     tracing::info!("gateway stopped");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The layers around every route: the request id (echoed or generated), the request span (child of
 //! the caller's W3C `traceparent`, carrying the request id, so every log line of a request can be
-//! found and the trace continues into the services), RED metrics per matched route, load shedding,
-//! and panics turned into a generic `500` problem.
+//! found and the trace continues into the services), RED metrics per matched route, deadlines on the
+//! body and the request, load shedding, and panics turned into a generic `500` problem.
 
 use std::any::Any;
 use std::time::Instant;
@@ -85,6 +85,67 @@ pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("non-string panic payload");
     ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
+/// Reads a request's whole body before it may take a load-shedding slot, within
+/// `--body-read-timeout-ms` (`408` past it; `413` over the JSON limit), then gives the rest of the
+/// request `--request-timeout-ms` (`504` past it). So a client that dribbles its body holds no slot,
+/// and nothing waits forever. Uploads (`multipart/form-data`) stream instead: their own rule ends a
+/// transfer that stalls.
+pub(crate) async fn bound_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if is_multipart(request.headers()) {
+        return next.run(request).await;
+    }
+    let limits = state.client_limits();
+    let (parts, body) = request.into_parts();
+    let bytes = match tokio::time::timeout(limits.body_read_timeout, read_body(&parts.headers, body)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) => return error.into_response(),
+        Err(_) => {
+            metrics::counter!("ordo_http_body_timeouts_total").increment(1);
+            return ApiError::RequestTimeout.into_response();
+        }
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            metrics::counter!("ordo_http_request_timeouts_total").increment(1);
+            ApiError::GatewayTimeout.into_response()
+        }
+    }
+}
+
+/// The whole body, refused (`413`) once it is over the JSON limit, declared or read.
+async fn read_body(headers: &axum::http::HeaderMap, body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+    use futures::StreamExt as _;
+    let limit = crate::extract::JSON_BODY_LIMIT;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut stream = body.into_data_stream();
+    let mut collected = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::BadRequest("The request body could not be read.".to_owned()))?;
+        if collected.len().saturating_add(chunk.len()) > limit {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    Ok(collected.into())
+}
+
+/// `multipart/form-data`: an upload, streamed by its handler rather than read whole here.
+fn is_multipart(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("multipart/form-data"))
 }
 
 /// Answers `503` with `Retry-After` at once when the gateway already serves its maximum of API

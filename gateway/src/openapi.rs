@@ -24,7 +24,7 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
   `https://ordo.dev/problems/<slug>`; the slugs are `bad-request`, `unauthorized`, `forbidden`, `not-found`,
   `method-not-allowed`, `conflict`, `idempotency-key-in-use`, `precondition-failed`, `content-too-large`,
   `unsupported-media-type`, `validation-failed`, `idempotency-key-reused`, `too-many-requests`,
-  `internal-error`, `service-unavailable`. `errors` appears only on `validation-failed`.
+  `internal-error`, `service-unavailable`, `request-timeout`, `gateway-timeout`. `errors` appears only on `validation-failed`.
 - **Bodies** must be sent with `Content-Type: application/json` (or any `application/*+json`, such as
   `application/merge-patch+json`), else `415`; at most 1 MiB, else `413`. Malformed JSON is `400`. A body
   of the wrong shape — a missing required field, a wrong type, or an **unknown field** — is `422` naming the
@@ -51,15 +51,31 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
   A path id that is not a UUID is a `404` too.
 - **`null` in `PATCH` bodies.** An absent field is left as it is. `null` removes an optional value (such as
   a project's `description`, which `""` removes too); `null` for a required value (such as `name`) is `422`.
-- **Optimistic concurrency.** `If-Match` takes one strong entity tag as sent in `ETag` (`"3"`) or `*`;
-  a weak tag, a list, or anything else is `400`. Without `If-Match` a `PATCH` is unconditional.
+- **Optimistic concurrency.** `If-Match` (RFC 9110 §13.1.1) takes `*` or a comma-separated list of entity
+  tags as sent in `ETag` (`"3"`, or `"3", "4"`, at most 8 distinct versions): the write happens when the
+  current version is any strong tag of the list, else `412`. Weak tags (`W/"3"`) never match a write, and
+  neither do tags that are not a version, so a list of only those is `412`; only a value that is not this
+  syntax is `400`. The services compare one version, so the gateway tries the listed versions in turn
+  (each try is atomic there; the first that matches writes, the rest are not tried). Without `If-Match`,
+  or with `*`, a write is unconditional.
 - **Idempotency.** `Idempotency-Key` (1..255 visible ASCII characters, else `400`) is scoped to the
   caller (the user, or all anonymous callers together for `register`). The same key with the same method,
   path and JSON body (compared after parsing, so key order and whitespace do not matter) within 24 h replays
   the first status, body, `Location`, `ETag` and `Content-Type`, with `Idempotent-Replayed: true`. The
   same key with another request is `422`; while the first is still running, `409`. `5xx` and `429` outcomes
   had no effect and are not stored, so a retry with the same key runs again; requests refused before they
-  run (`400`, `413`, `415`, `422` from the body's shape) claim nothing.
+  run (`400`, `413`, `415`, `422` from the body's shape) claim nothing. A key stays claimed until the
+  request's effect is known: a client that hangs up mid-request does not cancel it, and its retry gets
+  `409` until the first finishes, then the first response.
+- **Slow clients.** Request headers must arrive within 10 s (`ORDO_HEADER_READ_TIMEOUT_MS`, else the
+  connection is closed) and a JSON body within 10 s of them (`ORDO_BODY_READ_TIMEOUT_MS`, else `408`); the
+  body is read before the request counts against the gateway's capacity. A request that runs longer than
+  30 s (`ORDO_REQUEST_TIMEOUT_MS`) is `504` (its effect is unknown: retry with the same `Idempotency-Key`).
+  One client address holds at most 256 connections (`ORDO_MAX_CONNECTIONS_PER_IP`); past that a new one is
+  closed at once.
+- **Bounds.** Arrays are refused (`422` naming the field) as soon as they pass their bound, before the rest
+  is read: `labels` and `assignee_ids` at most 20 (each label at most 50 characters), bulk `ids` at most
+  100. JSON nested deeper than 128 levels is `400`; invalid UTF-8 and raw control characters are `400`.
 - **Tokens** are answered with `Cache-Control: no-store`; the key set with `Cache-Control: public,
   max-age=300`.
 - **Request ids.** Every response carries `X-Request-Id`: the request's own when it sent one, else a new
@@ -81,7 +97,9 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
   default 25 MiB, plus 64 KiB of multipart envelope) is `413` before a byte is read, and an upload that
   streams more than the limit is cut off with `413` and stores nothing. The 1 MiB JSON limit does not apply
   to uploads, which have no overall deadline; one that stands still for 30 seconds is abandoned (`400`).
-  Uploads take no `Idempotency-Key`. Downloads are served by the gateway (no redirect) with the
+  `Idempotency-Key` works on uploads too: the file is known only once streamed, after the key is claimed,
+  so a retry is recognised by key, task and declared `Content-Length` (not the multipart type, whose
+  boundary differs between clients) and replays the first `201` unread; only a `201` is kept. Downloads are served by the gateway (no redirect) with the
   declared `Content-Type`, `Content-Length`, `Content-Disposition: attachment; filename*=UTF-8''...` and
   `X-Content-Type-Options: nosniff`.
 - **Operations.** `/healthz`, `/readyz` and `/metrics` are served at the root of the same port and take no
@@ -180,6 +198,7 @@ fn add_common_responses(operation: &mut Operation, calls_backend: bool) {
         );
     }
     if has_body {
+        add(responses, "408", "The body did not arrive within the body deadline (10 s by default).", None);
         add(responses, "413", "The body is over 1 MiB.", None);
         add(responses, "415", "The body is not JSON (`Content-Type: application/json`).", None);
         add(responses, "422", "The body has the wrong shape or breaks a field rule; `errors` names the fields.", None);
@@ -197,6 +216,12 @@ fn add_common_responses(operation: &mut Operation, calls_backend: bool) {
             "503",
             "A service the request needs is down or too slow; the request had no effect.",
             Some(("Retry-After", "Seconds to wait: `1`.")),
+        );
+        add(
+            responses,
+            "504",
+            "The request ran past the gateway's request deadline; its effect is unknown (retry with the same `Idempotency-Key`).",
+            None,
         );
     }
 }

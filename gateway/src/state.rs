@@ -60,6 +60,8 @@ struct Inner {
     backend_timeout: Duration,
     in_flight: Arc<tokio::sync::Semaphore>,
     rate_limits: RateLimitArgs,
+    /// Deadlines on a client's body and request.
+    client_limits: crate::config::ClientLimits,
 }
 
 impl std::fmt::Debug for AppState {
@@ -128,6 +130,7 @@ impl AppState {
             backend_timeout: config.backend_timeout,
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight as usize)),
             rate_limits: config.rate_limits.clone(),
+            client_limits: config.client_limits,
         })))
     }
 
@@ -190,6 +193,11 @@ impl AppState {
     /// The request budgets.
     pub(crate) fn rate_limits(&self) -> &RateLimitArgs {
         &self.0.rate_limits
+    }
+
+    /// Deadlines on a client's body and request.
+    pub(crate) fn client_limits(&self) -> crate::config::ClientLimits {
+        self.0.client_limits
     }
 
     /// The prefix of every Redis key (shared with identity).

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt as _, StreamExt as _};
 use ordo_proto::task::v1 as pb;
@@ -23,6 +23,7 @@ use crate::auth::Caller;
 use crate::backend;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Client, Json, Query};
+use crate::idempotency::{self, IDEMPOTENCY_KEY, IdempotencyKey, NoEffect, RequestSignature, Scope};
 use crate::pagination;
 use crate::resources::{Attachment, AttachmentPage};
 use crate::routes::API_PREFIX;
@@ -80,16 +81,22 @@ pub(crate) struct ListAttachmentsParams {
 /// `file` are not read. The bytes stream to object storage as they arrive. At most
 /// `ORDO_MAX_ATTACHMENT_BYTES` (default 25 MiB): a declared `Content-Length` over the limit plus 64 KiB
 /// of multipart envelope is refused with `413` before the body is read, and an upload that streams more
-/// than the limit is cut off with `413` and leaves nothing behind. Uploads take no `Idempotency-Key`
-/// (the body is never held to compare a retry with): a retried upload makes a second attachment. An
-/// upload that stands still for 30 seconds is abandoned (`400`) and stores nothing.
+/// than the limit is cut off with `413` and leaves nothing behind. With an `Idempotency-Key`, a retry
+/// with the same key, task and declared `Content-Length` gets the first `201` again without its body
+/// being read (the file is not compared: it is known only once streamed); another length is `422`;
+/// `409` while the first still streams. Only a `201` is kept: a failed upload stored nothing, so its
+/// key is free for a retry. An upload that stands still for 30 seconds is abandoned (`400`) and stores
+/// nothing.
 #[utoipa::path(
     post,
     path = "/tasks/{id}/attachments",
     tag = "tasks",
     operation_id = "upload_attachment",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The task id.")),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The task id."),
+        ("Idempotency-Key" = Option<String>, Header, description = "1..255 characters, scoped to the caller; a retry with the same key, task and `Content-Length` within 24 h replays the first `201`."),
+    ),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "The new attachment.", body = Attachment, headers(
@@ -98,10 +105,10 @@ pub(crate) struct ListAttachmentsParams {
         (status = 400, description = "The multipart body is malformed, ends early, or stands still for 30 seconds.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller is a `viewer` of the project.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task, or the caller may not see its project.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The project is archived.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The project is archived, or the first upload with this `Idempotency-Key` is still running.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The file is over the attachment limit.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `multipart/form-data` with a boundary.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "There is no `file` part, or its file name breaks the rules (`errors` names the field).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "There is no `file` part, its file name breaks the rules (`errors` names the field), or the `Idempotency-Key` was used with another task or length.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -110,10 +117,12 @@ async fn upload_attachment(
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
     client: Client,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let task_id = task_id(id)?;
+    let key = headers.get(IDEMPOTENCY_KEY).map(IdempotencyKey::parse).transpose()?;
     let boundary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -129,7 +138,36 @@ async fn upload_attachment(
     if declared.is_some_and(|length| length > whole_limit) {
         return Err(ApiError::AttachmentTooLarge(limit));
     }
+    // The file is known only once streamed, after the key must be claimed; so a retry is recognised by
+    // its task and declared length (the multipart boundary differs between clients, so not the type).
+    let declared_text = format!("multipart; content-length={}", declared.map_or_else(String::new, |n| n.to_string()));
+    let signature = RequestSignature { method: &Method::POST, path: uri.path(), body: declared_text.as_bytes() };
+    idempotency::run(&state, key, Scope::User(caller.user_id), signature, {
+        let (state, caller) = (state.clone(), caller.clone());
+        async move {
+            receive(&state, &caller, client, task_id, body, boundary, limit).await.unwrap_or_else(|error| {
+                // Only a created attachment is an effect: every failure stored nothing (the service
+                // abandons an upload without its end), so the key is freed for a retry that resends.
+                let mut response = error.into_response();
+                response.extensions_mut().insert(NoEffect);
+                response
+            })
+        }
+    })
+    .await
+}
 
+/// Reads the multipart body up to its `file` part and streams that to the task service.
+async fn receive(
+    state: &AppState,
+    caller: &Caller,
+    client: Client,
+    task_id: String,
+    body: Body,
+    boundary: String,
+    limit: u64,
+) -> Result<Response, ApiError> {
+    let whole_limit = limit.saturating_add(MULTIPART_ENVELOPE_BYTES);
     let constraints =
         multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(whole_limit).per_field(limit));
     let mut multipart = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
@@ -149,7 +187,7 @@ async fn upload_attachment(
         content_type: field.content_type().map(ToString::to_string).unwrap_or_default(),
         client: Some(client.for_task()),
     };
-    let attachment = upload(&state, &caller, header, field, limit).await?;
+    let attachment = upload(state, caller, header, field, limit).await?;
     let location = location(format!("{API_PREFIX}/attachments/{}", attachment.id))?;
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(attachment)).into_response())
 }

@@ -100,8 +100,9 @@ async fn register(
 ) -> Result<Response, ApiError> {
     let JsonWithBytes { value, bytes } = body;
     let signature = RequestSignature { method: &Method::POST, path: uri.path(), body: &bytes };
-    idempotency::run(&state, key, Scope::Anonymous, signature, async {
-        create_account(&state, client, value).await.unwrap_or_else(IntoResponse::into_response)
+    idempotency::run(&state, key, Scope::Anonymous, signature, {
+        let state = state.clone();
+        async move { create_account(&state, client, value).await.unwrap_or_else(IntoResponse::into_response) }
     })
     .await
 }

@@ -88,8 +88,9 @@ async fn add_comment(
     let task_id = task_id(id)?;
     let JsonWithBytes { value, bytes } = body;
     let signature = RequestSignature { method: &Method::POST, path: uri.path(), body: &bytes };
-    idempotency::run(&state, key, Scope::User(caller.user_id), signature, async {
-        add(&state, &caller, client, task_id, value).await.unwrap_or_else(IntoResponse::into_response)
+    idempotency::run(&state, key, Scope::User(caller.user_id), signature, {
+        let (state, caller) = (state.clone(), caller.clone());
+        async move { add(&state, &caller, client, task_id, value).await.unwrap_or_else(IntoResponse::into_response) }
     })
     .await
 }
@@ -157,7 +158,7 @@ async fn list_comments(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The comment id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`: apply only if the comment is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`, or a comma-separated list of them (any current one matches; weak tags `W/\"..\"` never match, `412`): apply only if the comment is still at that version."),
     ),
     request_body(content = CommentBody, content_type = "application/json"),
     responses(
@@ -174,16 +175,27 @@ async fn update_comment(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     client: Client,
     Json(body): Json<CommentBody>,
 ) -> Result<Response, ApiError> {
     let id = comment_id(id)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::UpdateCommentRequest { id, body: body.body, expected_version, client: Some(client.for_task()) },
-    );
-    let comment = Comment::from_proto(state.task().update_comment(request).await?.into_inner().comment)?;
+    let (state, caller) = (&state, &caller);
+    let comment = if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::UpdateCommentRequest {
+                    id: id.clone(),
+                    body: body.body.clone(),
+                    expected_version,
+                    client: Some(client.clone().for_task()),
+                },
+            );
+            async move { Ok::<_, ApiError>(state.task().update_comment(request).await?.into_inner().comment) }
+        })
+        .await?;
+    let comment = Comment::from_proto(comment)?;
     Ok(([(header::ETAG, comment.etag())], Json(comment)).into_response())
 }
 
@@ -196,7 +208,7 @@ async fn update_comment(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The comment id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`: delete only if the comment is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`, or a comma-separated list of them (any current one matches; weak tags `W/\"..\"` never match, `412`): delete only if the comment is still at that version."),
     ),
     responses(
         (status = 204, description = "Deleted."),
@@ -211,15 +223,20 @@ async fn delete_comment(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     client: Client,
 ) -> Result<StatusCode, ApiError> {
     let id = comment_id(id)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::DeleteCommentRequest { id, expected_version, client: Some(client.for_task()) },
-    );
-    state.task().delete_comment(request).await?;
+    let (state, caller) = (&state, &caller);
+    if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::DeleteCommentRequest { id: id.clone(), expected_version, client: Some(client.clone().for_task()) },
+            );
+            async move { Ok::<_, ApiError>(state.task().delete_comment(request).await?) }
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

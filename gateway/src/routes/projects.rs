@@ -143,8 +143,9 @@ async fn create_project(
 ) -> Result<Response, ApiError> {
     let JsonWithBytes { value, bytes } = body;
     let signature = RequestSignature { method: &Method::POST, path: uri.path(), body: &bytes };
-    idempotency::run(&state, key, Scope::User(caller.user_id), signature, async {
-        create(&state, &caller, client, value).await.unwrap_or_else(IntoResponse::into_response)
+    idempotency::run(&state, key, Scope::User(caller.user_id), signature, {
+        let (state, caller) = (state.clone(), caller.clone());
+        async move { create(&state, &caller, client, value).await.unwrap_or_else(IntoResponse::into_response) }
     })
     .await
 }
@@ -244,7 +245,7 @@ async fn get_project(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The project id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`: apply only if the project is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`, or a comma-separated list of them (any current one matches; weak tags `W/\"..\"` never match, `412`): apply only if the project is still at that version."),
     ),
     request_body(content = UpdateProjectBody, content_type = "application/json"),
     responses(
@@ -262,23 +263,29 @@ async fn update_project(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     client: Client,
     Json(body): Json<UpdateProjectBody>,
 ) -> Result<Response, ApiError> {
     let id = project_id(id)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::UpdateProjectRequest {
-            id,
-            name: body.name,
-            // The service reads an empty description as "remove it".
-            description: body.description.map(Option::unwrap_or_default),
-            expected_version,
-            client: Some(client.for_project()),
-        },
-    );
-    let project = Project::from_proto(state.project().update_project(request).await?.into_inner().project)?;
+    let (state, caller) = (&state, &caller);
+    let project = if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::UpdateProjectRequest {
+                    id: id.clone(),
+                    name: body.name.clone(),
+                    // The service reads an empty description as "remove it".
+                    description: body.description.clone().map(Option::unwrap_or_default),
+                    expected_version,
+                    client: Some(client.clone().for_project()),
+                },
+            );
+            async move { Ok::<_, ApiError>(state.project().update_project(request).await?.into_inner().project) }
+        })
+        .await?;
+    let project = Project::from_proto(project)?;
     Ok(project_response(project))
 }
 
@@ -293,7 +300,7 @@ async fn update_project(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The project id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`: apply only if the project is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`, or a comma-separated list of them (any current one matches; weak tags `W/\"..\"` never match, `412`): apply only if the project is still at that version."),
     ),
     responses(
         (status = 200, description = "The archived project.", body = Project,
@@ -308,15 +315,25 @@ async fn archive_project(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     client: Client,
 ) -> Result<Response, ApiError> {
     let id = project_id(id)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::ArchiveProjectRequest { id, expected_version, client: Some(client.for_project()) },
-    );
-    let project = Project::from_proto(state.project().archive_project(request).await?.into_inner().project)?;
+    let (state, caller) = (&state, &caller);
+    let project = if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::ArchiveProjectRequest {
+                    id: id.clone(),
+                    expected_version,
+                    client: Some(client.clone().for_project()),
+                },
+            );
+            async move { Ok::<_, ApiError>(state.project().archive_project(request).await?.into_inner().project) }
+        })
+        .await?;
+    let project = Project::from_proto(project)?;
     Ok(project_response(project))
 }
 
@@ -329,7 +346,7 @@ async fn archive_project(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The project id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`: apply only if the project is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`, or a comma-separated list of them (any current one matches; weak tags `W/\"..\"` never match, `412`): apply only if the project is still at that version."),
     ),
     responses(
         (status = 200, description = "The active project.", body = Project,
@@ -344,15 +361,25 @@ async fn unarchive_project(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     client: Client,
 ) -> Result<Response, ApiError> {
     let id = project_id(id)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::UnarchiveProjectRequest { id, expected_version, client: Some(client.for_project()) },
-    );
-    let project = Project::from_proto(state.project().unarchive_project(request).await?.into_inner().project)?;
+    let (state, caller) = (&state, &caller);
+    let project = if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::UnarchiveProjectRequest {
+                    id: id.clone(),
+                    expected_version,
+                    client: Some(client.clone().for_project()),
+                },
+            );
+            async move { Ok::<_, ApiError>(state.project().unarchive_project(request).await?.into_inner().project) }
+        })
+        .await?;
+    let project = Project::from_proto(project)?;
     Ok(project_response(project))
 }
 
@@ -366,7 +393,7 @@ async fn unarchive_project(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The project id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`: delete only if the project is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`, or a comma-separated list of them (any current one matches; weak tags `W/\"..\"` never match, `412`): delete only if the project is still at that version."),
     ),
     responses(
         (status = 204, description = "Deleted."),
@@ -380,15 +407,24 @@ async fn delete_project(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     client: Client,
 ) -> Result<StatusCode, ApiError> {
     let id = project_id(id)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::DeleteProjectRequest { id, expected_version, client: Some(client.for_project()) },
-    );
-    state.project().delete_project(request).await?;
+    let (state, caller) = (&state, &caller);
+    if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::DeleteProjectRequest {
+                    id: id.clone(),
+                    expected_version,
+                    client: Some(client.clone().for_project()),
+                },
+            );
+            async move { Ok::<_, ApiError>(state.project().delete_project(request).await?) }
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -471,8 +507,9 @@ async fn add_member(
     let project_id = project_id(id)?;
     let JsonWithBytes { value, bytes } = body;
     let signature = RequestSignature { method: &Method::POST, path: uri.path(), body: &bytes };
-    idempotency::run(&state, key, Scope::User(caller.user_id), signature, async {
-        add(&state, &caller, client, project_id, value).await.unwrap_or_else(IntoResponse::into_response)
+    idempotency::run(&state, key, Scope::User(caller.user_id), signature, {
+        let (state, caller) = (state.clone(), caller.clone());
+        async move { add(&state, &caller, client, project_id, value).await.unwrap_or_else(IntoResponse::into_response) }
     })
     .await
 }
@@ -545,7 +582,7 @@ async fn get_member(
     params(
         ("id" = String, Path, format = Uuid, description = "The project id."),
         ("user_id" = String, Path, format = Uuid, description = "The member's user id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from the membership's `ETag`: apply only if it is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from the membership's `ETag`, or a comma-separated list of them (any current one matches; weak tags never match, `412`): apply only if it is still at that version."),
     ),
     request_body(content = UpdateMemberBody, content_type = "application/json"),
     responses(
@@ -562,22 +599,28 @@ async fn update_member(
     State(state): State<AppState>,
     caller: Caller,
     ids: Result<Path<(String, String)>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     client: Client,
     Json(body): Json<UpdateMemberBody>,
 ) -> Result<Response, ApiError> {
     let (project_id, user_id) = member_ids(ids)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::UpdateMemberRequest {
-            project_id,
-            user_id,
-            role: body.role.to_proto() as i32,
-            expected_version,
-            client: Some(client.for_project()),
-        },
-    );
-    let member = Member::from_proto(state.project().update_member(request).await?.into_inner().member)?;
+    let (state, caller) = (&state, &caller);
+    let member = if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::UpdateMemberRequest {
+                    project_id: project_id.clone(),
+                    user_id: user_id.clone(),
+                    role: body.role.to_proto() as i32,
+                    expected_version,
+                    client: Some(client.clone().for_project()),
+                },
+            );
+            async move { Ok::<_, ApiError>(state.project().update_member(request).await?.into_inner().member) }
+        })
+        .await?;
+    let member = Member::from_proto(member)?;
     let etag = member.etag();
     Ok(([(header::ETAG, etag)], Json(member)).into_response())
 }
@@ -593,7 +636,7 @@ async fn update_member(
     params(
         ("id" = String, Path, format = Uuid, description = "The project id."),
         ("user_id" = String, Path, format = Uuid, description = "The member's user id (the caller's own to leave)."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from the membership's `ETag`: remove only if it is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from the membership's `ETag`, or a comma-separated list of them (any current one matches; weak tags never match, `412`): remove only if it is still at that version."),
     ),
     responses(
         (status = 204, description = "Removed; the user's access to the project ends at once."),
@@ -608,15 +651,25 @@ async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
     ids: Result<Path<(String, String)>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     client: Client,
 ) -> Result<StatusCode, ApiError> {
     let (project_id, user_id) = member_ids(ids)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::RemoveMemberRequest { project_id, user_id, expected_version, client: Some(client.for_project()) },
-    );
-    state.project().remove_member(request).await?;
+    let (state, caller) = (&state, &caller);
+    if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::RemoveMemberRequest {
+                    project_id: project_id.clone(),
+                    user_id: user_id.clone(),
+                    expected_version,
+                    client: Some(client.clone().for_project()),
+                },
+            );
+            async move { Ok::<_, ApiError>(state.project().remove_member(request).await?) }
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

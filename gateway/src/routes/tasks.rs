@@ -21,7 +21,9 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::backend;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Client, IfMatch, Json, JsonWithBytes, Query, not_null, null_is_a_value};
+use crate::extract::{
+    BoundedString, BoundedVec, Client, IfMatch, Json, JsonWithBytes, Query, not_null, null_is_a_value,
+};
 use crate::idempotency::{self, MaybeIdempotencyKey, RequestSignature, Scope};
 use crate::pagination;
 use crate::resources::{BulkUpdateResult, Task, TaskPage, TaskPriority, TaskStatus};
@@ -59,6 +61,12 @@ impl Time {
     }
 }
 
+/// At most 20 assignees (API.md), bounded while the body is read.
+type Assignees = BoundedVec<String, 20>;
+/// At most 20 labels of at most 50 characters (API.md), bounded while the body is read; the
+/// service checks the rest of the rule (not empty, de-duplicated).
+type Labels = BoundedVec<BoundedString<50>, 20>;
+
 /// A new task.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -79,11 +87,11 @@ pub(crate) struct CreateTaskBody {
     #[schema(value_type = Option<TaskPriority>, nullable = false)]
     priority: Option<TaskPriority>,
     /// At most 20 user ids, each a member of the project (`422` otherwise); absent or `null` for none.
-    #[schema(max_items = 20, example = json!(["0190b6a4-7c1e-7000-8000-000000000001"]))]
-    assignee_ids: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>, max_items = 20, example = json!(["0190b6a4-7c1e-7000-8000-000000000001"]))]
+    assignee_ids: Option<Assignees>,
     /// At most 20 labels of 1 to 50 characters; duplicates are dropped.
-    #[schema(max_items = 20, example = json!(["backend"]))]
-    labels: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>, max_items = 20, example = json!(["backend"]))]
+    labels: Option<Labels>,
     /// RFC 3339; not before `start_at` when both are given.
     #[schema(value_type = Option<String>, format = DateTime, example = "2026-05-01T17:00:00Z")]
     due_at: Option<Time>,
@@ -125,11 +133,11 @@ pub(crate) struct UpdateTaskBody {
     /// Replaces the assignees (at most 20 members of the project); `null` or `[]` removes them all.
     #[serde(default, deserialize_with = "null_is_a_value")]
     #[schema(value_type = Option<Vec<String>>, max_items = 20)]
-    assignee_ids: Option<Option<Vec<String>>>,
-    /// Replaces the labels; `null` or `[]` removes them all.
+    assignee_ids: Option<Option<Assignees>>,
+    /// Replaces the labels (at most 20 of 1 to 50 characters); `null` or `[]` removes them all.
     #[serde(default, deserialize_with = "null_is_a_value")]
     #[schema(value_type = Option<Vec<String>>, max_items = 20)]
-    labels: Option<Option<Vec<String>>>,
+    labels: Option<Option<Labels>>,
     /// RFC 3339; `null` removes the due date.
     #[serde(default, deserialize_with = "null_is_a_value")]
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -170,8 +178,8 @@ pub(crate) struct MoveTaskBody {
 #[serde(deny_unknown_fields)]
 pub(crate) struct BulkUpdateBody {
     /// 1 to 100 task ids; each is changed (or fails) on its own.
-    #[schema(min_items = 1, max_items = 100)]
-    ids: Vec<String>,
+    #[schema(value_type = Vec<String>, min_items = 1, max_items = 100)]
+    ids: BoundedVec<String, 100>,
     /// The fields to change on every task; absent fields are left as they are.
     patch: BulkPatch,
 }
@@ -191,11 +199,11 @@ pub(crate) struct BulkPatch {
     /// Replaces the assignees of every task; `null` or `[]` removes them all.
     #[serde(default, deserialize_with = "null_is_a_value")]
     #[schema(value_type = Option<Vec<String>>, max_items = 20)]
-    assignee_ids: Option<Option<Vec<String>>>,
-    /// Replaces the labels of every task; `null` or `[]` removes them all.
+    assignee_ids: Option<Option<Assignees>>,
+    /// Replaces the labels of every task (at most 20 of 1 to 50 characters); `null` or `[]` removes them all.
     #[serde(default, deserialize_with = "null_is_a_value")]
     #[schema(value_type = Option<Vec<String>>, max_items = 20)]
-    labels: Option<Option<Vec<String>>>,
+    labels: Option<Option<Labels>>,
 }
 
 /// `GET /tasks` query parameters. Every filter given must match.
@@ -281,8 +289,9 @@ async fn create_task(
 ) -> Result<Response, ApiError> {
     let JsonWithBytes { value, bytes } = body;
     let signature = RequestSignature { method: &Method::POST, path: uri.path(), body: &bytes };
-    idempotency::run(&state, key, Scope::User(caller.user_id), signature, async {
-        create(&state, &caller, client, value).await.unwrap_or_else(IntoResponse::into_response)
+    idempotency::run(&state, key, Scope::User(caller.user_id), signature, {
+        let (state, caller) = (state.clone(), caller.clone());
+        async move { create(&state, &caller, client, value).await.unwrap_or_else(IntoResponse::into_response) }
     })
     .await
 }
@@ -297,8 +306,8 @@ async fn create(state: &AppState, caller: &Caller, client: Client, body: CreateT
             description: body.description.filter(|description| !description.is_empty()),
             status: body.status.map_or(pb::TaskStatus::Unspecified, TaskStatus::to_proto) as i32,
             priority: body.priority.map_or(pb::TaskPriority::Unspecified, TaskPriority::to_proto) as i32,
-            assignee_ids: body.assignee_ids.unwrap_or_default(),
-            labels: body.labels.unwrap_or_default(),
+            assignee_ids: body.assignee_ids.map(BoundedVec::into_vec).unwrap_or_default(),
+            labels: body.labels.map(BoundedVec::into_strings).unwrap_or_default(),
             due_at: body.due_at.map(Time::to_proto),
             start_at: body.start_at.map(Time::to_proto),
             estimate_minutes: body.estimate_minutes,
@@ -484,7 +493,7 @@ async fn get_task_by_key(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The task id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`: apply only if the task is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`, or a comma-separated list of them (any current one matches; weak tags `W/\"..\"` never match, `412`): apply only if the task is still at that version."),
     ),
     request_body(content = UpdateTaskBody, content_type = "application/json"),
     responses(
@@ -502,23 +511,29 @@ async fn update_task(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     client: Client,
     Json(body): Json<UpdateTaskBody>,
 ) -> Result<Response, ApiError> {
     let id = task_id(id)?;
     let (patch, update_mask) = task_patch(body)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::UpdateTaskRequest {
-            id,
-            patch: Some(patch),
-            update_mask: Some(update_mask),
-            expected_version,
-            client: Some(client.for_task()),
-        },
-    );
-    let task = Task::from_proto(state.task().update_task(request).await?.into_inner().task)?;
+    let (state, caller) = (&state, &caller);
+    let task = if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::UpdateTaskRequest {
+                    id: id.clone(),
+                    patch: Some(patch.clone()),
+                    update_mask: Some(update_mask.clone()),
+                    expected_version,
+                    client: Some(client.clone().for_task()),
+                },
+            );
+            async move { Ok::<_, ApiError>(state.task().update_task(request).await?.into_inner().task) }
+        })
+        .await?;
+    let task = Task::from_proto(task)?;
     Ok(task_response(task))
 }
 
@@ -547,11 +562,11 @@ fn task_patch(body: UpdateTaskBody) -> Result<(pb::TaskPatch, prost_types::Field
     }
     if let Some(assignee_ids) = body.assignee_ids {
         paths.push("assignee_ids");
-        patch.assignee_ids = assignee_ids.unwrap_or_default();
+        patch.assignee_ids = assignee_ids.map(BoundedVec::into_vec).unwrap_or_default();
     }
     if let Some(labels) = body.labels {
         paths.push("labels");
-        patch.labels = labels.unwrap_or_default();
+        patch.labels = labels.map(BoundedVec::into_strings).unwrap_or_default();
     }
     if let Some(due_at) = body.due_at {
         paths.push("due_at");
@@ -585,7 +600,7 @@ fn task_patch(body: UpdateTaskBody) -> Result<(pb::TaskPatch, prost_types::Field
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The task id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`: move only if the task is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`, or a comma-separated list of them (any current one matches; weak tags `W/\"..\"` never match, `412`): move only if the task is still at that version."),
     ),
     request_body = MoveTaskBody,
     responses(
@@ -603,22 +618,28 @@ async fn move_task(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     client: Client,
     Json(body): Json<MoveTaskBody>,
 ) -> Result<Response, ApiError> {
     let id = task_id(id)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::MoveTaskRequest {
-            id,
-            after_id: body.after_id,
-            before_id: body.before_id,
-            expected_version,
-            client: Some(client.for_task()),
-        },
-    );
-    let task = Task::from_proto(state.task().move_task(request).await?.into_inner().task)?;
+    let (state, caller) = (&state, &caller);
+    let task = if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::MoveTaskRequest {
+                    id: id.clone(),
+                    after_id: body.after_id.clone(),
+                    before_id: body.before_id.clone(),
+                    expected_version,
+                    client: Some(client.clone().for_task()),
+                },
+            );
+            async move { Ok::<_, ApiError>(state.task().move_task(request).await?.into_inner().task) }
+        })
+        .await?;
+    let task = Task::from_proto(task)?;
     Ok(task_response(task))
 }
 
@@ -631,7 +652,7 @@ async fn move_task(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The task id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`: delete only if the task is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`, or a comma-separated list of them (any current one matches; weak tags `W/\"..\"` never match, `412`): delete only if the task is still at that version."),
     ),
     responses(
         (status = 204, description = "Deleted, with its subtasks, comments and attachments."),
@@ -646,15 +667,20 @@ async fn delete_task(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     client: Client,
 ) -> Result<StatusCode, ApiError> {
     let id = task_id(id)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::DeleteTaskRequest { id, expected_version, client: Some(client.for_task()) },
-    );
-    state.task().delete_task(request).await?;
+    let (state, caller) = (&state, &caller);
+    if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::DeleteTaskRequest { id: id.clone(), expected_version, client: Some(client.clone().for_task()) },
+            );
+            async move { Ok::<_, ApiError>(state.task().delete_task(request).await?) }
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -755,16 +781,16 @@ async fn bulk_update_tasks(
     }
     if let Some(assignee_ids) = bulk.assignee_ids {
         paths.push("assignee_ids".to_owned());
-        patch.assignee_ids = assignee_ids.unwrap_or_default();
+        patch.assignee_ids = assignee_ids.map(BoundedVec::into_vec).unwrap_or_default();
     }
     if let Some(labels) = bulk.labels {
         paths.push("labels".to_owned());
-        patch.labels = labels.unwrap_or_default();
+        patch.labels = labels.map(BoundedVec::into_strings).unwrap_or_default();
     }
     let request = backend::on_behalf_of(
         &caller.authorization,
         pb::BulkUpdateTasksRequest {
-            ids,
+            ids: ids.into_vec(),
             patch: Some(patch),
             update_mask: Some(prost_types::FieldMask { paths }),
             client: Some(client.for_task()),

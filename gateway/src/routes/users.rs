@@ -101,7 +101,7 @@ async fn get_me(State(state): State<AppState>, caller: Caller) -> Result<Respons
     tag = "users",
     operation_id = "update_me",
     security(("bearer" = [])),
-    params(("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`: apply only if the account is still at that version.")),
+    params(("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`, or a comma-separated list of them (any current one matches; weak tags `W/\"..\"` never match, `412`): apply only if the account is still at that version.")),
     request_body(content = UpdateMeBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The changed account.", body = User,
@@ -113,14 +113,20 @@ async fn get_me(State(state): State<AppState>, caller: Caller) -> Result<Respons
 async fn update_me(
     State(state): State<AppState>,
     caller: Caller,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     Json(body): Json<UpdateMeBody>,
 ) -> Result<Response, ApiError> {
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::UpdateMeRequest { display_name: body.display_name, expected_version },
-    );
-    let user = User::from_proto(state.identity().update_me(request).await?.into_inner().user)?;
+    let (state, caller) = (&state, &caller);
+    let user = if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::UpdateMeRequest { display_name: body.display_name.clone(), expected_version },
+            );
+            async move { Ok::<_, ApiError>(state.identity().update_me(request).await?.into_inner().user) }
+        })
+        .await?;
+    let user = User::from_proto(user)?;
     Ok(user_response(user))
 }
 
@@ -244,7 +250,7 @@ async fn get_user(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The user id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`: apply only if the user is still at that version."),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from `ETag`, or a comma-separated list of them (any current one matches; weak tags `W/\"..\"` never match, `412`): apply only if the user is still at that version."),
     ),
     request_body(content = UpdateUserBody, content_type = "application/json"),
     responses(
@@ -261,22 +267,28 @@ async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    IfMatch(expected_version): IfMatch,
+    if_match: IfMatch,
     Client(client): Client,
     Json(body): Json<UpdateUserBody>,
 ) -> Result<Response, ApiError> {
     let id = user_id(id)?;
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::UpdateUserRequest {
-            id,
-            role: body.role.map_or(pb::Role::Unspecified, Role::to_proto) as i32,
-            disabled: body.disabled,
-            expected_version,
-            client: Some(client),
-        },
-    );
-    let user = User::from_proto(state.identity().update_user(request).await?.into_inner().user)?;
+    let (state, caller) = (&state, &caller);
+    let user = if_match
+        .each_version(|expected_version| {
+            let request = backend::on_behalf_of(
+                &caller.authorization,
+                pb::UpdateUserRequest {
+                    id: id.clone(),
+                    role: body.role.map_or(pb::Role::Unspecified, Role::to_proto) as i32,
+                    disabled: body.disabled,
+                    expected_version,
+                    client: Some(client.clone()),
+                },
+            );
+            async move { Ok::<_, ApiError>(state.identity().update_user(request).await?.into_inner().user) }
+        })
+        .await?;
+    let user = User::from_proto(user)?;
     Ok(user_response(user))
 }
 

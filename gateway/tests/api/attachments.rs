@@ -380,3 +380,36 @@ async fn a_download_streams_the_bytes_with_their_type_length_and_an_encoded_file
     shutdown.cancel();
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_upload_retried_with_its_idempotency_key_replays_the_first_201_and_stores_once() {
+    // Arrange
+    let (app, stand_in, token, shutdown) = spawn_with_stand_in(26_214_400).await;
+    let (content_type, body) = form(b"the same file");
+    let send = |body: Vec<u8>| {
+        app.client
+            .post(app.url(&format!("/api/v1/tasks/{TASK}/attachments")))
+            .bearer_auth(&token)
+            .header("Content-Type", &content_type)
+            .header("Idempotency-Key", "upload-1")
+            .body(body)
+            .send()
+    };
+    let first = send(body.clone()).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first_location = first.headers()["location"].clone();
+
+    // Act
+    let retry = send(body).await.unwrap();
+    let (_, longer) = form(b"another, longer file");
+    let other = send(longer).await.unwrap();
+
+    // Assert
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.headers()["location"], first_location);
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(stand_in.uploads.lock().unwrap().len(), 1, "the retries streamed nothing to the service");
+    shutdown.cancel();
+    app.cleanup().await;
+}

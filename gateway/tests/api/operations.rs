@@ -80,16 +80,19 @@ async fn when_identity_stops_the_gateway_answers_503_quickly_and_recovers_when_i
 async fn at_capacity_the_api_sheds_load_with_503_while_operations_routes_still_answer() {
     use tokio::io::AsyncWriteExt as _;
 
-    // Arrange: one request at a time; a client holds the only slot by sending half its body.
+    // Arrange: one request at a time; a client holds the only slot with an upload that has sent half
+    // its body (a JSON body is read before it takes a slot; an upload streams, so it holds one).
     let options = Options { gateway_args: vec!["--max-in-flight=1".to_owned()], ..Options::default() };
     let app = spawn_app_with(options).await;
+    let (_, bob) = app.user("bob@example.com", "Bob").await;
     let address = app.address.trim_start_matches("http://").to_owned();
     let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
-    slow.write_all(
-        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: ordo\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{\"email\":",
-    )
-    .await
-    .unwrap();
+    let head = format!(
+        "POST /api/v1/tasks/0190b6a4-7c1e-7000-8000-0000000000a1/attachments HTTP/1.1\r\nHost: ordo\r\n\
+         Authorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 640\r\n\r\n--b\r\n",
+        bob.access
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
     slow.flush().await.unwrap();
 
     // Act: wait until the slow request holds the slot, then ask again.

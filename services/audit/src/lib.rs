@@ -15,15 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ordo_auth::Authenticator;
+use ordo_auth::AuthenticateLayer;
 use ordo_auth::remote::IdentityKeys;
+use ordo_auth::session::{RemoteSessions, SessionSettings, Sessions};
 use ordo_events::{BatchConfig, Consumer, ConsumerConfig};
 use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
-use ordo_platform::ops::{MySqlCheck, Readiness};
+use ordo_platform::ops::{MySqlCheck, Readiness, RedisCheck};
+use ordo_platform::redis::RedisSettings;
 use ordo_platform::shutdown::CancellationToken;
 use ordo_proto::audit::v1::audit_service_server::AuditServiceServer;
 use tokio::net::TcpListener;
-use tonic::service::interceptor::InterceptedService;
 
 use crate::app::AuditQueries;
 use crate::domain::Verdict;
@@ -48,6 +49,27 @@ pub struct Config {
     /// Largest number of pooled database connections.
     #[arg(long, env = "ORDO_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
+    /// Redis URL (the session markers identity writes).
+    #[arg(long, env = "ORDO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: Secret<String>,
+    /// Prefix of every Redis key; identity must use the same.
+    #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
+    pub redis_prefix: String,
+    /// Timeouts of every Redis call.
+    #[command(flatten)]
+    pub redis: RedisSettings,
+    /// How long a session found live is trusted without looking again, milliseconds; a revoked
+    /// session is refused by this instance within it.
+    #[arg(
+        long = "session-cache-ms",
+        env = "ORDO_SESSION_CACHE_MS",
+        default_value = "1000",
+        value_parser = ordo_platform::config::parse_millis
+    )]
+    pub session_cache: Duration,
+    /// Serve gRPC server reflection (for grpcurl and the like); development only, it lists every RPC.
+    #[arg(long, env = "ORDO_GRPC_REFLECTION", default_value_t = false)]
+    pub grpc_reflection: bool,
     /// RabbitMQ URL of the event consumer.
     #[arg(long, env = "ORDO_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     pub amqp_url: Secret<String>,
@@ -178,7 +200,7 @@ pub async fn serve(
     let timeout = Duration::from_millis(config.backend_timeout_ms);
     let identity =
         ordo_auth::remote::identity_client(&config.identity_url, timeout).context("invalid --identity-url")?;
-    let keys = IdentityKeys::new(identity);
+    let keys = IdentityKeys::new(identity.clone());
     let mut last_jwks = String::new();
     match tokio::time::timeout(KEYS_AT_START, keys.fetch(&mut last_jwks)).await {
         Ok(Ok(())) => {}
@@ -186,29 +208,47 @@ pub async fn serve(
         Err(_) => tracing::warn!("identity's keys are not available yet; retrying in the background"),
     }
     let refresher = tokio::spawn(keys.clone().refresh(last_jwks, shutdown.clone()));
+    let redis =
+        ordo_platform::redis::connect(config.redis_url.expose(), &config.redis).await.context("connect to Redis")?;
+    // Every RPC with a token is refused once its session ends (the marker identity writes, else
+    // identity's CheckSession), not only at the gateway.
+    let sessions = Sessions::new(
+        redis.clone(),
+        config.redis_prefix.clone(),
+        Arc::new(RemoteSessions::new(identity.clone())),
+        SessionSettings {
+            live_ttl: config.session_cache,
+            redis_timeout: config.redis.call_budget(),
+            ..SessionSettings::default()
+        },
+    );
     let projects = ordo_platform::grpc::lazy_channel(&config.project_url, timeout).context("invalid --project-url")?;
     let queries =
         AuditQueries::new(Arc::new(MySqlAuditLog::new(pool.clone())), Arc::new(ProjectServiceRoles::new(projects)));
 
-    let readiness = Readiness::default().with(MySqlCheck(pool.clone())).with(keys.clone());
+    let readiness = Readiness::default().with(MySqlCheck(pool.clone())).with(RedisCheck(redis)).with(keys.clone());
     let ops = tokio::spawn(ordo_platform::ops::serve(ops_listener, readiness, shutdown.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AuditServiceServer<grpc::AuditGrpc>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let audit = InterceptedService::new(
-        AuditServiceServer::new(grpc::AuditGrpc::new(queries)),
-        Authenticator::new(keys.store()),
-    );
+    let reflection = if config.grpc_reflection {
+        Some(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
+                .build_v1()?,
+        )
+    } else {
+        None
+    };
+    let audit = AuditServiceServer::new(grpc::AuditGrpc::new(queries));
 
     tracing::info!(grpc = %grpc_listener.local_addr()?, consumers = consumers.len(), "audit serving");
     tonic::transport::Server::builder()
         .trace_fn(ordo_platform::grpc::request_span)
         .layer(ordo_platform::grpc::MetricsLayer)
+        .layer(AuthenticateLayer::new(keys.store(), sessions))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_optional_service(reflection)
         .add_service(audit)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),

@@ -8,18 +8,22 @@ pub mod domain;
 pub mod grpc;
 pub mod infra;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use ordo_auth::{Authenticator, KeySet, KeyStore, TokenIssuer};
+use ordo_auth::session::{SessionAuthority, SessionError, SessionSettings, Sessions};
+use ordo_auth::{AuthenticateLayer, KeySet, KeyStore, TokenIssuer};
 use ordo_events::{OutboxSignal, Relay, RelayConfig};
 use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
 use ordo_platform::ops::{MySqlCheck, Readiness, RedisCheck};
+use ordo_platform::redis::RedisSettings;
 use ordo_platform::shutdown::CancellationToken;
 use ordo_proto::identity::v1::identity_service_server::IdentityServiceServer;
 use tokio::net::TcpListener;
-use tonic::service::interceptor::InterceptedService;
 
 use crate::app::{IdentityService, IdentitySettings};
 use crate::infra::{Argon2Hasher, MySqlIdentityStore, RedisLoginThrottle, RedisSessionCache, RedisUserCache};
@@ -47,6 +51,16 @@ pub struct Config {
     /// Prefix of every Redis key; the gateway must use the same.
     #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
     pub redis_prefix: String,
+    /// Timeouts of every Redis call.
+    #[command(flatten)]
+    pub redis: RedisSettings,
+    /// How long a session found live is trusted without looking again, milliseconds; a revoked
+    /// session is refused by this instance within it.
+    #[arg(long = "session-cache-ms", env = "ORDO_SESSION_CACHE_MS", default_value = "1000", value_parser = ordo_platform::config::parse_millis)]
+    pub session_cache: Duration,
+    /// Serve gRPC server reflection (for grpcurl and the like); development only, it lists every RPC.
+    #[arg(long, env = "ORDO_GRPC_REFLECTION", default_value_t = false)]
+    pub grpc_reflection: bool,
     /// RabbitMQ URL the outbox relay publishes to.
     #[arg(long, env = "ORDO_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     pub amqp_url: Secret<String>,
@@ -112,8 +126,8 @@ pub async fn serve(
     // Install the metrics recorder before anything records: earlier measurements would be lost.
     ordo_platform::ops::metrics_handle();
     let pool = migrate(&config).await.context("prepare the database")?;
-    let redis_client = redis::Client::open(config.redis_url.expose().as_str()).context("redis URL")?;
-    let redis = redis::aio::ConnectionManager::new(redis_client).await.context("connect to Redis")?;
+    let redis =
+        ordo_platform::redis::connect(config.redis_url.expose(), &config.redis).await.context("connect to Redis")?;
 
     let key = infra::signing_key::load(&pool, config.jwt_private_key.as_ref().map(|k| k.expose().as_str()))
         .await
@@ -151,23 +165,42 @@ pub async fn serve(
     )?;
     let relay = tokio::spawn(relay.run(shutdown.clone()));
 
+    let redis_for_sessions = redis.clone();
     let readiness = Readiness::default().with(MySqlCheck(pool.clone())).with(RedisCheck(redis));
     let ops = tokio::spawn(ordo_platform::ops::serve(ops_listener, readiness, shutdown.clone()));
 
+    // Identity is the source of truth about its sessions: a missing marker is looked up in its own
+    // store, not asked of itself over the network.
+    let sessions = Sessions::new(
+        redis_for_sessions,
+        config.redis_prefix.clone(),
+        Arc::new(OwnSessions(service.clone())),
+        SessionSettings {
+            live_ttl: config.session_cache,
+            redis_timeout: config.redis.call_budget(),
+            ..SessionSettings::default()
+        },
+    );
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<IdentityServiceServer<grpc::IdentityGrpc>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let identity =
-        InterceptedService::new(IdentityServiceServer::new(grpc::IdentityGrpc::new(service)), Authenticator::new(keys));
+    let reflection = if config.grpc_reflection {
+        Some(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
+                .build_v1()?,
+        )
+    } else {
+        None
+    };
+    let identity = IdentityServiceServer::new(grpc::IdentityGrpc::new(service));
 
     tracing::info!(grpc = %grpc_listener.local_addr()?, "identity serving");
     tonic::transport::Server::builder()
         .trace_fn(ordo_platform::grpc::request_span)
         .layer(ordo_platform::grpc::MetricsLayer)
+        .layer(AuthenticateLayer::new(keys, sessions))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_optional_service(reflection)
         .add_service(identity)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
@@ -181,4 +214,19 @@ pub async fn serve(
     pool.close().await;
     tracing::info!("identity stopped");
     Ok(())
+}
+
+/// Identity's own answer about a session: its store (MySQL), which also writes the marker again.
+#[derive(Debug, Clone)]
+struct OwnSessions(IdentityService);
+
+impl SessionAuthority for OwnSessions {
+    fn is_live(&self, session_id: uuid::Uuid) -> Pin<Box<dyn Future<Output = Result<bool, SessionError>> + Send + '_>> {
+        Box::pin(async move {
+            self.0
+                .check_session(&session_id.to_string())
+                .await
+                .map_err(|error| SessionError::Unavailable(error.to_string()))
+        })
+    }
 }

@@ -22,6 +22,8 @@ use tonic::transport::Channel;
 
 struct Identity {
     client: IdentityServiceClient<Channel>,
+    /// The ops server (`/metrics`), as an operator's scraper reaches it.
+    ops: std::net::SocketAddr,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -51,6 +53,7 @@ async fn spawn(env: &TestEnv) -> Identity {
     let grpc = ordo_testkit::free_listener().await.unwrap();
     let ops = ordo_testkit::free_listener().await.unwrap();
     let addr = grpc.local_addr().unwrap();
+    let ops_addr = ops.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown.clone()));
     let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
@@ -62,7 +65,7 @@ async fn spawn(env: &TestEnv) -> Identity {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Identity { client, shutdown, task }
+    Identity { client, ops: ops_addr, shutdown, task }
 }
 
 fn register(email: &str) -> pb::RegisterRequest {
@@ -324,7 +327,28 @@ async fn guessing_the_current_password_is_locked_out_like_a_login() {
     env.cleanup().await.unwrap();
 }
 
+/// Password verifications argon2 ran, as `/metrics` of the identity process reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Verifications {
+    matched: u64,
+    mismatched: u64,
+}
+
 impl Identity {
+    async fn verifications(&self) -> Verifications {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stream = tokio::net::TcpStream::connect(self.ops).await.unwrap();
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: identity\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let count = |outcome: &str| {
+            let series = format!("ordo_identity_password_verifications_total{{outcome=\"{outcome}\"}} ");
+            response.lines().find_map(|line| line.strip_prefix(&series)).map_or(0, |v| v.trim().parse().unwrap())
+        };
+        Verifications { matched: count("match"), mismatched: count("mismatch") }
+    }
+
     async fn update_user(&mut self, admin_access: &str, request: pb::UpdateUserRequest) -> pb::User {
         self.client.update_user(bearer(request, admin_access)).await.unwrap().into_inner().user.unwrap()
     }
@@ -347,6 +371,96 @@ async fn session_marker(env: &TestEnv, session_id: &str) -> Option<String> {
     let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
     let key = format!("{}session:{}", env.redis_prefix(), session_id);
     redis::cmd("GET").arg(&key).query_async(&mut redis).await.unwrap()
+}
+
+#[tokio::test]
+async fn fifty_parallel_wrong_passwords_get_only_five_verified_and_the_rest_locked_out() {
+    let env = TestEnv::new();
+    let mut identity = spawn(&env).await;
+    identity.client.register(register("target@example.com")).await.unwrap();
+    let before = identity.verifications().await;
+
+    let guesses = (0..50).map(|i| {
+        let mut client = identity.client.clone();
+        async move {
+            client.login(login("target@example.com", &format!("wrong guess number {i:02}"))).await.map(|_| ()).map_err(
+                |status| {
+                    let retry_after = status.metadata().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+                    (status.code(), retry_after)
+                },
+            )
+        }
+    });
+    let results = futures::future::join_all(guesses).await;
+
+    let after = identity.verifications().await;
+    let verified = after.mismatched - before.mismatched;
+    assert!(verified <= 5, "{verified} wrong passwords were verified");
+    assert_eq!(after.matched, before.matched);
+    let refused = results.iter().filter(|r| matches!(r, Err((tonic::Code::Unauthenticated, _)))).count();
+    let locked: Vec<u64> = results
+        .iter()
+        .filter_map(|r| match r {
+            Err((tonic::Code::ResourceExhausted, retry_after)) => {
+                Some(retry_after.as_deref().unwrap().parse().unwrap())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!((refused, locked.len()), (5, 45), "{results:?}");
+    assert_eq!(verified, 5);
+    assert!(locked.iter().all(|secs| (1..=900).contains(secs)), "{locked:?}");
+    // Even the right password now waits for the window, and is not verified either.
+    let right = identity.client.login(login("target@example.com", PASSWORD)).await.unwrap_err();
+    assert_eq!(right.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(identity.verifications().await, after);
+    identity.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_right_password_within_the_budget_logs_in_and_starts_the_count_over() {
+    let env = TestEnv::new();
+    let mut identity = spawn(&env).await;
+    identity.client.register(register("forgetful@example.com")).await.unwrap();
+    let wrong = |i: usize| login("forgetful@example.com", &format!("not my password {i:02}"));
+
+    for i in 0..4 {
+        let status = identity.client.login(wrong(i)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    }
+    // The fifth attempt is still within the budget: the right password logs in.
+    identity.client.login(login("forgetful@example.com", PASSWORD)).await.unwrap();
+
+    // A fresh budget of five, then even the right password is locked out.
+    for i in 0..5 {
+        let status = identity.client.login(wrong(i)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "attempt {i} after the reset");
+    }
+    let locked = identity.client.login(login("forgetful@example.com", PASSWORD)).await.unwrap_err();
+    assert_eq!(locked.code(), tonic::Code::ResourceExhausted);
+    identity.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_email_is_counted_and_locked_out_like_a_known_one() {
+    let env = TestEnv::new();
+    let mut identity = spawn(&env).await;
+    let before = identity.verifications().await;
+
+    let mut codes = Vec::new();
+    for i in 0..6 {
+        let status = identity.client.login(login("nobody@example.com", &format!("any guess at all {i}"))).await;
+        codes.push(status.unwrap_err().code());
+    }
+
+    assert_eq!(codes[..5], [tonic::Code::Unauthenticated; 5]);
+    assert_eq!(codes[5], tonic::Code::ResourceExhausted);
+    // The decoy hash was verified for each counted attempt, as a real account's would be.
+    assert_eq!(identity.verifications().await.mismatched - before.mismatched, 5);
+    identity.stop().await;
+    env.cleanup().await.unwrap();
 }
 
 #[tokio::test]

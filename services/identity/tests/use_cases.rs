@@ -1,19 +1,20 @@
 //! Identity's use cases run in-process over the real MariaDB and Redis adapters, with a test double
 //! only where a test must force an interleaving or a failure that cannot be timed from outside: a
-//! session cache that holds a write until the test lets it go.
+//! session cache that holds a write until the test lets it go, a throttle whose Redis is down.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use clap::Parser as _;
 use ordo_auth::{AccessClaims, Caller, TokenIssuer};
 use ordo_events::OutboxSignal;
 use ordo_identity::Config;
-use ordo_identity::app::ports::{LoginThrottle, PasswordHasher, SessionCache};
-use ordo_identity::app::{ClientInfo, IdentityService, IdentitySettings, Result};
+use ordo_identity::app::ports::{Attempt, LoginThrottle, PasswordHasher, SessionCache};
+use ordo_identity::app::{AppError, ClientInfo, IdentityService, IdentitySettings, Result};
+use ordo_identity::domain::Email;
 use ordo_identity::infra::{Argon2Hasher, MySqlIdentityStore, RedisLoginThrottle, RedisSessionCache, RedisUserCache};
 use ordo_testkit::TestEnv;
 use redis::aio::ConnectionManager;
@@ -43,6 +44,38 @@ impl SessionCache for HeldSessionCache {
 
     async fn mark_revoked(&self, session_ids: &[Uuid]) -> Result<()> {
         self.inner.mark_revoked(session_ids).await
+    }
+}
+
+/// A throttle whose Redis cannot be reached.
+struct UnreachableThrottle;
+
+#[async_trait]
+impl LoginThrottle for UnreachableThrottle {
+    async fn attempt(&self, _email: &Email) -> Result<Attempt> {
+        Err(AppError::Unavailable("redis: connection refused".into()))
+    }
+
+    async fn reset(&self, _email: &Email) -> Result<()> {
+        Err(AppError::Unavailable("redis: connection refused".into()))
+    }
+}
+
+/// The real hasher, counting verifications.
+struct CountingHasher {
+    inner: Argon2Hasher,
+    verified: AtomicUsize,
+}
+
+#[async_trait]
+impl PasswordHasher for CountingHasher {
+    async fn hash(&self, password: String) -> Result<String> {
+        self.inner.hash(password).await
+    }
+
+    async fn verify(&self, password: String, hash: String) -> Result<bool> {
+        self.verified.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify(password, hash).await
     }
 }
 
@@ -146,5 +179,21 @@ async fn a_session_check_that_read_the_session_before_a_logout_cannot_bring_it_b
     assert!(!active);
     sessions.hold.store(false, Ordering::SeqCst);
     assert!(!identity.check_session(&sid.to_string()).await.unwrap());
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_login_fails_closed_without_verifying_when_attempts_cannot_be_counted() {
+    let env = TestEnv::new();
+    let backends = backends(&env).await;
+    let sessions = Arc::new(RedisSessionCache::new(backends.redis.clone(), backends.prefix.clone()));
+    let hasher = Arc::new(CountingHasher { inner: Argon2Hasher::new(1).unwrap(), verified: AtomicUsize::new(0) });
+    let identity = service(&backends, sessions, Arc::new(UnreachableThrottle), hasher.clone()).await;
+    identity.register("closed@example.com", PASSWORD, "Closed", &ClientInfo::default()).await.unwrap();
+
+    let result = identity.login("closed@example.com", PASSWORD, &ClientInfo::default()).await;
+
+    assert!(matches!(result, Err(AppError::Unavailable(_))), "{result:?}");
+    assert_eq!(hasher.verified.load(Ordering::SeqCst), 0);
     env.cleanup().await.unwrap();
 }

@@ -14,14 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ordo_auth::Authenticator;
+use ordo_auth::AuthenticateLayer;
+use ordo_auth::session::{RemoteSessions, SessionSettings, Sessions};
 use ordo_events::{Consumer, ConsumerConfig, OutboxSignal, Relay, RelayConfig};
 use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
 use ordo_platform::ops::{MySqlCheck, Readiness, RedisCheck};
+use ordo_platform::redis::RedisSettings;
 use ordo_platform::shutdown::CancellationToken;
 use ordo_proto::project::v1::project_service_server::ProjectServiceServer;
 use tokio::net::TcpListener;
-use tonic::service::interceptor::InterceptedService;
 
 use crate::app::ProjectService;
 use crate::app::ports::AccessCache;
@@ -51,6 +52,21 @@ pub struct Config {
     /// Prefix of every Redis key.
     #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
     pub redis_prefix: String,
+    /// Timeouts of every Redis call.
+    #[command(flatten)]
+    pub redis: RedisSettings,
+    /// How long a session found live is trusted without looking again, milliseconds; a revoked
+    /// session is refused by this instance within it.
+    #[arg(
+        long = "session-cache-ms",
+        env = "ORDO_SESSION_CACHE_MS",
+        default_value = "1000",
+        value_parser = ordo_platform::config::parse_millis
+    )]
+    pub session_cache: Duration,
+    /// Serve gRPC server reflection (for grpcurl and the like); development only, it lists every RPC.
+    #[arg(long, env = "ORDO_GRPC_REFLECTION", default_value_t = false)]
+    pub grpc_reflection: bool,
     /// How long a cached access record lives, seconds (changes invalidate it at once anyway).
     #[arg(long, env = "ORDO_ACCESS_CACHE_TTL_SECS", default_value_t = 600)]
     pub access_cache_ttl_secs: u64,
@@ -113,8 +129,8 @@ pub async fn serve(
     // Install the metrics recorder before anything records: earlier measurements would be lost.
     ordo_platform::ops::metrics_handle();
     let pool = migrate(&config).await.context("prepare the database")?;
-    let redis_client = redis::Client::open(config.redis_url.expose().as_str()).context("redis URL")?;
-    let redis = redis::aio::ConnectionManager::new(redis_client).await.context("connect to Redis")?;
+    let redis =
+        ordo_platform::redis::connect(config.redis_url.expose(), &config.redis).await.context("connect to Redis")?;
 
     let identity =
         ordo_auth::remote::identity_client(&config.identity_url, Duration::from_millis(config.backend_timeout_ms))
@@ -127,6 +143,18 @@ pub async fn serve(
         Err(_) => tracing::warn!("identity's keys are not available yet; retrying in the background"),
     }
     let refresher = tokio::spawn(keys.clone().refresh(last_jwks, shutdown.clone()));
+    // Every RPC with a token is refused once its session ends (the marker identity writes, else
+    // identity's CheckSession), not only at the gateway.
+    let sessions = Sessions::new(
+        redis.clone(),
+        config.redis_prefix.clone(),
+        Arc::new(RemoteSessions::new(identity.clone())),
+        SessionSettings {
+            live_ttl: config.session_cache,
+            redis_timeout: config.redis.call_budget(),
+            ..SessionSettings::default()
+        },
+    );
 
     let signal = OutboxSignal::default();
     let cache: Arc<dyn AccessCache> =
@@ -167,20 +195,24 @@ pub async fn serve(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ProjectServiceServer<grpc::ProjectGrpc>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let projects = InterceptedService::new(
-        ProjectServiceServer::new(grpc::ProjectGrpc::new(service)),
-        Authenticator::new(keys.store()),
-    );
+    let reflection = if config.grpc_reflection {
+        Some(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
+                .build_v1()?,
+        )
+    } else {
+        None
+    };
+    let projects = ProjectServiceServer::new(grpc::ProjectGrpc::new(service));
 
     tracing::info!(grpc = %grpc_listener.local_addr()?, "project serving");
     tonic::transport::Server::builder()
         .trace_fn(ordo_platform::grpc::request_span)
         .layer(ordo_platform::grpc::MetricsLayer)
+        .layer(AuthenticateLayer::new(keys.store(), sessions))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_optional_service(reflection)
         .add_service(projects)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),

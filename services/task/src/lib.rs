@@ -15,15 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ordo_auth::Authenticator;
+use ordo_auth::AuthenticateLayer;
 use ordo_auth::remote::IdentityKeys;
+use ordo_auth::session::{RemoteSessions, SessionSettings, Sessions};
 use ordo_events::{Consumer, ConsumerConfig, OutboxSignal, Relay, RelayConfig, Subscription, SubscriptionConfig};
 use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
 use ordo_platform::ops::{MySqlCheck, Readiness, RedisCheck};
+use ordo_platform::redis::RedisSettings;
 use ordo_platform::shutdown::CancellationToken;
 use ordo_proto::task::v1::task_service_server::TaskServiceServer;
 use tokio::net::TcpListener;
-use tonic::service::interceptor::InterceptedService;
 
 use crate::app::ports::PageCache;
 use crate::app::{AccessCache, AttachmentSettings, TaskService};
@@ -55,6 +56,21 @@ pub struct Config {
     /// Prefix of every Redis key.
     #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
     pub redis_prefix: String,
+    /// Timeouts of every Redis call.
+    #[command(flatten)]
+    pub redis: RedisSettings,
+    /// How long a session found live is trusted without looking again, milliseconds; a revoked
+    /// session is refused by this instance within it.
+    #[arg(
+        long = "session-cache-ms",
+        env = "ORDO_SESSION_CACHE_MS",
+        default_value = "1000",
+        value_parser = ordo_platform::config::parse_millis
+    )]
+    pub session_cache: Duration,
+    /// Serve gRPC server reflection (for grpcurl and the like); development only, it lists every RPC.
+    #[arg(long, env = "ORDO_GRPC_REFLECTION", default_value_t = false)]
+    pub grpc_reflection: bool,
     /// RabbitMQ URL (outbox relay and event consumer).
     #[arg(long, env = "ORDO_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     pub amqp_url: Secret<String>,
@@ -156,13 +172,13 @@ pub async fn serve(
     // Install the metrics recorder before anything records: earlier measurements would be lost.
     ordo_platform::ops::metrics_handle();
     let pool = migrate(&config).await.context("prepare the database")?;
-    let redis_client = redis::Client::open(config.redis_url.expose().as_str()).context("redis URL")?;
-    let redis = redis::aio::ConnectionManager::new(redis_client).await.context("connect to Redis")?;
+    let redis =
+        ordo_platform::redis::connect(config.redis_url.expose(), &config.redis).await.context("connect to Redis")?;
 
     let timeout = Duration::from_millis(config.backend_timeout_ms);
     let identity =
         ordo_auth::remote::identity_client(&config.identity_url, timeout).context("invalid --identity-url")?;
-    let keys = IdentityKeys::new(identity);
+    let keys = IdentityKeys::new(identity.clone());
     let mut last_jwks = String::new();
     match tokio::time::timeout(KEYS_AT_START, keys.fetch(&mut last_jwks)).await {
         Ok(Ok(())) => {}
@@ -170,6 +186,18 @@ pub async fn serve(
         Err(_) => tracing::warn!("identity's keys are not available yet; retrying in the background"),
     }
     let refresher = tokio::spawn(keys.clone().refresh(last_jwks, shutdown.clone()));
+    // Every RPC with a token is refused once its session ends (the marker identity writes, else
+    // identity's CheckSession), not only at the gateway.
+    let sessions = Sessions::new(
+        redis.clone(),
+        config.redis_prefix.clone(),
+        Arc::new(RemoteSessions::new(identity.clone())),
+        SessionSettings {
+            live_ttl: config.session_cache,
+            redis_timeout: config.redis.call_budget(),
+            ..SessionSettings::default()
+        },
+    );
 
     let projects = ordo_platform::grpc::lazy_channel(&config.project_url, timeout).context("invalid --project-url")?;
     let objects = S3ObjectStore::new(&s3_settings(&config), timeout).await;
@@ -251,18 +279,24 @@ pub async fn serve(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<TaskServiceServer<grpc::TaskGrpc>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let tasks =
-        InterceptedService::new(TaskServiceServer::new(grpc::TaskGrpc::new(service)), Authenticator::new(keys.store()));
+    let reflection = if config.grpc_reflection {
+        Some(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
+                .build_v1()?,
+        )
+    } else {
+        None
+    };
+    let tasks = TaskServiceServer::new(grpc::TaskGrpc::new(service));
 
     tracing::info!(grpc = %grpc_listener.local_addr()?, "task serving");
     tonic::transport::Server::builder()
         .trace_fn(ordo_platform::grpc::request_span)
         .layer(ordo_platform::grpc::MetricsLayer)
+        .layer(AuthenticateLayer::new(keys.store(), sessions))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_optional_service(reflection)
         .add_service(tasks)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),

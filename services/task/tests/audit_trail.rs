@@ -1,6 +1,6 @@
-//! Editing and deleting a comment and deleting an attachment each leave an event in the outbox,
-//! written with the change itself (so the audit log hears of every one), and a refused change
-//! leaves none.
+//! Editing and deleting a comment, deleting an attachment, and watching or unwatching a task each
+//! leave an event in the outbox, written with the change itself (so the audit log hears of every
+//! one), and a refused or idle change leaves none.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -113,6 +113,24 @@ async fn editing_and_deleting_comments_and_deleting_attachments_write_their_even
         }
         other => panic!("unexpected payload {other:?}"),
     }
+    // Watching: one event when it starts, none for watching again; likewise when it stops.
+    let watch = || pb::WatchTaskRequest { task_id: task.id.clone(), client: client_info() };
+    stack.tasks.watch_task(as_user(&carol, watch())).await.unwrap();
+    let unwatch = || pb::UnwatchTaskRequest { task_id: task.id.clone(), client: client_info() };
+    stack.tasks.unwatch_task(as_user(&carol, unwatch())).await.unwrap();
+    stack.tasks.unwatch_task(as_user(&carol, unwatch())).await.unwrap();
+    let watched = events(&stack, "task.watched").await;
+    let unwatched = events(&stack, "task.unwatched").await;
+    assert_eq!((watched.len(), unwatched.len()), (1, 1));
+    for event in [&watched[0], &unwatched[0]] {
+        assert_eq!((event.entity_type.as_str(), event.entity_id.as_str()), ("task", task.id.as_str()));
+        assert_eq!((event.actor_id.clone(), event.project_id.as_str()), (carol.id.to_string(), project.as_str()));
+    }
+    match unwatched[0].payload.as_ref().unwrap() {
+        Payload::TaskUnwatched(p) => assert_eq!(p.user_id, carol.id.to_string()),
+        other => panic!("unexpected payload {other:?}"),
+    }
+
     // The changes themselves happened.
     let listed = pb::ListCommentsRequest { task_id: task.id.clone(), ..Default::default() };
     assert!(stack.tasks.list_comments(as_user(&bob, listed)).await.unwrap().into_inner().comments.is_empty());

@@ -107,14 +107,26 @@ pub trait SessionCache: Send + Sync + 'static {
     async fn mark_revoked(&self, session_ids: &[Uuid]) -> Result<()>;
 }
 
-/// Counts failed logins per email across every instance.
+/// The verdict on one password attempt, counted before the password is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Within the budget: verify the password.
+    Allowed,
+    /// Past the budget: refuse without verifying, for this many seconds more.
+    LockedOut {
+        /// Seconds until the window passes.
+        retry_after_secs: u64,
+    },
+}
+
+/// Counts password attempts per email across every instance.
 #[async_trait]
 pub trait LoginThrottle: Send + Sync + 'static {
-    /// Seconds until `email` may try again, if it is locked out now.
-    async fn locked_for(&self, email: &Email) -> Result<Option<u64>>;
-    /// Records a failure.
-    async fn record_failure(&self, email: &Email) -> Result<()>;
-    /// Forgets the failures after a successful login.
+    /// Counts one attempt for `email` and says whether its password may be verified. Counting and
+    /// deciding are one atomic step, so concurrent attempts can never all pass a check made before
+    /// any of them was counted. An error means the attempt could not be counted: refuse it.
+    async fn attempt(&self, email: &Email) -> Result<Attempt>;
+    /// Forgets the attempts after the right password was given.
     async fn reset(&self, email: &Email) -> Result<()>;
 }
 

@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::ports::{IdentityStore, LoginThrottle, PasswordHasher, SessionCache, SessionRecord};
+use super::ports::{Attempt, IdentityStore, LoginThrottle, PasswordHasher, SessionCache, SessionRecord};
 use super::{AppError, Result};
 use crate::domain::{
     DisplayName, Email, FieldViolation, IdentityEvent, PlainPassword, RevokeReason, Role, User, Violations,
@@ -173,7 +173,12 @@ impl IdentityService {
         let Ok(email) = Email::parse(email) else {
             return Err(AppError::Unauthenticated("invalid email or password"));
         };
-        if let Some(retry_after_secs) = self.throttle.locked_for(&email).await? {
+        // The attempt is counted before the password is verified, known email or not (an unknown one
+        // verifies the decoy), so a burst of parallel guesses gets no more verifications than a
+        // patient guesser, and the answers do not tell whether the email exists. A right password
+        // within the budget logs in and starts the count over; past the budget even the right one
+        // waits for the window. If the count cannot be taken (Redis down), nothing is verified.
+        if let Attempt::LockedOut { retry_after_secs } = self.throttle.attempt(&email).await? {
             self.record_login_failure(&email, None, "locked_out", client).await?;
             return Err(AppError::LockedOut { retry_after_secs });
         }
@@ -183,7 +188,6 @@ impl IdentityService {
         let user = match user {
             Some(user) if matches => user,
             other => {
-                self.throttle.record_failure(&email).await?;
                 let user_id = other.map(|u| u.id);
                 self.record_login_failure(&email, user_id, "bad_credentials", client).await?;
                 return Err(AppError::Unauthenticated("invalid email or password"));
@@ -331,18 +335,18 @@ impl IdentityService {
             Some(user) if !user.disabled => user,
             _ => return Err(AppError::Unauthenticated("the account no longer exists or is disabled")),
         };
-        // Guessing the current password with a stolen access token counts against the same limit as
-        // guessing it at login.
-        if let Some(retry_after_secs) = self.throttle.locked_for(&user.email).await? {
+        // Guessing the current password with a stolen access token draws on the same budget as
+        // guessing it at login, counted before the check for the same reason (see `login`).
+        if let Attempt::LockedOut { retry_after_secs } = self.throttle.attempt(&user.email).await? {
             return Err(AppError::LockedOut { retry_after_secs });
         }
         if !self.hasher.verify(current.to_owned(), user.password_hash.clone()).await? {
-            self.throttle.record_failure(&user.email).await?;
             return Err(AppError::Validation(vec![FieldViolation {
                 field: "current_password",
                 message: "is not the current password".to_owned(),
             }]));
         }
+        self.throttle.reset(&user.email).await?;
         let hash = self.hasher.hash(new.expose().to_owned()).await?;
         let now = now();
         let mut tx = self.store.begin().await?;

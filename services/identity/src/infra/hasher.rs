@@ -14,6 +14,9 @@ use tokio::sync::Semaphore;
 use crate::app::ports::PasswordHasher;
 use crate::app::{AppError, Result};
 
+/// Password verifications argon2 actually ran, by `outcome` (`match` or `mismatch`).
+pub const VERIFICATIONS_METRIC: &str = "ordo_identity_password_verifications_total";
+
 /// How long a hash may wait for a free slot before the request is refused as overloaded.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -59,7 +62,16 @@ impl PasswordHasher for Argon2Hasher {
 
     async fn verify(&self, password: String, hash: String) -> Result<bool> {
         self.run(move |argon2| match PasswordHash::new(&hash) {
-            Ok(parsed) => argon2.verify_password(password.as_bytes(), &parsed).is_ok(),
+            Ok(parsed) => {
+                let matches = argon2.verify_password(password.as_bytes(), &parsed).is_ok();
+                // Counted here, where argon2 runs, so the count is of guesses actually checked: the
+                // login throttle's promise (at most its budget per email and window) can be watched
+                // from outside, whatever path led here.
+                let outcome = if matches { "match" } else { "mismatch" };
+                metrics::counter!(VERIFICATIONS_METRIC, "outcome" => outcome).increment(1);
+                matches
+            }
+            // Not a PHC string: nothing was verified, so nothing is counted.
             Err(_) => false,
         })
         .await

@@ -7,6 +7,6 @@ mod mysql;
 mod redis;
 pub mod signing_key;
 
-pub use hasher::Argon2Hasher;
+pub use hasher::{Argon2Hasher, VERIFICATIONS_METRIC};
 pub use mysql::MySqlIdentityStore;
 pub use redis::{RedisLoginThrottle, RedisSessionCache, RedisUserCache};

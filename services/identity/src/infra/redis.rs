@@ -9,7 +9,7 @@ use redis::aio::ConnectionManager;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::app::ports::{LoginThrottle, SessionCache};
+use crate::app::ports::{Attempt, LoginThrottle, SessionCache};
 use crate::app::{AppError, Result};
 use crate::domain::{DisplayName, Email, Role, User};
 
@@ -85,28 +85,29 @@ impl SessionCache for RedisSessionCache {
     }
 }
 
-/// Failed-login counting in Redis: a fixed window per email that starts at the first failure.
+/// Password-attempt counting in Redis: a fixed window per email that starts at the first attempt.
 #[derive(Clone)]
 pub struct RedisLoginThrottle {
     conn: ConnectionManager,
     prefix: String,
-    max_failures: u64,
+    max_attempts: u64,
     window_secs: u64,
 }
 
 impl std::fmt::Debug for RedisLoginThrottle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisLoginThrottle")
-            .field("max_failures", &self.max_failures)
+            .field("max_attempts", &self.max_attempts)
             .field("window_secs", &self.window_secs)
             .finish()
     }
 }
 
 impl RedisLoginThrottle {
-    /// Locks an email out after `max_failures` failures within `window_secs`.
-    pub fn new(conn: ConnectionManager, prefix: impl Into<String>, max_failures: u64, window_secs: u64) -> Self {
-        Self { conn, prefix: prefix.into(), max_failures, window_secs }
+    /// Lets `max_attempts` passwords per email be verified within `window_secs` (a right one starts
+    /// over), and locks the email out for the rest of the window after that.
+    pub fn new(conn: ConnectionManager, prefix: impl Into<String>, max_attempts: u64, window_secs: u64) -> Self {
+        Self { conn, prefix: prefix.into(), max_attempts, window_secs }
     }
 
     /// The key is a hash of the email, so Redis holds no addresses.
@@ -120,34 +121,39 @@ fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Counts one attempt and returns `{count, seconds left in the window}`. Why one script: when the
+/// count was read before the (slow) password check and raised after it, every request of a burst read
+/// the same low count and had its password verified; counted first and atomically, the n-th
+/// concurrent attempt sees n, so only the first `max` are ever verified, across every instance. The
+/// window starts at the first attempt (later ones do not extend it); a counter found without an
+/// expiry (TTL -1) gets one, so no email can be locked out for good.
+static COUNT_ATTEMPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"local count = redis.call('INCR', KEYS[1])
+          local ttl = redis.call('TTL', KEYS[1])
+          if ttl < 0 then
+            redis.call('EXPIRE', KEYS[1], ARGV[1])
+            ttl = tonumber(ARGV[1])
+          end
+          return {count, ttl}",
+    )
+});
+
 #[async_trait]
 impl LoginThrottle for RedisLoginThrottle {
-    async fn locked_for(&self, email: &Email) -> Result<Option<u64>> {
+    async fn attempt(&self, email: &Email) -> Result<Attempt> {
         let mut conn = self.conn.clone();
-        let key = self.key(email);
-        let (count, ttl): (Option<u64>, i64) =
-            redis::pipe().get(&key).ttl(&key).query_async(&mut conn).await.map_err(unavailable)?;
-        match count {
-            Some(count) if count >= self.max_failures => Ok(Some(u64::try_from(ttl).unwrap_or(1).max(1))),
-            _ => Ok(None),
-        }
-    }
-
-    async fn record_failure(&self, email: &Email) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let key = self.key(email);
-        // INCR then EXPIRE NX: the window starts at the first failure and later failures don't extend it.
-        redis::pipe()
-            .incr(&key, 1)
-            .ignore()
-            .cmd("EXPIRE")
-            .arg(&key)
-            .arg(self.window_secs)
-            .arg("NX")
-            .ignore()
-            .query_async::<()>(&mut conn)
+        let (count, ttl): (u64, i64) = COUNT_ATTEMPT
+            .key(self.key(email))
+            .arg(self.window_secs.max(1))
+            .invoke_async(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        if count > self.max_attempts {
+            Ok(Attempt::LockedOut { retry_after_secs: u64::try_from(ttl).unwrap_or(1).max(1) })
+        } else {
+            Ok(Attempt::Allowed)
+        }
     }
 
     async fn reset(&self, email: &Email) -> Result<()> {

@@ -51,10 +51,17 @@ pub(crate) fn encode<T: Serialize>(cursor: &T) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
 }
 
+/// Longer than any cursor handed out (the longest holds a 200-character name): refused before it
+/// is decoded, so a made-up one never carries a huge name into a query.
+const MAX_CURSOR_LEN: usize = 2048;
+
 /// Decodes a cursor; `None` for the first page (an empty cursor).
 pub(crate) fn decode<T: DeserializeOwned>(cursor: &str) -> Result<Option<T>> {
     if cursor.is_empty() {
         return Ok(None);
+    }
+    if cursor.len() > MAX_CURSOR_LEN {
+        return Err(bad());
     }
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
@@ -83,6 +90,15 @@ mod tests {
         let member = MemberCursor::new(now, Uuid::now_v7());
         let back = decode::<MemberCursor>(&encode(&member)).unwrap().unwrap();
         assert_eq!(back.added_at().unwrap(), now);
+        // The longest name there can be (200 characters of four bytes each) still fits.
+        let longest = ProjectCursor { name: "𝔑".repeat(200), id: Uuid::now_v7() };
+        assert_eq!(decode::<ProjectCursor>(&encode(&longest)).unwrap(), Some(longest));
+    }
+
+    #[test]
+    fn a_cursor_longer_than_any_handed_out_is_refused_before_it_is_decoded() {
+        let made_up = ProjectCursor { name: "n".repeat(100_000), id: Uuid::now_v7() };
+        assert!(matches!(decode::<ProjectCursor>(&encode(&made_up)), Err(AppError::BadRequest(_))));
     }
 
     #[test]

@@ -306,10 +306,10 @@ pub trait TaskTx: Send {
     /// Deletes tasks with their assignees, labels, watchers, comments and attachments, scheduling
     /// the attachments' objects for deletion.
     async fn delete_tasks(&mut self, ids: &[Uuid]) -> Result<()>;
-    /// Adds a watcher (idempotent).
-    async fn watch(&mut self, task: &Task, user_id: Uuid) -> Result<()>;
-    /// Removes a watcher (idempotent).
-    async fn unwatch(&mut self, task_id: Uuid, user_id: Uuid) -> Result<()>;
+    /// Adds a watcher (idempotent); whether it was not one before.
+    async fn watch(&mut self, task: &Task, user_id: Uuid) -> Result<bool>;
+    /// Removes a watcher (idempotent); whether it was one.
+    async fn unwatch(&mut self, task_id: Uuid, user_id: Uuid) -> Result<bool>;
     /// Inserts a comment.
     async fn insert_comment(&mut self, comment: &Comment) -> Result<()>;
     /// A comment, locked for update.

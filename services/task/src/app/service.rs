@@ -369,7 +369,7 @@ impl TaskService {
             tx.record(event, Some(caller.user_id), client).await?;
         }
         tx.commit().await?;
-        self.lists_changed(events.iter().map(|event| event.task().project_id)).await;
+        self.lists_changed(events.iter().filter(|e| e.changes_lists()).map(|e| e.task().project_id)).await;
         Ok(())
     }
 
@@ -930,24 +930,34 @@ impl TaskService {
         .await
     }
 
-    /// The caller watches a task (idempotent; viewers and up).
+    /// The caller watches a task (idempotent; viewers and up). `task.watched` only when it was not
+    /// watching already.
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, task = %id))]
-    pub async fn watch_task(&self, caller: &Caller, id: &str) -> Result<()> {
+    pub async fn watch_task(&self, caller: &Caller, id: &str, client: &ClientInfo) -> Result<()> {
         let (task, access) = self.visible_task(caller, id).await?;
         access.watch().map_err(|d| AppError::denied(d, NO_TASK))?;
         let mut tx = self.store.begin().await?;
-        tx.watch(&task, caller.user_id).await?;
-        tx.commit().await
+        // Locked so the task's events keep their order in the outbox.
+        let task = tx.task_for_update(task.id).await?.ok_or(AppError::NotFound(NO_TASK))?;
+        if !tx.watch(&task, caller.user_id).await? {
+            return tx.commit().await;
+        }
+        let events = [TaskEvent::Watched { task, user: caller.user_id }];
+        self.finish(tx, &events, caller, client).await
     }
 
-    /// The caller stops watching a task (idempotent).
+    /// The caller stops watching a task (idempotent). `task.unwatched` only when it was watching.
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, task = %id))]
-    pub async fn unwatch_task(&self, caller: &Caller, id: &str) -> Result<()> {
+    pub async fn unwatch_task(&self, caller: &Caller, id: &str, client: &ClientInfo) -> Result<()> {
         let (task, access) = self.visible_task(caller, id).await?;
         access.read().map_err(|d| AppError::denied(d, NO_TASK))?;
         let mut tx = self.store.begin().await?;
-        tx.unwatch(task.id, caller.user_id).await?;
-        tx.commit().await
+        let task = tx.task_for_update(task.id).await?.ok_or(AppError::NotFound(NO_TASK))?;
+        if !tx.unwatch(task.id, caller.user_id).await? {
+            return tx.commit().await;
+        }
+        let events = [TaskEvent::Unwatched { task, user: caller.user_id }];
+        self.finish(tx, &events, caller, client).await
     }
 
     /// Applies one patch (status, priority, assignees, labels) to up to 100 tasks, each on its own.

@@ -39,6 +39,10 @@ pub enum TaskEvent {
     CommentDeleted { task: Task, comment: Comment, recipients: Vec<Uuid> },
     /// `task.attachment_deleted`, with the attachment as it was.
     AttachmentDeleted { task: Task, attachment: Attachment, recipients: Vec<Uuid> },
+    /// `task.watched`
+    Watched { task: Task, user: Uuid },
+    /// `task.unwatched`
+    Unwatched { task: Task, user: Uuid },
 }
 
 impl TaskEvent {
@@ -56,6 +60,8 @@ impl TaskEvent {
             TaskEvent::CommentUpdated { .. } => "task.comment_updated",
             TaskEvent::CommentDeleted { .. } => "task.comment_deleted",
             TaskEvent::AttachmentDeleted { .. } => "task.attachment_deleted",
+            TaskEvent::Watched { .. } => "task.watched",
+            TaskEvent::Unwatched { .. } => "task.unwatched",
         }
     }
 
@@ -72,8 +78,25 @@ impl TaskEvent {
             | TaskEvent::AttachmentAdded { task, .. }
             | TaskEvent::CommentUpdated { task, .. }
             | TaskEvent::CommentDeleted { task, .. }
-            | TaskEvent::AttachmentDeleted { task, .. } => task,
+            | TaskEvent::AttachmentDeleted { task, .. }
+            | TaskEvent::Watched { task, .. }
+            | TaskEvent::Unwatched { task, .. } => task,
         }
+    }
+
+    /// Whether the event changes what a list of tasks shows: comments, attachments and watchers
+    /// are not in it, so their events leave cached lists as they are.
+    pub fn changes_lists(&self) -> bool {
+        !matches!(
+            self,
+            TaskEvent::CommentAdded { .. }
+                | TaskEvent::CommentUpdated { .. }
+                | TaskEvent::CommentDeleted { .. }
+                | TaskEvent::AttachmentAdded { .. }
+                | TaskEvent::AttachmentDeleted { .. }
+                | TaskEvent::Watched { .. }
+                | TaskEvent::Unwatched { .. }
+        )
     }
 
     /// The aggregate the event is about: the comment or attachment for their events, else the task.

@@ -405,7 +405,8 @@ impl TaskRpc for TaskGrpc {
         request: Request<pb::WatchTaskRequest>,
     ) -> Result<Response<pb::WatchTaskResponse>, Status> {
         let caller = caller(&request)?;
-        self.service.watch_task(&caller, &request.get_ref().task_id).await.map_err(status)?;
+        let r = request.into_inner();
+        self.service.watch_task(&caller, &r.task_id, &client(r.client)).await.map_err(status)?;
         Ok(Response::new(pb::WatchTaskResponse {}))
     }
 
@@ -414,7 +415,8 @@ impl TaskRpc for TaskGrpc {
         request: Request<pb::UnwatchTaskRequest>,
     ) -> Result<Response<pb::UnwatchTaskResponse>, Status> {
         let caller = caller(&request)?;
-        self.service.unwatch_task(&caller, &request.get_ref().task_id).await.map_err(status)?;
+        let r = request.into_inner();
+        self.service.unwatch_task(&caller, &r.task_id, &client(r.client)).await.map_err(status)?;
         Ok(Response::new(pb::UnwatchTaskResponse {}))
     }
 

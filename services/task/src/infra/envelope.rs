@@ -132,5 +132,11 @@ fn payload(event: &TaskEvent) -> Payload {
                 recipient_ids: ids(recipients),
             })
         }
+        TaskEvent::Watched { task, user } => {
+            Payload::TaskWatched(pb::TaskWatched { task: Some(snapshot(task)), user_id: user.to_string() })
+        }
+        TaskEvent::Unwatched { task, user } => {
+            Payload::TaskUnwatched(pb::TaskUnwatched { task: Some(snapshot(task)), user_id: user.to_string() })
+        }
     }
 }

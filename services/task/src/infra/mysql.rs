@@ -881,25 +881,25 @@ impl TaskTx for MySqlTaskTx {
         Ok(())
     }
 
-    async fn watch(&mut self, task: &Task, user_id: Uuid) -> Result<()> {
-        sqlx::query("INSERT IGNORE INTO task_watcher (task_id, user_id, project_id) VALUES (?, ?, ?)")
+    async fn watch(&mut self, task: &Task, user_id: Uuid) -> Result<bool> {
+        let done = sqlx::query("INSERT IGNORE INTO task_watcher (task_id, user_id, project_id) VALUES (?, ?, ?)")
             .bind(task.id)
             .bind(user_id)
             .bind(task.project_id)
             .execute(&mut *self.tx)
             .await
             .map_err(db)?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
-    async fn unwatch(&mut self, task_id: Uuid, user_id: Uuid) -> Result<()> {
-        sqlx::query("DELETE FROM task_watcher WHERE task_id = ? AND user_id = ?")
+    async fn unwatch(&mut self, task_id: Uuid, user_id: Uuid) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM task_watcher WHERE task_id = ? AND user_id = ?")
             .bind(task_id)
             .bind(user_id)
             .execute(&mut *self.tx)
             .await
             .map_err(db)?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     async fn insert_comment(&mut self, comment: &Comment) -> Result<()> {

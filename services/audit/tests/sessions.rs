@@ -1,0 +1,169 @@
+//! The audit service, called directly (not through the gateway), refuses a token whose session has
+//! ended, accepts a live one, and serves no reflection unless asked to.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser as _;
+use ordo_proto::audit::v1 as apb;
+use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
+use ordo_proto::identity::v1 as idpb;
+use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ordo_testkit::TestEnv;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Stack {
+    identity: IdentityServiceClient<Channel>,
+    audit: SocketAddr,
+    running: Vec<(CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+}
+
+impl Stack {
+    async fn stop(self) {
+        for (shutdown, task) in self.running {
+            shutdown.cancel();
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// Registers `email` and logs it in; the access token.
+    async fn signed_up(&mut self, email: &str) -> String {
+        let register = idpb::RegisterRequest {
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+            display_name: "Someone".to_owned(),
+            client: None,
+        };
+        self.identity.register(register).await.unwrap();
+        let login = idpb::LoginRequest { email: email.to_owned(), password: PASSWORD.to_owned(), client: None };
+        self.identity.login(login).await.unwrap().into_inner().tokens.unwrap().access_token
+    }
+
+    async fn list_records(&self, token: &str) -> Result<(), tonic::Status> {
+        let mut client = AuditServiceClient::new(channel(self.audit));
+        client.list_records(authorized(apb::ListRecordsRequest::default(), token)).await.map(drop)
+    }
+}
+
+fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy()
+}
+
+fn authorized<T>(message: T, access_token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {access_token}").parse().unwrap());
+    request
+}
+
+async fn spawn(env: &TestEnv) -> Stack {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
+    let prefix = env.redis_prefix();
+    let exchange = env.exchange();
+    let mut running = Vec::new();
+
+    let url = env.create_schema("identity").await.unwrap();
+    let config = ordo_identity::Config::try_parse_from([
+        "ordo-identity",
+        "--database-url",
+        &url,
+        "--redis-prefix",
+        &prefix,
+        "--events-exchange",
+        &exchange,
+        "--hash-concurrency",
+        "2",
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let identity_url = format!("http://{}", grpc.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    running.push((shutdown.clone(), tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown))));
+    let mut identity = IdentityServiceClient::new(Channel::from_shared(identity_url.clone()).unwrap().connect_lazy());
+    for _ in 0..100 {
+        if identity.get_jwks(idpb::GetJwksRequest {}).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let url = env.create_schema("audit").await.unwrap();
+    let queue = env.queue("audit.events");
+    let config = ordo_audit::Config::try_parse_from([
+        "ordo-audit",
+        "--database-url",
+        &url,
+        "--redis-prefix",
+        &prefix,
+        "--events-exchange",
+        &exchange,
+        "--events-queue",
+        &queue,
+        "--identity-url",
+        &identity_url,
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let audit = grpc.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    running.push((shutdown.clone(), tokio::spawn(ordo_audit::serve(config, grpc, ops, shutdown))));
+
+    let stack = Stack { identity, audit, running };
+    // Ready when it answers an authenticated call with something other than "unavailable".
+    for _ in 0..100 {
+        if stack.list_records("not-a-token").await.is_err_and(|s| s.code() == tonic::Code::Unauthenticated) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack
+}
+
+fn code(result: Result<(), tonic::Status>) -> tonic::Code {
+    result.err().map_or(tonic::Code::Ok, |status| status.code())
+}
+
+#[tokio::test]
+async fn audit_refuses_a_token_whose_session_was_logged_out() {
+    // Arrange: the first account is an admin, whose token lists the log.
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let token = stack.signed_up("auditor@example.com").await;
+    assert_eq!(code(stack.list_records(&token).await), tonic::Code::Ok);
+
+    // Act: the session ends; a live answer is trusted for at most the session cache time (1 s).
+    stack.identity.logout(authorized(idpb::LogoutRequest { client: None }, &token)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let refused = stack.list_records(&token).await;
+
+    // Assert
+    assert_eq!(code(refused), tonic::Code::Unauthenticated);
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn audit_serves_no_reflection_by_default() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    let env = TestEnv::new();
+    let stack = spawn(&env).await;
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+
+    let answer =
+        ServerReflectionClient::new(channel(stack.audit)).server_reflection_info(tokio_stream::iter([request])).await;
+
+    assert_eq!(answer.err().map(|status| status.code()), Some(tonic::Code::Unimplemented));
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}

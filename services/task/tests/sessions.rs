@@ -1,0 +1,225 @@
+//! The project and task services, called directly (not through the gateway), refuse a token whose
+//! session has ended, accept a live one, and serve no reflection unless asked to.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser as _;
+use ordo_proto::identity::v1 as idpb;
+use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ordo_proto::project::v1 as ppb;
+use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
+use ordo_proto::task::v1 as tpb;
+use ordo_proto::task::v1::task_service_client::TaskServiceClient;
+use ordo_testkit::TestEnv;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Stack {
+    identity: IdentityServiceClient<Channel>,
+    project: SocketAddr,
+    task: SocketAddr,
+    running: Vec<(CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+}
+
+impl Stack {
+    async fn stop(self) {
+        for (shutdown, task) in self.running {
+            shutdown.cancel();
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// Registers `email` and logs it in; the access token.
+    async fn signed_up(&mut self, email: &str) -> String {
+        let register = idpb::RegisterRequest {
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+            display_name: "Someone".to_owned(),
+            client: None,
+        };
+        self.identity.register(register).await.unwrap();
+        let login = idpb::LoginRequest { email: email.to_owned(), password: PASSWORD.to_owned(), client: None };
+        self.identity.login(login).await.unwrap().into_inner().tokens.unwrap().access_token
+    }
+
+    async fn list_projects(&self, token: &str) -> Result<(), tonic::Status> {
+        let mut client = ProjectServiceClient::new(channel(self.project));
+        client.list_projects(authorized(ppb::ListProjectsRequest::default(), token)).await.map(drop)
+    }
+
+    async fn get_task(&self, token: &str) -> Result<(), tonic::Status> {
+        let mut client = TaskServiceClient::new(channel(self.task));
+        let request = tpb::GetTaskRequest { id: uuid::Uuid::now_v7().to_string() };
+        client.get_task(authorized(request, token)).await.map(drop)
+    }
+}
+
+fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy()
+}
+
+fn authorized<T>(message: T, access_token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {access_token}").parse().unwrap());
+    request
+}
+
+async fn spawn(env: &TestEnv) -> Stack {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
+    let prefix = env.redis_prefix();
+    let exchange = env.exchange();
+    let mut running = Vec::new();
+
+    let url = env.create_schema("identity").await.unwrap();
+    let config = ordo_identity::Config::try_parse_from([
+        "ordo-identity",
+        "--database-url",
+        &url,
+        "--redis-prefix",
+        &prefix,
+        "--events-exchange",
+        &exchange,
+        "--hash-concurrency",
+        "2",
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let identity_url = format!("http://{}", grpc.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    running.push((shutdown.clone(), tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown))));
+    let mut identity = IdentityServiceClient::new(Channel::from_shared(identity_url.clone()).unwrap().connect_lazy());
+    for _ in 0..100 {
+        if identity.get_jwks(idpb::GetJwksRequest {}).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let url = env.create_schema("project").await.unwrap();
+    let queue = env.queue("project.events");
+    let config = ordo_project::Config::try_parse_from([
+        "ordo-project",
+        "--database-url",
+        &url,
+        "--redis-prefix",
+        &prefix,
+        "--events-exchange",
+        &exchange,
+        "--events-queue",
+        &queue,
+        "--identity-url",
+        &identity_url,
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let project = grpc.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    running.push((shutdown.clone(), tokio::spawn(ordo_project::serve(config, grpc, ops, shutdown))));
+
+    let url = env.create_schema("task").await.unwrap();
+    let queue = env.queue("task.events");
+    let project_url = format!("http://{project}");
+    // No object storage: these tests upload nothing, and an unreachable endpoint leaves no bucket behind.
+    let s3_endpoint = "http://127.0.0.1:9";
+    let config = ordo_task::Config::try_parse_from([
+        "ordo-task",
+        "--database-url",
+        &url,
+        "--redis-prefix",
+        &prefix,
+        "--events-exchange",
+        &exchange,
+        "--events-queue",
+        &queue,
+        "--identity-url",
+        &identity_url,
+        "--project-url",
+        &project_url,
+        "--s3-endpoint",
+        s3_endpoint,
+    ])
+    .unwrap();
+    let grpc = ordo_testkit::free_listener().await.unwrap();
+    let task = grpc.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let ops = ordo_testkit::free_listener().await.unwrap();
+    running.push((shutdown.clone(), tokio::spawn(ordo_task::serve(config, grpc, ops, shutdown))));
+
+    let stack = Stack { identity, project, task, running };
+    // Ready when both answer an authenticated call with something other than "unavailable".
+    for _ in 0..100 {
+        let probe = "not-a-token";
+        let project_up = stack.list_projects(probe).await.is_err_and(|s| s.code() == tonic::Code::Unauthenticated);
+        let task_up = stack.get_task(probe).await.is_err_and(|s| s.code() == tonic::Code::Unauthenticated);
+        if project_up && task_up {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack
+}
+
+fn code(result: Result<(), tonic::Status>) -> tonic::Code {
+    result.err().map_or(tonic::Code::Ok, |status| status.code())
+}
+
+#[tokio::test]
+async fn project_and_task_refuse_a_token_whose_session_was_logged_out() {
+    // Arrange: a live token is accepted by both.
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let token = stack.signed_up("leaver@example.com").await;
+    let other = stack.identity.login(idpb::LoginRequest {
+        email: "leaver@example.com".to_owned(),
+        password: PASSWORD.to_owned(),
+        client: None,
+    });
+    let other = other.await.unwrap().into_inner().tokens.unwrap().access_token;
+    assert_eq!(code(stack.list_projects(&token).await), tonic::Code::Ok);
+    assert_ne!(code(stack.get_task(&token).await), tonic::Code::Unauthenticated);
+
+    // Act: the session ends; a live answer is trusted for at most the session cache time (1 s).
+    stack.identity.logout(authorized(idpb::LogoutRequest { client: None }, &token)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let project = stack.list_projects(&token).await;
+    let task = stack.get_task(&token).await;
+
+    // Assert: refused by both; the user's other session still works.
+    assert_eq!(code(project), tonic::Code::Unauthenticated);
+    assert_eq!(code(task), tonic::Code::Unauthenticated);
+    assert_eq!(code(stack.list_projects(&other).await), tonic::Code::Ok);
+    assert_ne!(code(stack.get_task(&other).await), tonic::Code::Unauthenticated);
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn project_and_task_serve_no_reflection_by_default() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    let env = TestEnv::new();
+    let stack = spawn(&env).await;
+
+    let mut codes = Vec::new();
+    for addr in [stack.project, stack.task] {
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let answer =
+            ServerReflectionClient::new(channel(addr)).server_reflection_info(tokio_stream::iter([request])).await;
+        codes.push(answer.err().map(|status| status.code()));
+    }
+
+    assert_eq!(codes, [Some(tonic::Code::Unimplemented), Some(tonic::Code::Unimplemented)]);
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
