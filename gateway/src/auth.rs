@@ -104,8 +104,13 @@ async fn ask_identity(
     authorization: &MetadataValue<Ascii>,
 ) -> Result<bool, ApiError> {
     let request = backend::on_behalf_of(authorization, CheckSessionRequest { session_id: session_id.to_owned() });
-    let response = state.identity().check_session(request).await?;
-    Ok(response.into_inner().active)
+    // A session identity does not know is refused like every other bad token, with the same body
+    // and challenge, so the answer does not tell which check failed.
+    match state.identity().check_session(request).await {
+        Ok(response) => Ok(response.into_inner().active),
+        Err(status) if status.code() == tonic::Code::Unauthenticated => Ok(false),
+        Err(status) => Err(status.into()),
+    }
 }
 
 /// Identity's public keys, fetched on demand.
