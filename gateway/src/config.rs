@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ordo_platform::config::{RuntimeArgs, Secret, TelemetryArgs, parse_millis};
+use ordo_platform::redis::RedisSettings;
 
 pub use crate::rate_limit::RateLimitArgs;
 
@@ -39,6 +40,10 @@ pub struct Config {
     /// Prefix of every Redis key; must match identity's, which writes the session keys.
     #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
     pub redis_prefix: String,
+
+    /// Timeouts of every Redis call (sessions, rate limits, idempotency).
+    #[command(flatten)]
+    pub redis: RedisSettings,
 
     /// Timeout of each backend call (connect and request), in milliseconds. A backend that does not
     /// answer within it makes the request fail with 503.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ordo_platform::Readiness;
 use ordo_platform::ops::RedisCheck;
+use ordo_platform::redis::ConnectionManager;
 use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
 use ordo_proto::audit::v1::audit_service_server::SERVICE_NAME as AUDIT_SERVICE_NAME;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
@@ -16,7 +17,6 @@ use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::project::v1::project_service_server::SERVICE_NAME as PROJECT_SERVICE_NAME;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use ordo_proto::task::v1::task_service_server::SERVICE_NAME as TASK_SERVICE_NAME;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
@@ -75,7 +75,7 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Connects to Redis (which must answer now) and prepares lazy channels to the backends (which
+    /// Connects to Redis (waiting a few seconds for it at start) and prepares lazy channels to the backends (which
     /// may come up later).
     #[tracing::instrument(skip_all, fields(
         identity = %config.identity_url,
@@ -102,12 +102,9 @@ impl AppState {
         let audit =
             AuditServiceClient::with_interceptor(audit_channel.clone(), ordo_platform::grpc::propagate_trace as _);
 
-        let client = redis::Client::open(config.redis_url.expose().as_str()).context("invalid --redis-url")?;
-        let redis_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(config.backend_timeout)
-            .set_response_timeout(config.backend_timeout)
-            .set_number_of_retries(2);
-        let redis = ConnectionManager::new_with_config(client, redis_config).await.context("connect to Redis")?;
+        let redis = ordo_platform::redis::connect(config.redis_url.expose(), &config.redis)
+            .await
+            .context("connect to Redis (--redis-url)")?;
 
         let readiness = Readiness::default()
             .with(RedisCheck(redis.clone()))

@@ -44,6 +44,8 @@ pub(crate) struct Options {
     pub(crate) task_url: Option<String>,
     /// Extra gateway flags, such as `--max-in-flight=1`.
     pub(crate) gateway_args: Vec<String>,
+    /// The Redis every process uses, instead of the shared one (a proxy a test can cut).
+    pub(crate) redis_url: Option<String>,
 }
 
 impl Default for Options {
@@ -55,6 +57,7 @@ impl Default for Options {
             task_args: Vec::new(),
             task_url: None,
             gateway_args: Vec::new(),
+            redis_url: None,
         }
     }
 }
@@ -173,7 +176,7 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     let audit_database_url = env.create_schema("audit").await.unwrap();
     let prefix = env.redis_prefix();
     let exchange = env.exchange();
-    let redis_url = ordo_testkit::redis_url();
+    let redis_url = options.redis_url.clone().unwrap_or_else(ordo_testkit::redis_url);
 
     let mut identity_args = vec![
         "ordo-identity".to_owned(),
@@ -269,6 +272,10 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         exchange,
         "--events-queue".to_owned(),
         env.queue("audit.events"),
+        "--redis-url".to_owned(),
+        redis_url.clone(),
+        "--redis-prefix".to_owned(),
+        prefix.clone(),
         "--identity-url".to_owned(),
         format!("http://{identity_grpc_addr}"),
         "--project-url".to_owned(),

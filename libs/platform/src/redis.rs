@@ -25,7 +25,11 @@
 //!   written answers `Unavailable`, never an unthrottled attempt.
 //! - **caches** (identity's users, project's access answers, task's list pages): bypassed — read from
 //!   MySQL; a failed invalidation is the writer's error, so a stale entry cannot outlive a write.
-//! - **gateway** (rate limits, idempotency): described by the gateway.
+//! - **rate limits** (gateway): fail open — a budget Redis cannot answer for within 250 ms lets the
+//!   request through, counted in `ordo_rate_limit_unavailable_total`; the login lockout above still
+//!   bounds password guessing, and a cache outage must not become an API outage.
+//! - **idempotency keys** (gateway): fail closed — a request with an `Idempotency-Key` whose claim
+//!   cannot be taken answers `503` with `Retry-After`, since its promise could not be kept.
 
 use std::time::Duration;
 

@@ -492,7 +492,11 @@ impl IdentityService {
             // what the gateway reads from Redis.
             Ok(self.cache_active(id).await)
         } else {
-            self.sessions.mark_revoked(&[id]).await?;
+            // The database has answered; the marker only spares the next check a query, so failing
+            // to write it (Redis down) must not turn a refusal into an outage.
+            if let Err(error) = self.sessions.mark_revoked(&[id]).await {
+                tracing::warn!(session_id = %id, %error, "could not cache a revoked session");
+            }
             Ok(false)
         }
     }
