@@ -78,6 +78,10 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
   100. JSON nested deeper than 128 levels is `400`; invalid UTF-8 and raw control characters are `400`.
 - **Tokens** are answered with `Cache-Control: no-store`; the key set with `Cache-Control: public,
   max-age=300`.
+- **Sessions end at once.** Logging out ends the session; a password change ends every other session of
+  the user; an admin disabling an account or changing a user's global `role` ends every session of that
+  user. Their access tokens are refused (`401`) from the next request on — by the gateway and by every
+  service — and the next login issues tokens that carry the new role.
 - **Request ids.** Every response carries `X-Request-Id`: the request's own when it sent one, else a new
   UUID. W3C `traceparent` is honoured and propagated to the services.
 - **Tasks.** `position` is an opaque string; tasks sort by it bytewise (`sort=position` is the board order)
