@@ -76,7 +76,7 @@ fmt:
 proto:
     cargo build -p ordo-proto
 
-# Load benchmarks (release build); `just bench audit` or `just bench tasks` runs only that scenario; see deploy/scripts/bench.sh.
+# Load benchmarks (release build); `just bench audit`, `just bench tasks` or `just bench hostile` runs only that scenario; see deploy/scripts/bench.sh.
 [positional-arguments]
 bench *args:
     bash deploy/scripts/bench.sh "$@"

@@ -14,20 +14,23 @@
 # Environment: BENCH_DURATION (default 15s), BENCH_CONNECTIONS (64), BENCH_LOGIN_RATE (20 per second),
 # BENCH_AUDIT_EVENTS (20000), BENCH_AUDIT_CONSUMERS (2) and BENCH_AUDIT_BATCH (128): the audit service's
 # --consumers and --append-batch; BENCH_TASKS (10000): tasks seeded in the listed project;
-# BENCH_BOARD_TASKS (200): the board the move scenario shuffles.
+# BENCH_BOARD_TASKS (200): the board the move scenario shuffles; BENCH_HOSTILE_REQUESTS (2000): hostile
+# bodies sent by the hostile scenario.
 #
 # `just bench` runs every scenario and rewrites BENCHMARKS.md. `just bench audit` builds and starts only
 # identity (audit's readiness needs its keys) and audit, runs the audit scenario, and replaces only the
 # audit section of BENCHMARKS.md. `just bench tasks` starts identity, audit, the project and task
 # services, the gateway and the reference server, runs the task scenarios (seed, create, get, list,
-# move) beside the reference, and replaces only the tasks section of BENCHMARKS.md.
+# move) beside the reference, and replaces only the tasks section of BENCHMARKS.md. `just bench hostile`
+# starts the same stack, sends hostile bodies (a task with 150,000 labels) and reports the CPU time the
+# processes spent refusing each, replacing only that section.
 set -euo pipefail
 
 scenario="${1:-all}"
 case "$scenario" in
-  all | audit | tasks) ;;
+  all | audit | tasks | hostile) ;;
   *)
-    echo "bench: unknown scenario '$scenario' (all, audit, tasks)" >&2
+    echo "bench: unknown scenario '$scenario' (all, audit, tasks, hostile)" >&2
     exit 2
     ;;
 esac
@@ -50,7 +53,7 @@ echo "bench: building release binaries and the reference server" >&2
 if [[ $scenario == all ]]; then
   cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-gateway \
     --example reference --example access_load --example audit_load --example task_seed --example move_load
-elif [[ $scenario == tasks ]]; then
+elif [[ $scenario == tasks || $scenario == hostile ]]; then
   cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-gateway \
     --example reference --example task_seed --example move_load
 else
@@ -88,6 +91,7 @@ trap cleanup EXIT
 
 "$bin/ordo-identity" >"$out_dir/identity.log" 2>&1 &
 pids+=($!)
+identity_pid=$!
 audit_consumers="${BENCH_AUDIT_CONSUMERS:-2}"
 audit_batch="${BENCH_AUDIT_BATCH:-128}"
 ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$audit_schema" ORDO_EVENTS_QUEUE=ordo.bench.audit.events \
@@ -98,6 +102,7 @@ if [[ $scenario != audit ]]; then
   ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$project_schema" ORDO_EVENTS_QUEUE=ordo.bench.project.events \
     ORDO_GRPC_ADDR=127.0.0.1:50152 ORDO_OPS_ADDR=127.0.0.1:19102 "$bin/ordo-project" >"$out_dir/project.log" 2>&1 &
   pids+=($!)
+  project_pid=$!
   # Attachments are not benchmarked, but the task service wants a bucket: its own, on the local
   # S3-compatible server (which takes any credentials).
   ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$task_schema" ORDO_EVENTS_QUEUE=ordo.bench.task.events \
@@ -105,12 +110,14 @@ if [[ $scenario != audit ]]; then
     ORDO_S3_BUCKET=ordo-bench-attachments ORDO_S3_ACCESS_KEY_ID=bench ORDO_S3_SECRET_ACCESS_KEY=bench \
     "$bin/ordo-task" >"$out_dir/task.log" 2>&1 &
   pids+=($!)
+  task_pid=$!
   # The bench is one user (and one address) at thousands of requests per second: far past any real
   # budget. The limiter still runs on every request, so its cost is in the figures.
   ORDO_RATE_LIMIT_READ=1000000000 ORDO_RATE_LIMIT_WRITE=1000000000 ORDO_RATE_LIMIT_COSTLY=1000000000 \
     ORDO_RATE_LIMIT_CREDENTIALS=1000000000 ORDO_RATE_LIMIT_EMAIL_LOOKUP=1000000000 \
     "$bin/ordo-gateway" >"$out_dir/gateway.log" 2>&1 &
   pids+=($!)
+  gateway_pid=$!
   "$bin/examples/reference" 127.0.0.1:18090 >"$out_dir/reference.log" 2>&1 &
   pids+=($!)
 fi
@@ -182,7 +189,47 @@ if [[ $scenario == all ]]; then
   "$bin/examples/access_load" "${access_args[@]}" >"$out_dir/check_access.json"
 fi
 
-if [[ $scenario != audit ]]; then
+if [[ $scenario == all || $scenario == hostile ]]; then
+  # Hostile bodies: what refusing one costs, in CPU time of every process on its path (read from
+  # /proc before and after), not in latency. The body is a task with 150,000 two-letter labels (750 KB,
+  # under the 1 MiB body limit) for a project its sender is no member of: the gateway authenticates the
+  # caller (cached), reads the body, stops parsing at the 21st label and answers 422 without calling the
+  # task service.
+  hostile_requests="${BENCH_HOSTILE_REQUESTS:-2000}"
+  body="$out_dir/hostile_body.json"
+  python3 -c '
+import json, string, sys
+pairs = [a + b for a in string.ascii_lowercase for b in string.ascii_lowercase]
+body = {"project_id": "00000000-0000-7000-8000-000000000000", "title": "Hostile",
+        "labels": [pairs[i % len(pairs)] for i in range(150_000)]}
+json.dump(body, sys.stdout, separators=(",", ":"))' >"$body"
+  body_bytes=$(stat -c %s "$body")
+  cpu_ms() { awk -v tck="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1000 / tck }' "/proc/$1/stat"; }
+  declare -A cpu_before
+  for name in gateway task project identity; do
+    pid_var="${name}_pid"
+    cpu_before[$name]=$(cpu_ms "${!pid_var}")
+  done
+  echo "bench: hostile: $hostile_requests POSTs of a task with 150,000 labels ($body_bytes bytes)" >&2
+  echo "oha -n $hostile_requests -c 4 -m POST -H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' -D hostile_body.json $base/tasks  (a task with 150,000 labels, $body_bytes bytes)" \
+    >"$out_dir/hostile.cmd"
+  oha --no-tui -w --output-format json -n "$hostile_requests" -c 4 -m POST -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -D "$body" "$base/tasks" >"$out_dir/hostile_oha.json"
+  {
+    printf '{"requests": %s, "body_bytes": %s, "cpu_ms": {' "$hostile_requests" "$body_bytes"
+    sep=''
+    for name in gateway task project identity; do
+      pid_var="${name}_pid"
+      printf '%s"%s": %s' "$sep" "$name" $(($(cpu_ms "${!pid_var}") - ${cpu_before[$name]}))
+      sep=', '
+    done
+    printf '}, "oha": '
+    cat "$out_dir/hostile_oha.json"
+    printf '}\n'
+  } >"$out_dir/hostile.json"
+fi
+
+if [[ $scenario == all || $scenario == tasks ]]; then
   # The task routes through the gateway. A fresh token: the full run has lasted minutes by now, and an
   # access token lives 15. The examples read it from the environment, off their command lines.
   token=$(curl -fsS -X POST "$base/auth/login" -H 'Content-Type: application/json' -d "$login_body" \
@@ -228,7 +275,7 @@ if [[ $scenario != audit ]]; then
   "$bin/examples/move_load" "${move_args[@]}" >"$out_dir/task_move.json"
 fi
 
-if [[ $scenario != tasks ]]; then
+if [[ $scenario == all || $scenario == audit ]]; then
   # The audit log: publish events as fast as the broker confirms them while audit appends them to its
   # hash chain, then time `verify` over the whole chain.
   audit_args=(--database-url "mysql://root@127.0.0.1:3306/$audit_schema" --exchange "$ORDO_EVENTS_EXCHANGE"
@@ -250,6 +297,8 @@ else
   echo "bench: replaced the $scenario section of BENCHMARKS.md" >&2
   if [[ $scenario == audit ]]; then
     cat "$out_dir/audit.json"
+  elif [[ $scenario == hostile ]]; then
+    sed -n '/^## Hostile/,/^## Audit/p' BENCHMARKS.md
   else
     sed -n '/^## Tasks/,/^## Audit/p' BENCHMARKS.md
   fi
