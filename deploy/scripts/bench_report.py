@@ -167,30 +167,34 @@ def tasks_section(out_dir, note=None):
     return lines
 
 
-def replace_tasks(out_dir, page_path):
-    """The existing page with the tasks section (added before the audit section when absent) and the
-    task command lines of a `just bench tasks` run."""
+def replace_section(page_path, heading, section, out_dir, names):
+    """The page at `page_path` with the section under `heading` replaced by `section` (added before
+    the audit section when absent), and the command lines of `names` replaced (added before the audit
+    command, where the full run puts them, else last)."""
     with open(page_path) as f:
         page = f.read().split("\n")
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    note = (f"Measured by `just bench tasks` on {now}; machine: {machine()}. Identity, audit, the\n"
-            "project and task services, the gateway and the reference server running, on the same cores as\n"
-            "MariaDB, Redis, RabbitMQ and the load generators; the other sections are from the full run above.")
-    section = tasks_section(out_dir, note)
-    if TASKS_HEADING in page:
-        start = page.index(TASKS_HEADING)
+    if heading in page:
+        start = page.index(heading)
         end = next(i for i in range(start + 1, len(page)) if page[i].startswith("## "))
         page[start:end] = section
     else:
         start = page.index(AUDIT_HEADING)
         page[start:start] = section
-    page = [line for line in page if not any(line.startswith(f"{name}: ") for name in TASK_COMMANDS)]
+    page = [line for line in page if not any(line.startswith(f"{name}: ") for name in names)]
     commands = page.index("## Commands")
     opening = next(i for i in range(commands, len(page)) if page[i] == "```")
-    # Where the full run puts them: before the audit command, else last.
     close = next(i for i in range(opening + 1, len(page)) if page[i] == "```" or page[i].startswith("audit: "))
-    page[close:close] = [f"{name}: {command(out_dir, name)}" for name in TASK_COMMANDS]
+    page[close:close] = [f"{name}: {command(out_dir, name)}" for name in names]
     return "\n".join(page)
+
+
+def replace_tasks(out_dir, page_path):
+    """The existing page with the tasks section and the task command lines of a `just bench tasks` run."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    note = (f"Measured by `just bench tasks` on {now}; machine: {machine()}. Identity, audit, the\n"
+            "project and task services, the gateway and the reference server running, on the same cores as\n"
+            "MariaDB, Redis, RabbitMQ and the load generators; the other sections are from the full run above.")
+    return replace_section(page_path, TASKS_HEADING, tasks_section(out_dir, note), out_dir, TASK_COMMANDS)
 
 
 HOSTILE_HEADING = "## Hostile bodies: what a refusal costs"
@@ -229,27 +233,13 @@ def hostile_section(out_dir, note=None):
 
 
 def replace_hostile(out_dir, page_path):
-    """The existing page with the hostile-bodies section (added before the audit section when absent)
-    and its command line, from a `just bench hostile` run."""
-    with open(page_path) as f:
-        page = f.read().split("\n")
+    """The existing page with the hostile-bodies section and its command line, from a
+    `just bench hostile` run."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     note = (f"Measured by `just bench hostile` on {now}; machine: {machine()}; the stack shared the\n"
-            "cores with MariaDB, Redis, RabbitMQ and the load generator; the other sections are from their own runs.")
-    section = hostile_section(out_dir, note)
-    if HOSTILE_HEADING in page:
-        start = page.index(HOSTILE_HEADING)
-        end = next(i for i in range(start + 1, len(page)) if page[i].startswith("## "))
-        page[start:end] = section
-    else:
-        start = page.index(AUDIT_HEADING)
-        page[start:start] = section
-    page = [line for line in page if not line.startswith("hostile: ")]
-    commands = page.index("## Commands")
-    opening = next(i for i in range(commands, len(page)) if page[i] == "```")
-    close = next(i for i in range(opening + 1, len(page)) if page[i] == "```" or page[i].startswith("audit: "))
-    page[close:close] = [f"hostile: {command(out_dir, 'hostile')}"]
-    return "\n".join(page)
+            "cores with MariaDB, Redis, RabbitMQ and the load generator (and other work on the machine: CPU time, unlike\n"
+            "latency, barely depends on it); the other sections are from their own runs.")
+    return replace_section(page_path, HOSTILE_HEADING, hostile_section(out_dir, note), out_dir, ["hostile"])
 
 
 def replace_audit(out_dir, page_path):
