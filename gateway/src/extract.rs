@@ -117,10 +117,18 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
     let path = error.path().to_string();
     let inner = error.into_inner();
     let message = without_location(&inner);
-    match inner.classify() {
+    // A number beyond what any field holds (`1e400`) is valid JSON (RFC 8259 §6 leaves the range to
+    // the implementation), so it is a bad value of its field, not malformed JSON.
+    let category = match inner.classify() {
+        serde_json::error::Category::Syntax if message == "number out of range" => serde_json::error::Category::Data,
+        category => category,
+    };
+    match category {
         serde_json::error::Category::Data => {
-            // serde reports a missing field at the enclosing object; name the field itself.
-            let field = match quoted_field(&message, "missing field `") {
+            // serde reports a missing or repeated field at the enclosing object; name the field itself.
+            let named =
+                quoted_field(&message, "missing field `").or_else(|| quoted_field(&message, "duplicate field `"));
+            let field = match named {
                 Some(name) => join_path(&path, name),
                 None => path,
             };
@@ -485,6 +493,24 @@ mod tests {
         let (status, fields) = field_errors(parse_json::<Body>(br#"{"email": "a", "emali": "b"}"#).unwrap_err());
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(fields, ["emali"]);
+    }
+
+    #[test]
+    fn a_repeated_field_is_unprocessable_naming_the_field() {
+        let (status, fields) =
+            field_errors(parse_json::<Body>(br#"{"email": "a@b.c", "email": "a@b.c"}"#).unwrap_err());
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields, ["email"]);
+    }
+
+    #[test]
+    fn a_number_out_of_every_range_is_unprocessable_naming_the_field() {
+        for number in ["1e400", "-1e400"] {
+            let body = format!(r#"{{"email": "a@b.c", "age": {number}}}"#);
+            let (status, fields) = field_errors(parse_json::<Body>(body.as_bytes()).unwrap_err());
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{number}");
+            assert_eq!(fields, ["age"], "{number}");
+        }
     }
 
     #[test]

@@ -75,7 +75,12 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
   closed at once.
 - **Bounds.** Arrays are refused (`422` naming the field) as soon as they pass their bound, before the rest
   is read: `labels` and `assignee_ids` at most 20 (each label at most 50 characters), bulk `ids` at most
-  100. JSON nested deeper than 128 levels is `400`; invalid UTF-8 and raw control characters are `400`.
+  100. JSON nested deeper than 128 levels is `400`; invalid UTF-8 and raw control characters are `400`. A
+  number no field can hold (such as `1e400`) and a key repeated within one object are `422` naming the field.
+- **Text** is kept exactly as sent (no Unicode normalisation; one-line fields lose only leading and trailing
+  whitespace), lengths count Unicode characters (scalar values, not bytes), and control characters (Unicode
+  `Cc`, such as an escaped `\u0000`) are `422` in every text field, except tab and line breaks in
+  descriptions and comments.
 - **Tokens** are answered with `Cache-Control: no-store`; the key set with `Cache-Control: public,
   max-age=300`.
 - **Sessions end at once.** Logging out ends the session; a password change ends every other session of

@@ -6,6 +6,7 @@
 mod attachments;
 mod audit;
 mod auth;
+mod bodies;
 mod errors;
 mod hardening;
 mod helpers;

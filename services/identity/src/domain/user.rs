@@ -98,13 +98,23 @@ fn is_valid_address(email: &str) -> bool {
     local_ok && domain_ok && !local.starts_with('.') && !local.ends_with('.') && !local.contains("..")
 }
 
-/// A display name: 1..100 characters after trimming.
+/// A display name: 1..100 characters after trimming, no control characters (as a project name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
 impl DisplayName {
     /// Trims and validates `raw` as the field `display_name`.
     pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+        let name = Self::from_stored(raw)?;
+        if name.0.chars().any(char::is_control) {
+            return Err(violation("display_name", "must not contain control characters"));
+        }
+        Ok(name)
+    }
+
+    /// A stored name, under the rules of every release that wrote one (rows from before control
+    /// characters were refused still read).
+    pub fn from_stored(raw: &str) -> Result<Self, FieldViolation> {
         let name = raw.trim();
         match name.chars().count() {
             0 => Err(violation("display_name", "is required")),
@@ -263,6 +273,14 @@ mod tests {
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"x".repeat(100)).is_ok());
         assert!(DisplayName::parse(&"x".repeat(101)).is_err());
+        assert!(DisplayName::parse(&"\u{1f600}".repeat(100)).is_ok());
+        for control in ["\0", "\u{1b}", "\n", "\u{7f}"] {
+            assert!(DisplayName::parse(&format!("A{control}da")).is_err(), "{control:?}");
+        }
+        let marks = "\u{200f}\u{202e}e\u{301}\u{1f469}\u{200d}\u{1f4bb}";
+        assert_eq!(DisplayName::parse(marks).map(|n| n.0), Ok(marks.to_owned()));
+        // Rows written before the rule still read.
+        assert_eq!(DisplayName::from_stored("A\0da").map(|n| n.0), Ok("A\0da".to_owned()));
     }
 
     #[test]

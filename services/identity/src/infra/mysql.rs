@@ -37,7 +37,7 @@ impl TryFrom<UserRow> for User {
         Ok(User {
             id: row.id,
             email: Email::parse(&row.email).map_err(|_| corrupt("email"))?,
-            display_name: DisplayName::parse(&row.display_name).map_err(|_| corrupt("display name"))?,
+            display_name: DisplayName::from_stored(&row.display_name).map_err(|_| corrupt("display name"))?,
             password_hash: row.password_hash.clone(),
             role: Role::parse(&row.role).ok_or_else(|| corrupt("role"))?,
             disabled: row.disabled,

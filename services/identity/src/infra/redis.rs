@@ -251,7 +251,7 @@ fn decode(id: Uuid, value: &str) -> Option<User> {
     Some(User {
         id,
         email: Email::parse(&cached.email).ok()?,
-        display_name: DisplayName::parse(&cached.display_name).ok()?,
+        display_name: DisplayName::from_stored(&cached.display_name).ok()?,
         // Never cached; an empty hash verifies no password.
         password_hash: String::new(),
         role: Role::parse(&cached.role)?,

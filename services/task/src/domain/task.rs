@@ -15,6 +15,20 @@ pub const MAX_LABELS: usize = 20;
 /// The deepest a task sits in its tree, the root counting as level 1.
 pub const MAX_DEPTH: usize = 5;
 
+/// Whether a one-line text (a title, a label) holds a control character (Unicode `Cc`: NUL, ESC,
+/// DEL, ...). Such characters are refused rather than stored: they mean nothing in a name, break
+/// terminals, logs and e-mail headers, and other stores truncate at NUL. The project service holds
+/// project names to the same rule.
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+/// Whether a multi-line text (a description, a comment) holds a control character other than a
+/// tab or a line break.
+fn has_control_beyond_line_breaks(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
 /// A task's title: 1 to 500 characters after trimming.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Title(String);
@@ -22,6 +36,16 @@ pub struct Title(String);
 impl Title {
     /// Validates `raw` as the field `title` (trimmed).
     pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+        let title = Self::from_stored(raw)?;
+        if has_control(&title.0) {
+            return Err(FieldViolation::new("title", "must not contain control characters"));
+        }
+        Ok(title)
+    }
+
+    /// A stored title, under the rules of every release that wrote one (rows from before control
+    /// characters were refused still read).
+    pub fn from_stored(raw: &str) -> Result<Self, FieldViolation> {
         let trimmed = raw.trim();
         match trimmed.chars().count() {
             1..=500 => Ok(Self(trimmed.to_owned())),
@@ -42,6 +66,15 @@ pub struct Description(String);
 impl Description {
     /// Validates `raw` as the field `description`; `None` when it is empty.
     pub fn parse(raw: &str) -> Result<Option<Self>, FieldViolation> {
+        if has_control_beyond_line_breaks(raw) {
+            return Err(FieldViolation::new("description", "must not contain control characters"));
+        }
+        Self::from_stored(raw)
+    }
+
+    /// A stored description, under the rules of every release that wrote one (rows from before
+    /// control characters were refused still read).
+    pub fn from_stored(raw: &str) -> Result<Option<Self>, FieldViolation> {
         match raw.chars().count() {
             0 => Ok(None),
             1..=100_000 => Ok(Some(Self(raw.to_owned()))),
@@ -163,6 +196,16 @@ impl Labels {
     /// through a set of folded spellings: whatever a request holds, refusing it or accepting it
     /// costs work in proportion to its size, never to its square.
     pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, FieldViolation> {
+        let labels = Self::from_stored(raw)?;
+        if labels.0.iter().any(|label| has_control(label)) {
+            return Err(FieldViolation::new("labels", "labels must not contain control characters"));
+        }
+        Ok(labels)
+    }
+
+    /// Stored labels, under the rules of every release that wrote them (rows from before control
+    /// characters were refused still read).
+    pub fn from_stored<S: AsRef<str>>(raw: &[S]) -> Result<Self, FieldViolation> {
         if raw.len() > MAX_LABELS {
             return Err(FieldViolation::new("labels", "at most 20 labels"));
         }
@@ -289,6 +332,16 @@ pub struct CommentBody(String);
 impl CommentBody {
     /// Validates `raw` as the field `body`; whitespace alone is no comment.
     pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+        let body = Self::from_stored(raw)?;
+        if has_control_beyond_line_breaks(raw) {
+            return Err(FieldViolation::new("body", "must not contain control characters"));
+        }
+        Ok(body)
+    }
+
+    /// A stored body, under the rules of every release that wrote one (rows from before control
+    /// characters were refused still read).
+    pub fn from_stored(raw: &str) -> Result<Self, FieldViolation> {
         let count = raw.chars().count();
         if raw.trim().is_empty() || count > 20_000 {
             Err(FieldViolation::new("body", "must be 1 to 20000 characters"))
@@ -522,6 +575,32 @@ mod tests {
         for bad in ["", "   ", &"x".repeat(501)] {
             assert_eq!(Title::parse(bad).unwrap_err().field, "title");
         }
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_in_multi_line_text_are_kept() {
+        for control in ["\0", "\u{1b}", "\u{7f}", "\u{85}", "\n", "\t"] {
+            let text = format!("a{control}b");
+            assert_eq!(Title::parse(&text).unwrap_err().field, "title", "{text:?}");
+            assert_eq!(Labels::parse(&[text.as_str()]).unwrap_err().field, "labels", "{text:?}");
+        }
+        for control in ["\0", "\u{1b}", "\u{7f}", "\u{85}"] {
+            let text = format!("a{control}b");
+            assert_eq!(Description::parse(&text).unwrap_err().field, "description", "{text:?}");
+            assert_eq!(CommentBody::parse(&text).unwrap_err().field, "body", "{text:?}");
+        }
+        // Rows written before the rule still read.
+        assert_eq!(Title::from_stored("a\0b").unwrap().as_str(), "a\0b");
+        assert!(Description::from_stored("a\0b").unwrap().is_some());
+        assert_eq!(Labels::from_stored(&["a\0b"]).unwrap().as_slice(), ["a\0b"]);
+        assert_eq!(CommentBody::from_stored("a\0b").unwrap().as_str(), "a\0b");
+        let lines = "line one\r\n\tline two\n";
+        assert_eq!(Description::parse(lines).unwrap().unwrap().as_str(), lines);
+        assert_eq!(CommentBody::parse(lines).unwrap().as_str(), lines);
+        // Format characters (bidi marks, joiners) are not control characters.
+        let marks = "\u{200f}\u{202e}e\u{301}\u{1f469}\u{200d}\u{1f4bb}\u{10ffff}";
+        assert_eq!(Title::parse(marks).unwrap().as_str(), marks);
+        assert_eq!(Labels::parse(&[marks]).unwrap().as_slice(), [marks]);
     }
 
     #[test]

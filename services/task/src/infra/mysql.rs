@@ -83,15 +83,15 @@ impl TaskRow {
         let assignees = chunks.iter().map(|bytes| Uuid::from_bytes(*bytes)).collect();
         let labels: Vec<String> = serde_json::from_str(&self.labels).map_err(|_| corrupt("label list", id))?;
         let new = NewTask {
-            title: Title::parse(&self.title).map_err(|_| corrupt("title", id))?,
+            title: Title::from_stored(&self.title).map_err(|_| corrupt("title", id))?,
             description: match self.description {
-                Some(text) => Description::parse(&text).map_err(|_| corrupt("description", id))?,
+                Some(text) => Description::from_stored(&text).map_err(|_| corrupt("description", id))?,
                 None => None,
             },
             status: Status::Todo,
             priority: Priority::from_rank(self.priority).ok_or_else(|| corrupt("priority", id))?,
             assignees: Assignees::from_stored(assignees),
-            labels: Labels::parse(&labels).map_err(|_| corrupt("labels", id))?,
+            labels: Labels::from_stored(&labels).map_err(|_| corrupt("labels", id))?,
             schedule: Schedule::new(self.start_at.map(|t| t.assume_utc()), self.due_at.map(|t| t.assume_utc()))
                 .map_err(|_| corrupt("schedule", id))?,
             estimate: self.estimate_minutes.map(Estimate::new).transpose().map_err(|_| corrupt("estimate", id))?,
@@ -172,7 +172,7 @@ impl TryFrom<CommentRow> for Comment {
             task_id: row.task_id,
             project_id: row.project_id,
             author_id: row.author_id,
-            body: CommentBody::parse(&row.body)
+            body: CommentBody::from_stored(&row.body)
                 .map_err(|_| AppError::Internal(anyhow::anyhow!("stored comment {} has an invalid body", row.id)))?,
             created_at: row.created_at.assume_utc(),
             updated_at: row.updated_at.assume_utc(),
