@@ -230,6 +230,8 @@ struct World {
     task: String,
     task_key: String,
     attachment: String,
+    project_b: String,
+    task_b: String,
     next: AtomicU32,
 }
 
@@ -303,8 +305,13 @@ impl World {
 
     /// A new task of project A, by the author.
     async fn new_task(&self) -> Value {
-        let body = json!({"project_id": self.project, "title": format!("Task {}", self.unique())});
-        self.send_as(Actor::Author, Method::POST, "/api/v1/tasks", body, StatusCode::CREATED).await
+        self.new_task_in(&self.project, Actor::Author).await
+    }
+
+    /// A new task of `project`, by `actor`.
+    async fn new_task_in(&self, project: &str, actor: Actor) -> Value {
+        let body = json!({"project_id": project, "title": format!("Task {}", self.unique())});
+        self.send_as(actor, Method::POST, "/api/v1/tasks", body, StatusCode::CREATED).await
     }
 
     /// A new attachment of A's shared task, by the author; its id.
@@ -345,6 +352,8 @@ impl World {
             "fresh_project" => self.new_project(false).await,
             "archived_project" => self.new_project(true).await,
             "fresh_task" => id_of(&self.new_task().await),
+            "task_b" => self.task_b.clone(),
+            "fresh_task_b" => id_of(&self.new_task_in(&self.project_b, Actor::OtherProject).await),
             "fresh_comment" => {
                 let path = format!("/api/v1/tasks/{}/comments", self.task);
                 let body = json!({"body": "The author's comment"});
@@ -450,6 +459,8 @@ async fn set_up(app: TestApp) -> World {
         task: String::new(),
         task_key: String::new(),
         attachment: String::new(),
+        project_b: String::new(),
+        task_b: String::new(),
         next: AtomicU32::new(0),
     };
 
@@ -468,7 +479,9 @@ async fn set_up(app: TestApp) -> World {
         world.add_member(&world.project, &user, role).await;
     }
     let body = json!({"name": "Project B", "key": "PROJB"});
-    world.send_as(Actor::OtherProject, Method::POST, "/api/v1/projects", body, StatusCode::CREATED).await;
+    world.project_b =
+        id_of(&world.send_as(Actor::OtherProject, Method::POST, "/api/v1/projects", body, StatusCode::CREATED).await);
+    world.task_b = id_of(&world.new_task_in(&world.project_b, Actor::OtherProject).await);
     let task = world.new_task().await;
     world.task = id_of(&task);
     world.task_key = task["key"].as_str().expect("a task key").to_owned();
