@@ -4,6 +4,7 @@
 //! cannot change each other's answers and run a few at a time. Every mismatch is collected and reported
 //! together, and an operation of the served OpenAPI document without a row fails the test.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -374,9 +375,9 @@ impl World {
     async fn run(&self, row: &Row, actor: Actor) -> (u16, String) {
         let mut values = HashMap::new();
         for name in placeholders(&row.request).into_iter().chain(row.body.iter().flat_map(|body| placeholders(body))) {
-            if !values.contains_key(&name) {
-                let value = self.value(&name, actor).await;
-                values.insert(name, value);
+            if let Entry::Vacant(slot) = values.entry(name) {
+                let value = self.value(slot.key(), actor).await;
+                slot.insert(value);
             }
         }
         let fill = |text: &str| {
