@@ -6,6 +6,7 @@
 mod attachments;
 mod audit;
 mod auth;
+mod authz_matrix;
 mod bodies;
 mod errors;
 mod hardening;
