@@ -14,6 +14,7 @@ mod openapi;
 mod operations;
 mod projects;
 mod rate_limits;
+mod schemathesis;
 mod sessions;
 mod slow_clients;
 mod tasks;
