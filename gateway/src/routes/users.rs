@@ -63,8 +63,8 @@ pub(crate) struct UpdateUserBody {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListUsersParams {
     /// Exact email to look up (any authenticated caller). When given, `q`, `cursor` and `limit` are
-    /// ignored and the page holds 0 or 1 user.
-    #[param(format = Email)]
+    /// ignored and the page holds 0 or 1 user. Any string: one that is no user's email (or no email
+    /// at all) finds no one.
     email: Option<String>,
     /// Admins only: case-insensitive substring of the email or display name.
     q: Option<String>,
