@@ -6,7 +6,7 @@
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::link::{Link, LinkBuilder};
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
-use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, ObjectBuilder};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, KnownFormat, ObjectBuilder, SchemaFormat};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{
     Content, HeaderBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder, Responses, Schema, Type,
@@ -173,12 +173,12 @@ const IDEMPOTENCY_KEY_PATTERN: &str = r"^[!-~]([\t -~]{0,253}[!-~])?$";
 
 /// `If-Match`: `*` or a comma-separated list (empty elements allowed) of entity tags, strong (`"3"`)
 /// or weak (`W/"3"`), RFC 9110 §13.1.1 and §5.6.1, as `extract::parse_if_match` reads it.
-const IF_MATCH_PATTERN: &str =
-    r#"^[\t ]*(\*|(,[\t ]*)*(W/)?"[!#-~]*"([\t ]*,([\t ]*(W/)?"[!#-~]*")?)*)[\t ]*$"#;
+const IF_MATCH_PATTERN: &str = r#"^[\t ]*(\*|(,[\t ]*)*(W/)?"[!#-~]*"([\t ]*,([\t ]*(W/)?"[!#-~]*")?)*)[\t ]*$"#;
 
 /// Writes into the document the rules the gateway enforces that the handlers' attributes cannot
 /// state: the syntax of the `Idempotency-Key` and `If-Match` headers, the length of each task label,
-/// and that an upload's form has only its `file` part.
+/// that each assignee is a user id (a UUID), that a bulk change names a field, and that an upload's
+/// form has only its `file` part.
 fn refine_schemas(document: &mut OpenApi) {
     for item in document.paths.paths.values_mut() {
         for operation in operations_of(item) {
@@ -209,6 +209,17 @@ fn refine_schemas(document: &mut OpenApi) {
                 .build();
             labels.items = ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::Object(label))));
         }
+    }
+    for body in ["CreateTaskBody", "UpdateTaskBody", "BulkPatch"] {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(body) else { continue };
+        if let Some(RefOr::T(Schema::Array(assignees))) = object.properties.get_mut("assignee_ids") {
+            let user_id = ObjectBuilder::new().schema_type(Type::String).format(Some(uuid_format())).build();
+            assignees.items = ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::Object(user_id))));
+        }
+    }
+    if let Some(RefOr::T(Schema::Object(patch))) = components.schemas.get_mut("BulkPatch") {
+        // A bulk change names at least one field (else `422`, as the services refuse an empty mask).
+        patch.min_properties = Some(1);
     }
     if let Some(RefOr::T(Schema::Object(form))) = components.schemas.get_mut("UploadForm") {
         // Other parts are skipped by the gateway; the document asks for `file` alone.
@@ -291,10 +302,16 @@ fn link(target: &str, parameters: &[(&str, &str)]) -> Link {
     }
     if !body.is_empty() {
         let names: Vec<_> = body.keys().map(|field| format!("`{field}`")).collect();
-        builder = builder.description(format!("Sets {} of the body; the rest of the body is the caller's.", names.join(", ")));
+        builder = builder
+            .description(format!("Sets {} of the body; the rest of the body is the caller's.", names.join(", ")));
         fields.push(("requestBody", serde_json::Value::Object(body)));
     }
     builder.extensions(Some(Extensions::from_iter(fields))).build()
+}
+
+/// JSON Schema's `uuid` format.
+fn uuid_format() -> SchemaFormat {
+    SchemaFormat::KnownFormat(KnownFormat::Uuid)
 }
 
 /// The operations of a path item.
@@ -312,7 +329,6 @@ fn operations_of(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .into_iter()
     .flatten()
 }
-
 
 fn add_common_responses(operation: &mut Operation, calls_backend: bool) {
     let has_body = operation.request_body.is_some();

@@ -279,7 +279,12 @@ fn links_lead_from_each_create_to_operations_and_parameters_that_exist() {
         let operation = &document["paths"][&path][method.as_str().to_lowercase()];
         let names: BTreeSet<String> = operation["parameters"]
             .as_array()
-            .map(|params| params.iter().map(|p| format!("{}.{}", p["in"].as_str().unwrap(), p["name"].as_str().unwrap())).collect())
+            .map(|params| {
+                params
+                    .iter()
+                    .map(|p| format!("{}.{}", p["in"].as_str().unwrap(), p["name"].as_str().unwrap()))
+                    .collect()
+            })
             .unwrap_or_default();
         parameters_of.insert(operation["operationId"].as_str().unwrap().to_owned(), (operation.clone(), names));
     }
@@ -306,7 +311,8 @@ fn links_lead_from_each_create_to_operations_and_parameters_that_exist() {
             assert!(expression.as_str().unwrap().starts_with('$'), "{source} → {target}: {expression}");
         }
         if let Some(body) = link.get("requestBody") {
-            let schema = target_operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
+            let schema =
+                target_operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
             let schema = &document["components"]["schemas"][schema.rsplit('/').next().unwrap()];
             for field in body.as_object().unwrap().keys() {
                 assert!(schema["properties"][field].is_object(), "{source} → {target}: no body field {field}");
@@ -314,7 +320,11 @@ fn links_lead_from_each_create_to_operations_and_parameters_that_exist() {
         }
     }
     let targets = |source: &str| -> BTreeSet<&str> {
-        links.iter().filter(|(from, ..)| from == source).map(|(.., link)| link["operationId"].as_str().unwrap()).collect()
+        links
+            .iter()
+            .filter(|(from, ..)| from == source)
+            .map(|(.., link)| link["operationId"].as_str().unwrap())
+            .collect()
     };
     assert!(targets("create_project").contains("create_task"));
     assert!(targets("create_task").contains("get_task"));
@@ -348,7 +358,10 @@ fn the_document_states_the_header_syntax_label_length_and_upload_form_the_gatewa
         let label = &document["components"]["schemas"][body]["properties"]["labels"]["items"];
         assert_eq!(label["maxLength"], 50, "{body}: {label}");
         assert_eq!(label["minLength"], 1, "{body}: {label}");
+        let assignee = &document["components"]["schemas"][body]["properties"]["assignee_ids"]["items"];
+        assert_eq!(assignee["format"], "uuid", "{body}: {assignee}");
     }
+    assert_eq!(document["components"]["schemas"]["BulkPatch"]["minProperties"], 1);
     assert_eq!(document["components"]["schemas"]["UploadForm"]["additionalProperties"], false);
     assert_eq!(document["components"]["schemas"]["PublicProfile"]["additionalProperties"], false);
     assert_eq!(document["components"]["schemas"]["UserListing"]["anyOf"].as_array().unwrap().len(), 2);

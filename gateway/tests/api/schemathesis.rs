@@ -118,8 +118,13 @@ async fn schemathesis_finds_no_server_error_and_no_departure_from_the_openapi_do
     let (member, _) = app.user("member@example.com", "member").await;
     let project = create(&app, &admin.access, "/api/v1/projects", json!({"name": "Fuzzed", "key": "FUZ"})).await;
     let project_id = project["id"].as_str().unwrap();
-    create(&app, &admin.access, &format!("/api/v1/projects/{project_id}/members"), json!({"user_id": member, "role": "member"}))
-        .await;
+    create(
+        &app,
+        &admin.access,
+        &format!("/api/v1/projects/{project_id}/members"),
+        json!({"user_id": member, "role": "member"}),
+    )
+    .await;
     let task = create(
         &app,
         &admin.access,
