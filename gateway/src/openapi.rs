@@ -227,6 +227,9 @@ fn refine_schemas(document: &mut OpenApi) {
     }
 }
 
+/// A link's `(target parameter, runtime expression)` pairs (see [`LINKS`]).
+type LinkParameters = &'static [(&'static str, &'static str)];
+
 /// The response body's `id`: what every create answers with.
 const BODY_ID: &str = "$response.body#/id";
 
@@ -235,7 +238,7 @@ const BODY_ID: &str = "$response.body#/id";
 /// A target parameter is `path.<name>`, `query.<name>`, or `body.<field>` (a field of the target's JSON
 /// body; the rest of the body is the client's). They let clients, and fuzzers' stateful phases, follow
 /// create → read → change → delete.
-const LINKS: &[(&str, &str, &[(&str, &str)])] = &[
+const LINKS: &[(&str, &str, LinkParameters)] = &[
     ("register", "get_user", &[("path.id", BODY_ID)]),
     ("register", "update_user", &[("path.id", BODY_ID)]),
     ("create_project", "get_project", &[("path.id", BODY_ID)]),

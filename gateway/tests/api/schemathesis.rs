@@ -1,8 +1,10 @@
 //! Schemathesis (a property-based API fuzzer, PyPI, pinned below) against the gateway's own OpenAPI
-//! document on a real stack: every operation, authenticated as a global admin, with every check whose
-//! assumption holds for this API (see `schemathesis.toml` beside this file for the few that do not).
-//! It must find no server error, no response the document does not describe (status, content type,
-//! headers, body) and no input the document calls invalid that the API accepts.
+//! document on a real stack: every operation, authenticated as a global admin, every phase (examples,
+//! coverage, fuzzing, and stateful along the document's links) and every check (`--checks all`). It
+//! must find no server error, no response the document does not describe (status, content type,
+//! headers, body), no input the document calls invalid that the API accepts, and no valid one it
+//! refuses; `schemathesis.toml` beside this file lists, with API.md's reason for each, the refusals
+//! that depend on the server's state, which no schema can describe.
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -136,20 +138,19 @@ async fn schemathesis_finds_no_server_error_and_no_departure_from_the_openapi_do
     create(&app, &admin.access, &format!("/api/v1/tasks/{task_id}/comments"), json!({"body": "A comment"})).await;
 
     // Act: every operation but the session-ending ones with the admin's token, then those with a
-    // session of their own (so what they end is not the first run's).
-    // That session is signed in now: the fuzzer's failed logins lock the email out.
+    // session of their own (so what they end is not the first run's). That session signs in first:
+    // the fuzzer's failed logins lock the email out.
     let session = app.tokens("root@example.com").await;
     let (main_passed, main_output) =
         run_schemathesis(&app, &admin.access, &["--exclude-operation-id-regex", SESSION_ENDING]).await;
     assert!(main_passed, "{main_output}");
-    let (ending_passed, ending_output) =
-        // No stateful phase: no link leads to or from them.
-        run_schemathesis(
-            &app,
-            &session.access,
-            &["--include-operation-id-regex", SESSION_ENDING, "--phases", "examples,coverage,fuzzing"],
-        )
-        .await;
+    // No stateful phase there: no link leads to or from them.
+    let (ending_passed, ending_output) = run_schemathesis(
+        &app,
+        &session.access,
+        &["--include-operation-id-regex", SESSION_ENDING, "--phases", "examples,coverage,fuzzing"],
+    )
+    .await;
 
     // Assert
     assert!(ending_passed, "{ending_output}");
