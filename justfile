@@ -59,9 +59,27 @@ migrate:
 # summary, so nextest's must come last.
 
 # Lint, then every test (needs MariaDB, Redis, RabbitMQ and S3 on localhost; starts any that are down). The CI test command.
-test: services lint
+test: services tools lint
     cargo test --doc --workspace
     cargo nextest run --workspace --no-fail-fast
+
+# Schemathesis, the API fuzzer gateway/tests/api/schemathesis.rs runs. Pinned: keep it equal to
+# that test's VERSION and .ci/run's SCHEMATHESIS_VERSION.
+schemathesis_version := "4.32.5"
+
+# Install the test tools that do not come with cargo (Schemathesis from PyPI), only when missing.
+tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # Asked through python3 (not `st` on PATH) so a pyenv or --user install not yet on PATH counts.
+    found=$(python3 -c "import importlib.metadata as m; print(m.version('schemathesis'))" 2>/dev/null || true)
+    if [[ $found == "{{ schemathesis_version }}" ]]; then
+      echo "schemathesis: $found"
+    else
+      echo "schemathesis: ${found:-missing}; installing {{ schemathesis_version }} with pip"
+      python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        "schemathesis=={{ schemathesis_version }}"
+    fi
 
 # Formatting check and clippy with warnings as errors.
 lint:

@@ -3,8 +3,10 @@
 //! construction; this module adds what is common to them (the bearer scheme, the problem responses
 //! every operation can produce) and the decisions taken where API.md is silent.
 
-use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::ObjectBuilder;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::link::{Link, LinkBuilder};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, KnownFormat, ObjectBuilder, SchemaFormat};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{
     Content, HeaderBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder, Responses, Schema, Type,
@@ -156,7 +158,7 @@ impl utoipa::Modify for BearerScheme {
 /// Adds to every operation the problem responses it can produce without saying so itself: `400`,
 /// `413`, `415` and `422` where it takes a body, `401` where it needs a token, `503` where it calls a
 /// backend, and `429` and `500` everywhere under `/api/v1`. Adds the operations routes (served by
-/// `ordo_platform::ops`).
+/// `ordo_platform::ops`) and the links between operations ([`LINKS`]).
 pub(crate) fn complete(mut document: OpenApi, operations: utoipa::openapi::path::Paths) -> OpenApi {
     document.paths.paths.extend(operations.paths);
     for (path, item) in document.paths.paths.iter_mut() {
@@ -165,23 +167,179 @@ pub(crate) fn complete(mut document: OpenApi, operations: utoipa::openapi::path:
             continue;
         }
         let calls_backend = !path.ends_with("/openapi.json");
-        for operation in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.options,
-            &mut item.head,
-            &mut item.patch,
-            &mut item.trace,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for operation in operations_of(item) {
             add_common_responses(operation, calls_backend);
         }
     }
+    add_links(&mut document);
+    refine_schemas(&mut document);
     document
+}
+
+/// `Idempotency-Key`: 1 to 255 characters of visible ASCII, spaces allowed inside (what the gateway
+/// accepts: a header value is trimmed of surrounding whitespace).
+const IDEMPOTENCY_KEY_PATTERN: &str = r"^[!-~]([\t -~]{0,253}[!-~])?$";
+
+/// `If-Match`: `*` or a comma-separated list (empty elements allowed) of entity tags, strong (`"3"`)
+/// or weak (`W/"3"`), RFC 9110 §13.1.1 and §5.6.1, as `extract::parse_if_match` reads it.
+const IF_MATCH_PATTERN: &str = r#"^[\t ]*(\*|(,[\t ]*)*(W/)?"[!#-~]*"([\t ]*,([\t ]*(W/)?"[!#-~]*")?)*)[\t ]*$"#;
+
+/// Writes into the document the rules the gateway enforces that the handlers' attributes cannot
+/// state: the syntax of the `Idempotency-Key` and `If-Match` headers, the length of each task label,
+/// that each assignee is a user id (a UUID), that a bulk change names a field, and that an upload's
+/// form has only its `file` part.
+fn refine_schemas(document: &mut OpenApi) {
+    for item in document.paths.paths.values_mut() {
+        for operation in operations_of(item) {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if !matches!(parameter.parameter_in, ParameterIn::Header) {
+                    continue;
+                }
+                let pattern = match parameter.name.as_str() {
+                    "Idempotency-Key" => IDEMPOTENCY_KEY_PATTERN,
+                    "If-Match" => IF_MATCH_PATTERN,
+                    _ => continue,
+                };
+                let schema = ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)).build();
+                parameter.schema = Some(RefOr::T(Schema::Object(schema)));
+            }
+        }
+    }
+    let Some(components) = document.components.as_mut() else { return };
+    for body in ["CreateTaskBody", "UpdateTaskBody", "BulkPatch"] {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(body) else { continue };
+        if let Some(RefOr::T(Schema::Array(labels))) = object.properties.get_mut("labels") {
+            // 1 to 50 characters after trimming: at most 50, and not only whitespace.
+            let label = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(50))
+                .pattern(Some(r"\S"))
+                .build();
+            labels.items = ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::Object(label))));
+        }
+    }
+    for body in ["CreateTaskBody", "UpdateTaskBody", "BulkPatch"] {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(body) else { continue };
+        if let Some(RefOr::T(Schema::Array(assignees))) = object.properties.get_mut("assignee_ids") {
+            let user_id = ObjectBuilder::new().schema_type(Type::String).format(Some(uuid_format())).build();
+            assignees.items = ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::Object(user_id))));
+        }
+    }
+    if let Some(RefOr::T(Schema::Object(patch))) = components.schemas.get_mut("BulkPatch") {
+        // A bulk change names at least one field (else `422`, as the services refuse an empty mask).
+        patch.min_properties = Some(1);
+    }
+    if let Some(RefOr::T(Schema::Object(form))) = components.schemas.get_mut("UploadForm") {
+        // Other parts are skipped by the gateway; the document asks for `file` alone.
+        form.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+    }
+}
+
+/// A link's `(target parameter, runtime expression)` pairs (see [`LINKS`]).
+type LinkParameters = &'static [(&'static str, &'static str)];
+
+/// The response body's `id`: what every create answers with.
+const BODY_ID: &str = "$response.body#/id";
+
+/// The links of the document (OpenAPI `links`): from a create's `201` to the operations its new
+/// resource's id feeds, as `(source operation, target operation, [(target parameter, expression)])`.
+/// A target parameter is `path.<name>`, `query.<name>`, or `body.<field>` (a field of the target's JSON
+/// body; the rest of the body is the client's). They let clients, and fuzzers' stateful phases, follow
+/// create → read → change → delete.
+const LINKS: &[(&str, &str, LinkParameters)] = &[
+    ("register", "get_user", &[("path.id", BODY_ID)]),
+    ("register", "update_user", &[("path.id", BODY_ID)]),
+    ("create_project", "get_project", &[("path.id", BODY_ID)]),
+    ("create_project", "update_project", &[("path.id", BODY_ID)]),
+    ("create_project", "archive_project", &[("path.id", BODY_ID)]),
+    ("create_project", "unarchive_project", &[("path.id", BODY_ID)]),
+    ("create_project", "delete_project", &[("path.id", BODY_ID)]),
+    ("create_project", "list_members", &[("path.id", BODY_ID)]),
+    ("create_project", "add_member", &[("path.id", BODY_ID)]),
+    ("create_project", "create_task", &[("body.project_id", BODY_ID)]),
+    ("create_project", "list_tasks", &[("query.project_id", BODY_ID)]),
+    ("create_project", "list_audit_events", &[("query.project_id", BODY_ID)]),
+    ("add_member", "get_member", &[("path.id", "$request.path.id"), ("path.user_id", "$response.body#/user_id")]),
+    ("add_member", "update_member", &[("path.id", "$request.path.id"), ("path.user_id", "$response.body#/user_id")]),
+    ("add_member", "remove_member", &[("path.id", "$request.path.id"), ("path.user_id", "$response.body#/user_id")]),
+    ("create_task", "get_task", &[("path.id", BODY_ID)]),
+    ("create_task", "get_task_by_key", &[("path.key", "$response.body#/key")]),
+    ("create_task", "update_task", &[("path.id", BODY_ID)]),
+    ("create_task", "move_task", &[("path.id", BODY_ID)]),
+    ("create_task", "delete_task", &[("path.id", BODY_ID)]),
+    ("create_task", "watch_task", &[("path.id", BODY_ID)]),
+    ("create_task", "unwatch_task", &[("path.id", BODY_ID)]),
+    ("create_task", "add_comment", &[("path.id", BODY_ID)]),
+    ("create_task", "list_comments", &[("path.id", BODY_ID)]),
+    ("create_task", "upload_attachment", &[("path.id", BODY_ID)]),
+    ("create_task", "list_attachments", &[("path.id", BODY_ID)]),
+    ("add_comment", "update_comment", &[("path.id", BODY_ID)]),
+    ("add_comment", "delete_comment", &[("path.id", BODY_ID)]),
+    ("upload_attachment", "get_attachment", &[("path.id", BODY_ID)]),
+    ("upload_attachment", "download_attachment", &[("path.id", BODY_ID)]),
+    ("upload_attachment", "delete_attachment", &[("path.id", BODY_ID)]),
+];
+
+/// Adds [`LINKS`] to the `201` responses of their source operations.
+fn add_links(document: &mut OpenApi) {
+    for item in document.paths.paths.values_mut() {
+        for operation in operations_of(item) {
+            let Some(source) = operation.operation_id.as_deref() else { continue };
+            let targets: Vec<_> = LINKS.iter().filter(|(from, _, _)| *from == source).collect();
+            let Some(RefOr::T(created)) = operation.responses.responses.get_mut("201") else { continue };
+            for (_, target, parameters) in targets {
+                created.links.insert((*target).to_owned(), RefOr::T(link(target, parameters)));
+            }
+        }
+    }
+}
+
+/// A link to `target` with `parameters` (see [`LINKS`]).
+///
+/// utoipa 5 writes `Link`'s `operation_id` and `request_body` fields in snake case, which no OpenAPI
+/// tool reads, so `operationId` and `requestBody` are written through the link's (flattened)
+/// extensions instead.
+fn link(target: &str, parameters: &[(&str, &str)]) -> Link {
+    let mut builder = LinkBuilder::new();
+    let mut fields = vec![("operationId", serde_json::Value::from(target))];
+    let mut body = serde_json::Map::new();
+    for (name, expression) in parameters {
+        match name.strip_prefix("body.") {
+            Some(field) => {
+                body.insert(field.to_owned(), serde_json::Value::from(*expression));
+            }
+            None => builder = builder.parameter(*name, *expression),
+        }
+    }
+    if !body.is_empty() {
+        let names: Vec<_> = body.keys().map(|field| format!("`{field}`")).collect();
+        builder = builder
+            .description(format!("Sets {} of the body; the rest of the body is the caller's.", names.join(", ")));
+        fields.push(("requestBody", serde_json::Value::Object(body)));
+    }
+    builder.extensions(Some(Extensions::from_iter(fields))).build()
+}
+
+/// JSON Schema's `uuid` format.
+fn uuid_format() -> SchemaFormat {
+    SchemaFormat::KnownFormat(KnownFormat::Uuid)
+}
+
+/// The operations of a path item.
+fn operations_of(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 fn add_common_responses(operation: &mut Operation, calls_backend: bool) {

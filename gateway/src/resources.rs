@@ -99,7 +99,11 @@ pub(crate) fn etag(version: i64) -> HeaderValue {
 }
 
 /// What anyone may see of another user.
+///
+/// Exactly these fields (`additionalProperties: false` in the document), so that a full `User`, which
+/// has them too, is not also a `PublicProfile` in `UserView`'s `oneOf`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PublicProfile {
     /// The user id.
     #[schema(format = Uuid)]
@@ -162,13 +166,41 @@ pub struct UserContactPage {
 }
 
 /// `GET /users`: a lookup by email or an admin's listing.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum UserListing {
     /// `?email=` was given.
     Lookup(UserContactPage),
     /// Every user (admins only).
     Users(UserPage),
+}
+
+/// `anyOf`, not the `oneOf` utoipa derives for an untagged enum: an empty page is both a
+/// `UserContactPage` and a `UserPage`, which `oneOf` forbids.
+impl utoipa::PartialSchema for UserListing {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+        use utoipa::openapi::{Ref, RefOr};
+        let any_of = AnyOfBuilder::new()
+            .item(Ref::from_schema_name(<UserContactPage as ToSchema>::name()))
+            .item(Ref::from_schema_name(<UserPage as ToSchema>::name()))
+            .description(Some(
+                "`GET /users`: a lookup by email (`UserContactPage`, `?email=` was given) or an admin's listing \
+                 (`UserPage`).",
+            ))
+            .build();
+        RefOr::T(Schema::AnyOf(any_of))
+    }
+}
+
+impl ToSchema for UserListing {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema as _;
+        schemas.push((UserContactPage::name().into_owned(), UserContactPage::schema()));
+        <UserContactPage as ToSchema>::schemas(schemas);
+        schemas.push((UserPage::name().into_owned(), UserPage::schema()));
+        <UserPage as ToSchema>::schemas(schemas);
+    }
 }
 
 /// A role in a project, strongest first. Each role may do what the weaker ones may, and more.

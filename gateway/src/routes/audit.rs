@@ -118,7 +118,10 @@ async fn list_audit_events(
         .map_err(|status| match ApiError::from(status) {
             // The only request error the service reports without naming a field is the cursor's.
             ApiError::BadRequest(_) => pagination::bad_cursor(),
-            error => pagination::query_errors_are_bad_requests(error, &["from", "to", "cursor", "limit"]),
+            error => pagination::query_errors_are_bad_requests(
+                error,
+                &["actor_id", "action", "entity_type", "entity_id", "project_id", "from", "to", "cursor", "limit"],
+            ),
         })?
         .into_inner();
     let items = page.records.into_iter().map(AuditRecord::from_proto).collect::<Result<_, _>>()?;

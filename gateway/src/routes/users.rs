@@ -63,8 +63,8 @@ pub(crate) struct UpdateUserBody {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListUsersParams {
     /// Exact email to look up (any authenticated caller). When given, `q`, `cursor` and `limit` are
-    /// ignored and the page holds 0 or 1 user.
-    #[param(format = Email)]
+    /// not used (a bad `limit` or `cursor` value is still `400`) and the page holds 0 or 1 user. Any string: one that is no user's email (or no email
+    /// at all) finds no one.
     email: Option<String>,
     /// Admins only: case-insensitive substring of the email or display name.
     q: Option<String>,
@@ -187,6 +187,9 @@ async fn list_users(
     caller: Caller,
     Query(params): Query<ListUsersParams>,
 ) -> Result<Json<UserListing>, ApiError> {
+    // Checked even when a lookup does not use them: a bad value of a defined parameter is a `400`.
+    let limit = pagination::parse_limit(params.limit.as_deref())?;
+    let cursor = pagination::parse_cursor(params.cursor.as_deref())?.to_owned();
     if let Some(email) = params.email {
         let request = backend::on_behalf_of(&caller.authorization, pb::LookupUserByEmailRequest { email });
         let found = state.identity().lookup_user_by_email(request).await?.into_inner().user;
@@ -196,8 +199,6 @@ async fn list_users(
             .collect();
         return Ok(Json(UserListing::Lookup(UserContactPage { items, next_cursor: None })));
     }
-    let limit = pagination::parse_limit(params.limit.as_deref())?;
-    let cursor = pagination::parse_cursor(params.cursor.as_deref())?.to_owned();
     let request = backend::on_behalf_of(
         &caller.authorization,
         pb::ListUsersRequest { query: params.q.unwrap_or_default(), limit: limit as i32, cursor },

@@ -536,7 +536,8 @@ async fn bad_parameter_values_are_400_naming_the_parameter() {
     // Arrange
     let app = spawn_app().await;
     let root = person(&app, "root").await;
-    let cases: [(&[(&str, &str)], &str); 12] = [
+    let long = "a".repeat(101);
+    let cases: [(&[(&str, &str)], &str); 14] = [
         (&[("cursor", "not-a-cursor")], "cursor"),
         (&[("cursor", "AAAA")], "cursor"),
         (&[("from", "yesterday")], "from"),
@@ -550,6 +551,9 @@ async fn bad_parameter_values_are_400_naming_the_parameter() {
         (&[("entity_id", "")], "entity_id"),
         (&[("limit", "0")], "limit"),
         (&[("limit", "101")], "limit"),
+        // Longer than any recorded value: refused by the service, a bad value here too.
+        (&[("action", long.as_str())], "action"),
+        (&[("entity_type", long.as_str())], "entity_type"),
     ];
 
     for (query, parameter) in cases {
@@ -559,6 +563,29 @@ async fn bad_parameter_values_are_400_naming_the_parameter() {
         // Assert
         let problem = assert_problem(response, StatusCode::BAD_REQUEST).await;
         assert!(problem["detail"].as_str().unwrap().starts_with(parameter), "{query:?}: {problem}");
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_filter_with_characters_no_record_holds_matches_nothing() {
+    // Arrange: the log's text columns are ASCII.
+    let app = spawn_app().await;
+    let root = person(&app, "root").await;
+    let queries: [&[(&str, &str)]; 3] = [
+        &[("action", "identity.user_registeréd")],
+        &[("entity_type", "user\u{1F600}")],
+        &[("entity_id", "\u{0C}\u{F3979}\u{7F}"), ("entity_type", "session")],
+    ];
+
+    for query in queries {
+        // Act
+        let response = events(&app, &root.token, query).await;
+
+        // Assert
+        assert_eq!(response.status(), StatusCode::OK, "{query:?}");
+        let page: Value = response.json().await.unwrap();
+        assert_eq!(page["items"], json!([]), "{query:?}");
     }
     app.cleanup().await;
 }

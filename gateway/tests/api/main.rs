@@ -17,6 +17,7 @@ mod operations;
 mod projects;
 mod rate_limits;
 mod redis_outage;
+mod schemathesis;
 mod sessions;
 mod slow_clients;
 mod tasks;

@@ -269,3 +269,100 @@ fn the_tasks_area_documents_its_headers_schemas_and_the_upload_form() {
     let failure = &document["components"]["schemas"]["BulkFailure"]["properties"]["status"]["description"];
     assert!(failure.as_str().unwrap().contains("would have answered"), "{failure}");
 }
+
+#[test]
+fn links_lead_from_each_create_to_operations_and_parameters_that_exist() {
+    // Arrange
+    let document = serde_json::to_value(ordo_gateway::openapi()).unwrap();
+    let mut parameters_of = std::collections::HashMap::new();
+    for (path, method) in documented_operations() {
+        let operation = &document["paths"][&path][method.as_str().to_lowercase()];
+        let names: BTreeSet<String> = operation["parameters"]
+            .as_array()
+            .map(|params| {
+                params
+                    .iter()
+                    .map(|p| format!("{}.{}", p["in"].as_str().unwrap(), p["name"].as_str().unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        parameters_of.insert(operation["operationId"].as_str().unwrap().to_owned(), (operation.clone(), names));
+    }
+
+    // Act
+    let mut links = Vec::new();
+    for (source, (operation, _)) in &parameters_of {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                links.push((source.clone(), status.clone(), name.clone(), link.clone()));
+            }
+        }
+    }
+
+    // Assert
+    assert!(links.len() >= 30, "{links:?}");
+    for (source, status, name, link) in &links {
+        assert_eq!(status, "201", "{source} {name}");
+        assert!(link.get("operation_id").is_none() && link.get("request_body").is_none(), "snake case: {link}");
+        let target = link["operationId"].as_str().unwrap();
+        let (target_operation, target_parameters) = &parameters_of[target];
+        for (parameter, expression) in link["parameters"].as_object().into_iter().flatten() {
+            assert!(target_parameters.contains(parameter), "{source} → {target}: no {parameter}");
+            assert!(expression.as_str().unwrap().starts_with('$'), "{source} → {target}: {expression}");
+        }
+        if let Some(body) = link.get("requestBody") {
+            let schema =
+                target_operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
+            let schema = &document["components"]["schemas"][schema.rsplit('/').next().unwrap()];
+            for field in body.as_object().unwrap().keys() {
+                assert!(schema["properties"][field].is_object(), "{source} → {target}: no body field {field}");
+            }
+        }
+    }
+    let targets = |source: &str| -> BTreeSet<&str> {
+        links
+            .iter()
+            .filter(|(from, ..)| from == source)
+            .map(|(.., link)| link["operationId"].as_str().unwrap())
+            .collect()
+    };
+    assert!(targets("create_project").contains("create_task"));
+    assert!(targets("create_task").contains("get_task"));
+    assert!(targets("add_comment").contains("delete_comment"));
+}
+
+#[test]
+fn the_document_states_the_header_syntax_label_length_and_upload_form_the_gateway_enforces() {
+    // Arrange
+    let document = serde_json::to_value(ordo_gateway::openapi()).unwrap();
+
+    // Act
+    let mut patterns = std::collections::BTreeMap::new();
+    for (path, method) in documented_operations() {
+        let operation = &document["paths"][&path][method.as_str().to_lowercase()];
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            let name = parameter["name"].as_str().unwrap();
+            if ["If-Match", "Idempotency-Key"].contains(&name) {
+                let pattern = parameter["schema"]["pattern"].as_str().unwrap_or_default().to_owned();
+                patterns.entry(name.to_owned()).or_insert_with(BTreeSet::new).insert(pattern);
+            }
+        }
+    }
+
+    // Assert: one pattern per header, on every operation that takes it.
+    assert_eq!(patterns["If-Match"].len(), 1, "{patterns:?}");
+    assert_eq!(patterns["Idempotency-Key"].len(), 1, "{patterns:?}");
+    assert!(patterns["If-Match"].iter().all(|p| p.starts_with('^') && p.contains("W/")), "{patterns:?}");
+    assert!(patterns["Idempotency-Key"].iter().all(|p| p.contains("253")), "{patterns:?}");
+    for body in ["CreateTaskBody", "UpdateTaskBody", "BulkPatch"] {
+        let label = &document["components"]["schemas"][body]["properties"]["labels"]["items"];
+        assert_eq!(label["maxLength"], 50, "{body}: {label}");
+        assert_eq!(label["minLength"], 1, "{body}: {label}");
+        let assignee = &document["components"]["schemas"][body]["properties"]["assignee_ids"]["items"];
+        assert_eq!(assignee["format"], "uuid", "{body}: {assignee}");
+    }
+    assert_eq!(document["components"]["schemas"]["BulkPatch"]["minProperties"], 1);
+    assert_eq!(document["components"]["schemas"]["UploadForm"]["additionalProperties"], false);
+    assert_eq!(document["components"]["schemas"]["PublicProfile"]["additionalProperties"], false);
+    assert_eq!(document["components"]["schemas"]["UserListing"]["anyOf"].as_array().unwrap().len(), 2);
+}

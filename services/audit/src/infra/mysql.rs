@@ -184,6 +184,12 @@ impl MySqlAuditLog {
 impl AuditLog for MySqlAuditLog {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list(&self, filter: &RecordFilter, after: u64, limit: u32) -> Result<Vec<Record>> {
+        // The filtered columns are ASCII: a value with any other character matches no record, and
+        // comparing one with them is an error in MariaDB ("Illegal mix of collations").
+        let text = [&filter.actor_id, &filter.action, &filter.entity_type, &filter.entity_id, &filter.project_id];
+        if text.iter().any(|value| !value.is_ascii()) {
+            return Ok(Vec::new());
+        }
         let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {RECORD_COLUMNS} FROM audit_record WHERE seq > "));
         sql.push_bind(after);
         for (column, value) in [
