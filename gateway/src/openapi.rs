@@ -184,6 +184,34 @@ const IDEMPOTENCY_KEY_PATTERN: &str = r"^[!-~]([\t -~]{0,253}[!-~])?$";
 /// or weak (`W/"3"`), RFC 9110 §13.1.1 and §5.6.1, as `extract::parse_if_match` reads it.
 const IF_MATCH_PATTERN: &str = r#"^[\t ]*(\*|(,[\t ]*)*(W/)?"[!#-~]*"([\t ]*,([\t ]*(W/)?"[!#-~]*")?)*)[\t ]*$"#;
 
+/// A one-line text field (a name, a title, a label): no control character (Unicode `Cc`) and at least
+/// one character that is not whitespace (the services trim, and an empty name is `422`).
+const ONE_LINE_TEXT_PATTERN: &str =
+    r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+
+/// A multi-line text that must say something (a comment): no control character but tab and line
+/// breaks, and at least one character that is not whitespace.
+const MULTI_LINE_TEXT_PATTERN: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
+
+/// A multi-line text that may be blank (a description, where blank means none): no control
+/// character but tab and line breaks.
+const DESCRIPTION_PATTERN: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
+
+/// The text fields of the request bodies and the pattern each is held to (the services' rules).
+const TEXT_FIELDS: &[(&str, &str, &str)] = &[
+    ("RegisterBody", "display_name", ONE_LINE_TEXT_PATTERN),
+    ("UpdateMeBody", "display_name", ONE_LINE_TEXT_PATTERN),
+    ("CreateProjectBody", "name", ONE_LINE_TEXT_PATTERN),
+    ("CreateProjectBody", "description", DESCRIPTION_PATTERN),
+    ("UpdateProjectBody", "name", ONE_LINE_TEXT_PATTERN),
+    ("UpdateProjectBody", "description", DESCRIPTION_PATTERN),
+    ("CreateTaskBody", "title", ONE_LINE_TEXT_PATTERN),
+    ("CreateTaskBody", "description", DESCRIPTION_PATTERN),
+    ("UpdateTaskBody", "title", ONE_LINE_TEXT_PATTERN),
+    ("UpdateTaskBody", "description", DESCRIPTION_PATTERN),
+    ("CommentBody", "body", MULTI_LINE_TEXT_PATTERN),
+];
+
 /// Writes into the document the rules the gateway enforces that the handlers' attributes cannot
 /// state: the syntax of the `Idempotency-Key` and `If-Match` headers, the length of each task label,
 /// that each assignee is a user id (a UUID), that a bulk change names a field, and that an upload's
@@ -209,12 +237,12 @@ fn refine_schemas(document: &mut OpenApi) {
     for body in ["CreateTaskBody", "UpdateTaskBody", "BulkPatch"] {
         let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(body) else { continue };
         if let Some(RefOr::T(Schema::Array(labels))) = object.properties.get_mut("labels") {
-            // 1 to 50 characters after trimming: at most 50, and not only whitespace.
+            // 1 to 50 characters after trimming: at most 50, not only whitespace, no control character.
             let label = ObjectBuilder::new()
                 .schema_type(Type::String)
                 .min_length(Some(1))
                 .max_length(Some(50))
-                .pattern(Some(r"\S"))
+                .pattern(Some(ONE_LINE_TEXT_PATTERN))
                 .build();
             labels.items = ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::Object(label))));
         }
@@ -224,6 +252,12 @@ fn refine_schemas(document: &mut OpenApi) {
         if let Some(RefOr::T(Schema::Array(assignees))) = object.properties.get_mut("assignee_ids") {
             let user_id = ObjectBuilder::new().schema_type(Type::String).format(Some(uuid_format())).build();
             assignees.items = ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::Object(user_id))));
+        }
+    }
+    for (body, field, pattern) in TEXT_FIELDS {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*body) else { continue };
+        if let Some(RefOr::T(Schema::Object(text))) = object.properties.get_mut(*field) {
+            text.pattern = Some((*pattern).to_owned());
         }
     }
     if let Some(RefOr::T(Schema::Object(patch))) = components.schemas.get_mut("BulkPatch") {

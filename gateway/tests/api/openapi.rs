@@ -332,7 +332,7 @@ fn links_lead_from_each_create_to_operations_and_parameters_that_exist() {
 }
 
 #[test]
-fn the_document_states_the_header_syntax_label_length_and_upload_form_the_gateway_enforces() {
+fn the_document_states_the_header_syntax_text_rules_label_length_and_upload_form_the_gateway_enforces() {
     // Arrange
     let document = serde_json::to_value(ordo_gateway::openapi()).unwrap();
 
@@ -362,6 +362,28 @@ fn the_document_states_the_header_syntax_label_length_and_upload_form_the_gatewa
         assert_eq!(assignee["format"], "uuid", "{body}: {assignee}");
     }
     assert_eq!(document["components"]["schemas"]["BulkPatch"]["minProperties"], 1);
+    // Every text field a client writes states the services' rule on control characters.
+    let text_fields = [
+        ("RegisterBody", "display_name"),
+        ("UpdateMeBody", "display_name"),
+        ("CreateProjectBody", "name"),
+        ("CreateProjectBody", "description"),
+        ("UpdateProjectBody", "name"),
+        ("UpdateProjectBody", "description"),
+        ("CreateTaskBody", "title"),
+        ("CreateTaskBody", "description"),
+        ("UpdateTaskBody", "title"),
+        ("UpdateTaskBody", "description"),
+        ("CommentBody", "body"),
+    ];
+    for (body, field) in text_fields {
+        let pattern = document["components"]["schemas"][body]["properties"][field]["pattern"].as_str();
+        assert!(pattern.is_some_and(|p| p.contains(r"\u0000-")), "{body}.{field}: {pattern:?}");
+    }
+    for body in ["CreateTaskBody", "UpdateTaskBody", "BulkPatch"] {
+        let label = &document["components"]["schemas"][body]["properties"]["labels"]["items"]["pattern"];
+        assert!(label.as_str().is_some_and(|p| p.contains(r"\u0000-")), "{body}.labels: {label}");
+    }
     assert_eq!(document["components"]["schemas"]["UploadForm"]["additionalProperties"], false);
     assert_eq!(document["components"]["schemas"]["PublicProfile"]["additionalProperties"], false);
     assert_eq!(document["components"]["schemas"]["UserListing"]["anyOf"].as_array().unwrap().len(), 2);
