@@ -442,17 +442,12 @@ async fn set_up(app: TestApp) -> World {
     let names = ["owner", "admin", "member", "viewer", "author", "other", "outsider", "disabled", "demoted"];
     let mut signed_up = futures::future::join_all(names.map(sign_up)).await.into_iter();
     let mut accounts = HashMap::new();
-    for actor in [
-        Actor::Owner,
-        Actor::Admin,
-        Actor::Member,
-        Actor::Viewer,
-        Actor::Author,
-        Actor::OtherProject,
-        Actor::Outsider,
-        Actor::Disabled,
-        Actor::DemotedAdmin,
-    ] {
+    // One account per actor but the admin (above), the demoted admin's old token (the same account)
+    // and no one, in the order of `names`.
+    let own_accounts = Actor::ALL
+        .into_iter()
+        .filter(|actor| !matches!(actor, Actor::GlobalAdmin | Actor::DemotedOldToken | Actor::Anonymous));
+    for actor in own_accounts {
         accounts.insert(actor, signed_up.next().expect("one account per actor"));
     }
     accounts.insert(Actor::GlobalAdmin, global_admin);
