@@ -78,6 +78,17 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether `error` is a lost lock race (MySQL 1213, deadlock; 1205, lock wait timeout): the
+/// transaction was rolled back and can be retried.
+pub fn is_contention(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| matches!(e.number(), 1205 | 1213))
+        }
+        _ => false,
+    }
+}
+
 /// Whether `error` means the database could not be reached or is saturated (pool timeout, I/O, a
 /// closed pool): worth a retry, not a bug.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {

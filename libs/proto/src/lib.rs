@@ -5,6 +5,8 @@
 
 pub use {prost, prost_types, tonic};
 
+pub mod time;
+
 /// The encoded `FileDescriptorSet` of every Ordo proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ordo_descriptor.bin"));
 

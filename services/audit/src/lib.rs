@@ -10,20 +10,13 @@ pub mod domain;
 pub mod grpc;
 pub mod infra;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ordo_auth::AuthenticateLayer;
-use ordo_auth::remote::IdentityKeys;
-use ordo_auth::session::{RemoteSessions, SessionSettings, Sessions};
 use ordo_events::{BatchConfig, Consumer, ConsumerConfig};
-use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
-use ordo_platform::ops::{MySqlCheck, Readiness, RedisCheck};
-use ordo_platform::redis::RedisSettings;
-use ordo_platform::shutdown::CancellationToken;
 use ordo_proto::audit::v1::audit_service_server::AuditServiceServer;
+use ordo_service::{Backends, CancellationToken, HasServiceArgs, IdentityAuth, Server, ServiceArgs, UpstreamArgs};
 use tokio::net::TcpListener;
 
 use crate::app::AuditQueries;
@@ -37,45 +30,26 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Every setting of the audit service, from flags or `ORDO_*` environment variables.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "ordo-audit", version, about = "Ordo's audit service")]
+#[command(
+    name = "ordo-audit",
+    version,
+    about = "Ordo's audit service",
+    mut_arg("grpc_addr", ordo_service::default_to("127.0.0.1:50055")),
+    mut_arg("ops_addr", ordo_service::default_to("127.0.0.1:9105")),
+    mut_arg("database_url", ordo_service::default_to("mysql://root@127.0.0.1:3306/ordo_audit")),
+    mut_arg("database_max_connections", ordo_service::default_to("16"))
+)]
 pub struct Config {
     /// What to do; without a command the service runs.
     #[command(subcommand)]
     pub command: Option<Command>,
-
-    /// MySQL URL of the audit service's own schema (created at start if missing).
-    #[arg(long, env = "ORDO_DATABASE_URL", default_value = "mysql://root@127.0.0.1:3306/ordo_audit")]
-    pub database_url: Secret<String>,
-    /// Largest number of pooled database connections.
-    #[arg(long, env = "ORDO_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
-    pub database_max_connections: u32,
-    /// Redis URL (the session markers identity writes).
-    #[arg(long, env = "ORDO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: Secret<String>,
-    /// Prefix of every Redis key; identity must use the same.
-    #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
-    pub redis_prefix: String,
-    /// Timeouts of every Redis call.
+    /// The flags every service shares.
     #[command(flatten)]
-    pub redis: RedisSettings,
-    /// How long a session found live is trusted without looking again, milliseconds; a revoked
-    /// session is refused by this instance within it.
-    #[arg(
-        long = "session-cache-ms",
-        env = "ORDO_SESSION_CACHE_MS",
-        default_value = "1000",
-        value_parser = ordo_platform::config::parse_millis
-    )]
-    pub session_cache: Duration,
-    /// Serve gRPC server reflection (for grpcurl and the like); development only, it lists every RPC.
-    #[arg(long, env = "ORDO_GRPC_REFLECTION", default_value_t = false)]
-    pub grpc_reflection: bool,
-    /// RabbitMQ URL of the event consumer.
-    #[arg(long, env = "ORDO_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
-    pub amqp_url: Secret<String>,
-    /// Topic exchange of domain events.
-    #[arg(long, env = "ORDO_EVENTS_EXCHANGE", default_value = "ordo.events")]
-    pub events_exchange: String,
+    pub service: ServiceArgs,
+    /// Identity and the timeout of calls to other services.
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+
     /// The durable queue this service consumes every event from.
     #[arg(long, env = "ORDO_EVENTS_QUEUE", default_value = "audit.events")]
     pub events_queue: String,
@@ -97,27 +71,15 @@ pub struct Config {
     /// has already arrived.
     #[arg(long, env = "ORDO_AUDIT_APPEND_BATCH_WAIT_MS", default_value_t = 5)]
     pub append_batch_wait_ms: u64,
-    /// gRPC URL of the identity service (token keys).
-    #[arg(long, env = "ORDO_IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
-    pub identity_url: String,
     /// gRPC URL of the project service (who manages which project).
     #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
     pub project_url: String,
-    /// Timeout of every call to another service, milliseconds.
-    #[arg(long, env = "ORDO_BACKEND_TIMEOUT_MS", default_value_t = 5000)]
-    pub backend_timeout_ms: u64,
-    /// Address of the gRPC server.
-    #[arg(long, env = "ORDO_GRPC_ADDR", default_value = "127.0.0.1:50055")]
-    pub grpc_addr: SocketAddr,
-    /// Address of /healthz, /readyz and /metrics.
-    #[arg(long, env = "ORDO_OPS_ADDR", default_value = "127.0.0.1:9105")]
-    pub ops_addr: SocketAddr,
-    /// Log format.
-    #[arg(long, env = "ORDO_LOG_FORMAT", value_enum, default_value = "json")]
-    pub log_format: LogFormat,
-    /// Runtime.
-    #[command(flatten)]
-    pub runtime: RuntimeArgs,
+}
+
+impl HasServiceArgs for Config {
+    fn service_args(&self) -> &ServiceArgs {
+        &self.service
+    }
 }
 
 /// A command other than serving.
@@ -134,24 +96,18 @@ pub enum Command {
 
 /// Creates the schema if needed and applies every migration.
 pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
-    let migrator = ordo_events::merge_migrations(&MIGRATOR)?;
-    let pool =
-        ordo_platform::db::prepare(config.database_url.expose(), config.database_max_connections, &migrator).await?;
-    Ok(pool)
+    Backends::migrate(&config.service, &MIGRATOR).await
 }
 
 /// Verifies the chain in the database at `config.database_url`, without migrating it, from the first
 /// record present; the verdict names that anchor.
 pub async fn verify(config: &Config) -> anyhow::Result<Verdict> {
-    let pool = ordo_platform::db::connect(config.database_url.expose(), 2).await.context("connect to the database")?;
+    let pool =
+        ordo_platform::db::connect(config.service.database_url.expose(), 2).await.context("connect to the database")?;
     let verdict = infra::mysql::verify(&pool).await.context("read the log")?;
     pool.close().await;
     Ok(verdict)
 }
-
-/// How long the start waits for identity's keys before serving anyway (`/readyz` says not ready,
-/// and queries are refused as unauthenticated, until they arrive).
-const KEYS_AT_START: Duration = Duration::from_secs(5);
 
 /// Runs the consumers and the query server until `shutdown` is cancelled, then drains: in-flight
 /// queries finish and each consumer finishes its message.
@@ -166,103 +122,66 @@ pub async fn serve(
     let pool = if config.migrate_at_start {
         migrate(&config).await.context("prepare the database")?
     } else {
-        ordo_platform::db::connect(config.database_url.expose(), config.database_max_connections)
+        ordo_platform::db::connect(config.service.database_url.expose(), config.service.database_max_connections)
             .await
             .context("connect to the database")?
     };
+    let backends = Backends::with_pool(&config.service, pool).await?;
+    let mut server = Server::new("audit", &config.service, shutdown);
     let handler = AuditHandler::new()?;
 
     let batch = BatchConfig {
         max_batch: config.append_batch.max(1),
         max_wait: Duration::from_millis(config.append_batch_wait_ms),
     };
-    let mut consumers = Vec::new();
     for n in 0..config.consumers.max(1) {
         let consumer_config = ConsumerConfig {
             // Room for the next batch to arrive while this one commits.
             prefetch: batch.max_batch.saturating_mul(2),
             ..ConsumerConfig::new(
-                config.amqp_url.expose().clone(),
-                config.events_exchange.clone(),
+                config.service.amqp_url.expose().clone(),
+                config.service.events_exchange.clone(),
                 config.events_queue.clone(),
                 "audit",
                 infra::consumer::BINDINGS.iter().copied(),
             )
         };
-        let consumer = Consumer::new_batched(pool.clone(), consumer_config, batch, handler.clone())?;
+        let consumer = Consumer::new_batched(backends.pool.clone(), consumer_config, batch, handler.clone())?;
         if n == 0 {
             // Declared once before the others start, so they all find the queue and its bindings.
             consumer.declare_topology().await.context("declare the queue")?;
         }
-        consumers.push(tokio::spawn(consumer.run(shutdown.clone())));
+        server.spawn(|shutdown| consumer.run(shutdown));
     }
 
-    let timeout = Duration::from_millis(config.backend_timeout_ms);
-    let identity =
-        ordo_auth::remote::identity_client(&config.identity_url, timeout).context("invalid --identity-url")?;
-    let keys = IdentityKeys::new(identity.clone());
-    let mut last_jwks = String::new();
-    match tokio::time::timeout(KEYS_AT_START, keys.fetch(&mut last_jwks)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "identity's keys are not available yet; retrying in the background"),
-        Err(_) => tracing::warn!("identity's keys are not available yet; retrying in the background"),
-    }
-    let refresher = tokio::spawn(keys.clone().refresh(last_jwks, shutdown.clone()));
-    let redis =
-        ordo_platform::redis::connect(config.redis_url.expose(), &config.redis).await.context("connect to Redis")?;
-    // Every RPC with a token is refused once its session ends (the marker identity writes, else
-    // identity's CheckSession), not only at the gateway.
-    let sessions = Sessions::new(
-        redis.clone(),
-        config.redis_prefix.clone(),
-        Arc::new(RemoteSessions::new(identity.clone())),
-        SessionSettings {
-            live_ttl: config.session_cache,
-            redis_timeout: config.redis.call_budget(),
-            ..SessionSettings::default()
-        },
+    let identity = IdentityAuth::start(&config.upstream, &mut server).await?;
+    let projects = ordo_platform::grpc::lazy_channel(&config.project_url, config.upstream.backend_timeout)
+        .context("invalid --project-url")?;
+    let queries = AuditQueries::new(
+        Arc::new(MySqlAuditLog::new(backends.pool.clone())),
+        Arc::new(ProjectServiceRoles::new(projects)),
     );
-    let projects = ordo_platform::grpc::lazy_channel(&config.project_url, timeout).context("invalid --project-url")?;
-    let queries =
-        AuditQueries::new(Arc::new(MySqlAuditLog::new(pool.clone())), Arc::new(ProjectServiceRoles::new(projects)));
 
-    let readiness = Readiness::default().with(MySqlCheck(pool.clone())).with(RedisCheck(redis)).with(keys.clone());
-    let ops = tokio::spawn(ordo_platform::ops::serve(ops_listener, readiness, shutdown.clone()));
+    let readiness = backends.readiness().with(identity.keys.clone());
+    let authenticate = identity.layer(&config.service, &backends);
+    server.add_service(AuditServiceServer::new(grpc::AuditGrpc::new(queries)));
+    server.serve(grpc_listener, ops_listener, readiness, authenticate, backends.pool).await
+}
 
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<AuditServiceServer<grpc::AuditGrpc>>().await;
-    let reflection = if config.grpc_reflection {
-        Some(
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
-                .build_v1()?,
-        )
-    } else {
-        None
-    };
-    let audit = AuditServiceServer::new(grpc::AuditGrpc::new(queries));
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
 
-    tracing::info!(grpc = %grpc_listener.local_addr()?, consumers = consumers.len(), "audit serving");
-    tonic::transport::Server::builder()
-        .trace_fn(ordo_platform::grpc::request_span)
-        .layer(ordo_platform::grpc::MetricsLayer)
-        .layer(AuthenticateLayer::new(keys.store(), sessions))
-        .add_service(health_service)
-        .add_optional_service(reflection)
-        .add_service(audit)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
-            shutdown.clone().cancelled_owned(),
-        )
-        .await
-        .context("gRPC server")?;
+    use clap::{CommandFactory as _, Parser as _};
 
-    for consumer in consumers {
-        let _ = consumer.await;
+    use super::Config;
+
+    #[test]
+    fn the_service_runs_on_a_developer_machine_without_a_flag() {
+        Config::command().debug_assert();
+        let config = Config::try_parse_from(["ordo-audit"]).unwrap();
+        assert_eq!(config.service.grpc_addr.to_string(), "127.0.0.1:50055");
+        assert_eq!(config.service.ops_addr.to_string(), "127.0.0.1:9105");
+        assert_eq!(config.service.database_url.expose(), "mysql://root@127.0.0.1:3306/ordo_audit");
     }
-    let _ = refresher.await;
-    let _ = ops.await;
-    pool.close().await;
-    tracing::info!("audit stopped");
-    Ok(())
 }

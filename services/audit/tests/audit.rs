@@ -277,7 +277,7 @@ async fn comment_edits_and_deletions_and_attachment_deletions_become_records_wit
 /// Runs the `ordo-audit verify` binary, as an auditor would, and returns its exit success and report.
 fn verify_cli(config: &ordo_audit::Config) -> (bool, serde_json::Value) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_ordo-audit"))
-        .args(["--log-format", "pretty", "--database-url", config.database_url.expose(), "verify"])
+        .args(["--log-format", "pretty", "--database-url", config.service.database_url.expose(), "verify"])
         .env("RUST_LOG", "error")
         .output()
         .unwrap();

@@ -9,20 +9,16 @@ pub mod grpc;
 pub mod infra;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use ordo_auth::session::{SessionAuthority, SessionError, SessionSettings, Sessions};
+use ordo_auth::session::{SessionAuthority, SessionError};
 use ordo_auth::{AuthenticateLayer, KeySet, KeyStore, TokenIssuer};
 use ordo_events::{OutboxSignal, Relay, RelayConfig};
-use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
-use ordo_platform::ops::{MySqlCheck, Readiness, RedisCheck};
-use ordo_platform::redis::RedisSettings;
-use ordo_platform::shutdown::CancellationToken;
+use ordo_platform::config::Secret;
 use ordo_proto::identity::v1::identity_service_server::IdentityServiceServer;
+use ordo_service::{Backends, CancellationToken, HasServiceArgs, Server, ServiceArgs};
 use tokio::net::TcpListener;
 
 use crate::app::{IdentityService, IdentitySettings};
@@ -33,46 +29,22 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Every setting of the identity service, from flags or `ORDO_*` environment variables.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "ordo-identity", version, about = "Ordo's identity service")]
+#[command(
+    name = "ordo-identity",
+    version,
+    about = "Ordo's identity service",
+    mut_arg("grpc_addr", ordo_service::default_to("127.0.0.1:50051")),
+    mut_arg("ops_addr", ordo_service::default_to("127.0.0.1:9101")),
+    mut_arg("database_url", ordo_service::default_to("mysql://root@127.0.0.1:3306/ordo_identity"))
+)]
 pub struct Config {
     /// What to do; without a command the service runs.
     #[command(subcommand)]
     pub command: Option<Command>,
-
-    /// MySQL URL of identity's own schema (created at start if missing).
-    #[arg(long, env = "ORDO_DATABASE_URL", default_value = "mysql://root@127.0.0.1:3306/ordo_identity")]
-    pub database_url: Secret<String>,
-    /// Largest number of pooled database connections.
-    #[arg(long, env = "ORDO_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
-    pub database_max_connections: u32,
-    /// Redis URL (session cache and login throttle).
-    #[arg(long, env = "ORDO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: Secret<String>,
-    /// Prefix of every Redis key; the gateway must use the same.
-    #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
-    pub redis_prefix: String,
-    /// Timeouts of every Redis call.
+    /// The flags every service shares.
     #[command(flatten)]
-    pub redis: RedisSettings,
-    /// How long a session found live is trusted without looking again, milliseconds; a revoked
-    /// session is refused by this instance within it.
-    #[arg(long = "session-cache-ms", env = "ORDO_SESSION_CACHE_MS", default_value = "1000", value_parser = ordo_platform::config::parse_millis)]
-    pub session_cache: Duration,
-    /// Serve gRPC server reflection (for grpcurl and the like); development only, it lists every RPC.
-    #[arg(long, env = "ORDO_GRPC_REFLECTION", default_value_t = false)]
-    pub grpc_reflection: bool,
-    /// RabbitMQ URL the outbox relay publishes to.
-    #[arg(long, env = "ORDO_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
-    pub amqp_url: Secret<String>,
-    /// Topic exchange of domain events.
-    #[arg(long, env = "ORDO_EVENTS_EXCHANGE", default_value = "ordo.events")]
-    pub events_exchange: String,
-    /// Address of the gRPC server.
-    #[arg(long, env = "ORDO_GRPC_ADDR", default_value = "127.0.0.1:50051")]
-    pub grpc_addr: SocketAddr,
-    /// Address of /healthz, /readyz and /metrics.
-    #[arg(long, env = "ORDO_OPS_ADDR", default_value = "127.0.0.1:9101")]
-    pub ops_addr: SocketAddr,
+    pub service: ServiceArgs,
+
     /// Ed25519 signing key, base64 of PKCS#8 DER; when unset, a key generated at first start is kept
     /// in the database and shared by every instance.
     #[arg(long, env = "ORDO_JWT_PRIVATE_KEY", hide_env_values = true)]
@@ -92,12 +64,12 @@ pub struct Config {
     /// Password hashes computed at once (default: half the cores, at least one).
     #[arg(long, env = "ORDO_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
-    /// Log format.
-    #[arg(long, env = "ORDO_LOG_FORMAT", value_enum, default_value = "json")]
-    pub log_format: LogFormat,
-    /// Runtime.
-    #[command(flatten)]
-    pub runtime: RuntimeArgs,
+}
+
+impl HasServiceArgs for Config {
+    fn service_args(&self) -> &ServiceArgs {
+        &self.service
+    }
 }
 
 /// A command other than serving.
@@ -109,10 +81,7 @@ pub enum Command {
 
 /// Creates the schema if needed and applies every migration.
 pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
-    let migrator = ordo_events::merge_migrations(&MIGRATOR)?;
-    let pool =
-        ordo_platform::db::prepare(config.database_url.expose(), config.database_max_connections, &migrator).await?;
-    Ok(pool)
+    Backends::migrate(&config.service, &MIGRATOR).await
 }
 
 /// Runs the service on the given listeners until `shutdown` is cancelled, then drains: in-flight
@@ -125,11 +94,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     // Install the metrics recorder before anything records: earlier measurements would be lost.
     ordo_platform::ops::metrics_handle();
-    let pool = migrate(&config).await.context("prepare the database")?;
-    let redis =
-        ordo_platform::redis::connect(config.redis_url.expose(), &config.redis).await.context("connect to Redis")?;
+    let backends = Backends::start(&config.service, &MIGRATOR).await?;
+    let mut server = Server::new("identity", &config.service, shutdown);
+    let (pool, redis, prefix) = (&backends.pool, &backends.redis, &config.service.redis_prefix);
 
-    let key = infra::signing_key::load(&pool, config.jwt_private_key.as_ref().map(|k| k.expose().as_str()))
+    let key = infra::signing_key::load(pool, config.jwt_private_key.as_ref().map(|k| k.expose().as_str()))
         .await
         .context("load the signing key")?;
     let issuer = Arc::new(TokenIssuer::new(key, config.access_token_ttl_secs));
@@ -143,12 +112,12 @@ pub async fn serve(
         Arc::new(MySqlIdentityStore::new(
             pool.clone(),
             signal.clone(),
-            RedisUserCache::new(redis.clone(), config.redis_prefix.clone()),
+            RedisUserCache::new(redis.clone(), prefix.clone()),
         )),
-        Arc::new(RedisSessionCache::new(redis.clone(), config.redis_prefix.clone())),
+        Arc::new(RedisSessionCache::new(redis.clone(), prefix.clone())),
         Arc::new(RedisLoginThrottle::new(
             redis.clone(),
-            config.redis_prefix.clone(),
+            prefix.clone(),
             config.login_max_failures,
             config.login_window_secs,
         )),
@@ -160,60 +129,17 @@ pub async fn serve(
 
     let relay = Relay::new(
         pool.clone(),
-        RelayConfig::new(config.amqp_url.expose().clone(), config.events_exchange.clone()),
+        RelayConfig::new(config.service.amqp_url.expose().clone(), config.service.events_exchange.clone()),
         signal,
     )?;
-    let relay = tokio::spawn(relay.run(shutdown.clone()));
-
-    let redis_for_sessions = redis.clone();
-    let readiness = Readiness::default().with(MySqlCheck(pool.clone())).with(RedisCheck(redis));
-    let ops = tokio::spawn(ordo_platform::ops::serve(ops_listener, readiness, shutdown.clone()));
+    server.spawn(|shutdown| relay.run(shutdown));
 
     // Identity is the source of truth about its sessions: a missing marker is looked up in its own
     // store, not asked of itself over the network.
-    let sessions = Sessions::new(
-        redis_for_sessions,
-        config.redis_prefix.clone(),
-        Arc::new(OwnSessions(service.clone())),
-        SessionSettings {
-            live_ttl: config.session_cache,
-            redis_timeout: config.redis.call_budget(),
-            ..SessionSettings::default()
-        },
-    );
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<IdentityServiceServer<grpc::IdentityGrpc>>().await;
-    let reflection = if config.grpc_reflection {
-        Some(
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
-                .build_v1()?,
-        )
-    } else {
-        None
-    };
-    let identity = IdentityServiceServer::new(grpc::IdentityGrpc::new(service));
-
-    tracing::info!(grpc = %grpc_listener.local_addr()?, "identity serving");
-    tonic::transport::Server::builder()
-        .trace_fn(ordo_platform::grpc::request_span)
-        .layer(ordo_platform::grpc::MetricsLayer)
-        .layer(AuthenticateLayer::new(keys, sessions))
-        .add_service(health_service)
-        .add_optional_service(reflection)
-        .add_service(identity)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
-            shutdown.clone().cancelled_owned(),
-        )
-        .await
-        .context("gRPC server")?;
-
-    let _ = relay.await;
-    let _ = ops.await;
-    pool.close().await;
-    tracing::info!("identity stopped");
-    Ok(())
+    let sessions = backends.sessions(&config.service, Arc::new(OwnSessions(service.clone())));
+    let readiness = backends.readiness();
+    server.add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(service)));
+    server.serve(grpc_listener, ops_listener, readiness, AuthenticateLayer::new(keys, sessions), backends.pool).await
 }
 
 /// Identity's own answer about a session: its store (MySQL), which also writes the marker again.
@@ -228,5 +154,23 @@ impl SessionAuthority for OwnSessions {
                 .await
                 .map_err(|error| SessionError::Unavailable(error.to_string()))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::Config;
+
+    #[test]
+    fn the_service_runs_on_a_developer_machine_without_a_flag() {
+        Config::command().debug_assert();
+        let config = Config::try_parse_from(["ordo-identity"]).unwrap();
+        assert_eq!(config.service.grpc_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(config.service.ops_addr.to_string(), "127.0.0.1:9101");
+        assert_eq!(config.service.database_url.expose(), "mysql://root@127.0.0.1:3306/ordo_identity");
     }
 }

@@ -10,20 +10,14 @@ pub mod domain;
 pub mod grpc;
 pub mod infra;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ordo_auth::AuthenticateLayer;
-use ordo_auth::remote::IdentityKeys;
-use ordo_auth::session::{RemoteSessions, SessionSettings, Sessions};
 use ordo_events::{Consumer, ConsumerConfig, OutboxSignal, Relay, RelayConfig, Subscription, SubscriptionConfig};
-use ordo_platform::config::{LogFormat, RuntimeArgs, Secret};
-use ordo_platform::ops::{MySqlCheck, Readiness, RedisCheck};
-use ordo_platform::redis::RedisSettings;
-use ordo_platform::shutdown::CancellationToken;
+use ordo_platform::config::Secret;
 use ordo_proto::task::v1::task_service_server::TaskServiceServer;
+use ordo_service::{Backends, CancellationToken, HasServiceArgs, IdentityAuth, Server, ServiceArgs, UpstreamArgs};
 use tokio::net::TcpListener;
 
 use crate::app::ports::PageCache;
@@ -38,51 +32,28 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Every setting of the task service, from flags or `ORDO_*` environment variables.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "ordo-task", version, about = "Ordo's task service")]
+#[command(
+    name = "ordo-task",
+    version,
+    about = "Ordo's task service",
+    mut_arg("grpc_addr", ordo_service::default_to("127.0.0.1:50053")),
+    mut_arg("ops_addr", ordo_service::default_to("127.0.0.1:9103")),
+    mut_arg("database_url", ordo_service::default_to("mysql://root@127.0.0.1:3306/ordo_task"))
+)]
 pub struct Config {
     /// What to do; without a command the service runs.
     #[command(subcommand)]
     pub command: Option<Command>,
-
-    /// MySQL URL of the task service's own schema (created at start if missing).
-    #[arg(long, env = "ORDO_DATABASE_URL", default_value = "mysql://root@127.0.0.1:3306/ordo_task")]
-    pub database_url: Secret<String>,
-    /// Largest number of pooled database connections.
-    #[arg(long, env = "ORDO_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
-    pub database_max_connections: u32,
-    /// Redis URL (the page cache of task lists; checked by /readyz).
-    #[arg(long, env = "ORDO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: Secret<String>,
-    /// Prefix of every Redis key.
-    #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
-    pub redis_prefix: String,
-    /// Timeouts of every Redis call.
+    /// The flags every service shares.
     #[command(flatten)]
-    pub redis: RedisSettings,
-    /// How long a session found live is trusted without looking again, milliseconds; a revoked
-    /// session is refused by this instance within it.
-    #[arg(
-        long = "session-cache-ms",
-        env = "ORDO_SESSION_CACHE_MS",
-        default_value = "1000",
-        value_parser = ordo_platform::config::parse_millis
-    )]
-    pub session_cache: Duration,
-    /// Serve gRPC server reflection (for grpcurl and the like); development only, it lists every RPC.
-    #[arg(long, env = "ORDO_GRPC_REFLECTION", default_value_t = false)]
-    pub grpc_reflection: bool,
-    /// RabbitMQ URL (outbox relay and event consumer).
-    #[arg(long, env = "ORDO_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
-    pub amqp_url: Secret<String>,
-    /// Topic exchange of domain events.
-    #[arg(long, env = "ORDO_EVENTS_EXCHANGE", default_value = "ordo.events")]
-    pub events_exchange: String,
+    pub service: ServiceArgs,
+    /// Identity and the timeout of calls to other services.
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+
     /// The durable queue this service consumes the project service's events from.
     #[arg(long, env = "ORDO_EVENTS_QUEUE", default_value = "task.events")]
     pub events_queue: String,
-    /// gRPC URL of the identity service (token keys).
-    #[arg(long, env = "ORDO_IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
-    pub identity_url: String,
     /// gRPC URL of the project service (who may do what in which project).
     #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
     pub project_url: String,
@@ -97,15 +68,6 @@ pub struct Config {
     /// the project's tasks makes its pages stale at once. 0 turns the page cache off.
     #[arg(long, env = "ORDO_LIST_CACHE_TTL_SECS", default_value_t = 30)]
     pub list_cache_ttl_secs: u64,
-    /// Timeout of every call to another service, milliseconds.
-    #[arg(long, env = "ORDO_BACKEND_TIMEOUT_MS", default_value_t = 5000)]
-    pub backend_timeout_ms: u64,
-    /// Address of the gRPC server.
-    #[arg(long, env = "ORDO_GRPC_ADDR", default_value = "127.0.0.1:50053")]
-    pub grpc_addr: SocketAddr,
-    /// Address of /healthz, /readyz and /metrics.
-    #[arg(long, env = "ORDO_OPS_ADDR", default_value = "127.0.0.1:9103")]
-    pub ops_addr: SocketAddr,
     /// S3 endpoint for attachments, e.g. a local S3-compatible server; empty for AWS itself.
     #[arg(long, env = "ORDO_S3_ENDPOINT", default_value = "http://127.0.0.1:9000")]
     pub s3_endpoint: String,
@@ -134,12 +96,12 @@ pub struct Config {
     /// How often deleted attachments' objects are swept from storage, seconds.
     #[arg(long, env = "ORDO_OBJECT_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub object_sweep_secs: u64,
-    /// Log format.
-    #[arg(long, env = "ORDO_LOG_FORMAT", value_enum, default_value = "json")]
-    pub log_format: LogFormat,
-    /// Runtime.
-    #[command(flatten)]
-    pub runtime: RuntimeArgs,
+}
+
+impl HasServiceArgs for Config {
+    fn service_args(&self) -> &ServiceArgs {
+        &self.service
+    }
 }
 
 /// A command other than serving.
@@ -151,15 +113,8 @@ pub enum Command {
 
 /// Creates the schema if needed and applies every migration.
 pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
-    let migrator = ordo_events::merge_migrations(&MIGRATOR)?;
-    let pool =
-        ordo_platform::db::prepare(config.database_url.expose(), config.database_max_connections, &migrator).await?;
-    Ok(pool)
+    Backends::migrate(&config.service, &MIGRATOR).await
 }
-
-/// How long the start waits for identity's keys before serving anyway (requests are refused as
-/// unauthenticated, and `/readyz` says not ready, until they arrive).
-const KEYS_AT_START: Duration = Duration::from_secs(5);
 
 /// Runs the service on the given listeners until `shutdown` is cancelled, then drains: in-flight
 /// RPCs finish, the relay publishes what it holds, the consumer finishes its message.
@@ -171,33 +126,13 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     // Install the metrics recorder before anything records: earlier measurements would be lost.
     ordo_platform::ops::metrics_handle();
-    let pool = migrate(&config).await.context("prepare the database")?;
-    let redis =
-        ordo_platform::redis::connect(config.redis_url.expose(), &config.redis).await.context("connect to Redis")?;
-
-    let timeout = Duration::from_millis(config.backend_timeout_ms);
-    let identity =
-        ordo_auth::remote::identity_client(&config.identity_url, timeout).context("invalid --identity-url")?;
-    let keys = IdentityKeys::new(identity.clone());
-    let mut last_jwks = String::new();
-    match tokio::time::timeout(KEYS_AT_START, keys.fetch(&mut last_jwks)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "identity's keys are not available yet; retrying in the background"),
-        Err(_) => tracing::warn!("identity's keys are not available yet; retrying in the background"),
-    }
-    let refresher = tokio::spawn(keys.clone().refresh(last_jwks, shutdown.clone()));
-    // Every RPC with a token is refused once its session ends (the marker identity writes, else
-    // identity's CheckSession), not only at the gateway.
-    let sessions = Sessions::new(
-        redis.clone(),
-        config.redis_prefix.clone(),
-        Arc::new(RemoteSessions::new(identity.clone())),
-        SessionSettings {
-            live_ttl: config.session_cache,
-            redis_timeout: config.redis.call_budget(),
-            ..SessionSettings::default()
-        },
-    );
+    let backends = Backends::start(&config.service, &MIGRATOR).await?;
+    let mut server = Server::new("task", &config.service, shutdown);
+    let identity = IdentityAuth::start(&config.upstream, &mut server).await?;
+    let timeout = config.upstream.backend_timeout;
+    let amqp_url = config.service.amqp_url.expose();
+    let exchange = &config.service.events_exchange;
+    let redis_prefix = &config.service.redis_prefix;
 
     let projects = ordo_platform::grpc::lazy_channel(&config.project_url, timeout).context("invalid --project-url")?;
     let objects = S3ObjectStore::new(&s3_settings(&config), timeout).await;
@@ -215,23 +150,24 @@ pub async fn serve(
     );
     let invalidation = Subscription::new(
         SubscriptionConfig::new(
-            config.amqp_url.expose().clone(),
-            config.events_exchange.clone(),
+            amqp_url.clone(),
+            exchange.clone(),
             "task-access-cache",
             infra::access_events::BINDINGS,
         ),
         AccessInvalidation::new(access.clone()),
     )?;
-    let invalidation = tokio::spawn(invalidation.run(shutdown.clone()));
+    server.spawn(|shutdown| invalidation.run(shutdown));
     let signal = OutboxSignal::default();
     let pages: Option<Arc<dyn PageCache>> = (config.list_cache_ttl_secs > 0).then(|| {
         Arc::new(RedisPageCache::new(
-            redis.clone(),
-            config.redis_prefix.clone(),
+            backends.redis.clone(),
+            redis_prefix.clone(),
             Duration::from_secs(config.list_cache_ttl_secs),
         )) as Arc<dyn PageCache>
     });
-    let mut service = TaskService::new(Arc::new(MySqlTaskStore::new(pool.clone(), signal.clone())), Arc::new(access));
+    let mut service =
+        TaskService::new(Arc::new(MySqlTaskStore::new(backends.pool.clone(), signal.clone())), Arc::new(access));
     let mut project_events = ProjectEventHandler::new(signal.clone());
     if let Some(pages) = &pages {
         service = service.with_page_cache(pages.clone());
@@ -242,21 +178,18 @@ pub async fn serve(
         max_bytes: config.max_attachment_bytes,
         presign_ttl: (config.presign_ttl_secs > 0).then(|| Duration::from_secs(config.presign_ttl_secs)),
     });
-    let sweeper =
-        tokio::spawn(sweep_objects(service.clone(), Duration::from_secs(config.object_sweep_secs), shutdown.clone()));
+    let sweeper = service.clone();
+    let sweep_every = Duration::from_secs(config.object_sweep_secs);
+    server.spawn(|shutdown| sweep_objects(sweeper, sweep_every, shutdown));
 
-    let relay = Relay::new(
-        pool.clone(),
-        RelayConfig::new(config.amqp_url.expose().clone(), config.events_exchange.clone()),
-        signal.clone(),
-    )?;
-    let relay = tokio::spawn(relay.run(shutdown.clone()));
+    let relay = Relay::new(backends.pool.clone(), RelayConfig::new(amqp_url.clone(), exchange.clone()), signal)?;
+    server.spawn(|shutdown| relay.run(shutdown));
 
     let consumer = Consumer::new(
-        pool.clone(),
+        backends.pool.clone(),
         ConsumerConfig::new(
-            config.amqp_url.expose().clone(),
-            config.events_exchange.clone(),
+            amqp_url.clone(),
+            exchange.clone(),
             config.events_queue.clone(),
             "task",
             infra::consumer::BINDINGS.iter().copied(),
@@ -268,52 +201,12 @@ pub async fn serve(
     if let Err(error) = consumer.declare_topology().await {
         tracing::warn!(%error, "could not declare the event queue yet; the consumer will when it connects");
     }
-    let consumer = tokio::spawn(consumer.run(shutdown.clone()));
+    server.spawn(|shutdown| consumer.run(shutdown));
 
-    let readiness = Readiness::default()
-        .with(MySqlCheck(pool.clone()))
-        .with(RedisCheck(redis))
-        .with(keys.clone())
-        .with(infra::s3::BucketCheck(objects));
-    let ops = tokio::spawn(ordo_platform::ops::serve(ops_listener, readiness, shutdown.clone()));
-
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<TaskServiceServer<grpc::TaskGrpc>>().await;
-    let reflection = if config.grpc_reflection {
-        Some(
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
-                .build_v1()?,
-        )
-    } else {
-        None
-    };
-    let tasks = TaskServiceServer::new(grpc::TaskGrpc::new(service));
-
-    tracing::info!(grpc = %grpc_listener.local_addr()?, "task serving");
-    tonic::transport::Server::builder()
-        .trace_fn(ordo_platform::grpc::request_span)
-        .layer(ordo_platform::grpc::MetricsLayer)
-        .layer(AuthenticateLayer::new(keys.store(), sessions))
-        .add_service(health_service)
-        .add_optional_service(reflection)
-        .add_service(tasks)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
-            shutdown.clone().cancelled_owned(),
-        )
-        .await
-        .context("gRPC server")?;
-
-    let _ = consumer.await;
-    let _ = invalidation.await;
-    let _ = sweeper.await;
-    let _ = relay.await;
-    let _ = refresher.await;
-    let _ = ops.await;
-    pool.close().await;
-    tracing::info!("task stopped");
-    Ok(())
+    let readiness = backends.readiness().with(identity.keys.clone()).with(infra::s3::BucketCheck(objects));
+    let authenticate = identity.layer(&config.service, &backends);
+    server.add_service(TaskServiceServer::new(grpc::TaskGrpc::new(service)));
+    server.serve(grpc_listener, ops_listener, readiness, authenticate, backends.pool).await
 }
 
 /// The object store settings of `config`.
@@ -345,5 +238,23 @@ async fn sweep_objects(service: TaskService, every: Duration, shutdown: Cancella
             Ok(swept) => tracing::info!(swept, "deleted objects swept from storage"),
             Err(error) => tracing::warn!(%error, "sweeping deleted objects failed; retrying later"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::Config;
+
+    #[test]
+    fn the_service_runs_on_a_developer_machine_without_a_flag() {
+        Config::command().debug_assert();
+        let config = Config::try_parse_from(["ordo-task"]).unwrap();
+        assert_eq!(config.service.grpc_addr.to_string(), "127.0.0.1:50053");
+        assert_eq!(config.service.ops_addr.to_string(), "127.0.0.1:9103");
+        assert_eq!(config.service.database_url.expose(), "mysql://root@127.0.0.1:3306/ordo_task");
     }
 }

@@ -1,7 +1,5 @@
 //! The `ordo-task` binary: parses configuration and runs the service (or `migrate`).
 
-use anyhow::Context as _;
-use clap::Parser as _;
 use ordo_task::{Command, Config};
 
 /// mimalloc rather than glibc's malloc, which took about a tenth of the CPU of a request in
@@ -12,27 +10,17 @@ use ordo_task::{Command, Config};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
-    // Built by hand rather than with `#[tokio::main]`: the number of workers is a setting.
-    config.runtime.build().context("start the runtime")?.block_on(run(config))
-}
-
-async fn run(config: Config) -> anyhow::Result<()> {
-    let _telemetry = ordo_platform::telemetry::init("ordo-task", config.log_format)?;
-    match config.command {
-        Some(Command::Migrate) => {
-            ordo_task::migrate(&config).await?;
-            tracing::info!("migrations applied");
-            Ok(())
+    ordo_service::main("ordo-task", |config: Config| async move {
+        match config.command {
+            Some(Command::Migrate) => {
+                ordo_task::migrate(&config).await?;
+                tracing::info!("migrations applied");
+                Ok(())
+            }
+            None => {
+                let (grpc, ops) = ordo_service::bind(&config.service).await?;
+                ordo_task::serve(config, grpc, ops, ordo_platform::shutdown::on_signal()).await
+            }
         }
-        None => {
-            let grpc = tokio::net::TcpListener::bind(config.grpc_addr)
-                .await
-                .with_context(|| format!("bind {}", config.grpc_addr))?;
-            let ops = tokio::net::TcpListener::bind(config.ops_addr)
-                .await
-                .with_context(|| format!("bind {}", config.ops_addr))?;
-            ordo_task::serve(config, grpc, ops, ordo_platform::shutdown::on_signal()).await
-        }
-    }
+    })
 }

@@ -1,0 +1,56 @@
+//! What a service other than identity needs from identity to authenticate its callers: the
+//! access-token keys (waited for briefly at start, then refreshed in the background) and a client
+//! for session checks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ordo_auth::AuthenticateLayer;
+use ordo_auth::remote::{IdentityClient, IdentityKeys};
+use ordo_auth::session::RemoteSessions;
+
+use crate::backends::Backends;
+use crate::config::{ServiceArgs, UpstreamArgs};
+use crate::server::Server;
+
+/// How long the start waits for identity's keys before serving anyway: requests are refused as
+/// unauthenticated, and `/readyz` says not ready, until they arrive.
+const KEYS_AT_START: Duration = Duration::from_secs(5);
+
+/// Identity's keys, kept fresh, and the client they come from.
+#[derive(Debug)]
+pub struct IdentityAuth {
+    /// A client of identity (for session checks and whatever else the service asks it).
+    pub client: IdentityClient,
+    /// The keys tokens are verified against; also a readiness check.
+    pub keys: IdentityKeys,
+}
+
+impl IdentityAuth {
+    /// Connects to identity (lazily), waits up to a few seconds for its keys, and keeps them
+    /// fresh for as long as `server` runs.
+    pub async fn start(upstream: &UpstreamArgs, server: &mut Server) -> anyhow::Result<Self> {
+        let client = ordo_auth::remote::identity_client(&upstream.identity_url, upstream.backend_timeout)
+            .context("invalid --identity-url")?;
+        let keys = IdentityKeys::new(client.clone());
+        let mut last_jwks = String::new();
+        match tokio::time::timeout(KEYS_AT_START, keys.fetch(&mut last_jwks)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "identity's keys are not available yet; retrying in the background");
+            }
+            Err(_) => tracing::warn!("identity's keys are not available yet; retrying in the background"),
+        }
+        server.spawn(|shutdown| keys.clone().refresh(last_jwks, shutdown));
+        Ok(Self { client, keys })
+    }
+
+    /// The layer that authenticates every RPC: the token against identity's keys, then its
+    /// session (the marker identity writes, else identity's `CheckSession`), so an ended session
+    /// is refused here too, not only at the gateway.
+    pub fn layer(&self, args: &ServiceArgs, backends: &Backends) -> AuthenticateLayer {
+        let sessions = backends.sessions(args, Arc::new(RemoteSessions::new(self.client.clone())));
+        AuthenticateLayer::new(self.keys.store(), sessions)
+    }
+}

@@ -1,0 +1,125 @@
+//! A service's server: the gRPC server (health, optional reflection, authentication, tracing and
+//! metrics) beside the ops HTTP port, and the background tasks (relay, consumers, refreshers) that
+//! stop with it. On shutdown the gRPC server lets in-flight RPCs finish, then every background task
+//! is waited for (the relay publishes what it holds, a consumer finishes its message), then the
+//! database pool closes.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use anyhow::Context as _;
+use ordo_auth::AuthenticateLayer;
+use ordo_platform::ops::Readiness;
+use ordo_platform::shutdown::CancellationToken;
+use sqlx::MySqlPool;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+
+use crate::config::ServiceArgs;
+
+/// A service being assembled: its gRPC services and background tasks, served by [`Server::serve`].
+#[derive(Debug)]
+pub struct Server {
+    name: &'static str,
+    reflection: bool,
+    shutdown: CancellationToken,
+    routes: RoutesBuilder,
+    served: Vec<&'static str>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// A server for service `name` (as it appears in logs), stopping when `shutdown` is cancelled.
+    pub fn new(name: &'static str, args: &ServiceArgs, shutdown: CancellationToken) -> Self {
+        Self {
+            name,
+            reflection: args.grpc_reflection,
+            shutdown,
+            routes: RoutesBuilder::default(),
+            served: Vec::new(),
+            tasks: Vec::new(),
+        }
+    }
+
+    /// The token that stops the service.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// Runs a background task, given the shutdown token, until it returns; the server waits for it
+    /// after the gRPC server has drained.
+    pub fn spawn<F, Fut>(&mut self, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push(tokio::spawn(task(self.shutdown.clone())));
+    }
+
+    /// Serves a gRPC service, and reports it serving through the health service.
+    pub fn add_service<S>(&mut self, service: S) -> &mut Self
+    where
+        S: tower::Service<http::Request<Body>, Error = Infallible> + NamedService + Clone + Send + Sync + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.served.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// Serves gRPC on `grpc` (every RPC through `authenticate`) and the ops routes on `ops` until
+    /// shutdown, then drains as the module says and closes `pool`.
+    pub async fn serve(
+        mut self,
+        grpc: TcpListener,
+        ops: TcpListener,
+        readiness: Readiness,
+        authenticate: AuthenticateLayer,
+        pool: MySqlPool,
+    ) -> anyhow::Result<()> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for name in &self.served {
+            health.set_service_status(name, tonic_health::ServingStatus::Serving).await;
+        }
+        self.routes.add_service(health_service);
+        if self.reflection {
+            self.routes.add_service(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
+                    .build_v1()?,
+            );
+        }
+        let shutdown = self.shutdown.clone();
+        self.spawn(|shutdown| async move {
+            if let Err(error) = ordo_platform::ops::serve(ops, readiness, shutdown).await {
+                tracing::error!(%error, "the ops server failed");
+            }
+        });
+
+        tracing::info!(grpc = %grpc.local_addr()?, "{} serving", self.name);
+        let served = tonic::transport::Server::builder()
+            .trace_fn(ordo_platform::grpc::request_span)
+            .layer(ordo_platform::grpc::MetricsLayer)
+            .layer(authenticate)
+            .add_routes(self.routes.routes())
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(grpc),
+                shutdown.clone().cancelled_owned(),
+            )
+            .await
+            .context("gRPC server");
+        // A server that failed must not leave the background tasks running.
+        shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        pool.close().await;
+        served?;
+        tracing::info!("{} stopped", self.name);
+        Ok(())
+    }
+}
