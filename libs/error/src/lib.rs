@@ -118,6 +118,11 @@ impl Error {
         Error::Invalid(vec![FieldViolation::new(field, message)])
     }
 
+    /// The expected version named another one: someone changed the thing first.
+    pub fn changed() -> Self {
+        Error::VersionMismatch(Cow::Borrowed("changed by someone else; reload and retry"))
+    }
+
     /// An unexpected failure, from anything that is an error.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         Error::Internal(error.into())

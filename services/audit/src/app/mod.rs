@@ -11,33 +11,14 @@ use time::OffsetDateTime;
 
 use crate::domain::{Record, Verdict};
 
-/// A query's failure.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    /// A field broke its rule. → `InvalidArgument` with a field violation
-    #[error("{field}: {message}")]
-    Field {
-        /// The field.
-        field: &'static str,
-        /// What is wrong.
-        message: &'static str,
-    },
-    /// A malformed cursor. → `InvalidArgument`
-    #[error("invalid cursor")]
-    BadCursor,
-    /// The caller may not read this. → `PermissionDenied`
-    #[error("{0}")]
-    PermissionDenied(&'static str),
-    /// A backend is down. → `Unavailable`
-    #[error("{0}")]
-    Unavailable(String),
-    /// Anything else; logged, answered generically. → `Internal`
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
+/// The queries end with the services' one error vocabulary ([`ordo_error::Error`], mapped to gRPC
+/// once by `ordo_service::status`).
+pub use ordo_error::{Error as AppError, Result};
 
-/// A query's result.
-pub type Result<T, E = AppError> = std::result::Result<T, E>;
+/// A malformed cursor.
+fn bad_cursor() -> AppError {
+    AppError::BadRequest(std::borrow::Cow::Borrowed("invalid cursor"))
+}
 
 /// The filters of a listing; empty strings match anything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -109,10 +90,10 @@ fn decode_cursor(cursor: &str) -> Result<u64> {
         return Ok(0);
     }
     if cursor.len() > MAX_CURSOR_LEN {
-        return Err(AppError::BadCursor);
+        return Err(bad_cursor());
     }
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| AppError::BadCursor)?;
-    let bytes: [u8; 8] = bytes.try_into().map_err(|_| AppError::BadCursor)?;
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad_cursor())?;
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| bad_cursor())?;
     Ok(u64::from_be_bytes(bytes))
 }
 
@@ -129,7 +110,7 @@ fn check_filter(filter: &RecordFilter) -> Result<()> {
     ];
     for (field, value, max) in fields {
         if value.len() > 4 * max || (value.len() > max && value.chars().count() > max) {
-            return Err(AppError::Field { field, message: "is longer than any recorded value" });
+            return Err(AppError::field(field, "is longer than any recorded value"));
         }
     }
     Ok(())
@@ -158,7 +139,7 @@ impl AuditQueries {
         let limit = match limit {
             0 => 50,
             1..=100 => limit.unsigned_abs(),
-            _ => return Err(AppError::Field { field: "limit", message: "must be 1..100" }),
+            _ => return Err(AppError::field("limit", "must be 1..100")),
         };
         let after = decode_cursor(cursor)?;
         check_filter(&filter)?;
@@ -167,7 +148,7 @@ impl AuditQueries {
             if filter.project_id.is_empty()
                 || !self.projects.manages(authorization, &filter.project_id, &caller.user_id.to_string()).await?
             {
-                return Err(AppError::PermissionDenied(WHO));
+                return Err(AppError::PermissionDenied(WHO.into()));
             }
         }
         let mut records = self.log.list(&filter, after, limit + 1).await?;
@@ -184,7 +165,7 @@ impl AuditQueries {
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id))]
     pub async fn verify_log(&self, caller: &Caller) -> Result<Verdict> {
         if !is_global_admin(caller) {
-            return Err(AppError::PermissionDenied("only admins verify the audit log"));
+            return Err(AppError::PermissionDenied("only admins verify the audit log".into()));
         }
         self.log.verify().await
     }
@@ -266,7 +247,7 @@ mod tests {
             let result = queries.list_records(&caller("member"), "Bearer t", filter, 10, "").await;
             // Assert
             match result {
-                Err(AppError::Field { field, .. }) => assert_eq!(field, expected),
+                Err(AppError::Invalid(violations)) => assert_eq!(violations[0].field, expected),
                 other => panic!("expected a field error on {expected}, got {other:?}"),
             }
         }
@@ -276,7 +257,7 @@ mod tests {
         assert_eq!(counting.asked.load(Ordering::SeqCst), 2);
         assert!(matches!(
             queries.list_records(&caller("admin"), "Bearer t", RecordFilter::default(), 10, &"A".repeat(5000)).await,
-            Err(AppError::BadCursor)
+            Err(AppError::BadRequest(_))
         ));
     }
 
@@ -284,7 +265,7 @@ mod tests {
     fn cursors_round_trip_and_garbage_is_refused() {
         assert_eq!(decode_cursor(&encode_cursor(42)).ok(), Some(42));
         assert_eq!(decode_cursor("").ok(), Some(0));
-        assert!(matches!(decode_cursor("!!"), Err(AppError::BadCursor)));
-        assert!(matches!(decode_cursor("AAAA"), Err(AppError::BadCursor)));
+        assert!(matches!(decode_cursor("!!"), Err(AppError::BadRequest(_))));
+        assert!(matches!(decode_cursor("AAAA"), Err(AppError::BadRequest(_))));
     }
 }

@@ -2,11 +2,13 @@
 
 use ordo_auth::caller;
 use ordo_proto::audit::v1 as pb;
+use ordo_proto::time::{offset_date_time, timestamp};
+use ordo_service::status;
 use pb::audit_service_server::AuditService as AuditRpc;
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
-use crate::app::{AppError, AuditQueries, RecordFilter};
+use crate::app::{AuditQueries, RecordFilter};
 use crate::domain::Record;
 
 /// The gRPC face of [`AuditQueries`].
@@ -22,33 +24,9 @@ impl AuditGrpc {
     }
 }
 
-fn status(error: AppError) -> Status {
-    match error {
-        AppError::Field { field, message } => ordo_platform::grpc::invalid_fields([(field, message)]),
-        AppError::BadCursor => Status::invalid_argument("invalid cursor"),
-        AppError::PermissionDenied(message) => Status::permission_denied(message),
-        AppError::Unavailable(cause) => {
-            tracing::warn!(%cause, "backend unavailable");
-            Status::unavailable("a backend is unavailable; retry shortly")
-        }
-        AppError::Internal(cause) => {
-            tracing::error!(error = ?cause, "internal error");
-            Status::internal("internal error")
-        }
-    }
-}
-
-fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: time.unix_timestamp(), nanos: i32::try_from(time.nanosecond()).unwrap_or(0) }
-}
-
 fn time(field: &'static str, value: Option<prost_types::Timestamp>) -> Result<Option<OffsetDateTime>, Status> {
     value
-        .map(|t| {
-            let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
-            OffsetDateTime::from_unix_timestamp_nanos(nanos)
-                .map_err(|_| ordo_platform::grpc::invalid_fields([(field, "is out of range")]))
-        })
+        .map(|t| offset_date_time(&t).ok_or_else(|| ordo_platform::grpc::invalid_fields([(field, "is out of range")])))
         .transpose()
 }
 

@@ -7,11 +7,12 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use futures::TryStreamExt as _;
 use ordo_platform::db::utc_datetime;
+use ordo_service::db_error;
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use time::PrimitiveDateTime;
 use uuid::Uuid;
 
-use crate::app::{AppError, AuditLog, RecordFilter, Result};
+use crate::app::{AuditLog, RecordFilter, Result};
 use crate::domain::{Entry, Record, Verdict, Verifier};
 
 const RECORD_COLUMNS: &str = "seq, id, occurred_at, action, actor_id, producer, entity_type, entity_id, project_id, ip, \
@@ -159,14 +160,6 @@ pub async fn verify(pool: &MySqlPool) -> Result<Verdict, sqlx::Error> {
     Ok(verifier.finish(head_seq, hash32(&head_hash)))
 }
 
-fn db(error: sqlx::Error) -> AppError {
-    if ordo_platform::db::is_unavailable(&error) {
-        AppError::Unavailable(format!("database: {error}"))
-    } else {
-        AppError::Internal(error.into())
-    }
-}
-
 /// The log as the queries see it.
 #[derive(Debug, Clone)]
 pub struct MySqlAuditLog {
@@ -210,11 +203,11 @@ impl AuditLog for MySqlAuditLog {
             sql.push(" AND occurred_at < ").push_bind(utc_datetime(to));
         }
         sql.push(" ORDER BY seq LIMIT ").push_bind(limit);
-        let rows: Vec<RecordRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        let rows: Vec<RecordRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
         Ok(rows.into_iter().map(Record::from).collect())
     }
 
     async fn verify(&self) -> Result<Verdict> {
-        verify(&self.pool).await.map_err(db)
+        verify(&self.pool).await.map_err(db_error)
     }
 }

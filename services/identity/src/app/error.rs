@@ -1,47 +1,29 @@
-//! The errors a use case can end with; the gRPC layer maps each to one status code.
+//! Identity's use cases end with the services' one error vocabulary ([`ordo_error::Error`], mapped to
+//! gRPC once by `ordo_service::status`); the errors only identity names are built here.
 
-use crate::domain::FieldViolation;
+use std::borrow::Cow;
 
-/// A use case's failure.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    /// Input broke field rules. → `InvalidArgument` with field violations
-    #[error("invalid input")]
-    Validation(Vec<FieldViolation>),
-    /// Malformed input that is not a field rule (a bad cursor). → `InvalidArgument`
-    #[error("{0}")]
-    BadRequest(String),
-    /// No valid credentials or session. → `Unauthenticated`
-    #[error("{0}")]
-    Unauthenticated(&'static str),
-    /// Too many failed logins for this email. → `ResourceExhausted` + `retry-after`
-    #[error("too many failed login attempts")]
-    LockedOut {
-        /// Seconds until the window passes.
-        retry_after_secs: u64,
-    },
-    /// The email is already registered. → `AlreadyExists`
-    #[error("email already registered")]
-    EmailTaken,
-    /// No such user (or not visible). → `NotFound`
-    #[error("not found")]
-    NotFound,
-    /// The caller's role does not allow it. → `PermissionDenied`
-    #[error("{0}")]
-    PermissionDenied(&'static str),
-    /// The state forbids the action. → `FailedPrecondition`
-    #[error("{0}")]
-    Conflict(&'static str),
-    /// `If-Match` named another version. → `Aborted`
-    #[error("the resource was changed by someone else")]
-    VersionMismatch,
-    /// A backend is down or saturated. → `Unavailable`
-    #[error("{0}")]
-    Unavailable(String),
-    /// A bug or an unexpected backend error; logged, answered generically. → `Internal`
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+pub use ordo_error::{Error as AppError, Result};
+
+/// The email is already registered.
+pub(crate) fn email_taken() -> AppError {
+    AppError::AlreadyExists(Cow::Borrowed("an account with this email already exists"))
 }
 
-/// A use case's result.
-pub type Result<T, E = AppError> = std::result::Result<T, E>;
+/// No such user, or the caller may not see it.
+pub(crate) fn no_such_user() -> AppError {
+    AppError::NotFound(Cow::Borrowed("no such user"))
+}
+
+/// The expected version of the user named another one.
+pub(crate) fn user_changed() -> AppError {
+    AppError::VersionMismatch(Cow::Borrowed("the user was changed by someone else; reload and retry"))
+}
+
+/// Too many failed logins for this email; `retry_after_secs` until the window passes.
+pub(crate) fn locked_out(retry_after_secs: u64) -> AppError {
+    AppError::Exhausted {
+        message: Cow::Borrowed("too many failed login attempts; try again later"),
+        retry_after_secs: Some(retry_after_secs),
+    }
+}

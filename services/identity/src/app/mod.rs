@@ -6,4 +6,5 @@ pub mod ports;
 mod service;
 
 pub use error::{AppError, Result};
+pub(crate) use error::{email_taken, locked_out, no_such_user, user_changed};
 pub use service::{ClientInfo, IdentityService, IdentitySettings, ListUsersPage, TokenPair, UserUpdate, UserView};

@@ -12,9 +12,7 @@ use uuid::Uuid;
 
 use super::ports::{Attempt, IdentityStore, LoginThrottle, PasswordHasher, SessionCache, SessionRecord};
 use super::{AppError, Result};
-use crate::domain::{
-    DisplayName, Email, FieldViolation, IdentityEvent, PlainPassword, RevokeReason, Role, User, Violations,
-};
+use crate::domain::{DisplayName, Email, IdentityEvent, PlainPassword, RevokeReason, Role, User, Violations};
 
 /// Where a request came from, as the gateway saw it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -146,11 +144,11 @@ impl IdentityService {
         let password = violations.check(PlainPassword::parse(password, "password"));
         let display_name = violations.check(DisplayName::parse(display_name));
         let (Some(email), Some(password), Some(display_name)) = (email, password, display_name) else {
-            return Err(AppError::Validation(violations.0));
+            return Err(AppError::Invalid(violations.0));
         };
         // Fail fast on a taken email before spending a hash; the unique key still decides races.
         if self.store.user_by_email(&email).await?.is_some() {
-            return Err(AppError::EmailTaken);
+            return Err(crate::app::email_taken());
         }
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let mut user = User::register(email, display_name, hash, now());
@@ -171,7 +169,7 @@ impl IdentityService {
     pub async fn login(&self, email: &str, password: &str, client: &ClientInfo) -> Result<TokenPair> {
         // A malformed email cannot belong to anyone: answer like any unknown email.
         let Ok(email) = Email::parse(email) else {
-            return Err(AppError::Unauthenticated("invalid email or password"));
+            return Err(AppError::Unauthenticated("invalid email or password".into()));
         };
         // The attempt is counted before the password is verified, known email or not (an unknown one
         // verifies the decoy), so a burst of parallel guesses gets no more verifications than a
@@ -180,7 +178,7 @@ impl IdentityService {
         // waits for the window. If the count cannot be taken (Redis down), nothing is verified.
         if let Attempt::LockedOut { retry_after_secs } = self.throttle.attempt(&email).await? {
             self.record_login_failure(&email, None, "locked_out", client).await?;
-            return Err(AppError::LockedOut { retry_after_secs });
+            return Err(crate::app::locked_out(retry_after_secs));
         }
         let user = self.store.user_by_email(&email).await?;
         let hash = user.as_ref().map_or_else(|| self.decoy_hash.to_string(), |u| u.password_hash.clone());
@@ -190,12 +188,12 @@ impl IdentityService {
             other => {
                 let user_id = other.map(|u| u.id);
                 self.record_login_failure(&email, user_id, "bad_credentials", client).await?;
-                return Err(AppError::Unauthenticated("invalid email or password"));
+                return Err(AppError::Unauthenticated("invalid email or password".into()));
             }
         };
         if user.disabled {
             self.record_login_failure(&email, Some(user.id), "disabled", client).await?;
-            return Err(AppError::Unauthenticated("invalid email or password"));
+            return Err(AppError::Unauthenticated("invalid email or password".into()));
         }
         self.throttle.reset(&email).await?;
 
@@ -234,7 +232,7 @@ impl IdentityService {
     /// Spends a refresh token for a new pair; a spent token revokes its whole session.
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> Result<TokenPair> {
-        const REFUSED: AppError = AppError::Unauthenticated("invalid refresh token");
+        const REFUSED: AppError = AppError::Unauthenticated(std::borrow::Cow::Borrowed("invalid refresh token"));
         let now = now();
         let hash = hash_refresh_token(refresh_token);
         let mut tx = self.store.begin().await?;
@@ -292,7 +290,7 @@ impl IdentityService {
     pub async fn me(&self, caller: &Caller) -> Result<User> {
         match self.store.user_by_id(caller.user_id).await? {
             Some(user) if !user.disabled => Ok(user),
-            _ => Err(AppError::Unauthenticated("the account no longer exists or is disabled")),
+            _ => Err(AppError::Unauthenticated("the account no longer exists or is disabled".into())),
         }
     }
 
@@ -304,13 +302,11 @@ impl IdentityService {
         display_name: Option<&str>,
         expected_version: Option<i64>,
     ) -> Result<User> {
-        let display_name = display_name
-            .map(DisplayName::parse)
-            .transpose()
-            .map_err(|violation| AppError::Validation(vec![violation]))?;
+        let display_name =
+            display_name.map(DisplayName::parse).transpose().map_err(|violation| AppError::Invalid(vec![violation]))?;
         let mut tx = self.store.begin().await?;
         let Some(mut user) = tx.user_for_update(caller.user_id).await?.filter(|u| !u.disabled) else {
-            return Err(AppError::Unauthenticated("the account no longer exists or is disabled"));
+            return Err(AppError::Unauthenticated("the account no longer exists or is disabled".into()));
         };
         check_version(&user, expected_version)?;
         let Some(display_name) = display_name else {
@@ -330,28 +326,25 @@ impl IdentityService {
     /// Changes the caller's password and revokes every other session of theirs.
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn change_password(&self, caller: &Caller, current: &str, new: &str, client: &ClientInfo) -> Result<()> {
-        let new = PlainPassword::parse(new, "new_password").map_err(|v| AppError::Validation(vec![v]))?;
+        let new = PlainPassword::parse(new, "new_password").map_err(|v| AppError::Invalid(vec![v]))?;
         let user = match self.store.user_with_credentials(caller.user_id).await? {
             Some(user) if !user.disabled => user,
-            _ => return Err(AppError::Unauthenticated("the account no longer exists or is disabled")),
+            _ => return Err(AppError::Unauthenticated("the account no longer exists or is disabled".into())),
         };
         // Guessing the current password with a stolen access token draws on the same budget as
         // guessing it at login, counted before the check for the same reason (see `login`).
         if let Attempt::LockedOut { retry_after_secs } = self.throttle.attempt(&user.email).await? {
-            return Err(AppError::LockedOut { retry_after_secs });
+            return Err(crate::app::locked_out(retry_after_secs));
         }
         if !self.hasher.verify(current.to_owned(), user.password_hash.clone()).await? {
-            return Err(AppError::Validation(vec![FieldViolation {
-                field: "current_password",
-                message: "is not the current password".to_owned(),
-            }]));
+            return Err(AppError::field("current_password", "is not the current password"));
         }
         self.throttle.reset(&user.email).await?;
         let hash = self.hasher.hash(new.expose().to_owned()).await?;
         let now = now();
         let mut tx = self.store.begin().await?;
         let Some(mut user) = tx.user_for_update(caller.user_id).await? else {
-            return Err(AppError::Unauthenticated("the account no longer exists"));
+            return Err(AppError::Unauthenticated("the account no longer exists".into()));
         };
         let previous = user.version;
         user.password_hash = hash;
@@ -375,8 +368,8 @@ impl IdentityService {
 
     /// One user: everything for self and admins, the public profile for anyone else.
     pub async fn get_user(&self, caller: &Caller, id: &str) -> Result<UserView> {
-        let id = Uuid::parse_str(id).map_err(|_| AppError::NotFound)?;
-        let user = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+        let id = Uuid::parse_str(id).map_err(|_| crate::app::no_such_user())?;
+        let user = self.store.user_by_id(id).await?.ok_or_else(crate::app::no_such_user)?;
         if user.id == caller.user_id || self.is_admin(caller).await? {
             Ok(UserView::Full(user))
         } else {
@@ -395,13 +388,10 @@ impl IdentityService {
     /// Every user, newest last, optionally filtered (admins only).
     pub async fn list_users(&self, caller: &Caller, query: &str, limit: u32, cursor: &str) -> Result<ListUsersPage> {
         if !self.is_admin(caller).await? {
-            return Err(AppError::PermissionDenied("only admins may list users"));
+            return Err(AppError::PermissionDenied("only admins may list users".into()));
         }
         if !(1..=100).contains(&limit) {
-            return Err(AppError::Validation(vec![FieldViolation {
-                field: "limit",
-                message: "must be 1..100".into(),
-            }]));
+            return Err(AppError::field("limit", "must be 1..100"));
         }
         let after = if cursor.is_empty() { None } else { Some(decode_cursor(cursor)?) };
         let query = Some(query.trim()).filter(|q| !q.is_empty());
@@ -426,16 +416,16 @@ impl IdentityService {
         client: &ClientInfo,
     ) -> Result<User> {
         if !self.is_admin(caller).await? {
-            return Err(AppError::PermissionDenied("only admins may change users"));
+            return Err(AppError::PermissionDenied("only admins may change users".into()));
         }
-        let id = Uuid::parse_str(id).map_err(|_| AppError::NotFound)?;
+        let id = Uuid::parse_str(id).map_err(|_| crate::app::no_such_user())?;
         if id == caller.user_id && (update.role == Some(Role::Member) || update.disabled == Some(true)) {
             // An admin who demotes or disables themselves could leave Ordo with no admin at all.
-            return Err(AppError::Conflict("admins cannot demote or disable themselves"));
+            return Err(AppError::Conflict("admins cannot demote or disable themselves".into()));
         }
         let now = now();
         let mut tx = self.store.begin().await?;
-        let mut user = tx.user_for_update(id).await?.ok_or(AppError::NotFound)?;
+        let mut user = tx.user_for_update(id).await?.ok_or_else(crate::app::no_such_user)?;
         check_version(&user, update.expected_version)?;
         let previous = user.version;
         let mut events = Vec::new();
@@ -544,7 +534,7 @@ impl IdentityService {
 
 fn check_version(user: &User, expected: Option<i64>) -> Result<()> {
     match expected {
-        Some(version) if version != user.version => Err(AppError::VersionMismatch),
+        Some(version) if version != user.version => Err(crate::app::user_changed()),
         _ => Ok(()),
     }
 }
@@ -558,7 +548,7 @@ fn decode_cursor(cursor: &str) -> Result<Uuid> {
         .decode(cursor)
         .ok()
         .and_then(|bytes| Uuid::from_slice(&bytes).ok())
-        .ok_or_else(|| AppError::BadRequest("invalid cursor".to_owned()))
+        .ok_or_else(|| AppError::BadRequest("invalid cursor".into()))
 }
 
 #[cfg(test)]

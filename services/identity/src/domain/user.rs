@@ -5,39 +5,10 @@ use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// One broken field rule, named by its JSON field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldViolation {
-    /// The field, as named in the API (`email`, `password`, ...).
-    pub field: &'static str,
-    /// What is wrong, for a human.
-    pub message: String,
-}
-
-/// Every field rule a request broke, so a client can fix them all at once.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Violations(pub Vec<FieldViolation>);
-
-impl Violations {
-    /// Records the error of `result` and returns its value.
-    pub fn check<T>(&mut self, result: Result<T, FieldViolation>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(violation) => {
-                self.0.push(violation);
-                None
-            }
-        }
-    }
-
-    /// Whether no rule was broken.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+pub use ordo_error::{FieldViolation, Violations};
 
 fn violation(field: &'static str, message: impl Into<String>) -> FieldViolation {
-    FieldViolation { field, message: message.into() }
+    FieldViolation::new(field, message)
 }
 
 /// A normalised email address: trimmed, lower-cased, at most 254 characters, of valid shape.
@@ -298,7 +269,7 @@ mod tests {
         violations.check(Email::parse("nope"));
         violations.check(PlainPassword::parse("short", "password"));
         violations.check(DisplayName::parse(""));
-        let fields: Vec<_> = violations.0.iter().map(|v| v.field).collect();
+        let fields: Vec<_> = violations.0.iter().map(|v| v.field.as_ref()).collect();
         assert_eq!(fields, ["email", "password", "display_name"]);
     }
 

@@ -3,10 +3,12 @@
 
 use ordo_auth::caller;
 use ordo_proto::identity::v1 as pb;
+use ordo_proto::time::timestamp;
+use ordo_service::status;
 use pb::identity_service_server::IdentityService as IdentityRpc;
 use tonic::{Request, Response, Status};
 
-use crate::app::{AppError, ClientInfo, IdentityService, UserUpdate, UserView};
+use crate::app::{ClientInfo, IdentityService, UserUpdate, UserView};
 use crate::domain::{Role, User};
 
 /// The gRPC face of [`IdentityService`].
@@ -22,43 +24,8 @@ impl IdentityGrpc {
     }
 }
 
-/// Maps every use-case error to its status; exhaustive, so a new variant must be mapped here.
-fn status(error: AppError) -> Status {
-    match error {
-        AppError::Validation(violations) => {
-            ordo_platform::grpc::invalid_fields(violations.iter().map(|v| (v.field, v.message.as_str())))
-        }
-        AppError::BadRequest(message) => Status::invalid_argument(message),
-        AppError::Unauthenticated(message) => Status::unauthenticated(message),
-        AppError::LockedOut { retry_after_secs } => {
-            let mut status = Status::resource_exhausted("too many failed login attempts; try again later");
-            if let Ok(value) = retry_after_secs.to_string().parse() {
-                status.metadata_mut().insert("retry-after", value);
-            }
-            status
-        }
-        AppError::EmailTaken => Status::already_exists("an account with this email already exists"),
-        AppError::NotFound => Status::not_found("no such user"),
-        AppError::PermissionDenied(message) => Status::permission_denied(message),
-        AppError::Conflict(message) => Status::failed_precondition(message),
-        AppError::VersionMismatch => Status::aborted("the user was changed by someone else; reload and retry"),
-        AppError::Unavailable(cause) => {
-            tracing::warn!(%cause, "backend unavailable");
-            Status::unavailable("a backend is unavailable; retry shortly")
-        }
-        AppError::Internal(cause) => {
-            tracing::error!(error = ?cause, "internal error");
-            Status::internal("internal error")
-        }
-    }
-}
-
 fn client(info: Option<pb::ClientInfo>) -> ClientInfo {
     info.map(|c| ClientInfo { ip: c.ip, user_agent: c.user_agent }).unwrap_or_default()
-}
-
-fn timestamp(time: time::OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: time.unix_timestamp(), nanos: i32::try_from(time.nanosecond()).unwrap_or(0) }
 }
 
 fn role(role: Role) -> pb::Role {

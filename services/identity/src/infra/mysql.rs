@@ -4,12 +4,14 @@
 use async_trait::async_trait;
 use ordo_events::OutboxSignal;
 use ordo_platform::db::utc_datetime as utc;
+use ordo_service::db_error;
 use sqlx::mysql::MySqlPool;
 use sqlx::{MySql, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
 use super::RedisUserCache;
+
 use crate::app::ports::{IdentityStore, IdentityTx, RefreshRecord, SessionRecord};
 use crate::app::{AppError, ClientInfo, Result};
 use crate::domain::{DisplayName, Email, IdentityEvent, RevokeReason, Role, User};
@@ -67,14 +69,6 @@ impl From<SessionRow> for SessionRecord {
     }
 }
 
-fn db(error: sqlx::Error) -> AppError {
-    if ordo_platform::db::is_unavailable(&error) {
-        AppError::Unavailable(format!("database: {error}"))
-    } else {
-        AppError::Internal(error.into())
-    }
-}
-
 /// Identity's MySQL store, with users by id cached in Redis.
 #[derive(Debug, Clone)]
 pub struct MySqlIdentityStore {
@@ -94,7 +88,7 @@ impl MySqlIdentityStore {
 #[async_trait]
 impl IdentityStore for MySqlIdentityStore {
     async fn begin(&self) -> Result<Box<dyn IdentityTx>> {
-        let tx = self.pool.begin().await.map_err(db)?;
+        let tx = self.pool.begin().await.map_err(db_error)?;
         Ok(Box::new(MySqlIdentityTx {
             tx,
             signal: self.signal.clone(),
@@ -122,7 +116,7 @@ impl IdentityStore for MySqlIdentityStore {
     #[tracing::instrument(skip(self))]
     async fn user_with_credentials(&self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id = ?");
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(db)?;
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(db_error)?;
         row.map(User::try_from).transpose()
     }
 
@@ -130,7 +124,7 @@ impl IdentityStore for MySqlIdentityStore {
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE email = ?");
         let row: Option<UserRow> =
-            sqlx::query_as(&sql).bind(email.as_str()).fetch_optional(&self.pool).await.map_err(db)?;
+            sqlx::query_as(&sql).bind(email.as_str()).fetch_optional(&self.pool).await.map_err(db_error)?;
         row.map(User::try_from).transpose()
     }
 
@@ -148,7 +142,7 @@ impl IdentityStore for MySqlIdentityStore {
             let pattern = format!("%{}%", escaped.to_lowercase());
             q = q.bind(pattern.clone()).bind(pattern);
         }
-        let rows = q.bind(limit).fetch_all(&self.pool).await.map_err(db)?;
+        let rows = q.bind(limit).fetch_all(&self.pool).await.map_err(db_error)?;
         rows.into_iter().map(User::try_from).collect()
     }
 
@@ -159,7 +153,7 @@ impl IdentityStore for MySqlIdentityStore {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(db)?;
+                .map_err(db_error)?;
         Ok(row.map(SessionRecord::from))
     }
 }
@@ -179,7 +173,7 @@ impl IdentityTx for MySqlIdentityTx {
             .bind(user_id)
             .execute(&mut *self.tx)
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -202,14 +196,15 @@ impl IdentityTx for MySqlIdentityTx {
         match result {
             Ok(_) => Ok(()),
             // The email is the table's only unique key besides the generated id.
-            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(AppError::EmailTaken),
-            Err(e) => Err(db(e)),
+            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(crate::app::email_taken()),
+            Err(e) => Err(db_error(e)),
         }
     }
 
     async fn user_for_update(&mut self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id = ? FOR UPDATE");
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(db)?;
+        let row: Option<UserRow> =
+            sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(db_error)?;
         row.map(User::try_from).transpose()
     }
 
@@ -230,8 +225,8 @@ impl IdentityTx for MySqlIdentityTx {
         .bind(previous_version)
         .execute(&mut *self.tx)
         .await
-        .map_err(db)?;
-        if done.rows_affected() == 1 { Ok(()) } else { Err(AppError::VersionMismatch) }
+        .map_err(db_error)?;
+        if done.rows_affected() == 1 { Ok(()) } else { Err(crate::app::user_changed()) }
     }
 
     async fn insert_session(&mut self, session: &SessionRecord, client: &ClientInfo) -> Result<()> {
@@ -246,7 +241,7 @@ impl IdentityTx for MySqlIdentityTx {
         .bind(truncate(&client.user_agent, 512))
         .execute(&mut *self.tx)
         .await
-        .map_err(db)?;
+        .map_err(db_error)?;
         Ok(())
     }
 
@@ -256,7 +251,7 @@ impl IdentityTx for MySqlIdentityTx {
             .bind(id)
             .execute(&mut *self.tx)
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -274,7 +269,7 @@ impl IdentityTx for MySqlIdentityTx {
             .bind(utc(expires_at))
             .execute(&mut *self.tx)
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -298,7 +293,7 @@ impl IdentityTx for MySqlIdentityTx {
         .bind(&token_hash[..])
         .fetch_optional(&mut *self.tx)
         .await
-        .map_err(db)?;
+        .map_err(db_error)?;
         Ok(row.map(|row| RefreshRecord {
             token_hash,
             session: SessionRecord {
@@ -318,7 +313,7 @@ impl IdentityTx for MySqlIdentityTx {
             .bind(&token_hash[..])
             .execute(&mut *self.tx)
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -330,7 +325,7 @@ impl IdentityTx for MySqlIdentityTx {
                 .bind(id)
                 .execute(&mut *self.tx)
                 .await
-                .map_err(db)?;
+                .map_err(db_error)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -347,7 +342,7 @@ impl IdentityTx for MySqlIdentityTx {
                 .bind(keep.unwrap_or(Uuid::nil()))
                 .fetch_all(&mut *self.tx)
                 .await
-                .map_err(db)?;
+                .map_err(db_error)?;
         let ids: Vec<Uuid> = ids.into_iter().map(|(id,)| id).collect();
         if !ids.is_empty() {
             sqlx::query(
@@ -359,7 +354,7 @@ impl IdentityTx for MySqlIdentityTx {
             .bind(keep.unwrap_or(Uuid::nil()))
             .execute(&mut *self.tx)
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         }
         Ok(ids)
     }
@@ -372,7 +367,7 @@ impl IdentityTx for MySqlIdentityTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(db)?;
+        self.tx.commit().await.map_err(db_error)?;
         if self.wrote_events {
             self.signal.notify();
         }

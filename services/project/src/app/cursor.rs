@@ -42,7 +42,7 @@ impl MemberCursor {
 }
 
 fn bad() -> AppError {
-    AppError::BadRequest("invalid cursor".to_owned())
+    AppError::BadRequest("invalid cursor".into())
 }
 
 /// Encodes a cursor.
@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(limit(0).unwrap(), 50);
         assert_eq!(limit(1).unwrap(), 1);
         assert_eq!(limit(100).unwrap(), 100);
-        assert!(matches!(limit(101), Err(AppError::Validation(_))));
-        assert!(matches!(limit(-1), Err(AppError::Validation(_))));
+        assert!(matches!(limit(101), Err(AppError::Invalid(_))));
+        assert!(matches!(limit(-1), Err(AppError::Invalid(_))));
     }
 }

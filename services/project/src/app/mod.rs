@@ -8,4 +8,5 @@ pub mod ports;
 mod service;
 
 pub use error::{AppError, Result};
+pub(crate) use error::{already_member, denied, key_taken};
 pub use service::{AccessAnswer, ClientInfo, MemberPage, MemberView, ProjectPage, ProjectService, ProjectUpdate};

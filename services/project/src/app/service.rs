@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::cursor::{self, MemberCursor, ProjectCursor};
 use super::ports::{AccessCache, AccessRecord, CacheLookup, ProjectQuery, ProjectStore, ProjectTx, UserDirectory};
-use super::{AppError, Result};
+use super::{AppError, Result, denied};
 use crate::domain::{
     Access, Description, MemberRemoval, Membership, Project, ProjectEvent, ProjectKey, ProjectName, ProjectRole,
     Violations,
@@ -102,17 +102,17 @@ fn is_global_admin(caller: &Caller) -> bool {
 
 /// A project id from a request; one that is not a UUID names no project.
 fn project_id(raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| AppError::NotFound("no such project"))
+    Uuid::parse_str(raw).map_err(|_| AppError::NotFound("no such project".into()))
 }
 
 /// A member's user id from a request path; one that is not a UUID names no member.
 fn member_id(raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| AppError::NotFound("no such member"))
+    Uuid::parse_str(raw).map_err(|_| AppError::NotFound("no such member".into()))
 }
 
 fn check_version(current: i64, expected: Option<i64>) -> Result<()> {
     match expected {
-        Some(version) if version != current => Err(AppError::VersionMismatch),
+        Some(version) if version != current => Err(AppError::changed()),
         _ => Ok(()),
     }
 }
@@ -131,9 +131,9 @@ impl ProjectService {
 
     /// Locks a project the caller can see; `NotFound` otherwise.
     async fn lock_visible(tx: &mut Box<dyn ProjectTx>, id: Uuid, caller: &Caller) -> Result<(Project, Access)> {
-        let project = tx.project_for_update(id).await?.ok_or(AppError::NotFound("no such project"))?;
+        let project = tx.project_for_update(id).await?.ok_or_else(|| AppError::NotFound("no such project".into()))?;
         let access = Self::access_in(tx, id, caller).await?;
-        access.read().map_err(AppError::denied)?;
+        access.read().map_err(denied)?;
         Ok((project, access))
     }
 
@@ -171,7 +171,7 @@ impl ProjectService {
         let key = violations.check(ProjectKey::parse(key));
         let description = violations.check(description.map(Description::parse).transpose().map(Option::flatten));
         let (Some(name), Some(key), Some(description)) = (name, key, description) else {
-            return Err(AppError::Validation(violations.0));
+            return Err(AppError::Invalid(violations.0));
         };
         let now = now();
         let project = Project::new(Uuid::now_v7(), key, name, description, caller.user_id, now);
@@ -217,9 +217,12 @@ impl ProjectService {
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, project = %id))]
     pub async fn get_project(&self, caller: &Caller, id: &str) -> Result<Project> {
         let id = project_id(id)?;
-        let (project, role) =
-            self.store.project_with_role(id, caller.user_id).await?.ok_or(AppError::NotFound("no such project"))?;
-        Access::new(role, is_global_admin(caller)).read().map_err(AppError::denied)?;
+        let (project, role) = self
+            .store
+            .project_with_role(id, caller.user_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("no such project".into()))?;
+        Access::new(role, is_global_admin(caller)).read().map_err(denied)?;
         Ok(project)
     }
 
@@ -235,7 +238,7 @@ impl ProjectService {
         let id = project_id(id)?;
         let mut tx = self.store.begin().await?;
         let (mut project, access) = Self::lock_visible(&mut tx, id, caller).await?;
-        access.update_project().map_err(AppError::denied)?;
+        access.update_project().map_err(denied)?;
 
         let mut violations = Violations::default();
         let name = update.name.as_deref().map(ProjectName::parse).transpose();
@@ -243,11 +246,11 @@ impl ProjectService {
         let description = update.description.as_deref().map(Description::parse).transpose();
         let description = violations.check(description).flatten();
         if !violations.is_empty() {
-            return Err(AppError::Validation(violations.0));
+            return Err(AppError::Invalid(violations.0));
         }
         check_version(project.version, update.expected_version)?;
         if project.archived {
-            return Err(AppError::Conflict("the project is archived; unarchive it to change it"));
+            return Err(AppError::Conflict("the project is archived; unarchive it to change it".into()));
         }
 
         let previous = project.version;
@@ -284,7 +287,7 @@ impl ProjectService {
         let id = project_id(id)?;
         let mut tx = self.store.begin().await?;
         let (mut project, access) = Self::lock_visible(&mut tx, id, caller).await?;
-        access.archive_project().map_err(AppError::denied)?;
+        access.archive_project().map_err(denied)?;
         check_version(project.version, expected_version)?;
         if project.archived == archived {
             return Ok(project);
@@ -314,7 +317,7 @@ impl ProjectService {
         let id = project_id(id)?;
         let mut tx = self.store.begin().await?;
         let (project, access) = Self::lock_visible(&mut tx, id, caller).await?;
-        access.delete_project().map_err(AppError::denied)?;
+        access.delete_project().map_err(denied)?;
         check_version(project.version, expected_version)?;
         let member_ids = tx.member_ids(id).await?;
         tx.delete_project(id).await?;
@@ -331,9 +334,12 @@ impl ProjectService {
             Some(c) => Some((c.added_at()?, c.user_id)),
             None => None,
         };
-        let (_, role) =
-            self.store.project_with_role(id, caller.user_id).await?.ok_or(AppError::NotFound("no such project"))?;
-        Access::new(role, is_global_admin(caller)).read().map_err(AppError::denied)?;
+        let (_, role) = self
+            .store
+            .project_with_role(id, caller.user_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("no such project".into()))?;
+        Access::new(role, is_global_admin(caller)).read().map_err(denied)?;
         let mut rows = self.store.list_members(id, after, limit + 1).await?;
         let next_cursor = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
@@ -351,11 +357,14 @@ impl ProjectService {
     pub async fn get_member(&self, caller: &Caller, id: &str, user_id: &str) -> Result<MemberView> {
         let id = project_id(id)?;
         let user_id = member_id(user_id)?;
-        let (_, role) =
-            self.store.project_with_role(id, caller.user_id).await?.ok_or(AppError::NotFound("no such project"))?;
-        Access::new(role, is_global_admin(caller)).read().map_err(AppError::denied)?;
+        let (_, role) = self
+            .store
+            .project_with_role(id, caller.user_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("no such project".into()))?;
+        Access::new(role, is_global_admin(caller)).read().map_err(denied)?;
         let (membership, user_disabled) =
-            self.store.member(id, user_id).await?.ok_or(AppError::NotFound("no such member"))?;
+            self.store.member(id, user_id).await?.ok_or_else(|| AppError::NotFound("no such member".into()))?;
         Ok(MemberView { membership, user_disabled })
     }
 
@@ -373,10 +382,13 @@ impl ProjectService {
     ) -> Result<MemberView> {
         let id = project_id(id)?;
         // Who may add is decided before the input is judged, so strangers learn nothing.
-        let (_, caller_role) =
-            self.store.project_with_role(id, caller.user_id).await?.ok_or(AppError::NotFound("no such project"))?;
+        let (_, caller_role) = self
+            .store
+            .project_with_role(id, caller.user_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("no such project".into()))?;
         let access = Access::new(caller_role, is_global_admin(caller));
-        access.read().map_err(AppError::denied)?;
+        access.read().map_err(denied)?;
 
         let mut violations = Violations::default();
         let user_id = violations.check(
@@ -386,9 +398,9 @@ impl ProjectService {
             role.ok_or_else(|| crate::domain::FieldViolation::new("role", "must be owner, admin, member or viewer")),
         );
         let (Some(user_id), Some(role)) = (user_id, role) else {
-            return Err(AppError::Validation(violations.0));
+            return Err(AppError::Invalid(violations.0));
         };
-        access.add_member(role).map_err(AppError::denied)?;
+        access.add_member(role).map_err(denied)?;
         // Asked outside the transaction: no lock is held across a network call.
         if !self.users.user_exists(authorization, user_id).await? {
             return Err(AppError::field("user_id", "no user has this id"));
@@ -396,9 +408,9 @@ impl ProjectService {
 
         let mut tx = self.store.begin().await?;
         let (project, access) = Self::lock_visible(&mut tx, id, caller).await?;
-        access.add_member(role).map_err(AppError::denied)?;
+        access.add_member(role).map_err(denied)?;
         if tx.membership(id, user_id).await?.is_some() {
-            return Err(AppError::AlreadyMember);
+            return Err(crate::app::already_member());
         }
         let membership = Membership { project_id: id, user_id, role, added_at: now(), version: 1 };
         tx.insert_membership(&membership).await?;
@@ -423,16 +435,17 @@ impl ProjectService {
         let user_id = member_id(user_id)?;
         let mut tx = self.store.begin().await?;
         let (project, access) = Self::lock_visible(&mut tx, id, caller).await?;
-        let mut membership = tx.membership(id, user_id).await?.ok_or(AppError::NotFound("no such member"))?;
+        let mut membership =
+            tx.membership(id, user_id).await?.ok_or_else(|| AppError::NotFound("no such member".into()))?;
         let role = role.ok_or_else(|| AppError::field("role", "must be owner, admin, member or viewer"))?;
-        access.change_member_role(membership.role, role).map_err(AppError::denied)?;
+        access.change_member_role(membership.role, role).map_err(denied)?;
         check_version(membership.version, expected_version)?;
         let user_disabled = tx.user_disabled(user_id).await?;
         if membership.role == role {
             return Ok(MemberView { membership, user_disabled });
         }
         if membership.role == ProjectRole::Owner && tx.owner_count(id).await? <= 1 {
-            return Err(AppError::Conflict("the last owner cannot be demoted; make someone else owner first"));
+            return Err(AppError::Conflict("the last owner cannot be demoted; make someone else owner first".into()));
         }
         let old_role = membership.role;
         membership.role = role;
@@ -457,13 +470,14 @@ impl ProjectService {
         let user_id = member_id(user_id)?;
         let mut tx = self.store.begin().await?;
         let (project, access) = Self::lock_visible(&mut tx, id, caller).await?;
-        let membership = tx.membership(id, user_id).await?.ok_or(AppError::NotFound("no such member"))?;
+        let membership =
+            tx.membership(id, user_id).await?.ok_or_else(|| AppError::NotFound("no such member".into()))?;
         let is_self = user_id == caller.user_id;
-        access.remove_member(membership.role, is_self).map_err(AppError::denied)?;
+        access.remove_member(membership.role, is_self).map_err(denied)?;
         check_version(membership.version, expected_version)?;
         if membership.role == ProjectRole::Owner && tx.owner_count(id).await? <= 1 {
             return Err(AppError::Conflict(
-                "the last owner cannot be removed; make someone else owner first, or delete the project",
+                "the last owner cannot be removed; make someone else owner first, or delete the project".into(),
             ));
         }
         tx.delete_membership(id, user_id).await?;
@@ -485,7 +499,7 @@ impl ProjectService {
             Uuid::parse_str(user_id).map_err(|_| crate::domain::FieldViolation::new("user_id", "must be a UUID")),
         );
         let (Some(project), Some(user)) = (project, user) else {
-            return Err(AppError::Validation(violations.0));
+            return Err(AppError::Invalid(violations.0));
         };
         // The answer shows the project's key and state, so the caller must be able to see the
         // project: a global admin, or an active member.
@@ -497,11 +511,11 @@ impl ProjectService {
             }
         };
         if !visible {
-            return Err(AppError::NotFound("no such project"));
+            return Err(AppError::NotFound("no such project".into()));
         }
         let record = if user == caller.user_id { caller_record } else { self.lookup(project, user).await? };
         match record {
-            AccessRecord::NoProject => Err(AppError::NotFound("no such project")),
+            AccessRecord::NoProject => Err(AppError::NotFound("no such project".into())),
             AccessRecord::Project { key, archived, role, user_disabled } => {
                 Ok(AccessAnswer { role: if user_disabled { None } else { role }, archived, key, user_disabled })
             }
@@ -547,7 +561,7 @@ mod tests {
     fn versions_match_or_abort() {
         assert!(check_version(3, None).is_ok());
         assert!(check_version(3, Some(3)).is_ok());
-        assert!(matches!(check_version(3, Some(2)), Err(AppError::VersionMismatch)));
+        assert!(matches!(check_version(3, Some(2)), Err(AppError::VersionMismatch(_))));
     }
 
     #[test]

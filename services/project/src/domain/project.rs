@@ -5,48 +5,7 @@ use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// One broken field rule, named by its JSON field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldViolation {
-    /// The field, as named in the API (`key`, `name`, ...).
-    pub field: &'static str,
-    /// What is wrong, for a human.
-    pub message: String,
-}
-
-impl FieldViolation {
-    /// A violation of `field`.
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
-    }
-}
-
-/// Every field rule a request broke, so a client can fix them all at once.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Violations(pub Vec<FieldViolation>);
-
-impl Violations {
-    /// Records the error of `result` and returns its value.
-    pub fn check<T>(&mut self, result: Result<T, FieldViolation>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(violation) => {
-                self.0.push(violation);
-                None
-            }
-        }
-    }
-
-    /// Records a violation.
-    pub fn push(&mut self, violation: FieldViolation) {
-        self.0.push(violation);
-    }
-
-    /// Whether no rule was broken.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+pub use ordo_error::{FieldViolation, Violations};
 
 /// A project key: an upper-case ASCII letter then 1 to 9 upper-case letters or digits
 /// (`^[A-Z][A-Z0-9]{1,9}$`). It prefixes task numbers (`ORDO-42`), so it is not normalised: `ordo`

@@ -3,10 +3,12 @@
 
 use ordo_auth::caller;
 use ordo_proto::project::v1 as pb;
+use ordo_proto::time::timestamp;
+use ordo_service::status;
 use pb::project_service_server::ProjectService as ProjectRpc;
 use tonic::{Request, Response, Status};
 
-use crate::app::{AppError, ClientInfo, MemberView, ProjectService, ProjectUpdate};
+use crate::app::{ClientInfo, MemberView, ProjectService, ProjectUpdate};
 use crate::domain::{Description, Membership, Project, ProjectRole};
 
 /// The gRPC face of [`ProjectService`].
@@ -22,36 +24,8 @@ impl ProjectGrpc {
     }
 }
 
-/// Maps every use-case error to its status; exhaustive, so a new variant must be mapped here.
-fn status(error: AppError) -> Status {
-    match error {
-        AppError::Validation(violations) => {
-            ordo_platform::grpc::invalid_fields(violations.iter().map(|v| (v.field, v.message.as_str())))
-        }
-        AppError::BadRequest(message) => Status::invalid_argument(message),
-        AppError::KeyTaken => Status::already_exists("another project has this key"),
-        AppError::AlreadyMember => Status::already_exists("the user is already a member of this project"),
-        AppError::NotFound(what) => Status::not_found(what),
-        AppError::PermissionDenied(message) => Status::permission_denied(message),
-        AppError::Conflict(message) => Status::failed_precondition(message),
-        AppError::VersionMismatch => Status::aborted("changed by someone else; reload and retry"),
-        AppError::Unavailable(cause) => {
-            tracing::warn!(%cause, "backend unavailable");
-            Status::unavailable("a backend is unavailable; retry shortly")
-        }
-        AppError::Internal(cause) => {
-            tracing::error!(error = ?cause, "internal error");
-            Status::internal("internal error")
-        }
-    }
-}
-
 fn client(info: Option<pb::ClientInfo>) -> ClientInfo {
     info.map(|c| ClientInfo { ip: c.ip, user_agent: c.user_agent }).unwrap_or_default()
-}
-
-fn timestamp(time: time::OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: time.unix_timestamp(), nanos: i32::try_from(time.nanosecond()).unwrap_or(0) }
 }
 
 fn role_to_proto(role: Option<ProjectRole>) -> pb::ProjectRole {

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use ordo_events::OutboxSignal;
 use ordo_platform::db::utc_datetime as utc;
+use ordo_service::db_error;
 use sqlx::mysql::MySqlPool;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -104,14 +105,6 @@ fn role(name: &str) -> Result<ProjectRole> {
     ProjectRole::parse(name).ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored role {name:?} is unknown")))
 }
 
-fn db(error: sqlx::Error) -> AppError {
-    if ordo_platform::db::is_unavailable(&error) {
-        AppError::Unavailable(format!("database: {error}"))
-    } else {
-        AppError::Internal(error.into())
-    }
-}
-
 /// The project service's MySQL store.
 #[derive(Debug, Clone)]
 pub struct MySqlProjectStore {
@@ -129,7 +122,7 @@ impl MySqlProjectStore {
 #[async_trait]
 impl ProjectStore for MySqlProjectStore {
     async fn begin(&self) -> Result<Box<dyn ProjectTx>> {
-        let tx = self.pool.begin().await.map_err(db)?;
+        let tx = self.pool.begin().await.map_err(db_error)?;
         Ok(Box::new(MySqlProjectTx { tx, signal: self.signal.clone(), wrote_events: false }))
     }
 
@@ -144,7 +137,7 @@ impl ProjectStore for MySqlProjectStore {
              LEFT JOIN membership m ON m.project_id = p.id AND m.user_id = ? WHERE p.id = ?"
         );
         let row: Option<ProjectRoleRow> =
-            sqlx::query_as(&sql).bind(user_id).bind(project_id).fetch_optional(&self.pool).await.map_err(db)?;
+            sqlx::query_as(&sql).bind(user_id).bind(project_id).fetch_optional(&self.pool).await.map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
         let role = row.role.as_deref().map(role).transpose()?;
         Ok(Some((Project::try_from(row.project)?, role)))
@@ -168,7 +161,7 @@ impl ProjectStore for MySqlProjectStore {
                 .push("))");
         }
         sql.push(" ORDER BY p.name, p.id LIMIT ").push_bind(query.limit);
-        let rows: Vec<ProjectRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        let rows: Vec<ProjectRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
         rows.into_iter().map(Project::try_from).collect()
     }
 
@@ -194,7 +187,7 @@ impl ProjectStore for MySqlProjectStore {
                 .push("))");
         }
         sql.push(" ORDER BY m.added_at, m.user_id LIMIT ").push_bind(limit);
-        let rows: Vec<MemberRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        let rows: Vec<MemberRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
         rows.into_iter().map(|row| Ok((Membership::try_from(row.membership)?, row.disabled))).collect()
     }
 
@@ -209,7 +202,7 @@ impl ProjectStore for MySqlProjectStore {
         .bind(user_id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(db_error)?;
         row.map(|row| Ok((Membership::try_from(row.membership)?, row.disabled))).transpose()
     }
 
@@ -225,7 +218,7 @@ impl ProjectStore for MySqlProjectStore {
         .bind(project_id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(db_error)?;
         let Some(row) = row else { return Ok(AccessRecord::NoProject) };
         Ok(AccessRecord::Project {
             key: row.project_key,
@@ -263,14 +256,15 @@ impl ProjectTx for MySqlProjectTx {
         .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(AppError::KeyTaken),
-            Err(e) => Err(db(e)),
+            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(crate::app::key_taken()),
+            Err(e) => Err(db_error(e)),
         }
     }
 
     async fn project_for_update(&mut self, id: Uuid) -> Result<Option<Project>> {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM project p WHERE p.id = ? FOR UPDATE");
-        let row: Option<ProjectRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(db)?;
+        let row: Option<ProjectRow> =
+            sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(db_error)?;
         row.map(Project::try_from).transpose()
     }
 
@@ -288,13 +282,13 @@ impl ProjectTx for MySqlProjectTx {
         .bind(previous_version)
         .execute(&mut *self.tx)
         .await
-        .map_err(db)?;
-        if result.rows_affected() == 1 { Ok(()) } else { Err(AppError::VersionMismatch) }
+        .map_err(db_error)?;
+        if result.rows_affected() == 1 { Ok(()) } else { Err(AppError::changed()) }
     }
 
     async fn delete_project(&mut self, id: Uuid) -> Result<()> {
         // Memberships go by the foreign key's cascade.
-        sqlx::query("DELETE FROM project WHERE id = ?").bind(id).execute(&mut *self.tx).await.map_err(db)?;
+        sqlx::query("DELETE FROM project WHERE id = ?").bind(id).execute(&mut *self.tx).await.map_err(db_error)?;
         Ok(())
     }
 
@@ -306,7 +300,7 @@ impl ProjectTx for MySqlProjectTx {
         .bind(user_id)
         .fetch_optional(&mut *self.tx)
         .await
-        .map_err(db)?;
+        .map_err(db_error)?;
         row.map(Membership::try_from).transpose()
     }
 
@@ -322,8 +316,8 @@ impl ProjectTx for MySqlProjectTx {
                 .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(AppError::AlreadyMember),
-            Err(e) => Err(db(e)),
+            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(crate::app::already_member()),
+            Err(e) => Err(db_error(e)),
         }
     }
 
@@ -335,7 +329,7 @@ impl ProjectTx for MySqlProjectTx {
             .bind(membership.user_id)
             .execute(&mut *self.tx)
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -345,7 +339,7 @@ impl ProjectTx for MySqlProjectTx {
             .bind(user_id)
             .execute(&mut *self.tx)
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -354,7 +348,7 @@ impl ProjectTx for MySqlProjectTx {
             .bind(project_id)
             .fetch_one(&mut *self.tx)
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -363,7 +357,7 @@ impl ProjectTx for MySqlProjectTx {
             .bind(project_id)
             .fetch_all(&mut *self.tx)
             .await
-            .map_err(db)
+            .map_err(db_error)
     }
 
     async fn user_disabled(&mut self, user_id: Uuid) -> Result<bool> {
@@ -371,16 +365,16 @@ impl ProjectTx for MySqlProjectTx {
             .bind(user_id)
             .fetch_optional(&mut *self.tx)
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         Ok(disabled.unwrap_or(false))
     }
 
     async fn projects_of(&mut self, user_id: Uuid) -> Result<Vec<Uuid>> {
-        projects_of(&mut self.tx, user_id).await.map_err(db)
+        projects_of(&mut self.tx, user_id).await.map_err(db_error)
     }
 
     async fn set_user_status(&mut self, user_id: Uuid, disabled: bool, as_of: OffsetDateTime) -> Result<bool> {
-        set_user_status(&mut self.tx, user_id, disabled, as_of).await.map_err(db)
+        set_user_status(&mut self.tx, user_id, disabled, as_of).await.map_err(db_error)
     }
 
     async fn record(&mut self, event: &ProjectEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()> {
@@ -391,7 +385,7 @@ impl ProjectTx for MySqlProjectTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(db)?;
+        self.tx.commit().await.map_err(db_error)?;
         if self.wrote_events {
             self.signal.notify();
         }
