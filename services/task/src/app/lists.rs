@@ -56,7 +56,8 @@ pub trait PageEncoder: Send + Sync {
     type Response: Send;
     /// The answer for a page just read from the database.
     fn respond(&self, page: TaskPage) -> Self::Response;
-    /// The bytes of `response` as the page cache keeps them, and as they are answered on a hit.
+    /// The bytes of `response` as the page cache keeps them; a hit hands them back as
+    /// [`EncodedPage::Stored`].
     fn encode(&self, response: &Self::Response) -> Vec<u8>;
 }
 
