@@ -11,14 +11,13 @@ use uuid::Uuid;
 
 use super::cursor;
 use super::ports::{ByteStream, ObjectStore, PutError};
-use super::service::{Caller, ClientInfo, TaskService, id_of, now};
+use super::service::{Caller, ClientInfo, TaskService};
+use super::shared::{NO_TASK, id_of, now};
 use super::{AppError, Result};
 use crate::domain::{Attachment, ContentType, Filename, TaskEvent, Violations};
 
 /// The name a hidden or missing attachment goes by.
 const NO_ATTACHMENT: &str = "no such attachment";
-/// The name a hidden or missing task goes by.
-const NO_TASK: &str = "no such task";
 /// How long an upload may take before its object counts as abandoned.
 const UPLOAD_GUARD: Duration = Duration::from_secs(3600);
 /// Deletions carried out per sweep.

@@ -17,7 +17,9 @@ use futures::FutureExt as _;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::service::{Caller, ClientInfo, TaskService, now, place, retrying};
+use super::placement::place;
+use super::service::{Caller, ClientInfo, TaskService};
+use super::shared::{now, retrying};
 use super::{AppError, Result};
 use crate::domain::{NewTask, Position, Task, TaskEvent, check_parent};
 

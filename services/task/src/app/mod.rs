@@ -1,19 +1,31 @@
 //! The task service's use cases. They depend on the ports in [`ports`] only; `infra` implements them
 //! with MySQL and the project service. Authorization decisions are made here, through the domain's
 //! [`Access`](crate::domain::Access) rules.
+//!
+//! `service` holds the [`TaskService`] and the checks every use case makes, `shared` the small
+//! rules they apply alike; each use-case module (`tasks`, `creates`, `lists`, `board`, `comments`,
+//! `attachments`) adds its own `impl TaskService` block and imports only those two, never a sibling.
 
 mod access_cache;
 mod attachments;
+mod board;
+mod comments;
 mod creates;
 mod cursor;
 mod error;
+mod fields;
+mod lists;
+mod placement;
 pub mod ports;
 mod service;
+mod shared;
+mod tasks;
 
 pub use access_cache::AccessCache;
 pub use attachments::{AttachmentPage, AttachmentSettings, NewAttachment};
+pub use comments::CommentPage;
 pub use error::{AppError, Result};
-pub use service::{
-    BulkOutcome, Caller, ClientInfo, CommentPage, ListTasks, MAX_BULK, MAX_MASK_PATHS, PageEncoder, TaskFields,
-    TaskPage, TaskService,
-};
+pub use fields::{MAX_BULK, MAX_MASK_PATHS, TaskFields};
+pub use lists::{EncodedPage, ListTasks, PageEncoder, TaskPage};
+pub use service::{Caller, ClientInfo, TaskService};
+pub use tasks::BulkOutcome;

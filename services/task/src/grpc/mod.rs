@@ -9,7 +9,8 @@ use tonic::{Request, Response, Status};
 
 use crate::app::ports::TaskSort;
 use crate::app::{
-    AppError, Caller, ClientInfo, ListTasks, MAX_BULK, MAX_MASK_PATHS, NewAttachment, TaskFields, TaskPage, TaskService,
+    AppError, Caller, ClientInfo, EncodedPage, ListTasks, MAX_BULK, MAX_MASK_PATHS, NewAttachment, PageEncoder,
+    TaskFields, TaskPage, TaskService,
 };
 use crate::domain::{
     Attachment, Comment, Description, Estimate, FieldViolation, MAX_ASSIGNEES, MAX_LABELS, Priority,
@@ -26,6 +27,25 @@ impl TaskGrpc {
     /// Serves `service`.
     pub fn new(service: TaskService) -> Self {
         Self { service }
+    }
+}
+
+/// A page of `ListTasks` as the RPC answers it; the page cache keeps the same message's bytes.
+#[derive(Debug, Clone, Copy)]
+struct ListPage;
+
+impl PageEncoder for ListPage {
+    type Response = pb::ListTasksResponse;
+
+    fn respond(&self, page: TaskPage) -> pb::ListTasksResponse {
+        pb::ListTasksResponse {
+            tasks: page.tasks.into_iter().map(task).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        }
+    }
+
+    fn encode(&self, response: &pb::ListTasksResponse) -> Vec<u8> {
+        response.encode_to_vec()
     }
 }
 
@@ -341,16 +361,14 @@ impl TaskRpc for TaskGrpc {
             cursor: r.cursor,
         };
         t.finish()?;
-        let encode = |page: TaskPage| {
-            pb::ListTasksResponse {
-                tasks: page.tasks.into_iter().map(task).collect(),
-                next_cursor: page.next_cursor.unwrap_or_default(),
-            }
-            .encode_to_vec()
+        let response = match self.service.list_tasks_encoded(&caller, &list, &ListPage).await.map_err(status)? {
+            EncodedPage::Fresh(response) => response,
+            // The generated server encodes the message it is handed, so a stored page is decoded
+            // once to be answered; a page read from the database never is.
+            EncodedPage::Stored(bytes) => pb::ListTasksResponse::decode(bytes.as_slice()).map_err(|error| {
+                status(AppError::Internal(anyhow::anyhow!("a stored page does not decode: {error}")))
+            })?,
         };
-        let bytes = self.service.list_tasks_encoded(&caller, &list, &encode).await.map_err(status)?;
-        let response = pb::ListTasksResponse::decode(bytes.as_slice())
-            .map_err(|error| status(AppError::Internal(anyhow::anyhow!("a stored page does not decode: {error}"))))?;
         Ok(Response::new(response))
     }
 

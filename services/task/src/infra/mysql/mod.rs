@@ -1,0 +1,281 @@
+//! The MySQL store of the task service (the `ordo_task` schema): the [`MySqlTaskStore`] and its
+//! transactions, the mapping of database errors to the service's, and the store ports' methods,
+//! each a call into the module that owns its rows: `tasks`, `board`, `comments`, `attachments`,
+//! `objects` (scheduled object deletions) and `outbox`, with `rows` for the row types and
+//! `list_query` for the list statements.
+
+mod attachments;
+mod board;
+mod comments;
+mod list_query;
+mod objects;
+mod outbox;
+mod rows;
+mod tasks;
+
+use async_trait::async_trait;
+use ordo_events::OutboxSignal;
+use sqlx::mysql::{MySqlDatabaseError, MySqlPool};
+use sqlx::{MySql, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub(crate) use self::outbox::record;
+pub(crate) use self::tasks::{fetch_task, update_task_row};
+use crate::app::ports::{BoardSlot, Side, TaskQuery, TaskStore, TaskTx};
+use crate::app::{AppError, ClientInfo, Result};
+use crate::domain::{Attachment, Comment, ParentChain, Position, Task, TaskEvent};
+
+/// Whether `error` is a lost lock race worth retrying the transaction for (a deadlock, or a lock
+/// wait timeout).
+fn is_contention(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.try_downcast_ref::<MySqlDatabaseError>().is_some_and(|e| matches!(e.number(), 1205 | 1213))
+        }
+        _ => false,
+    }
+}
+
+/// The service's error for a database error: `Contention` for a lost lock race, `Unavailable`
+/// when the database cannot be reached, `Internal` otherwise.
+pub(crate) fn db(error: sqlx::Error) -> AppError {
+    if is_contention(&error) {
+        AppError::Contention
+    } else if ordo_platform::db::is_unavailable(&error) {
+        AppError::Unavailable(format!("database: {error}"))
+    } else {
+        AppError::Internal(error.into())
+    }
+}
+
+/// The task service's MySQL store.
+#[derive(Debug, Clone)]
+pub struct MySqlTaskStore {
+    pool: MySqlPool,
+    signal: OutboxSignal,
+}
+
+impl MySqlTaskStore {
+    /// A store on `pool` that wakes the relay through `signal` after each commit.
+    pub fn new(pool: MySqlPool, signal: OutboxSignal) -> Self {
+        Self { pool, signal }
+    }
+}
+
+#[async_trait]
+impl TaskStore for MySqlTaskStore {
+    async fn begin(&self) -> Result<Box<dyn TaskTx>> {
+        let tx = self.pool.begin().await.map_err(db)?;
+        Ok(Box::new(MySqlTaskTx { tx, signal: self.signal.clone(), events: Vec::new() }))
+    }
+
+    async fn ensure_counter(&self, project_id: Uuid) -> Result<()> {
+        board::ensure_counter(&self.pool, project_id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn task(&self, id: Uuid) -> Result<Option<Task>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        fetch_task(&mut conn, id, false).await.map_err(db)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn tasks_by_key(&self, project_key: &str, number: i64) -> Result<Vec<Task>> {
+        tasks::by_key(&self.pool, project_key, number).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<Task>> {
+        let rows: Vec<rows::TaskRow> =
+            list_query::tasks(query).build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        rows::tasks_of(rows).map_err(db)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn comment(&self, id: Uuid) -> Result<Option<Comment>> {
+        comments::comment(&self.pool, id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn list_comments(
+        &self,
+        task_id: Uuid,
+        after: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<Comment>> {
+        comments::list(&self.pool, task_id, after, limit).await
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn attachment(&self, id: Uuid) -> Result<Option<Attachment>> {
+        attachments::attachment(&self.pool, id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn list_attachments(
+        &self,
+        task_id: Uuid,
+        after: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<Attachment>> {
+        attachments::list(&self.pool, task_id, after, limit).await
+    }
+
+    async fn schedule_object_deletion(&self, key: &str, due_at: OffsetDateTime) -> Result<()> {
+        objects::schedule(&self.pool, key, due_at).await
+    }
+
+    async fn due_object_deletions(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<String>> {
+        objects::due(&self.pool, now, limit).await
+    }
+
+    async fn forget_object_deletion(&self, key: &str) -> Result<()> {
+        objects::forget(&self.pool, key).await
+    }
+}
+
+/// One MySQL transaction of the task service.
+struct MySqlTaskTx {
+    tx: Transaction<'static, MySql>,
+    signal: OutboxSignal,
+    /// The transaction's events, written to the outbox together just before the commit.
+    events: Vec<ordo_proto::events::v1::Envelope>,
+}
+
+#[async_trait]
+impl TaskTx for MySqlTaskTx {
+    async fn take_numbers(&mut self, project_id: Uuid, count: usize) -> Result<i64> {
+        board::take_numbers(&mut self.tx, project_id, count).await
+    }
+
+    async fn lock_board(&mut self, project_id: Uuid) -> Result<bool> {
+        board::lock_board(&mut self.tx, project_id).await
+    }
+
+    async fn last_position(&mut self, project_id: Uuid) -> Result<Option<Position>> {
+        board::last_position(&mut self.tx, project_id).await
+    }
+
+    async fn neighbour(
+        &mut self,
+        project_id: Uuid,
+        of: &Position,
+        side: Side,
+        except: Uuid,
+    ) -> Result<Option<Position>> {
+        board::nth_neighbour(&mut self.tx, project_id, of, side, 1, except).await
+    }
+
+    async fn nth_neighbour(
+        &mut self,
+        project_id: Uuid,
+        of: &Position,
+        side: Side,
+        nth: u32,
+        except: Uuid,
+    ) -> Result<Option<Position>> {
+        board::nth_neighbour(&mut self.tx, project_id, of, side, nth, except).await
+    }
+
+    async fn board_between(
+        &mut self,
+        project_id: Uuid,
+        lower: Option<&Position>,
+        upper: Option<&Position>,
+        except: Uuid,
+    ) -> Result<Vec<BoardSlot>> {
+        board::board_between(&mut self.tx, project_id, lower, upper, except).await
+    }
+
+    async fn respace(&mut self, project_id: Uuid, slots: &[BoardSlot]) -> Result<()> {
+        board::respace(&mut self.tx, project_id, slots).await
+    }
+
+    async fn task_for_update(&mut self, id: Uuid) -> Result<Option<Task>> {
+        fetch_task(&mut self.tx, id, true).await.map_err(db)
+    }
+
+    async fn task(&mut self, id: Uuid) -> Result<Option<Task>> {
+        fetch_task(&mut self.tx, id, false).await.map_err(db)
+    }
+
+    async fn parent_chain(&mut self, parent_id: Uuid) -> Result<Option<ParentChain>> {
+        tasks::parent_chain(&mut self.tx, parent_id).await
+    }
+
+    async fn subtree(&mut self, id: Uuid) -> Result<(Vec<Uuid>, usize)> {
+        tasks::subtree(&mut self.tx, id).await
+    }
+
+    async fn watchers(&mut self, task_id: Uuid) -> Result<Vec<Uuid>> {
+        tasks::watchers(&mut self.tx, task_id).await.map_err(db)
+    }
+
+    async fn insert_tasks(&mut self, tasks: &[Task]) -> Result<()> {
+        tasks::insert(&mut self.tx, tasks).await
+    }
+
+    async fn update_task(&mut self, task: &Task, previous_version: i64, changed: &[&'static str]) -> Result<()> {
+        tasks::update(&mut self.tx, task, previous_version, changed).await
+    }
+
+    async fn delete_tasks(&mut self, ids: &[Uuid]) -> Result<()> {
+        tasks::delete(&mut self.tx, ids).await
+    }
+
+    async fn watch(&mut self, task: &Task, user_id: Uuid) -> Result<bool> {
+        tasks::watch(&mut self.tx, task, user_id).await
+    }
+
+    async fn unwatch(&mut self, task_id: Uuid, user_id: Uuid) -> Result<bool> {
+        tasks::unwatch(&mut self.tx, task_id, user_id).await
+    }
+
+    async fn insert_comment(&mut self, comment: &Comment) -> Result<()> {
+        comments::insert(&mut self.tx, comment).await
+    }
+
+    async fn comment_for_update(&mut self, id: Uuid) -> Result<Option<Comment>> {
+        comments::for_update(&mut self.tx, id).await
+    }
+
+    async fn update_comment(&mut self, comment: &Comment, previous_version: i64) -> Result<()> {
+        comments::update(&mut self.tx, comment, previous_version).await
+    }
+
+    async fn delete_comment(&mut self, id: Uuid) -> Result<()> {
+        comments::delete(&mut self.tx, id).await
+    }
+
+    async fn insert_attachment(&mut self, attachment: &Attachment) -> Result<()> {
+        attachments::insert(&mut self.tx, attachment).await
+    }
+
+    async fn attachment_for_update(&mut self, id: Uuid) -> Result<Option<Attachment>> {
+        attachments::for_update(&mut self.tx, id).await
+    }
+
+    async fn delete_attachment(&mut self, attachment: &Attachment) -> Result<()> {
+        attachments::delete(&mut self.tx, attachment).await
+    }
+
+    async fn record(&mut self, event: &TaskEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()> {
+        // The rows the events describe are locked until the commit, so writing the events last
+        // keeps their outbox order: one statement for all of them instead of one each.
+        self.events.push(outbox::envelope_of(event, actor, client));
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let Self { mut tx, signal, events } = *self;
+        if !events.is_empty() {
+            outbox::enqueue_all(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        if !events.is_empty() {
+            signal.notify();
+        }
+        Ok(())
+    }
+}

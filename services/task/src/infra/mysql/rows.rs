@@ -1,0 +1,176 @@
+//! How the task service's rows look in MySQL and become domain values again: the columns each
+//! read selects, the row types, and the packed forms the task row keeps its assignees and labels
+//! in. A stored value this service could not have written is reported as corrupt, never trusted.
+
+use time::PrimitiveDateTime;
+use uuid::Uuid;
+
+use crate::app::{AppError, Result};
+use crate::domain::{
+    Assignees, Attachment, Comment, CommentBody, ContentType, Description, Estimate, Filename, Labels, NewTask,
+    Position, Priority, Schedule, Status, Task, Title,
+};
+
+pub(super) const TASK_COLUMNS: &str = "t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, \
+    t.priority, t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
+    t.updated_at, t.completed_at, t.version, t.assignee_ids, t.labels";
+
+/// A position as stored; one this service could not have written is an internal error.
+pub(super) fn stored_position(raw: &str) -> Result<Position> {
+    Position::parse(raw).ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored position {raw:?}")))
+}
+
+pub(super) const COMMENT_COLUMNS: &str = "id, task_id, project_id, author_id, body, created_at, updated_at, version";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TaskRow {
+    id: Uuid,
+    project_id: Uuid,
+    number: i64,
+    project_key: String,
+    title: String,
+    description: Option<String>,
+    status: String,
+    priority: u8,
+    due_at: Option<PrimitiveDateTime>,
+    start_at: Option<PrimitiveDateTime>,
+    estimate_minutes: Option<i32>,
+    parent_id: Option<Uuid>,
+    reporter_id: Uuid,
+    position: String,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+    completed_at: Option<PrimitiveDateTime>,
+    version: i64,
+    /// The assignees' ids, 16 bytes each.
+    assignee_ids: Vec<u8>,
+    /// A JSON array of the labels.
+    labels: String,
+}
+
+/// How the task row carries its assignees: their ids' bytes, one after the other.
+pub(super) fn packed_assignees(assignees: &Assignees) -> Vec<u8> {
+    assignees.as_slice().iter().flat_map(|id| *id.as_bytes()).collect()
+}
+
+/// How the task row carries its labels: a JSON array of strings.
+pub(super) fn packed_labels(labels: &Labels) -> Result<String, sqlx::Error> {
+    serde_json::to_string(labels.as_slice()).map_err(|e| sqlx::Error::Encode(e.into()))
+}
+
+fn corrupt(what: &str, id: Uuid) -> sqlx::Error {
+    sqlx::Error::Decode(format!("stored task {id} has an invalid {what}").into())
+}
+
+impl TaskRow {
+    pub(super) fn into_task(self) -> Result<Task, sqlx::Error> {
+        let id = self.id;
+        let (chunks, rest) = self.assignee_ids.as_chunks::<16>();
+        if !rest.is_empty() {
+            return Err(corrupt("assignee list", id));
+        }
+        let assignees = chunks.iter().map(|bytes| Uuid::from_bytes(*bytes)).collect();
+        let labels: Vec<String> = serde_json::from_str(&self.labels).map_err(|_| corrupt("label list", id))?;
+        let new = NewTask {
+            title: Title::from_stored(&self.title).map_err(|_| corrupt("title", id))?,
+            description: match self.description {
+                Some(text) => Description::from_stored(&text).map_err(|_| corrupt("description", id))?,
+                None => None,
+            },
+            status: Status::Todo,
+            priority: Priority::from_rank(self.priority).ok_or_else(|| corrupt("priority", id))?,
+            assignees: Assignees::from_stored(assignees),
+            labels: Labels::from_stored(&labels).map_err(|_| corrupt("labels", id))?,
+            schedule: Schedule::new(self.start_at.map(|t| t.assume_utc()), self.due_at.map(|t| t.assume_utc()))
+                .map_err(|_| corrupt("schedule", id))?,
+            estimate: self.estimate_minutes.map(Estimate::new).transpose().map_err(|_| corrupt("estimate", id))?,
+            parent_id: self.parent_id,
+        };
+        let status = Status::parse(&self.status).ok_or_else(|| corrupt("status", id))?;
+        let position = Position::parse(&self.position).ok_or_else(|| corrupt("position", id))?;
+        let mut task = Task::create(
+            id,
+            self.project_id,
+            self.project_key,
+            self.number,
+            new,
+            self.reporter_id,
+            position,
+            self.created_at.assume_utc(),
+        );
+        task.updated_at = self.updated_at.assume_utc();
+        task.version = self.version;
+        Ok(task.restore(status, self.completed_at.map(|t| t.assume_utc())))
+    }
+}
+
+pub(super) const ATTACHMENT_COLUMNS: &str =
+    "id, task_id, project_id, filename, content_type, size_bytes, sha256, uploaded_by, created_at";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AttachmentRow {
+    id: Uuid,
+    task_id: Uuid,
+    project_id: Uuid,
+    filename: String,
+    content_type: String,
+    size_bytes: u64,
+    sha256: String,
+    uploaded_by: Uuid,
+    created_at: PrimitiveDateTime,
+}
+
+impl TryFrom<AttachmentRow> for Attachment {
+    type Error = AppError;
+
+    fn try_from(row: AttachmentRow) -> Result<Self> {
+        let corrupt =
+            |what: &str| AppError::Internal(anyhow::anyhow!("stored attachment {} has an invalid {what}", row.id));
+        Ok(Attachment {
+            id: row.id,
+            task_id: row.task_id,
+            project_id: row.project_id,
+            filename: Filename::parse(&row.filename).map_err(|_| corrupt("filename"))?,
+            content_type: ContentType::parse(&row.content_type).map_err(|_| corrupt("content type"))?,
+            size_bytes: row.size_bytes,
+            sha256: row.sha256,
+            uploaded_by: row.uploaded_by,
+            created_at: row.created_at.assume_utc(),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CommentRow {
+    id: Uuid,
+    task_id: Uuid,
+    project_id: Uuid,
+    author_id: Uuid,
+    body: String,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+    version: i64,
+}
+
+impl TryFrom<CommentRow> for Comment {
+    type Error = AppError;
+
+    fn try_from(row: CommentRow) -> Result<Self> {
+        Ok(Comment {
+            id: row.id,
+            task_id: row.task_id,
+            project_id: row.project_id,
+            author_id: row.author_id,
+            body: CommentBody::from_stored(&row.body)
+                .map_err(|_| AppError::Internal(anyhow::anyhow!("stored comment {} has an invalid body", row.id)))?,
+            created_at: row.created_at.assume_utc(),
+            updated_at: row.updated_at.assume_utc(),
+            version: row.version,
+        })
+    }
+}
+
+/// The tasks of `rows`, in the rows' order.
+pub(super) fn tasks_of(rows: Vec<TaskRow>) -> Result<Vec<Task>, sqlx::Error> {
+    rows.into_iter().map(TaskRow::into_task).collect()
+}
