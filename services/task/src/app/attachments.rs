@@ -73,9 +73,9 @@ impl TaskService {
         let filename = violations.check(Filename::parse(&new.filename));
         let content_type = violations.check(ContentType::parse(&new.content_type));
         let (task, access) = self.visible_task(caller, &new.task_id).await?;
-        access.write().map_err(|d| AppError::denied(d, NO_TASK))?;
+        access.write().map_err(|d| crate::app::denied(d, NO_TASK))?;
         let (Some(filename), Some(content_type)) = (filename, content_type) else {
-            return Err(AppError::Validation(violations.0));
+            return Err(AppError::Invalid(violations.0));
         };
 
         let id = Uuid::now_v7();
@@ -87,8 +87,8 @@ impl TaskService {
                 // Nothing was stored; the guard has nothing left to do.
                 self.forget_quietly(&key).await;
                 return Err(match error {
-                    PutError::TooLarge { limit } => AppError::TooLarge { limit },
-                    PutError::Body(error) => AppError::Interrupted(error.to_string()),
+                    PutError::TooLarge { limit } => crate::app::too_large(limit),
+                    PutError::Body(error) => crate::app::interrupted(error),
                     PutError::Unavailable(why) => AppError::Unavailable(why),
                 });
             }
@@ -108,7 +108,7 @@ impl TaskService {
         let recorded = async {
             let mut tx = self.store.begin().await?;
             // Locked so the task's events keep their order; gone if it was deleted meanwhile.
-            let task = tx.task_for_update(task.id).await?.ok_or(AppError::NotFound(NO_TASK))?;
+            let task = tx.task_for_update(task.id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
             tx.insert_attachment(&attachment).await?;
             let watchers = tx.watchers(task.id).await?;
             let recipients = task.recipients(&watchers);
@@ -134,7 +134,7 @@ impl TaskService {
         cursor: &str,
     ) -> Result<AttachmentPage> {
         let (task, access) = self.visible_task(caller, task_id).await?;
-        access.read().map_err(|d| AppError::denied(d, NO_TASK))?;
+        access.read().map_err(|d| crate::app::denied(d, NO_TASK))?;
         let limit = cursor::limit(limit)?;
         let after = cursor::decode_comment(cursor, task.id)?;
         let mut attachments = self.store.list_attachments(task.id, after, limit + 1).await?;
@@ -179,11 +179,13 @@ impl TaskService {
         let (attachment, access) = self.visible_attachment(caller, id).await?;
         access
             .delete_comment(attachment.uploaded_by == caller.user_id)
-            .map_err(|d| AppError::denied(d, NO_ATTACHMENT))?;
+            .map_err(|d| crate::app::denied(d, NO_ATTACHMENT))?;
         let mut tx = self.store.begin().await?;
         // The task first, as when an attachment is recorded, so the task's events keep their order.
-        let task = tx.task_for_update(attachment.task_id).await?.ok_or(AppError::NotFound(NO_ATTACHMENT))?;
-        let attachment = tx.attachment_for_update(attachment.id).await?.ok_or(AppError::NotFound(NO_ATTACHMENT))?;
+        let task =
+            tx.task_for_update(attachment.task_id).await?.ok_or_else(|| AppError::NotFound(NO_ATTACHMENT.into()))?;
+        let attachment =
+            tx.attachment_for_update(attachment.id).await?.ok_or_else(|| AppError::NotFound(NO_ATTACHMENT.into()))?;
         tx.delete_attachment(&attachment).await?;
         let watchers = tx.watchers(task.id).await?;
         let recipients = task.recipients(&watchers);
@@ -216,15 +218,17 @@ impl TaskService {
     /// An attachment the caller can see, with the caller's access to its project.
     async fn visible_attachment(&self, caller: &Caller, id: &str) -> Result<(Attachment, crate::domain::Access)> {
         let id = id_of(id, NO_ATTACHMENT)?;
-        let attachment = self.store.attachment(id).await?.ok_or(AppError::NotFound(NO_ATTACHMENT))?;
+        let attachment = self.store.attachment(id).await?.ok_or_else(|| AppError::NotFound(NO_ATTACHMENT.into()))?;
         let (access, _) = self.access(caller, attachment.project_id, NO_ATTACHMENT).await?;
-        access.read().map_err(|d| AppError::denied(d, NO_ATTACHMENT))?;
+        access.read().map_err(|d| crate::app::denied(d, NO_ATTACHMENT))?;
         Ok((attachment, access))
     }
 
     /// The attachment settings, or `Unimplemented` when the service runs without object storage.
     fn attachments(&self) -> Result<&AttachmentSettings> {
-        self.attachment_settings.as_ref().ok_or(AppError::Unimplemented("attachments are not configured"))
+        self.attachment_settings
+            .as_ref()
+            .ok_or_else(|| AppError::Unimplemented("attachments are not configured".into()))
     }
 
     /// Deletes an object whose deletion is scheduled, and forgets the schedule; on failure the

@@ -24,7 +24,7 @@ impl TaskService {
         client: &ClientInfo,
     ) -> Result<Task> {
         let (task, access) = self.visible_task(caller, id).await?;
-        access.write().map_err(|d| AppError::denied(d, NO_TASK))?;
+        access.write().map_err(|d| crate::app::denied(d, NO_TASK))?;
         let mut v = Violations::default();
         let mut neighbour = |raw: Option<&str>, field: &'static str| -> Option<Uuid> {
             let raw = raw.filter(|r| !r.is_empty())?;
@@ -43,7 +43,7 @@ impl TaskService {
         let after = neighbour(after_id, "after_id");
         let before = neighbour(before_id, "before_id");
         if !v.is_empty() {
-            return Err(AppError::Validation(v.0));
+            return Err(AppError::Invalid(v.0));
         }
         if after.is_none() && before.is_none() {
             return Err(AppError::field("after_id", "give after_id, before_id or both"));
@@ -66,9 +66,9 @@ impl TaskService {
         // The board lock first: every move and create of the project waits here, so the neighbours
         // read below are the latest and no two moves pick the same gap.
         if !tx.lock_board(project_id).await? {
-            return Err(AppError::NotFound(NO_TASK));
+            return Err(AppError::NotFound(NO_TASK.into()));
         }
-        let mut task = tx.task_for_update(id).await?.ok_or(AppError::NotFound(NO_TASK))?;
+        let mut task = tx.task_for_update(id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
         check_version(task.version, expected_version)?;
         let position_of = |t: Option<Task>, field: &'static str| -> Result<Position> {
             match t {

@@ -28,11 +28,11 @@ impl TaskService {
         client: &ClientInfo,
     ) -> Result<Comment> {
         let (task, access) = self.visible_task(caller, task_id).await?;
-        access.write().map_err(|d| AppError::denied(d, NO_TASK))?;
-        let body = CommentBody::parse(body).map_err(|v| AppError::Validation(vec![v]))?;
+        access.write().map_err(|d| crate::app::denied(d, NO_TASK))?;
+        let body = CommentBody::parse(body).map_err(|v| AppError::Invalid(vec![v]))?;
         let mut tx = self.store.begin().await?;
         // Locked so the task's events keep their order in the outbox.
-        let task = tx.task_for_update(task.id).await?.ok_or(AppError::NotFound(NO_TASK))?;
+        let task = tx.task_for_update(task.id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
         let now = now();
         let comment = Comment {
             id: Uuid::now_v7(),
@@ -56,7 +56,7 @@ impl TaskService {
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, task = %task_id))]
     pub async fn list_comments(&self, caller: &Caller, task_id: &str, limit: i32, cursor: &str) -> Result<CommentPage> {
         let (task, access) = self.visible_task(caller, task_id).await?;
-        access.read().map_err(|d| AppError::denied(d, NO_TASK))?;
+        access.read().map_err(|d| crate::app::denied(d, NO_TASK))?;
         let limit = cursor::limit(limit)?;
         let after = cursor::decode_comment(cursor, task.id)?;
         let mut comments = self.store.list_comments(task.id, after, limit + 1).await?;
@@ -72,7 +72,7 @@ impl TaskService {
     /// A comment the caller can see, with the caller's access to its project.
     async fn visible_comment(&self, caller: &Caller, id: &str) -> Result<(Comment, Access)> {
         let id = id_of(id, NO_COMMENT)?;
-        let comment = self.store.comment(id).await?.ok_or(AppError::NotFound(NO_COMMENT))?;
+        let comment = self.store.comment(id).await?.ok_or_else(|| AppError::NotFound(NO_COMMENT.into()))?;
         let (access, _) = self.access(caller, comment.project_id, NO_COMMENT).await?;
         Ok((comment, access))
     }
@@ -88,13 +88,14 @@ impl TaskService {
         client: &ClientInfo,
     ) -> Result<Comment> {
         let (comment, access) = self.visible_comment(caller, id).await?;
-        access.edit_comment(comment.author_id == caller.user_id).map_err(|d| AppError::denied(d, NO_COMMENT))?;
-        let body = CommentBody::parse(body).map_err(|v| AppError::Validation(vec![v]))?;
+        access.edit_comment(comment.author_id == caller.user_id).map_err(|d| crate::app::denied(d, NO_COMMENT))?;
+        let body = CommentBody::parse(body).map_err(|v| AppError::Invalid(vec![v]))?;
         let mut tx = self.store.begin().await?;
         // The task first, as when a comment is added: its events keep their order in the outbox,
         // and every comment write takes the two locks in the same order.
-        let task = tx.task_for_update(comment.task_id).await?.ok_or(AppError::NotFound(NO_COMMENT))?;
-        let mut comment = tx.comment_for_update(comment.id).await?.ok_or(AppError::NotFound(NO_COMMENT))?;
+        let task = tx.task_for_update(comment.task_id).await?.ok_or_else(|| AppError::NotFound(NO_COMMENT.into()))?;
+        let mut comment =
+            tx.comment_for_update(comment.id).await?.ok_or_else(|| AppError::NotFound(NO_COMMENT.into()))?;
         check_version(comment.version, expected_version)?;
         if comment.body == body {
             return Ok(comment);
@@ -121,10 +122,10 @@ impl TaskService {
         client: &ClientInfo,
     ) -> Result<()> {
         let (comment, access) = self.visible_comment(caller, id).await?;
-        access.delete_comment(comment.author_id == caller.user_id).map_err(|d| AppError::denied(d, NO_COMMENT))?;
+        access.delete_comment(comment.author_id == caller.user_id).map_err(|d| crate::app::denied(d, NO_COMMENT))?;
         let mut tx = self.store.begin().await?;
-        let task = tx.task_for_update(comment.task_id).await?.ok_or(AppError::NotFound(NO_COMMENT))?;
-        let comment = tx.comment_for_update(comment.id).await?.ok_or(AppError::NotFound(NO_COMMENT))?;
+        let task = tx.task_for_update(comment.task_id).await?.ok_or_else(|| AppError::NotFound(NO_COMMENT.into()))?;
+        let comment = tx.comment_for_update(comment.id).await?.ok_or_else(|| AppError::NotFound(NO_COMMENT.into()))?;
         check_version(comment.version, expected_version)?;
         tx.delete_comment(comment.id).await?;
         let watchers = tx.watchers(task.id).await?;

@@ -185,7 +185,7 @@ impl TaskService {
                         None => Some(AppError::field("parent_id", "no such task in this project")),
                         Some(chain) => check_parent(project_id, None, 1, &chain)
                             .err()
-                            .map(|violation| AppError::Validation(vec![violation])),
+                            .map(|violation| AppError::Invalid(vec![violation])),
                     };
                 }
             }

@@ -169,7 +169,7 @@ mod tests {
         let padded = format!(r#"{{"f":"f1","s":"p","v":2,"id":"{}","x":"{}"}}"#, Uuid::nil(), "x".repeat(4096));
         let cursor = URL_SAFE_NO_PAD.encode(padded);
         match decode_task(&cursor, "f1", TaskSort::PriorityAsc) {
-            Err(AppError::Validation(v)) => assert_eq!(v[0].field, "cursor"),
+            Err(AppError::Invalid(v)) => assert_eq!(v[0].field, "cursor"),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -184,7 +184,7 @@ mod tests {
             decode_task("AAAA", "f1", TaskSort::PriorityAsc),
         ] {
             match result {
-                Err(AppError::Validation(v)) => assert_eq!(v[0].field, "cursor"),
+                Err(AppError::Invalid(v)) => assert_eq!(v[0].field, "cursor"),
                 other => panic!("unexpected {other:?}"),
             }
         }

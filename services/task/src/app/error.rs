@@ -1,60 +1,30 @@
-//! The errors a use case can end with; the gRPC layer maps each to one status code.
+//! The task service's use cases end with the services' one error vocabulary
+//! ([`ordo_error::Error`], mapped to gRPC once by `ordo_service::status`); the errors only this
+//! service names are built here.
 
-use crate::domain::{Denied, FieldViolation};
+use std::borrow::Cow;
 
-/// A use case's failure.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    /// Input broke field rules. → `InvalidArgument` with field violations
-    #[error("invalid input")]
-    Validation(Vec<FieldViolation>),
-    /// No such task, comment or project, or the caller may not see it. → `NotFound`
-    #[error("{0}")]
-    NotFound(&'static str),
-    /// The caller sees the project but its role does not allow the action. → `PermissionDenied`
-    #[error("{0}")]
-    PermissionDenied(&'static str),
-    /// The state forbids the action (an archived project). → `FailedPrecondition`
-    #[error("{0}")]
-    Conflict(&'static str),
-    /// `expected_version` named another version. → `Aborted`
-    #[error("the resource was changed by someone else")]
-    VersionMismatch,
-    /// A concurrent transaction won a lock race (a deadlock) and retries ran out. → `Aborted`
-    #[error("too much contention; retry")]
-    Contention,
-    /// An upload went past the size limit. → `ResourceExhausted`
-    #[error("the file is larger than the limit of {limit} bytes")]
-    TooLarge { limit: u64 },
-    /// The client's stream broke off (an upload interrupted). → `Cancelled`
-    #[error("the upload was interrupted: {0}")]
-    Interrupted(String),
-    /// The service has no such operation yet. → `Unimplemented`
-    #[error("{0}")]
-    Unimplemented(&'static str),
-    /// A backend is down or saturated. → `Unavailable`
-    #[error("{0}")]
-    Unavailable(String),
-    /// A bug or an unexpected backend error; logged, answered generically. → `Internal`
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
+pub use ordo_error::{Error as AppError, Result};
 
-impl AppError {
-    /// The refusal of an access rule; `what` names the resource a hidden project hides.
-    pub fn denied(denied: Denied, what: &'static str) -> Self {
-        match denied {
-            Denied::NotFound => AppError::NotFound(what),
-            Denied::Forbidden(why) => AppError::PermissionDenied(why),
-            Denied::Archived => AppError::Conflict("the project is archived; unarchive it to change its tasks"),
+use crate::domain::Denied;
+
+/// The refusal of an access rule; `what` names the resource a hidden project hides.
+pub(crate) fn denied(denied: Denied, what: &'static str) -> AppError {
+    match denied {
+        Denied::NotFound => AppError::NotFound(Cow::Borrowed(what)),
+        Denied::Forbidden(why) => AppError::PermissionDenied(Cow::Borrowed(why)),
+        Denied::Archived => {
+            AppError::Conflict(Cow::Borrowed("the project is archived; unarchive it to change its tasks"))
         }
     }
-
-    /// One field violation.
-    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        AppError::Validation(vec![FieldViolation::new(field, message)])
-    }
 }
 
-/// A use case's result.
-pub type Result<T, E = AppError> = std::result::Result<T, E>;
+/// An upload went past the size limit.
+pub(crate) fn too_large(limit: u64) -> AppError {
+    AppError::Exhausted { message: format!("the file is larger than {limit} bytes").into(), retry_after_secs: None }
+}
+
+/// The client's upload stream broke off.
+pub(crate) fn interrupted(cause: impl std::fmt::Display) -> AppError {
+    AppError::Cancelled(format!("the upload was interrupted: {cause}").into())
+}

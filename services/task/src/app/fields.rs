@@ -92,7 +92,7 @@ pub(super) fn parse_mask(mask: &[String], allowed: &[&'static str]) -> Result<Ve
             None => violations.push(FieldViolation::new(path.clone(), "not a field that can be changed here")),
         }
     }
-    if violations.is_empty() { Ok(paths) } else { Err(AppError::Validation(violations.0)) }
+    if violations.is_empty() { Ok(paths) } else { Err(AppError::Invalid(violations.0)) }
 }
 
 /// Validates the masked fields of `fields`.
@@ -119,7 +119,7 @@ pub(super) fn parse_patch(paths: Vec<&'static str>, fields: &TaskFields) -> Resu
             _ => {}
         }
     }
-    if v.is_empty() { Ok(patch) } else { Err(AppError::Validation(v.0)) }
+    if v.is_empty() { Ok(patch) } else { Err(AppError::Invalid(v.0)) }
 }
 
 /// A parent id from a request: absent or empty for none.
@@ -139,8 +139,8 @@ mod tests {
     #[test]
     fn masks_name_every_bad_path_and_refuse_project_id() {
         let err = parse_mask(&["title".into(), "project_id".into(), "colour".into()], UPDATE_PATHS).unwrap_err();
-        let AppError::Validation(v) = err else { panic!("not a validation error") };
-        let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
+        let AppError::Invalid(v) = err else { panic!("not a validation error") };
+        let fields: Vec<&str> = v.iter().map(|v| v.field.as_ref()).collect();
         assert_eq!(fields, ["project_id", "colour"]);
         assert!(parse_mask(&[], UPDATE_PATHS).is_err());
         assert!(parse_mask(&["title".into()], BULK_PATHS).is_err());

@@ -129,7 +129,7 @@ impl TaskService {
     /// `NotFound` unless the caller may read the project's tasks.
     async fn check_readable(&self, caller: &Caller, project_id: Uuid) -> Result<()> {
         let (access, _) = self.access(caller, project_id, NO_PROJECT).await?;
-        access.read().map_err(|d| AppError::denied(d, NO_PROJECT))
+        access.read().map_err(|d| crate::app::denied(d, NO_PROJECT))
     }
 
     /// The page `plan` asks for, from the database.
@@ -250,10 +250,10 @@ fn plan(caller: &Caller, request: &ListTasks) -> Result<ListPlan> {
         v.push(FieldViolation::new("label", "labels are at most 50 characters"));
     }
     let (Some(limit), Some(text)) = (limit, text) else {
-        return Err(AppError::Validation(v.0));
+        return Err(AppError::Invalid(v.0));
     };
     if !v.is_empty() {
-        return Err(AppError::Validation(v.0));
+        return Err(AppError::Invalid(v.0));
     }
     let sort = request.sort.unwrap_or(TaskSort::CreatedDesc);
     let mut statuses: Vec<&str> = request.statuses.iter().map(|s| s.as_str()).collect();

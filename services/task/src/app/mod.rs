@@ -25,6 +25,7 @@ pub use access_cache::AccessCache;
 pub use attachments::{AttachmentPage, AttachmentSettings, NewAttachment};
 pub use comments::CommentPage;
 pub use error::{AppError, Result};
+pub(crate) use error::{denied, interrupted, too_large};
 pub use fields::{MAX_BULK, MAX_MASK_PATHS, TaskFields};
 pub use lists::{EncodedPage, ListTasks, PageEncoder, TaskPage};
 pub use service::{Caller, ClientInfo, TaskService};

@@ -82,14 +82,14 @@ impl TaskService {
         project_id: Uuid,
         what: &'static str,
     ) -> Result<(Access, String)> {
-        let standing = self.standing(caller, project_id).await?.ok_or(AppError::NotFound(what))?;
+        let standing = self.standing(caller, project_id).await?.ok_or_else(|| AppError::NotFound(what.into()))?;
         Ok((Access { role: standing.role, archived: standing.archived }, standing.key))
     }
 
     /// A task the caller can see, with the caller's access to its project.
     pub(super) async fn visible_task(&self, caller: &Caller, id: &str) -> Result<(Task, Access)> {
         let id = id_of(id, NO_TASK)?;
-        let task = self.store.task(id).await?.ok_or(AppError::NotFound(NO_TASK))?;
+        let task = self.store.task(id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
         let (access, _) = self.access(caller, task.project_id, NO_TASK).await?;
         Ok((task, access))
     }

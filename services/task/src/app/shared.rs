@@ -32,14 +32,14 @@ pub(super) fn now() -> OffsetDateTime {
 /// `VersionMismatch` when the caller expected another version than the stored one.
 pub(super) fn check_version(current: i64, expected: Option<i64>) -> Result<()> {
     match expected {
-        Some(version) if version != current => Err(AppError::VersionMismatch),
+        Some(version) if version != current => Err(AppError::changed()),
         _ => Ok(()),
     }
 }
 
 /// An id from a request; one that is not a UUID names nothing.
 pub(super) fn id_of(raw: &str, what: &'static str) -> Result<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| AppError::NotFound(what))
+    Uuid::parse_str(raw).map_err(|_| AppError::NotFound(what.into()))
 }
 
 /// Runs `attempt` again while it loses deadlocks, with a short jittered pause.
@@ -64,7 +64,7 @@ where
 /// The first field violation of a validation error (for checks that yield one).
 pub(super) fn first_violation(error: AppError) -> FieldViolation {
     match error {
-        AppError::Validation(mut v) if !v.is_empty() => v.swap_remove(0),
+        AppError::Invalid(mut v) if !v.is_empty() => v.swap_remove(0),
         other => FieldViolation::new("request", other.to_string()),
     }
 }
@@ -77,6 +77,6 @@ mod tests {
     fn versions_match_or_abort() {
         assert!(check_version(3, None).is_ok());
         assert!(check_version(3, Some(3)).is_ok());
-        assert!(matches!(check_version(3, Some(2)), Err(AppError::VersionMismatch)));
+        assert!(matches!(check_version(3, Some(2)), Err(AppError::VersionMismatch(_))));
     }
 }

@@ -37,7 +37,7 @@ impl TaskService {
         let project_id = id_of(project_id, NO_PROJECT)?;
         // Who may create is decided before the input is judged, so strangers learn nothing.
         let (access, key) = self.access(caller, project_id, NO_PROJECT).await?;
-        access.write().map_err(|d| AppError::denied(d, NO_PROJECT))?;
+        access.write().map_err(|d| crate::app::denied(d, NO_PROJECT))?;
 
         let mut v = Violations::default();
         let title = v.check(Title::parse(&fields.title));
@@ -58,7 +58,7 @@ impl TaskService {
             Some(parent),
         ) = (title, description, assignees, labels, schedule, estimate, parent)
         else {
-            return Err(AppError::Validation(v.0));
+            return Err(AppError::Invalid(v.0));
         };
         // Asked outside the transaction: no lock is held across a network call.
         self.check_members(caller, project_id, assignees.as_slice()).await?;
@@ -80,14 +80,14 @@ impl TaskService {
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, task = %id))]
     pub async fn get_task(&self, caller: &Caller, id: &str) -> Result<Task> {
         let (task, access) = self.visible_task(caller, id).await?;
-        access.read().map_err(|d| AppError::denied(d, NO_TASK))?;
+        access.read().map_err(|d| crate::app::denied(d, NO_TASK))?;
         Ok(task)
     }
 
     /// One task by its key, e.g. `ORDO-42`.
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, key = %key))]
     pub async fn get_task_by_key(&self, caller: &Caller, key: &str) -> Result<Task> {
-        let (project_key, number) = split_key(key).ok_or(AppError::NotFound(NO_TASK))?;
+        let (project_key, number) = split_key(key).ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
         for task in self.store.tasks_by_key(project_key, number).await? {
             if let Some(standing) = self.standing(caller, task.project_id).await? {
                 // A project key reused after a deletion: only the live project's task counts.
@@ -96,7 +96,7 @@ impl TaskService {
                 }
             }
         }
-        Err(AppError::NotFound(NO_TASK))
+        Err(AppError::NotFound(NO_TASK.into()))
     }
 
     /// Changes the fields named in `mask` (members and up).
@@ -111,7 +111,7 @@ impl TaskService {
         client: &ClientInfo,
     ) -> Result<Task> {
         let (task, access) = self.visible_task(caller, id).await?;
-        access.write().map_err(|d| AppError::denied(d, NO_TASK))?;
+        access.write().map_err(|d| crate::app::denied(d, NO_TASK))?;
         let patch = parse_patch(parse_mask(mask, UPDATE_PATHS)?, fields)?;
         self.update_visible(caller, task, &patch, expected_version, client).await
     }
@@ -148,7 +148,7 @@ impl TaskService {
             // together.
             tx.lock_board(project_id).await?;
         }
-        let mut task = tx.task_for_update(id).await?.ok_or(AppError::NotFound(NO_TASK))?;
+        let mut task = tx.task_for_update(id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
         check_version(task.version, expected_version)?;
         let old = task.clone();
         let now = now();
@@ -191,7 +191,7 @@ impl TaskService {
         }
         let start_at = patch.start_at.unwrap_or(task.schedule.start_at());
         let due_at = patch.due_at.unwrap_or(task.schedule.due_at());
-        task.schedule = Schedule::new(start_at, due_at).map_err(|v| AppError::Validation(vec![v]))?;
+        task.schedule = Schedule::new(start_at, due_at).map_err(|v| AppError::Invalid(vec![v]))?;
         if task.schedule.due_at() != old.schedule.due_at() {
             changed.push("due_at");
         }
@@ -216,8 +216,7 @@ impl TaskService {
                     .await?
                     .ok_or_else(|| AppError::field("parent_id", "no such task in this project"))?;
                 let (_, height) = tx.subtree(task.id).await?;
-                check_parent(task.project_id, Some(task.id), height, &chain)
-                    .map_err(|v| AppError::Validation(vec![v]))?;
+                check_parent(task.project_id, Some(task.id), height, &chain).map_err(|v| AppError::Invalid(vec![v]))?;
             }
             task.parent_id = parent;
             changed.push("parent_id");
@@ -258,10 +257,10 @@ impl TaskService {
         client: &ClientInfo,
     ) -> Result<()> {
         let (task, access) = self.visible_task(caller, id).await?;
-        access.write().map_err(|d| AppError::denied(d, NO_TASK))?;
+        access.write().map_err(|d| crate::app::denied(d, NO_TASK))?;
         retrying(|| async {
             let mut tx = self.store.begin().await?;
-            let task = tx.task_for_update(task.id).await?.ok_or(AppError::NotFound(NO_TASK))?;
+            let task = tx.task_for_update(task.id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
             check_version(task.version, expected_version)?;
             let (subtask_ids, _) = tx.subtree(task.id).await?;
             let watchers = tx.watchers(task.id).await?;
@@ -280,10 +279,10 @@ impl TaskService {
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, task = %id))]
     pub async fn watch_task(&self, caller: &Caller, id: &str, client: &ClientInfo) -> Result<()> {
         let (task, access) = self.visible_task(caller, id).await?;
-        access.watch().map_err(|d| AppError::denied(d, NO_TASK))?;
+        access.watch().map_err(|d| crate::app::denied(d, NO_TASK))?;
         let mut tx = self.store.begin().await?;
         // Locked so the task's events keep their order in the outbox.
-        let task = tx.task_for_update(task.id).await?.ok_or(AppError::NotFound(NO_TASK))?;
+        let task = tx.task_for_update(task.id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
         if !tx.watch(&task, caller.user_id).await? {
             return tx.commit().await;
         }
@@ -295,9 +294,9 @@ impl TaskService {
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id, task = %id))]
     pub async fn unwatch_task(&self, caller: &Caller, id: &str, client: &ClientInfo) -> Result<()> {
         let (task, access) = self.visible_task(caller, id).await?;
-        access.read().map_err(|d| AppError::denied(d, NO_TASK))?;
+        access.read().map_err(|d| crate::app::denied(d, NO_TASK))?;
         let mut tx = self.store.begin().await?;
-        let task = tx.task_for_update(task.id).await?.ok_or(AppError::NotFound(NO_TASK))?;
+        let task = tx.task_for_update(task.id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
         if !tx.unwatch(task.id, caller.user_id).await? {
             return tx.commit().await;
         }
@@ -323,14 +322,14 @@ impl TaskService {
         }
         let paths = match parse_mask(mask, BULK_PATHS) {
             Ok(paths) => Some(paths),
-            Err(AppError::Validation(violations)) => {
+            Err(AppError::Invalid(violations)) => {
                 v.0.extend(violations);
                 None
             }
             Err(other) => return Err(other),
         };
         let (Some(paths), true) = (paths, v.is_empty()) else {
-            return Err(AppError::Validation(v.0));
+            return Err(AppError::Invalid(v.0));
         };
         let patch = parse_patch(paths, fields)?;
         let mut outcome = BulkOutcome { updated: Vec::new(), failed: Vec::new() };
@@ -341,7 +340,7 @@ impl TaskService {
             }
             let result = async {
                 let (task, access) = self.visible_task(caller, id).await?;
-                access.write().map_err(|d| AppError::denied(d, NO_TASK))?;
+                access.write().map_err(|d| crate::app::denied(d, NO_TASK))?;
                 self.update_visible(caller, task, &patch, None, client).await
             }
             .await;

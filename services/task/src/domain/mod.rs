@@ -17,45 +17,4 @@ pub use task::{
     ParentChain, Priority, Schedule, Status, Task, Title, check_parent, split_key,
 };
 
-/// One broken field rule, named by its field in the API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldViolation {
-    /// The field (`title`, `assignee_ids`, ...).
-    pub field: String,
-    /// What is wrong, for a human.
-    pub message: String,
-}
-
-impl FieldViolation {
-    /// A violation of `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
-    }
-}
-
-/// Every field rule a request broke, so a client can fix them all at once.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Violations(pub Vec<FieldViolation>);
-
-impl Violations {
-    /// Records the error of `result` and returns its value.
-    pub fn check<T>(&mut self, result: Result<T, FieldViolation>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(violation) => {
-                self.0.push(violation);
-                None
-            }
-        }
-    }
-
-    /// Records a violation.
-    pub fn push(&mut self, violation: FieldViolation) {
-        self.0.push(violation);
-    }
-
-    /// Whether no rule was broken.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+pub use ordo_error::{FieldViolation, Violations};

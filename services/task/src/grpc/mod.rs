@@ -2,6 +2,8 @@
 //! use-case errors to `tonic::Status`, nothing more.
 
 use ordo_proto::task::v1 as pb;
+use ordo_proto::time::{offset_date_time, timestamp};
+use ordo_service::status;
 use pb::task_service_server::TaskService as TaskRpc;
 use prost::Message as _;
 use time::OffsetDateTime;
@@ -49,45 +51,15 @@ impl PageEncoder for ListPage {
     }
 }
 
-/// Maps every use-case error to its status; exhaustive, so a new variant must be mapped here.
-pub(crate) fn status(error: AppError) -> Status {
-    match error {
-        AppError::Validation(violations) => {
-            ordo_platform::grpc::invalid_fields(violations.iter().map(|v| (v.field.as_str(), v.message.as_str())))
-        }
-        AppError::NotFound(what) => Status::not_found(what),
-        AppError::PermissionDenied(message) => Status::permission_denied(message),
-        AppError::Conflict(message) => Status::failed_precondition(message),
-        AppError::VersionMismatch => Status::aborted("changed by someone else; reload and retry"),
-        AppError::Contention => Status::aborted("too many concurrent changes; retry"),
-        AppError::Unimplemented(message) => Status::unimplemented(message),
-        AppError::TooLarge { limit } => Status::resource_exhausted(format!("the file is larger than {limit} bytes")),
-        AppError::Interrupted(cause) => Status::cancelled(format!("the upload was interrupted: {cause}")),
-        AppError::Unavailable(cause) => {
-            tracing::warn!(%cause, "backend unavailable");
-            Status::unavailable("a backend is unavailable; retry shortly")
-        }
-        AppError::Internal(cause) => {
-            tracing::error!(error = ?cause, "internal error");
-            Status::internal("internal error")
-        }
-    }
-}
-
 fn client(info: Option<pb::ClientInfo>) -> ClientInfo {
     info.map(|c| ClientInfo { ip: c.ip, user_agent: c.user_agent }).unwrap_or_default()
-}
-
-fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: time.unix_timestamp(), nanos: i32::try_from(time.nanosecond()).unwrap_or(0) }
 }
 
 /// A time from a request, truncated to the microseconds the database keeps.
 fn time_of(ts: Option<prost_types::Timestamp>, field: &'static str) -> Result<Option<OffsetDateTime>, FieldViolation> {
     let Some(ts) = ts else { return Ok(None) };
-    let nanos = i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos);
-    OffsetDateTime::from_unix_timestamp_nanos(nanos / 1_000 * 1_000)
-        .ok()
+    offset_date_time(&ts)
+        .and_then(|t| t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).ok())
         // DATETIME holds years 1000 to 9999.
         .filter(|t| (1000..=9999).contains(&t.year()))
         .map(Some)
@@ -169,7 +141,7 @@ impl Translation {
     }
 
     fn finish(self) -> Result<(), Status> {
-        if self.0.is_empty() { Ok(()) } else { Err(status(AppError::Validation(self.0))) }
+        if self.0.is_empty() { Ok(()) } else { Err(status(AppError::Invalid(self.0))) }
     }
 
     /// Refuses a repeated field of more than `max` items as it came, before any item is read: what

@@ -2,6 +2,7 @@
 
 use ordo_events::EnvelopeBuilder;
 use ordo_proto::events::v1::{self as pb, envelope::Payload};
+use ordo_proto::time::timestamp;
 use uuid::Uuid;
 
 use crate::app::ClientInfo;
@@ -9,10 +10,6 @@ use crate::domain::{Task, TaskEvent, Unassignment};
 
 /// The producer name carried in every envelope.
 const PRODUCER: &str = "task";
-
-fn timestamp(time: time::OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: time.unix_timestamp(), nanos: i32::try_from(time.nanosecond()).unwrap_or(0) }
-}
 
 fn ids(ids: &[Uuid]) -> Vec<String> {
     ids.iter().map(Uuid::to_string).collect()

@@ -71,7 +71,7 @@ pub(super) async fn update(conn: &mut MySqlConnection, comment: &Comment, previo
         .execute(&mut *conn)
         .await
         .map_err(db)?;
-    if result.rows_affected() == 1 { Ok(()) } else { Err(AppError::VersionMismatch) }
+    if result.rows_affected() == 1 { Ok(()) } else { Err(AppError::changed()) }
 }
 
 /// Deletes a comment.

@@ -15,7 +15,7 @@ mod tasks;
 
 use async_trait::async_trait;
 use ordo_events::OutboxSignal;
-use sqlx::mysql::{MySqlDatabaseError, MySqlPool};
+use sqlx::mysql::MySqlPool;
 use sqlx::{MySql, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -23,31 +23,11 @@ use uuid::Uuid;
 pub(crate) use self::outbox::record;
 pub(crate) use self::tasks::{fetch_task, update_task_row};
 use crate::app::ports::{BoardSlot, Side, TaskQuery, TaskStore, TaskTx};
-use crate::app::{AppError, ClientInfo, Result};
+use crate::app::{ClientInfo, Result};
 use crate::domain::{Attachment, Comment, ParentChain, Position, Task, TaskEvent};
 
-/// Whether `error` is a lost lock race worth retrying the transaction for (a deadlock, or a lock
-/// wait timeout).
-fn is_contention(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(db) => {
-            db.try_downcast_ref::<MySqlDatabaseError>().is_some_and(|e| matches!(e.number(), 1205 | 1213))
-        }
-        _ => false,
-    }
-}
-
-/// The service's error for a database error: `Contention` for a lost lock race, `Unavailable`
-/// when the database cannot be reached, `Internal` otherwise.
-pub(crate) fn db(error: sqlx::Error) -> AppError {
-    if is_contention(&error) {
-        AppError::Contention
-    } else if ordo_platform::db::is_unavailable(&error) {
-        AppError::Unavailable(format!("database: {error}"))
-    } else {
-        AppError::Internal(error.into())
-    }
-}
+/// The service's error for a database error.
+pub(crate) use ordo_service::db_error as db;
 
 /// The task service's MySQL store.
 #[derive(Debug, Clone)]

@@ -220,7 +220,7 @@ pub(super) async fn update(
     if update_task_row(&mut *conn, task, previous_version, changed).await.map_err(db)? {
         Ok(())
     } else {
-        Err(AppError::VersionMismatch)
+        Err(AppError::changed())
     }
 }
 
