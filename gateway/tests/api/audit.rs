@@ -281,32 +281,32 @@ async fn each_security_and_project_event_is_recorded_once_with_its_actor_entity_
     assert_record(registered, "identity", Some(&root.id), "user", Some(&root.id), None, "register root");
     assert_eq!(
         registered["data"],
-        json!({"userRegistered": {"userId": root.id, "email": "root@example.com", "displayName": "root", "role": "admin"}})
+        json!({"user_registered": {"user_id": root.id, "email": "root@example.com", "display_name": "root", "role": "admin"}})
     );
     let registered = the_record(&records, "identity.user_registered", "register alice");
     assert_record(registered, "identity", Some(&alice.id), "user", Some(&alice.id), None, "register alice");
-    assert_eq!(registered["data"]["userRegistered"]["role"], "member");
+    assert_eq!(registered["data"]["user_registered"]["role"], "member");
 
     let root_session = session_id(&root.token);
     let logged_in = the_record(&records, "identity.login_succeeded", "login root");
     assert_record(logged_in, "identity", Some(&root.id), "session", Some(&root_session), None, "login root");
-    assert_eq!(logged_in["data"], json!({"loginSucceeded": {"userId": root.id, "sessionId": root_session}}));
+    assert_eq!(logged_in["data"], json!({"login_succeeded": {"user_id": root.id, "session_id": root_session}}));
 
     let login_failed = the_record(&records, "identity.login_failed", "wrong password");
     assert_record(login_failed, "identity", Some(&alice.id), "user", Some(&alice.id), None, "wrong password");
     assert_eq!(
         login_failed["data"],
-        json!({"loginFailed": {"email": "alice@example.com", "userId": alice.id, "reason": "bad_credentials"}})
+        json!({"login_failed": {"email": "alice@example.com", "user_id": alice.id, "reason": "bad_credentials"}})
     );
 
     let created = the_record(&records, "project.created", "create AUD");
     assert_record(created, "project", Some(&alice.id), "project", Some(&project), Some(&project), "create AUD");
-    assert_eq!(created["data"]["projectCreated"]["key"], "AUD");
-    assert_eq!(created["data"]["projectCreated"]["createdBy"], alice.id.as_str());
+    assert_eq!(created["data"]["project_created"]["key"], "AUD");
+    assert_eq!(created["data"]["project_created"]["created_by"], alice.id.as_str());
 
     let added = the_record(&records, "project.member_added", "add member");
     assert_record(added, "project", Some(&alice.id), "project_member", Some(&bob.id), Some(&project), "add member");
-    assert_eq!(added["data"]["projectMemberAdded"]["role"], "member");
+    assert_eq!(added["data"]["project_member_added"]["role"], "member");
 
     let role_changed = the_record(&records, "project.member_role_changed", "change role");
     assert_record(
@@ -318,15 +318,15 @@ async fn each_security_and_project_event_is_recorded_once_with_its_actor_entity_
         Some(&project),
         "change role",
     );
-    assert_eq!(role_changed["data"]["projectMemberRoleChanged"]["oldRole"], "member");
-    assert_eq!(role_changed["data"]["projectMemberRoleChanged"]["newRole"], "admin");
+    assert_eq!(role_changed["data"]["project_member_role_changed"]["old_role"], "member");
+    assert_eq!(role_changed["data"]["project_member_role_changed"]["new_role"], "admin");
 
     let alice_session = session_id(alice_tokens["access_token"].as_str().unwrap());
     let reuse = the_record(&records, "identity.refresh_reuse_detected", "reuse");
     assert_record(reuse, "identity", Some(&alice.id), "session", Some(&alice_session), None, "reuse");
     let revoked = the_record(&records, "identity.session_revoked", "reuse");
     assert_record(revoked, "identity", Some(&alice.id), "session", Some(&alice_session), None, "reuse");
-    assert_eq!(revoked["data"]["sessionRevoked"]["reason"], "refresh_reuse");
+    assert_eq!(revoked["data"]["session_revoked"]["reason"], "refresh_reuse");
     assert!(records.iter().all(|r| r["user_agent"] != agent("refresh").as_str()), "a refresh is no event");
     app.cleanup().await;
 }
@@ -432,15 +432,15 @@ async fn a_task_created_and_updated_is_recorded_once_per_event_with_its_actor_en
 
     let record = the_record(&records, "task.created", "create task");
     assert_record(record, "task", Some(&alice.id), "task", Some(&task), Some(&project), "create task");
-    assert_eq!(record["data"]["taskCreated"]["task"]["key"], "TSK-1");
+    assert_eq!(record["data"]["task_created"]["task"]["key"], "TSK-1");
     let record = the_record(&records, "task.updated", "rename task");
     assert_record(record, "task", Some(&alice.id), "task", Some(&task), Some(&project), "rename task");
-    assert_eq!(record["data"]["taskUpdated"]["changedFields"], json!(["title"]));
-    assert_eq!(record["data"]["taskUpdated"]["task"]["title"], "Write the tamper-evident audit trail");
+    assert_eq!(record["data"]["task_updated"]["changed_fields"], json!(["title"]));
+    assert_eq!(record["data"]["task_updated"]["task"]["title"], "Write the tamper-evident audit trail");
     let record = the_record(&records, "task.status_changed", "start task");
     assert_record(record, "task", Some(&alice.id), "task", Some(&task), Some(&project), "start task");
-    assert_eq!(record["data"]["taskStatusChanged"]["oldStatus"], "todo");
-    assert_eq!(record["data"]["taskStatusChanged"]["newStatus"], "in_progress");
+    assert_eq!(record["data"]["task_status_changed"]["old_status"], "todo");
+    assert_eq!(record["data"]["task_status_changed"]["new_status"], "in_progress");
     app.cleanup().await;
 }
 

@@ -64,16 +64,11 @@ impl EnvelopeBuilder {
     /// `traceparent`/`tracestate` of the current tracing span (empty when there is none), so call it
     /// inside the request's span.
     pub fn build(self) -> Envelope {
-        let now = OffsetDateTime::now_utc();
         let (traceparent, tracestate) = trace_context::current();
         Envelope {
             // v7 ids sort by creation time, which keeps the unique index on event_id append-mostly.
             event_id: uuid::Uuid::now_v7().to_string(),
-            occurred_at: Some(prost_types::Timestamp {
-                seconds: now.unix_timestamp(),
-                // Always below 10^9, so it fits.
-                nanos: i32::try_from(now.nanosecond()).unwrap_or(0),
-            }),
+            occurred_at: Some(ordo_proto::time::timestamp(OffsetDateTime::now_utc())),
             traceparent,
             tracestate,
             ..self.envelope

@@ -171,7 +171,7 @@ async fn each_event_becomes_one_record_with_its_actor_action_entity_client_and_d
     let data: serde_json::Value = serde_json::from_str(data).unwrap();
     assert_eq!(
         data,
-        serde_json::json!({"loginFailed": {"email": "ada@example.com", "userId": user, "reason": "bad_credentials"}})
+        serde_json::json!({"login_failed": {"email": "ada@example.com", "user_id": user, "reason": "bad_credentials"}})
     );
     let (seq, _, action, actor, entity_type, _, project_id, _, _, data) = &rows[1];
     assert_eq!((*seq, action.as_str(), actor.as_str()), (2, "project.created", user.as_str()));
@@ -264,11 +264,11 @@ async fn comment_edits_and_deletions_and_attachment_deletions_become_records_wit
         ]
     );
     let data: Vec<serde_json::Value> = rows.iter().map(|row| serde_json::from_str(&row.9).unwrap()).collect();
-    assert_eq!(data[0]["taskCommentUpdated"]["excerpt"], "Second thoughts");
-    assert_eq!(data[0]["taskCommentUpdated"]["task"]["taskId"], task.as_str());
-    assert_eq!(data[1]["taskCommentDeleted"]["authorId"], author.as_str());
-    assert_eq!(data[2]["taskAttachmentDeleted"]["filename"], "notes.pdf");
-    assert_eq!(data[2]["taskAttachmentDeleted"]["uploadedBy"], author.as_str());
+    assert_eq!(data[0]["task_comment_updated"]["excerpt"], "Second thoughts");
+    assert_eq!(data[0]["task_comment_updated"]["task"]["task_id"], task.as_str());
+    assert_eq!(data[1]["task_comment_deleted"]["author_id"], author.as_str());
+    assert_eq!(data[2]["task_attachment_deleted"]["filename"], "notes.pdf");
+    assert_eq!(data[2]["task_attachment_deleted"]["uploaded_by"], author.as_str());
 
     audit.stop().await;
     env.cleanup().await.unwrap();

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use ordo_events::{BatchEventHandler, EventHandler, HandlerError};
 use ordo_proto::events::v1::Envelope;
 use prost::Message as _;
-use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use sqlx::MySqlConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -33,22 +33,26 @@ impl AuditHandler {
         Ok(Self { envelope: Arc::new(envelope) })
     }
 
-    /// The event's payload as JSON (protobuf's JSON mapping: the payload's field name, then its
-    /// fields), or `{}` when the envelope carries none this build knows.
+    /// The event's payload as JSON with the protobuf field names (`snake_case`, as the API names
+    /// everything): the payload's field name, then its fields; `{}` when the envelope carries none
+    /// this build knows. Served exactly as stored, because the hash chain covers the stored text:
+    /// records appended before this rule keep the lowerCamelCase names they were written with.
     fn data(&self, envelope: &Envelope) -> Result<String, HandlerError> {
         let message = DynamicMessage::decode((*self.envelope).clone(), envelope.encode_to_vec().as_slice())
             .map_err(|e| HandlerError::Permanent(format!("envelope does not decode: {e}")))?;
         let mut data = serde_json::Map::new();
+        let json_names = SerializeOptions::new().use_proto_field_name(true);
         if let Some(oneof) = self.envelope.oneofs().find(|o| o.name() == "payload") {
             for field in oneof.fields() {
                 if message.has_field(&field) {
                     let value = message.get_field(&field);
                     let json = match value.as_message() {
-                        Some(payload) => serde_json::to_value(payload)
+                        Some(payload) => payload
+                            .serialize_with_options(serde_json::value::Serializer, &json_names)
                             .map_err(|e| HandlerError::Permanent(format!("payload to JSON: {e}")))?,
                         None => serde_json::Value::Null,
                     };
-                    data.insert(field.json_name().to_owned(), json);
+                    data.insert(field.name().to_owned(), json);
                 }
             }
         }
@@ -58,9 +62,7 @@ impl AuditHandler {
 
 fn occurred_at(envelope: &Envelope) -> Result<OffsetDateTime, HandlerError> {
     let at = envelope.occurred_at.as_ref().ok_or_else(|| HandlerError::Permanent("no occurred_at".to_owned()))?;
-    let nanos = i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos);
-    OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .map_err(|_| HandlerError::Permanent("occurred_at out of range".to_owned()))
+    ordo_proto::time::offset_date_time(at).ok_or_else(|| HandlerError::Permanent("occurred_at out of range".to_owned()))
 }
 
 impl AuditHandler {

@@ -13,14 +13,10 @@ const PRODUCER: &str = "identity";
 pub(crate) fn envelope(event: &IdentityEvent, actor: Option<Uuid>, client: &ClientInfo) -> pb::Envelope {
     let (entity_type, entity_id) = event.entity();
     let (traceparent, tracestate) = ordo_platform::telemetry::current_trace_headers();
-    let now = time::OffsetDateTime::now_utc();
     pb::Envelope {
         event_id: Uuid::now_v7().to_string(),
         r#type: event.event_type().to_owned(),
-        occurred_at: Some(prost_types::Timestamp {
-            seconds: now.unix_timestamp(),
-            nanos: i32::try_from(now.nanosecond()).unwrap_or(0),
-        }),
+        occurred_at: Some(ordo_proto::time::timestamp(time::OffsetDateTime::now_utc())),
         actor_id: actor.map(|a| a.to_string()).unwrap_or_default(),
         producer: PRODUCER.to_owned(),
         traceparent,

@@ -38,9 +38,10 @@ impl IdentityEventHandler {
 
 fn occurred_at(envelope: &Envelope) -> Result<OffsetDateTime, HandlerError> {
     let at = envelope.occurred_at.as_ref().ok_or_else(|| HandlerError::Permanent("no occurred_at".to_owned()))?;
-    let nanos = i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos);
-    OffsetDateTime::from_unix_timestamp_nanos(nanos / 1_000 * 1_000)
-        .map_err(|_| HandlerError::Permanent("occurred_at out of range".to_owned()))
+    // To the microsecond, as the database keeps it.
+    ordo_proto::time::offset_date_time(at)
+        .and_then(|t| t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).ok())
+        .ok_or_else(|| HandlerError::Permanent("occurred_at out of range".to_owned()))
 }
 
 #[async_trait]
