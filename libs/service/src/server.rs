@@ -20,6 +20,9 @@ use tonic::service::RoutesBuilder;
 
 use crate::config::ServiceArgs;
 
+/// A route of one gRPC method, type-erased.
+type MethodRoute = tower::util::BoxCloneSyncService<http::Request<axum::body::Body>, http::Response<Body>, Infallible>;
+
 /// A service being assembled: its gRPC services and background tasks, served by [`Server::serve`].
 #[derive(Debug)]
 pub struct Server {
@@ -28,6 +31,8 @@ pub struct Server {
     shutdown: CancellationToken,
     routes: RoutesBuilder,
     served: Vec<&'static str>,
+    /// Methods answered by a route of their own, in front of their service.
+    methods: Vec<(&'static str, MethodRoute)>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -40,6 +45,7 @@ impl Server {
             shutdown,
             routes: RoutesBuilder::default(),
             served: Vec::new(),
+            methods: Vec::new(),
             tasks: Vec::new(),
         }
     }
@@ -68,6 +74,22 @@ impl Server {
     {
         self.served.push(S::NAME);
         self.routes.add_service(service);
+        self
+    }
+
+    /// Answers the gRPC method at `path` (`/package.Service/Method`) with `route` instead of the
+    /// service that declares it: for a method whose answer the generated code cannot express, such
+    /// as bytes already encoded. The exact path wins over the service's prefix.
+    pub fn add_method_route<R>(&mut self, path: &'static str, route: R) -> &mut Self
+    where
+        R: tower::Service<http::Request<axum::body::Body>, Response = http::Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        R::Future: Send + 'static,
+    {
+        self.methods.push((path, MethodRoute::new(route)));
         self
     }
 
@@ -100,12 +122,18 @@ impl Server {
             }
         });
 
+        let mut router = std::mem::take(&mut self.routes).routes().into_axum_router();
+        for (path, route) in std::mem::take(&mut self.methods) {
+            router = router.route_service(path, route);
+        }
+        let routes = tonic::service::Routes::from(router);
+
         tracing::info!(grpc = %grpc.local_addr()?, "{} serving", self.name);
         let served = tonic::transport::Server::builder()
             .trace_fn(ordo_platform::grpc::request_span)
             .layer(ordo_platform::grpc::MetricsLayer)
             .layer(authenticate)
-            .add_routes(self.routes.routes())
+            .add_routes(routes)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(grpc),
                 shutdown.clone().cancelled_owned(),

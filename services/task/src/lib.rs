@@ -205,7 +205,9 @@ pub async fn serve(
 
     let readiness = backends.readiness().with(identity.keys.clone()).with(infra::s3::BucketCheck(objects));
     let authenticate = identity.layer(&config.service, &backends);
-    server.add_service(TaskServiceServer::new(grpc::TaskGrpc::new(service)));
+    let tasks = grpc::TaskGrpc::new(service);
+    server.add_method_route(grpc::ListTasksRoute::PATH, grpc::ListTasksRoute::new(tasks.clone()));
+    server.add_service(TaskServiceServer::new(tasks));
     server.serve(grpc_listener, ops_listener, readiness, authenticate, backends.pool).await
 }
 

@@ -9,6 +9,10 @@ use prost::Message as _;
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
+mod list_route;
+
+pub use list_route::ListTasksRoute;
+
 use crate::app::ports::TaskSort;
 use crate::app::{
     AppError, Caller, ClientInfo, EncodedPage, ListTasks, MAX_BULK, MAX_MASK_PATHS, NewAttachment, PageEncoder,
@@ -29,6 +33,43 @@ impl TaskGrpc {
     /// Serves `service`.
     pub fn new(service: TaskService) -> Self {
         Self { service }
+    }
+
+    /// A page of `ListTasks`: read now, or the page cache's bytes.
+    async fn list_page(
+        &self,
+        request: Request<pb::ListTasksRequest>,
+    ) -> Result<EncodedPage<pb::ListTasksResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let mut t = Translation::default();
+        // Each value may be named once, so no list is longer than the values there are.
+        let statuses = if t.at_most(&r.statuses, TaskStatus::ALL.len(), "statuses") {
+            r.statuses.iter().filter_map(|s| t.take(status_of(*s, "statuses"))).collect()
+        } else {
+            Vec::new()
+        };
+        let priorities = if t.at_most(&r.priorities, Priority::ALL.len(), "priorities") {
+            r.priorities.iter().filter_map(|p| t.take(priority_of(*p, "priorities"))).collect()
+        } else {
+            Vec::new()
+        };
+        let list = ListTasks {
+            project_id: r.project_id,
+            statuses,
+            priorities,
+            assignee_id: r.assignee_id,
+            label: r.label,
+            query: r.query,
+            due_before: t.take(time_of(r.due_before, "due_before")),
+            due_after: t.take(time_of(r.due_after, "due_after")),
+            parent_id: r.parent_id,
+            sort: t.take(sort_of(r.sort)),
+            limit: r.limit,
+            cursor: r.cursor,
+        };
+        t.finish()?;
+        self.service.list_tasks_encoded(&caller, &list, &ListPage).await.map_err(status)
     }
 }
 
@@ -300,43 +341,14 @@ impl TaskRpc for TaskGrpc {
         Ok(Response::new(pb::GetTaskByKeyResponse { task: Some(task(found)) }))
     }
 
+    /// Served by [`list_route::ListTasksRoute`] in front of this server, which answers a page from
+    /// the cache with its bytes; this answers the same wherever the server stands alone.
     async fn list_tasks(
         &self,
         request: Request<pb::ListTasksRequest>,
     ) -> Result<Response<pb::ListTasksResponse>, Status> {
-        let caller = caller(&request)?;
-        let r = request.into_inner();
-        let mut t = Translation::default();
-        // Each value may be named once, so no list is longer than the values there are.
-        let statuses = if t.at_most(&r.statuses, TaskStatus::ALL.len(), "statuses") {
-            r.statuses.iter().filter_map(|s| t.take(status_of(*s, "statuses"))).collect()
-        } else {
-            Vec::new()
-        };
-        let priorities = if t.at_most(&r.priorities, Priority::ALL.len(), "priorities") {
-            r.priorities.iter().filter_map(|p| t.take(priority_of(*p, "priorities"))).collect()
-        } else {
-            Vec::new()
-        };
-        let list = ListTasks {
-            project_id: r.project_id,
-            statuses,
-            priorities,
-            assignee_id: r.assignee_id,
-            label: r.label,
-            query: r.query,
-            due_before: t.take(time_of(r.due_before, "due_before")),
-            due_after: t.take(time_of(r.due_after, "due_after")),
-            parent_id: r.parent_id,
-            sort: t.take(sort_of(r.sort)),
-            limit: r.limit,
-            cursor: r.cursor,
-        };
-        t.finish()?;
-        let response = match self.service.list_tasks_encoded(&caller, &list, &ListPage).await.map_err(status)? {
+        let response = match self.list_page(request).await? {
             EncodedPage::Fresh(response) => response,
-            // The generated server encodes the message it is handed, so a stored page is decoded
-            // once to be answered; a page read from the database never is.
             EncodedPage::Stored(bytes) => pb::ListTasksResponse::decode(bytes.as_slice()).map_err(|error| {
                 status(AppError::Internal(anyhow::anyhow!("a stored page does not decode: {error}")))
             })?,
