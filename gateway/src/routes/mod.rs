@@ -1,15 +1,14 @@
-//! The REST API: one router per area, nested under `/api/v1`, plus the OpenAPI document. Every route
-//! goes through `utoipa_axum::routes!`, which registers the handler and its documentation together.
+//! The REST API: one router per area, nested under `/api/v1`, plus the route that serves the OpenAPI
+//! document. Every route goes through `utoipa_axum::routes!`, which registers the handler and its
+//! documentation together; `crate::openapi` builds the whole document from that documentation.
 
 use axum::Extension;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::openapi::ApiDoc;
 use crate::state::AppState;
 
 pub(crate) mod attachments;
@@ -35,7 +34,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(attachments::router())
         .merge(audit::router())
         .routes(routes!(openapi_json));
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(API_PREFIX, v1)
+    OpenApiRouter::new().nest(API_PREFIX, v1)
 }
 
 /// The serialized OpenAPI document, made once at start.
