@@ -17,6 +17,7 @@ pub(crate) mod auth;
 pub(crate) mod comments;
 pub(crate) mod ops;
 pub(crate) mod projects;
+pub(crate) mod representation;
 pub(crate) mod tasks;
 pub(crate) mod users;
 
