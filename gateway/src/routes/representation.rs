@@ -1,5 +1,5 @@
-//! What the resources of every area share in their JSON form: the `ETag` of a version, the
-//! `Location` of a new resource, times as RFC 3339 from the services' timestamps, `null` for the
+//! What the resources of every area share in their JSON form: the `ETag` of a version, the `Location`
+//! of a new resource, times as RFC 3339 from the services' timestamps (and back), `null` for the
 //! services' "none", and the `500` for a message a service should never send (a user without
 //! timestamps, an unknown role): the client cannot fix it, and the cause is logged.
 
@@ -29,6 +29,15 @@ pub(crate) fn timestamp(value: Option<prost_types::Timestamp>) -> Result<OffsetD
 /// A timestamp the resource may lack (`null` in JSON).
 pub(crate) fn optional_timestamp(value: Option<prost_types::Timestamp>) -> Result<Option<OffsetDateTime>, ApiError> {
     value.map(|value| timestamp(Some(value))).transpose()
+}
+
+/// A time a client sent, as the services' timestamp (the same instant).
+pub(crate) fn proto_timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.unix_timestamp(),
+        // Always below 10^9, so it fits.
+        nanos: i32::try_from(time.nanosecond()).unwrap_or_default(),
+    }
 }
 
 /// The services' "none" (an empty string) is JSON `null`.
