@@ -25,7 +25,6 @@ mod middleware;
 mod openapi;
 mod pagination;
 mod rate_limit;
-pub mod resources;
 mod routes;
 mod state;
 
