@@ -1,8 +1,8 @@
 //! The REST API: one router per area, nested under `/api/v1`, plus the route that serves the OpenAPI
 //! document. Each area is a folder: its handlers in `mod.rs`, the JSON it reads and answers with in
 //! `types.rs`; what every area's JSON shares is in `representation`. Every route goes through
-//! `utoipa_axum::routes!`, which registers the handler and its documentation together;
-//! `crate::openapi` builds the whole document from that documentation.
+//! `utoipa_axum::routes!`, which registers the handler and its documentation together; the OpenAPI
+//! module builds the whole document from that documentation, and nothing here depends on it.
 
 use axum::Extension;
 use axum::body::Bytes;
