@@ -1,9 +1,15 @@
-//! How the gateway talks to the services: outgoing requests carry the caller's bearer token and the
-//! current W3C trace context, and `/readyz` asks each backend's `grpc.health.v1.Health`.
+//! How the gateway talks to the services: the clients handlers call them with, whose requests carry
+//! the caller's bearer token and the current W3C trace context, and the `/readyz` check that asks
+//! each backend's `grpc.health.v1.Health`.
 
 use futures::future::BoxFuture;
 use ordo_platform::ReadinessCheck;
+use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
+use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
+use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -11,6 +17,18 @@ use tonic_health::pb::health_client::HealthClient;
 
 /// The client interceptor that writes the current trace context into each call's metadata.
 pub(crate) type TraceInterceptor = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+
+/// The identity client every handler clones (a cheap handle on one shared channel).
+pub(crate) type IdentityClient = IdentityServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
+/// The project client every handler clones (a cheap handle on one shared channel).
+pub(crate) type ProjectClient = ProjectServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
+/// The task client every handler clones (a cheap handle on one shared channel).
+pub(crate) type TaskClient = TaskServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
+/// The audit client every handler clones (a cheap handle on one shared channel).
+pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, TraceInterceptor>>;
 
 /// A request without caller credentials (register, login, refresh, JWKS).
 pub(crate) fn anonymous<T>(message: T) -> tonic::Request<T> {

@@ -13,6 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+mod access_keys;
 mod auth;
 mod backend;
 mod config;
@@ -24,7 +25,6 @@ mod middleware;
 mod openapi;
 mod pagination;
 mod rate_limit;
-pub mod resources;
 mod routes;
 mod state;
 

@@ -3,6 +3,7 @@
 //! construction; this module adds what is common to them (the bearer scheme, the problem responses
 //! every operation can produce) and the decisions taken where API.md is silent.
 
+use utoipa::OpenApi as _;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::link::{Link, LinkBuilder};
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
@@ -155,11 +156,16 @@ impl utoipa::Modify for BearerScheme {
     }
 }
 
+/// The whole document from the routes' own `document`: [`ApiDoc`] with the routes' paths and schemas.
 /// Adds to every operation the problem responses it can produce without saying so itself: `400`,
 /// `413`, `415` and `422` where it takes a body, `401` where it needs a token, `503` where it calls a
 /// backend, and `429` and `500` everywhere under `/api/v1`. Adds the operations routes (served by
 /// `ordo_platform::ops`) and the links between operations ([`LINKS`]).
-pub(crate) fn complete(mut document: OpenApi, operations: utoipa::openapi::path::Paths) -> OpenApi {
+pub(crate) fn complete(routes: OpenApi, operations: utoipa::openapi::path::Paths) -> OpenApi {
+    // `merge` keeps the receiver's information and tags, so the base must be the receiver: the routes'
+    // document holds only their paths and schemas.
+    let mut document = ApiDoc::openapi();
+    document.merge(routes);
     document.paths.paths.extend(operations.paths);
     for (path, item) in document.paths.paths.iter_mut() {
         // The operations routes answer in their own plain format (see their descriptions).

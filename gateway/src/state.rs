@@ -17,25 +17,12 @@ use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::project::v1::project_service_server::SERVICE_NAME as PROJECT_SERVICE_NAME;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use ordo_proto::task::v1::task_service_server::SERVICE_NAME as TASK_SERVICE_NAME;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::Config;
-use crate::auth::AccessKeys;
-use crate::backend::{BackendHealthCheck, TraceInterceptor};
+use crate::access_keys::AccessKeys;
+use crate::backend::{AuditClient, BackendHealthCheck, IdentityClient, ProjectClient, TaskClient};
 use crate::config::RateLimitArgs;
-
-/// The identity client every handler clones (a cheap handle on one shared channel).
-pub(crate) type IdentityClient = IdentityServiceClient<InterceptedService<Channel, TraceInterceptor>>;
-
-/// The project client every handler clones (a cheap handle on one shared channel).
-pub(crate) type ProjectClient = ProjectServiceClient<InterceptedService<Channel, TraceInterceptor>>;
-
-/// The task client every handler clones (a cheap handle on one shared channel).
-pub(crate) type TaskClient = TaskServiceClient<InterceptedService<Channel, TraceInterceptor>>;
-
-/// The audit client every handler clones (a cheap handle on one shared channel).
-pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, TraceInterceptor>>;
 
 /// Interval of HTTP/2 pings on idle backend connections, so a backend host that vanished without
 /// closing its sockets is noticed before a request waits on it.

@@ -5,8 +5,6 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ordo_proto::identity::v1 as pb;
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -15,8 +13,15 @@ use crate::backend;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Client, IfMatch, Json, Query};
 use crate::pagination;
-use crate::resources::{Role, User, UserContact, UserContactPage, UserListing, UserPage, UserView};
 use crate::state::AppState;
+
+mod types;
+
+pub(crate) use self::types::User;
+use self::types::{
+    ChangePasswordBody, ListUsersParams, Role, UpdateMeBody, UpdateUserBody, UserContact, UserContactPage, UserListing,
+    UserPage, UserView,
+};
 
 /// The routes of this area.
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -25,54 +30,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_password))
         .routes(routes!(list_users))
         .routes(routes!(get_user, update_user))
-}
-
-/// Changes to the caller's own profile; absent fields are left as they are.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UpdateMeBody {
-    /// 1 to 100 characters after trimming.
-    #[schema(min_length = 1, max_length = 100, example = "Alice B.")]
-    display_name: Option<String>,
-}
-
-/// A password change.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ChangePasswordBody {
-    /// The password in use now.
-    #[schema(format = Password)]
-    current_password: String,
-    /// 12 to 128 characters.
-    #[schema(format = Password, min_length = 12, max_length = 128)]
-    new_password: String,
-}
-
-/// An admin's changes to a user; absent fields are left as they are.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UpdateUserBody {
-    /// The new global role.
-    role: Option<Role>,
-    /// `true` disables the account and revokes all its sessions at once.
-    disabled: Option<bool>,
-}
-
-/// `GET /users` query parameters.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListUsersParams {
-    /// Exact email to look up (any authenticated caller). When given, `q`, `cursor` and `limit` are
-    /// not used (a bad `limit` or `cursor` value is still `400`) and the page holds 0 or 1 user. Any string: one that is no user's email (or no email
-    /// at all) finds no one.
-    email: Option<String>,
-    /// Admins only: case-insensitive substring of the email or display name.
-    q: Option<String>,
-    /// Admins only: the `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// Admins only: page size, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 50)]
-    limit: Option<String>,
 }
 
 /// The caller's own account.

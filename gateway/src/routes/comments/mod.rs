@@ -7,8 +7,6 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ordo_proto::task::v1 as pb;
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -18,34 +16,18 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{Client, IfMatch, Json, JsonWithBytes, Query};
 use crate::idempotency::{self, MaybeIdempotencyKey, RequestSignature, Scope};
 use crate::pagination;
-use crate::resources::{Comment, CommentPage};
 use crate::routes::API_PREFIX;
-use crate::routes::tasks::{location, task_id};
+use crate::routes::representation::location;
+use crate::routes::tasks::task_id;
 use crate::state::AppState;
+
+mod types;
+
+use self::types::{Comment, CommentBody, CommentPage, ListCommentsParams};
 
 /// The routes of this area.
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(add_comment, list_comments)).routes(routes!(update_comment, delete_comment))
-}
-
-/// A comment's text.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CommentBody {
-    /// 1 to 20,000 characters.
-    #[schema(min_length = 1, max_length = 20000, example = "Looks good to me.")]
-    body: String,
-}
-
-/// `GET /tasks/{id}/comments` query parameters.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListCommentsParams {
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// Page size, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 50)]
-    limit: Option<String>,
 }
 
 /// Comments on a task (`member`s and up).

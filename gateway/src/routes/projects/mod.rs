@@ -5,23 +5,28 @@
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ordo_proto::project::v1 as pb;
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::backend;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Client, IfMatch, Json, JsonWithBytes, Query, not_null, null_is_a_value};
+use crate::extract::{Client, IfMatch, Json, JsonWithBytes, Query};
 use crate::idempotency::{self, MaybeIdempotencyKey, RequestSignature, Scope};
 use crate::pagination;
-use crate::resources::{Member, MemberPage, Project, ProjectPage, ProjectRole};
 use crate::routes::API_PREFIX;
+use crate::routes::representation::location;
 use crate::state::AppState;
+
+mod types;
+
+use self::types::{
+    AddMemberBody, CreateProjectBody, ListMembersParams, ListProjectsParams, Member, MemberPage, Project, ProjectPage,
+    UpdateMemberBody, UpdateProjectBody,
+};
 
 /// The routes of this area.
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -32,81 +37,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(unarchive_project))
         .routes(routes!(list_members, add_member))
         .routes(routes!(get_member, update_member, remove_member))
-}
-
-/// A new project.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateProjectBody {
-    /// 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200, example = "Ordo backend")]
-    name: String,
-    /// `^[A-Z][A-Z0-9]{1,9}$`, unique across all projects (`409` when taken); prefixes the keys of the
-    /// project's tasks (`ORDO-42`).
-    #[schema(pattern = "^[A-Z][A-Z0-9]{1,9}$", min_length = 2, max_length = 10, example = "ORDO")]
-    key: String,
-    /// At most 10,000 characters; absent or `null` for none.
-    #[schema(max_length = 10000, example = "The services and the gateway.")]
-    description: Option<String>,
-}
-
-/// Changes to a project; absent fields are left as they are.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UpdateProjectBody {
-    /// 1 to 200 characters. A project always has a name, so `null` is refused (`422`).
-    #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, min_length = 1, max_length = 200, example = "Ordo backend")]
-    name: Option<String>,
-    /// At most 10,000 characters; `null` or `""` removes the description.
-    #[serde(default, deserialize_with = "null_is_a_value")]
-    #[schema(value_type = Option<String>, max_length = 10000, example = "The services and the gateway.")]
-    description: Option<Option<String>>,
-}
-
-/// A user to make a member of a project.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AddMemberBody {
-    /// The user's id (find it with `GET /users?email=`); a user that does not exist is a `422`.
-    #[schema(format = Uuid, example = "0190b6a4-7c1e-7000-8000-000000000002")]
-    user_id: String,
-    /// The member's role; only an owner grants `owner`.
-    role: ProjectRole,
-}
-
-/// A member's new role.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UpdateMemberBody {
-    /// The new role; only an owner grants `owner` or changes an owner's role.
-    role: ProjectRole,
-}
-
-/// `GET /projects` query parameters.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListProjectsParams {
-    /// `true`: only archived projects; `false` (the default): only active ones. Any other value is a
-    /// `400`.
-    #[param(value_type = Option<bool>, default = false)]
-    archived: Option<String>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// Page size, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 50)]
-    limit: Option<String>,
-}
-
-/// `GET /projects/{id}/members` query parameters.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListMembersParams {
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// Page size, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 50)]
-    limit: Option<String>,
 }
 
 /// Creates a project; the caller becomes its `owner`.
@@ -702,12 +632,6 @@ fn member_ids(ids: Result<Path<(String, String)>, PathRejection>) -> Result<(Str
 /// The `404` of a project that does not exist or that the caller may not see.
 fn no_project() -> ApiError {
     ApiError::NotFound("No project has this id.".to_owned())
-}
-
-/// A `Location` header value for `path`.
-fn location(path: String) -> Result<HeaderValue, ApiError> {
-    HeaderValue::try_from(path)
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("the project service sent an id unfit for a URL")))
 }
 
 /// A project with its `ETag`.

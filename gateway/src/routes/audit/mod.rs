@@ -5,10 +5,8 @@
 
 use axum::extract::State;
 use ordo_proto::audit::v1 as pb;
-use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,49 +15,16 @@ use crate::backend;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::pagination;
-use crate::resources::{AuditRecord, AuditRecordPage, AuditVerification};
+use crate::routes::representation::proto_timestamp;
 use crate::state::AppState;
+
+mod types;
+
+use self::types::{AuditRecord, AuditRecordPage, AuditVerification, ListAuditEventsParams};
 
 /// The routes of this area.
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_audit_events)).routes(routes!(verify_audit_log))
-}
-
-/// `GET /audit/events` query parameters. Every filter is an exact match, and a record must match all
-/// that are given. An empty value is a `400`: it would read as "records without an actor" (or
-/// project, ...), which the log cannot be asked for; leave the parameter out to match any value.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListAuditEventsParams {
-    /// Only events caused by this user. A UUID (any case or form; compared in canonical form), else
-    /// `400`.
-    #[param(format = Uuid, example = "0190b6a4-7c1e-7000-8000-000000000001")]
-    actor_id: Option<String>,
-    /// Only events of this type, such as `identity.login_failed` or `project.member_added`.
-    #[param(example = "identity.login_failed")]
-    action: Option<String>,
-    /// Only events about this kind of entity: `user`, `session`, `project`, `project_member`, ...
-    #[param(example = "project")]
-    entity_type: Option<String>,
-    /// Only events about the entity with this id (exact, case-sensitive).
-    entity_id: Option<String>,
-    /// Only events of this project. A UUID (any case or form), else `400`. Required unless the caller
-    /// is a global admin.
-    #[param(format = Uuid, example = "0190b6a4-7c1e-7000-8000-0000000000a1")]
-    project_id: Option<String>,
-    /// Only events that happened at or after this time (inclusive). RFC 3339, such as
-    /// `2026-01-31T09:30:00Z`; encode a `+` offset as `%2B`. Unparseable: `400`.
-    #[param(value_type = Option<String>, format = DateTime, example = "2026-01-31T09:30:00Z")]
-    from: Option<String>,
-    /// Only events that happened before this time (exclusive). RFC 3339, as `from`. A range that is
-    /// empty (`to` at or before `from`) matches nothing.
-    #[param(value_type = Option<String>, format = DateTime, example = "2026-02-01T00:00:00Z")]
-    to: Option<String>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// Page size, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 50)]
-    limit: Option<String>,
 }
 
 /// Audit records matching every given filter, oldest first (by `seq` ascending).
@@ -183,11 +148,7 @@ fn time_filter(name: &str, value: Option<String>) -> Result<Option<prost_types::
             "{name} must be an RFC 3339 time such as 2026-01-31T09:30:00Z (encode a + offset as %2B)."
         ))
     })?;
-    Ok(Some(prost_types::Timestamp {
-        seconds: time.unix_timestamp(),
-        // Always below 10^9, so it fits.
-        nanos: i32::try_from(time.nanosecond()).unwrap_or_default(),
-    }))
+    Ok(Some(proto_timestamp(time)))
 }
 
 #[cfg(test)]

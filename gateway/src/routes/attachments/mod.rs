@@ -14,8 +14,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt as _, StreamExt as _};
 use ordo_proto::task::v1 as pb;
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -25,10 +23,14 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{Client, Json, Query};
 use crate::idempotency::{self, IDEMPOTENCY_KEY, IdempotencyKey, NoEffect, RequestSignature, Scope};
 use crate::pagination;
-use crate::resources::{Attachment, AttachmentPage};
 use crate::routes::API_PREFIX;
-use crate::routes::tasks::{location, task_id};
+use crate::routes::representation::location;
+use crate::routes::tasks::task_id;
 use crate::state::AppState;
+
+mod types;
+
+use self::types::{Attachment, AttachmentPage, ListAttachmentsParams, UploadForm};
 
 /// What a multipart body may carry beyond the file itself (boundaries, part headers, a short field or
 /// two) before its declared length alone makes it too large: a file of exactly the limit must fit.
@@ -52,27 +54,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(upload_attachment, list_attachments))
         .routes(routes!(get_attachment, delete_attachment))
         .routes(routes!(download_attachment))
-}
-
-/// The form of an upload (documentation only: the body is read as a stream).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct UploadForm {
-    /// The file. Its `filename` (1 to 255 characters, without path separators) and `Content-Type`
-    /// (`application/octet-stream` when absent) are kept with it.
-    #[schema(value_type = String, format = Binary)]
-    file: Vec<u8>,
-}
-
-/// `GET /tasks/{id}/attachments` query parameters.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListAttachmentsParams {
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// Page size, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 50)]
-    limit: Option<String>,
 }
 
 /// Attaches a file to a task (`member`s and up).

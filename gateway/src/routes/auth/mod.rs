@@ -5,8 +5,6 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ordo_proto::identity::v1 as pb;
-use serde::Deserialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -15,9 +13,14 @@ use crate::backend;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Client, Json, JsonWithBytes};
 use crate::idempotency::{self, MaybeIdempotencyKey, RequestSignature, Scope};
-use crate::resources::{JwkSet, TokenPair, User};
 use crate::routes::API_PREFIX;
+use crate::routes::representation::location;
+use crate::routes::users::User;
 use crate::state::AppState;
+
+mod types;
+
+use self::types::{JwkSet, LoginBody, RefreshBody, RegisterBody, TokenPair};
 
 /// How long clients may cache the key set: short, so a rotated key is picked up soon.
 const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
@@ -30,41 +33,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(jwks))
-}
-
-/// A new account.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RegisterBody {
-    /// Trimmed and lower-cased before it is stored; valid syntax, at most 254 characters; unique.
-    #[schema(format = Email, max_length = 254, example = "alice@example.com")]
-    email: String,
-    /// 12 to 128 characters.
-    #[schema(format = Password, min_length = 12, max_length = 128, example = "correct horse battery")]
-    password: String,
-    /// 1 to 100 characters after trimming.
-    #[schema(min_length = 1, max_length = 100, example = "Alice")]
-    display_name: String,
-}
-
-/// Credentials.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LoginBody {
-    /// The account's email (any letter case).
-    #[schema(format = Email, example = "alice@example.com")]
-    email: String,
-    /// The password.
-    #[schema(format = Password, example = "correct horse battery")]
-    password: String,
-}
-
-/// A refresh token to spend.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RefreshBody {
-    /// The refresh token of the latest pair of the session.
-    refresh_token: String,
 }
 
 /// Creates an account.
@@ -115,8 +83,7 @@ async fn create_account(state: &AppState, client: pb::ClientInfo, body: Register
         client: Some(client),
     });
     let user = User::from_proto(state.identity().register(request).await?.into_inner().user)?;
-    let location = HeaderValue::try_from(format!("{API_PREFIX}/users/{}", user.id))
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("identity sent a user id unfit for a URL")))?;
+    let location = location(format!("{API_PREFIX}/users/{}", user.id))?;
     Ok((StatusCode::CREATED, [(header::LOCATION, location), (header::ETAG, user.etag())], Json(user)).into_response())
 }
 
