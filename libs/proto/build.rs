@@ -5,6 +5,7 @@ use std::env;
 use std::path::PathBuf;
 
 const PROTOS: &[&str] = &[
+    "ordo/common/v1/common.proto",
     "ordo/identity/v1/identity.proto",
     "ordo/project/v1/project.proto",
     "ordo/task/v1/task.proto",

@@ -22,8 +22,7 @@ pub(crate) fn location(path: String) -> Result<HeaderValue, ApiError> {
 /// A timestamp the resource must have.
 pub(crate) fn timestamp(value: Option<prost_types::Timestamp>) -> Result<OffsetDateTime, ApiError> {
     let value = value.ok_or_else(|| malformed("a resource without its timestamps"))?;
-    let nanos = i128::from(value.seconds) * 1_000_000_000 + i128::from(value.nanos);
-    OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| malformed("a timestamp out of range"))
+    ordo_proto::time::offset_date_time(&value).ok_or_else(|| malformed("a timestamp out of range"))
 }
 
 /// A timestamp the resource may lack (`null` in JSON).
@@ -32,13 +31,7 @@ pub(crate) fn optional_timestamp(value: Option<prost_types::Timestamp>) -> Resul
 }
 
 /// A time a client sent, as the services' timestamp (the same instant).
-pub(crate) fn proto_timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.unix_timestamp(),
-        // Always below 10^9, so it fits.
-        nanos: i32::try_from(time.nanosecond()).unwrap_or_default(),
-    }
-}
+pub(crate) use ordo_proto::time::timestamp as proto_timestamp;
 
 /// The services' "none" (an empty string) is JSON `null`.
 pub(crate) fn non_empty(value: String) -> Option<String> {

@@ -10,21 +10,32 @@ pub mod time;
 /// The encoded `FileDescriptorSet` of every Ordo proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ordo_descriptor.bin"));
 
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("ordo.common.v1");
+    }
+}
+
+// Each context re-exports the common messages its API uses, so `pb::ClientInfo` names the one type.
+
 pub mod identity {
     pub mod v1 {
         tonic::include_proto!("ordo.identity.v1");
+        pub use crate::common::v1::ClientInfo;
     }
 }
 
 pub mod project {
     pub mod v1 {
         tonic::include_proto!("ordo.project.v1");
+        pub use crate::common::v1::ClientInfo;
     }
 }
 
 pub mod task {
     pub mod v1 {
         tonic::include_proto!("ordo.task.v1");
+        pub use crate::common::v1::ClientInfo;
     }
 }
 

@@ -10,13 +10,15 @@ pub mod domain;
 pub mod grpc;
 pub mod infra;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use ordo_events::{BatchConfig, Consumer, ConsumerConfig};
 use ordo_proto::audit::v1::audit_service_server::AuditServiceServer;
-use ordo_service::{Backends, CancellationToken, HasServiceArgs, IdentityAuth, Server, ServiceArgs, UpstreamArgs};
+use ordo_service::{Backends, CancellationToken, IdentityAuth, Server, Service, ServiceArgs, UpstreamArgs};
+use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
 use crate::app::AuditQueries;
@@ -26,7 +28,7 @@ use crate::infra::mysql::MySqlAuditLog;
 use crate::infra::project::ProjectServiceRoles;
 
 /// The audit service's own migrations (the events library's tables are merged in at start).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Every setting of the audit service, from flags or `ORDO_*` environment variables.
 #[derive(Debug, Clone, clap::Parser)]
@@ -76,9 +78,28 @@ pub struct Config {
     pub project_url: String,
 }
 
-impl HasServiceArgs for Config {
+impl Service for Config {
+    const NAME: &'static str = "ordo-audit";
+
     fn service_args(&self) -> &ServiceArgs {
         &self.service
+    }
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn migrate_only(&self) -> bool {
+        matches!(self.command, Some(Command::Migrate))
+    }
+
+    fn serve(
+        self,
+        grpc: TcpListener,
+        ops: TcpListener,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        serve(self, grpc, ops, shutdown)
     }
 }
 

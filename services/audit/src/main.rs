@@ -4,28 +4,13 @@ use std::process::ExitCode;
 
 use ordo_audit::{Command, Config};
 
-/// mimalloc rather than glibc's malloc, which took about a tenth of the CPU of a request in
-/// profiles (many small buffers allocated and freed on several threads); with mimalloc the
-/// `just bench` scenarios through the gateway served 8 to 18 % more requests per second (one run
-/// before and one after, same machine).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<ExitCode> {
-    ordo_service::main("ordo-audit", |config: Config| async move {
-        match config.command {
-            Some(Command::Migrate) => {
-                ordo_audit::migrate(&config).await?;
-                tracing::info!("migrations applied");
-                Ok(ExitCode::SUCCESS)
-            }
-            Some(Command::Verify) => verify(&config).await,
-            None => {
-                let (grpc, ops) = ordo_service::bind(&config.service).await?;
-                ordo_audit::serve(config, grpc, ops, ordo_platform::shutdown::on_signal()).await?;
-                Ok(ExitCode::SUCCESS)
-            }
+    ordo_service::main(|config: Config| async move {
+        if let Some(Command::Verify) = config.command {
+            return verify(&config).await;
         }
+        ordo_service::migrate_or_serve(config).await?;
+        Ok(ExitCode::SUCCESS)
     })
 }
 

@@ -18,14 +18,16 @@ use ordo_auth::{AuthenticateLayer, KeySet, KeyStore, TokenIssuer};
 use ordo_events::{OutboxSignal, Relay, RelayConfig};
 use ordo_platform::config::Secret;
 use ordo_proto::identity::v1::identity_service_server::IdentityServiceServer;
-use ordo_service::{Backends, CancellationToken, HasServiceArgs, Server, ServiceArgs};
+pub use ordo_service::Command;
+use ordo_service::{Backends, CancellationToken, Server, Service, ServiceArgs};
+use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
 use crate::app::{IdentityService, IdentitySettings};
 use crate::infra::{Argon2Hasher, MySqlIdentityStore, RedisLoginThrottle, RedisSessionCache, RedisUserCache};
 
 /// Identity's own migrations (the events library's outbox tables are merged in at start).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Every setting of the identity service, from flags or `ORDO_*` environment variables.
 #[derive(Debug, Clone, clap::Parser)]
@@ -66,17 +68,29 @@ pub struct Config {
     pub hash_concurrency: Option<usize>,
 }
 
-impl HasServiceArgs for Config {
+impl Service for Config {
+    const NAME: &'static str = "ordo-identity";
+
     fn service_args(&self) -> &ServiceArgs {
         &self.service
     }
-}
 
-/// A command other than serving.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Command {
-    /// Create the schema if needed, apply migrations, and exit.
-    Migrate,
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn migrate_only(&self) -> bool {
+        matches!(self.command, Some(Command::Migrate))
+    }
+
+    fn serve(
+        self,
+        grpc: TcpListener,
+        ops: TcpListener,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        serve(self, grpc, ops, shutdown)
+    }
 }
 
 /// Creates the schema if needed and applies every migration.

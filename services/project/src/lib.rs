@@ -9,11 +9,14 @@ pub mod domain;
 pub mod grpc;
 pub mod infra;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use ordo_events::{Consumer, ConsumerConfig, OutboxSignal, Relay, RelayConfig};
 use ordo_proto::project::v1::project_service_server::ProjectServiceServer;
-use ordo_service::{Backends, CancellationToken, HasServiceArgs, IdentityAuth, Server, ServiceArgs, UpstreamArgs};
+pub use ordo_service::Command;
+use ordo_service::{Backends, CancellationToken, IdentityAuth, Server, Service, ServiceArgs, UpstreamArgs};
+use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
 use crate::app::ProjectService;
@@ -21,7 +24,7 @@ use crate::app::ports::AccessCache;
 use crate::infra::{IdentityDirectory, IdentityEventHandler, MySqlProjectStore, RedisAccessCache};
 
 /// The project service's own migrations (the events library's outbox tables are merged in at start).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Every setting of the project service, from flags or `ORDO_*` environment variables.
 #[derive(Debug, Clone, clap::Parser)]
@@ -52,22 +55,29 @@ pub struct Config {
     pub events_queue: String,
 }
 
-impl HasServiceArgs for Config {
+impl Service for Config {
+    const NAME: &'static str = "ordo-project";
+
     fn service_args(&self) -> &ServiceArgs {
         &self.service
     }
-}
 
-/// A command other than serving.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Command {
-    /// Create the schema if needed, apply migrations, and exit.
-    Migrate,
-}
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
 
-/// Creates the schema if needed and applies every migration.
-pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
-    Backends::migrate(&config.service, &MIGRATOR).await
+    fn migrate_only(&self) -> bool {
+        matches!(self.command, Some(Command::Migrate))
+    }
+
+    fn serve(
+        self,
+        grpc: TcpListener,
+        ops: TcpListener,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        serve(self, grpc, ops, shutdown)
+    }
 }
 
 /// Runs the service on the given listeners until `shutdown` is cancelled, then drains: in-flight

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod grpc;
 pub mod infra;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,9 @@ use anyhow::Context as _;
 use ordo_events::{Consumer, ConsumerConfig, OutboxSignal, Relay, RelayConfig, Subscription, SubscriptionConfig};
 use ordo_platform::config::Secret;
 use ordo_proto::task::v1::task_service_server::TaskServiceServer;
-use ordo_service::{Backends, CancellationToken, HasServiceArgs, IdentityAuth, Server, ServiceArgs, UpstreamArgs};
+pub use ordo_service::Command;
+use ordo_service::{Backends, CancellationToken, IdentityAuth, Server, Service, ServiceArgs, UpstreamArgs};
+use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
 use crate::app::ports::PageCache;
@@ -28,7 +31,7 @@ use crate::infra::{
 };
 
 /// The task service's own migrations (the events library's outbox tables are merged in at start).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Every setting of the task service, from flags or `ORDO_*` environment variables.
 #[derive(Debug, Clone, clap::Parser)]
@@ -98,22 +101,29 @@ pub struct Config {
     pub object_sweep_secs: u64,
 }
 
-impl HasServiceArgs for Config {
+impl Service for Config {
+    const NAME: &'static str = "ordo-task";
+
     fn service_args(&self) -> &ServiceArgs {
         &self.service
     }
-}
 
-/// A command other than serving.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Command {
-    /// Create the schema if needed, apply migrations, and exit.
-    Migrate,
-}
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
 
-/// Creates the schema if needed and applies every migration.
-pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
-    Backends::migrate(&config.service, &MIGRATOR).await
+    fn migrate_only(&self) -> bool {
+        matches!(self.command, Some(Command::Migrate))
+    }
+
+    fn serve(
+        self,
+        grpc: TcpListener,
+        ops: TcpListener,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        serve(self, grpc, ops, shutdown)
+    }
 }
 
 /// Runs the service on the given listeners until `shutdown` is cancelled, then drains: in-flight

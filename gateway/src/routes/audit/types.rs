@@ -92,11 +92,13 @@ pub(crate) struct AuditRecord {
     /// The client's `User-Agent` (at most 512 characters); `null` when it sent none.
     #[schema(required = true, example = "ordo-web/1.4")]
     pub(crate) user_agent: Option<String>,
-    /// The event's own fields: one member named after the event (`userRegistered`, `loginFailed`,
-    /// `projectMemberAdded`, ...) holding its fields in protobuf's JSON mapping (camelCase names, 64-bit
-    /// integers as strings, fields at their default value left out), such as
-    /// `{"loginFailed": {"email": "alice@example.com", "userId": "0190...", "reason": "bad_credentials"}}`;
-    /// `{}` for an event the audit service could not read.
+    /// The event's own fields: one member named after the event (`user_registered`, `login_failed`,
+    /// `project_member_added`, ...) holding its fields with `snake_case` names like the rest of the API
+    /// (64-bit integers as strings, fields at their default value left out), such as
+    /// `{"login_failed": {"email": "alice@example.com", "user_id": "0190...", "reason": "bad_credentials"}}`;
+    /// `{}` for an event the audit service could not read. Served exactly as recorded, since `hash`
+    /// covers it: records appended before the audit service wrote `snake_case` carry protobuf's
+    /// lowerCamelCase JSON names (`loginFailed`, `userId`) instead.
     #[schema(value_type = Object)]
     pub(crate) data: serde_json::Value,
     /// The `hash` of record `seq - 1`, lower-case hex; 64 zeros for record 1.
