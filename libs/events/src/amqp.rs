@@ -8,7 +8,6 @@ use std::time::Duration;
 use lapin::options::ExchangeDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable, MAX_SHORT_STRING_LENGTH};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
-use rand::Rng as _;
 
 use crate::{Error, Result};
 
@@ -115,7 +114,7 @@ impl Backoff {
         self.failures = self.failures.saturating_add(1);
         // Never zero, so a tight failure loop still yields the CPU and the broker.
         let floor = self.base.min(ceiling) / 2;
-        rand::thread_rng().gen_range(floor..=ceiling)
+        rand::random_range(floor..=ceiling)
     }
 
     /// Forgets past failures after a success.
