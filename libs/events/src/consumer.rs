@@ -350,7 +350,11 @@ impl Consumer {
         let connection = amqp::connect(&self.config.amqp_url, &self.connection_name()).await?;
         let result = async {
             let channel = connection.create_channel().await?;
-            declare_queue_topology(&channel, &self.config).await
+            declare_queue_topology(&channel, &self.config).await?;
+            // Closed here rather than dropped: a dropped channel is closed in the background, racing
+            // the connection's close below, and lapin logs the loser as a connection error.
+            channel.close(200, "topology declared".into()).await?;
+            Ok(())
         }
         .await;
         amqp::close(&connection).await;
