@@ -78,7 +78,7 @@ async fn every_forged_stale_or_revoked_token_gets_the_same_401() {
         let mut hs = Header::new(Algorithm::HS256);
         hs.typ = Some("at+jwt".to_owned());
         hs.kid = Some(kid.clone());
-        jsonwebtoken::encode(&hs, &base, &EncodingKey::from_secret(public_x.as_bytes())).unwrap()
+        jsonwebtoken::encode(&hs, &base, &EncodingKey::from_secret(public_x.as_bytes()).unwrap()).unwrap()
     };
     let foreign = ordo_auth::SigningKey::generate(kid.clone()).unwrap();
     let mut wrong_typ = header(&kid);

@@ -76,7 +76,8 @@ async fn a_token_signed_with_hs256_using_the_public_key_as_secret_is_refused() {
         hs_header.typ = header["typ"].as_str().map(str::to_owned);
         hs_header.kid = header["kid"].as_str().map(str::to_owned);
         let forged =
-            jsonwebtoken::encode(&hs_header, &claims, &jsonwebtoken::EncodingKey::from_secret(&secret)).unwrap();
+            jsonwebtoken::encode(&hs_header, &claims, &jsonwebtoken::EncodingKey::from_secret(&secret).unwrap())
+                .unwrap();
 
         // Act
         let response = app.me(&forged).await;

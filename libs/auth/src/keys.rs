@@ -376,7 +376,8 @@ mod tests {
             exp: now() + 900,
             jti: "x".into(),
         };
-        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(okp.x.as_bytes())).unwrap();
+        let token =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(okp.x.as_bytes()).unwrap()).unwrap();
         assert!(KeySet::from_jwks(&jwks).verify(&token).is_err());
     }
 

@@ -1,15 +1,15 @@
 //! What the relay and the consumer share about RabbitMQ: opening a named connection, declaring the
-//! events exchange, reading string headers, hiding the password of an AMQP URL in logs, and the
-//! jittered backoff both use while the broker (or the database) is away.
+//! events exchange, checking configured names against AMQP's limit, reading string headers, hiding
+//! the password of an AMQP URL in logs, and the jittered backoff both use while the broker (or the
+//! database) is away.
 
 use std::time::Duration;
 
 use lapin::options::ExchangeDeclareOptions;
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::{AMQPValue, FieldTable, MAX_SHORT_STRING_LENGTH};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
-use rand::Rng as _;
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// Declares `exchange` as a durable topic exchange; idempotent, so every process declares it on
 /// connect and none depends on another having started first.
@@ -22,7 +22,7 @@ use crate::Result;
 pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<()> {
     channel
         .exchange_declare(
-            exchange,
+            exchange.into(),
             ExchangeKind::Topic,
             ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
             FieldTable::default(),
@@ -40,10 +40,21 @@ pub(crate) async fn connect(url: &str, name: &str) -> Result<Connection> {
 /// Closes a connection whose work is done; a failure only means it is gone already.
 pub(crate) async fn close(connection: &Connection) {
     if connection.status().connected()
-        && let Err(error) = connection.close(200, "shutting down").await
+        && let Err(error) = connection.close(200, "shutting down".into()).await
     {
         tracing::debug!(%error, "closing the broker connection failed");
     }
+}
+
+/// [`Error::InvalidConfig`] unless `name`, once `suffix_len` more bytes are appended where it is
+/// used, fits in an AMQP short string. Queue, exchange, routing-key and consumer-tag names are short
+/// strings, and lapin panics on a longer one, so a configuration is checked when it is accepted.
+pub(crate) fn check_name(what: &str, name: &str, suffix_len: usize) -> Result<()> {
+    let max = MAX_SHORT_STRING_LENGTH.saturating_sub(suffix_len);
+    if name.len() > max {
+        return Err(Error::InvalidConfig(format!("{what} must be at most {max} bytes")));
+    }
+    Ok(())
 }
 
 /// The string value of header `name`, if present and a string.
@@ -103,7 +114,7 @@ impl Backoff {
         self.failures = self.failures.saturating_add(1);
         // Never zero, so a tight failure loop still yields the CPU and the broker.
         let floor = self.base.min(ceiling) / 2;
-        rand::thread_rng().gen_range(floor..=ceiling)
+        rand::random_range(floor..=ceiling)
     }
 
     /// Forgets past failures after a success.
@@ -123,6 +134,17 @@ mod tests {
         let redacted = redact_url("amqp://guest:secret@127.0.0.1:5672/%2f");
 
         assert_eq!(redacted, "amqp://guest:***@127.0.0.1:5672/%2f");
+    }
+
+    #[test]
+    fn check_name_refuses_a_name_that_outgrows_a_short_string_with_its_suffix() {
+        let name = "q".repeat(252);
+
+        let bare = check_name("queue", &name, 0);
+        let suffixed = check_name("queue", &name, ".dlq".len());
+
+        assert!(bare.is_ok(), "{bare:?}");
+        assert!(matches!(suffixed, Err(Error::InvalidConfig(_))), "{suffixed:?}");
     }
 
     #[test]

@@ -49,6 +49,9 @@ const PRUNED_TOTAL: &str = "ordo_consumer_dedup_pruned_total";
 /// The longest consumer name `processed_event.consumer` holds.
 const MAX_CONSUMER_NAME_LEN: usize = 100;
 
+/// The length of `.dlx` and `.dlq`, which name the dead-letter exchange and queue after the queue.
+const DEAD_LETTER_SUFFIX_LEN: usize = 4;
+
 /// Applies events to a consuming service's own state.
 #[async_trait::async_trait]
 pub trait EventHandler: Send + Sync + 'static {
@@ -297,7 +300,8 @@ impl Consumer {
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] for an empty queue, exchange or consumer name, a consumer name over
-    /// 100 bytes, no bindings, or a zero prefetch or attempt count.
+    /// 100 bytes, a queue, exchange or binding name too long for AMQP (a queue name leaves room for
+    /// its dead-letter suffix), no bindings, or a zero prefetch or attempt count.
     pub fn new(pool: MySqlPool, config: ConsumerConfig, handler: impl EventHandler) -> Result<Self> {
         validate(&config)?;
         describe_metrics();
@@ -346,7 +350,11 @@ impl Consumer {
         let connection = amqp::connect(&self.config.amqp_url, &self.connection_name()).await?;
         let result = async {
             let channel = connection.create_channel().await?;
-            declare_queue_topology(&channel, &self.config).await
+            declare_queue_topology(&channel, &self.config).await?;
+            // Closed here rather than dropped: a dropped channel is closed in the background, racing
+            // the connection's close below, and lapin logs the loser as a connection error.
+            channel.close(200, "topology declared".into()).await?;
+            Ok(())
         }
         .await;
         amqp::close(&connection).await;
@@ -424,7 +432,12 @@ impl Consumer {
             channel.basic_qos(self.config.prefetch, BasicQosOptions { global: false }).await?;
             let tag = format!("{}-{}", self.config.consumer_name, Uuid::now_v7().simple());
             let mut deliveries = channel
-                .basic_consume(&self.config.queue, &tag, BasicConsumeOptions::default(), FieldTable::default())
+                .basic_consume(
+                    self.config.queue.as_str().into(),
+                    tag.as_str().into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
                 .await?;
             tracing::info!(queue = %self.config.queue, "event consumer started");
             backoff.reset();
@@ -452,8 +465,8 @@ impl Consumer {
                 }
             }
 
-            channel.basic_cancel(&tag, BasicCancelOptions::default()).await?;
-            channel.close(200, "shutting down").await?;
+            channel.basic_cancel(tag.into(), BasicCancelOptions::default()).await?;
+            channel.close(200, "shutting down".into()).await?;
             Ok(())
         }
         .await;
@@ -819,6 +832,12 @@ fn validate(config: &ConsumerConfig) -> Result<()> {
     if config.bindings.is_empty() {
         return invalid("bindings must not be empty, or the queue would receive nothing");
     }
+    // The dead-letter exchange and queue are named after the queue with a suffix of this length.
+    amqp::check_name("queue", &config.queue, DEAD_LETTER_SUFFIX_LEN)?;
+    amqp::check_name("exchange", &config.exchange, 0)?;
+    for binding in &config.bindings {
+        amqp::check_name("binding", binding, 0)?;
+    }
     if config.prefetch == 0 {
         // 0 means "unlimited" to the broker, which is the opposite of what was meant.
         return invalid("prefetch must be at least 1");
@@ -856,14 +875,16 @@ async fn declare_queue_topology(channel: &Channel, config: &ConsumerConfig) -> R
     declare_exchange(channel, &config.exchange).await?;
     channel
         .exchange_declare(
-            &dlx,
+            dlx.as_str().into(),
             ExchangeKind::Fanout,
             ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
             FieldTable::default(),
         )
         .await?;
-    channel.queue_declare(&dlq, durable(), quorum_arguments()).await?;
-    channel.queue_bind(&dlq, &dlx, "", QueueBindOptions::default(), FieldTable::default()).await?;
+    channel.queue_declare(dlq.as_str().into(), durable(), quorum_arguments()).await?;
+    channel
+        .queue_bind(dlq.into(), dlx.as_str().into(), "".into(), QueueBindOptions::default(), FieldTable::default())
+        .await?;
 
     let mut arguments = quorum_arguments();
     // RabbitMQ dead-letters a quorum-queue message once its count of failed deliveries
@@ -872,10 +893,16 @@ async fn declare_queue_topology(channel: &Channel, config: &ConsumerConfig) -> R
     let limit = i32::try_from(config.max_attempts.saturating_sub(1)).unwrap_or(i32::MAX);
     arguments.insert("x-delivery-limit".into(), AMQPValue::LongInt(limit));
     arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(dlx)));
-    channel.queue_declare(&config.queue, durable(), arguments).await?;
+    channel.queue_declare(config.queue.as_str().into(), durable(), arguments).await?;
     for binding in &config.bindings {
         channel
-            .queue_bind(&config.queue, &config.exchange, binding, QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                config.queue.as_str().into(),
+                config.exchange.as_str().into(),
+                binding.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
     }
     Ok(())

@@ -11,9 +11,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{BasicProperties, Channel, Connection};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use ordo_proto::events::v1::Envelope;
 use prost::Message as _;
 use sqlx::{Connection as _, MySqlPool, QueryBuilder};
@@ -143,7 +142,8 @@ impl Relay {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for a zero batch size or poll interval, or an empty exchange name.
+    /// [`Error::InvalidConfig`] for a zero batch size or poll interval, or an empty exchange name or
+    /// one too long for AMQP.
     pub fn new(pool: MySqlPool, config: RelayConfig, signal: OutboxSignal) -> Result<Self> {
         if config.batch_size == 0 {
             return Err(Error::InvalidConfig("batch_size must be at least 1".into()));
@@ -155,6 +155,7 @@ impl Relay {
             // The default exchange would route by queue name and silently drop every event.
             return Err(Error::InvalidConfig("exchange must be named".into()));
         }
+        amqp::check_name("exchange", &config.exchange, 0)?;
         describe_metrics();
         Ok(Self { pool, config, signal, broker: Mutex::new(None) })
     }
@@ -391,8 +392,8 @@ impl Relay {
         for row in rows {
             let confirm = channel
                 .basic_publish(
-                    &self.config.exchange,
-                    &row.routing_key,
+                    self.config.exchange.as_str().into(),
+                    row.routing_key.as_str().into(),
                     // Not mandatory: an event nobody has bound a queue for yet is not an error.
                     BasicPublishOptions { mandatory: false, immediate: false },
                     &row.payload,

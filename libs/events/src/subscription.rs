@@ -28,6 +28,9 @@ const EVENTS_TOTAL: &str = "ordo_subscription_events_total";
 const UNDECODABLE_TOTAL: &str = "ordo_subscription_undecodable_total";
 const LISTENER_PANICS_TOTAL: &str = "ordo_subscription_listener_panics_total";
 
+/// The length of `-` and a simple UUID, which follow the name in the consumer tag.
+const CONSUMER_TAG_SUFFIX_LEN: usize = 33;
+
 /// What a subscription does with what it receives. Called on the subscription's own task; keep it quick and non-blocking.
 pub trait Listener: Send + Sync + 'static {
     /// One event, in the order the broker delivered it.
@@ -154,7 +157,8 @@ impl Subscription {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for no bindings or an empty exchange or name.
+    /// [`Error::InvalidConfig`] for no bindings, an empty exchange or name, or an exchange, binding
+    /// or name too long for AMQP (the name leaves room for the consumer tag's unique suffix).
     pub fn new(config: SubscriptionConfig, listener: impl Listener) -> Result<Self> {
         let invalid = |reason: &str| Err(Error::InvalidConfig(reason.to_owned()));
         if config.exchange.is_empty() || config.name.is_empty() {
@@ -163,6 +167,12 @@ impl Subscription {
         if config.bindings.is_empty() {
             return invalid("bindings must not be empty, or the subscription would receive nothing");
         }
+        amqp::check_name("exchange", &config.exchange, 0)?;
+        for binding in &config.bindings {
+            amqp::check_name("binding", binding, 0)?;
+        }
+        // The consumer tag is the name, a dash and a simple UUID.
+        amqp::check_name("name", &config.name, CONSUMER_TAG_SUFFIX_LEN)?;
         describe_metrics();
         Ok(Self { config, listener: Arc::new(listener) })
     }
@@ -222,14 +232,14 @@ impl Subscription {
             // is quorum from refusing the declaration.
             arguments.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from("classic")));
             // An empty name asks the broker for a unique one (`amq.gen-...`).
-            let queue = channel.queue_declare("", options, arguments).await?;
+            let queue = channel.queue_declare("".into(), options, arguments).await?;
             let queue = queue.name().as_str().to_owned();
             for binding in &self.config.bindings {
                 channel
                     .queue_bind(
-                        &queue,
-                        &self.config.exchange,
-                        binding,
+                        queue.as_str().into(),
+                        self.config.exchange.as_str().into(),
+                        binding.as_str().into(),
                         QueueBindOptions::default(),
                         FieldTable::default(),
                     )
@@ -246,8 +256,8 @@ impl Subscription {
             let tag = format!("{}-{}", self.config.name, Uuid::now_v7().simple());
             let mut deliveries = channel
                 .basic_consume(
-                    &queue,
-                    &tag,
+                    queue.as_str().into(),
+                    tag.as_str().into(),
                     BasicConsumeOptions { no_ack: true, ..Default::default() },
                     FieldTable::default(),
                 )
@@ -268,8 +278,8 @@ impl Subscription {
                 }
             }
 
-            channel.basic_cancel(&tag, BasicCancelOptions::default()).await?;
-            channel.close(200, "shutting down").await?;
+            channel.basic_cancel(tag.into(), BasicCancelOptions::default()).await?;
+            channel.close(200, "shutting down".into()).await?;
             Ok(())
         }
         .await;

@@ -124,10 +124,16 @@ async fn publish(exchange: &str, routing_key: &str, body: &[u8], mandatory: bool
     channel.confirm_select(ConfirmSelectOptions::default()).await?;
     let properties = BasicProperties::default().with_content_type(ordo_events::CONTENT_TYPE.into());
     let confirmation = channel
-        .basic_publish(exchange, routing_key, BasicPublishOptions { mandatory, ..Default::default() }, body, properties)
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions { mandatory, ..Default::default() },
+            body,
+            properties,
+        )
         .await?
         .await?;
-    connection.close(200, "published").await?;
+    connection.close(200, "published".into()).await?;
     anyhow::ensure!(confirmation.is_ack(), "the broker did not accept the message");
     Ok(confirmation.take_message().is_some())
 }

@@ -169,12 +169,12 @@ async fn cleanup(env: &TestEnv) -> anyhow::Result<()> {
     let channel = amqp.create_channel().await?;
     for queue in &queues {
         for name in [queue.clone(), format!("{queue}.dlq")] {
-            channel.queue_delete(&name, QueueDeleteOptions::default()).await?;
+            channel.queue_delete(name.into(), QueueDeleteOptions::default()).await?;
         }
-        channel.exchange_delete(&format!("{queue}.dlx"), ExchangeDeleteOptions::default()).await?;
+        channel.exchange_delete(format!("{queue}.dlx").into(), ExchangeDeleteOptions::default()).await?;
     }
-    channel.exchange_delete(&env.exchange(), ExchangeDeleteOptions::default()).await?;
-    let _ = amqp.close(200, "test cleanup").await;
+    channel.exchange_delete(env.exchange().into(), ExchangeDeleteOptions::default()).await?;
+    let _ = amqp.close(200, "test cleanup".into()).await;
 
     let client = redis::Client::open(redis_url())?;
     let mut redis = client.get_multiplexed_async_connection().await?;

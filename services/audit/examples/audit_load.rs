@@ -81,7 +81,13 @@ async fn main() -> anyhow::Result<()> {
         let body = envelope.encode_to_vec();
         confirms.push(
             channel
-                .basic_publish(&args.exchange, &envelope.r#type, BasicPublishOptions::default(), &body, properties)
+                .basic_publish(
+                    args.exchange.as_str().into(),
+                    envelope.r#type.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties,
+                )
                 .await?,
         );
         if confirms.len() == 1000 {
@@ -122,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
         "verified_per_second": checked as f64 / best.as_secs_f64(),
     });
     println!("{summary}");
-    amqp.close(0, "done").await?;
+    amqp.close(0, "done".into()).await?;
     pool.close().await;
     Ok(())
 }

@@ -74,8 +74,8 @@ impl Audit {
             .with_delivery_mode(2);
         self.channel
             .basic_publish(
-                &self.exchange,
-                &envelope.r#type,
+                self.exchange.as_str().into(),
+                envelope.r#type.as_str().into(),
                 BasicPublishOptions::default(),
                 &envelope.encode_to_vec(),
                 properties,
@@ -101,7 +101,7 @@ impl Audit {
     async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(30), self.task).await.unwrap().unwrap().unwrap();
-        self.amqp.close(0, "done").await.unwrap();
+        self.amqp.close(0, "done".into()).await.unwrap();
         self.db.close().await;
     }
 }
@@ -502,8 +502,8 @@ async fn two_instances_of_two_consumers_record_each_of_many_events_published_thr
                 audit
                     .channel
                     .basic_publish(
-                        &audit.exchange,
-                        &event.r#type,
+                        audit.exchange.as_str().into(),
+                        event.r#type.as_str().into(),
                         BasicPublishOptions::default(),
                         &event.encode_to_vec(),
                         properties,
@@ -551,8 +551,8 @@ async fn four_consumers_appending_at_once_give_a_gap_free_valid_chain() {
             audit
                 .channel
                 .basic_publish(
-                    &audit.exchange,
-                    &event.r#type,
+                    audit.exchange.as_str().into(),
+                    event.r#type.as_str().into(),
                     BasicPublishOptions::default(),
                     &event.encode_to_vec(),
                     properties,

@@ -162,9 +162,15 @@ async fn identity_events_reach_the_exchange_once_each_with_client_details() {
     let channel = amqp.create_channel().await.unwrap();
     ordo_events::declare_exchange(&channel, &env.exchange()).await.unwrap();
     let queue = env.queue("identity-events");
-    channel.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    channel.queue_declare(queue.as_str().into(), QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
     channel
-        .queue_bind(&queue, &env.exchange(), "identity.#", QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            queue.as_str().into(),
+            env.exchange().into(),
+            "identity.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     let mut identity = spawn(&env).await;
@@ -193,8 +199,10 @@ async fn identity_events_reach_the_exchange_once_each_with_client_details() {
         .await
         .unwrap_err();
 
-    let mut consumer =
-        channel.basic_consume(&queue, "test", BasicConsumeOptions::default(), FieldTable::default()).await.unwrap();
+    let mut consumer = channel
+        .basic_consume(queue.as_str().into(), "test".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
     let mut seen: BTreeMap<String, Vec<Envelope>> = BTreeMap::new();
     // Two registrations, one failed and one successful login, the reuse and the revocation it caused.
     let expected = 6;
@@ -239,7 +247,7 @@ async fn identity_events_reach_the_exchange_once_each_with_client_details() {
     assert_eq!(registered.actor_id, admin.id);
 
     identity.stop().await;
-    let _ = amqp.close(200, "done").await;
+    let _ = amqp.close(200, "done".into()).await;
     env.cleanup().await.unwrap();
 }
 

@@ -209,9 +209,15 @@ async fn every_change_publishes_its_event_once_in_commit_order_with_what_consume
     let channel = amqp.create_channel().await.unwrap();
     ordo_events::declare_exchange(&channel, &env.exchange()).await.unwrap();
     let queue = env.queue("project-events-probe");
-    channel.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    channel.queue_declare(queue.as_str().into(), QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
     channel
-        .queue_bind(&queue, &env.exchange(), "project.#", QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            queue.as_str().into(),
+            env.exchange().into(),
+            "project.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     let mut stack = spawn(&env).await;
@@ -302,8 +308,10 @@ async fn every_change_publishes_its_event_once_in_commit_order_with_what_consume
     .await
     .unwrap();
 
-    let mut consumer =
-        channel.basic_consume(&queue, "test", BasicConsumeOptions::default(), FieldTable::default()).await.unwrap();
+    let mut consumer = channel
+        .basic_consume(queue.as_str().into(), "test".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while seen.len() < 10 {
@@ -393,7 +401,7 @@ async fn every_change_publishes_its_event_once_in_commit_order_with_what_consume
     }
 
     stack.stop().await;
-    amqp.close(0, "done").await.unwrap();
+    amqp.close(0, "done".into()).await.unwrap();
     env.cleanup().await.unwrap();
 }
 

@@ -1416,8 +1416,8 @@ async fn project_events_unassign_removed_members_and_delete_a_project_s_tasks_on
         async move {
             channel
                 .basic_publish(
-                    &exchange,
-                    "project.member_removed",
+                    exchange.as_str().into(),
+                    "project.member_removed".into(),
                     lapin::options::BasicPublishOptions::default(),
                     &envelope.encode_to_vec(),
                     lapin::BasicProperties::default().with_message_id(envelope.event_id.clone().into()),
@@ -1463,8 +1463,8 @@ async fn project_events_unassign_removed_members_and_delete_a_project_s_tasks_on
     let channel_marker = channel.clone();
     channel_marker
         .basic_publish(
-            &env.exchange(),
-            "project.deleted",
+            env.exchange().into(),
+            "project.deleted".into(),
             lapin::options::BasicPublishOptions::default(),
             &marker.encode_to_vec(),
             lapin::BasicProperties::default(),
@@ -1519,7 +1519,7 @@ async fn project_events_unassign_removed_members_and_delete_a_project_s_tasks_on
     // The other project is untouched.
     assert!(stack.get(&owner, &elsewhere.id).await.is_ok());
 
-    amqp.close(0, "done").await.unwrap();
+    amqp.close(0, "done".into()).await.unwrap();
     stack.stop().await;
     env.cleanup().await.unwrap();
 }

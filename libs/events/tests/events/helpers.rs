@@ -114,7 +114,7 @@ pub async fn drain(queue: &str) -> anyhow::Result<Vec<String>> {
         lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
     let mut messages = Vec::new();
-    while let Some(message) = channel.basic_get(queue, BasicGetOptions::default()).await? {
+    while let Some(message) = channel.basic_get(queue.into(), BasicGetOptions::default()).await? {
         let id = match message.properties.message_id() {
             Some(id) => id.to_string(),
             None => String::from_utf8_lossy(&message.data).into_owned(),
@@ -122,7 +122,7 @@ pub async fn drain(queue: &str) -> anyhow::Result<Vec<String>> {
         message.ack(BasicAckOptions::default()).await?;
         messages.push(id);
     }
-    connection.close(200, "done").await?;
+    connection.close(200, "done".into()).await?;
     Ok(messages)
 }
 
@@ -251,8 +251,8 @@ pub async fn publish(exchange: &str, envelopes: &[Envelope]) -> anyhow::Result<(
         confirms.push(
             channel
                 .basic_publish(
-                    exchange,
-                    &envelope.r#type,
+                    exchange.into(),
+                    envelope.r#type.as_str().into(),
                     BasicPublishOptions::default(),
                     &envelope.encode_to_vec(),
                     properties,
@@ -263,7 +263,7 @@ pub async fn publish(exchange: &str, envelopes: &[Envelope]) -> anyhow::Result<(
     for confirm in confirms {
         anyhow::ensure!(confirm.await?.is_ack(), "the broker did not accept a message");
     }
-    connection.close(200, "published").await?;
+    connection.close(200, "published".into()).await?;
     Ok(())
 }
 

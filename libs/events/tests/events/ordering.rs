@@ -56,9 +56,17 @@ async fn two_relays_running_at_once_publish_every_event_exactly_once_and_in_orde
         lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
     ordo_events::declare_exchange(&channel, &env.exchange()).await?;
-    channel.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::default()).await?;
-    channel.queue_bind(&queue, &env.exchange(), "#", QueueBindOptions::default(), FieldTable::default()).await?;
-    connection.close(200, "declared").await?;
+    channel.queue_declare(queue.as_str().into(), QueueDeclareOptions::default(), FieldTable::default()).await?;
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            env.exchange().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    connection.close(200, "declared".into()).await?;
     let config = RelayConfig { batch_size: 3, ..relay_config(env) };
     let signals = [OutboxSignal::new(), OutboxSignal::new()];
     let shutdown = CancellationToken::new();

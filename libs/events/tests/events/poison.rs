@@ -84,10 +84,16 @@ pub async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) -> anyh
     let channel = connection.create_channel().await?;
     channel.confirm_select(ConfirmSelectOptions::default()).await?;
     let confirm = channel
-        .basic_publish(exchange, routing_key, BasicPublishOptions::default(), body, BasicProperties::default())
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default(),
+        )
         .await?
         .await?;
     anyhow::ensure!(confirm.is_ack(), "the broker did not accept the raw message");
-    connection.close(200, "published").await?;
+    connection.close(200, "published".into()).await?;
     Ok(())
 }

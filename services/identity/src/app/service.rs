@@ -5,7 +5,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ordo_auth::{Caller, TokenIssuer};
-use rand::RngCore as _;
+use rand::Rng as _;
 use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -106,7 +106,7 @@ fn now() -> OffsetDateTime {
 /// A new opaque refresh token and its SHA-256.
 fn new_refresh_token() -> (String, [u8; 32]) {
     let mut bytes = [0_u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);
     let hash = hash_refresh_token(&token);
     (token, hash)
