@@ -86,6 +86,17 @@ impl StackBuilder {
         self
     }
 
+    /// The gateway's configuration as this builder would give it, for a test that builds the gateway's
+    /// router itself: nothing is started, so only the test's own flags point it at services.
+    pub fn gateway_config(&self, env: &TestEnv) -> ordo_gateway::Config {
+        let extra = self.args.get(&Service::Gateway).map(Vec::as_slice).unwrap_or_default();
+        let wiring = Wiring { env, addrs: &BTreeMap::new(), redis_url: self.redis_url.clone(), database_url: None };
+        match wiring.config(Service::Gateway, extra) {
+            Config::Gateway(config) => *config,
+            _ => unreachable!("the gateway's flags parse into the gateway's configuration"),
+        }
+    }
+
     /// Starts the set for `env` and waits until every process is ready; identity first, since the
     /// others ask it for its token keys.
     pub async fn start(self, env: &TestEnv) -> Stack {
