@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use clap::Parser as _;
+use ordo_harness::{Service, Stack};
 use ordo_testkit::TestEnv;
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -15,24 +15,23 @@ use tower::ServiceExt as _;
 const NO_ROUTE: &str = "No route matches this path.";
 
 async fn app(env: &TestEnv) -> Router {
-    let config = ordo_gateway::Config::try_parse_from([
-        "ordo-gateway",
-        "--identity-url",
-        "http://127.0.0.1:1",
-        "--project-url",
-        "http://127.0.0.1:1",
-        "--task-url",
-        "http://127.0.0.1:1",
-        "--audit-url",
-        "http://127.0.0.1:1",
-        "--redis-url",
-        &ordo_testkit::redis_url(),
-        "--redis-prefix",
-        &env.redis_prefix(),
-        "--backend-timeout-ms",
-        "200",
-    ])
-    .unwrap();
+    let config = Stack::of([Service::Gateway])
+        .args(
+            Service::Gateway,
+            [
+                "--identity-url",
+                "http://127.0.0.1:1",
+                "--project-url",
+                "http://127.0.0.1:1",
+                "--task-url",
+                "http://127.0.0.1:1",
+                "--audit-url",
+                "http://127.0.0.1:1",
+                "--backend-timeout-ms",
+                "200",
+            ],
+        )
+        .gateway_config(env);
     ordo_gateway::app(ordo_gateway::AppState::connect(&config).await.unwrap())
 }
 

@@ -5,15 +5,14 @@
 
 use std::time::Duration;
 
-use clap::Parser as _;
 use lapin::BasicProperties;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use ordo_harness::{Service, Stack};
 use ordo_proto::events::v1::envelope::Payload;
 use ordo_proto::events::v1::{self as pb, Envelope};
 use ordo_testkit::TestEnv;
 use prost::Message as _;
 use sqlx::MySqlPool;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 struct Audit {
@@ -22,48 +21,26 @@ struct Audit {
     amqp: lapin::Connection,
     channel: lapin::Channel,
     exchange: String,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    processes: Stack,
 }
 
 async fn spawn(env: &TestEnv, consumers: u16) -> Audit {
     let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
-    let (url, db) = env.create_pool("audit").await.unwrap();
-    let config = ordo_audit::Config::try_parse_from([
-        "ordo-audit",
-        "--database-url",
-        &url,
-        "--events-exchange",
-        &env.exchange(),
-        "--events-queue",
-        &env.queue("audit.events"),
-        "--consumers",
-        &consumers.to_string(),
-    ])
-    .unwrap();
-    let shutdown = CancellationToken::new();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let grpc_addr = grpc.local_addr().unwrap();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    let task = tokio::spawn(ordo_audit::serve(config.clone(), grpc, ops, shutdown.clone()));
+    // Audit declares and binds its queue before it serves gRPC, and the harness waits until it does:
+    // nothing published from here on can miss the queue.
+    let processes = Stack::of([Service::Audit])
+        .args(Service::Audit, ["--consumers".to_owned(), consumers.to_string()])
+        .pool(Service::Audit)
+        .start(env)
+        .await;
+    let config = processes.audit_config().clone();
+    let db = processes.pool(Service::Audit).clone();
     let amqp =
         lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
     let channel = amqp.create_channel().await.unwrap();
     channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
     ordo_events::declare_exchange(&channel, &env.exchange()).await.unwrap();
-    // Audit declares and binds its queue before it serves gRPC: once it answers, nothing published
-    // from here on can miss the queue.
-    let mut client = ordo_proto::audit::v1::audit_service_client::AuditServiceClient::new(
-        tonic::transport::Channel::from_shared(format!("http://{grpc_addr}")).unwrap().connect_lazy(),
-    );
-    for _ in 0..200 {
-        match client.verify_log(ordo_proto::audit::v1::VerifyLogRequest {}).await {
-            Err(status) if status.code() == tonic::Code::Unavailable => {}
-            _ => break,
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Audit { config, db, amqp, channel, exchange: env.exchange(), shutdown, task }
+    Audit { config, db, amqp, channel, exchange: env.exchange(), processes }
 }
 
 impl Audit {
@@ -99,10 +76,8 @@ impl Audit {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task).await.unwrap().unwrap().unwrap();
+        self.processes.stop().await.unwrap();
         self.amqp.close(0, "done".into()).await.unwrap();
-        self.db.close().await;
     }
 }
 
@@ -483,10 +458,7 @@ async fn two_instances_of_two_consumers_record_each_of_many_events_published_thr
     const EVENTS: usize = 600;
     let env = TestEnv::new();
     let audit = spawn(&env, 2).await;
-    let second_shutdown = CancellationToken::new();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    let second = tokio::spawn(ordo_audit::serve(audit.config.clone(), grpc, ops, second_shutdown.clone()));
+    let second = audit.processes.another(Service::Audit).await;
     let actor = Uuid::now_v7().to_string();
     let events: Vec<_> = (0..EVENTS).map(|n| project_created(&actor, &Uuid::now_v7().to_string(), n)).collect();
 
@@ -529,8 +501,7 @@ async fn two_instances_of_two_consumers_record_each_of_many_events_published_thr
     assert_eq!((count, distinct, min, max), (EVENTS as i64, EVENTS as i64, 1, EVENTS as u64));
     let verdict = ordo_audit::verify(&audit.config).await.unwrap();
     assert_eq!((verdict.checked, verdict.first_bad_seq), (EVENTS as u64, None));
-    second_shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), second).await.unwrap().unwrap().unwrap();
+    second.stop().await.unwrap();
     audit.stop().await;
     env.cleanup().await.unwrap();
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use clap::Parser as _;
+use ordo_harness::Service;
 use ordo_proto::audit::v1 as pb;
 use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
 use ordo_proto::identity::v1 as idpb;
@@ -12,7 +12,6 @@ use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_proto::project::v1 as prpb;
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_testkit::TestEnv;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -21,100 +20,23 @@ struct Stack {
     identity: IdentityServiceClient<Channel>,
     projects: ProjectServiceClient<Channel>,
     audit: AuditServiceClient<Channel>,
-    running: Vec<(CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>)>,
-}
-
-fn channel(addr: std::net::SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy()
+    processes: ordo_harness::Stack,
 }
 
 async fn spawn(env: &TestEnv) -> Stack {
     let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
-    let (prefix, exchange) = (env.redis_prefix(), env.exchange());
-    let mut running = Vec::new();
-
-    let url = env.create_schema("identity").await.unwrap();
-    let config = ordo_identity::Config::try_parse_from([
-        "ordo-identity",
-        "--database-url",
-        &url,
-        "--redis-prefix",
-        &prefix,
-        "--events-exchange",
-        &exchange,
-        "--hash-concurrency",
-        "2",
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let identity_addr = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    running.push((shutdown.clone(), tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown))));
-    let identity_url = format!("http://{identity_addr}");
-    let mut identity = IdentityServiceClient::new(channel(identity_addr));
-    for _ in 0..100 {
-        if identity.get_jwks(idpb::GetJwksRequest {}).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // Audit binds its queue before it serves gRPC, and the harness waits until it does: no event is
+    // missed.
+    let processes = ordo_harness::Stack::of([Service::Identity, Service::Project, Service::Audit])
+        .args(Service::Identity, ["--hash-concurrency", "2"])
+        .start(env)
+        .await;
+    Stack {
+        identity: IdentityServiceClient::new(processes.channel(Service::Identity)),
+        projects: ProjectServiceClient::new(processes.channel(Service::Project)),
+        audit: AuditServiceClient::new(processes.channel(Service::Audit)),
+        processes,
     }
-
-    let url = env.create_schema("project").await.unwrap();
-    let queue = env.queue("project.events");
-    let config = ordo_project::Config::try_parse_from([
-        "ordo-project",
-        "--database-url",
-        &url,
-        "--redis-prefix",
-        &prefix,
-        "--events-exchange",
-        &exchange,
-        "--events-queue",
-        &queue,
-        "--identity-url",
-        &identity_url,
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let project_addr = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    running.push((shutdown.clone(), tokio::spawn(ordo_project::serve(config, grpc, ops, shutdown))));
-
-    let url = env.create_schema("audit").await.unwrap();
-    let queue = env.queue("audit.events");
-    let project_url = format!("http://{project_addr}");
-    let config = ordo_audit::Config::try_parse_from([
-        "ordo-audit",
-        "--database-url",
-        &url,
-        "--events-exchange",
-        &exchange,
-        "--events-queue",
-        &queue,
-        "--identity-url",
-        &identity_url,
-        "--project-url",
-        &project_url,
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let audit_addr = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    running.push((shutdown.clone(), tokio::spawn(ordo_audit::serve(config, grpc, ops, shutdown))));
-
-    // Audit binds its queue before it serves gRPC: once it answers, no event is missed.
-    let mut audit = AuditServiceClient::new(channel(audit_addr));
-    for _ in 0..200 {
-        match audit.verify_log(pb::VerifyLogRequest {}).await {
-            Err(status) if status.code() == tonic::Code::Unavailable => {}
-            _ => break,
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Stack { identity, projects: ProjectServiceClient::new(channel(project_addr)), audit, running }
 }
 
 fn as_user<T>(token: &str, message: T) -> tonic::Request<T> {
@@ -155,10 +77,7 @@ impl Stack {
     }
 
     async fn stop(self) {
-        for (shutdown, task) in self.running.into_iter().rev() {
-            shutdown.cancel();
-            tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
-        }
+        self.processes.stop().await.unwrap();
     }
 }
 

@@ -6,13 +6,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser as _;
+use ordo_harness::Service;
 use ordo_proto::audit::v1 as apb;
 use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
 use ordo_proto::identity::v1 as idpb;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_testkit::TestEnv;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -20,15 +19,12 @@ const PASSWORD: &str = "correct horse battery staple";
 struct Stack {
     identity: IdentityServiceClient<Channel>,
     audit: SocketAddr,
-    running: Vec<(CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+    processes: ordo_harness::Stack,
 }
 
 impl Stack {
     async fn stop(self) {
-        for (shutdown, task) in self.running {
-            shutdown.cancel();
-            task.await.unwrap().unwrap();
-        }
+        self.processes.stop().await.unwrap();
     }
 
     /// Registers `email` and logs it in; the access token.
@@ -62,67 +58,16 @@ fn authorized<T>(message: T, access_token: &str) -> tonic::Request<T> {
 
 async fn spawn(env: &TestEnv) -> Stack {
     let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
-    let prefix = env.redis_prefix();
-    let exchange = env.exchange();
-    let mut running = Vec::new();
-
-    let url = env.create_schema("identity").await.unwrap();
-    let config = ordo_identity::Config::try_parse_from([
-        "ordo-identity",
-        "--database-url",
-        &url,
-        "--redis-prefix",
-        &prefix,
-        "--events-exchange",
-        &exchange,
-        "--hash-concurrency",
-        "2",
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let identity_url = format!("http://{}", grpc.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    running.push((shutdown.clone(), tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown))));
-    let mut identity = IdentityServiceClient::new(Channel::from_shared(identity_url.clone()).unwrap().connect_lazy());
-    for _ in 0..100 {
-        if identity.get_jwks(idpb::GetJwksRequest {}).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // Ready when audit answers a call with something other than "unavailable".
+    let processes = ordo_harness::Stack::of([Service::Identity, Service::Audit])
+        .args(Service::Identity, ["--hash-concurrency", "2"])
+        .start(env)
+        .await;
+    Stack {
+        identity: IdentityServiceClient::new(processes.channel(Service::Identity)),
+        audit: processes.addr(Service::Audit),
+        processes,
     }
-
-    let url = env.create_schema("audit").await.unwrap();
-    let queue = env.queue("audit.events");
-    let config = ordo_audit::Config::try_parse_from([
-        "ordo-audit",
-        "--database-url",
-        &url,
-        "--redis-prefix",
-        &prefix,
-        "--events-exchange",
-        &exchange,
-        "--events-queue",
-        &queue,
-        "--identity-url",
-        &identity_url,
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let audit = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    running.push((shutdown.clone(), tokio::spawn(ordo_audit::serve(config, grpc, ops, shutdown))));
-
-    let stack = Stack { identity, audit, running };
-    // Ready when it answers an authenticated call with something other than "unavailable".
-    for _ in 0..100 {
-        if stack.list_records("not-a-token").await.is_err_and(|s| s.code() == tonic::Code::Unauthenticated) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    stack
 }
 
 fn code(result: Result<(), tonic::Status>) -> tonic::Code {

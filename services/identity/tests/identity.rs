@@ -6,66 +6,37 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use clap::Parser as _;
 use futures::StreamExt as _;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use ordo_identity::Config;
+use ordo_harness::{Service, Stack};
 use ordo_proto::events::v1::Envelope;
 use ordo_proto::events::v1::envelope::Payload;
 use ordo_proto::identity::v1 as pb;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_testkit::TestEnv;
 use prost::Message as _;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 struct Identity {
     client: IdentityServiceClient<Channel>,
     /// The ops server (`/metrics`), as an operator's scraper reaches it.
     ops: std::net::SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    stack: Stack,
 }
 
 impl Identity {
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        self.stack.stop().await.unwrap();
     }
 }
 
 async fn spawn(env: &TestEnv) -> Identity {
     let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
-    let url = env.create_schema("identity").await.unwrap();
-    let config = Config::try_parse_from([
-        "ordo-identity",
-        "--database-url",
-        &url,
-        "--redis-prefix",
-        &env.redis_prefix(),
-        "--events-exchange",
-        &env.exchange(),
-        "--hash-concurrency",
-        "2",
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    let addr = grpc.local_addr().unwrap();
-    let ops_addr = ops.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown.clone()));
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
-    let mut client = IdentityServiceClient::new(channel);
     // Ready when the key set is served (migrations and the signing key are done by then).
-    for _ in 0..100 {
-        if client.get_jwks(pb::GetJwksRequest {}).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Identity { client, ops: ops_addr, shutdown, task }
+    let stack = Stack::of([Service::Identity]).args(Service::Identity, ["--hash-concurrency", "2"]).start(env).await;
+    let client = IdentityServiceClient::new(stack.channel(Service::Identity));
+    Identity { client, ops: stack.ops_addr(Service::Identity), stack }
 }
 
 fn register(email: &str) -> pb::RegisterRequest {

@@ -7,12 +7,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use clap::Parser as _;
-use ordo_identity::Config;
+use ordo_harness::{Service, Stack};
 use ordo_proto::identity::v1 as pb;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_testkit::{TcpProxy, TestEnv};
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -21,14 +19,12 @@ struct Identity {
     client: IdentityServiceClient<Channel>,
     channel: Channel,
     ops: SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    stack: Stack,
 }
 
 impl Identity {
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        self.stack.stop().await.unwrap();
     }
 
     /// Registers `email` and logs it in; the access token.
@@ -61,28 +57,14 @@ fn authorized<T>(message: T, access_token: &str) -> tonic::Request<T> {
 
 async fn spawn(env: &TestEnv, extra: &[&str]) -> Identity {
     let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
-    let url = env.create_schema("identity").await.unwrap();
-    let prefix = env.redis_prefix();
-    let mut args = vec!["ordo-identity", "--database-url", &url, "--redis-prefix", &prefix, "--hash-concurrency", "2"];
-    let exchange = env.exchange();
-    args.extend(["--events-exchange", &exchange]);
-    args.extend(extra);
-    let config = Config::try_parse_from(args).unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let ops_listener = ordo_testkit::free_listener().await.unwrap();
-    let addr = grpc.local_addr().unwrap();
-    let ops = ops_listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(ordo_identity::serve(config, grpc, ops_listener, shutdown.clone()));
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
-    let mut client = IdentityServiceClient::new(channel.clone());
-    for _ in 0..100 {
-        if client.get_jwks(pb::GetJwksRequest {}).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Identity { client, channel, ops, shutdown, task }
+    let stack = Stack::of([Service::Identity])
+        .args(Service::Identity, ["--hash-concurrency", "2"])
+        .args(Service::Identity, extra.iter().copied())
+        .start(env)
+        .await;
+    let channel = stack.channel(Service::Identity);
+    let client = IdentityServiceClient::new(channel.clone());
+    Identity { client, channel, ops: stack.ops_addr(Service::Identity), stack }
 }
 
 async fn set_session_marker(env: &TestEnv, access_token: &str, value: &str) {

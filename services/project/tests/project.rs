@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use clap::Parser as _;
 use futures::StreamExt as _;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
+use ordo_harness::Service;
 use ordo_proto::events::v1::Envelope;
 use ordo_proto::events::v1::envelope::Payload;
 use ordo_proto::identity::v1 as idpb;
@@ -19,23 +19,10 @@ use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_testkit::TestEnv;
 use prost::Message as _;
 use sqlx::MySqlPool;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
 const PASSWORD: &str = "correct horse battery staple";
-
-struct Running {
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task).await.expect("stops in time").unwrap().unwrap();
-    }
-}
 
 /// Identity and the project service of one test.
 struct Stack {
@@ -43,7 +30,7 @@ struct Stack {
     projects: ProjectServiceClient<Channel>,
     /// The project service's own schema, to look behind its back.
     db: MySqlPool,
-    running: Vec<Running>,
+    processes: ordo_harness::Stack,
 }
 
 /// A signed-up user.
@@ -65,62 +52,15 @@ fn as_user<T>(user: &User, message: T) -> tonic::Request<T> {
 
 async fn spawn(env: &TestEnv) -> Stack {
     let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
-    let identity_url = env.create_schema("identity").await.unwrap();
-    let config = ordo_identity::Config::try_parse_from([
-        "ordo-identity",
-        "--database-url",
-        &identity_url,
-        "--redis-prefix",
-        &env.redis_prefix(),
-        "--events-exchange",
-        &env.exchange(),
-        "--hash-concurrency",
-        "2",
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let identity_addr = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(ordo_identity::serve(
-        config,
-        grpc,
-        ordo_testkit::free_listener().await.unwrap(),
-        shutdown.clone(),
-    ));
-    let mut running = vec![Running { shutdown, task }];
-    let mut identity =
-        IdentityServiceClient::new(Channel::from_shared(format!("http://{identity_addr}")).unwrap().connect_lazy());
-    for _ in 0..100 {
-        if identity.get_jwks(idpb::GetJwksRequest {}).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    let (project_url, db) = env.create_pool("project").await.unwrap();
-    let config = ordo_project::Config::try_parse_from([
-        "ordo-project",
-        "--database-url",
-        &project_url,
-        "--redis-prefix",
-        &env.redis_prefix(),
-        "--events-exchange",
-        &env.exchange(),
-        "--events-queue",
-        &env.queue("project.events"),
-        "--identity-url",
-        &format!("http://{identity_addr}"),
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let project_addr = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let task =
-        tokio::spawn(ordo_project::serve(config, grpc, ordo_testkit::free_listener().await.unwrap(), shutdown.clone()));
-    running.push(Running { shutdown, task });
-    let projects =
-        ProjectServiceClient::new(Channel::from_shared(format!("http://{project_addr}")).unwrap().connect_lazy());
-    Stack { identity, projects, db, running }
+    let processes = ordo_harness::Stack::of([Service::Identity, Service::Project])
+        .args(Service::Identity, ["--hash-concurrency", "2"])
+        .pool(Service::Project)
+        .start(env)
+        .await;
+    let identity = IdentityServiceClient::new(processes.channel(Service::Identity));
+    let projects = ProjectServiceClient::new(processes.channel(Service::Project));
+    let db = processes.pool(Service::Project).clone();
+    Stack { identity, projects, db, processes }
 }
 
 impl Stack {
@@ -194,10 +134,7 @@ impl Stack {
     }
 
     async fn stop(self) {
-        for running in self.running.into_iter().rev() {
-            running.stop().await;
-        }
-        self.db.close().await;
+        self.processes.stop().await.unwrap();
     }
 }
 

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser as _;
+use ordo_harness::Service;
 use ordo_proto::identity::v1 as idpb;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_proto::project::v1 as ppb;
@@ -14,7 +14,6 @@ use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::task::v1 as tpb;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use ordo_testkit::TestEnv;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -23,15 +22,12 @@ struct Stack {
     identity: IdentityServiceClient<Channel>,
     project: SocketAddr,
     task: SocketAddr,
-    running: Vec<(CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+    processes: ordo_harness::Stack,
 }
 
 impl Stack {
     async fn stop(self) {
-        for (shutdown, task) in self.running {
-            shutdown.cancel();
-            task.await.unwrap().unwrap();
-        }
+        self.processes.stop().await.unwrap();
     }
 
     /// Registers `email` and logs it in; the access token.
@@ -71,99 +67,19 @@ fn authorized<T>(message: T, access_token: &str) -> tonic::Request<T> {
 
 async fn spawn(env: &TestEnv) -> Stack {
     let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
-    let prefix = env.redis_prefix();
-    let exchange = env.exchange();
-    let mut running = Vec::new();
-
-    let url = env.create_schema("identity").await.unwrap();
-    let config = ordo_identity::Config::try_parse_from([
-        "ordo-identity",
-        "--database-url",
-        &url,
-        "--redis-prefix",
-        &prefix,
-        "--events-exchange",
-        &exchange,
-        "--hash-concurrency",
-        "2",
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let identity_url = format!("http://{}", grpc.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    running.push((shutdown.clone(), tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown))));
-    let mut identity = IdentityServiceClient::new(Channel::from_shared(identity_url.clone()).unwrap().connect_lazy());
-    for _ in 0..100 {
-        if identity.get_jwks(idpb::GetJwksRequest {}).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // Ready when project and task answer a call with something other than "unavailable".
+    let processes = ordo_harness::Stack::of([Service::Identity, Service::Project, Service::Task])
+        .args(Service::Identity, ["--hash-concurrency", "2"])
+        // No object storage: these tests upload nothing, and an unreachable endpoint leaves no bucket behind.
+        .args(Service::Task, ["--s3-endpoint", "http://127.0.0.1:9"])
+        .start(env)
+        .await;
+    Stack {
+        identity: IdentityServiceClient::new(processes.channel(Service::Identity)),
+        project: processes.addr(Service::Project),
+        task: processes.addr(Service::Task),
+        processes,
     }
-
-    let url = env.create_schema("project").await.unwrap();
-    let queue = env.queue("project.events");
-    let config = ordo_project::Config::try_parse_from([
-        "ordo-project",
-        "--database-url",
-        &url,
-        "--redis-prefix",
-        &prefix,
-        "--events-exchange",
-        &exchange,
-        "--events-queue",
-        &queue,
-        "--identity-url",
-        &identity_url,
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let project = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    running.push((shutdown.clone(), tokio::spawn(ordo_project::serve(config, grpc, ops, shutdown))));
-
-    let url = env.create_schema("task").await.unwrap();
-    let queue = env.queue("task.events");
-    let project_url = format!("http://{project}");
-    // No object storage: these tests upload nothing, and an unreachable endpoint leaves no bucket behind.
-    let s3_endpoint = "http://127.0.0.1:9";
-    let config = ordo_task::Config::try_parse_from([
-        "ordo-task",
-        "--database-url",
-        &url,
-        "--redis-prefix",
-        &prefix,
-        "--events-exchange",
-        &exchange,
-        "--events-queue",
-        &queue,
-        "--identity-url",
-        &identity_url,
-        "--project-url",
-        &project_url,
-        "--s3-endpoint",
-        s3_endpoint,
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let task = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    running.push((shutdown.clone(), tokio::spawn(ordo_task::serve(config, grpc, ops, shutdown))));
-
-    let stack = Stack { identity, project, task, running };
-    // Ready when both answer an authenticated call with something other than "unavailable".
-    for _ in 0..100 {
-        let probe = "not-a-token";
-        let project_up = stack.list_projects(probe).await.is_err_and(|s| s.code() == tonic::Code::Unauthenticated);
-        let task_up = stack.get_task(probe).await.is_err_and(|s| s.code() == tonic::Code::Unauthenticated);
-        if project_up && task_up {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    stack
 }
 
 fn code(result: Result<(), tonic::Status>) -> tonic::Code {

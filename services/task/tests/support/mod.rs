@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use clap::Parser as _;
+use ordo_harness::Service;
 use ordo_proto::events::v1::Envelope;
 use ordo_proto::identity::v1 as idpb;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
@@ -16,17 +16,11 @@ use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use ordo_testkit::TestEnv;
 use prost::Message as _;
 use sqlx::MySqlPool;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
-
-pub(crate) struct Running {
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
 
 /// Identity, project and task services of one test.
 pub(crate) struct Stack {
@@ -40,7 +34,7 @@ pub(crate) struct Stack {
     /// The object store, to look behind the service's back, and the test's bucket.
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) bucket: String,
-    pub(crate) running: Vec<Running>,
+    pub(crate) processes: Option<ordo_harness::Stack>,
 }
 
 /// Credentials of the local S3-compatible server (it accepts any).
@@ -81,106 +75,33 @@ pub(crate) fn channel(addr: std::net::SocketAddr) -> Channel {
 
 pub(crate) async fn spawn(env: &TestEnv) -> Stack {
     let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
-    let mut running = Vec::new();
-
-    let identity_url = env.create_schema("identity").await.unwrap();
-    let config = ordo_identity::Config::try_parse_from([
-        "ordo-identity",
-        "--database-url",
-        &identity_url,
-        "--redis-prefix",
-        &env.redis_prefix(),
-        "--events-exchange",
-        &env.exchange(),
-        "--hash-concurrency",
-        "2",
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let identity_addr = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    let task = tokio::spawn(ordo_identity::serve(config, grpc, ops, shutdown.clone()));
-    running.push(Running { shutdown, task });
-    let mut identity = IdentityServiceClient::new(channel(identity_addr));
-    for _ in 0..100 {
-        if identity.get_jwks(idpb::GetJwksRequest {}).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    let project_url = env.create_schema("project").await.unwrap();
-    let config = ordo_project::Config::try_parse_from([
-        "ordo-project",
-        "--database-url",
-        &project_url,
-        "--redis-prefix",
-        &env.redis_prefix(),
-        "--events-exchange",
-        &env.exchange(),
-        "--events-queue",
-        &env.queue("project.events"),
-        "--identity-url",
-        &format!("http://{identity_addr}"),
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let project_addr = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    let task = tokio::spawn(ordo_project::serve(config, grpc, ops, shutdown.clone()));
-    running.push(Running { shutdown, task });
-
-    let (task_url, db) = env.create_pool("task").await.unwrap();
-    let config = ordo_task::Config::try_parse_from([
-        "ordo-task",
-        "--database-url",
-        &task_url,
-        "--redis-prefix",
-        &env.redis_prefix(),
-        "--events-exchange",
-        &env.exchange(),
-        "--events-queue",
-        &env.queue("task.events"),
-        "--identity-url",
-        &format!("http://{identity_addr}"),
-        "--project-url",
-        &format!("http://{project_addr}"),
-        "--s3-endpoint",
-        &ordo_testkit::s3_endpoint(),
-        "--s3-bucket",
-        &env.bucket(),
-        "--s3-access-key-id",
-        S3_KEY,
-        "--s3-secret-access-key",
-        S3_KEY,
-        "--max-attachment-bytes",
-        &MAX_ATTACHMENT.to_string(),
-        "--object-sweep-secs",
-        "1",
-        // Long enough that only the events' invalidation can make a change of access show.
-        "--access-cache-ttl-ms",
-        "600000",
-    ])
-    .unwrap();
-    let grpc = ordo_testkit::free_listener().await.unwrap();
-    let task_addr = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let ops = ordo_testkit::free_listener().await.unwrap();
-    let task_ops = ops.local_addr().unwrap();
-    let task = tokio::spawn(ordo_task::serve(config, grpc, ops, shutdown.clone()));
-    running.push(Running { shutdown, task });
+    let processes = ordo_harness::Stack::of([Service::Identity, Service::Project, Service::Task])
+        .args(Service::Identity, ["--hash-concurrency", "2"])
+        .args(
+            Service::Task,
+            [
+                "--max-attachment-bytes".to_owned(),
+                MAX_ATTACHMENT.to_string(),
+                "--object-sweep-secs".to_owned(),
+                "1".to_owned(),
+                // Long enough that only the events' invalidation can make a change of access show.
+                "--access-cache-ttl-ms".to_owned(),
+                "600000".to_owned(),
+            ],
+        )
+        .pool(Service::Task)
+        .start(env)
+        .await;
 
     Stack {
-        identity,
-        projects: ProjectServiceClient::new(channel(project_addr)),
-        tasks: TaskServiceClient::new(channel(task_addr)),
-        task_ops,
-        db,
+        identity: IdentityServiceClient::new(processes.channel(Service::Identity)),
+        projects: ProjectServiceClient::new(processes.channel(Service::Project)),
+        tasks: TaskServiceClient::new(processes.channel(Service::Task)),
+        task_ops: processes.ops_addr(Service::Task),
+        db: processes.pool(Service::Task).clone(),
         s3: s3_client(),
         bucket: env.bucket(),
-        running,
+        processes: Some(processes),
     }
 }
 
@@ -377,11 +298,9 @@ impl Stack {
     }
 
     pub(crate) async fn stop(mut self) {
-        for running in std::mem::take(&mut self.running).into_iter().rev() {
-            running.shutdown.cancel();
-            tokio::time::timeout(Duration::from_secs(30), running.task).await.expect("stops in time").unwrap().unwrap();
+        if let Some(processes) = self.processes.take() {
+            processes.stop().await.unwrap();
         }
-        self.db.close().await;
         // The bucket goes with the test (emptied first: tests that check for leftovers do so before).
         let keys = self.objects().await;
         for key in keys {
