@@ -7,8 +7,6 @@ use std::time::Duration;
 use ordo_platform::config::{RuntimeArgs, Secret, TelemetryArgs, parse_millis};
 use ordo_platform::redis::RedisSettings;
 
-pub use crate::rate_limit::RateLimitArgs;
-
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "ordo-gateway", version, about = "Ordo's REST gateway: /api/v1 over the services' gRPC APIs")]
@@ -117,6 +115,29 @@ pub struct ClientLimits {
     /// there).
     #[arg(long, env = "ORDO_MAX_CONNECTIONS_PER_IP", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections_per_ip: u32,
+}
+
+/// The budgets, in requests per minute; `0` leaves a class unlimited.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RateLimitArgs {
+    /// Reads (GET) per minute per user, or per client address without a valid token. 0: unlimited.
+    #[arg(long = "rate-limit-read", env = "ORDO_RATE_LIMIT_READ", default_value_t = 1200)]
+    pub read: u32,
+    /// Writes (POST, PATCH, PUT, DELETE) per minute per user. 0: unlimited.
+    #[arg(long = "rate-limit-write", env = "ORDO_RATE_LIMIT_WRITE", default_value_t = 300)]
+    pub write: u32,
+    /// Costly requests (full-text search, uploads, bulk edits, audit verification) per minute per
+    /// user. 0: unlimited.
+    #[arg(long = "rate-limit-costly", env = "ORDO_RATE_LIMIT_COSTLY", default_value_t = 60)]
+    pub costly: u32,
+    /// Register, login and refresh requests per minute per client address (IPv6: per /64). Identity's
+    /// lockout bounds the guesses per account on top of this. 0: unlimited.
+    #[arg(long = "rate-limit-credentials", env = "ORDO_RATE_LIMIT_CREDENTIALS", default_value_t = 30)]
+    pub credentials: u32,
+    /// Exact-email user lookups (`GET /users?email=`, which tells whether an email has an account)
+    /// per minute per user. 0: unlimited.
+    #[arg(long = "rate-limit-email-lookup", env = "ORDO_RATE_LIMIT_EMAIL_LOOKUP", default_value_t = 20)]
+    pub email_lookup: u32,
 }
 
 #[cfg(test)]

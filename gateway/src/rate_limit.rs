@@ -35,6 +35,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::config::RateLimitArgs;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -122,29 +123,6 @@ impl Class {
             _ => Self::Write,
         }
     }
-}
-
-/// The budgets, in requests per minute; `0` leaves a class unlimited.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RateLimitArgs {
-    /// Reads (GET) per minute per user, or per client address without a valid token. 0: unlimited.
-    #[arg(long = "rate-limit-read", env = "ORDO_RATE_LIMIT_READ", default_value_t = 1200)]
-    pub read: u32,
-    /// Writes (POST, PATCH, PUT, DELETE) per minute per user. 0: unlimited.
-    #[arg(long = "rate-limit-write", env = "ORDO_RATE_LIMIT_WRITE", default_value_t = 300)]
-    pub write: u32,
-    /// Costly requests (full-text search, uploads, bulk edits, audit verification) per minute per
-    /// user. 0: unlimited.
-    #[arg(long = "rate-limit-costly", env = "ORDO_RATE_LIMIT_COSTLY", default_value_t = 60)]
-    pub costly: u32,
-    /// Register, login and refresh requests per minute per client address (IPv6: per /64). Identity's
-    /// lockout bounds the guesses per account on top of this. 0: unlimited.
-    #[arg(long = "rate-limit-credentials", env = "ORDO_RATE_LIMIT_CREDENTIALS", default_value_t = 30)]
-    pub credentials: u32,
-    /// Exact-email user lookups (`GET /users?email=`, which tells whether an email has an account)
-    /// per minute per user. 0: unlimited.
-    #[arg(long = "rate-limit-email-lookup", env = "ORDO_RATE_LIMIT_EMAIL_LOOKUP", default_value_t = 20)]
-    pub email_lookup: u32,
 }
 
 impl RateLimitArgs {

@@ -1,5 +1,6 @@
-//! The attachment use cases. The bytes go to object storage ([`ObjectStore`]) while they stream in;
-//! the database holds what they are. Objects never outlive their attachment for long, whatever
+//! The attachment use cases. The bytes go to object storage
+//! ([`ObjectStore`](super::ports::ObjectStore)) while they stream in; the database holds what they
+//! are. Objects never outlive their attachment for long, whatever
 //! fails when: an upload first schedules its object's deletion (a guard, due in an hour), and the
 //! transaction that records the attachment cancels it; deleting an attachment, a task or a project
 //! schedules the objects' deletion in the same transaction. [`TaskService::sweep_objects`] carries
@@ -10,8 +11,9 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::cursor;
-use super::ports::{ByteStream, ObjectStore, PutError};
-use super::service::{Caller, ClientInfo, TaskService};
+use super::ports::{AttachmentSettings, ByteStream, PutError};
+use super::request::{Caller, ClientInfo};
+use super::service::TaskService;
 use super::shared::{NO_TASK, id_of, now};
 use super::{AppError, Result};
 use crate::domain::{Attachment, ContentType, Filename, TaskEvent, Violations};
@@ -37,25 +39,6 @@ pub struct AttachmentPage {
     pub attachments: Vec<Attachment>,
     /// Where the next page starts, if there is one.
     pub next_cursor: Option<String>,
-}
-
-/// How attachments are stored: the object store, the size limit and presigned downloads.
-#[derive(Clone)]
-pub struct AttachmentSettings {
-    pub objects: std::sync::Arc<dyn ObjectStore>,
-    /// The largest upload, in bytes.
-    pub max_bytes: u64,
-    /// How long a presigned download URL lives; `None` turns presigning off.
-    pub presign_ttl: Option<Duration>,
-}
-
-impl std::fmt::Debug for AttachmentSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttachmentSettings")
-            .field("max_bytes", &self.max_bytes)
-            .field("presign_ttl", &self.presign_ttl)
-            .finish_non_exhaustive()
-    }
 }
 
 impl TaskService {

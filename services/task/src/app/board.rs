@@ -5,7 +5,8 @@ use uuid::Uuid;
 
 use super::placement::place;
 use super::ports::Side;
-use super::service::{Caller, ClientInfo, TaskService};
+use super::request::{Caller, ClientInfo};
+use super::service::TaskService;
 use super::shared::{NO_TASK, check_version, now, retrying};
 use super::{AppError, Result};
 use crate::domain::{FieldViolation, Position, Task, TaskEvent, Violations};

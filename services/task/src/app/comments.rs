@@ -4,7 +4,8 @@
 use uuid::Uuid;
 
 use super::cursor;
-use super::service::{Caller, ClientInfo, TaskService};
+use super::request::{Caller, ClientInfo};
+use super::service::TaskService;
 use super::shared::{NO_COMMENT, NO_TASK, check_version, id_of, now};
 use super::{AppError, Result};
 use crate::domain::{Access, Comment, CommentBody, TaskEvent};

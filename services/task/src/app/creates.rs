@@ -2,86 +2,29 @@
 //! (its next number, with no gaps) and the end of its board, so creates of one project run one after
 //! another whatever is done; what this module changes is how many share one turn. Each project has a
 //! *lane*: while one transaction of the lane runs, the creates that arrive wait in it, and the next
-//! transaction takes them all (up to [`MAX_BATCH`]), with one lock of the counter, one read of the
+//! transaction takes them all (up to [`MAX_BATCH`](super::lanes::MAX_BATCH)), with one lock of the counter, one read of the
 //! board's end, multi-row inserts and one commit. Under light load a lane's batch is one create and
 //! nothing waits; under a burst, one commit's cost is shared by many.
 //!
 //! A batch that fails for a reason other than a lost lock race is written again one create at a
 //! time, so each create gets its own outcome (a parent deleted meanwhile fails that create alone).
 
-use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Mutex, PoisonError};
 
 use futures::FutureExt as _;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::lanes::PendingCreate;
 use super::placement::place;
-use super::service::{Caller, ClientInfo, TaskService};
+use super::request::{Caller, ClientInfo};
+use super::service::TaskService;
 use super::shared::{now, retrying};
 use super::{AppError, Result};
 use crate::domain::{NewTask, Position, Task, TaskEvent, check_parent};
 
 /// How many creates each transaction of a lane wrote.
 const BATCH_SIZE: &str = "ordo_task_create_batch_size";
-
-/// Most creates written in one transaction.
-pub(super) const MAX_BATCH: usize = 64;
-
-/// A create waiting for its lane's turn.
-pub(super) struct PendingCreate {
-    pub caller: Caller,
-    pub project_key: String,
-    pub new: NewTask,
-    pub client: ClientInfo,
-    pub reply: oneshot::Sender<Result<Task>>,
-}
-
-/// The lanes with work, by project. A project is here exactly while a task drains its lane.
-#[derive(Default)]
-pub(super) struct Lanes {
-    lanes: Mutex<HashMap<Uuid, VecDeque<PendingCreate>>>,
-}
-
-impl std::fmt::Debug for Lanes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lanes").finish_non_exhaustive()
-    }
-}
-
-impl Lanes {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, VecDeque<PendingCreate>>> {
-        // Every critical section leaves the map whole.
-        self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Queues `pending`; `true` when the lane was idle, so the caller must start draining it.
-    fn push(&self, project_id: Uuid, pending: PendingCreate) -> bool {
-        let mut lanes = self.lock();
-        match lanes.get_mut(&project_id) {
-            Some(lane) => {
-                lane.push_back(pending);
-                false
-            }
-            None => {
-                lanes.insert(project_id, VecDeque::from([pending]));
-                true
-            }
-        }
-    }
-
-    /// The lane's next batch; an empty one means the lane is closed and a later push starts anew.
-    fn next_batch(&self, project_id: Uuid) -> Vec<PendingCreate> {
-        let mut lanes = self.lock();
-        let Some(lane) = lanes.get_mut(&project_id) else { return Vec::new() };
-        let batch: Vec<_> = lane.drain(..lane.len().min(MAX_BATCH)).collect();
-        if batch.is_empty() {
-            lanes.remove(&project_id);
-        }
-        batch
-    }
-}
 
 /// One create of a batch: who asked, in which project (its key), what, and from where.
 struct Item {

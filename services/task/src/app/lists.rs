@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::cursor;
 use super::ports::{CachedPage, PageCache, ParentFilter, SortValue, TaskQuery, TaskSort};
-use super::service::{Caller, TaskService};
+use super::request::Caller;
+use super::service::TaskService;
 use super::shared::{NO_PROJECT, first_violation};
 use super::{AppError, Result};
 use crate::domain::{FieldViolation, Priority, Status, Task, Violations};

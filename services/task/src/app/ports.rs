@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Caller, ClientInfo, Result};
+use super::Result;
+use super::request::{Caller, ClientInfo};
 use crate::domain::{Attachment, Comment, ParentChain, Position, Priority, ProjectRole, Status, Task, TaskEvent};
 
 /// What the project service says of one user in one project the caller can see.
@@ -328,4 +329,23 @@ pub trait TaskTx: Send {
     async fn record(&mut self, event: &TaskEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()>;
     /// Commits and wakes the outbox relay.
     async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// How attachments are stored: the object store, the size limit and presigned downloads.
+#[derive(Clone)]
+pub struct AttachmentSettings {
+    pub objects: std::sync::Arc<dyn ObjectStore>,
+    /// The largest upload, in bytes.
+    pub max_bytes: u64,
+    /// How long a presigned download URL lives; `None` turns presigning off.
+    pub presign_ttl: Option<Duration>,
+}
+
+impl std::fmt::Debug for AttachmentSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentSettings")
+            .field("max_bytes", &self.max_bytes)
+            .field("presign_ttl", &self.presign_ttl)
+            .finish_non_exhaustive()
+    }
 }

@@ -1,5 +1,5 @@
 //! The core of the task service: the [`TaskService`] with the ports and state its use cases share,
-//! the [`Caller`] and [`ClientInfo`] every request brings, and the steps every use case takes (the
+//! and the steps every use case takes (the
 //! caller's access to a project or task, the commit that ends a change). Each use case lives in an
 //! `impl TaskService` block of its own module; authorization is decided from the project service's
 //! answer (`CheckAccess`) through the domain's [`Access`] rules.
@@ -8,30 +8,12 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::attachments::AttachmentSettings;
-use super::creates::Lanes;
-use super::ports::{PageCache, ProjectAccess, ProjectStanding, TaskStore, TaskTx};
+use super::lanes::Lanes;
+use super::ports::{AttachmentSettings, PageCache, ProjectAccess, ProjectStanding, TaskStore, TaskTx};
+use super::request::{Caller, ClientInfo};
 use super::shared::{NO_TASK, id_of};
 use super::{AppError, Result};
 use crate::domain::{Access, Task, TaskEvent};
-
-/// Where a request came from, as the gateway saw it; recorded in the events it causes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
-    /// The client's IP address.
-    pub ip: String,
-    /// The client's `User-Agent`.
-    pub user_agent: String,
-}
-
-/// The authenticated caller, with the bearer credential the project service is asked with.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The user id.
-    pub user_id: Uuid,
-    /// `Bearer <token>`, as it came.
-    pub authorization: String,
-}
 
 /// The task service's use cases.
 #[derive(Clone)]

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use super::fields::{BULK_PATHS, MAX_BULK, Patch, TaskFields, UPDATE_PATHS, parent_id, parse_mask, parse_patch};
-use super::service::{Caller, ClientInfo, TaskService};
+use super::request::{Caller, ClientInfo};
+use super::service::TaskService;
 use super::shared::{NO_PROJECT, NO_TASK, check_version, id_of, now, retrying};
 use super::{AppError, Result};
 use crate::domain::{
