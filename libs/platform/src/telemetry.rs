@@ -1,8 +1,7 @@
 //! Logs and traces. Every process logs through `tracing` (JSON lines by default) and records spans in
 //! OpenTelemetry, exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. The W3C trace context
-//! travels HTTP → gRPC → AMQP through the helpers here, so one trace id follows a request everywhere.
-
-use std::collections::HashMap;
+//! travels HTTP → gRPC through the helpers here and into events through `ordo-events`' envelope
+//! builder, so one trace id follows a request everywhere.
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
@@ -64,27 +63,6 @@ pub fn current_trace_id() -> Option<String> {
     let span = context.span();
     let span_context = span.span_context();
     span_context.is_valid().then(|| span_context.trace_id().to_string())
-}
-
-/// The W3C `traceparent` and `tracestate` of the current span (empty strings outside a trace).
-pub fn current_trace_headers() -> (String, String) {
-    let mut carrier = HashMap::new();
-    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
-    (carrier.remove("traceparent").unwrap_or_default(), carrier.remove("tracestate").unwrap_or_default())
-}
-
-/// Makes the remote context carried by `traceparent`/`tracestate` the parent of `span`.
-pub fn set_remote_parent(span: &tracing::Span, traceparent: &str, tracestate: &str) {
-    if traceparent.is_empty() {
-        return;
-    }
-    let mut carrier = HashMap::new();
-    carrier.insert("traceparent".to_owned(), traceparent.to_owned());
-    if !tracestate.is_empty() {
-        carrier.insert("tracestate".to_owned(), tracestate.to_owned());
-    }
-    let parent = TraceContextPropagator::new().extract(&carrier);
-    let _ = span.set_parent(parent);
 }
 
 /// Reads the trace context from HTTP headers into `span`.

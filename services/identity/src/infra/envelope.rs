@@ -1,5 +1,6 @@
 //! Translates identity's domain events into `ordo.events.v1.Envelope`s.
 
+use ordo_events::EnvelopeBuilder;
 use ordo_proto::events::v1::{self as pb, envelope::Payload};
 use uuid::Uuid;
 
@@ -12,22 +13,14 @@ const PRODUCER: &str = "identity";
 /// Builds the envelope of `event`, caused by `actor` from `client`, in the current trace.
 pub(crate) fn envelope(event: &IdentityEvent, actor: Option<Uuid>, client: &ClientInfo) -> pb::Envelope {
     let (entity_type, entity_id) = event.entity();
-    let (traceparent, tracestate) = ordo_platform::telemetry::current_trace_headers();
-    pb::Envelope {
-        event_id: Uuid::now_v7().to_string(),
-        r#type: event.event_type().to_owned(),
-        occurred_at: Some(ordo_proto::time::timestamp(time::OffsetDateTime::now_utc())),
-        actor_id: actor.map(|a| a.to_string()).unwrap_or_default(),
-        producer: PRODUCER.to_owned(),
-        traceparent,
-        tracestate,
-        ip: client.ip.clone(),
-        user_agent: client.user_agent.clone(),
-        entity_type: entity_type.to_owned(),
-        entity_id: entity_id.map(|id| id.to_string()).unwrap_or_default(),
-        project_id: String::new(),
-        payload: Some(payload(event)),
+    let mut envelope = EnvelopeBuilder::new(PRODUCER, event.event_type())
+        .client(client.ip.as_str(), client.user_agent.as_str())
+        .entity(entity_type, entity_id.map(|id| id.to_string()).unwrap_or_default())
+        .payload(payload(event));
+    if let Some(actor) = actor {
+        envelope = envelope.actor(actor.to_string());
     }
+    envelope.build()
 }
 
 fn payload(event: &IdentityEvent) -> Payload {
