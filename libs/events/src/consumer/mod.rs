@@ -31,11 +31,18 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 use ordo_proto::events::v1::Envelope;
 use prost::Message as _;
-use sqlx::{Connection as _, MySql, MySqlConnection, MySqlPool, QueryBuilder};
+use sqlx::MySqlPool;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
+mod config;
+mod dedup;
+
+pub use config::{BatchConfig, BatchEventHandler, ConsumerConfig, EventHandler};
+
+use self::config::validate;
+use self::dedup::{PRUNED_TOTAL, claim, prune_every, prune_processed};
 use crate::amqp::{self, Backoff};
 use crate::trace_context::{self, TRACEPARENT, TRACESTATE};
 use crate::{Error, HandlerError, Result, declare_exchange};
@@ -44,163 +51,6 @@ const PROCESSED_TOTAL: &str = "ordo_consumer_processed_total";
 const FAILED_TOTAL: &str = "ordo_consumer_failed_total";
 const DUPLICATES_TOTAL: &str = "ordo_consumer_duplicates_total";
 const BATCH_FALLBACKS_TOTAL: &str = "ordo_consumer_batch_fallbacks_total";
-const PRUNED_TOTAL: &str = "ordo_consumer_dedup_pruned_total";
-
-/// The longest consumer name `processed_event.consumer` holds.
-const MAX_CONSUMER_NAME_LEN: usize = 100;
-
-/// The length of `.dlx` and `.dlq`, which name the dead-letter exchange and queue after the queue.
-const DEAD_LETTER_SUFFIX_LEN: usize = 4;
-
-/// Applies events to a consuming service's own state.
-#[async_trait::async_trait]
-pub trait EventHandler: Send + Sync + 'static {
-    /// Applies `envelope` using `conn`, which is inside the consumer's transaction: everything the
-    /// handler writes commits together with the dedup record, or not at all. The handler must not
-    /// commit or roll back itself, and should use `conn` for every write that must happen once.
-    ///
-    /// # Errors
-    ///
-    /// See [`HandlerError`] for how each kind of failure is retried or dead-lettered.
-    async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError>;
-}
-
-#[async_trait::async_trait]
-impl<T: EventHandler + ?Sized> EventHandler for Arc<T> {
-    async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
-        (**self).handle(conn, envelope).await
-    }
-}
-
-/// Applies several events at once to a consuming service's own state; see [`Consumer::new_batched`].
-#[async_trait::async_trait]
-pub trait BatchEventHandler: Send + Sync + 'static {
-    /// Applies `envelopes` — at least one, in delivery order, none of them applied before by this
-    /// consumer, no event twice — using `conn`, which is inside the consumer's transaction: everything
-    /// the handler writes commits together with the batch's dedup records, or not at all. The handler
-    /// must not commit or roll back itself.
-    ///
-    /// # Errors
-    ///
-    /// Any error rolls the whole batch back. The consumer then calls the handler again with each
-    /// event alone, and treats that event's error as [`EventHandler::handle`]'s would be (see
-    /// [`HandlerError`]).
-    async fn handle_batch(&self, conn: &mut MySqlConnection, envelopes: &[&Envelope]) -> Result<(), HandlerError>;
-}
-
-#[async_trait::async_trait]
-impl<T: BatchEventHandler + ?Sized> BatchEventHandler for Arc<T> {
-    async fn handle_batch(&self, conn: &mut MySqlConnection, envelopes: &[&Envelope]) -> Result<(), HandlerError> {
-        (**self).handle_batch(conn, envelopes).await
-    }
-}
-
-/// How a batched consumer ([`Consumer::new_batched`]) gathers deliveries into one transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchConfig {
-    /// The most deliveries applied in one transaction (default 64). [`ConsumerConfig::prefetch`] must
-    /// be at least this, or the broker never sends that many at once.
-    pub max_batch: u16,
-    /// After the first delivery, how long to wait for more before applying what is there (default
-    /// 5 ms). Zero takes only the deliveries already received. Under light load every event waits
-    /// this long at most; under heavy load batches fill up without waiting.
-    pub max_wait: Duration,
-}
-
-impl Default for BatchConfig {
-    fn default() -> Self {
-        Self { max_batch: 64, max_wait: Duration::from_millis(5) }
-    }
-}
-
-/// Where a [`Consumer`] reads from and how it treats failures.
-#[derive(Clone)]
-pub struct ConsumerConfig {
-    /// The broker, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
-    pub amqp_url: String,
-    /// The topic exchange events are published to (`ordo.events`).
-    pub exchange: String,
-    /// The service's durable quorum queue, e.g. `notification.events`; its dead letters go to
-    /// `<queue>.dlq` through the exchange `<queue>.dlx`.
-    pub queue: String,
-    /// The name under which processed events are recorded in `processed_event` (at most 100 bytes);
-    /// keep it stable, or already processed events would be applied again after a redelivery.
-    pub consumer_name: String,
-    /// Routing keys or patterns the queue is bound with, e.g. `identity.*` or `#`.
-    pub bindings: Vec<String>,
-    /// Messages the broker may send ahead of their ack (default 32); they are processed one at a
-    /// time either way, to keep each aggregate's events in order.
-    pub prefetch: u16,
-    /// Deliveries a message gets before it is dead-lettered (default 5, as API.md requires). Fixed
-    /// in the queue's arguments when the queue is first declared: changing it later makes the
-    /// declaration fail until the queue is recreated or a policy overrides it.
-    pub max_attempts: u32,
-    /// The pause before a failed message is requeued, doubled on each further attempt (default
-    /// 200 ms); without it a transient failure would burn through every attempt in milliseconds.
-    pub retry_delay: Duration,
-    /// The longest pause while the broker or the database is away (default 30 s).
-    pub max_backoff: Duration,
-    /// How long this consumer's `processed_event` rows are kept before it deletes them (default 7
-    /// days): far longer than any redelivery (an acknowledged message is gone from the queue, and an
-    /// unconfirmed publish is retried within seconds). `None` keeps every row.
-    pub dedup_retention: Option<Duration>,
-    /// How often the consumer deletes its rows past their retention (default 10 minutes).
-    pub prune_interval: Duration,
-}
-
-impl ConsumerConfig {
-    /// The default configuration of a consumer `consumer_name` reading `queue`, bound to `exchange`
-    /// with each of `bindings`.
-    pub fn new(
-        amqp_url: impl Into<String>,
-        exchange: impl Into<String>,
-        queue: impl Into<String>,
-        consumer_name: impl Into<String>,
-        bindings: impl IntoIterator<Item = impl Into<String>>,
-    ) -> Self {
-        Self {
-            amqp_url: amqp_url.into(),
-            exchange: exchange.into(),
-            queue: queue.into(),
-            consumer_name: consumer_name.into(),
-            bindings: bindings.into_iter().map(Into::into).collect(),
-            prefetch: 32,
-            max_attempts: 5,
-            retry_delay: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(30),
-            dedup_retention: Some(Duration::from_secs(7 * 24 * 3600)),
-            prune_interval: Duration::from_secs(600),
-        }
-    }
-
-    /// The fanout exchange that receives the queue's dead letters.
-    pub fn dead_letter_exchange(&self) -> String {
-        format!("{}.dlx", self.queue)
-    }
-
-    /// The queue that keeps the dead letters for inspection and replay.
-    pub fn dead_letter_queue(&self) -> String {
-        format!("{}.dlq", self.queue)
-    }
-}
-
-impl fmt::Debug for ConsumerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConsumerConfig")
-            .field("amqp_url", &amqp::redact_url(&self.amqp_url))
-            .field("exchange", &self.exchange)
-            .field("queue", &self.queue)
-            .field("consumer_name", &self.consumer_name)
-            .field("bindings", &self.bindings)
-            .field("prefetch", &self.prefetch)
-            .field("max_attempts", &self.max_attempts)
-            .field("retry_delay", &self.retry_delay)
-            .field("max_backoff", &self.max_backoff)
-            .field("dedup_retention", &self.dedup_retention)
-            .field("prune_interval", &self.prune_interval)
-            .finish()
-    }
-}
 
 /// Consumes one queue with one [`EventHandler`], one message at a time.
 ///
@@ -776,78 +626,6 @@ async fn gather(
     Ok(gathered)
 }
 
-/// Records `event_ids` as processed by `consumer` inside `tx`, and returns those recorded now (the
-/// others were processed before). One statement when none was, which is the usual case; when some
-/// were, that statement is undone (savepoint) and each event is claimed on its own, to learn which.
-/// Claims go in `event_id` order, so two transactions claiming overlapping batches cannot deadlock
-/// on each other's rows.
-async fn claim(
-    tx: &mut MySqlConnection,
-    consumer: &str,
-    event_ids: HashSet<Uuid>,
-) -> Result<HashSet<Uuid>, sqlx::Error> {
-    let mut ordered: Vec<Uuid> = event_ids.into_iter().collect();
-    ordered.sort_unstable();
-    if ordered.len() > 1 {
-        let mut savepoint = tx.begin().await?;
-        let mut insert =
-            QueryBuilder::<MySql>::new("INSERT IGNORE INTO processed_event (consumer, event_id, processed_at) ");
-        insert.push_values(&ordered, |mut row, event_id| {
-            row.push_bind(consumer).push_bind(*event_id).push("UTC_TIMESTAMP(6)");
-        });
-        let inserted = insert.build().execute(&mut *savepoint).await?.rows_affected();
-        if usize::try_from(inserted).is_ok_and(|inserted| inserted == ordered.len()) {
-            savepoint.commit().await?;
-            return Ok(ordered.into_iter().collect());
-        }
-        savepoint.rollback().await?;
-    }
-    let mut claimed = HashSet::with_capacity(ordered.len());
-    for event_id in ordered {
-        let inserted = sqlx::query(
-            "INSERT IGNORE INTO processed_event (consumer, event_id, processed_at) \
-             VALUES (?, ?, UTC_TIMESTAMP(6))",
-        )
-        .bind(consumer)
-        .bind(event_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted > 0 {
-            claimed.insert(event_id);
-        }
-    }
-    Ok(claimed)
-}
-
-/// The checks every consumer configuration passes, batched or not.
-fn validate(config: &ConsumerConfig) -> Result<()> {
-    let invalid = |reason: &str| Err(Error::InvalidConfig(reason.to_owned()));
-    if config.queue.is_empty() || config.exchange.is_empty() {
-        return invalid("queue and exchange must be named");
-    }
-    if config.consumer_name.is_empty() || config.consumer_name.len() > MAX_CONSUMER_NAME_LEN {
-        return invalid("consumer_name must be 1 to 100 bytes");
-    }
-    if config.bindings.is_empty() {
-        return invalid("bindings must not be empty, or the queue would receive nothing");
-    }
-    // The dead-letter exchange and queue are named after the queue with a suffix of this length.
-    amqp::check_name("queue", &config.queue, DEAD_LETTER_SUFFIX_LEN)?;
-    amqp::check_name("exchange", &config.exchange, 0)?;
-    for binding in &config.bindings {
-        amqp::check_name("binding", binding, 0)?;
-    }
-    if config.prefetch == 0 {
-        // 0 means "unlimited" to the broker, which is the opposite of what was meant.
-        return invalid("prefetch must be at least 1");
-    }
-    if config.max_attempts == 0 || i32::try_from(config.max_attempts).is_err() {
-        return invalid("max_attempts must be at least 1");
-    }
-    Ok(())
-}
-
 /// What a caught panic said, as far as it can be told.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let message = panic
@@ -912,52 +690,6 @@ fn quorum_arguments() -> FieldTable {
     let mut arguments = FieldTable::default();
     arguments.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from("quorum")));
     arguments
-}
-
-/// Deletes `consumer`'s dedup rows older than `retention`.
-async fn prune_processed(pool: &MySqlPool, consumer: &str, retention: Duration) -> Result<u64> {
-    let micros = u64::try_from(retention.as_micros()).unwrap_or(u64::MAX);
-    let mut deleted = 0;
-    loop {
-        let done = sqlx::query(
-            "DELETE FROM processed_event WHERE consumer = ? AND processed_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND \
-             ORDER BY processed_at LIMIT ?",
-        )
-        .bind(consumer)
-        .bind(micros)
-        .bind(crate::relay::PRUNE_CHUNK)
-        .execute(pool)
-        .await?
-        .rows_affected();
-        deleted += done;
-        metrics::counter!(PRUNED_TOTAL, "consumer" => consumer.to_owned()).increment(done);
-        if done < u64::from(crate::relay::PRUNE_CHUNK) {
-            return Ok(deleted);
-        }
-    }
-}
-
-/// Prunes `consumer`'s dedup rows every `every` until `shutdown`.
-async fn prune_every(
-    pool: MySqlPool,
-    consumer: String,
-    retention: Duration,
-    every: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        match prune_processed(&pool, &consumer, retention).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::debug!(deleted, %consumer, "dedup records past their retention deleted"),
-            Err(error) => tracing::warn!(%error, %consumer, "could not prune the dedup records; retrying later"),
-        }
-    }
 }
 
 fn describe_metrics() {
