@@ -57,8 +57,6 @@ mod relay;
 mod subscription;
 mod trace_context;
 
-use std::borrow::Cow;
-
 pub use amqp::declare_exchange;
 pub use consumer::{BatchConfig, BatchEventHandler, Consumer, ConsumerConfig, EventHandler};
 pub use envelope::{EnvelopeBuilder, new_envelope};
@@ -90,22 +88,22 @@ pub fn merge_migrations(service: &Migrator) -> Result<Migrator> {
         }
         migrations.push(migration.clone());
     }
-    // `Migrator::run` applies in slice order, and `migrate!` only sorts within one directory.
-    migrations.sort_by_key(|migration| migration.version);
-    // The fields are public (and doc-hidden) precisely so that `migrate!` can build a `Migrator`;
-    // there is no constructor from a list of migrations in sqlx 0.8.
-    Ok(Migrator {
-        migrations: Cow::Owned(migrations),
-        ignore_missing: service.ignore_missing,
-        locking: service.locking,
-        no_tx: service.no_tx,
-    })
+    // `with_migrations` sorts by version, so this crate's and the service's interleave correctly.
+    let mut merged = Migrator::with_migrations(migrations);
+    merged.set_ignore_missing(service.ignore_missing).set_locking(service.locking);
+    merged.no_tx = service.no_tx;
+    merged.table_name = service.table_name.clone();
+    merged.create_schemas = service.create_schemas.clone();
+    Ok(merged)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+    use std::borrow::Cow;
+
+    use sqlx::SqlSafeStr as _;
     use sqlx::migrate::{Migration, MigrationType};
 
     use super::*;
@@ -118,12 +116,12 @@ mod tests {
                     version,
                     Cow::Owned(format!("service {version}")),
                     MigrationType::Simple,
-                    Cow::Borrowed("SELECT 1"),
+                    "SELECT 1".into_sql_str(),
                     false,
                 )
             })
             .collect::<Vec<_>>();
-        Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+        Migrator::with_migrations(migrations)
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::sync::{Mutex, PoisonError};
 use anyhow::Context as _;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::{ConnectOptions as _, Connection as _};
+use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _};
 
 pub use proxy::TcpProxy;
 
@@ -67,7 +67,7 @@ impl TestEnv {
     pub async fn create_schema(&self, service: &str) -> anyhow::Result<String> {
         let name = format!("ordo_test_{}_{}", service, self.id);
         let mut conn = server_options()?.connect().await.context("connect to MariaDB")?;
-        sqlx::query(&format!("CREATE DATABASE `{name}`")).execute(&mut conn).await?;
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`"))).execute(&mut conn).await?;
         conn.close().await?;
         self.schemas.lock().unwrap_or_else(PoisonError::into_inner).push(name.clone());
         Ok(format!("{}/{}", mysql_server_url().trim_end_matches('/'), name))
@@ -157,9 +157,9 @@ async fn cleanup(env: &TestEnv) -> anyhow::Result<()> {
                     .fetch_all(&mut conn)
                     .await?;
             for (id,) in holders {
-                let _ = sqlx::query(&format!("KILL {id}")).execute(&mut conn).await;
+                let _ = sqlx::query(AssertSqlSafe(format!("KILL {id}"))).execute(&mut conn).await;
             }
-            sqlx::query(&format!("DROP DATABASE IF EXISTS `{schema}`")).execute(&mut conn).await?;
+            sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{schema}`"))).execute(&mut conn).await?;
         }
         conn.close().await?;
     }

@@ -392,7 +392,10 @@ async fn a_partition_archived_as_the_readme_says_leaves_a_log_that_keeps_appendi
 }
 
 async fn hashes_of(db: &MySqlPool, table: &str) -> Vec<(u64, String)> {
-    sqlx::query_as(&format!("SELECT seq, LOWER(HEX(hash)) FROM {table} ORDER BY seq")).fetch_all(db).await.unwrap()
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT seq, LOWER(HEX(hash)) FROM {table} ORDER BY seq")))
+        .fetch_all(db)
+        .await
+        .unwrap()
 }
 
 fn entry(id: Uuid, n: u32) -> ordo_audit::domain::Entry {

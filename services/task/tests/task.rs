@@ -914,8 +914,10 @@ async fn parents_stay_in_the_project_without_cycles_five_deep_and_deletes_take_t
     }
     assert!(stack.get(&owner, &chain[0].id).await.is_ok());
     for table in ["comment", "task_watcher", "task_assignee", "task_label"] {
-        let (count,): (i64,) =
-            sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&stack.db).await.unwrap();
+        let (count,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
         assert_eq!(count, 0, "{table}");
     }
     let deleted: Vec<Envelope> = stack.outbox().await.into_iter().filter(|e| e.r#type == "task.deleted").collect();
@@ -1509,11 +1511,12 @@ async fn project_events_unassign_removed_members_and_delete_a_project_s_tasks_on
     .await;
     for (table, column) in [("comment", "project_id"), ("task_counter", "project_id"), ("task_assignee", "project_id")]
     {
-        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = ?"))
-            .bind(project_uuid)
-            .fetch_one(&stack.db)
-            .await
-            .unwrap();
+        let (n,): (i64,) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE {column} = ?")))
+                .bind(project_uuid)
+                .fetch_one(&stack.db)
+                .await
+                .unwrap();
         assert_eq!(n, 0, "{table}");
     }
     // The other project is untouched.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use futures::TryStreamExt as _;
 use ordo_platform::db::utc_datetime;
 use ordo_service::db_error;
-use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
+use sqlx::{AssertSqlSafe, MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use time::PrimitiveDateTime;
 use uuid::Uuid;
 
@@ -150,7 +150,7 @@ pub async fn verify(pool: &MySqlPool) -> Result<Verdict, sqlx::Error> {
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE slot = 1").fetch_one(pool).await?;
     let mut verifier = Verifier::new();
     let sql = format!("SELECT {RECORD_COLUMNS} FROM audit_record ORDER BY seq");
-    let mut rows = sqlx::query_as::<_, RecordRow>(&sql).fetch(pool);
+    let mut rows = sqlx::query_as::<_, RecordRow>(AssertSqlSafe(sql)).fetch(pool);
     while let Some(row) = rows.try_next().await? {
         if !verifier.check(&Record::from(row)) {
             break;

@@ -6,7 +6,7 @@ use ordo_events::OutboxSignal;
 use ordo_platform::db::utc_datetime as utc;
 use ordo_service::db_error;
 use sqlx::mysql::MySqlPool;
-use sqlx::{MySql, Transaction};
+use sqlx::{AssertSqlSafe, MySql, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
@@ -116,15 +116,19 @@ impl IdentityStore for MySqlIdentityStore {
     #[tracing::instrument(skip(self))]
     async fn user_with_credentials(&self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id = ?");
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(db_error)?;
+        let row: Option<UserRow> =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await.map_err(db_error)?;
         row.map(User::try_from).transpose()
     }
 
     #[tracing::instrument(skip_all)]
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE email = ?");
-        let row: Option<UserRow> =
-            sqlx::query_as(&sql).bind(email.as_str()).fetch_optional(&self.pool).await.map_err(db_error)?;
+        let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
         row.map(User::try_from).transpose()
     }
 
@@ -136,7 +140,7 @@ impl IdentityStore for MySqlIdentityStore {
             sql.push_str(" AND (email LIKE ? ESCAPE '!' OR display_name LIKE ? ESCAPE '!')");
         }
         sql.push_str(" ORDER BY id LIMIT ?");
-        let mut q = sqlx::query_as::<_, UserRow>(&sql).bind(after.unwrap_or(Uuid::nil()));
+        let mut q = sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql)).bind(after.unwrap_or(Uuid::nil()));
         if let Some(query) = query {
             let escaped = query.replace('!', "!!").replace('%', "!%").replace('_', "!_");
             let pattern = format!("%{}%", escaped.to_lowercase());
@@ -204,7 +208,7 @@ impl IdentityTx for MySqlIdentityTx {
     async fn user_for_update(&mut self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id = ? FOR UPDATE");
         let row: Option<UserRow> =
-            sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(db_error)?;
+            sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await.map_err(db_error)?;
         row.map(User::try_from).transpose()
     }
 

@@ -6,7 +6,7 @@ use ordo_events::OutboxSignal;
 use ordo_platform::db::utc_datetime as utc;
 use ordo_service::db_error;
 use sqlx::mysql::MySqlPool;
-use sqlx::{MySql, MySqlConnection, QueryBuilder, Transaction};
+use sqlx::{AssertSqlSafe, MySql, MySqlConnection, QueryBuilder, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
@@ -136,8 +136,12 @@ impl ProjectStore for MySqlProjectStore {
             "SELECT {PROJECT_COLUMNS}, m.role FROM project p \
              LEFT JOIN membership m ON m.project_id = p.id AND m.user_id = ? WHERE p.id = ?"
         );
-        let row: Option<ProjectRoleRow> =
-            sqlx::query_as(&sql).bind(user_id).bind(project_id).fetch_optional(&self.pool).await.map_err(db_error)?;
+        let row: Option<ProjectRoleRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(project_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
         let role = row.role.as_deref().map(role).transpose()?;
         Ok(Some((Project::try_from(row.project)?, role)))
@@ -264,7 +268,7 @@ impl ProjectTx for MySqlProjectTx {
     async fn project_for_update(&mut self, id: Uuid) -> Result<Option<Project>> {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM project p WHERE p.id = ? FOR UPDATE");
         let row: Option<ProjectRow> =
-            sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(db_error)?;
+            sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await.map_err(db_error)?;
         row.map(Project::try_from).transpose()
     }
 

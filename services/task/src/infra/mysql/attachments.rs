@@ -3,6 +3,7 @@
 //! transaction.
 
 use ordo_platform::db::utc_datetime as utc;
+use sqlx::AssertSqlSafe;
 use sqlx::MySqlConnection;
 use sqlx::mysql::MySqlPool;
 use time::OffsetDateTime;
@@ -17,7 +18,8 @@ use crate::domain::Attachment;
 /// One attachment.
 pub(super) async fn attachment(pool: &MySqlPool, id: Uuid) -> Result<Option<Attachment>> {
     let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachment WHERE id = ?");
-    let row: Option<AttachmentRow> = sqlx::query_as(&sql).bind(id).fetch_optional(pool).await.map_err(db)?;
+    let row: Option<AttachmentRow> =
+        sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await.map_err(db)?;
     row.map(Attachment::try_from).transpose()
 }
 
@@ -61,7 +63,8 @@ pub(super) async fn insert(conn: &mut MySqlConnection, attachment: &Attachment) 
 /// One attachment, locked for update.
 pub(super) async fn for_update(conn: &mut MySqlConnection, id: Uuid) -> Result<Option<Attachment>> {
     let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachment WHERE id = ? FOR UPDATE");
-    let row: Option<AttachmentRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await.map_err(db)?;
+    let row: Option<AttachmentRow> =
+        sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await.map_err(db)?;
     row.map(Attachment::try_from).transpose()
 }
 

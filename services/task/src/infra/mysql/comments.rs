@@ -2,6 +2,7 @@
 //! editing and deleting one.
 
 use ordo_platform::db::utc_datetime as utc;
+use sqlx::AssertSqlSafe;
 use sqlx::MySqlConnection;
 use sqlx::mysql::MySqlPool;
 use time::OffsetDateTime;
@@ -16,7 +17,7 @@ use crate::domain::Comment;
 /// One comment.
 pub(super) async fn comment(pool: &MySqlPool, id: Uuid) -> Result<Option<Comment>> {
     let sql = format!("SELECT {COMMENT_COLUMNS} FROM comment WHERE id = ?");
-    let row: Option<CommentRow> = sqlx::query_as(&sql).bind(id).fetch_optional(pool).await.map_err(db)?;
+    let row: Option<CommentRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await.map_err(db)?;
     row.map(Comment::try_from).transpose()
 }
 
@@ -55,7 +56,8 @@ pub(super) async fn insert(conn: &mut MySqlConnection, comment: &Comment) -> Res
 /// One comment, locked for update.
 pub(super) async fn for_update(conn: &mut MySqlConnection, id: Uuid) -> Result<Option<Comment>> {
     let sql = format!("SELECT {COMMENT_COLUMNS} FROM comment WHERE id = ? FOR UPDATE");
-    let row: Option<CommentRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await.map_err(db)?;
+    let row: Option<CommentRow> =
+        sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await.map_err(db)?;
     row.map(Comment::try_from).transpose()
 }
 

@@ -39,7 +39,7 @@ impl SortColumns {
 }
 
 /// Appends the keyset condition "after (value, id)" of `sort`.
-fn push_keyset(sql: &mut QueryBuilder<'_, MySql>, columns: SortColumns, sort: TaskSort, value: &SortValue, id: Uuid) {
+fn push_keyset(sql: &mut QueryBuilder<MySql>, columns: SortColumns, sort: TaskSort, value: &SortValue, id: Uuid) {
     let op = if sort.descending() { "<" } else { ">" };
     let id_column = columns.id;
     match value {
@@ -68,7 +68,7 @@ fn push_keyset(sql: &mut QueryBuilder<'_, MySql>, columns: SortColumns, sort: Ta
     }
 }
 
-fn push_value(sql: &mut QueryBuilder<'_, MySql>, value: &SortValue) {
+fn push_value(sql: &mut QueryBuilder<MySql>, value: &SortValue) {
     match value {
         SortValue::Time(t) | SortValue::Due(Some(t)) => {
             sql.push_bind(utc(*t));
@@ -85,7 +85,7 @@ fn push_value(sql: &mut QueryBuilder<'_, MySql>, value: &SortValue) {
     }
 }
 
-fn push_order(sql: &mut QueryBuilder<'_, MySql>, columns: SortColumns, query: &TaskQuery) {
+fn push_order(sql: &mut QueryBuilder<MySql>, columns: SortColumns, query: &TaskQuery) {
     let sort = query.sort;
     let key = columns.key(sort);
     let id = columns.id;
@@ -103,7 +103,7 @@ fn push_order(sql: &mut QueryBuilder<'_, MySql>, columns: SortColumns, query: &T
 }
 
 /// The statement reading the page of tasks `query` asks for.
-pub(super) fn tasks(query: &TaskQuery) -> QueryBuilder<'static, MySql> {
+pub(super) fn tasks(query: &TaskQuery) -> QueryBuilder<MySql> {
     let columns = SortColumns::of(query);
     let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {TASK_COLUMNS} FROM task t"));
     if let Some(assignee) = query.assignee_id {
@@ -170,7 +170,7 @@ pub(super) fn oldest_first_of_task(
     task_id: Uuid,
     after: Option<(OffsetDateTime, Uuid)>,
     limit: u32,
-) -> QueryBuilder<'static, MySql> {
+) -> QueryBuilder<MySql> {
     let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {columns} FROM {table} WHERE task_id = "));
     sql.push_bind(task_id);
     if let Some((created_at, id)) = after {

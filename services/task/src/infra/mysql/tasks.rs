@@ -4,7 +4,7 @@
 
 use ordo_platform::db::utc_datetime as utc;
 use sqlx::mysql::MySqlPool;
-use sqlx::{MySql, MySqlConnection, QueryBuilder};
+use sqlx::{AssertSqlSafe, MySql, MySqlConnection, QueryBuilder};
 use uuid::Uuid;
 
 use super::db;
@@ -18,7 +18,7 @@ const INSERT_CHUNK: usize = 500;
 /// One task, optionally locked for update.
 pub(crate) async fn fetch_task(conn: &mut MySqlConnection, id: Uuid, lock: bool) -> Result<Option<Task>, sqlx::Error> {
     let sql = format!("SELECT {TASK_COLUMNS} FROM task t WHERE t.id = ?{}", if lock { " FOR UPDATE" } else { "" });
-    let row: Option<TaskRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await?;
+    let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
     row.map(TaskRow::into_task).transpose()
 }
 
@@ -126,7 +126,8 @@ pub(super) async fn by_key(pool: &MySqlPool, project_key: &str, number: i64) -> 
     let sql = format!(
         "SELECT {TASK_COLUMNS} FROM task t WHERE t.project_key = ? AND t.number = ? ORDER BY t.created_at DESC"
     );
-    let rows: Vec<TaskRow> = sqlx::query_as(&sql).bind(project_key).bind(number).fetch_all(pool).await.map_err(db)?;
+    let rows: Vec<TaskRow> =
+        sqlx::query_as(AssertSqlSafe(sql)).bind(project_key).bind(number).fetch_all(pool).await.map_err(db)?;
     tasks_of(rows).map_err(db)
 }
 
