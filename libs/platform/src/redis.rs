@@ -72,8 +72,8 @@ impl RedisSettings {
 
     fn manager_config(&self) -> ConnectionManagerConfig {
         ConnectionManagerConfig::new()
-            .set_connection_timeout(self.connect_timeout)
-            .set_response_timeout(self.response_timeout)
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.response_timeout))
             // No retries inside a reconnection: commands wait on it, and its backoff sleeps (see the
             // module comment) were the hang. The next command starts another attempt instead.
             .set_number_of_retries(0)
