@@ -226,6 +226,8 @@ fn refine_schemas(document: &mut OpenApi) {
     for item in document.paths.paths.values_mut() {
         for operation in operations_of(item) {
             for parameter in operation.parameters.iter_mut().flatten() {
+                // Every parameter is written inline (none is a reference to a component).
+                let RefOr::T(parameter) = parameter else { continue };
                 if !matches!(parameter.parameter_in, ParameterIn::Header) {
                     continue;
                 }
@@ -386,7 +388,9 @@ fn add_common_responses(operation: &mut Operation, calls_backend: bool) {
     let has_body = operation.request_body.is_some();
     // Path parameters are not among these: a bad id is a 404 (nothing has that id).
     let has_query_or_header = operation.parameters.as_ref().is_some_and(|params| {
-        params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Header))
+        params
+            .iter()
+            .any(|p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Header)))
     });
     let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let responses = &mut operation.responses;
@@ -447,7 +451,8 @@ fn problem_response(description: &str, header: Option<(&str, &str)>) -> Response
         .content(PROBLEM_JSON, Content::new(Some(RefOr::<Schema>::Ref(Ref::from_schema_name("Problem")))));
     if let Some((name, description)) = header {
         let string = ObjectBuilder::new().schema_type(Type::String).build();
-        response = response.header(name, HeaderBuilder::new().schema(string).description(Some(description)).build());
+        response =
+            response.header(name, HeaderBuilder::new().schema(Some(string)).description(Some(description)).build());
     }
     response.build()
 }
