@@ -86,6 +86,15 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# Rewrite the offline data of the compile-time checked SQL (.sqlx/) after changing a statement or a
+# migration; commit it with the change. Needs sqlx-cli (see deploy/scripts/sqlx.sh).
+sqlx-prepare: services
+    bash deploy/scripts/sqlx.sh prepare
+
+# Fail when .sqlx/ is stale (what .ci/run runs).
+sqlx-check: services
+    bash deploy/scripts/sqlx.sh check
+
 # Format the whole workspace.
 fmt:
     cargo fmt --all

@@ -10,8 +10,9 @@
 #   deploy/scripts/sqlx.sh prepare   rewrite .sqlx/ from the schemas (after changing a statement)
 #   deploy/scripts/sqlx.sh check     fail when .sqlx/ is not what the code and schemas produce (CI)
 #   eval "$(deploy/scripts/sqlx.sh env)"
-#                                    set the variables in this shell, so `cargo check` describes
-#                                    statements live while one writes them
+#                                    bring the schemas up to date (not dropped) and set the variables
+#                                    in this shell, so `cargo check` describes statements live while
+#                                    one writes them
 #
 # Needs sqlx-cli (`cargo install --locked sqlx-cli --version 0.9.0 --no-default-features
 # --features mysql,sqlx-toml`; .ci/run installs that pin). Environment: ORDO_SQLX_SERVER_URL (default
@@ -34,21 +35,24 @@ crates=(
 
 log() { printf '[sqlx] %s\n' "$*" >&2; }
 
-# Recreates every schema from the migrations, so the description never depends on what a previous
-# run or a developer left in it.
+# Migrates every schema. `fresh` drops it first, so the description never depends on what a previous
+# run or a developer left in it; without it an existing schema is only brought up to date.
 prepare_schemas() {
   command -v sqlx >/dev/null || {
     log "sqlx-cli is missing: cargo install --locked sqlx-cli --version 0.9.0 --no-default-features --features mysql,sqlx-toml"
     exit 1
   }
   for entry in "${crates[@]}"; do
-    read -r dir name var <<<"$entry"
+    read -r dir name _ <<<"$entry"
     url="$server/ordo_sqlx_$name"
-    sqlx database drop -y -D "$url" >/dev/null
+    if [[ ${1:-} == fresh ]]; then
+      sqlx database drop -y -D "$url" >/dev/null
+    fi
     sqlx database create -D "$url"
-    sqlx migrate run -D "$url" --source libs/events/migrations >/dev/null
+    # One schema holds both sets (as the service's `migrate` applies them), so each run ignores the
+    # versions the other set applied.
+    sqlx migrate run -D "$url" --source libs/events/migrations --ignore-missing >/dev/null
     if [[ $dir != libs/events ]]; then
-      # The events library's versions are applied already, hence --ignore-missing.
       sqlx migrate run -D "$url" --source "$dir/migrations" --ignore-missing >/dev/null
     fi
     log "$dir: schema ordo_sqlx_$name migrated"
@@ -64,13 +68,13 @@ print_env() {
 
 case ${1:-} in
   prepare | check)
-    prepare_schemas
+    prepare_schemas fresh
     eval "$(print_env)"
-    if [[ $1 == prepare ]]; then
-      cargo sqlx prepare --workspace
-    else
-      cargo sqlx prepare --workspace --check
-    fi
+    # sqlx-cli wants one URL of its own (it checks the server answers); each crate's macros still
+    # read the variable its sqlx.toml names.
+    check=()
+    [[ $1 == check ]] && check=(--check)
+    cargo sqlx prepare --workspace "${check[@]}" -D "$server/ordo_sqlx_events" -- --all-targets
     ;;
   env)
     prepare_schemas

@@ -34,13 +34,12 @@ pub async fn enqueue(conn: &mut MySqlConnection, envelope: &Envelope) -> Result<
     let event_id = canonical_event_id(envelope)?;
     check_routing_key(envelope)?;
 
-    sqlx::query(
-        "INSERT INTO outbox_event (event_id, routing_key, payload, created_at) \
-         VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
+    sqlx::query!(
+        "INSERT INTO outbox_event (event_id, routing_key, payload, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
+        event_id,
+        envelope.r#type,
+        envelope.encode_to_vec(),
     )
-    .bind(event_id)
-    .bind(&envelope.r#type)
-    .bind(envelope.encode_to_vec())
     .execute(conn)
     .await?;
     Ok(())

@@ -121,7 +121,6 @@ struct Publisher {
 }
 
 /// One unpublished outbox row.
-#[derive(sqlx::FromRow)]
 struct OutboxRow {
     id: u64,
     event_id: Uuid,
@@ -263,12 +262,12 @@ impl Relay {
         let mut deleted = 0;
         loop {
             // `published_at < …` is false for NULL, so unpublished rows never match.
-            let done = sqlx::query(
+            let done = sqlx::query!(
                 "DELETE FROM outbox_event WHERE published_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND \
                  ORDER BY published_at LIMIT ?",
+                micros,
+                PRUNE_CHUNK,
             )
-            .bind(micros)
-            .bind(PRUNE_CHUNK)
             .execute(&self.pool)
             .await?
             .rows_affected();
@@ -287,7 +286,7 @@ impl Relay {
     /// [`Error::Database`] when the count fails.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn measure_backlog(&self) -> Result<u64> {
-        let backlog: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_event WHERE published_at IS NULL")
+        let backlog: i64 = sqlx::query_scalar!("SELECT COUNT(*) FROM outbox_event WHERE published_at IS NULL")
             .fetch_one(&self.pool)
             .await?;
         // A gauge is an f64; exactness beyond 2^53 rows does not matter.
@@ -338,10 +337,10 @@ impl Relay {
         let mut conn = self.pool.acquire().await?;
         // READ COMMITTED for this one transaction: each read sees what other relays committed while
         // we waited for the lock, and the batch read takes no gap locks that would block producers.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").execute(&mut *conn).await?;
+        sqlx::query!("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").execute(&mut *conn).await?;
         let mut tx = conn.begin().await?;
 
-        let locked: Option<u8> = sqlx::query_scalar("SELECT id FROM outbox_relay WHERE id = 1 FOR UPDATE SKIP LOCKED")
+        let locked: Option<u8> = sqlx::query_scalar!("SELECT id FROM outbox_relay WHERE id = 1 FOR UPDATE SKIP LOCKED")
             .fetch_optional(&mut *tx)
             .await?;
         if locked.is_none() {
@@ -350,11 +349,12 @@ impl Relay {
             return Ok(0);
         }
 
-        let rows: Vec<OutboxRow> = sqlx::query_as(
+        let rows = sqlx::query_as!(
+            OutboxRow,
             "SELECT id, event_id, routing_key, payload, created_at FROM outbox_event \
              WHERE published_at IS NULL ORDER BY id LIMIT ?",
+            self.config.batch_size,
         )
-        .bind(self.config.batch_size)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {

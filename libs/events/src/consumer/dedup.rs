@@ -41,20 +41,26 @@ pub(super) async fn claim(
     }
     let mut claimed = HashSet::with_capacity(ordered.len());
     for event_id in ordered {
-        let inserted = sqlx::query(
-            "INSERT IGNORE INTO processed_event (consumer, event_id, processed_at) \
-             VALUES (?, ?, UTC_TIMESTAMP(6))",
-        )
-        .bind(consumer)
-        .bind(event_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted > 0 {
+        if claim_one(tx, consumer, event_id).await? {
             claimed.insert(event_id);
         }
     }
     Ok(claimed)
+}
+
+/// Records `event_id` as processed by `consumer` in `tx`; false when it already was (a duplicate).
+/// The row stays locked until `tx` ends, so a concurrent redelivery to another instance waits for
+/// this one's outcome.
+pub(super) async fn claim_one(tx: &mut MySqlConnection, consumer: &str, event_id: Uuid) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query!(
+        "INSERT IGNORE INTO processed_event (consumer, event_id, processed_at) VALUES (?, ?, UTC_TIMESTAMP(6))",
+        consumer,
+        event_id,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(inserted > 0)
 }
 
 /// Deletes `consumer`'s dedup rows older than `retention`.
@@ -62,13 +68,13 @@ pub(super) async fn prune_processed(pool: &MySqlPool, consumer: &str, retention:
     let micros = u64::try_from(retention.as_micros()).unwrap_or(u64::MAX);
     let mut deleted = 0;
     loop {
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "DELETE FROM processed_event WHERE consumer = ? AND processed_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND \
              ORDER BY processed_at LIMIT ?",
+            consumer,
+            micros,
+            crate::relay::PRUNE_CHUNK,
         )
-        .bind(consumer)
-        .bind(micros)
-        .bind(crate::relay::PRUNE_CHUNK)
         .execute(pool)
         .await?
         .rows_affected();

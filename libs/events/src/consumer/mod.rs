@@ -577,16 +577,7 @@ impl Consumer {
         let mut tx = self.pool.begin().await?;
         // The claim comes first so that a duplicate costs no handler work, and so that a concurrent
         // redelivery to another instance blocks on this row until we commit or roll back.
-        let claimed = sqlx::query(
-            "INSERT IGNORE INTO processed_event (consumer, event_id, processed_at) \
-             VALUES (?, ?, UTC_TIMESTAMP(6))",
-        )
-        .bind(&self.config.consumer_name)
-        .bind(event_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
+        if !dedup::claim_one(&mut tx, &self.config.consumer_name, event_id).await? {
             tx.commit().await?;
             return Ok(Outcome::Duplicate);
         }

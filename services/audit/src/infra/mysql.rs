@@ -8,13 +8,14 @@ use async_trait::async_trait;
 use futures::TryStreamExt as _;
 use ordo_platform::db::utc_datetime;
 use ordo_service::db_error;
-use sqlx::{AssertSqlSafe, MySql, MySqlConnection, MySqlPool, QueryBuilder};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use time::PrimitiveDateTime;
 use uuid::Uuid;
 
 use crate::app::{AuditLog, RecordFilter, Result};
 use crate::domain::{Entry, Record, Verdict, Verifier};
 
+/// The record's columns, for the filtered list (a dynamic statement); `verify` names them itself.
 const RECORD_COLUMNS: &str = "seq, id, occurred_at, action, actor_id, producer, entity_type, entity_id, project_id, ip, \
      user_agent, data, prev_hash, hash";
 
@@ -85,8 +86,8 @@ pub async fn append_batch(conn: &mut MySqlConnection, entries: Vec<Entry>) -> Re
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    let (head_seq, head_hash): (u64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE slot = 1 FOR UPDATE").fetch_one(&mut *conn).await?;
+    let head = sqlx::query!("SELECT seq, hash FROM audit_head WHERE slot = 1 FOR UPDATE").fetch_one(&mut *conn).await?;
+    let (head_seq, head_hash) = (head.seq, head.hash);
     // A locking read sees the latest committed rows whatever the transaction's snapshot, and every
     // earlier append committed before it released the head.
     let mut lookup = QueryBuilder::<MySql>::new("SELECT id FROM audit_record WHERE id IN (");
@@ -136,9 +137,7 @@ pub async fn append_batch(conn: &mut MySqlConnection, entries: Vec<Entry>) -> Re
             .push_bind(&record.hash[..]);
     });
     insert.build().execute(&mut *conn).await?;
-    sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE slot = 1")
-        .bind(seq)
-        .bind(&prev_hash[..])
+    sqlx::query!("UPDATE audit_head SET seq = ?, hash = ? WHERE slot = 1", seq, &prev_hash[..])
         .execute(&mut *conn)
         .await?;
     Ok(records)
@@ -146,18 +145,21 @@ pub async fn append_batch(conn: &mut MySqlConnection, entries: Vec<Entry>) -> Re
 
 /// Recomputes the whole chain from the database, streaming, and compares its end with the head.
 pub async fn verify(pool: &MySqlPool) -> Result<Verdict, sqlx::Error> {
-    let (head_seq, head_hash): (u64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE slot = 1").fetch_one(pool).await?;
+    let head = sqlx::query!("SELECT seq, hash FROM audit_head WHERE slot = 1").fetch_one(pool).await?;
     let mut verifier = Verifier::new();
-    let sql = format!("SELECT {RECORD_COLUMNS} FROM audit_record ORDER BY seq");
-    let mut rows = sqlx::query_as::<_, RecordRow>(AssertSqlSafe(sql)).fetch(pool);
+    let mut rows = sqlx::query_as!(
+        RecordRow,
+        "SELECT seq, id, occurred_at, action, actor_id, producer, entity_type, entity_id, project_id, ip, \
+         user_agent, data, prev_hash, hash FROM audit_record ORDER BY seq"
+    )
+    .fetch(pool);
     while let Some(row) = rows.try_next().await? {
         if !verifier.check(&Record::from(row)) {
             break;
         }
     }
     drop(rows);
-    Ok(verifier.finish(head_seq, hash32(&head_hash)))
+    Ok(verifier.finish(head.seq, hash32(&head.hash)))
 }
 
 /// The log as the queries see it.

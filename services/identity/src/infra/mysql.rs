@@ -6,7 +6,7 @@ use ordo_events::OutboxSignal;
 use ordo_platform::db::utc_datetime as utc;
 use ordo_service::db_error;
 use sqlx::mysql::MySqlPool;
-use sqlx::{AssertSqlSafe, MySql, Transaction};
+use sqlx::{MySql, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
@@ -16,15 +16,13 @@ use crate::app::ports::{IdentityStore, IdentityTx, RefreshRecord, SessionRecord}
 use crate::app::{AppError, ClientInfo, Result};
 use crate::domain::{DisplayName, Email, IdentityEvent, RevokeReason, Role, User};
 
-const USER_COLUMNS: &str = "id, email, display_name, password_hash, role, disabled, created_at, updated_at, version";
-
-#[derive(sqlx::FromRow)]
 struct UserRow {
     id: Uuid,
     email: String,
     display_name: String,
     password_hash: String,
     role: String,
+    // BOOLEAN is TINYINT(1), which the query macros read as `i8`.
     disabled: bool,
     created_at: PrimitiveDateTime,
     updated_at: PrimitiveDateTime,
@@ -50,7 +48,6 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct SessionRow {
     id: Uuid,
     user_id: Uuid,
@@ -115,46 +112,76 @@ impl IdentityStore for MySqlIdentityStore {
 
     #[tracing::instrument(skip(self))]
     async fn user_with_credentials(&self, id: Uuid) -> Result<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id = ?");
-        let row: Option<UserRow> =
-            sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await.map_err(db_error)?;
+        let row = sqlx::query_as!(
+            UserRow,
+            "SELECT id, email, display_name, password_hash, role, disabled, created_at, updated_at, version
+             FROM user_account WHERE id = ?",
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
         row.map(User::try_from).transpose()
     }
 
     #[tracing::instrument(skip_all)]
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE email = ?");
-        let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row = sqlx::query_as!(
+            UserRow,
+            "SELECT id, email, display_name, password_hash, role, disabled, created_at, updated_at, version
+             FROM user_account WHERE email = ?",
+            email.as_str()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
         row.map(User::try_from).transpose()
     }
 
     #[tracing::instrument(skip(self))]
     async fn list_users(&self, query: Option<&str>, after: Option<Uuid>, limit: u32) -> Result<Vec<User>> {
         // Ids are UUID v7, so id order is registration order and a stable keyset.
-        let mut sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id > ?");
-        if query.is_some() {
-            sql.push_str(" AND (email LIKE ? ESCAPE '!' OR display_name LIKE ? ESCAPE '!')");
+        let after = after.unwrap_or(Uuid::nil());
+        // The search filter is the statement's only optional part, so each shape is written out.
+        let rows = match query {
+            Some(query) => {
+                let escaped = query.replace('!', "!!").replace('%', "!%").replace('_', "!_");
+                let pattern = format!("%{}%", escaped.to_lowercase());
+                sqlx::query_as!(
+                    UserRow,
+                    "SELECT id, email, display_name, password_hash, role, disabled, created_at, updated_at, version
+                     FROM user_account WHERE id > ?
+                     AND (email LIKE ? ESCAPE '!' OR display_name LIKE ? ESCAPE '!')
+                     ORDER BY id LIMIT ?",
+                    after,
+                    pattern,
+                    pattern,
+                    limit
+                )
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query_as!(
+                    UserRow,
+                    "SELECT id, email, display_name, password_hash, role, disabled, created_at, updated_at, version
+                     FROM user_account WHERE id > ?
+                     ORDER BY id LIMIT ?",
+                    after,
+                    limit
+                )
+                .fetch_all(&self.pool)
+                .await
+            }
         }
-        sql.push_str(" ORDER BY id LIMIT ?");
-        let mut q = sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql)).bind(after.unwrap_or(Uuid::nil()));
-        if let Some(query) = query {
-            let escaped = query.replace('!', "!!").replace('%', "!%").replace('_', "!_");
-            let pattern = format!("%{}%", escaped.to_lowercase());
-            q = q.bind(pattern.clone()).bind(pattern);
-        }
-        let rows = q.bind(limit).fetch_all(&self.pool).await.map_err(db_error)?;
+        .map_err(db_error)?;
         rows.into_iter().map(User::try_from).collect()
     }
 
     #[tracing::instrument(skip(self))]
     async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>> {
-        let row: Option<SessionRow> =
-            sqlx::query_as("SELECT id, user_id, expires_at, revoked_at FROM session WHERE id = ?")
-                .bind(id)
+        let row =
+            sqlx::query_as!(SessionRow, "SELECT id, user_id, expires_at, revoked_at FROM session WHERE id = ?", id)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_error)?;
@@ -173,8 +200,7 @@ struct MySqlIdentityTx {
 #[async_trait]
 impl IdentityTx for MySqlIdentityTx {
     async fn claim_first_account(&mut self, user_id: Uuid) -> Result<bool> {
-        let done = sqlx::query("INSERT IGNORE INTO first_account (slot, user_id) VALUES (1, ?)")
-            .bind(user_id)
+        let done = sqlx::query!("INSERT IGNORE INTO first_account (slot, user_id) VALUES (1, ?)", user_id)
             .execute(&mut *self.tx)
             .await
             .map_err(db_error)?;
@@ -182,19 +208,19 @@ impl IdentityTx for MySqlIdentityTx {
     }
 
     async fn insert_user(&mut self, user: &User) -> Result<()> {
-        let result = sqlx::query(
+        let result = sqlx::query!(
             "INSERT INTO user_account (id, email, display_name, password_hash, role, disabled, created_at, updated_at, version)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            user.id,
+            user.email.as_str(),
+            user.display_name.as_str(),
+            &user.password_hash,
+            user.role.as_str(),
+            user.disabled,
+            utc(user.created_at),
+            utc(user.updated_at),
+            user.version
         )
-        .bind(user.id)
-        .bind(user.email.as_str())
-        .bind(user.display_name.as_str())
-        .bind(&user.password_hash)
-        .bind(user.role.as_str())
-        .bind(user.disabled)
-        .bind(utc(user.created_at))
-        .bind(utc(user.updated_at))
-        .bind(user.version)
         .execute(&mut *self.tx)
         .await;
         match result {
@@ -206,27 +232,33 @@ impl IdentityTx for MySqlIdentityTx {
     }
 
     async fn user_for_update(&mut self, id: Uuid) -> Result<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM user_account WHERE id = ? FOR UPDATE");
-        let row: Option<UserRow> =
-            sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await.map_err(db_error)?;
+        let row = sqlx::query_as!(
+            UserRow,
+            "SELECT id, email, display_name, password_hash, role, disabled, created_at, updated_at, version
+             FROM user_account WHERE id = ? FOR UPDATE",
+            id
+        )
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db_error)?;
         row.map(User::try_from).transpose()
     }
 
     async fn update_user(&mut self, user: &User, previous_version: i64) -> Result<()> {
         // Tombstone first: if Redis cannot take it, the write does not happen (no stale cache ever).
         self.users.invalidate(user.id).await?;
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "UPDATE user_account SET display_name = ?, password_hash = ?, role = ?, disabled = ?, updated_at = ?, version = ?
              WHERE id = ? AND version = ?",
+            user.display_name.as_str(),
+            &user.password_hash,
+            user.role.as_str(),
+            user.disabled,
+            utc(user.updated_at),
+            user.version,
+            user.id,
+            previous_version
         )
-        .bind(user.display_name.as_str())
-        .bind(&user.password_hash)
-        .bind(user.role.as_str())
-        .bind(user.disabled)
-        .bind(utc(user.updated_at))
-        .bind(user.version)
-        .bind(user.id)
-        .bind(previous_version)
         .execute(&mut *self.tx)
         .await
         .map_err(db_error)?;
@@ -234,15 +266,15 @@ impl IdentityTx for MySqlIdentityTx {
     }
 
     async fn insert_session(&mut self, session: &SessionRecord, client: &ClientInfo) -> Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO session (id, user_id, created_at, expires_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?)",
+            session.id,
+            session.user_id,
+            utc(OffsetDateTime::now_utc()),
+            utc(session.expires_at),
+            truncate(&client.ip, 64),
+            truncate(&client.user_agent, 512)
         )
-        .bind(session.id)
-        .bind(session.user_id)
-        .bind(utc(OffsetDateTime::now_utc()))
-        .bind(utc(session.expires_at))
-        .bind(truncate(&client.ip, 64))
-        .bind(truncate(&client.user_agent, 512))
         .execute(&mut *self.tx)
         .await
         .map_err(db_error)?;
@@ -250,9 +282,7 @@ impl IdentityTx for MySqlIdentityTx {
     }
 
     async fn extend_session(&mut self, id: Uuid, expires_at: OffsetDateTime) -> Result<()> {
-        sqlx::query("UPDATE session SET expires_at = ? WHERE id = ?")
-            .bind(utc(expires_at))
-            .bind(id)
+        sqlx::query!("UPDATE session SET expires_at = ? WHERE id = ?", utc(expires_at), id)
             .execute(&mut *self.tx)
             .await
             .map_err(db_error)?;
@@ -266,19 +296,20 @@ impl IdentityTx for MySqlIdentityTx {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO refresh_token (token_hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(&token_hash[..])
-            .bind(session_id)
-            .bind(utc(now))
-            .bind(utc(expires_at))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_error)?;
+        sqlx::query!(
+            "INSERT INTO refresh_token (token_hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            &token_hash[..],
+            session_id,
+            utc(now),
+            utc(expires_at)
+        )
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
     async fn refresh_token_for_update(&mut self, token_hash: [u8; 32]) -> Result<Option<RefreshRecord>> {
-        #[derive(sqlx::FromRow)]
         struct Row {
             expires_at: PrimitiveDateTime,
             spent_at: Option<PrimitiveDateTime>,
@@ -289,12 +320,13 @@ impl IdentityTx for MySqlIdentityTx {
         }
         // Locking both rows serialises concurrent refreshes of one session: the second sees the
         // first's spend and is treated as reuse.
-        let row: Option<Row> = sqlx::query_as(
+        let row = sqlx::query_as!(
+            Row,
             "SELECT r.expires_at, r.spent_at, s.id AS session_id, s.user_id, s.expires_at AS session_expires_at, s.revoked_at
              FROM refresh_token r JOIN session s ON s.id = r.session_id
              WHERE r.token_hash = ? FOR UPDATE",
+            &token_hash[..]
         )
-        .bind(&token_hash[..])
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(db_error)?;
@@ -312,9 +344,7 @@ impl IdentityTx for MySqlIdentityTx {
     }
 
     async fn spend_refresh_token(&mut self, token_hash: [u8; 32], now: OffsetDateTime) -> Result<()> {
-        sqlx::query("UPDATE refresh_token SET spent_at = ? WHERE token_hash = ?")
-            .bind(utc(now))
-            .bind(&token_hash[..])
+        sqlx::query!("UPDATE refresh_token SET spent_at = ? WHERE token_hash = ?", utc(now), &token_hash[..])
             .execute(&mut *self.tx)
             .await
             .map_err(db_error)?;
@@ -322,14 +352,15 @@ impl IdentityTx for MySqlIdentityTx {
     }
 
     async fn revoke_session(&mut self, id: Uuid, reason: RevokeReason, now: OffsetDateTime) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE session SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(utc(now))
-                .bind(reason.as_str())
-                .bind(id)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(db_error)?;
+        let done = sqlx::query!(
+            "UPDATE session SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL",
+            utc(now),
+            reason.as_str(),
+            id
+        )
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_error)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -340,22 +371,23 @@ impl IdentityTx for MySqlIdentityTx {
         reason: RevokeReason,
         now: OffsetDateTime,
     ) -> Result<Vec<Uuid>> {
-        let ids: Vec<(Uuid,)> =
-            sqlx::query_as("SELECT id FROM session WHERE user_id = ? AND revoked_at IS NULL AND id <> ? FOR UPDATE")
-                .bind(user_id)
-                .bind(keep.unwrap_or(Uuid::nil()))
-                .fetch_all(&mut *self.tx)
-                .await
-                .map_err(db_error)?;
-        let ids: Vec<Uuid> = ids.into_iter().map(|(id,)| id).collect();
+        let keep = keep.unwrap_or(Uuid::nil());
+        let ids: Vec<Uuid> = sqlx::query_scalar!(
+            "SELECT id FROM session WHERE user_id = ? AND revoked_at IS NULL AND id <> ? FOR UPDATE",
+            user_id,
+            keep
+        )
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db_error)?;
         if !ids.is_empty() {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE session SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ?",
+                utc(now),
+                reason.as_str(),
+                user_id,
+                keep
             )
-            .bind(utc(now))
-            .bind(reason.as_str())
-            .bind(user_id)
-            .bind(keep.unwrap_or(Uuid::nil()))
             .execute(&mut *self.tx)
             .await
             .map_err(db_error)?;

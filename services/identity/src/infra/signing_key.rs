@@ -16,13 +16,14 @@ pub async fn load(pool: &MySqlPool, configured: Option<&str>) -> anyhow::Result<
     }
     let fresh = SigningKey::generate(uuid::Uuid::now_v7().simple().to_string())?;
     let now = OffsetDateTime::now_utc();
-    sqlx::query("INSERT IGNORE INTO signing_key (slot, kid, private_der, created_at) VALUES (1, ?, ?, ?)")
-        .bind(fresh.kid())
-        .bind(fresh.pkcs8_der())
-        .bind(PrimitiveDateTime::new(now.date(), now.time()))
-        .execute(pool)
-        .await?;
-    let (kid, der): (String, Vec<u8>) =
-        sqlx::query_as("SELECT kid, private_der FROM signing_key WHERE slot = 1").fetch_one(pool).await?;
-    Ok(SigningKey::from_pkcs8_der(kid, &der)?)
+    sqlx::query!(
+        "INSERT IGNORE INTO signing_key (slot, kid, private_der, created_at) VALUES (1, ?, ?, ?)",
+        fresh.kid(),
+        fresh.pkcs8_der(),
+        PrimitiveDateTime::new(now.date(), now.time())
+    )
+    .execute(pool)
+    .await?;
+    let stored = sqlx::query!("SELECT kid, private_der FROM signing_key WHERE slot = 1").fetch_one(pool).await?;
+    Ok(SigningKey::from_pkcs8_der(stored.kid, &stored.private_der)?)
 }

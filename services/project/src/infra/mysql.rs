@@ -6,7 +6,7 @@ use ordo_events::OutboxSignal;
 use ordo_platform::db::utc_datetime as utc;
 use ordo_service::db_error;
 use sqlx::mysql::MySqlPool;
-use sqlx::{AssertSqlSafe, MySql, MySqlConnection, QueryBuilder, Transaction};
+use sqlx::{MySql, MySqlConnection, QueryBuilder, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
@@ -14,9 +14,7 @@ use crate::app::ports::{AccessRecord, ProjectQuery, ProjectStore, ProjectTx};
 use crate::app::{AppError, ClientInfo, Result};
 use crate::domain::{Description, Membership, Project, ProjectEvent, ProjectKey, ProjectName, ProjectRole};
 
-const PROJECT_COLUMNS: &str =
-    "p.id, p.project_key, p.name, p.description, p.archived, p.created_by, p.created_at, p.updated_at, p.version";
-
+/// A `project` row; `list_projects` reads it through a `QueryBuilder`, hence `FromRow`.
 #[derive(sqlx::FromRow)]
 struct ProjectRow {
     id: Uuid,
@@ -56,14 +54,37 @@ impl TryFrom<ProjectRow> for Project {
     }
 }
 
-#[derive(sqlx::FromRow)]
+/// A `project` row with the asking user's role, if a member.
 struct ProjectRoleRow {
-    #[sqlx(flatten)]
-    project: ProjectRow,
+    id: Uuid,
+    project_key: String,
+    name: String,
+    description: Option<String>,
+    archived: bool,
+    created_by: Uuid,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+    version: i64,
     role: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+impl ProjectRoleRow {
+    fn into_parts(self) -> (ProjectRow, Option<String>) {
+        let project = ProjectRow {
+            id: self.id,
+            project_key: self.project_key,
+            name: self.name,
+            description: self.description,
+            archived: self.archived,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        };
+        (project, self.role)
+    }
+}
+
 struct MembershipRow {
     project_id: Uuid,
     user_id: Uuid,
@@ -86,14 +107,33 @@ impl TryFrom<MembershipRow> for Membership {
     }
 }
 
+/// A membership with whether its user's account is disabled; `list_members` reads it through a
+/// `QueryBuilder`, hence `FromRow`.
 #[derive(sqlx::FromRow)]
 struct MemberRow {
-    #[sqlx(flatten)]
-    membership: MembershipRow,
+    project_id: Uuid,
+    user_id: Uuid,
+    role: String,
+    added_at: PrimitiveDateTime,
+    version: i64,
     disabled: bool,
 }
 
-#[derive(sqlx::FromRow)]
+impl TryFrom<MemberRow> for (Membership, bool) {
+    type Error = AppError;
+
+    fn try_from(row: MemberRow) -> Result<Self> {
+        let membership = MembershipRow {
+            project_id: row.project_id,
+            user_id: row.user_id,
+            role: row.role,
+            added_at: row.added_at,
+            version: row.version,
+        };
+        Ok((Membership::try_from(membership)?, row.disabled))
+    }
+}
+
 struct AccessRow {
     project_key: String,
     archived: bool,
@@ -132,24 +172,30 @@ impl ProjectStore for MySqlProjectStore {
         project_id: Uuid,
         user_id: Uuid,
     ) -> Result<Option<(Project, Option<ProjectRole>)>> {
-        let sql = format!(
-            "SELECT {PROJECT_COLUMNS}, m.role FROM project p \
-             LEFT JOIN membership m ON m.project_id = p.id AND m.user_id = ? WHERE p.id = ?"
-        );
-        let row: Option<ProjectRoleRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(user_id)
-            .bind(project_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row = sqlx::query_as!(
+            ProjectRoleRow,
+            "SELECT p.id, p.project_key, p.name, p.description, p.archived, p.created_by, p.created_at, \
+             p.updated_at, p.version, m.role AS `role?` FROM project p \
+             LEFT JOIN membership m ON m.project_id = p.id AND m.user_id = ? WHERE p.id = ?",
+            user_id,
+            project_id,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
-        let role = row.role.as_deref().map(role).transpose()?;
-        Ok(Some((Project::try_from(row.project)?, role)))
+        let (project, role_name) = row.into_parts();
+        let role = role_name.as_deref().map(role).transpose()?;
+        Ok(Some((Project::try_from(project)?, role)))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_projects(&self, query: &ProjectQuery) -> Result<Vec<Project>> {
-        let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {PROJECT_COLUMNS} FROM project p "));
+        // Dynamic: the membership join and the keyset filter are optional; every value is bound.
+        let mut sql = QueryBuilder::<MySql>::new(
+            "SELECT p.id, p.project_key, p.name, p.description, p.archived, p.created_by, p.created_at, \
+             p.updated_at, p.version FROM project p ",
+        );
         if let Some(member) = query.member {
             sql.push("JOIN membership m ON m.project_id = p.id AND m.user_id = ").push_bind(member);
         }
@@ -176,6 +222,7 @@ impl ProjectStore for MySqlProjectStore {
         after: Option<(OffsetDateTime, Uuid)>,
         limit: u32,
     ) -> Result<Vec<(Membership, bool)>> {
+        // Dynamic: the keyset filter is optional; every value is bound.
         let mut sql = QueryBuilder::<MySql>::new(
             "SELECT m.project_id, m.user_id, m.role, m.added_at, m.version, COALESCE(s.disabled, FALSE) AS disabled \
              FROM membership m LEFT JOIN user_status s ON s.user_id = m.user_id WHERE m.project_id = ",
@@ -192,34 +239,38 @@ impl ProjectStore for MySqlProjectStore {
         }
         sql.push(" ORDER BY m.added_at, m.user_id LIMIT ").push_bind(limit);
         let rows: Vec<MemberRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
-        rows.into_iter().map(|row| Ok((Membership::try_from(row.membership)?, row.disabled))).collect()
+        rows.into_iter().map(<(Membership, bool)>::try_from).collect()
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
     async fn member(&self, project_id: Uuid, user_id: Uuid) -> Result<Option<(Membership, bool)>> {
-        let row: Option<MemberRow> = sqlx::query_as(
-            "SELECT m.project_id, m.user_id, m.role, m.added_at, m.version, COALESCE(s.disabled, FALSE) AS disabled \
+        let row = sqlx::query_as!(
+            MemberRow,
+            "SELECT m.project_id, m.user_id, m.role, m.added_at, m.version, \
+             COALESCE(s.disabled, FALSE) AS `disabled!: bool` \
              FROM membership m LEFT JOIN user_status s ON s.user_id = m.user_id \
              WHERE m.project_id = ? AND m.user_id = ?",
+            project_id,
+            user_id,
         )
-        .bind(project_id)
-        .bind(user_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        row.map(|row| Ok((Membership::try_from(row.membership)?, row.disabled))).transpose()
+        row.map(<(Membership, bool)>::try_from).transpose()
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
     async fn access(&self, project_id: Uuid, user_id: Uuid) -> Result<AccessRecord> {
-        let row: Option<AccessRow> = sqlx::query_as(
-            "SELECT p.project_key, p.archived, m.role, COALESCE(s.disabled, FALSE) AS disabled FROM project p \
+        let row = sqlx::query_as!(
+            AccessRow,
+            "SELECT p.project_key, p.archived, m.role AS `role?`, COALESCE(s.disabled, FALSE) AS `disabled!: bool` \
+             FROM project p \
              LEFT JOIN membership m ON m.project_id = p.id AND m.user_id = ? \
              LEFT JOIN user_status s ON s.user_id = ? WHERE p.id = ?",
+            user_id,
+            user_id,
+            project_id,
         )
-        .bind(user_id)
-        .bind(user_id)
-        .bind(project_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
@@ -243,19 +294,19 @@ struct MySqlProjectTx {
 #[async_trait]
 impl ProjectTx for MySqlProjectTx {
     async fn insert_project(&mut self, project: &Project) -> Result<()> {
-        let result = sqlx::query(
+        let result = sqlx::query!(
             "INSERT INTO project (id, project_key, name, description, archived, created_by, created_at, updated_at, version) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            project.id,
+            project.key.as_str(),
+            project.name.as_str(),
+            project.description.as_ref().map(Description::as_str),
+            project.archived,
+            project.created_by,
+            utc(project.created_at),
+            utc(project.updated_at),
+            project.version,
         )
-        .bind(project.id)
-        .bind(project.key.as_str())
-        .bind(project.name.as_str())
-        .bind(project.description.as_ref().map(Description::as_str))
-        .bind(project.archived)
-        .bind(project.created_by)
-        .bind(utc(project.created_at))
-        .bind(utc(project.updated_at))
-        .bind(project.version)
         .execute(&mut *self.tx)
         .await;
         match result {
@@ -266,24 +317,30 @@ impl ProjectTx for MySqlProjectTx {
     }
 
     async fn project_for_update(&mut self, id: Uuid) -> Result<Option<Project>> {
-        let sql = format!("SELECT {PROJECT_COLUMNS} FROM project p WHERE p.id = ? FOR UPDATE");
-        let row: Option<ProjectRow> =
-            sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await.map_err(db_error)?;
+        let row = sqlx::query_as!(
+            ProjectRow,
+            "SELECT p.id, p.project_key, p.name, p.description, p.archived, p.created_by, p.created_at, \
+             p.updated_at, p.version FROM project p WHERE p.id = ? FOR UPDATE",
+            id,
+        )
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db_error)?;
         row.map(Project::try_from).transpose()
     }
 
     async fn update_project(&mut self, project: &Project, previous_version: i64) -> Result<()> {
-        let result = sqlx::query(
+        let result = sqlx::query!(
             "UPDATE project SET name = ?, description = ?, archived = ?, updated_at = ?, version = ? \
              WHERE id = ? AND version = ?",
+            project.name.as_str(),
+            project.description.as_ref().map(Description::as_str),
+            project.archived,
+            utc(project.updated_at),
+            project.version,
+            project.id,
+            previous_version,
         )
-        .bind(project.name.as_str())
-        .bind(project.description.as_ref().map(Description::as_str))
-        .bind(project.archived)
-        .bind(utc(project.updated_at))
-        .bind(project.version)
-        .bind(project.id)
-        .bind(previous_version)
         .execute(&mut *self.tx)
         .await
         .map_err(db_error)?;
@@ -292,16 +349,17 @@ impl ProjectTx for MySqlProjectTx {
 
     async fn delete_project(&mut self, id: Uuid) -> Result<()> {
         // Memberships go by the foreign key's cascade.
-        sqlx::query("DELETE FROM project WHERE id = ?").bind(id).execute(&mut *self.tx).await.map_err(db_error)?;
+        sqlx::query!("DELETE FROM project WHERE id = ?", id).execute(&mut *self.tx).await.map_err(db_error)?;
         Ok(())
     }
 
     async fn membership(&mut self, project_id: Uuid, user_id: Uuid) -> Result<Option<Membership>> {
-        let row: Option<MembershipRow> = sqlx::query_as(
+        let row = sqlx::query_as!(
+            MembershipRow,
             "SELECT project_id, user_id, role, added_at, version FROM membership WHERE project_id = ? AND user_id = ?",
+            project_id,
+            user_id,
         )
-        .bind(project_id)
-        .bind(user_id)
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(db_error)?;
@@ -309,15 +367,16 @@ impl ProjectTx for MySqlProjectTx {
     }
 
     async fn insert_membership(&mut self, membership: &Membership) -> Result<()> {
-        let result =
-            sqlx::query("INSERT INTO membership (project_id, user_id, role, added_at, version) VALUES (?, ?, ?, ?, ?)")
-                .bind(membership.project_id)
-                .bind(membership.user_id)
-                .bind(membership.role.as_str())
-                .bind(utc(membership.added_at))
-                .bind(membership.version)
-                .execute(&mut *self.tx)
-                .await;
+        let result = sqlx::query!(
+            "INSERT INTO membership (project_id, user_id, role, added_at, version) VALUES (?, ?, ?, ?, ?)",
+            membership.project_id,
+            membership.user_id,
+            membership.role.as_str(),
+            utc(membership.added_at),
+            membership.version,
+        )
+        .execute(&mut *self.tx)
+        .await;
         match result {
             Ok(_) => Ok(()),
             Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(crate::app::already_member()),
@@ -326,21 +385,21 @@ impl ProjectTx for MySqlProjectTx {
     }
 
     async fn update_membership(&mut self, membership: &Membership) -> Result<()> {
-        sqlx::query("UPDATE membership SET role = ?, version = ? WHERE project_id = ? AND user_id = ?")
-            .bind(membership.role.as_str())
-            .bind(membership.version)
-            .bind(membership.project_id)
-            .bind(membership.user_id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_error)?;
+        sqlx::query!(
+            "UPDATE membership SET role = ?, version = ? WHERE project_id = ? AND user_id = ?",
+            membership.role.as_str(),
+            membership.version,
+            membership.project_id,
+            membership.user_id,
+        )
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
     async fn delete_membership(&mut self, project_id: Uuid, user_id: Uuid) -> Result<()> {
-        sqlx::query("DELETE FROM membership WHERE project_id = ? AND user_id = ?")
-            .bind(project_id)
-            .bind(user_id)
+        sqlx::query!("DELETE FROM membership WHERE project_id = ? AND user_id = ?", project_id, user_id)
             .execute(&mut *self.tx)
             .await
             .map_err(db_error)?;
@@ -348,25 +407,26 @@ impl ProjectTx for MySqlProjectTx {
     }
 
     async fn owner_count(&mut self, project_id: Uuid) -> Result<u64> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM membership WHERE project_id = ? AND role = 'owner'")
-            .bind(project_id)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(db_error)?;
+        let count: i64 =
+            sqlx::query_scalar!("SELECT COUNT(*) FROM membership WHERE project_id = ? AND role = 'owner'", project_id)
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(db_error)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn member_ids(&mut self, project_id: Uuid) -> Result<Vec<Uuid>> {
-        sqlx::query_scalar("SELECT user_id FROM membership WHERE project_id = ? ORDER BY added_at, user_id")
-            .bind(project_id)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(db_error)
+        sqlx::query_scalar!(
+            "SELECT user_id FROM membership WHERE project_id = ? ORDER BY added_at, user_id",
+            project_id
+        )
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db_error)
     }
 
     async fn user_disabled(&mut self, user_id: Uuid) -> Result<bool> {
-        let disabled: Option<bool> = sqlx::query_scalar("SELECT disabled FROM user_status WHERE user_id = ?")
-            .bind(user_id)
+        let disabled: Option<bool> = sqlx::query_scalar!("SELECT disabled FROM user_status WHERE user_id = ?", user_id)
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(db_error)?;
@@ -399,7 +459,7 @@ impl ProjectTx for MySqlProjectTx {
 
 /// Every project `user_id` is a member of.
 pub(crate) async fn projects_of(conn: &mut MySqlConnection, user_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT project_id FROM membership WHERE user_id = ?").bind(user_id).fetch_all(conn).await
+    sqlx::query_scalar!("SELECT project_id FROM membership WHERE user_id = ?", user_id).fetch_all(conn).await
 }
 
 /// Stores an account's status as of `as_of` unless a newer one is stored; `true` if it was stored.
@@ -412,14 +472,14 @@ pub(crate) async fn set_user_status(
     let as_of = utc(as_of);
     // On a duplicate key the row changes only if this news is not older than what is stored (the
     // conditions read the old `as_of`, so `disabled` is assigned first).
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "INSERT INTO user_status (user_id, disabled, as_of) VALUES (?, ?, ?) \
          ON DUPLICATE KEY UPDATE disabled = IF(VALUES(as_of) >= as_of, VALUES(disabled), disabled), \
          as_of = GREATEST(as_of, VALUES(as_of))",
+        user_id,
+        disabled,
+        as_of,
     )
-    .bind(user_id)
-    .bind(disabled)
-    .bind(as_of)
     .execute(conn)
     .await?;
     // 1: inserted; 2: updated; 0: the stored row is newer (or identical).

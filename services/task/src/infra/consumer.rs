@@ -75,30 +75,27 @@ impl EventHandler for ProjectEventHandler {
                 let project_id = uuid(&event.project_id, "project_id")?;
                 // Assignees, labels, watchers, comments and attachments go by the foreign keys'
                 // cascades; the attachments' objects are scheduled for the sweeper first.
-                sqlx::query(
+                sqlx::query!(
                     "INSERT INTO object_deletion (object_key, due_at) SELECT object_key, UTC_TIMESTAMP(6) \
                      FROM attachment WHERE project_id = ? ON DUPLICATE KEY UPDATE due_at = VALUES(due_at)",
+                    project_id
                 )
-                .bind(project_id)
                 .execute(&mut *conn)
                 .await?;
                 let deleted =
-                    sqlx::query("DELETE FROM task WHERE project_id = ?").bind(project_id).execute(&mut *conn).await?;
-                sqlx::query("DELETE FROM task_counter WHERE project_id = ?")
-                    .bind(project_id)
-                    .execute(&mut *conn)
-                    .await?;
+                    sqlx::query!("DELETE FROM task WHERE project_id = ?", project_id).execute(&mut *conn).await?;
+                sqlx::query!("DELETE FROM task_counter WHERE project_id = ?", project_id).execute(&mut *conn).await?;
                 tracing::info!(%project_id, tasks = deleted.rows_affected(), "deleted project's tasks removed");
                 Ok(())
             }
             Some(Payload::ProjectMemberRemoved(event)) => {
                 let project_id = uuid(&event.project_id, "project_id")?;
                 let user_id = uuid(&event.user_id, "user_id")?;
-                let task_ids: Vec<Uuid> = sqlx::query_scalar(
+                let task_ids: Vec<Uuid> = sqlx::query_scalar!(
                     "SELECT task_id FROM task_assignee WHERE project_id = ? AND user_id = ? ORDER BY task_id",
+                    project_id,
+                    user_id
                 )
-                .bind(project_id)
-                .bind(user_id)
                 .fetch_all(&mut *conn)
                 .await?;
                 let client = ClientInfo { ip: envelope.ip.clone(), user_agent: envelope.user_agent.clone() };
@@ -121,9 +118,7 @@ impl EventHandler for ProjectEventHandler {
                         .map_err(handler_error)?;
                     unassigned += 1;
                 }
-                sqlx::query("DELETE FROM task_watcher WHERE project_id = ? AND user_id = ?")
-                    .bind(project_id)
-                    .bind(user_id)
+                sqlx::query!("DELETE FROM task_watcher WHERE project_id = ? AND user_id = ?", project_id, user_id)
                     .execute(&mut *conn)
                     .await?;
                 if unassigned > 0 {

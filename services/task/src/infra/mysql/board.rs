@@ -17,8 +17,7 @@ const RESPACE_CHUNK: usize = 1000;
 
 /// Makes sure the project's counter row exists.
 pub(super) async fn ensure_counter(pool: &MySqlPool, project_id: Uuid) -> Result<()> {
-    sqlx::query("INSERT IGNORE INTO task_counter (project_id, last_number) VALUES (?, 0)")
-        .bind(project_id)
+    sqlx::query!("INSERT IGNORE INTO task_counter (project_id, last_number) VALUES (?, 0)", project_id)
         .execute(pool)
         .await
         .map_err(db)?;
@@ -29,13 +28,14 @@ pub(super) async fn ensure_counter(pool: &MySqlPool, project_id: Uuid) -> Result
 pub(super) async fn take_numbers(conn: &mut MySqlConnection, project_id: Uuid, count: usize) -> Result<i64> {
     let count = i64::try_from(count).map_err(|_| AppError::Internal(anyhow::anyhow!("too many numbers")))?;
     // `LAST_INSERT_ID(expr)` hands the new value back with the update's result: one round trip.
-    let updated =
-        sqlx::query("UPDATE task_counter SET last_number = LAST_INSERT_ID(last_number + ?) WHERE project_id = ?")
-            .bind(count)
-            .bind(project_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+    let updated = sqlx::query!(
+        "UPDATE task_counter SET last_number = LAST_INSERT_ID(last_number + ?) WHERE project_id = ?",
+        count,
+        project_id
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
     if updated.rows_affected() != 1 {
         return Err(AppError::Internal(anyhow::anyhow!("project {project_id} has no task counter")));
     }
@@ -46,22 +46,23 @@ pub(super) async fn take_numbers(conn: &mut MySqlConnection, project_id: Uuid, c
 
 /// Locks the project's board (its counter row); `false` when the project has none.
 pub(super) async fn lock_board(conn: &mut MySqlConnection, project_id: Uuid) -> Result<bool> {
-    let row: Option<i64> = sqlx::query_scalar("SELECT last_number FROM task_counter WHERE project_id = ? FOR UPDATE")
-        .bind(project_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
+    let row: Option<i64> =
+        sqlx::query_scalar!("SELECT last_number FROM task_counter WHERE project_id = ? FOR UPDATE", project_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
     Ok(row.is_some())
 }
 
 /// The last position of the board.
 pub(super) async fn last_position(conn: &mut MySqlConnection, project_id: Uuid) -> Result<Option<Position>> {
-    let last: Option<String> =
-        sqlx::query_scalar("SELECT position FROM task WHERE project_id = ? ORDER BY position DESC LIMIT 1")
-            .bind(project_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?;
+    let last: Option<String> = sqlx::query_scalar!(
+        "SELECT position FROM task WHERE project_id = ? ORDER BY position DESC LIMIT 1",
+        project_id
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
     last.map(|p| stored_position(&p)).transpose()
 }
 
@@ -74,24 +75,34 @@ pub(super) async fn nth_neighbour(
     nth: u32,
     except: Uuid,
 ) -> Result<Option<Position>> {
-    let sql = match side {
+    let skip = nth.saturating_sub(1);
+    let found: Option<String> = match side {
         Side::After => {
-            "SELECT position FROM task WHERE project_id = ? AND position > ? AND id <> ? \
-             ORDER BY position LIMIT 1 OFFSET ?"
+            sqlx::query_scalar!(
+                "SELECT position FROM task WHERE project_id = ? AND position > ? AND id <> ? \
+                 ORDER BY position LIMIT 1 OFFSET ?",
+                project_id,
+                of.as_str(),
+                except,
+                skip
+            )
+            .fetch_optional(&mut *conn)
+            .await
         }
         Side::Before => {
-            "SELECT position FROM task WHERE project_id = ? AND position < ? AND id <> ? \
-             ORDER BY position DESC LIMIT 1 OFFSET ?"
+            sqlx::query_scalar!(
+                "SELECT position FROM task WHERE project_id = ? AND position < ? AND id <> ? \
+                 ORDER BY position DESC LIMIT 1 OFFSET ?",
+                project_id,
+                of.as_str(),
+                except,
+                skip
+            )
+            .fetch_optional(&mut *conn)
+            .await
         }
-    };
-    let found: Option<String> = sqlx::query_scalar(sql)
-        .bind(project_id)
-        .bind(of.as_str())
-        .bind(except)
-        .bind(nth.saturating_sub(1))
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
+    }
+    .map_err(db)?;
     found.map(|p| stored_position(&p)).transpose()
 }
 
@@ -103,6 +114,7 @@ pub(super) async fn board_between(
     upper: Option<&Position>,
     except: Uuid,
 ) -> Result<Vec<BoardSlot>> {
+    // Built at run time: either bound may be missing. Every value is bound.
     let mut sql = QueryBuilder::<MySql>::new("SELECT id, position FROM task WHERE project_id = ");
     sql.push_bind(project_id).push(" AND id <> ").push_bind(except);
     if let Some(lower) = lower {
@@ -124,6 +136,7 @@ pub(super) async fn respace(conn: &mut MySqlConnection, project_id: Uuid, slots:
     // each takes its new key, which by then only other tasks' keys could collide with. The
     // parked keys live only inside this transaction, which holds the board lock, so no one
     // sees them.
+    // Built at run time: `IN` lists and a `CASE` over the chunk's tasks. Every value is bound.
     for chunk in slots.chunks(RESPACE_CHUNK) {
         let mut park =
             QueryBuilder::<MySql>::new("UPDATE task SET position = CONCAT('~', HEX(id)) WHERE project_id = ");

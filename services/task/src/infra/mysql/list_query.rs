@@ -1,14 +1,46 @@
 //! The SQL of the lists: the task list with its filters, sort and keyset (a list of one assignee's
 //! tasks read through the assignee index), and the oldest-first page of a task's comments or
 //! attachments. Only building statements happens here; the store runs them.
+//!
+//! These statements' shape depends on the request (optional filters, `IN` lists, the sort and its
+//! keyset), so they are built at run time rather than checked at compile time. Every value in them
+//! is bound; what they splice into the SQL text is only fixed strings of this module (column and
+//! table names, comparison operators, `ORDER BY` clauses), never input.
 
 use ordo_platform::db::utc_datetime as utc;
 use sqlx::{MySql, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::rows::TASK_COLUMNS;
 use crate::app::ports::{ParentFilter, SortValue, TaskQuery, TaskSort};
+
+/// The columns of a task list, those of `TaskRow` (the checked statements reading tasks write the
+/// same list out).
+const TASK_COLUMNS: &str = "t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, \
+    t.priority, t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
+    t.updated_at, t.completed_at, t.version, t.assignee_ids, t.labels";
+
+/// What a task's oldest-first page lists.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum OfTask {
+    /// Its comments, as `CommentRow`s.
+    Comments,
+    /// Its attachments, as `AttachmentRow`s.
+    Attachments,
+}
+
+impl OfTask {
+    /// The table and the columns its page selects: fixed strings, spliced into the statement.
+    fn table_and_columns(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Comments => ("comment", "id, task_id, project_id, author_id, body, created_at, updated_at, version"),
+            Self::Attachments => (
+                "attachment",
+                "id, task_id, project_id, filename, content_type, size_bytes, sha256, uploaded_by, created_at",
+            ),
+        }
+    }
+}
 
 /// The columns a list sorts by: a list of one assignee's tasks is read through the assignee index
 /// (`user_id, created_at, task_id`), so it sorts by that table's copies of `created_at` and the id.
@@ -163,14 +195,14 @@ pub(super) fn tasks(query: &TaskQuery) -> QueryBuilder<MySql> {
     sql
 }
 
-/// A page of a task's comments or attachments (`table`), oldest first, keyset on (created_at, id).
+/// A page of a task's comments or attachments (`of`), oldest first, keyset on (created_at, id).
 pub(super) fn oldest_first_of_task(
-    columns: &str,
-    table: &str,
+    of: OfTask,
     task_id: Uuid,
     after: Option<(OffsetDateTime, Uuid)>,
     limit: u32,
 ) -> QueryBuilder<MySql> {
+    let (table, columns) = of.table_and_columns();
     let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {columns} FROM {table} WHERE task_id = "));
     sql.push_bind(task_id);
     if let Some((created_at, id)) = after {

@@ -2,7 +2,9 @@
 //! transactions, the mapping of database errors to the service's, and the store ports' methods,
 //! each a call into the module that owns its rows: `tasks`, `board`, `comments`, `attachments`,
 //! `objects` (scheduled object deletions) and `outbox`, with `rows` for the row types and
-//! `list_query` for the list statements.
+//! `list_query` for the list statements. Every fixed statement is checked at compile time
+//! (`sqlx::query!` and its kin, against the schema `sqlx.toml` names); only the statements whose
+//! shape depends on their input (lists, bulk inserts, re-spacing the board) are built at run time.
 
 mod attachments;
 mod board;

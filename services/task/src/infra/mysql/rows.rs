@@ -1,6 +1,7 @@
-//! How the task service's rows look in MySQL and become domain values again: the columns each
-//! read selects, the row types, and the packed forms the task row keeps its assignees and labels
-//! in. A stored value this service could not have written is reported as corrupt, never trusted.
+//! How the task service's rows look in MySQL and become domain values again: the row types (filled
+//! by the checked statements' `query_as!` and by the list builders' `build_query_as`), and the
+//! packed forms the task row keeps its assignees and labels in. A stored value this service could
+//! not have written is reported as corrupt, never trusted.
 
 use time::PrimitiveDateTime;
 use uuid::Uuid;
@@ -11,41 +12,35 @@ use crate::domain::{
     Position, Priority, Schedule, Status, Task, Title,
 };
 
-pub(super) const TASK_COLUMNS: &str = "t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, \
-    t.priority, t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
-    t.updated_at, t.completed_at, t.version, t.assignee_ids, t.labels";
-
 /// A position as stored; one this service could not have written is an internal error.
 pub(super) fn stored_position(raw: &str) -> Result<Position> {
     Position::parse(raw).ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored position {raw:?}")))
 }
 
-pub(super) const COMMENT_COLUMNS: &str = "id, task_id, project_id, author_id, body, created_at, updated_at, version";
-
 #[derive(sqlx::FromRow)]
 pub(super) struct TaskRow {
-    id: Uuid,
-    project_id: Uuid,
-    number: i64,
-    project_key: String,
-    title: String,
-    description: Option<String>,
-    status: String,
-    priority: u8,
-    due_at: Option<PrimitiveDateTime>,
-    start_at: Option<PrimitiveDateTime>,
-    estimate_minutes: Option<i32>,
-    parent_id: Option<Uuid>,
-    reporter_id: Uuid,
-    position: String,
-    created_at: PrimitiveDateTime,
-    updated_at: PrimitiveDateTime,
-    completed_at: Option<PrimitiveDateTime>,
-    version: i64,
+    pub(super) id: Uuid,
+    pub(super) project_id: Uuid,
+    pub(super) number: i64,
+    pub(super) project_key: String,
+    pub(super) title: String,
+    pub(super) description: Option<String>,
+    pub(super) status: String,
+    pub(super) priority: u8,
+    pub(super) due_at: Option<PrimitiveDateTime>,
+    pub(super) start_at: Option<PrimitiveDateTime>,
+    pub(super) estimate_minutes: Option<i32>,
+    pub(super) parent_id: Option<Uuid>,
+    pub(super) reporter_id: Uuid,
+    pub(super) position: String,
+    pub(super) created_at: PrimitiveDateTime,
+    pub(super) updated_at: PrimitiveDateTime,
+    pub(super) completed_at: Option<PrimitiveDateTime>,
+    pub(super) version: i64,
     /// The assignees' ids, 16 bytes each.
-    assignee_ids: Vec<u8>,
+    pub(super) assignee_ids: Vec<u8>,
     /// A JSON array of the labels.
-    labels: String,
+    pub(super) labels: String,
 }
 
 /// How the task row carries its assignees: their ids' bytes, one after the other.
@@ -104,20 +99,17 @@ impl TaskRow {
     }
 }
 
-pub(super) const ATTACHMENT_COLUMNS: &str =
-    "id, task_id, project_id, filename, content_type, size_bytes, sha256, uploaded_by, created_at";
-
 #[derive(sqlx::FromRow)]
 pub(super) struct AttachmentRow {
-    id: Uuid,
-    task_id: Uuid,
-    project_id: Uuid,
-    filename: String,
-    content_type: String,
-    size_bytes: u64,
-    sha256: String,
-    uploaded_by: Uuid,
-    created_at: PrimitiveDateTime,
+    pub(super) id: Uuid,
+    pub(super) task_id: Uuid,
+    pub(super) project_id: Uuid,
+    pub(super) filename: String,
+    pub(super) content_type: String,
+    pub(super) size_bytes: u64,
+    pub(super) sha256: String,
+    pub(super) uploaded_by: Uuid,
+    pub(super) created_at: PrimitiveDateTime,
 }
 
 impl TryFrom<AttachmentRow> for Attachment {
@@ -142,14 +134,14 @@ impl TryFrom<AttachmentRow> for Attachment {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct CommentRow {
-    id: Uuid,
-    task_id: Uuid,
-    project_id: Uuid,
-    author_id: Uuid,
-    body: String,
-    created_at: PrimitiveDateTime,
-    updated_at: PrimitiveDateTime,
-    version: i64,
+    pub(super) id: Uuid,
+    pub(super) task_id: Uuid,
+    pub(super) project_id: Uuid,
+    pub(super) author_id: Uuid,
+    pub(super) body: String,
+    pub(super) created_at: PrimitiveDateTime,
+    pub(super) updated_at: PrimitiveDateTime,
+    pub(super) version: i64,
 }
 
 impl TryFrom<CommentRow> for Comment {

@@ -4,11 +4,11 @@
 
 use ordo_platform::db::utc_datetime as utc;
 use sqlx::mysql::MySqlPool;
-use sqlx::{AssertSqlSafe, MySql, MySqlConnection, QueryBuilder};
+use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use uuid::Uuid;
 
 use super::db;
-use super::rows::{TASK_COLUMNS, TaskRow, packed_assignees, packed_labels, tasks_of};
+use super::rows::{TaskRow, packed_assignees, packed_labels, tasks_of};
 use crate::app::{AppError, Result};
 use crate::domain::{Description, Estimate, ParentChain, Task};
 
@@ -17,15 +17,36 @@ const INSERT_CHUNK: usize = 500;
 
 /// One task, optionally locked for update.
 pub(crate) async fn fetch_task(conn: &mut MySqlConnection, id: Uuid, lock: bool) -> Result<Option<Task>, sqlx::Error> {
-    let sql = format!("SELECT {TASK_COLUMNS} FROM task t WHERE t.id = ?{}", if lock { " FOR UPDATE" } else { "" });
-    let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
+    let row = if lock {
+        sqlx::query_as!(
+            TaskRow,
+            "SELECT t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, t.priority, \
+             t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
+             t.updated_at, t.completed_at, t.version, t.assignee_ids, t.labels \
+             FROM task t WHERE t.id = ? FOR UPDATE",
+            id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    } else {
+        sqlx::query_as!(
+            TaskRow,
+            "SELECT t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, t.priority, \
+             t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
+             t.updated_at, t.completed_at, t.version, t.assignee_ids, t.labels \
+             FROM task t WHERE t.id = ?",
+            id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    };
     row.map(TaskRow::into_task).transpose()
 }
 
 async fn write_assignees(conn: &mut MySqlConnection, tasks: &[Task], replace: bool) -> Result<(), sqlx::Error> {
     if replace {
         for task in tasks {
-            sqlx::query("DELETE FROM task_assignee WHERE task_id = ?").bind(task.id).execute(&mut *conn).await?;
+            sqlx::query!("DELETE FROM task_assignee WHERE task_id = ?", task.id).execute(&mut *conn).await?;
         }
     }
     let rows: Vec<(&Task, usize, Uuid)> = tasks
@@ -51,7 +72,7 @@ async fn write_assignees(conn: &mut MySqlConnection, tasks: &[Task], replace: bo
 async fn write_labels(conn: &mut MySqlConnection, tasks: &[Task], replace: bool) -> Result<(), sqlx::Error> {
     if replace {
         for task in tasks {
-            sqlx::query("DELETE FROM task_label WHERE task_id = ?").bind(task.id).execute(&mut *conn).await?;
+            sqlx::query!("DELETE FROM task_label WHERE task_id = ?", task.id).execute(&mut *conn).await?;
         }
     }
     let rows: Vec<(&Task, usize, &String)> = tasks
@@ -78,27 +99,27 @@ pub(crate) async fn update_task_row(
     previous_version: i64,
     changed: &[&str],
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "UPDATE task SET title = ?, description = ?, status = ?, priority = ?, due_at = ?, start_at = ?, \
          estimate_minutes = ?, parent_id = ?, position = ?, updated_at = ?, completed_at = ?, version = ?, \
          assignee_ids = ?, labels = ? WHERE id = ? AND version = ?",
+        task.title.as_str(),
+        task.description.as_ref().map(Description::as_str),
+        task.status().as_str(),
+        task.priority.rank(),
+        task.schedule.due_at().map(utc),
+        task.schedule.start_at().map(utc),
+        task.estimate.map(Estimate::minutes),
+        task.parent_id,
+        task.position.as_str(),
+        utc(task.updated_at),
+        task.completed_at().map(utc),
+        task.version,
+        packed_assignees(&task.assignees),
+        packed_labels(&task.labels)?,
+        task.id,
+        previous_version
     )
-    .bind(task.title.as_str())
-    .bind(task.description.as_ref().map(Description::as_str))
-    .bind(task.status().as_str())
-    .bind(task.priority.rank())
-    .bind(task.schedule.due_at().map(utc))
-    .bind(task.schedule.start_at().map(utc))
-    .bind(task.estimate.map(Estimate::minutes))
-    .bind(task.parent_id)
-    .bind(task.position.as_str())
-    .bind(utc(task.updated_at))
-    .bind(task.completed_at().map(utc))
-    .bind(task.version)
-    .bind(packed_assignees(&task.assignees))
-    .bind(packed_labels(&task.labels)?)
-    .bind(task.id)
-    .bind(previous_version)
     .execute(&mut *conn)
     .await?;
     if result.rows_affected() != 1 {
@@ -115,19 +136,25 @@ pub(crate) async fn update_task_row(
 
 /// The task's watchers.
 pub(super) async fn watchers(conn: &mut MySqlConnection, task_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT user_id FROM task_watcher WHERE task_id = ? ORDER BY user_id")
-        .bind(task_id)
+    sqlx::query_scalar!("SELECT user_id FROM task_watcher WHERE task_id = ? ORDER BY user_id", task_id)
         .fetch_all(conn)
         .await
 }
 
 /// The tasks with this key (normally one; a deleted project's key may have been reused).
 pub(super) async fn by_key(pool: &MySqlPool, project_key: &str, number: i64) -> Result<Vec<Task>> {
-    let sql = format!(
-        "SELECT {TASK_COLUMNS} FROM task t WHERE t.project_key = ? AND t.number = ? ORDER BY t.created_at DESC"
-    );
-    let rows: Vec<TaskRow> =
-        sqlx::query_as(AssertSqlSafe(sql)).bind(project_key).bind(number).fetch_all(pool).await.map_err(db)?;
+    let rows = sqlx::query_as!(
+        TaskRow,
+        "SELECT t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, t.priority, \
+         t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
+         t.updated_at, t.completed_at, t.version, t.assignee_ids, t.labels \
+         FROM task t WHERE t.project_key = ? AND t.number = ? ORDER BY t.created_at DESC",
+        project_key,
+        number
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
     tasks_of(rows).map_err(db)
 }
 
@@ -135,35 +162,41 @@ pub(super) async fn by_key(pool: &MySqlPool, project_key: &str, number: i64) -> 
 /// when there is no such task.
 pub(super) async fn parent_chain(conn: &mut MySqlConnection, parent_id: Uuid) -> Result<Option<ParentChain>> {
     // Bounded at 10 levels, so even a corrupted tree cannot loop.
-    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "WITH RECURSIVE chain (id, parent_id, project_id, lvl) AS ( \
-           SELECT id, parent_id, project_id, CAST(1 AS SIGNED) FROM task WHERE id = ? \
-           UNION ALL \
-           SELECT t.id, t.parent_id, t.project_id, c.lvl + 1 FROM task t JOIN chain c ON t.id = c.parent_id \
-           WHERE c.lvl < 10) \
-         SELECT id, project_id FROM chain ORDER BY lvl",
+    let rows: Vec<(Uuid, Uuid)> = sqlx::query!(
+        r#"WITH RECURSIVE chain (id, parent_id, project_id, lvl) AS (
+             SELECT id, parent_id, project_id, CAST(1 AS SIGNED) FROM task WHERE id = ?
+             UNION ALL
+             SELECT t.id, t.parent_id, t.project_id, c.lvl + 1 FROM task t JOIN chain c ON t.id = c.parent_id
+             WHERE c.lvl < 10)
+           SELECT id AS "id!: Uuid", project_id AS "project_id!: Uuid" FROM chain ORDER BY lvl"#,
+        parent_id
     )
-    .bind(parent_id)
     .fetch_all(&mut *conn)
     .await
-    .map_err(db)?;
+    .map_err(db)?
+    .into_iter()
+    .map(|row| (row.id, row.project_id))
+    .collect();
     let Some((_, project_id)) = rows.first().copied() else { return Ok(None) };
     Ok(Some(ParentChain { project_id, ancestors: rows.into_iter().map(|(id, _)| id).collect() }))
 }
 
 /// The ids of the task's descendants, shallowest first, and the height of its subtree.
 pub(super) async fn subtree(conn: &mut MySqlConnection, id: Uuid) -> Result<(Vec<Uuid>, usize)> {
-    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-        "WITH RECURSIVE sub (id, lvl) AS ( \
-           SELECT id, CAST(1 AS SIGNED) FROM task WHERE parent_id = ? \
-           UNION ALL \
-           SELECT t.id, s.lvl + 1 FROM task t JOIN sub s ON t.parent_id = s.id WHERE s.lvl < 10) \
-         SELECT id, lvl FROM sub ORDER BY lvl, id",
+    let rows: Vec<(Uuid, i64)> = sqlx::query!(
+        r#"WITH RECURSIVE sub (id, lvl) AS (
+             SELECT id, CAST(1 AS SIGNED) FROM task WHERE parent_id = ?
+             UNION ALL
+             SELECT t.id, s.lvl + 1 FROM task t JOIN sub s ON t.parent_id = s.id WHERE s.lvl < 10)
+           SELECT id AS "id!: Uuid", lvl AS "lvl!: i64" FROM sub ORDER BY lvl, id"#,
+        id
     )
-    .bind(id)
     .fetch_all(&mut *conn)
     .await
-    .map_err(db)?;
+    .map_err(db)?
+    .into_iter()
+    .map(|row| (row.id, row.lvl))
+    .collect();
     let depth = rows.iter().map(|(_, lvl)| *lvl).max().unwrap_or(0);
     let height = usize::try_from(depth).unwrap_or(usize::MAX).saturating_add(1);
     Ok((rows.into_iter().map(|(id, _)| id).collect(), height))
@@ -235,36 +268,36 @@ pub(super) async fn delete(conn: &mut MySqlConnection, ids: &[Uuid]) -> Result<(
     // so no cascade has to reach a row this statement deletes anyway.
     for id in ids.iter().rev() {
         // The attachments go by the cascade too; their objects are scheduled for deletion first.
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO object_deletion (object_key, due_at) SELECT object_key, UTC_TIMESTAMP(6) \
              FROM attachment WHERE task_id = ? ON DUPLICATE KEY UPDATE due_at = VALUES(due_at)",
+            id
         )
-        .bind(id)
         .execute(&mut *conn)
         .await
         .map_err(db)?;
-        sqlx::query("DELETE FROM task WHERE id = ?").bind(id).execute(&mut *conn).await.map_err(db)?;
+        sqlx::query!("DELETE FROM task WHERE id = ?", id).execute(&mut *conn).await.map_err(db)?;
     }
     Ok(())
 }
 
 /// The user watches the task; `false` when it did already.
 pub(super) async fn watch(conn: &mut MySqlConnection, task: &Task, user_id: Uuid) -> Result<bool> {
-    let done = sqlx::query("INSERT IGNORE INTO task_watcher (task_id, user_id, project_id) VALUES (?, ?, ?)")
-        .bind(task.id)
-        .bind(user_id)
-        .bind(task.project_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+    let done = sqlx::query!(
+        "INSERT IGNORE INTO task_watcher (task_id, user_id, project_id) VALUES (?, ?, ?)",
+        task.id,
+        user_id,
+        task.project_id
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
     Ok(done.rows_affected() > 0)
 }
 
 /// The user stops watching the task; `false` when it was not.
 pub(super) async fn unwatch(conn: &mut MySqlConnection, task_id: Uuid, user_id: Uuid) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM task_watcher WHERE task_id = ? AND user_id = ?")
-        .bind(task_id)
-        .bind(user_id)
+    let done = sqlx::query!("DELETE FROM task_watcher WHERE task_id = ? AND user_id = ?", task_id, user_id)
         .execute(&mut *conn)
         .await
         .map_err(db)?;
