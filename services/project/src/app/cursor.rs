@@ -1,8 +1,6 @@
 //! Opaque keyset cursors: the sort key of the last item of a page, as base64url JSON. Clients must
 //! not build them; a cursor that does not decode is a bad request.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -31,13 +29,12 @@ pub(crate) struct MemberCursor {
 impl MemberCursor {
     /// The cursor after a member added at `added_at`.
     pub(crate) fn new(added_at: OffsetDateTime, user_id: Uuid) -> Self {
-        let added_at_us = i64::try_from(added_at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
-        Self { added_at_us, user_id }
+        Self { added_at_us: ordo_page::micros(added_at), user_id }
     }
 
     /// The `added_at` it names.
     pub(crate) fn added_at(&self) -> Result<OffsetDateTime> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.added_at_us) * 1_000).map_err(|_| bad())
+        ordo_page::from_micros(self.added_at_us).ok_or_else(bad)
     }
 }
 
@@ -47,8 +44,7 @@ fn bad() -> AppError {
 
 /// Encodes a cursor.
 pub(crate) fn encode<T: Serialize>(cursor: &T) -> String {
-    // Serializing plain structs of strings, numbers and UUIDs cannot fail.
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
+    ordo_page::encode(cursor)
 }
 
 /// Longer than any cursor handed out (the longest holds a 200-character name): refused before it
@@ -57,23 +53,12 @@ const MAX_CURSOR_LEN: usize = 2048;
 
 /// Decodes a cursor; `None` for the first page (an empty cursor).
 pub(crate) fn decode<T: DeserializeOwned>(cursor: &str) -> Result<Option<T>> {
-    if cursor.is_empty() {
-        return Ok(None);
-    }
-    if cursor.len() > MAX_CURSOR_LEN {
-        return Err(bad());
-    }
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
+    ordo_page::decode(cursor, MAX_CURSOR_LEN).map_err(|_| bad())
 }
 
 /// Checks a page size (0 means the default of 50).
 pub(crate) fn limit(requested: i32) -> Result<u32> {
-    match requested {
-        0 => Ok(50),
-        1..=100 => Ok(requested.unsigned_abs()),
-        _ => Err(AppError::field("limit", "must be 1..100")),
-    }
+    ordo_page::limit(requested)
 }
 
 #[cfg(test)]

@@ -2,8 +2,7 @@
 //! sort and a fingerprint of the filters they were made under. Clients must not build them; one that
 //! does not decode, or that belongs to another list, is refused on the field `cursor`.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ordo_page::micros;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -16,12 +15,8 @@ fn bad() -> AppError {
     AppError::field("cursor", "invalid cursor; start again without one")
 }
 
-fn micros(time: OffsetDateTime) -> i64 {
-    i64::try_from(time.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
-}
-
 fn from_micros(us: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).map_err(|_| bad())
+    ordo_page::from_micros(us).ok_or_else(bad)
 }
 
 /// Where a page of tasks resumes.
@@ -97,8 +92,7 @@ pub(crate) fn decode_comment(cursor: &str, task_id: Uuid) -> Result<Option<(Offs
 }
 
 fn encode<T: Serialize>(cursor: &T) -> String {
-    // Serializing plain structs of strings, numbers and UUIDs cannot fail.
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
+    ordo_page::encode(cursor)
 }
 
 /// The longest cursor this service hands out is well under this (a position key is at most
@@ -106,23 +100,12 @@ fn encode<T: Serialize>(cursor: &T) -> String {
 const MAX_CURSOR_LEN: usize = 2048;
 
 fn decode<T: DeserializeOwned>(cursor: &str) -> Result<Option<T>> {
-    if cursor.is_empty() {
-        return Ok(None);
-    }
-    if cursor.len() > MAX_CURSOR_LEN {
-        return Err(bad());
-    }
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
+    ordo_page::decode(cursor, MAX_CURSOR_LEN).map_err(|_| bad())
 }
 
 /// Checks a page size (0 means the default of 50).
 pub(crate) fn limit(requested: i32) -> Result<u32> {
-    match requested {
-        0 => Ok(50),
-        1..=100 => Ok(requested.unsigned_abs()),
-        _ => Err(AppError::field("limit", "must be 1..100")),
-    }
+    ordo_page::limit(requested)
 }
 
 /// A stable 64-bit FNV-1a fingerprint of `text`, in hex: the filters a cursor was made under.
@@ -138,6 +121,9 @@ pub(crate) fn fingerprint(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     use super::*;
 
