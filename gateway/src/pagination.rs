@@ -2,6 +2,8 @@
 //! `cursor` from the previous page, answered as `{"items": [...], "next_cursor": "..." | null}`. Bad
 //! values are a `400`, as are cursors the service refuses.
 
+use ordo_proto::common::v1::PageRequest;
+
 use crate::error::ApiError;
 
 /// Page size when `limit` is absent.
@@ -29,6 +31,14 @@ pub(crate) fn parse_cursor(raw: Option<&str>) -> Result<&str, ApiError> {
         Some(cursor) if !cursor.is_empty() && cursor.len() <= MAX_CURSOR_CHARS => Ok(cursor),
         Some(_) => Err(bad_cursor()),
     }
+}
+
+/// `?limit=` and `?cursor=` as the page a service's list request carries.
+pub(crate) fn page(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+    let limit = parse_limit(limit)?;
+    let cursor = parse_cursor(cursor)?.to_owned();
+    // At most MAX_LIMIT, so it always fits.
+    Ok(PageRequest { limit: i32::try_from(limit).unwrap_or(i32::MAX), cursor })
 }
 
 /// The `400` for a cursor that is not one of ours.

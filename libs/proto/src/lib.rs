@@ -16,32 +16,34 @@ pub mod common {
     }
 }
 
-// Each context re-exports the common messages its API uses, so `pb::ClientInfo` names the one type.
+// Each context re-exports the common messages its API uses, so `pb::ClientInfo` and `pb::PageRequest`
+// name the one type.
 
 pub mod identity {
     pub mod v1 {
         tonic::include_proto!("ordo.identity.v1");
-        pub use crate::common::v1::ClientInfo;
+        pub use crate::common::v1::{ClientInfo, PageRequest};
     }
 }
 
 pub mod project {
     pub mod v1 {
         tonic::include_proto!("ordo.project.v1");
-        pub use crate::common::v1::ClientInfo;
+        pub use crate::common::v1::{ClientInfo, PageRequest};
     }
 }
 
 pub mod task {
     pub mod v1 {
         tonic::include_proto!("ordo.task.v1");
-        pub use crate::common::v1::ClientInfo;
+        pub use crate::common::v1::{ClientInfo, PageRequest};
     }
 }
 
 pub mod audit {
     pub mod v1 {
         tonic::include_proto!("ordo.audit.v1");
+        pub use crate::common::v1::PageRequest;
     }
 }
 

@@ -103,7 +103,16 @@ async fn admins_see_everything_project_managers_their_project_and_others_nothing
     // 4 registrations, 4 logins, the creation and the member added: 10 events in all.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let everything = loop {
-        let page = stack.list(&root, pb::ListRecordsRequest { limit: 100, ..Default::default() }).await.unwrap();
+        let page = stack
+            .list(
+                &root,
+                pb::ListRecordsRequest {
+                    page: Some(pb::PageRequest { limit: 100, ..Default::default() }),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         if page.records.len() >= 10 {
             break page.records;
         }
@@ -129,7 +138,10 @@ async fn admins_see_everything_project_managers_their_project_and_others_nothing
     let mut cursor = String::new();
     let mut paged = Vec::new();
     loop {
-        let request = pb::ListRecordsRequest { limit: 3, cursor: cursor.clone(), ..Default::default() };
+        let request = pb::ListRecordsRequest {
+            page: Some(pb::PageRequest { limit: 3, cursor: cursor.clone() }),
+            ..Default::default()
+        };
         let page = stack.list(&root, request).await.unwrap();
         paged.extend(page.records.iter().map(|r| r.seq));
         if page.next_cursor.is_empty() {

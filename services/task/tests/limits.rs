@@ -77,7 +77,7 @@ async fn every_repeated_field_just_over_its_limit_is_refused_on_that_field() {
     let label = stack.tasks.list_tasks(as_user(&owner, label)).await.unwrap_err();
     let query = list(|r| r.query = "ü".repeat(201));
     let query = stack.tasks.list_tasks(as_user(&owner, query)).await.unwrap_err();
-    let cursor = list(|r| r.cursor = "A".repeat(3000));
+    let cursor = list(|r| r.page = Some(pb::PageRequest { cursor: "A".repeat(3000), ..Default::default() }));
     let cursor = stack.tasks.list_tasks(as_user(&owner, cursor)).await.unwrap_err();
 
     // Assert

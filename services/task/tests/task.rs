@@ -447,7 +447,10 @@ async fn every_filter_and_every_sort_returns_the_right_tasks_in_order_across_pag
     // A cursor belongs to its list.
     let page = stack
         .tasks
-        .list_tasks(as_user(&owner, pb::ListTasksRequest { limit: 2, ..base.clone() }))
+        .list_tasks(as_user(
+            &owner,
+            pb::ListTasksRequest { page: Some(pb::PageRequest { limit: 2, ..Default::default() }), ..base.clone() },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -455,20 +458,32 @@ async fn every_filter_and_every_sort_returns_the_right_tasks_in_order_across_pag
     for request in [
         pb::ListTasksRequest {
             sort: pb::TaskSort::PriorityAsc.into(),
-            cursor: page.next_cursor.clone(),
-            limit: 2,
+            page: Some(pb::PageRequest { limit: 2, cursor: page.next_cursor.clone() }),
             ..base.clone()
         },
-        pb::ListTasksRequest { label: "backend".into(), cursor: page.next_cursor.clone(), limit: 2, ..base.clone() },
-        pb::ListTasksRequest { cursor: "not-a-cursor".into(), ..base.clone() },
+        pb::ListTasksRequest {
+            label: "backend".into(),
+            page: Some(pb::PageRequest { limit: 2, cursor: page.next_cursor.clone() }),
+            ..base.clone()
+        },
+        pb::ListTasksRequest {
+            page: Some(pb::PageRequest { cursor: "not-a-cursor".into(), ..Default::default() }),
+            ..base.clone()
+        },
     ] {
         let status = stack.tasks.list_tasks(as_user(&owner, request)).await.unwrap_err();
         assert_eq!(bad_fields(&status), ["cursor"]);
     }
     let status = stack.tasks.list_tasks(as_user(&owner, pb::ListTasksRequest::default())).await.unwrap_err();
     assert_eq!(bad_fields(&status), ["project_id"]);
-    let status =
-        stack.tasks.list_tasks(as_user(&owner, pb::ListTasksRequest { limit: 101, ..base.clone() })).await.unwrap_err();
+    let status = stack
+        .tasks
+        .list_tasks(as_user(
+            &owner,
+            pb::ListTasksRequest { page: Some(pb::PageRequest { limit: 101, ..Default::default() }), ..base.clone() },
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(bad_fields(&status), ["limit"]);
 
     stack.stop().await;
@@ -529,7 +544,10 @@ async fn an_assignee_list_spans_only_the_projects_the_caller_can_see() {
     }
     let first_page = stack
         .tasks
-        .list_tasks(as_user(&alice, pb::ListTasksRequest { limit: 1, ..request.clone() }))
+        .list_tasks(as_user(
+            &alice,
+            pb::ListTasksRequest { page: Some(pb::PageRequest { limit: 1, ..Default::default() }), ..request.clone() },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -1150,7 +1168,10 @@ async fn comments_are_listed_oldest_first_edited_by_their_author_and_deleted_by_
     let mut listed = Vec::new();
     let mut cursor = String::new();
     loop {
-        let request = pb::ListCommentsRequest { task_id: task.id.clone(), limit: 2, cursor: cursor.clone() };
+        let request = pb::ListCommentsRequest {
+            task_id: task.id.clone(),
+            page: Some(pb::PageRequest { limit: 2, cursor: cursor.clone() }),
+        };
         let page = stack.tasks.list_comments(as_user(&carol, request)).await.unwrap().into_inner();
         listed.extend(page.comments.into_iter().map(|c| c.id));
         if page.next_cursor.is_empty() {
@@ -1656,7 +1677,10 @@ async fn attachments_round_trip_their_bytes_refuse_oversized_uploads_and_leave_n
         .tasks
         .list_attachments(as_user(
             &viewer,
-            pb::ListAttachmentsRequest { task_id: task.id.clone(), limit: 1, ..Default::default() },
+            pb::ListAttachmentsRequest {
+                task_id: task.id.clone(),
+                page: Some(pb::PageRequest { limit: 1, ..Default::default() }),
+            },
         ))
         .await
         .unwrap()
@@ -1666,7 +1690,10 @@ async fn attachments_round_trip_their_bytes_refuse_oversized_uploads_and_leave_n
         .tasks
         .list_attachments(as_user(
             &viewer,
-            pb::ListAttachmentsRequest { task_id: task.id.clone(), limit: 1, cursor: page.next_cursor },
+            pb::ListAttachmentsRequest {
+                task_id: task.id.clone(),
+                page: Some(pb::PageRequest { limit: 1, cursor: page.next_cursor }),
+            },
         ))
         .await
         .unwrap()

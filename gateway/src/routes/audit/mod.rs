@@ -63,8 +63,7 @@ async fn list_audit_events(
     caller: Caller,
     Query(params): Query<ListAuditEventsParams>,
 ) -> Result<Json<AuditRecordPage>, ApiError> {
-    let limit = pagination::parse_limit(params.limit.as_deref())?;
-    let cursor = pagination::parse_cursor(params.cursor.as_deref())?.to_owned();
+    let page = Some(pagination::page(params.limit.as_deref(), params.cursor.as_deref())?);
     let request = pb::ListRecordsRequest {
         actor_id: uuid_filter("actor_id", params.actor_id)?,
         action: text_filter("action", params.action)?,
@@ -73,8 +72,7 @@ async fn list_audit_events(
         project_id: uuid_filter("project_id", params.project_id)?,
         from: time_filter("from", params.from)?,
         to: time_filter("to", params.to)?,
-        limit: limit as i32,
-        cursor,
+        page,
     };
     let page = state
         .audit()

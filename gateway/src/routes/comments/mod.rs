@@ -116,10 +116,8 @@ async fn list_comments(
     Query(params): Query<ListCommentsParams>,
 ) -> Result<Json<CommentPage>, ApiError> {
     let task_id = task_id(id)?;
-    let limit = pagination::parse_limit(params.limit.as_deref())?;
-    let cursor = pagination::parse_cursor(params.cursor.as_deref())?.to_owned();
-    let request =
-        backend::on_behalf_of(&caller.authorization, pb::ListCommentsRequest { task_id, limit: limit as i32, cursor });
+    let page = Some(pagination::page(params.limit.as_deref(), params.cursor.as_deref())?);
+    let request = backend::on_behalf_of(&caller.authorization, pb::ListCommentsRequest { task_id, page });
     let page = state
         .task()
         .list_comments(request)

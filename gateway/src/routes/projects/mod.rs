@@ -123,10 +123,8 @@ async fn list_projects(
     Query(params): Query<ListProjectsParams>,
 ) -> Result<Json<ProjectPage>, ApiError> {
     let archived = parse_archived(params.archived.as_deref())?;
-    let limit = pagination::parse_limit(params.limit.as_deref())?;
-    let cursor = pagination::parse_cursor(params.cursor.as_deref())?.to_owned();
-    let request =
-        backend::on_behalf_of(&caller.authorization, pb::ListProjectsRequest { archived, limit: limit as i32, cursor });
+    let page = Some(pagination::page(params.limit.as_deref(), params.cursor.as_deref())?);
+    let request = backend::on_behalf_of(&caller.authorization, pb::ListProjectsRequest { archived, page });
     let page = state
         .project()
         .list_projects(request)
@@ -382,12 +380,8 @@ async fn list_members(
     Query(params): Query<ListMembersParams>,
 ) -> Result<Json<MemberPage>, ApiError> {
     let project_id = project_id(id)?;
-    let limit = pagination::parse_limit(params.limit.as_deref())?;
-    let cursor = pagination::parse_cursor(params.cursor.as_deref())?.to_owned();
-    let request = backend::on_behalf_of(
-        &caller.authorization,
-        pb::ListMembersRequest { project_id, limit: limit as i32, cursor },
-    );
+    let page = Some(pagination::page(params.limit.as_deref(), params.cursor.as_deref())?);
+    let request = backend::on_behalf_of(&caller.authorization, pb::ListMembersRequest { project_id, page });
     let page = state
         .project()
         .list_members(request)

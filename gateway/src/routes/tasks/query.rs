@@ -74,8 +74,7 @@ pub(super) async fn list_tasks(
 
 /// The service's request for a list query: every parameter checked, `400` naming the first bad one.
 fn list_request(caller: &Caller, params: ListTasksParams) -> Result<pb::ListTasksRequest, ApiError> {
-    let limit = pagination::parse_limit(params.limit.as_deref())?;
-    let cursor = pagination::parse_cursor(params.cursor.as_deref())?.to_owned();
+    let page = Some(pagination::page(params.limit.as_deref(), params.cursor.as_deref())?);
     let assignee_id = match params.assignee_id.as_deref() {
         None => String::new(),
         Some("me") => caller.user_id.hyphenated().to_string(),
@@ -110,8 +109,7 @@ fn list_request(caller: &Caller, params: ListTasksParams) -> Result<pb::ListTask
         due_after: params.due_after.as_deref().map(|t| time_parameter("due_after", t)).transpose()?,
         parent_id: params.parent_id.as_deref().map(|id| uuid_parameter("parent_id", id)).transpose()?,
         sort: parse_sort(params.sort.as_deref())? as i32,
-        limit: limit as i32,
-        cursor,
+        page,
     })
 }
 

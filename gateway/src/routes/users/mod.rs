@@ -145,8 +145,7 @@ async fn list_users(
     Query(params): Query<ListUsersParams>,
 ) -> Result<Json<UserListing>, ApiError> {
     // Checked even when a lookup does not use them: a bad value of a defined parameter is a `400`.
-    let limit = pagination::parse_limit(params.limit.as_deref())?;
-    let cursor = pagination::parse_cursor(params.cursor.as_deref())?.to_owned();
+    let page = Some(pagination::page(params.limit.as_deref(), params.cursor.as_deref())?);
     if let Some(email) = params.email {
         let request = backend::on_behalf_of(&caller.authorization, pb::LookupUserByEmailRequest { email });
         let found = state.identity().lookup_user_by_email(request).await?.into_inner().user;
@@ -158,7 +157,7 @@ async fn list_users(
     }
     let request = backend::on_behalf_of(
         &caller.authorization,
-        pb::ListUsersRequest { query: params.q.unwrap_or_default(), limit: limit as i32, cursor },
+        pb::ListUsersRequest { query: params.q.unwrap_or_default(), page },
     );
     let page = state
         .identity()

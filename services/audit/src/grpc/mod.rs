@@ -73,8 +73,12 @@ impl AuditRpc for AuditGrpc {
             from: time("from", r.from)?,
             to: time("to", r.to)?,
         };
-        let page =
-            self.queries.list_records(&caller, &authorization, filter, r.limit, &r.cursor).await.map_err(status)?;
+        let wanted = r.page.unwrap_or_default();
+        let page = self
+            .queries
+            .list_records(&caller, &authorization, filter, wanted.limit, &wanted.cursor)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::ListRecordsResponse {
             records: page.records.into_iter().map(record).collect(),
             next_cursor: page.next_cursor.unwrap_or_default(),

@@ -147,11 +147,12 @@ impl IdentityRpc for IdentityGrpc {
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
         let caller = caller(&request)?.clone();
         let r = request.into_inner();
-        let limit = match r.limit {
+        let wanted = r.page.unwrap_or_default();
+        let limit = match wanted.limit {
             0 => 50,
             n => u32::try_from(n).unwrap_or(0),
         };
-        let page = self.service.list_users(&caller, &r.query, limit, &r.cursor).await.map_err(status)?;
+        let page = self.service.list_users(&caller, &r.query, limit, &wanted.cursor).await.map_err(status)?;
         Ok(Response::new(pb::ListUsersResponse {
             users: page.users.into_iter().map(user).collect(),
             next_cursor: page.next_cursor.unwrap_or_default(),

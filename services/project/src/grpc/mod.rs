@@ -105,7 +105,9 @@ impl ProjectRpc for ProjectGrpc {
     ) -> Result<Response<pb::ListProjectsResponse>, Status> {
         let caller = caller(&request)?.clone();
         let r = request.into_inner();
-        let page = self.service.list_projects(&caller, r.archived, r.limit, &r.cursor).await.map_err(status)?;
+        let wanted = r.page.unwrap_or_default();
+        let page =
+            self.service.list_projects(&caller, r.archived, wanted.limit, &wanted.cursor).await.map_err(status)?;
         Ok(Response::new(pb::ListProjectsResponse {
             projects: page.projects.into_iter().map(project).collect(),
             next_cursor: page.next_cursor.unwrap_or_default(),
@@ -175,7 +177,9 @@ impl ProjectRpc for ProjectGrpc {
     ) -> Result<Response<pb::ListMembersResponse>, Status> {
         let caller = caller(&request)?.clone();
         let r = request.into_inner();
-        let page = self.service.list_members(&caller, &r.project_id, r.limit, &r.cursor).await.map_err(status)?;
+        let wanted = r.page.unwrap_or_default();
+        let page =
+            self.service.list_members(&caller, &r.project_id, wanted.limit, &wanted.cursor).await.map_err(status)?;
         Ok(Response::new(pb::ListMembersResponse {
             members: page
                 .members

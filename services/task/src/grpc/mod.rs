@@ -54,6 +54,7 @@ impl TaskGrpc {
         } else {
             Vec::new()
         };
+        let wanted = r.page.unwrap_or_default();
         let list = ListTasks {
             project_id: r.project_id,
             statuses,
@@ -65,8 +66,8 @@ impl TaskGrpc {
             due_after: t.take(time_of(r.due_after, "due_after")),
             parent_id: r.parent_id,
             sort: t.take(sort_of(r.sort)),
-            limit: r.limit,
-            cursor: r.cursor,
+            limit: wanted.limit,
+            cursor: wanted.cursor,
         };
         t.finish()?;
         self.service.list_tasks_encoded(&caller, &list, &ListPage).await.map_err(status)
@@ -467,7 +468,9 @@ impl TaskRpc for TaskGrpc {
     ) -> Result<Response<pb::ListCommentsResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
-        let page = self.service.list_comments(&caller, &r.task_id, r.limit, &r.cursor).await.map_err(status)?;
+        let wanted = r.page.unwrap_or_default();
+        let page =
+            self.service.list_comments(&caller, &r.task_id, wanted.limit, &wanted.cursor).await.map_err(status)?;
         Ok(Response::new(pb::ListCommentsResponse {
             comments: page.comments.into_iter().map(comment).collect(),
             next_cursor: page.next_cursor.unwrap_or_default(),
@@ -574,7 +577,9 @@ impl TaskRpc for TaskGrpc {
     ) -> Result<Response<pb::ListAttachmentsResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
-        let page = self.service.list_attachments(&caller, &r.task_id, r.limit, &r.cursor).await.map_err(status)?;
+        let wanted = r.page.unwrap_or_default();
+        let page =
+            self.service.list_attachments(&caller, &r.task_id, wanted.limit, &wanted.cursor).await.map_err(status)?;
         Ok(Response::new(pb::ListAttachmentsResponse {
             attachments: page.attachments.into_iter().map(attachment).collect(),
             next_cursor: page.next_cursor.unwrap_or_default(),

@@ -238,7 +238,7 @@ impl Stack {
 
     /// Every page of a list, walked with `limit`.
     pub(crate) async fn list_all(&mut self, by: &User, mut request: pb::ListTasksRequest, limit: i32) -> Vec<pb::Task> {
-        request.limit = limit;
+        request.page = Some(pb::PageRequest { limit, ..Default::default() });
         let mut all = Vec::new();
         for _ in 0..200 {
             let page = self.tasks.list_tasks(as_user(by, request.clone())).await.unwrap().into_inner();
@@ -247,7 +247,7 @@ impl Stack {
             if page.next_cursor.is_empty() {
                 return all;
             }
-            request.cursor = page.next_cursor;
+            request.page = Some(pb::PageRequest { limit, cursor: page.next_cursor });
         }
         panic!("the list never ended");
     }
