@@ -18,6 +18,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ordo_events::{ConsumerConfig, RelayConfig};
 use ordo_platform::config::{RuntimeArgs, Secret, TelemetryArgs, parse_millis};
 use ordo_platform::redis::RedisSettings;
 
@@ -70,6 +71,24 @@ pub struct ServiceArgs {
     /// Runtime.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+impl ServiceArgs {
+    /// The configuration of a consumer `name` of this service's broker and exchange, reading `queue`
+    /// bound with each of `bindings` (the events library's defaults otherwise).
+    pub fn consumer_config(
+        &self,
+        queue: impl Into<String>,
+        name: impl Into<String>,
+        bindings: impl IntoIterator<Item = impl Into<String>>,
+    ) -> ConsumerConfig {
+        ConsumerConfig::new(self.amqp_url.expose().clone(), self.events_exchange.clone(), queue, name, bindings)
+    }
+
+    /// The configuration of this service's outbox relay: its broker and exchange.
+    pub fn relay_config(&self) -> RelayConfig {
+        RelayConfig::new(self.amqp_url.expose().clone(), self.events_exchange.clone())
+    }
 }
 
 /// The flags of a service that calls others: where identity is (token keys and session checks)

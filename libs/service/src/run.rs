@@ -35,6 +35,46 @@ pub trait Service: clap::Parser + Send + 'static {
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
+/// Implements [`Service`] for a service's `Config` (a `clap::Parser`), which by convention holds the
+/// shared flags in a field `service` and its subcommand in a field `command: Option<Command>`, where
+/// `Command` (whichever is in scope: [`Command`] or the service's own) has a `Migrate` variant:
+///
+/// ```ignore
+/// ordo_service::service!(Config, name = "ordo-project", migrations = MIGRATOR, serve = serve);
+/// ```
+///
+/// `serve` is the service's `async fn serve(Config, grpc: TcpListener, ops: TcpListener,
+/// shutdown: CancellationToken) -> anyhow::Result<()>`, which its tests call too.
+#[macro_export]
+macro_rules! service {
+    ($config:ty, name = $name:literal, migrations = $migrator:expr, serve = $serve:path $(,)?) => {
+        impl $crate::Service for $config {
+            const NAME: &'static str = $name;
+
+            fn service_args(&self) -> &$crate::ServiceArgs {
+                &self.service
+            }
+
+            fn migrator() -> &'static $crate::__private::Migrator {
+                &$migrator
+            }
+
+            fn migrate_only(&self) -> bool {
+                matches!(self.command, Some(Command::Migrate))
+            }
+
+            fn serve(
+                self,
+                grpc: $crate::__private::TcpListener,
+                ops: $crate::__private::TcpListener,
+                shutdown: $crate::CancellationToken,
+            ) -> impl ::std::future::Future<Output = $crate::__private::anyhow::Result<()>> + Send {
+                $serve(self, grpc, ops, shutdown)
+            }
+        }
+    };
+}
+
 /// The subcommands every service has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {

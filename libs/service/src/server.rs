@@ -9,6 +9,7 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use ordo_auth::AuthenticateLayer;
+use ordo_events::{Consumer, OutboxSignal, Relay};
 use ordo_platform::ops::Readiness;
 use ordo_platform::shutdown::CancellationToken;
 use sqlx::MySqlPool;
@@ -63,6 +64,28 @@ impl Server {
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.tasks.push(tokio::spawn(task(self.shutdown.clone())));
+    }
+
+    /// Publishes the outbox on `pool` as configured by `args`, woken by `signal` after each commit;
+    /// on shutdown the relay publishes what it holds first.
+    ///
+    /// # Errors
+    ///
+    /// When the relay's configuration is invalid (see [`Relay::new`]).
+    pub fn spawn_relay(&mut self, args: &ServiceArgs, pool: &MySqlPool, signal: OutboxSignal) -> anyhow::Result<()> {
+        let relay = Relay::new(pool.clone(), args.relay_config(), signal).context("outbox relay")?;
+        self.spawn(|shutdown| relay.run(shutdown));
+        Ok(())
+    }
+
+    /// Runs `consumer` until shutdown (it finishes its message first). Its queue and bindings are
+    /// declared before the service answers, so no event published from then on can miss the queue;
+    /// when the broker is down the consumer declares them itself once it connects.
+    pub async fn spawn_consumer(&mut self, consumer: Consumer) {
+        if let Err(error) = consumer.declare_topology().await {
+            tracing::warn!(%error, "could not declare the event queue yet; the consumer will when it connects");
+        }
+        self.spawn(|shutdown| consumer.run(shutdown));
     }
 
     /// Serves a gRPC service, and reports it serving through the health service.

@@ -10,14 +10,13 @@ pub mod domain;
 pub mod grpc;
 pub mod infra;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use ordo_events::{BatchConfig, Consumer, ConsumerConfig};
 use ordo_proto::audit::v1::audit_service_server::AuditServiceServer;
-use ordo_service::{Backends, CancellationToken, IdentityAuth, Server, Service, ServiceArgs, UpstreamArgs};
+use ordo_service::{Backends, CancellationToken, IdentityAuth, Server, ServiceArgs, UpstreamArgs};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
@@ -78,30 +77,7 @@ pub struct Config {
     pub project_url: String,
 }
 
-impl Service for Config {
-    const NAME: &'static str = "ordo-audit";
-
-    fn service_args(&self) -> &ServiceArgs {
-        &self.service
-    }
-
-    fn migrator() -> &'static Migrator {
-        &MIGRATOR
-    }
-
-    fn migrate_only(&self) -> bool {
-        matches!(self.command, Some(Command::Migrate))
-    }
-
-    fn serve(
-        self,
-        grpc: TcpListener,
-        ops: TcpListener,
-        shutdown: CancellationToken,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        serve(self, grpc, ops, shutdown)
-    }
-}
+ordo_service::service!(Config, name = "ordo-audit", migrations = MIGRATOR, serve = serve);
 
 /// A command other than serving.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -159,9 +135,7 @@ pub async fn serve(
         let consumer_config = ConsumerConfig {
             // Room for the next batch to arrive while this one commits.
             prefetch: batch.max_batch.saturating_mul(2),
-            ..ConsumerConfig::new(
-                config.service.amqp_url.expose().clone(),
-                config.service.events_exchange.clone(),
+            ..config.service.consumer_config(
                 config.events_queue.clone(),
                 "audit",
                 infra::consumer::BINDINGS.iter().copied(),

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ordo_auth::session::{SessionAuthority, SessionError};
 use ordo_auth::{AuthenticateLayer, KeySet, KeyStore, TokenIssuer};
-use ordo_events::{OutboxSignal, Relay, RelayConfig};
+use ordo_events::OutboxSignal;
 use ordo_platform::config::Secret;
 use ordo_proto::identity::v1::identity_service_server::IdentityServiceServer;
 pub use ordo_service::Command;
-use ordo_service::{Backends, CancellationToken, Server, Service, ServiceArgs};
+use ordo_service::{Backends, CancellationToken, Server, ServiceArgs};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
@@ -68,30 +68,7 @@ pub struct Config {
     pub hash_concurrency: Option<usize>,
 }
 
-impl Service for Config {
-    const NAME: &'static str = "ordo-identity";
-
-    fn service_args(&self) -> &ServiceArgs {
-        &self.service
-    }
-
-    fn migrator() -> &'static Migrator {
-        &MIGRATOR
-    }
-
-    fn migrate_only(&self) -> bool {
-        matches!(self.command, Some(Command::Migrate))
-    }
-
-    fn serve(
-        self,
-        grpc: TcpListener,
-        ops: TcpListener,
-        shutdown: CancellationToken,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        serve(self, grpc, ops, shutdown)
-    }
-}
+ordo_service::service!(Config, name = "ordo-identity", migrations = MIGRATOR, serve = serve);
 
 /// Creates the schema if needed and applies every migration.
 pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
@@ -141,12 +118,7 @@ pub async fn serve(
     )
     .await?;
 
-    let relay = Relay::new(
-        pool.clone(),
-        RelayConfig::new(config.service.amqp_url.expose().clone(), config.service.events_exchange.clone()),
-        signal,
-    )?;
-    server.spawn(|shutdown| relay.run(shutdown));
+    server.spawn_relay(&config.service, pool, signal)?;
 
     // Identity is the source of truth about its sessions: a missing marker is looked up in its own
     // store, not asked of itself over the network.

@@ -9,13 +9,12 @@ pub mod domain;
 pub mod grpc;
 pub mod infra;
 
-use std::future::Future;
 use std::sync::Arc;
 
-use ordo_events::{Consumer, ConsumerConfig, OutboxSignal, Relay, RelayConfig};
+use ordo_events::{Consumer, OutboxSignal};
 use ordo_proto::project::v1::project_service_server::ProjectServiceServer;
 pub use ordo_service::Command;
-use ordo_service::{Backends, CancellationToken, IdentityAuth, Server, Service, ServiceArgs, UpstreamArgs};
+use ordo_service::{Backends, CancellationToken, IdentityAuth, Server, ServiceArgs, UpstreamArgs};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
@@ -55,30 +54,7 @@ pub struct Config {
     pub events_queue: String,
 }
 
-impl Service for Config {
-    const NAME: &'static str = "ordo-project";
-
-    fn service_args(&self) -> &ServiceArgs {
-        &self.service
-    }
-
-    fn migrator() -> &'static Migrator {
-        &MIGRATOR
-    }
-
-    fn migrate_only(&self) -> bool {
-        matches!(self.command, Some(Command::Migrate))
-    }
-
-    fn serve(
-        self,
-        grpc: TcpListener,
-        ops: TcpListener,
-        shutdown: CancellationToken,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        serve(self, grpc, ops, shutdown)
-    }
-}
+ordo_service::service!(Config, name = "ordo-project", migrations = MIGRATOR, serve = serve);
 
 /// Runs the service on the given listeners until `shutdown` is cancelled, then drains: in-flight
 /// RPCs finish, the relay publishes what it holds, the consumer finishes its message.
@@ -93,8 +69,6 @@ pub async fn serve(
     let backends = Backends::start(&config.service, &MIGRATOR).await?;
     let mut server = Server::new("project", &config.service, shutdown);
     let identity = IdentityAuth::start(&config.upstream, &mut server).await?;
-    let amqp_url = config.service.amqp_url.expose();
-    let exchange = &config.service.events_exchange;
 
     let signal = OutboxSignal::default();
     let cache: Arc<dyn AccessCache> = Arc::new(RedisAccessCache::new(
@@ -108,26 +82,17 @@ pub async fn serve(
         Arc::new(IdentityDirectory::new(identity.client.clone())),
     );
 
-    let relay = Relay::new(backends.pool.clone(), RelayConfig::new(amqp_url.clone(), exchange.clone()), signal)?;
-    server.spawn(|shutdown| relay.run(shutdown));
-
+    server.spawn_relay(&config.service, &backends.pool, signal)?;
     let consumer = Consumer::new(
         backends.pool.clone(),
-        ConsumerConfig::new(
-            amqp_url.clone(),
-            exchange.clone(),
+        config.service.consumer_config(
             config.events_queue.clone(),
             "project",
             infra::consumer::BINDINGS.iter().copied(),
         ),
         IdentityEventHandler::new(cache),
     )?;
-    // Bound before serving, so no event published once the service answers can miss the queue; if
-    // the broker is down the consumer declares it when it connects.
-    if let Err(error) = consumer.declare_topology().await {
-        tracing::warn!(%error, "could not declare the event queue yet; the consumer will when it connects");
-    }
-    server.spawn(|shutdown| consumer.run(shutdown));
+    server.spawn_consumer(consumer).await;
 
     let readiness = backends.readiness().with(identity.keys.clone());
     let authenticate = identity.layer(&config.service, &backends);

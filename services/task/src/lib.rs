@@ -10,16 +10,15 @@ pub mod domain;
 pub mod grpc;
 pub mod infra;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ordo_events::{Consumer, ConsumerConfig, OutboxSignal, Relay, RelayConfig, Subscription, SubscriptionConfig};
+use ordo_events::{Consumer, OutboxSignal, Subscription, SubscriptionConfig};
 use ordo_platform::config::Secret;
 use ordo_proto::task::v1::task_service_server::TaskServiceServer;
 pub use ordo_service::Command;
-use ordo_service::{Backends, CancellationToken, IdentityAuth, Server, Service, ServiceArgs, UpstreamArgs};
+use ordo_service::{Backends, CancellationToken, IdentityAuth, Server, ServiceArgs, UpstreamArgs};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
@@ -101,30 +100,7 @@ pub struct Config {
     pub object_sweep_secs: u64,
 }
 
-impl Service for Config {
-    const NAME: &'static str = "ordo-task";
-
-    fn service_args(&self) -> &ServiceArgs {
-        &self.service
-    }
-
-    fn migrator() -> &'static Migrator {
-        &MIGRATOR
-    }
-
-    fn migrate_only(&self) -> bool {
-        matches!(self.command, Some(Command::Migrate))
-    }
-
-    fn serve(
-        self,
-        grpc: TcpListener,
-        ops: TcpListener,
-        shutdown: CancellationToken,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        serve(self, grpc, ops, shutdown)
-    }
-}
+ordo_service::service!(Config, name = "ordo-task", migrations = MIGRATOR, serve = serve);
 
 /// Runs the service on the given listeners until `shutdown` is cancelled, then drains: in-flight
 /// RPCs finish, the relay publishes what it holds, the consumer finishes its message.
@@ -192,26 +168,13 @@ pub async fn serve(
     let sweep_every = Duration::from_secs(config.object_sweep_secs);
     server.spawn(|shutdown| sweep_objects(sweeper, sweep_every, shutdown));
 
-    let relay = Relay::new(backends.pool.clone(), RelayConfig::new(amqp_url.clone(), exchange.clone()), signal)?;
-    server.spawn(|shutdown| relay.run(shutdown));
-
+    server.spawn_relay(&config.service, &backends.pool, signal)?;
     let consumer = Consumer::new(
         backends.pool.clone(),
-        ConsumerConfig::new(
-            amqp_url.clone(),
-            exchange.clone(),
-            config.events_queue.clone(),
-            "task",
-            infra::consumer::BINDINGS.iter().copied(),
-        ),
+        config.service.consumer_config(config.events_queue.clone(), "task", infra::consumer::BINDINGS.iter().copied()),
         project_events,
     )?;
-    // Bound before serving, so no event published once the service answers can miss the queue; if
-    // the broker is down the consumer declares it when it connects.
-    if let Err(error) = consumer.declare_topology().await {
-        tracing::warn!(%error, "could not declare the event queue yet; the consumer will when it connects");
-    }
-    server.spawn(|shutdown| consumer.run(shutdown));
+    server.spawn_consumer(consumer).await;
 
     let readiness = backends.readiness().with(identity.keys.clone()).with(infra::s3::BucketCheck(objects));
     let authenticate = identity.layer(&config.service, &backends);
