@@ -14,6 +14,7 @@ use ordo_proto::project::v1::ListProjectsRequest;
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::task::v1::GetTaskRequest;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
+use ordo_service::Listeners;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -54,19 +55,23 @@ impl Instance {
         let token = shutdown.clone();
         let (service, ops_addr, task) = match config {
             Config::Identity(config) => {
-                let (ops_addr, task) = spawn(|ops| ordo_identity::serve(*config, listener, ops, token)).await;
+                let (ops_addr, task) =
+                    spawn(|ops| ordo_identity::serve(*config, Listeners { grpc: listener, ops }, token)).await;
                 (Service::Identity, ops_addr, task)
             }
             Config::Project(config) => {
-                let (ops_addr, task) = spawn(|ops| ordo_project::serve(*config, listener, ops, token)).await;
+                let (ops_addr, task) =
+                    spawn(|ops| ordo_project::serve(*config, Listeners { grpc: listener, ops }, token)).await;
                 (Service::Project, ops_addr, task)
             }
             Config::Task(config) => {
-                let (ops_addr, task) = spawn(|ops| ordo_task::serve(*config, listener, ops, token)).await;
+                let (ops_addr, task) =
+                    spawn(|ops| ordo_task::serve(*config, Listeners { grpc: listener, ops }, token)).await;
                 (Service::Task, ops_addr, task)
             }
             Config::Audit(config) => {
-                let (ops_addr, task) = spawn(|ops| ordo_audit::serve(*config, listener, ops, token)).await;
+                let (ops_addr, task) =
+                    spawn(|ops| ordo_audit::serve(*config, Listeners { grpc: listener, ops }, token)).await;
                 (Service::Audit, ops_addr, task)
             }
             Config::Gateway(config) => {

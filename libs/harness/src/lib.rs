@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod instance;
+mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -23,6 +24,7 @@ use tonic::transport::Channel;
 
 use crate::instance::Config;
 pub use crate::instance::Instance;
+pub use crate::users::{PASSWORD, User, bearer};
 
 /// One of the processes a [`Stack`] can run; they start in this order, so each can be pointed at the
 /// ones before it.

@@ -1,19 +1,6 @@
-//! The flags every service shares. Each service's `Config` flattens [`ServiceArgs`] and gives the
-//! defaults that differ between services (addresses, schema) with `mut_arg`, so the flag names,
-//! environment variables and help read the same in every service:
-//!
-//! ```ignore
-//! #[derive(clap::Parser)]
-//! #[command(
-//!     mut_arg("grpc_addr", ordo_service::default_to("127.0.0.1:50053")),
-//!     mut_arg("ops_addr", ordo_service::default_to("127.0.0.1:9103")),
-//!     mut_arg("database_url", ordo_service::default_to("mysql://root@127.0.0.1:3306/ordo_task")),
-//! )]
-//! pub struct Config {
-//!     #[command(flatten)]
-//!     pub service: ordo_service::ServiceArgs,
-//! }
-//! ```
+//! The flags every service shares. Each service's `Config` (declared by [`crate::config!`]) flattens
+//! [`ServiceArgs`] with the defaults that differ between services (addresses, schema) given by
+//! `mut_arg`, so the flag names, environment variables and help read the same in every service.
 
 use std::net::SocketAddr;
 use std::time::Duration;

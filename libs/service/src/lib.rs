@@ -33,13 +33,12 @@ pub use config::{ServiceArgs, UpstreamArgs, default_to};
 pub use identity::IdentityAuth;
 pub use ordo_platform::shutdown::CancellationToken;
 pub use run::{Command, Service, bind, main, migrate_or_serve, run};
-pub use server::Server;
-pub use status::{db_error, status};
+pub use server::{Listeners, Server};
+pub use status::{db_error, status, unique_or};
 
-/// What [`service!`] expands to names, so a service needs no direct dependency for it.
+/// What [`config!`] expands to names, so a service needs no direct dependency for it.
 #[doc(hidden)]
 pub mod __private {
     pub use anyhow;
     pub use sqlx::migrate::Migrator;
-    pub use tokio::net::TcpListener;
 }

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::backends::Backends;
 use crate::config::ServiceArgs;
+use crate::server::Listeners;
 
 /// A service, as its binary runs it: its configuration (parsed from flags and `ORDO_*`
 /// environment variables), its migrations and how it serves.
@@ -26,51 +27,128 @@ pub trait Service: clap::Parser + Send + 'static {
     /// Whether the command line asks to apply the migrations and exit instead of serving.
     fn migrate_only(&self) -> bool;
 
-    /// Runs the service on `grpc` and `ops` until `shutdown` is cancelled, then drains.
+    /// Runs the service on `listeners` until `shutdown` is cancelled, then drains.
     fn serve(
         self,
-        grpc: TcpListener,
-        ops: TcpListener,
+        listeners: Listeners,
         shutdown: CancellationToken,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
-/// Implements [`Service`] for a service's `Config` (a `clap::Parser`), which by convention holds the
-/// shared flags in a field `service` and its subcommand in a field `command: Option<Command>`, where
-/// `Command` (whichever is in scope: [`Command`] or the service's own) has a `Migrate` variant:
+/// Declares a service's `Config` and its migrations, and implements [`Service`] for it.
 ///
 /// ```ignore
-/// ordo_service::service!(Config, name = "ordo-project", migrations = MIGRATOR, serve = serve);
+/// ordo_service::config! {
+///     /// Every setting of the project service, from flags or `ORDO_*` environment variables.
+///     #[service(name = "project", grpc_port = 50052, ops_port = 9102, queue = "project.events", serve = serve)]
+///     pub struct Config {
+///         /// How long a cached access record lives, seconds.
+///         #[arg(long, env = "ORDO_ACCESS_CACHE_TTL_SECS", default_value_t = 600)]
+///         pub access_cache_ttl_secs: u64,
+///     }
+/// }
 /// ```
 ///
-/// `serve` is the service's `async fn serve(Config, grpc: TcpListener, ops: TcpListener,
-/// shutdown: CancellationToken) -> anyhow::Result<()>`, which its tests call too.
+/// declares
+/// - `MIGRATOR`, the migrations in the crate's `migrations/` folder (the outbox's are merged in at
+///   start);
+/// - `Config`, a `clap::Parser` named `ordo-<name>` holding its subcommand (`command`), the flags
+///   every service shares (`service`), whose defaults are `127.0.0.1:<grpc_port>`,
+///   `127.0.0.1:<ops_port>` and the schema `ordo_<name>` on the local MySQL, with `queue` the durable
+///   queue the service consumes events from (`events_queue`, `ORDO_EVENTS_QUEUE`), and then the
+///   fields written in the body.
+///
+/// `serve` is the service's `async fn serve(Config, Listeners, CancellationToken) ->
+/// anyhow::Result<()>`, which its tests call too. A service with
+/// subcommands of its own adds `command = crate::Command` (an enum with a `Migrate` variant) after
+/// `serve`; `#[command(..)]` attributes after `#[service(..)]` adjust the shared flags (say
+/// `mut_arg("database_max_connections", ordo_service::default_to("16"))`).
 #[macro_export]
-macro_rules! service {
-    ($config:ty, name = $name:literal, migrations = $migrator:expr, serve = $serve:path $(,)?) => {
+macro_rules! config {
+    (
+        $(#[doc = $doc:literal])*
+        #[service(
+            name = $name:literal, grpc_port = $grpc:literal, ops_port = $ops:literal
+            $(, queue = $queue:literal)?, serve = $serve:path $(, command = $($command:ident)::+)? $(,)?
+        )]
+        $(#[$meta:meta])*
+        $vis:vis struct $config:ident { $($body:tt)* }
+    ) => {
+        /// The service's own migrations (the events library's outbox tables are merged in at start).
+        pub static MIGRATOR: $crate::__private::Migrator = ::sqlx::migrate!("./migrations");
+
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, clap::Parser)]
+        #[command(
+            name = concat!("ordo-", $name),
+            version,
+            about = concat!("Ordo's ", $name, " service"),
+            mut_arg("grpc_addr", $crate::default_to(concat!("127.0.0.1:", $grpc))),
+            mut_arg("ops_addr", $crate::default_to(concat!("127.0.0.1:", $ops))),
+            mut_arg("database_url", $crate::default_to(concat!("mysql://root@127.0.0.1:3306/ordo_", $name)))
+        )]
+        $(#[$meta])*
+        $vis struct $config {
+            /// What to do; without a command the service runs.
+            #[command(subcommand)]
+            pub command: Option<$crate::config!(@command $($($command)::+)?)>,
+            /// The flags every service shares.
+            #[command(flatten)]
+            pub service: $crate::ServiceArgs,
+            $(
+                /// The durable queue this service consumes other contexts' events from.
+                #[arg(long, env = "ORDO_EVENTS_QUEUE", default_value = $queue)]
+                pub events_queue: String,
+            )?
+            $($body)*
+        }
+
         impl $crate::Service for $config {
-            const NAME: &'static str = $name;
+            const NAME: &'static str = concat!("ordo-", $name);
 
             fn service_args(&self) -> &$crate::ServiceArgs {
                 &self.service
             }
 
             fn migrator() -> &'static $crate::__private::Migrator {
-                &$migrator
+                &MIGRATOR
             }
 
-            fn migrate_only(&self) -> bool {
-                matches!(self.command, Some(Command::Migrate))
-            }
+            $crate::config!(@migrate_only $($($command)::+)?);
 
             fn serve(
                 self,
-                grpc: $crate::__private::TcpListener,
-                ops: $crate::__private::TcpListener,
+                listeners: $crate::Listeners,
                 shutdown: $crate::CancellationToken,
             ) -> impl ::std::future::Future<Output = $crate::__private::anyhow::Result<()>> + Send {
-                $serve(self, grpc, ops, shutdown)
+                $serve(self, listeners, shutdown)
             }
+        }
+
+        #[cfg(test)]
+        mod config_tests {
+            #[test]
+            fn the_service_runs_on_a_developer_machine_without_a_flag() {
+                use clap::{CommandFactory as _, Parser as _};
+                super::$config::command().debug_assert();
+                let config = super::$config::try_parse_from([concat!("ordo-", $name)]);
+                let config = config.unwrap_or_else(|error| panic!("{error}"));
+                assert_eq!(config.service.grpc_addr.to_string(), concat!("127.0.0.1:", $grpc));
+                assert_eq!(config.service.ops_addr.to_string(), concat!("127.0.0.1:", $ops));
+                assert_eq!(config.service.database_url.expose(), concat!("mysql://root@127.0.0.1:3306/ordo_", $name));
+            }
+        }
+    };
+    (@command) => { $crate::Command };
+    (@command $($command:ident)::+) => { $($command)::+ };
+    (@migrate_only) => {
+        fn migrate_only(&self) -> bool {
+            matches!(self.command, Some($crate::Command::Migrate))
+        }
+    };
+    (@migrate_only $($command:ident)::+) => {
+        fn migrate_only(&self) -> bool {
+            matches!(self.command, Some($($command)::+::Migrate))
         }
     };
 }
@@ -96,8 +174,8 @@ pub async fn migrate_or_serve<S: Service>(config: S) -> anyhow::Result<()> {
         tracing::info!("migrations applied");
         return Ok(());
     }
-    let (grpc, ops) = bind(config.service_args()).await?;
-    config.serve(grpc, ops, ordo_platform::shutdown::on_signal()).await
+    let listeners = bind(config.service_args()).await?;
+    config.serve(listeners, ordo_platform::shutdown::on_signal()).await
 }
 
 /// Parses the configuration `S` from flags and environment, builds the runtime with the configured
@@ -119,8 +197,8 @@ where
 }
 
 /// Binds the gRPC and ops listeners at the configured addresses.
-pub async fn bind(args: &ServiceArgs) -> anyhow::Result<(TcpListener, TcpListener)> {
+pub async fn bind(args: &ServiceArgs) -> anyhow::Result<Listeners> {
     let grpc = TcpListener::bind(args.grpc_addr).await.with_context(|| format!("bind {}", args.grpc_addr))?;
     let ops = TcpListener::bind(args.ops_addr).await.with_context(|| format!("bind {}", args.ops_addr))?;
-    Ok((grpc, ops))
+    Ok(Listeners { grpc, ops })
 }

@@ -13,13 +13,25 @@ use ordo_events::{Consumer, OutboxSignal, Relay};
 use ordo_platform::ops::Readiness;
 use ordo_platform::shutdown::CancellationToken;
 use sqlx::MySqlPool;
+use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 
+use crate::backends::Backends;
 use crate::config::ServiceArgs;
+use crate::identity::IdentityAuth;
+
+/// The two ports a service listens on: gRPC, and the ops HTTP port (`/healthz`, `/readyz`, `/metrics`).
+#[derive(Debug)]
+pub struct Listeners {
+    /// The gRPC API.
+    pub grpc: TcpListener,
+    /// `/healthz`, `/readyz` and `/metrics`.
+    pub ops: TcpListener,
+}
 
 /// A route of one gRPC method, type-erased.
 type MethodRoute = tower::util::BoxCloneSyncService<http::Request<axum::body::Body>, http::Response<Body>, Infallible>;
@@ -49,6 +61,24 @@ impl Server {
             methods: Vec::new(),
             tasks: Vec::new(),
         }
+    }
+
+    /// How every service starts: installs the metrics recorder (before anything records, or the
+    /// first measurements are lost), connects the database (migrated with `migrator`) and Redis, and
+    /// returns them with the server of service `name`.
+    ///
+    /// # Errors
+    ///
+    /// When the database or Redis cannot be reached or the migrations fail.
+    pub async fn start(
+        name: &'static str,
+        args: &ServiceArgs,
+        migrator: &Migrator,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<(Self, Backends)> {
+        ordo_platform::ops::metrics_handle();
+        let backends = Backends::start(args, migrator).await?;
+        Ok((Self::new(name, args, shutdown), backends))
     }
 
     /// The token that stops the service.
@@ -116,16 +146,38 @@ impl Server {
         self
     }
 
-    /// Serves gRPC on `grpc` (every RPC through `authenticate`) and the ops routes on `ops` until
-    /// shutdown, then drains as the module says and closes `pool`.
+    /// Serves as [`Server::serve`] does, every RPC authenticated with `identity`'s keys and session
+    /// checks, ready once `backends` answer and identity's keys are in.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::serve`].
+    pub async fn serve_checked(
+        self,
+        listeners: Listeners,
+        identity: &IdentityAuth,
+        args: &ServiceArgs,
+        backends: Backends,
+    ) -> anyhow::Result<()> {
+        let readiness = backends.readiness().with(identity.keys.clone());
+        let authenticate = identity.layer(args, &backends);
+        self.serve(listeners, readiness, authenticate, backends.pool).await
+    }
+
+    /// Serves gRPC on `listeners.grpc` (every RPC through `authenticate`) and the ops routes on
+    /// `listeners.ops` until shutdown, then drains as the module says and closes `pool`.
+    ///
+    /// # Errors
+    ///
+    /// When a listener fails or reflection cannot be built.
     pub async fn serve(
         mut self,
-        grpc: TcpListener,
-        ops: TcpListener,
+        listeners: Listeners,
         readiness: Readiness,
         authenticate: AuthenticateLayer,
         pool: MySqlPool,
     ) -> anyhow::Result<()> {
+        let Listeners { grpc, ops } = listeners;
         let (health, health_service) = tonic_health::server::health_reporter();
         for name in &self.served {
             health.set_service_status(name, tonic_health::ServingStatus::Serving).await;

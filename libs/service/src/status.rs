@@ -53,6 +53,16 @@ pub fn db_error(error: sqlx::Error) -> Error {
     }
 }
 
+/// The result of a write whose one expected failure is a duplicate of a unique key, which `taken`
+/// names (say "email already taken"); any other database error as [`db_error`] maps it.
+///
+/// # Errors
+///
+/// `taken()` for a duplicate key, else [`db_error`]'s answer.
+pub fn unique_or<T>(result: Result<T, sqlx::Error>, taken: impl FnOnce() -> Error) -> Result<T, Error> {
+    result.map_err(|error| if ordo_platform::db::is_unique_violation(&error) { taken() } else { db_error(error) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

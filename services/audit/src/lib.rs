@@ -16,9 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ordo_events::{BatchConfig, Consumer, ConsumerConfig};
 use ordo_proto::audit::v1::audit_service_server::AuditServiceServer;
-use ordo_service::{Backends, CancellationToken, IdentityAuth, Server, ServiceArgs, UpstreamArgs};
-use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
+use ordo_service::{Backends, CancellationToken, IdentityAuth, Listeners, Server, UpstreamArgs};
 
 use crate::app::AuditQueries;
 use crate::domain::Verdict;
@@ -26,58 +24,37 @@ use crate::infra::consumer::AuditHandler;
 use crate::infra::mysql::MySqlAuditLog;
 use crate::infra::project::ProjectServiceRoles;
 
-/// The audit service's own migrations (the events library's tables are merged in at start).
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
-
-/// Every setting of the audit service, from flags or `ORDO_*` environment variables.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "ordo-audit",
-    version,
-    about = "Ordo's audit service",
-    mut_arg("grpc_addr", ordo_service::default_to("127.0.0.1:50055")),
-    mut_arg("ops_addr", ordo_service::default_to("127.0.0.1:9105")),
-    mut_arg("database_url", ordo_service::default_to("mysql://root@127.0.0.1:3306/ordo_audit")),
-    mut_arg("database_max_connections", ordo_service::default_to("16"))
-)]
-pub struct Config {
-    /// What to do; without a command the service runs.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// The flags every service shares.
-    #[command(flatten)]
-    pub service: ServiceArgs,
-    /// Identity and the timeout of calls to other services.
-    #[command(flatten)]
-    pub upstream: UpstreamArgs,
-
-    /// The durable queue this service consumes every event from.
-    #[arg(long, env = "ORDO_EVENTS_QUEUE", default_value = "audit.events")]
-    pub events_queue: String,
-    /// Apply migrations at start. Deployments turn this off and run `migrate` as a separate user, so
-    /// the running service's database user needs no DDL privilege at all (the log is append-only:
-    /// deploy/mysql/audit-grants.sql).
-    #[arg(long, env = "ORDO_MIGRATE_AT_START", default_value_t = true, action = clap::ArgAction::Set)]
-    pub migrate_at_start: bool,
-    /// Consumers appending at once (appends are serialised on the chain's head; more consumers
-    /// overlap the network and decoding with the appends).
-    #[arg(long, env = "ORDO_AUDIT_CONSUMERS", default_value_t = 2)]
-    pub consumers: u16,
-    /// Most events a consumer appends in one transaction (one lock of the chain's head, one commit);
-    /// each consumer's prefetch is twice this. 1 appends every event in a transaction of its own.
-    #[arg(long, env = "ORDO_AUDIT_APPEND_BATCH", default_value_t = 128,
-          value_parser = clap::value_parser!(u16).range(1..=1000))]
-    pub append_batch: u16,
-    /// How long a consumer waits for more events to fill a batch, milliseconds; 0 appends only what
-    /// has already arrived.
-    #[arg(long, env = "ORDO_AUDIT_APPEND_BATCH_WAIT_MS", default_value_t = 5)]
-    pub append_batch_wait_ms: u64,
-    /// gRPC URL of the project service (who manages which project).
-    #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
-    pub project_url: String,
+ordo_service::config! {
+    /// Every setting of the audit service, from flags or `ORDO_*` environment variables.
+    #[service(name = "audit", grpc_port = 50055, ops_port = 9105, queue = "audit.events", serve = serve, command = crate::Command)]
+    #[command(mut_arg("database_max_connections", ordo_service::default_to("16")))]
+    pub struct Config {
+        /// Apply migrations at start. Deployments turn this off and run `migrate` as a separate user, so
+        /// the running service's database user needs no DDL privilege at all (the log is append-only:
+        /// deploy/mysql/audit-grants.sql).
+        #[arg(long, env = "ORDO_MIGRATE_AT_START", default_value_t = true, action = clap::ArgAction::Set)]
+        pub migrate_at_start: bool,
+        /// Consumers appending at once (appends are serialised on the chain's head; more consumers
+        /// overlap the network and decoding with the appends).
+        #[arg(long, env = "ORDO_AUDIT_CONSUMERS", default_value_t = 2)]
+        pub consumers: u16,
+        /// Most events a consumer appends in one transaction (one lock of the chain's head, one commit);
+        /// each consumer's prefetch is twice this. 1 appends every event in a transaction of its own.
+        #[arg(long, env = "ORDO_AUDIT_APPEND_BATCH", default_value_t = 128,
+              value_parser = clap::value_parser!(u16).range(1..=1000))]
+        pub append_batch: u16,
+        /// How long a consumer waits for more events to fill a batch, milliseconds; 0 appends only what
+        /// has already arrived.
+        #[arg(long, env = "ORDO_AUDIT_APPEND_BATCH_WAIT_MS", default_value_t = 5)]
+        pub append_batch_wait_ms: u64,
+        /// gRPC URL of the project service (who manages which project).
+        #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
+        pub project_url: String,
+        /// Identity and the timeout of calls to other services.
+        #[command(flatten)]
+        pub upstream: UpstreamArgs,
+    }
 }
-
-ordo_service::service!(Config, name = "ordo-audit", migrations = MIGRATOR, serve = serve);
 
 /// A command other than serving.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -108,12 +85,7 @@ pub async fn verify(config: &Config) -> anyhow::Result<Verdict> {
 
 /// Runs the consumers and the query server until `shutdown` is cancelled, then drains: in-flight
 /// queries finish and each consumer finishes its message.
-pub async fn serve(
-    config: Config,
-    grpc_listener: TcpListener,
-    ops_listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
     // Install the metrics recorder before anything records: earlier measurements would be lost.
     ordo_platform::ops::metrics_handle();
     let pool = if config.migrate_at_start {
@@ -157,26 +129,6 @@ pub async fn serve(
         Arc::new(ProjectServiceRoles::new(projects)),
     );
 
-    let readiness = backends.readiness().with(identity.keys.clone());
-    let authenticate = identity.layer(&config.service, &backends);
     server.add_service(AuditServiceServer::new(grpc::AuditGrpc::new(queries)));
-    server.serve(grpc_listener, ops_listener, readiness, authenticate, backends.pool).await
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use clap::{CommandFactory as _, Parser as _};
-
-    use super::Config;
-
-    #[test]
-    fn the_service_runs_on_a_developer_machine_without_a_flag() {
-        Config::command().debug_assert();
-        let config = Config::try_parse_from(["ordo-audit"]).unwrap();
-        assert_eq!(config.service.grpc_addr.to_string(), "127.0.0.1:50055");
-        assert_eq!(config.service.ops_addr.to_string(), "127.0.0.1:9105");
-        assert_eq!(config.service.database_url.expose(), "mysql://root@127.0.0.1:3306/ordo_audit");
-    }
+    server.serve_checked(listeners, &identity, &config.service, backends).await
 }

@@ -6,15 +6,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ordo_harness::Service;
+use ordo_harness::{Service, bearer};
 use ordo_proto::audit::v1 as apb;
 use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
 use ordo_proto::identity::v1 as idpb;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_testkit::TestEnv;
 use tonic::transport::Channel;
-
-const PASSWORD: &str = "correct horse battery staple";
 
 struct Stack {
     identity: IdentityServiceClient<Channel>,
@@ -27,33 +25,14 @@ impl Stack {
         self.processes.stop().await.unwrap();
     }
 
-    /// Registers `email` and logs it in; the access token.
-    async fn signed_up(&mut self, email: &str) -> String {
-        let register = idpb::RegisterRequest {
-            email: email.to_owned(),
-            password: PASSWORD.to_owned(),
-            display_name: "Someone".to_owned(),
-            client: None,
-        };
-        self.identity.register(register).await.unwrap();
-        let login = idpb::LoginRequest { email: email.to_owned(), password: PASSWORD.to_owned(), client: None };
-        self.identity.login(login).await.unwrap().into_inner().tokens.unwrap().access_token
-    }
-
     async fn list_records(&self, token: &str) -> Result<(), tonic::Status> {
         let mut client = AuditServiceClient::new(channel(self.audit));
-        client.list_records(authorized(apb::ListRecordsRequest::default(), token)).await.map(drop)
+        client.list_records(bearer(token, apb::ListRecordsRequest::default())).await.map(drop)
     }
 }
 
 fn channel(addr: SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy()
-}
-
-fn authorized<T>(message: T, access_token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {access_token}").parse().unwrap());
-    request
 }
 
 async fn spawn(env: &TestEnv) -> Stack {
@@ -79,11 +58,11 @@ async fn audit_refuses_a_token_whose_session_was_logged_out() {
     // Arrange: the first account is an admin, whose token lists the log.
     let env = TestEnv::new();
     let mut stack = spawn(&env).await;
-    let token = stack.signed_up("auditor@example.com").await;
+    let token = stack.processes.sign_up("auditor@example.com").await.access_token;
     assert_eq!(code(stack.list_records(&token).await), tonic::Code::Ok);
 
     // Act: the session ends; a live answer is trusted for at most the session cache time (1 s).
-    stack.identity.logout(authorized(idpb::LogoutRequest { client: None }, &token)).await.unwrap();
+    stack.identity.logout(bearer(&token, idpb::LogoutRequest { client: None })).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let refused = stack.list_records(&token).await;
 

@@ -19,56 +19,37 @@ use ordo_events::OutboxSignal;
 use ordo_platform::config::Secret;
 use ordo_proto::identity::v1::identity_service_server::IdentityServiceServer;
 pub use ordo_service::Command;
-use ordo_service::{Backends, CancellationToken, Server, ServiceArgs};
-use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
+use ordo_service::{Backends, CancellationToken, Listeners, Server};
 
 use crate::app::{IdentityService, IdentitySettings};
 use crate::infra::{Argon2Hasher, MySqlIdentityStore, RedisLoginThrottle, RedisSessionCache, RedisUserCache};
 
-/// Identity's own migrations (the events library's outbox tables are merged in at start).
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+ordo_service::config! {
+    /// Every setting of the identity service, from flags or `ORDO_*` environment variables.
+    #[service(name = "identity", grpc_port = 50051, ops_port = 9101, serve = serve)]
+    pub struct Config {
 
-/// Every setting of the identity service, from flags or `ORDO_*` environment variables.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "ordo-identity",
-    version,
-    about = "Ordo's identity service",
-    mut_arg("grpc_addr", ordo_service::default_to("127.0.0.1:50051")),
-    mut_arg("ops_addr", ordo_service::default_to("127.0.0.1:9101")),
-    mut_arg("database_url", ordo_service::default_to("mysql://root@127.0.0.1:3306/ordo_identity"))
-)]
-pub struct Config {
-    /// What to do; without a command the service runs.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// The flags every service shares.
-    #[command(flatten)]
-    pub service: ServiceArgs,
-
-    /// Ed25519 signing key, base64 of PKCS#8 DER; when unset, a key generated at first start is kept
-    /// in the database and shared by every instance.
-    #[arg(long, env = "ORDO_JWT_PRIVATE_KEY", hide_env_values = true)]
-    pub jwt_private_key: Option<Secret<String>>,
-    /// Access token lifetime, seconds.
-    #[arg(long, env = "ORDO_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
-    pub access_token_ttl_secs: i64,
-    /// Refresh token (and idle session) lifetime, seconds.
-    #[arg(long, env = "ORDO_REFRESH_TOKEN_TTL_SECS", default_value_t = 2_592_000)]
-    pub refresh_token_ttl_secs: i64,
-    /// Failed logins for one email before it is locked out.
-    #[arg(long, env = "ORDO_LOGIN_MAX_FAILURES", default_value_t = 5)]
-    pub login_max_failures: u64,
-    /// The lockout window, seconds.
-    #[arg(long, env = "ORDO_LOGIN_WINDOW_SECS", default_value_t = 900)]
-    pub login_window_secs: u64,
-    /// Password hashes computed at once (default: half the cores, at least one).
-    #[arg(long, env = "ORDO_HASH_CONCURRENCY")]
-    pub hash_concurrency: Option<usize>,
+        /// Ed25519 signing key, base64 of PKCS#8 DER; when unset, a key generated at first start is kept
+        /// in the database and shared by every instance.
+        #[arg(long, env = "ORDO_JWT_PRIVATE_KEY", hide_env_values = true)]
+        pub jwt_private_key: Option<Secret<String>>,
+        /// Access token lifetime, seconds.
+        #[arg(long, env = "ORDO_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+        pub access_token_ttl_secs: i64,
+        /// Refresh token (and idle session) lifetime, seconds.
+        #[arg(long, env = "ORDO_REFRESH_TOKEN_TTL_SECS", default_value_t = 2_592_000)]
+        pub refresh_token_ttl_secs: i64,
+        /// Failed logins for one email before it is locked out.
+        #[arg(long, env = "ORDO_LOGIN_MAX_FAILURES", default_value_t = 5)]
+        pub login_max_failures: u64,
+        /// The lockout window, seconds.
+        #[arg(long, env = "ORDO_LOGIN_WINDOW_SECS", default_value_t = 900)]
+        pub login_window_secs: u64,
+        /// Password hashes computed at once (default: half the cores, at least one).
+        #[arg(long, env = "ORDO_HASH_CONCURRENCY")]
+        pub hash_concurrency: Option<usize>,
+    }
 }
-
-ordo_service::service!(Config, name = "ordo-identity", migrations = MIGRATOR, serve = serve);
 
 /// Creates the schema if needed and applies every migration.
 pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
@@ -77,16 +58,8 @@ pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
 
 /// Runs the service on the given listeners until `shutdown` is cancelled, then drains: in-flight
 /// RPCs finish, the relay publishes what it holds.
-pub async fn serve(
-    config: Config,
-    grpc_listener: TcpListener,
-    ops_listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    // Install the metrics recorder before anything records: earlier measurements would be lost.
-    ordo_platform::ops::metrics_handle();
-    let backends = Backends::start(&config.service, &MIGRATOR).await?;
-    let mut server = Server::new("identity", &config.service, shutdown);
+pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let (mut server, backends) = Server::start("identity", &config.service, &MIGRATOR, shutdown).await?;
     let (pool, redis, prefix) = (&backends.pool, &backends.redis, &config.service.redis_prefix);
 
     let key = infra::signing_key::load(pool, config.jwt_private_key.as_ref().map(|k| k.expose().as_str()))
@@ -125,7 +98,7 @@ pub async fn serve(
     let sessions = backends.sessions(&config.service, Arc::new(OwnSessions(service.clone())));
     let readiness = backends.readiness();
     server.add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(service)));
-    server.serve(grpc_listener, ops_listener, readiness, AuthenticateLayer::new(keys, sessions), backends.pool).await
+    server.serve(listeners, readiness, AuthenticateLayer::new(keys, sessions), backends.pool).await
 }
 
 /// Identity's own answer about a session: its store (MySQL), which also writes the marker again.
@@ -140,23 +113,5 @@ impl SessionAuthority for OwnSessions {
                 .await
                 .map_err(|error| SessionError::Unavailable(error.to_string()))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use clap::{CommandFactory as _, Parser as _};
-
-    use super::Config;
-
-    #[test]
-    fn the_service_runs_on_a_developer_machine_without_a_flag() {
-        Config::command().debug_assert();
-        let config = Config::try_parse_from(["ordo-identity"]).unwrap();
-        assert_eq!(config.service.grpc_addr.to_string(), "127.0.0.1:50051");
-        assert_eq!(config.service.ops_addr.to_string(), "127.0.0.1:9101");
-        assert_eq!(config.service.database_url.expose(), "mysql://root@127.0.0.1:3306/ordo_identity");
     }
 }

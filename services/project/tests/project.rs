@@ -22,8 +22,6 @@ use sqlx::MySqlPool;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-const PASSWORD: &str = "correct horse battery staple";
-
 /// Identity and the project service of one test.
 struct Stack {
     identity: IdentityServiceClient<Channel>,
@@ -45,9 +43,7 @@ fn client_info() -> Option<pb::ClientInfo> {
 }
 
 fn as_user<T>(user: &User, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {}", user.token).parse().unwrap());
-    request
+    ordo_harness::bearer(&user.token, message)
 }
 
 async fn spawn(env: &TestEnv) -> Stack {
@@ -66,28 +62,8 @@ async fn spawn(env: &TestEnv) -> Stack {
 impl Stack {
     /// Registers `email` and logs it in.
     async fn user(&mut self, email: &str) -> User {
-        let registered = self
-            .identity
-            .register(idpb::RegisterRequest {
-                email: email.to_owned(),
-                password: PASSWORD.to_owned(),
-                display_name: "Someone".to_owned(),
-                client: None,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .user
-            .unwrap();
-        let tokens = self
-            .identity
-            .login(idpb::LoginRequest { email: email.to_owned(), password: PASSWORD.to_owned(), client: None })
-            .await
-            .unwrap()
-            .into_inner()
-            .tokens
-            .unwrap();
-        let user = User { id: registered.id.parse().unwrap(), token: tokens.access_token };
+        let signed_up = self.processes.sign_up(email).await;
+        let user = User { id: signed_up.id.parse().unwrap(), token: signed_up.access_token };
         // The project service may still be starting (migrations, identity's keys).
         for _ in 0..100 {
             let request = as_user(&user, pb::ListProjectsRequest::default());

@@ -18,9 +18,7 @@ use ordo_events::{Consumer, OutboxSignal, Subscription, SubscriptionConfig};
 use ordo_platform::config::Secret;
 use ordo_proto::task::v1::task_service_server::TaskServiceServer;
 pub use ordo_service::Command;
-use ordo_service::{Backends, CancellationToken, IdentityAuth, Server, ServiceArgs, UpstreamArgs};
-use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
+use ordo_service::{CancellationToken, IdentityAuth, Listeners, Server, UpstreamArgs};
 
 use crate::app::ports::PageCache;
 use crate::app::{AccessCache, AttachmentSettings, TaskService};
@@ -29,91 +27,62 @@ use crate::infra::{
     S3Settings,
 };
 
-/// The task service's own migrations (the events library's outbox tables are merged in at start).
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
-
-/// Every setting of the task service, from flags or `ORDO_*` environment variables.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "ordo-task",
-    version,
-    about = "Ordo's task service",
-    mut_arg("grpc_addr", ordo_service::default_to("127.0.0.1:50053")),
-    mut_arg("ops_addr", ordo_service::default_to("127.0.0.1:9103")),
-    mut_arg("database_url", ordo_service::default_to("mysql://root@127.0.0.1:3306/ordo_task"))
-)]
-pub struct Config {
-    /// What to do; without a command the service runs.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// The flags every service shares.
-    #[command(flatten)]
-    pub service: ServiceArgs,
-    /// Identity and the timeout of calls to other services.
-    #[command(flatten)]
-    pub upstream: UpstreamArgs,
-
-    /// The durable queue this service consumes the project service's events from.
-    #[arg(long, env = "ORDO_EVENTS_QUEUE", default_value = "task.events")]
-    pub events_queue: String,
-    /// gRPC URL of the project service (who may do what in which project).
-    #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
-    pub project_url: String,
-    /// How long an answer of the project service (a user's standing in a project) is reused,
-    /// milliseconds; the events that change it drop it sooner. 0 asks every time.
-    #[arg(long, env = "ORDO_ACCESS_CACHE_TTL_MS", default_value_t = 5000)]
-    pub access_cache_ttl_ms: u64,
-    /// Most answers of the project service kept at once.
-    #[arg(long, env = "ORDO_ACCESS_CACHE_CAPACITY", default_value_t = 100_000)]
-    pub access_cache_capacity: usize,
-    /// How long an encoded page of a project's task list is kept in Redis, seconds; any change to
-    /// the project's tasks makes its pages stale at once. 0 turns the page cache off.
-    #[arg(long, env = "ORDO_LIST_CACHE_TTL_SECS", default_value_t = 30)]
-    pub list_cache_ttl_secs: u64,
-    /// S3 endpoint for attachments, e.g. a local S3-compatible server; empty for AWS itself.
-    #[arg(long, env = "ORDO_S3_ENDPOINT", default_value = "http://127.0.0.1:9000")]
-    pub s3_endpoint: String,
-    /// Region of the attachment bucket.
-    #[arg(long, env = "ORDO_S3_REGION", default_value = "us-east-1")]
-    pub s3_region: String,
-    /// Bucket of attachment objects (created at start when missing).
-    #[arg(long, env = "ORDO_S3_BUCKET", default_value = "ordo-attachments")]
-    pub s3_bucket: String,
-    /// Access key id; unset uses the AWS default chain (environment, ECS task role, ...).
-    #[arg(long, env = "ORDO_S3_ACCESS_KEY_ID", requires = "s3_secret_access_key")]
-    pub s3_access_key_id: Option<String>,
-    /// Secret access key, with --s3-access-key-id.
-    #[arg(long, env = "ORDO_S3_SECRET_ACCESS_KEY", requires = "s3_access_key_id")]
-    pub s3_secret_access_key: Option<Secret<String>>,
-    /// Virtual-hosted-style bucket addressing (`bucket.endpoint`), as AWS prefers; off uses path style
-    /// (`endpoint/bucket`), which local S3-compatible servers need.
-    #[arg(long, env = "ORDO_S3_VIRTUAL_HOSTED", default_value_t = false)]
-    pub s3_virtual_hosted: bool,
-    /// Largest attachment, in bytes (25 MiB).
-    #[arg(long, env = "ORDO_MAX_ATTACHMENT_BYTES", default_value_t = 26_214_400)]
-    pub max_attachment_bytes: u64,
-    /// Lifetime of presigned download URLs, seconds; 0 turns them off.
-    #[arg(long, env = "ORDO_PRESIGN_TTL_SECS", default_value_t = 300)]
-    pub presign_ttl_secs: u64,
-    /// How often deleted attachments' objects are swept from storage, seconds.
-    #[arg(long, env = "ORDO_OBJECT_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-    pub object_sweep_secs: u64,
+ordo_service::config! {
+    /// Every setting of the task service, from flags or `ORDO_*` environment variables.
+    #[service(name = "task", grpc_port = 50053, ops_port = 9103, queue = "task.events", serve = serve)]
+    pub struct Config {
+        /// gRPC URL of the project service (who may do what in which project).
+        #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
+        pub project_url: String,
+        /// How long an answer of the project service (a user's standing in a project) is reused,
+        /// milliseconds; the events that change it drop it sooner. 0 asks every time.
+        #[arg(long, env = "ORDO_ACCESS_CACHE_TTL_MS", default_value_t = 5000)]
+        pub access_cache_ttl_ms: u64,
+        /// Most answers of the project service kept at once.
+        #[arg(long, env = "ORDO_ACCESS_CACHE_CAPACITY", default_value_t = 100_000)]
+        pub access_cache_capacity: usize,
+        /// How long an encoded page of a project's task list is kept in Redis, seconds; any change to
+        /// the project's tasks makes its pages stale at once. 0 turns the page cache off.
+        #[arg(long, env = "ORDO_LIST_CACHE_TTL_SECS", default_value_t = 30)]
+        pub list_cache_ttl_secs: u64,
+        /// S3 endpoint for attachments, e.g. a local S3-compatible server; empty for AWS itself.
+        #[arg(long, env = "ORDO_S3_ENDPOINT", default_value = "http://127.0.0.1:9000")]
+        pub s3_endpoint: String,
+        /// Region of the attachment bucket.
+        #[arg(long, env = "ORDO_S3_REGION", default_value = "us-east-1")]
+        pub s3_region: String,
+        /// Bucket of attachment objects (created at start when missing).
+        #[arg(long, env = "ORDO_S3_BUCKET", default_value = "ordo-attachments")]
+        pub s3_bucket: String,
+        /// Access key id; unset uses the AWS default chain (environment, ECS task role, ...).
+        #[arg(long, env = "ORDO_S3_ACCESS_KEY_ID", requires = "s3_secret_access_key")]
+        pub s3_access_key_id: Option<String>,
+        /// Secret access key, with --s3-access-key-id.
+        #[arg(long, env = "ORDO_S3_SECRET_ACCESS_KEY", requires = "s3_access_key_id")]
+        pub s3_secret_access_key: Option<Secret<String>>,
+        /// Virtual-hosted-style bucket addressing (`bucket.endpoint`), as AWS prefers; off uses path style
+        /// (`endpoint/bucket`), which local S3-compatible servers need.
+        #[arg(long, env = "ORDO_S3_VIRTUAL_HOSTED", default_value_t = false)]
+        pub s3_virtual_hosted: bool,
+        /// Largest attachment, in bytes (25 MiB).
+        #[arg(long, env = "ORDO_MAX_ATTACHMENT_BYTES", default_value_t = 26_214_400)]
+        pub max_attachment_bytes: u64,
+        /// Lifetime of presigned download URLs, seconds; 0 turns them off.
+        #[arg(long, env = "ORDO_PRESIGN_TTL_SECS", default_value_t = 300)]
+        pub presign_ttl_secs: u64,
+        /// How often deleted attachments' objects are swept from storage, seconds.
+        #[arg(long, env = "ORDO_OBJECT_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+        pub object_sweep_secs: u64,
+        /// Identity and the timeout of calls to other services.
+        #[command(flatten)]
+        pub upstream: UpstreamArgs,
+    }
 }
-
-ordo_service::service!(Config, name = "ordo-task", migrations = MIGRATOR, serve = serve);
 
 /// Runs the service on the given listeners until `shutdown` is cancelled, then drains: in-flight
 /// RPCs finish, the relay publishes what it holds, the consumer finishes its message.
-pub async fn serve(
-    config: Config,
-    grpc_listener: TcpListener,
-    ops_listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    // Install the metrics recorder before anything records: earlier measurements would be lost.
-    ordo_platform::ops::metrics_handle();
-    let backends = Backends::start(&config.service, &MIGRATOR).await?;
-    let mut server = Server::new("task", &config.service, shutdown);
+pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let (mut server, backends) = Server::start("task", &config.service, &MIGRATOR, shutdown).await?;
     let identity = IdentityAuth::start(&config.upstream, &mut server).await?;
     let timeout = config.upstream.backend_timeout;
     let amqp_url = config.service.amqp_url.expose();
@@ -181,7 +150,7 @@ pub async fn serve(
     let tasks = grpc::TaskGrpc::new(service);
     server.add_method_route(grpc::ListTasksRoute::PATH, grpc::ListTasksRoute::new(tasks.clone()));
     server.add_service(TaskServiceServer::new(tasks));
-    server.serve(grpc_listener, ops_listener, readiness, authenticate, backends.pool).await
+    server.serve(listeners, readiness, authenticate, backends.pool).await
 }
 
 /// The object store settings of `config`.
@@ -213,23 +182,5 @@ async fn sweep_objects(service: TaskService, every: Duration, shutdown: Cancella
             Ok(swept) => tracing::info!(swept, "deleted objects swept from storage"),
             Err(error) => tracing::warn!(%error, "sweeping deleted objects failed; retrying later"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use clap::{CommandFactory as _, Parser as _};
-
-    use super::Config;
-
-    #[test]
-    fn the_service_runs_on_a_developer_machine_without_a_flag() {
-        Config::command().debug_assert();
-        let config = Config::try_parse_from(["ordo-task"]).unwrap();
-        assert_eq!(config.service.grpc_addr.to_string(), "127.0.0.1:50053");
-        assert_eq!(config.service.ops_addr.to_string(), "127.0.0.1:9103");
-        assert_eq!(config.service.database_url.expose(), "mysql://root@127.0.0.1:3306/ordo_task");
     }
 }

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ordo_harness::Service;
+use ordo_harness::{PASSWORD, Service, bearer};
 use ordo_proto::identity::v1 as idpb;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_proto::project::v1 as ppb;
@@ -15,8 +15,6 @@ use ordo_proto::task::v1 as tpb;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use ordo_testkit::TestEnv;
 use tonic::transport::Channel;
-
-const PASSWORD: &str = "correct horse battery staple";
 
 struct Stack {
     identity: IdentityServiceClient<Channel>,
@@ -30,39 +28,20 @@ impl Stack {
         self.processes.stop().await.unwrap();
     }
 
-    /// Registers `email` and logs it in; the access token.
-    async fn signed_up(&mut self, email: &str) -> String {
-        let register = idpb::RegisterRequest {
-            email: email.to_owned(),
-            password: PASSWORD.to_owned(),
-            display_name: "Someone".to_owned(),
-            client: None,
-        };
-        self.identity.register(register).await.unwrap();
-        let login = idpb::LoginRequest { email: email.to_owned(), password: PASSWORD.to_owned(), client: None };
-        self.identity.login(login).await.unwrap().into_inner().tokens.unwrap().access_token
-    }
-
     async fn list_projects(&self, token: &str) -> Result<(), tonic::Status> {
         let mut client = ProjectServiceClient::new(channel(self.project));
-        client.list_projects(authorized(ppb::ListProjectsRequest::default(), token)).await.map(drop)
+        client.list_projects(bearer(token, ppb::ListProjectsRequest::default())).await.map(drop)
     }
 
     async fn get_task(&self, token: &str) -> Result<(), tonic::Status> {
         let mut client = TaskServiceClient::new(channel(self.task));
         let request = tpb::GetTaskRequest { id: uuid::Uuid::now_v7().to_string() };
-        client.get_task(authorized(request, token)).await.map(drop)
+        client.get_task(bearer(token, request)).await.map(drop)
     }
 }
 
 fn channel(addr: SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy()
-}
-
-fn authorized<T>(message: T, access_token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {access_token}").parse().unwrap());
-    request
 }
 
 async fn spawn(env: &TestEnv) -> Stack {
@@ -91,7 +70,7 @@ async fn project_and_task_refuse_a_token_whose_session_was_logged_out() {
     // Arrange: a live token is accepted by both.
     let env = TestEnv::new();
     let mut stack = spawn(&env).await;
-    let token = stack.signed_up("leaver@example.com").await;
+    let token = stack.processes.sign_up("leaver@example.com").await.access_token;
     let other = stack.identity.login(idpb::LoginRequest {
         email: "leaver@example.com".to_owned(),
         password: PASSWORD.to_owned(),
@@ -102,7 +81,7 @@ async fn project_and_task_refuse_a_token_whose_session_was_logged_out() {
     assert_ne!(code(stack.get_task(&token).await), tonic::Code::Unauthenticated);
 
     // Act: the session ends; a live answer is trusted for at most the session cache time (1 s).
-    stack.identity.logout(authorized(idpb::LogoutRequest { client: None }, &token)).await.unwrap();
+    stack.identity.logout(bearer(&token, idpb::LogoutRequest { client: None })).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let project = stack.list_projects(&token).await;
     let task = stack.get_task(&token).await;

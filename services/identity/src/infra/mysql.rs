@@ -223,12 +223,7 @@ impl IdentityTx for MySqlIdentityTx {
         )
         .execute(&mut *self.tx)
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            // The email is the table's only unique key besides the generated id.
-            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(crate::app::email_taken()),
-            Err(e) => Err(db_error(e)),
-        }
+        ordo_service::unique_or(result.map(drop), crate::app::email_taken)
     }
 
     async fn user_for_update(&mut self, id: Uuid) -> Result<Option<User>> {

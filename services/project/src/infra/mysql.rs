@@ -309,11 +309,7 @@ impl ProjectTx for MySqlProjectTx {
         )
         .execute(&mut *self.tx)
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(crate::app::key_taken()),
-            Err(e) => Err(db_error(e)),
-        }
+        ordo_service::unique_or(result.map(drop), crate::app::key_taken)
     }
 
     async fn project_for_update(&mut self, id: Uuid) -> Result<Option<Project>> {
@@ -377,11 +373,7 @@ impl ProjectTx for MySqlProjectTx {
         )
         .execute(&mut *self.tx)
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if ordo_platform::db::is_unique_violation(&e) => Err(crate::app::already_member()),
-            Err(e) => Err(db_error(e)),
-        }
+        ordo_service::unique_or(result.map(drop), crate::app::already_member)
     }
 
     async fn update_membership(&mut self, membership: &Membership) -> Result<()> {

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use ordo_harness::Service;
 use ordo_proto::events::v1::Envelope;
-use ordo_proto::identity::v1 as idpb;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_proto::project::v1 as ppb;
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
@@ -19,8 +18,6 @@ use sqlx::MySqlPool;
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
-
-pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// Identity, project and task services of one test.
 pub(crate) struct Stack {
@@ -64,9 +61,7 @@ pub(crate) fn client_info() -> Option<pb::ClientInfo> {
 }
 
 pub(crate) fn as_user<T>(user: &User, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {}", user.token).parse().unwrap());
-    request
+    ordo_harness::bearer(&user.token, message)
 }
 
 pub(crate) fn channel(addr: std::net::SocketAddr) -> Channel {
@@ -131,28 +126,8 @@ pub(crate) fn bad_fields(status: &tonic::Status) -> Vec<String> {
 
 impl Stack {
     pub(crate) async fn user(&mut self, email: &str) -> User {
-        let registered = self
-            .identity
-            .register(idpb::RegisterRequest {
-                email: email.to_owned(),
-                password: PASSWORD.to_owned(),
-                display_name: "Someone".to_owned(),
-                client: None,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .user
-            .unwrap();
-        let tokens = self
-            .identity
-            .login(idpb::LoginRequest { email: email.to_owned(), password: PASSWORD.to_owned(), client: None })
-            .await
-            .unwrap()
-            .into_inner()
-            .tokens
-            .unwrap();
-        let user = User { id: registered.id.parse().unwrap(), token: tokens.access_token };
+        let signed_up = self.processes.as_ref().expect("the stack runs").sign_up(email).await;
+        let user = User { id: signed_up.id.parse().unwrap(), token: signed_up.access_token };
         // The services may still be starting (migrations, identity's keys).
         for _ in 0..150 {
             let projects = self.projects.list_projects(as_user(&user, ppb::ListProjectsRequest::default())).await;
