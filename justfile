@@ -15,22 +15,21 @@ project_grpc_port := "50052"
 project_ops_port := "9102"
 task_grpc_port := "50053"
 task_ops_port := "9103"
+notification_grpc_port := "50054"
+notification_ops_port := "9104"
 audit_grpc_port := "50055"
 audit_ops_port := "9105"
 gateway_http_port := "8080"
-# Future services, same pattern (uncomment with the service and add it to deploy/scripts/dev.sh):
-# notification_grpc_port := "50054"
-# notification_ops_port := "9104"
 
 # Services that own a MySQL schema, so their binary `ordo-<name>` has a `migrate` subcommand.
-# The gateway owns no schema and is not listed. Add notification as it lands.
-migrating_services := "identity project task audit"
+# The gateway owns no schema and is not listed.
+migrating_services := "identity project task notification audit"
 
 # List the recipes.
 default:
     @just --list --unsorted
 
-# Run identity, project, task, audit and the gateway in the foreground with pretty, name-prefixed logs; Ctrl-C stops all.
+# Run identity, project, task, notification, audit and the gateway in the foreground with pretty, name-prefixed logs; Ctrl-C stops all.
 dev: services build migrate
     IDENTITY_GRPC_ADDR={{ host }}:{{ identity_grpc_port }} \
     IDENTITY_OPS_ADDR={{ host }}:{{ identity_ops_port }} \
@@ -38,6 +37,8 @@ dev: services build migrate
     PROJECT_OPS_ADDR={{ host }}:{{ project_ops_port }} \
     TASK_GRPC_ADDR={{ host }}:{{ task_grpc_port }} \
     TASK_OPS_ADDR={{ host }}:{{ task_ops_port }} \
+    NOTIFICATION_GRPC_ADDR={{ host }}:{{ notification_grpc_port }} \
+    NOTIFICATION_OPS_ADDR={{ host }}:{{ notification_ops_port }} \
     AUDIT_GRPC_ADDR={{ host }}:{{ audit_grpc_port }} \
     AUDIT_OPS_ADDR={{ host }}:{{ audit_ops_port }} \
     GATEWAY_HTTP_ADDR={{ host }}:{{ gateway_http_port }} \

@@ -51,10 +51,10 @@ fi
 
 echo "bench: building release binaries and the reference server" >&2
 if [[ $scenario == all ]]; then
-  cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-gateway \
+  cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-notification --bin ordo-gateway \
     --example reference --example access_load --example audit_load --example task_seed --example move_load
 elif [[ $scenario == tasks || $scenario == hostile ]]; then
-  cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-gateway \
+  cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-notification --bin ordo-gateway \
     --example reference --example task_seed --example move_load
 else
   cargo build --release -p ordo-identity -p ordo-audit --bin ordo-identity --bin ordo-audit --example audit_load
@@ -68,7 +68,8 @@ schema=ordo_bench_identity
 project_schema=ordo_bench_project
 audit_schema=ordo_bench_audit
 task_schema=ordo_bench_task
-for db in "$schema" "$project_schema" "$audit_schema" "$task_schema"; do
+notification_schema=ordo_bench_notification
+for db in "$schema" "$project_schema" "$audit_schema" "$task_schema" "$notification_schema"; do
   mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db" 2>/dev/null \
     || mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db"
 done
@@ -78,7 +79,7 @@ export ORDO_EVENTS_EXCHANGE="ordo.bench.events"
 export ORDO_GRPC_ADDR=127.0.0.1:50151 ORDO_OPS_ADDR=127.0.0.1:19101
 export ORDO_HTTP_ADDR=127.0.0.1:18080 ORDO_IDENTITY_URL=http://127.0.0.1:50151
 export ORDO_PROJECT_URL=http://127.0.0.1:50152 ORDO_AUDIT_URL=http://127.0.0.1:50155
-export ORDO_TASK_URL=http://127.0.0.1:50153
+export ORDO_TASK_URL=http://127.0.0.1:50153 ORDO_NOTIFICATION_URL=http://127.0.0.1:50154
 export ORDO_LOG_FORMAT=json RUST_LOG=${BENCH_RUST_LOG:-warn}
 redis-cli --scan --pattern 'ordo:bench:*' | xargs -r redis-cli del >/dev/null
 
@@ -111,6 +112,10 @@ if [[ $scenario != audit ]]; then
     "$bin/ordo-task" >"$out_dir/task.log" 2>&1 &
   pids+=($!)
   task_pid=$!
+  ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$notification_schema" ORDO_EVENTS_QUEUE=ordo.bench.notification.events \
+    ORDO_GRPC_ADDR=127.0.0.1:50154 ORDO_OPS_ADDR=127.0.0.1:19104 "$bin/ordo-notification" >"$out_dir/notification.log" 2>&1 &
+  pids+=($!)
+  notification_pid=$!
   # The bench is one user (and one address) at thousands of requests per second: far past any real
   # budget. The limiter still runs on every request, so its cost is in the figures.
   ORDO_RATE_LIMIT_READ=1000000000 ORDO_RATE_LIMIT_WRITE=1000000000 ORDO_RATE_LIMIT_COSTLY=1000000000 \

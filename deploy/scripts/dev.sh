@@ -10,6 +10,7 @@
 #   IDENTITY_GRPC_ADDR 127.0.0.1:50051   IDENTITY_OPS_ADDR 127.0.0.1:9101
 #   PROJECT_GRPC_ADDR  127.0.0.1:50052   PROJECT_OPS_ADDR  127.0.0.1:9102
 #   TASK_GRPC_ADDR     127.0.0.1:50053   TASK_OPS_ADDR     127.0.0.1:9103
+#   NOTIFICATION_GRPC_ADDR 127.0.0.1:50054   NOTIFICATION_OPS_ADDR 127.0.0.1:9104
 #   AUDIT_GRPC_ADDR    127.0.0.1:50055   AUDIT_OPS_ADDR    127.0.0.1:9105
 #   GATEWAY_HTTP_ADDR  127.0.0.1:8080
 #   ORDO_LOG_FORMAT pretty, RUST_LOG info (both passed through to every process)
@@ -32,6 +33,8 @@ PROJECT_GRPC_ADDR="${PROJECT_GRPC_ADDR:-127.0.0.1:50052}"
 PROJECT_OPS_ADDR="${PROJECT_OPS_ADDR:-127.0.0.1:9102}"
 TASK_GRPC_ADDR="${TASK_GRPC_ADDR:-127.0.0.1:50053}"
 TASK_OPS_ADDR="${TASK_OPS_ADDR:-127.0.0.1:9103}"
+NOTIFICATION_GRPC_ADDR="${NOTIFICATION_GRPC_ADDR:-127.0.0.1:50054}"
+NOTIFICATION_OPS_ADDR="${NOTIFICATION_OPS_ADDR:-127.0.0.1:9104}"
 AUDIT_GRPC_ADDR="${AUDIT_GRPC_ADDR:-127.0.0.1:50055}"
 AUDIT_OPS_ADDR="${AUDIT_OPS_ADDR:-127.0.0.1:9105}"
 GATEWAY_HTTP_ADDR="${GATEWAY_HTTP_ADDR:-127.0.0.1:8080}"
@@ -133,6 +136,12 @@ start task "$bin_dir/ordo-task" \
   ORDO_S3_ACCESS_KEY_ID="${ORDO_S3_ACCESS_KEY_ID:-ordo-local}" \
   ORDO_S3_SECRET_ACCESS_KEY="${ORDO_S3_SECRET_ACCESS_KEY:-ordo-local}"
 
+# notification turns identity's, project's and task's events into each user's notifications.
+start notification "$bin_dir/ordo-notification" \
+  ORDO_GRPC_ADDR="$NOTIFICATION_GRPC_ADDR" \
+  ORDO_OPS_ADDR="$NOTIFICATION_OPS_ADDR" \
+  ORDO_IDENTITY_URL="http://$IDENTITY_GRPC_ADDR"
+
 # audit consumes every event from the exchange into its hash-chained log and answers queries on
 # gRPC, asking project who manages which project.
 start audit "$bin_dir/ordo-audit" \
@@ -147,6 +156,7 @@ start gateway "$bin_dir/ordo-gateway" \
   ORDO_IDENTITY_URL="http://$IDENTITY_GRPC_ADDR" \
   ORDO_PROJECT_URL="http://$PROJECT_GRPC_ADDR" \
   ORDO_TASK_URL="http://$TASK_GRPC_ADDR" \
+  ORDO_NOTIFICATION_URL="http://$NOTIFICATION_GRPC_ADDR" \
   ORDO_AUDIT_URL="http://$AUDIT_GRPC_ADDR"
 
 echo "dev: gateway on http://$GATEWAY_HTTP_ADDR (/healthz, /readyz, /metrics, /api/v1); Ctrl-C stops all" >&2

@@ -31,6 +31,7 @@ crates=(
   "services/project project ORDO_SQLX_PROJECT_URL"
   "services/task task ORDO_SQLX_TASK_URL"
   "services/audit audit ORDO_SQLX_AUDIT_URL"
+  "services/notification notification ORDO_SQLX_NOTIFICATION_URL"
 )
 
 log() { printf '[sqlx] %s\n' "$*" >&2; }

@@ -6,6 +6,7 @@ use futures::future::BoxFuture;
 use ordo_platform::ReadinessCheck;
 use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ordo_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -30,6 +31,9 @@ pub(crate) type TaskClient = TaskServiceClient<InterceptedService<Channel, Trace
 /// The audit client every handler clones (a cheap handle on one shared channel).
 pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, TraceInterceptor>>;
 
+/// The notification client every handler clones (a cheap handle on one shared channel).
+pub(crate) type NotificationClient = NotificationServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
 /// A request without caller credentials (register, login, refresh, JWKS).
 pub(crate) fn anonymous<T>(message: T) -> tonic::Request<T> {
     tonic::Request::new(message)
@@ -46,7 +50,7 @@ pub(crate) fn on_behalf_of<T>(authorization: &MetadataValue<Ascii>, message: T) 
 /// service it serves the gateway (such as `ordo.identity.v1.IdentityService`).
 #[derive(Debug, Clone)]
 pub(crate) struct BackendHealthCheck {
-    /// The backend's name in `/readyz` (`identity`, `project`, `audit`).
+    /// The backend's name in `/readyz` (`identity`, `project`, `notification`, ...).
     name: &'static str,
     /// The fully qualified gRPC service whose health is asked.
     service_name: &'static str,

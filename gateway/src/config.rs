@@ -27,6 +27,10 @@ pub struct Config {
     #[arg(long, env = "ORDO_TASK_URL", default_value = "http://127.0.0.1:50053")]
     pub task_url: String,
 
+    /// URL of the notification service's gRPC port.
+    #[arg(long, env = "ORDO_NOTIFICATION_URL", default_value = "http://127.0.0.1:50054")]
+    pub notification_url: String,
+
     /// URL of the audit service's gRPC port.
     #[arg(long, env = "ORDO_AUDIT_URL", default_value = "http://127.0.0.1:50055")]
     pub audit_url: String,
@@ -155,6 +159,7 @@ mod tests {
         assert_eq!(config.identity_url, "http://127.0.0.1:50051");
         assert_eq!(config.project_url, "http://127.0.0.1:50052");
         assert_eq!(config.task_url, "http://127.0.0.1:50053");
+        assert_eq!(config.notification_url, "http://127.0.0.1:50054");
         assert_eq!(config.audit_url, "http://127.0.0.1:50055");
         assert_eq!(config.max_attachment_bytes, 26_214_400);
         assert_eq!(config.redis_prefix, "ordo:");

@@ -3,6 +3,7 @@
 //! wrong), query strings (`400`), `If-Match` (a list of versions; `400` only when malformed) and the client's address and user
 //! agent for the audit trail.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
@@ -236,9 +237,57 @@ impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for BoundedVec<T
     }
 }
 
+/// A JSON object of at most `N` members, refused while reading its `N + 1`st key, before its value
+/// (as [`BoundedVec`] bounds an array). A key that repeats is refused too (`422`, as a repeated field
+/// is), where a plain map would keep the last value without a word. The error names the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BoundedMap<K, V, const N: usize>(BTreeMap<K, V>);
+
+impl<V, const M: usize, const N: usize> BoundedMap<BoundedString<M>, V, N> {
+    /// The members, with plain string keys.
+    pub(crate) fn into_entries(self) -> impl Iterator<Item = (String, V)> {
+        self.0.into_iter().map(|(BoundedString(key), value)| (key, value))
+    }
+}
+
+impl<K, V, const N: usize> Default for BoundedMap<K, V, N> {
+    fn default() -> Self {
+        Self(BTreeMap::new())
+    }
+}
+
+impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, const N: usize> Deserialize<'de> for BoundedMap<K, V, N> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members<K, V, const N: usize>(std::marker::PhantomData<(K, V)>);
+
+        impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for Members<K, V, N> {
+            type Value = BoundedMap<K, V, N>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an object of at most {N} members")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = BTreeMap::new();
+                while let Some(key) = map.next_key()? {
+                    if members.len() == N {
+                        return Err(serde::de::Error::custom(format_args!("must have at most {N} members")));
+                    }
+                    if members.insert(key, map.next_value()?).is_some() {
+                        return Err(serde::de::Error::custom("must not name a key twice"));
+                    }
+                }
+                Ok(BoundedMap(members))
+            }
+        }
+
+        deserializer.deserialize_map(Members::<K, V, N>(std::marker::PhantomData))
+    }
+}
+
 /// A JSON string of at most `MAX` characters (the gateway's bound; the service applies the rest of
 /// the field's rule).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct BoundedString<const MAX: usize>(String);
 
 impl<'de, const MAX: usize> Deserialize<'de> for BoundedString<MAX> {
@@ -573,6 +622,36 @@ mod tests {
         let error = parse_json::<Tags>(br#"{"labels": ["ok", "sixsix"]}"#).unwrap_err();
 
         assert_eq!(field_errors(error), (StatusCode::UNPROCESSABLE_ENTITY, vec!["labels[1]".to_owned()]));
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Switches {
+        kinds: BoundedMap<BoundedString<5>, bool, 2>,
+    }
+
+    #[test]
+    fn a_bounded_map_at_its_bound_is_accepted() {
+        let body = parse_json::<Switches>(br#"{"kinds": {"b": false, "a": true}}"#).unwrap();
+        assert_eq!(body.kinds.into_entries().collect::<Vec<_>>(), [("a".to_owned(), true), ("b".to_owned(), false)]);
+    }
+
+    #[test]
+    fn a_bounded_map_over_its_bound_is_refused_before_the_value_after_the_bound_is_read() {
+        // The third value is not even a boolean: the bound is hit before it is read.
+        let error = parse_json::<Switches>(br#"{"kinds": {"a": true, "b": true, "c": "not read"}}"#).unwrap_err();
+
+        assert_eq!(field_errors(error), (StatusCode::UNPROCESSABLE_ENTITY, vec!["kinds".to_owned()]));
+    }
+
+    #[test]
+    fn a_bounded_map_refuses_a_repeated_key_and_a_key_over_its_bound() {
+        let repeated = parse_json::<Switches>(br#"{"kinds": {"a": true, "a": false}}"#).unwrap_err();
+        assert_eq!(field_errors(repeated), (StatusCode::UNPROCESSABLE_ENTITY, vec!["kinds".to_owned()]));
+
+        let long = parse_json::<Switches>(br#"{"kinds": {"sixsix": true}}"#).unwrap_err();
+        let (status, fields) = field_errors(long);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(fields.len() == 1 && fields[0].starts_with("kinds"), "{fields:?}");
     }
 
     #[test]

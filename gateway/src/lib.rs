@@ -87,7 +87,7 @@ pub async fn serve(
     ordo_platform::ops::metrics_handle();
     let state = AppState::connect(&config).await?;
     let address = listener.local_addr().context("listener address")?;
-    tracing::info!(%address, identity = %config.identity_url, project = %config.project_url, task = %config.task_url, audit = %config.audit_url, workers = config.runtime.worker_threads(), "gateway listening");
+    tracing::info!(%address, identity = %config.identity_url, project = %config.project_url, task = %config.task_url, audit = %config.audit_url, notification = %config.notification_url, workers = config.runtime.worker_threads(), "gateway listening");
     connections::serve(listener, app(state), config.client_limits, shutdown).await;
     tracing::info!("gateway stopped");
     Ok(())

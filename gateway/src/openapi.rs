@@ -134,6 +134,7 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
         (name = "projects", description = "Projects and their members. Project roles, strongest first: `owner`, `admin`, `member`, `viewer`; a global `admin` may read every project but changes only those it is a member of."),
         (name = "tasks", description = "Tasks, their board order, watchers, comments and attachments. Viewers of a project read its tasks; members and up create and edit them and comment; in an archived project every task write answers `409`."),
         (name = "audit", description = "The audit log: one record per domain or security event, in a SHA-256 hash chain that `GET /audit/verify` recomputes. Global admins read everything; a project's owners and admins read that project's records."),
+        (name = "notifications", description = "In-app notifications of the caller, made from domain events (assignments, status changes, comments, mentions, due dates, project membership), with their seen, read and archived states, and the caller's delivery preferences per kind and channel. Every operation acts on the caller's own notifications: another user's answers `404`."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),

@@ -1,6 +1,6 @@
 //! Query parameters of every list (API.md, Conventions): `limit` 1..100 (default 50) and an opaque
-//! `cursor` from the previous page, answered as `{"items": [...], "next_cursor": "..." | null}`. Bad
-//! values are a `400`, as are cursors the service refuses.
+//! `cursor` from the previous page, answered as `{"items": [...], "next_cursor": "..." | null}`, and
+//! the lists' `true`/`false` filters. Bad values are a `400`, as are cursors the service refuses.
 
 use ordo_proto::common::v1::PageRequest;
 
@@ -39,6 +39,16 @@ pub(crate) fn page(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequ
     let cursor = parse_cursor(cursor)?.to_owned();
     // At most MAX_LIMIT, so it always fits.
     Ok(PageRequest { limit: i32::try_from(limit).unwrap_or(i32::MAX), cursor })
+}
+
+/// A yes-or-no filter of a list (`?archived=`, `?unread_only=`): `true` or `false`, absent meaning
+/// `false`; anything else is a `400` naming `name`.
+pub(crate) fn flag(name: &str, raw: Option<&str>) -> Result<bool, ApiError> {
+    match raw {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::BadRequest(format!("{name} must be true or false."))),
+    }
 }
 
 /// The `400` for a cursor that is not one of ours.
@@ -113,6 +123,18 @@ mod tests {
         let huge = "c".repeat(1025);
         for raw in ["", huge.as_str()] {
             assert_eq!(parse_cursor(Some(raw)).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        }
+    }
+
+    #[test]
+    fn a_flag_is_true_false_or_absent_and_anything_else_is_a_bad_request_naming_it() {
+        assert!(!flag("archived", None).unwrap());
+        assert!(!flag("archived", Some("false")).unwrap());
+        assert!(flag("archived", Some("true")).unwrap());
+        for raw in ["", "yes", "1", "TRUE"] {
+            let error = flag("unread_only", Some(raw)).unwrap_err();
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{raw:?}");
+            assert!(matches!(error, ApiError::BadRequest(ref detail) if detail.starts_with("unread_only ")), "{raw:?}");
         }
     }
 

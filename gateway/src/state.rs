@@ -13,6 +13,8 @@ use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
 use ordo_proto::audit::v1::audit_service_server::SERVICE_NAME as AUDIT_SERVICE_NAME;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_proto::identity::v1::identity_service_server::SERVICE_NAME as IDENTITY_SERVICE_NAME;
+use ordo_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use ordo_proto::notification::v1::notification_service_server::SERVICE_NAME as NOTIFICATION_SERVICE_NAME;
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::project::v1::project_service_server::SERVICE_NAME as PROJECT_SERVICE_NAME;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
@@ -21,7 +23,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::Config;
 use crate::access_keys::AccessKeys;
-use crate::backend::{AuditClient, BackendHealthCheck, IdentityClient, ProjectClient, TaskClient};
+use crate::backend::{AuditClient, BackendHealthCheck, IdentityClient, NotificationClient, ProjectClient, TaskClient};
 use crate::config::RateLimitArgs;
 
 /// Interval of HTTP/2 pings on idle backend connections, so a backend host that vanished without
@@ -38,6 +40,7 @@ struct Inner {
     task: TaskClient,
     task_transfers: TaskClient,
     audit: AuditClient,
+    notification: NotificationClient,
     redis: ConnectionManager,
     keys: AccessKeys,
     readiness: Readiness,
@@ -69,6 +72,7 @@ impl AppState {
         project = %config.project_url,
         task = %config.task_url,
         audit = %config.audit_url,
+        notification = %config.notification_url,
     ))]
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
         let identity_channel = backend_channel(&config.identity_url, config).context("invalid --identity-url")?;
@@ -88,6 +92,12 @@ impl AppState {
         let audit_channel = backend_channel(&config.audit_url, config).context("invalid --audit-url")?;
         let audit =
             AuditServiceClient::with_interceptor(audit_channel.clone(), ordo_platform::grpc::propagate_trace as _);
+        let notification_channel =
+            backend_channel(&config.notification_url, config).context("invalid --notification-url")?;
+        let notification = NotificationServiceClient::with_interceptor(
+            notification_channel.clone(),
+            ordo_platform::grpc::propagate_trace as _,
+        );
 
         let redis = ordo_platform::redis::connect(config.redis_url.expose(), &config.redis)
             .await
@@ -98,7 +108,8 @@ impl AppState {
             .with(BackendHealthCheck::new("identity", IDENTITY_SERVICE_NAME, identity_channel))
             .with(BackendHealthCheck::new("project", PROJECT_SERVICE_NAME, project_channel))
             .with(BackendHealthCheck::new("task", TASK_SERVICE_NAME, task_channel))
-            .with(BackendHealthCheck::new("audit", AUDIT_SERVICE_NAME, audit_channel));
+            .with(BackendHealthCheck::new("audit", AUDIT_SERVICE_NAME, audit_channel))
+            .with(BackendHealthCheck::new("notification", NOTIFICATION_SERVICE_NAME, notification_channel));
         Ok(Self(Arc::new(Inner {
             keys: AccessKeys::new(identity.clone()),
             identity,
@@ -106,6 +117,7 @@ impl AppState {
             task,
             task_transfers,
             audit,
+            notification,
             redis,
             readiness,
             redis_prefix: config.redis_prefix.clone(),
@@ -152,6 +164,11 @@ impl AppState {
     /// A client of the audit service.
     pub(crate) fn audit(&self) -> AuditClient {
         self.0.audit.clone()
+    }
+
+    /// A client of the notification service.
+    pub(crate) fn notification(&self) -> NotificationClient {
+        self.0.notification.clone()
     }
 
     /// A handle on the shared Redis connection.

@@ -17,6 +17,7 @@ pub(crate) mod attachments;
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod comments;
+pub(crate) mod notifications;
 pub(crate) mod ops;
 pub(crate) mod projects;
 pub(crate) mod representation;
@@ -36,6 +37,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(comments::router())
         .merge(attachments::router())
         .merge(audit::router())
+        .merge(notifications::router())
         .routes(routes!(openapi_json));
     OpenApiRouter::new().nest(API_PREFIX, v1)
 }

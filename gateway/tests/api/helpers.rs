@@ -81,7 +81,7 @@ impl SecondGateway {
     }
 }
 
-/// Spawns identity, project, task, audit and the gateway with the default options.
+/// Spawns identity, project, task, audit, notification and the gateway.with the default options.
 pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
@@ -99,7 +99,7 @@ fn init_logs() {
     });
 }
 
-/// Spawns identity, project, task, audit and the gateway.
+/// Spawns identity, project, task, audit, notification and the gateway.
 pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     init_logs();
     let env = TestEnv::new();
@@ -116,11 +116,18 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         }
     }
     gateway_args.extend(options.gateway_args);
-    let mut stack = Stack::of([Service::Identity, Service::Project, Service::Task, Service::Audit, Service::Gateway])
-        .args(Service::Identity, options.identity_args)
-        .args(Service::Project, options.project_args)
-        .args(Service::Task, options.task_args)
-        .args(Service::Gateway, gateway_args);
+    let mut stack = Stack::of([
+        Service::Identity,
+        Service::Project,
+        Service::Task,
+        Service::Audit,
+        Service::Notification,
+        Service::Gateway,
+    ])
+    .args(Service::Identity, options.identity_args)
+    .args(Service::Project, options.project_args)
+    .args(Service::Task, options.task_args)
+    .args(Service::Gateway, gateway_args);
     if let Some(redis_url) = options.redis_url {
         stack = stack.redis_url(redis_url);
     }

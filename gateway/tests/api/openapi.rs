@@ -27,6 +27,8 @@ async fn app(env: &TestEnv) -> Router {
                 "http://127.0.0.1:1",
                 "--audit-url",
                 "http://127.0.0.1:1",
+                "--notification-url",
+                "http://127.0.0.1:1",
                 "--backend-timeout-ms",
                 "200",
             ],
@@ -190,7 +192,7 @@ fn every_operation_has_exactly_one_tag_and_every_tag_is_declared_and_used() {
     assert_eq!(used, declared);
     assert_eq!(
         declared,
-        ["audit", "auth", "operations", "projects", "tasks", "users"]
+        ["audit", "auth", "notifications", "operations", "projects", "tasks", "users"]
             .into_iter()
             .map(str::to_owned)
             .collect::<BTreeSet<_>>()

@@ -6,6 +6,9 @@ use ordo_proto::events::v1::Envelope;
 use ordo_proto::events::v1::envelope::Payload;
 use time::OffsetDateTime;
 
+use uuid::Uuid;
+
+use crate::HandlerError;
 use crate::trace_context;
 
 /// Builds an [`Envelope`]; [`EnvelopeBuilder::build`] stamps the id, the time and the trace context.
@@ -79,6 +82,28 @@ impl EnvelopeBuilder {
 /// Shorthand for `EnvelopeBuilder::new(producer, event_type).payload(payload).build()`.
 pub fn new_envelope(producer: &str, event_type: &str, payload: Payload) -> Envelope {
     EnvelopeBuilder::new(producer, event_type).payload(payload).build()
+}
+
+/// When the event of `envelope` happened, to the microsecond (as the database keeps it), for a
+/// consumer; an envelope without a valid time can never apply.
+///
+/// # Errors
+///
+/// [`HandlerError::Permanent`] when `occurred_at` is missing or out of range.
+pub fn occurred_at(envelope: &Envelope) -> Result<OffsetDateTime, HandlerError> {
+    let at = envelope.occurred_at.as_ref().ok_or_else(|| HandlerError::permanent("no occurred_at"))?;
+    ordo_proto::time::offset_date_time(at)
+        .and_then(|t| t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).ok())
+        .ok_or_else(|| HandlerError::permanent("occurred_at out of range"))
+}
+
+/// A UUID field of an event (`field` names it in the error), for a consumer.
+///
+/// # Errors
+///
+/// [`HandlerError::Permanent`] when `value` is not a UUID.
+pub fn uuid_field(field: &str, value: &str) -> Result<Uuid, HandlerError> {
+    Uuid::parse_str(value).map_err(|_| HandlerError::Permanent(format!("{field} {value:?} is not a UUID")))
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ mod trace_context;
 
 pub use amqp::declare_exchange;
 pub use consumer::{BatchConfig, BatchEventHandler, Consumer, ConsumerConfig, EventHandler};
-pub use envelope::{EnvelopeBuilder, new_envelope};
+pub use envelope::{EnvelopeBuilder, new_envelope, occurred_at, uuid_field};
 pub use error::{Error, HandlerError, Result};
 pub use ordo_proto::events::v1::{Envelope, envelope::Payload};
 pub use outbox::{ENQUEUE_CHUNK, OutboxSignal, enqueue, enqueue_all};

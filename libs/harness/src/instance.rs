@@ -10,6 +10,8 @@ use ordo_proto::audit::v1::VerifyLogRequest;
 use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
 use ordo_proto::identity::v1::GetJwksRequest;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ordo_proto::notification::v1::ListNotificationsRequest;
+use ordo_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use ordo_proto::project::v1::ListProjectsRequest;
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::task::v1::GetTaskRequest;
@@ -33,10 +35,11 @@ pub(crate) enum Config {
     Project(Box<ordo_project::Config>),
     Task(Box<ordo_task::Config>),
     Audit(Box<ordo_audit::Config>),
+    Notification(Box<ordo_notification::Config>),
     Gateway(Box<ordo_gateway::Config>),
 }
 
-/// A running identity, project, task or audit service, or gateway.
+/// A running identity, project, task, audit or notification service, or gateway.
 #[derive(Debug)]
 pub struct Instance {
     service: Service,
@@ -55,24 +58,24 @@ impl Instance {
         let token = shutdown.clone();
         let (service, ops_addr, task) = match config {
             Config::Identity(config) => {
-                let (ops_addr, task) =
-                    spawn(|ops| ordo_identity::serve(*config, Listeners { grpc: listener, ops }, token)).await;
+                let (ops_addr, task) = spawn(listener, |ports| ordo_identity::serve(*config, ports, token)).await;
                 (Service::Identity, ops_addr, task)
             }
             Config::Project(config) => {
-                let (ops_addr, task) =
-                    spawn(|ops| ordo_project::serve(*config, Listeners { grpc: listener, ops }, token)).await;
+                let (ops_addr, task) = spawn(listener, |ports| ordo_project::serve(*config, ports, token)).await;
                 (Service::Project, ops_addr, task)
             }
             Config::Task(config) => {
-                let (ops_addr, task) =
-                    spawn(|ops| ordo_task::serve(*config, Listeners { grpc: listener, ops }, token)).await;
+                let (ops_addr, task) = spawn(listener, |ports| ordo_task::serve(*config, ports, token)).await;
                 (Service::Task, ops_addr, task)
             }
             Config::Audit(config) => {
-                let (ops_addr, task) =
-                    spawn(|ops| ordo_audit::serve(*config, Listeners { grpc: listener, ops }, token)).await;
+                let (ops_addr, task) = spawn(listener, |ports| ordo_audit::serve(*config, ports, token)).await;
                 (Service::Audit, ops_addr, task)
+            }
+            Config::Notification(config) => {
+                let (ops_addr, task) = spawn(listener, |ports| ordo_notification::serve(*config, ports, token)).await;
+                (Service::Notification, ops_addr, task)
             }
             Config::Gateway(config) => {
                 (Service::Gateway, addr, tokio::spawn(ordo_gateway::serve(*config, listener, token)))
@@ -139,6 +142,11 @@ impl Instance {
                 serving(TaskServiceClient::new(self.channel()).get_task(request).await)
             }
             Service::Audit => serving(AuditServiceClient::new(self.channel()).verify_log(VerifyLogRequest {}).await),
+            Service::Notification => serving(
+                NotificationServiceClient::new(self.channel())
+                    .list_notifications(ListNotificationsRequest::default())
+                    .await,
+            ),
             Service::Gateway => self.ops_ready().await,
         }
     }
@@ -161,12 +169,12 @@ impl Instance {
     }
 }
 
-/// Spawns `serve` with a fresh ops listener; the ops address and the task.
-async fn spawn<F>(serve: impl FnOnce(TcpListener) -> F) -> (SocketAddr, JoinHandle<anyhow::Result<()>>)
+/// Spawns `serve` on `grpc` and a fresh ops listener; the ops address and the task.
+async fn spawn<F>(grpc: TcpListener, serve: impl FnOnce(Listeners) -> F) -> (SocketAddr, JoinHandle<anyhow::Result<()>>)
 where
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let ops = ordo_testkit::free_listener().await.expect("a free loopback port");
     let ops_addr = ops.local_addr().expect("the listener's address");
-    (ops_addr, tokio::spawn(serve(ops)))
+    (ops_addr, tokio::spawn(serve(Listeners { grpc, ops })))
 }

@@ -34,6 +34,7 @@ pub enum Service {
     Project,
     Task,
     Audit,
+    Notification,
     Gateway,
 }
 
@@ -45,6 +46,7 @@ impl Service {
             Self::Project => "project",
             Self::Task => "task",
             Self::Audit => "audit",
+            Self::Notification => "notification",
             Self::Gateway => "gateway",
         }
     }
@@ -166,13 +168,13 @@ impl Wiring<'_> {
             defaults.push(("--amqp-url", ordo_testkit::amqp_url()));
             defaults.push(("--events-exchange", env.exchange()));
         }
-        if matches!(service, Service::Project | Service::Task | Service::Audit) {
+        if matches!(service, Service::Project | Service::Task | Service::Audit | Service::Notification) {
             defaults.push(("--events-queue", env.queue(&format!("{service}.events"))));
         }
         // Each process is pointed at those of the set it calls.
         let calls: &[(Service, &str)] = match service {
             Service::Identity => &[],
-            Service::Project => &[(Service::Identity, "--identity-url")],
+            Service::Project | Service::Notification => &[(Service::Identity, "--identity-url")],
             Service::Task | Service::Audit => {
                 &[(Service::Identity, "--identity-url"), (Service::Project, "--project-url")]
             }
@@ -181,6 +183,7 @@ impl Wiring<'_> {
                 (Service::Project, "--project-url"),
                 (Service::Task, "--task-url"),
                 (Service::Audit, "--audit-url"),
+                (Service::Notification, "--notification-url"),
             ],
         };
         for (callee, flag) in calls {
@@ -203,6 +206,9 @@ impl Wiring<'_> {
             Service::Project => ordo_project::Config::try_parse_from(args).map(|c| Config::Project(Box::new(c))),
             Service::Task => ordo_task::Config::try_parse_from(args).map(|c| Config::Task(Box::new(c))),
             Service::Audit => ordo_audit::Config::try_parse_from(args).map(|c| Config::Audit(Box::new(c))),
+            Service::Notification => {
+                ordo_notification::Config::try_parse_from(args).map(|c| Config::Notification(Box::new(c)))
+            }
             Service::Gateway => ordo_gateway::Config::try_parse_from(args).map(|c| Config::Gateway(Box::new(c))),
         };
         parsed.unwrap_or_else(|error| panic!("the {service} flags: {error}"))

@@ -47,6 +47,13 @@ pub mod audit {
     }
 }
 
+pub mod notification {
+    pub mod v1 {
+        tonic::include_proto!("ordo.notification.v1");
+        pub use crate::common::v1::PageRequest;
+    }
+}
+
 pub mod events {
     pub mod v1 {
         tonic::include_proto!("ordo.events.v1");

@@ -22,14 +22,11 @@ use crate::infra::{IdentityDirectory, IdentityEventHandler, MySqlProjectStore, R
 
 ordo_service::config! {
     /// Every setting of the project service, from flags or `ORDO_*` environment variables.
-    #[service(name = "project", grpc_port = 50052, ops_port = 9102, serve = serve)]
+    #[service(name = "project", grpc_port = 50052, ops_port = 9102, queue = "project.events", serve = serve)]
     pub struct Config {
         /// How long a cached access record lives, seconds (changes invalidate it at once anyway).
         #[arg(long, env = "ORDO_ACCESS_CACHE_TTL_SECS", default_value_t = 600)]
         pub access_cache_ttl_secs: u64,
-        /// The durable queue this service consumes other contexts' events from.
-        #[arg(long, env = "ORDO_EVENTS_QUEUE", default_value = "project.events")]
-        pub events_queue: String,
         /// Identity and the timeout of calls to other services.
         #[command(flatten)]
         pub upstream: UpstreamArgs,

@@ -8,8 +8,6 @@ use ordo_events::{EventHandler, HandlerError};
 use ordo_proto::events::v1::Envelope;
 use ordo_proto::events::v1::envelope::Payload;
 use sqlx::MySqlConnection;
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::app::ports::AccessCache;
 
@@ -36,14 +34,6 @@ impl IdentityEventHandler {
     }
 }
 
-fn occurred_at(envelope: &Envelope) -> Result<OffsetDateTime, HandlerError> {
-    let at = envelope.occurred_at.as_ref().ok_or_else(|| HandlerError::Permanent("no occurred_at".to_owned()))?;
-    // To the microsecond, as the database keeps it.
-    ordo_proto::time::offset_date_time(at)
-        .and_then(|t| t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).ok())
-        .ok_or_else(|| HandlerError::Permanent("occurred_at out of range".to_owned()))
-}
-
 #[async_trait]
 impl EventHandler for IdentityEventHandler {
     async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
@@ -52,9 +42,8 @@ impl EventHandler for IdentityEventHandler {
             tracing::debug!(r#type = %envelope.r#type, "ignoring an event this service does not use");
             return Ok(());
         };
-        let user_id = Uuid::parse_str(&event.user_id)
-            .map_err(|_| HandlerError::Permanent(format!("user_id {:?} is not a UUID", event.user_id)))?;
-        let as_of = occurred_at(envelope)?;
+        let user_id = ordo_events::uuid_field("user_id", &event.user_id)?;
+        let as_of = ordo_events::occurred_at(envelope)?;
         if !super::mysql::set_user_status(conn, user_id, event.disabled, as_of).await? {
             tracing::debug!(%user_id, "an older account status; ignored");
             return Ok(());

@@ -1,0 +1,103 @@
+//! What the use cases need from the outside world, as traits.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Result;
+use crate::domain::{Channel, Draft, Kind, Member};
+
+/// A stored notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Its id (UUID v7: the list's order).
+    pub id: Uuid,
+    /// What it is about, for whom, and how it reads.
+    pub draft: Draft,
+    /// Who caused it.
+    pub actor_id: Option<Uuid>,
+    /// When it was stored.
+    pub created_at: OffsetDateTime,
+    /// When its user saw it in the bell.
+    pub seen_at: Option<OffsetDateTime>,
+    /// When its user read it.
+    pub read_at: Option<OffsetDateTime>,
+    /// When its user archived it.
+    pub archived_at: Option<OffsetDateTime>,
+}
+
+/// Which of a user's notifications a page lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Whose.
+    pub user_id: Uuid,
+    /// Only unread ones.
+    pub unread_only: bool,
+    /// Archived ones instead of the others.
+    pub archived: bool,
+    /// Resume after (older than) this id.
+    pub before: Option<Uuid>,
+    /// Rows to return.
+    pub limit: u32,
+}
+
+/// A user's badge counts, over their notifications that are not archived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Not read yet.
+    pub unread: i64,
+    /// Not seen in the bell yet.
+    pub unseen: i64,
+}
+
+/// Per channel, each kind the user turned off or on (kinds absent are on).
+pub type Settings = BTreeMap<(Channel, Kind), bool>;
+
+/// A user's notifications and preferences.
+#[async_trait]
+pub trait NotificationStore: Send + Sync + 'static {
+    /// A page of `query.user_id`'s notifications, newest first, and their counts, read in one
+    /// snapshot so the page and the counts agree.
+    async fn list(&self, query: &ListQuery) -> Result<(Vec<Notification>, Counts)>;
+    /// Marks every notification of `user_id` seen.
+    async fn mark_seen(&self, user_id: Uuid) -> Result<()>;
+    /// Marks one notification of `user_id` read (and seen); `false` if `user_id` has none with `id`.
+    async fn mark_read(&self, user_id: Uuid, id: Uuid) -> Result<bool>;
+    /// Marks every notification of `user_id` read (and seen).
+    async fn mark_all_read(&self, user_id: Uuid) -> Result<()>;
+    /// Archives one notification of `user_id` (and marks it read and seen); `false` if it has none
+    /// with `id`.
+    async fn archive(&self, user_id: Uuid, id: Uuid) -> Result<bool>;
+    /// Deletes one notification of `user_id`; `false` if it has none with `id`.
+    async fn delete(&self, user_id: Uuid, id: Uuid) -> Result<bool>;
+    /// The kinds `user_id` turned off or on.
+    async fn settings(&self, user_id: Uuid) -> Result<Settings>;
+    /// Stores `changes` to `user_id`'s settings.
+    async fn set_settings(&self, user_id: Uuid, changes: &Settings) -> Result<()>;
+    /// Deletes up to `batch` notifications created before `before`; how many went.
+    async fn delete_older_than(&self, before: OffsetDateTime, batch: u32) -> Result<u64>;
+}
+
+/// What ingesting one event reads and writes, all inside the consumer's transaction (so the event
+/// counts as processed exactly when its notifications are stored).
+#[async_trait]
+pub trait IngestTx: Send {
+    /// Records a user's email and display name (for mentions and email).
+    async fn upsert_user(&mut self, user_id: Uuid, email: &str, display_name: &str) -> Result<()>;
+    /// Records whether an account is disabled, as of `as_of` (an older fact changes nothing).
+    async fn set_user_disabled(&mut self, user_id: Uuid, disabled: bool, as_of: OffsetDateTime) -> Result<()>;
+    /// Records that `user_id` is (or is no longer) a member of `project_id`, as of `as_of`.
+    async fn set_member(&mut self, project_id: Uuid, user_id: Uuid, member: bool, as_of: OffsetDateTime) -> Result<()>;
+    /// Records that every member of `project_id` lost it.
+    async fn project_gone(&mut self, project_id: Uuid, as_of: OffsetDateTime) -> Result<()>;
+    /// The known members of `project_id` with their names.
+    async fn members(&mut self, project_id: Uuid) -> Result<Vec<Member>>;
+    /// Those of `users` known to have no access to `project_id`: removed from it, or disabled.
+    async fn without_access(&mut self, project_id: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>>;
+    /// The (user, kind) pairs among `users` turned off on `channel`.
+    async fn turned_off(&mut self, users: &[Uuid], channel: Channel) -> Result<Vec<(Uuid, Kind)>>;
+    /// Stores notifications.
+    async fn insert(&mut self, notifications: &[Notification], event_id: Uuid) -> Result<()>;
+}

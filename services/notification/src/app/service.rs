@@ -1,0 +1,205 @@
+//! A user's requests about their own notifications and preferences. Every call acts for the caller
+//! alone: another user's notification is "not found", exactly like one that does not exist.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ordo_error::{FieldViolation, Violations};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::cursor::{self, NotificationCursor};
+use super::ports::{Counts, ListQuery, Notification, NotificationStore, Settings};
+use super::{AppError, Result};
+use crate::domain::{Channel, Kind};
+
+/// A page of notifications with the user's counts.
+#[derive(Debug, Clone)]
+pub struct NotificationPage {
+    /// Newest first.
+    pub notifications: Vec<Notification>,
+    /// The cursor of the next page; `None` on the last.
+    pub next_cursor: Option<String>,
+    /// The badge counts, of the same snapshot.
+    pub counts: Counts,
+}
+
+/// The use cases of a user's notifications.
+#[derive(Clone)]
+pub struct NotificationService {
+    store: Arc<dyn NotificationStore>,
+}
+
+impl std::fmt::Debug for NotificationService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotificationService").finish_non_exhaustive()
+    }
+}
+
+/// The most preference entries one update may carry per channel (there are fewer kinds).
+pub const MAX_PREFERENCE_ENTRIES: usize = 32;
+
+fn not_found() -> AppError {
+    AppError::NotFound("no such notification".into())
+}
+
+fn id(raw: &str) -> Result<Uuid> {
+    // Not even a UUID: no notification of anyone's has it.
+    Uuid::parse_str(raw).map_err(|_| not_found())
+}
+
+impl NotificationService {
+    /// The use cases over `store`.
+    pub fn new(store: Arc<dyn NotificationStore>) -> Self {
+        Self { store }
+    }
+
+    /// A page of `user_id`'s notifications, newest first.
+    ///
+    /// # Errors
+    ///
+    /// `Invalid` for a bad limit, `BadRequest` for a bad cursor, or what the store answers.
+    pub async fn list(
+        &self,
+        user_id: Uuid,
+        unread_only: bool,
+        archived: bool,
+        limit: i32,
+        cursor: &str,
+    ) -> Result<NotificationPage> {
+        let limit = ordo_page::limit(limit)?;
+        let before = cursor::decode(cursor)?.map(|c| c.before);
+        // One more than asked for tells whether another page follows.
+        let query = ListQuery { user_id, unread_only, archived, before, limit: limit + 1 };
+        let (mut notifications, counts) = self.store.list(&query).await?;
+        let next_cursor = if notifications.len() > limit as usize {
+            notifications.truncate(limit as usize);
+            notifications.last().map(|last| cursor::encode(&NotificationCursor { before: last.id }))
+        } else {
+            None
+        };
+        Ok(NotificationPage { notifications, next_cursor, counts })
+    }
+
+    /// The bell was opened.
+    ///
+    /// # Errors
+    ///
+    /// What the store answers.
+    pub async fn mark_seen(&self, user_id: Uuid) -> Result<()> {
+        self.store.mark_seen(user_id).await
+    }
+
+    /// Marks one notification read.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` unless `user_id` has a notification `id`.
+    pub async fn mark_read(&self, user_id: Uuid, id_: &str) -> Result<()> {
+        if self.store.mark_read(user_id, id(id_)?).await? { Ok(()) } else { Err(not_found()) }
+    }
+
+    /// Marks every notification read.
+    ///
+    /// # Errors
+    ///
+    /// What the store answers.
+    pub async fn mark_all_read(&self, user_id: Uuid) -> Result<()> {
+        self.store.mark_all_read(user_id).await
+    }
+
+    /// Archives one notification.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` unless `user_id` has a notification `id`.
+    pub async fn archive(&self, user_id: Uuid, id_: &str) -> Result<()> {
+        if self.store.archive(user_id, id(id_)?).await? { Ok(()) } else { Err(not_found()) }
+    }
+
+    /// Deletes one notification.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` unless `user_id` has a notification `id`.
+    pub async fn delete(&self, user_id: Uuid, id_: &str) -> Result<()> {
+        if self.store.delete(user_id, id(id_)?).await? { Ok(()) } else { Err(not_found()) }
+    }
+
+    /// Every kind on every channel, on unless `user_id` turned it off.
+    ///
+    /// # Errors
+    ///
+    /// What the store answers.
+    pub async fn preferences(&self, user_id: Uuid) -> Result<Settings> {
+        let stored = self.store.settings(user_id).await?;
+        Ok(Channel::ALL
+            .into_iter()
+            .flat_map(|channel| Kind::ALL.into_iter().map(move |kind| (channel, kind)))
+            .map(|key| (key, stored.get(&key).copied().unwrap_or(true)))
+            .collect())
+    }
+
+    /// Sets the kinds named in `in_app` and `email` (by their API names); others keep their setting.
+    /// The next event reads the new setting.
+    ///
+    /// # Errors
+    ///
+    /// `Invalid` naming each unknown kind (`in_app.<name>`) or too many entries; what the store
+    /// answers.
+    pub async fn update_preferences(
+        &self,
+        user_id: Uuid,
+        in_app: &HashMap<String, bool>,
+        email: &HashMap<String, bool>,
+    ) -> Result<Settings> {
+        let mut violations = Violations::default();
+        let mut changes = Settings::new();
+        for (channel, entries) in [(Channel::InApp, in_app), (Channel::Email, email)] {
+            if entries.len() > MAX_PREFERENCE_ENTRIES {
+                let message = format!("at most {MAX_PREFERENCE_ENTRIES} entries");
+                violations.push(FieldViolation::new(channel.as_str(), message));
+                continue;
+            }
+            for (name, on) in entries {
+                match Kind::parse(name) {
+                    Ok(kind) => {
+                        changes.insert((channel, kind), *on);
+                    }
+                    Err(_) => violations.push(FieldViolation::new(
+                        format!("{}.{}", channel.as_str(), clip_name(name)),
+                        "is not a kind of notification",
+                    )),
+                }
+            }
+        }
+        violations.into_result()?;
+        if !changes.is_empty() {
+            self.store.set_settings(user_id, &changes).await?;
+        }
+        self.preferences(user_id).await
+    }
+
+    /// Deletes notifications created before `now - retention`, `batch` at a time, until none is
+    /// left; how many went.
+    ///
+    /// # Errors
+    ///
+    /// What the store answers.
+    pub async fn delete_expired(&self, now: OffsetDateTime, retention: time::Duration, batch: u32) -> Result<u64> {
+        let before = now - retention;
+        let mut total = 0;
+        loop {
+            let deleted = self.store.delete_older_than(before, batch).await?;
+            total += deleted;
+            if deleted < u64::from(batch) {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// A name echoed in an error, cut so an attacker's megabyte key is not echoed back whole.
+fn clip_name(name: &str) -> String {
+    name.chars().take(64).collect()
+}

@@ -1,0 +1,13 @@
+//! The notification service's domain: the kinds of notification, the rules that decide who hears
+//! about an event (and never its actor), the `@mentions` of a comment, and how each notification
+//! reads. Plain Rust: no I/O.
+
+mod event;
+mod kind;
+mod mention;
+mod rules;
+
+pub use event::{Event, Member, ProjectRef, TaskRef};
+pub use kind::{Channel, Kind, UnknownKind};
+pub use mention::mentioned;
+pub use rules::{Draft, MAX_BODY_CHARS, MAX_TITLE_CHARS, drafts};

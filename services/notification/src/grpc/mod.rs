@@ -1,0 +1,131 @@
+//! The tonic server of `ordo.notification.v1.NotificationService`: translates protobuf to use-case
+//! calls and use-case errors to `tonic::Status`, nothing more. Every call acts for its caller.
+
+use std::collections::HashMap;
+
+use ordo_auth::caller;
+use ordo_proto::notification::v1 as pb;
+use ordo_proto::time::timestamp;
+use ordo_service::status;
+use pb::notification_service_server::NotificationService as NotificationRpc;
+use tonic::{Request, Response, Status};
+
+use crate::app::NotificationService;
+use crate::app::ports::{Notification, Settings};
+use crate::domain::Channel;
+
+/// The gRPC face of [`NotificationService`].
+#[derive(Debug, Clone)]
+pub struct NotificationGrpc {
+    service: NotificationService,
+}
+
+impl NotificationGrpc {
+    /// Serves `service`.
+    pub fn new(service: NotificationService) -> Self {
+        Self { service }
+    }
+}
+
+fn notification(n: Notification) -> pb::Notification {
+    pb::Notification {
+        id: n.id.to_string(),
+        kind: n.draft.kind.as_str().to_owned(),
+        title: n.draft.title,
+        body: n.draft.body,
+        project_id: n.draft.project_id.to_string(),
+        task_id: n.draft.task_id.map(|id| id.to_string()).unwrap_or_default(),
+        task_key: n.draft.task_key.unwrap_or_default(),
+        actor_id: n.actor_id.map(|id| id.to_string()).unwrap_or_default(),
+        created_at: Some(timestamp(n.created_at)),
+        read_at: n.read_at.map(timestamp),
+        seen_at: n.seen_at.map(timestamp),
+        archived_at: n.archived_at.map(timestamp),
+    }
+}
+
+fn preferences(settings: &Settings) -> pb::Preferences {
+    let channel = |wanted: Channel| -> HashMap<String, bool> {
+        settings
+            .iter()
+            .filter(|((channel, _), _)| *channel == wanted)
+            .map(|((_, kind), on)| (kind.as_str().to_owned(), *on))
+            .collect()
+    };
+    pb::Preferences { in_app: channel(Channel::InApp), email: channel(Channel::Email) }
+}
+
+#[tonic::async_trait]
+impl NotificationRpc for NotificationGrpc {
+    async fn list_notifications(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
+        let user = caller(&request)?.user_id;
+        let r = request.into_inner();
+        let page = r.page.unwrap_or_default();
+        let page =
+            self.service.list(user, r.unread_only, r.archived, page.limit, &page.cursor).await.map_err(status)?;
+        Ok(Response::new(pb::ListNotificationsResponse {
+            notifications: page.notifications.into_iter().map(notification).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+            unread_count: page.counts.unread,
+            unseen_count: page.counts.unseen,
+        }))
+    }
+
+    async fn mark_seen(&self, request: Request<pb::MarkSeenRequest>) -> Result<Response<pb::MarkSeenResponse>, Status> {
+        self.service.mark_seen(caller(&request)?.user_id).await.map_err(status)?;
+        Ok(Response::new(pb::MarkSeenResponse {}))
+    }
+
+    async fn mark_read(&self, request: Request<pb::MarkReadRequest>) -> Result<Response<pb::MarkReadResponse>, Status> {
+        let user = caller(&request)?.user_id;
+        self.service.mark_read(user, &request.get_ref().id).await.map_err(status)?;
+        Ok(Response::new(pb::MarkReadResponse {}))
+    }
+
+    async fn mark_all_read(
+        &self,
+        request: Request<pb::MarkAllReadRequest>,
+    ) -> Result<Response<pb::MarkAllReadResponse>, Status> {
+        self.service.mark_all_read(caller(&request)?.user_id).await.map_err(status)?;
+        Ok(Response::new(pb::MarkAllReadResponse {}))
+    }
+
+    async fn archive_notification(
+        &self,
+        request: Request<pb::ArchiveNotificationRequest>,
+    ) -> Result<Response<pb::ArchiveNotificationResponse>, Status> {
+        let user = caller(&request)?.user_id;
+        self.service.archive(user, &request.get_ref().id).await.map_err(status)?;
+        Ok(Response::new(pb::ArchiveNotificationResponse {}))
+    }
+
+    async fn delete_notification(
+        &self,
+        request: Request<pb::DeleteNotificationRequest>,
+    ) -> Result<Response<pb::DeleteNotificationResponse>, Status> {
+        let user = caller(&request)?.user_id;
+        self.service.delete(user, &request.get_ref().id).await.map_err(status)?;
+        Ok(Response::new(pb::DeleteNotificationResponse {}))
+    }
+
+    async fn get_preferences(
+        &self,
+        request: Request<pb::GetPreferencesRequest>,
+    ) -> Result<Response<pb::Preferences>, Status> {
+        let settings = self.service.preferences(caller(&request)?.user_id).await.map_err(status)?;
+        Ok(Response::new(preferences(&settings)))
+    }
+
+    async fn update_preferences(
+        &self,
+        request: Request<pb::UpdatePreferencesRequest>,
+    ) -> Result<Response<pb::Preferences>, Status> {
+        let user = caller(&request)?.user_id;
+        let r = request.get_ref();
+        let settings = self.service.update_preferences(user, &r.in_app, &r.email).await.map_err(status)?;
+        Ok(Response::new(preferences(&settings)))
+    }
+}

@@ -1,0 +1,126 @@
+//! Reads an `ordo.events.v1.Envelope` as the use cases take it: the directory facts it carries and
+//! the event that may notify someone, from the envelope's own snapshot.
+
+use ordo_events::{HandlerError, occurred_at, uuid_field};
+use ordo_proto::events::v1::envelope::Payload;
+use ordo_proto::events::v1::{Envelope, TaskSnapshot};
+use uuid::Uuid;
+
+use crate::app::{Delivery, Fact};
+use crate::domain::{Event, ProjectRef, TaskRef};
+
+/// The routing keys the notification service consumes.
+pub const BINDINGS: &[&str] = &[
+    "identity.user_registered",
+    "identity.user_disabled",
+    "project.created",
+    "project.deleted",
+    "project.member_added",
+    "project.member_role_changed",
+    "project.member_removed",
+    "task.assigned",
+    "task.unassigned",
+    "task.status_changed",
+    "task.updated",
+    "task.comment_added",
+];
+
+/// What `envelope` tells and may notify of.
+///
+/// # Errors
+///
+/// [`HandlerError::Permanent`] for an envelope that can never apply (a malformed id, no time, a
+/// task event without its task).
+pub fn delivery(envelope: &Envelope) -> Result<Delivery, HandlerError> {
+    let event_id = uuid_field("event_id", &envelope.event_id)?;
+    let actor = if envelope.actor_id.is_empty() { None } else { Some(uuid_field("actor_id", &envelope.actor_id)?) };
+    let mut facts = Vec::new();
+    let event = match &envelope.payload {
+        Some(Payload::UserRegistered(e)) => {
+            let user_id = uuid_field("user_id", &e.user_id)?;
+            facts.push(Fact::User { user_id, email: e.email.clone(), display_name: e.display_name.clone() });
+            None
+        }
+        Some(Payload::UserDisabled(e)) => {
+            facts.push(Fact::UserDisabled { user_id: uuid_field("user_id", &e.user_id)?, disabled: e.disabled });
+            None
+        }
+        Some(Payload::ProjectCreated(e)) => {
+            // The creator is its first owner; no member_added event says so.
+            let project_id = uuid_field("project_id", &e.project_id)?;
+            facts.push(Fact::Member { project_id, user_id: uuid_field("created_by", &e.created_by)?, member: true });
+            None
+        }
+        Some(Payload::ProjectDeleted(e)) => {
+            facts.push(Fact::ProjectGone { project_id: uuid_field("project_id", &e.project_id)? });
+            None
+        }
+        Some(Payload::ProjectMemberAdded(e)) => {
+            let project = ProjectRef {
+                id: uuid_field("project_id", &e.project_id)?,
+                key: e.project_key.clone(),
+                name: e.project_name.clone(),
+            };
+            let user_id = uuid_field("user_id", &e.user_id)?;
+            facts.push(Fact::Member { project_id: project.id, user_id, member: true });
+            Some(Event::MemberAdded { project, user_id, role: e.role.clone() })
+        }
+        Some(Payload::ProjectMemberRoleChanged(e)) => Some(Event::MemberRoleChanged {
+            project: ProjectRef {
+                id: uuid_field("project_id", &e.project_id)?,
+                key: e.project_key.clone(),
+                name: e.project_name.clone(),
+            },
+            user_id: uuid_field("user_id", &e.user_id)?,
+            old_role: e.old_role.clone(),
+            new_role: e.new_role.clone(),
+        }),
+        Some(Payload::ProjectMemberRemoved(e)) => {
+            let project_id = uuid_field("project_id", &e.project_id)?;
+            facts.push(Fact::Member { project_id, user_id: uuid_field("user_id", &e.user_id)?, member: false });
+            None
+        }
+        Some(Payload::TaskAssigned(e)) => Some(Event::TaskAssigned {
+            task: task(e.task.as_ref())?,
+            assignee: uuid_field("assignee_id", &e.assignee_id)?,
+        }),
+        Some(Payload::TaskUnassigned(e)) => Some(Event::TaskUnassigned {
+            task: task(e.task.as_ref())?,
+            assignee: uuid_field("assignee_id", &e.assignee_id)?,
+            left_project: e.reason == "removed_from_project",
+        }),
+        Some(Payload::TaskStatusChanged(e)) => Some(Event::TaskStatusChanged {
+            task: task(e.task.as_ref())?,
+            old_status: e.old_status.clone(),
+            new_status: e.new_status.clone(),
+            recipients: ids("recipient_ids", &e.recipient_ids)?,
+        }),
+        Some(Payload::TaskUpdated(e)) => Some(Event::TaskUpdated {
+            task: task(e.task.as_ref())?,
+            changed_fields: e.changed_fields.clone(),
+            recipients: ids("recipient_ids", &e.recipient_ids)?,
+        }),
+        Some(Payload::TaskCommentAdded(e)) => Some(Event::TaskCommented {
+            task: task(e.task.as_ref())?,
+            excerpt: e.excerpt.clone(),
+            recipients: ids("recipient_ids", &e.recipient_ids)?,
+        }),
+        // Bound to nothing else; another event here is ignored, not an error.
+        _ => None,
+    };
+    Ok(Delivery { event_id, actor, occurred_at: occurred_at(envelope)?, facts, event })
+}
+
+fn task(snapshot: Option<&TaskSnapshot>) -> Result<TaskRef, HandlerError> {
+    let snapshot = snapshot.ok_or_else(|| HandlerError::permanent("a task event without its task"))?;
+    Ok(TaskRef {
+        id: uuid_field("task.task_id", &snapshot.task_id)?,
+        project_id: uuid_field("task.project_id", &snapshot.project_id)?,
+        key: snapshot.key.clone(),
+        title: snapshot.title.clone(),
+    })
+}
+
+fn ids(field: &str, values: &[String]) -> Result<Vec<Uuid>, HandlerError> {
+    values.iter().map(|value| uuid_field(field, value)).collect()
+}

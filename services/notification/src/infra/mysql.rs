@@ -1,0 +1,370 @@
+//! The MySQL side of the notification service: a user's notifications and preferences
+//! ([`MySqlNotificationStore`]), and what ingesting an event reads and writes inside the consumer's
+//! transaction ([`MySqlIngest`]).
+
+use async_trait::async_trait;
+use ordo_platform::db::utc_datetime as utc;
+use ordo_service::db_error;
+use sqlx::mysql::MySqlPool;
+use sqlx::{MySql, MySqlConnection, QueryBuilder};
+use time::{OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+use crate::app::ports::{Counts, IngestTx, ListQuery, Notification, NotificationStore, Settings};
+use crate::app::{AppError, Result};
+use crate::domain::{Channel, Draft, Kind, Member};
+
+#[derive(sqlx::FromRow)]
+struct NotificationRow {
+    id: Uuid,
+    user_id: Uuid,
+    kind: String,
+    title: String,
+    body: String,
+    project_id: Uuid,
+    task_id: Option<Uuid>,
+    task_key: Option<String>,
+    actor_id: Option<Uuid>,
+    created_at: PrimitiveDateTime,
+    seen_at: Option<PrimitiveDateTime>,
+    read_at: Option<PrimitiveDateTime>,
+    archived_at: Option<PrimitiveDateTime>,
+}
+
+impl TryFrom<NotificationRow> for Notification {
+    type Error = AppError;
+
+    fn try_from(row: NotificationRow) -> Result<Self> {
+        let kind = Kind::parse(&row.kind)
+            .map_err(|_| AppError::internal(anyhow::anyhow!("notification {} has an unknown kind", row.id)))?;
+        Ok(Notification {
+            id: row.id,
+            draft: Draft {
+                recipient: row.user_id,
+                kind,
+                title: row.title,
+                body: row.body,
+                project_id: row.project_id,
+                task_id: row.task_id,
+                task_key: row.task_key,
+            },
+            actor_id: row.actor_id,
+            created_at: row.created_at.assume_utc(),
+            seen_at: row.seen_at.map(PrimitiveDateTime::assume_utc),
+            read_at: row.read_at.map(PrimitiveDateTime::assume_utc),
+            archived_at: row.archived_at.map(PrimitiveDateTime::assume_utc),
+        })
+    }
+}
+
+/// [`NotificationStore`] on the service's schema.
+#[derive(Debug, Clone)]
+pub struct MySqlNotificationStore {
+    pool: MySqlPool,
+}
+
+impl MySqlNotificationStore {
+    /// A store on `pool`.
+    pub fn new(pool: MySqlPool) -> Self {
+        Self { pool }
+    }
+
+    /// Whether `user_id` has a notification `id` (after an update that changed nothing).
+    async fn exists(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
+        let found =
+            sqlx::query_scalar!("SELECT 1 AS found FROM notification WHERE id = ? AND user_id = ?", id, user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+        Ok(found.is_some())
+    }
+}
+
+fn now() -> PrimitiveDateTime {
+    utc(OffsetDateTime::now_utc())
+}
+
+#[async_trait]
+impl NotificationStore for MySqlNotificationStore {
+    async fn list(&self, query: &ListQuery) -> Result<(Vec<Notification>, Counts)> {
+        // One snapshot (REPEATABLE READ): the page and the counts agree.
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut sql = QueryBuilder::<MySql>::new(
+            "SELECT id, user_id, kind, title, body, project_id, task_id, task_key, actor_id, created_at, seen_at, \
+             read_at, archived_at FROM notification WHERE user_id = ",
+        );
+        sql.push_bind(query.user_id);
+        sql.push(if query.archived { " AND archived_at IS NOT NULL" } else { " AND archived_at IS NULL" });
+        if query.unread_only {
+            sql.push(" AND read_at IS NULL");
+        }
+        if let Some(before) = query.before {
+            sql.push(" AND id < ").push_bind(before);
+        }
+        sql.push(" ORDER BY id DESC LIMIT ").push_bind(query.limit);
+        let rows: Vec<NotificationRow> = sql.build_query_as().fetch_all(&mut *tx).await.map_err(db_error)?;
+        let notifications = rows.into_iter().map(Notification::try_from).collect::<Result<Vec<_>>>()?;
+        let counts = sqlx::query!(
+            r#"SELECT
+                 (SELECT COUNT(*) FROM notification
+                   WHERE user_id = ? AND archived_at IS NULL AND read_at IS NULL) AS "unread!: i64",
+                 (SELECT COUNT(*) FROM notification
+                   WHERE user_id = ? AND archived_at IS NULL AND seen_at IS NULL) AS "unseen!: i64""#,
+            query.user_id,
+            query.user_id,
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok((notifications, Counts { unread: counts.unread, unseen: counts.unseen }))
+    }
+
+    async fn mark_seen(&self, user_id: Uuid) -> Result<()> {
+        sqlx::query!("UPDATE notification SET seen_at = ? WHERE user_id = ? AND seen_at IS NULL", now(), user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn mark_read(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
+        let at = now();
+        let done = sqlx::query!(
+            "UPDATE notification SET read_at = COALESCE(read_at, ?), seen_at = COALESCE(seen_at, ?)
+             WHERE id = ? AND user_id = ?",
+            at,
+            at,
+            id,
+            user_id,
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() > 0 { Ok(true) } else { self.exists(user_id, id).await }
+    }
+
+    async fn mark_all_read(&self, user_id: Uuid) -> Result<()> {
+        let at = now();
+        sqlx::query!(
+            "UPDATE notification SET read_at = ?, seen_at = COALESCE(seen_at, ?) WHERE user_id = ? AND read_at IS NULL",
+            at,
+            at,
+            user_id,
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn archive(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
+        let at = now();
+        let done = sqlx::query!(
+            "UPDATE notification SET archived_at = COALESCE(archived_at, ?), read_at = COALESCE(read_at, ?),
+             seen_at = COALESCE(seen_at, ?) WHERE id = ? AND user_id = ?",
+            at,
+            at,
+            at,
+            id,
+            user_id,
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() > 0 { Ok(true) } else { self.exists(user_id, id).await }
+    }
+
+    async fn delete(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
+        let done = sqlx::query!("DELETE FROM notification WHERE id = ? AND user_id = ?", id, user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn settings(&self, user_id: Uuid) -> Result<Settings> {
+        let rows = sqlx::query!("SELECT channel, kind, enabled FROM preference WHERE user_id = ?", user_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        // A row naming a channel or kind this version does not know (written by a newer one) is
+        // left out, not an error.
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| Some(((Channel::parse(&row.channel)?, Kind::parse(&row.kind).ok()?), row.enabled)))
+            .collect())
+    }
+
+    async fn set_settings(&self, user_id: Uuid, changes: &Settings) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut sql = QueryBuilder::<MySql>::new("INSERT INTO preference (user_id, channel, kind, enabled) ");
+        sql.push_values(changes, |mut row, ((channel, kind), enabled)| {
+            row.push_bind(user_id).push_bind(channel.as_str()).push_bind(kind.as_str()).push_bind(*enabled);
+        });
+        sql.push(" ON DUPLICATE KEY UPDATE enabled = VALUES(enabled)");
+        sql.build().execute(&self.pool).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn delete_older_than(&self, before: OffsetDateTime, batch: u32) -> Result<u64> {
+        let done = sqlx::query!(
+            "DELETE FROM notification WHERE created_at < ? ORDER BY created_at LIMIT ?",
+            utc(before),
+            batch
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// [`IngestTx`] on the consumer's transaction.
+#[derive(Debug)]
+pub struct MySqlIngest<'c> {
+    conn: &'c mut MySqlConnection,
+}
+
+impl<'c> MySqlIngest<'c> {
+    /// Ingests on `conn`, inside the transaction the consumer commits with the event's receipt.
+    pub fn new(conn: &'c mut MySqlConnection) -> Self {
+        Self { conn }
+    }
+}
+
+/// `(?, ?, ...)` of `ids`, for an `IN`.
+fn push_ids(sql: &mut QueryBuilder<MySql>, ids: &[Uuid]) {
+    let mut list = sql.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+}
+
+#[async_trait]
+impl IngestTx for MySqlIngest<'_> {
+    async fn upsert_user(&mut self, user_id: Uuid, email: &str, display_name: &str) -> Result<()> {
+        sqlx::query!(
+            "INSERT INTO directory_user (user_id, email, display_name) VALUES (?, ?, ?)
+             ON DUPLICATE KEY UPDATE email = VALUES(email), display_name = VALUES(display_name)",
+            user_id,
+            email,
+            display_name,
+        )
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn set_user_disabled(&mut self, user_id: Uuid, disabled: bool, as_of: OffsetDateTime) -> Result<()> {
+        // Assignments run left to right: `disabled` is decided on the old `as_of`.
+        sqlx::query!(
+            "INSERT INTO directory_user (user_id, disabled, as_of) VALUES (?, ?, ?)
+             ON DUPLICATE KEY UPDATE
+               disabled = IF(as_of IS NULL OR as_of <= VALUES(as_of), VALUES(disabled), disabled),
+               as_of = IF(as_of IS NULL OR as_of <= VALUES(as_of), VALUES(as_of), as_of)",
+            user_id,
+            disabled,
+            utc(as_of),
+        )
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn set_member(&mut self, project_id: Uuid, user_id: Uuid, member: bool, as_of: OffsetDateTime) -> Result<()> {
+        sqlx::query!(
+            "INSERT INTO directory_member (project_id, user_id, member, as_of) VALUES (?, ?, ?, ?)
+             ON DUPLICATE KEY UPDATE
+               member = IF(as_of <= VALUES(as_of), VALUES(member), member),
+               as_of = IF(as_of <= VALUES(as_of), VALUES(as_of), as_of)",
+            project_id,
+            user_id,
+            member,
+            utc(as_of),
+        )
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn project_gone(&mut self, project_id: Uuid, as_of: OffsetDateTime) -> Result<()> {
+        sqlx::query!(
+            "UPDATE directory_member SET member = FALSE, as_of = ? WHERE project_id = ? AND as_of <= ?",
+            utc(as_of),
+            project_id,
+            utc(as_of),
+        )
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn members(&mut self, project_id: Uuid) -> Result<Vec<Member>> {
+        let rows = sqlx::query!(
+            "SELECT m.user_id, u.display_name, u.email FROM directory_member m
+             JOIN directory_user u ON u.user_id = m.user_id
+             WHERE m.project_id = ? AND m.member AND NOT u.disabled",
+            project_id,
+        )
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Member { user_id: row.user_id, display_name: row.display_name, email: row.email })
+            .collect())
+    }
+
+    async fn without_access(&mut self, project_id: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = QueryBuilder::<MySql>::new("SELECT user_id FROM directory_member WHERE project_id = ");
+        sql.push_bind(project_id).push(" AND NOT member AND user_id IN (");
+        push_ids(&mut sql, users);
+        sql.push(" UNION SELECT user_id FROM directory_user WHERE disabled AND user_id IN (");
+        push_ids(&mut sql, users);
+        sql.build_query_scalar().fetch_all(&mut *self.conn).await.map_err(db_error)
+    }
+
+    async fn turned_off(&mut self, users: &[Uuid], channel: Channel) -> Result<Vec<(Uuid, Kind)>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = QueryBuilder::<MySql>::new("SELECT user_id, kind FROM preference WHERE channel = ");
+        sql.push_bind(channel.as_str()).push(" AND NOT enabled AND user_id IN (");
+        push_ids(&mut sql, users);
+        let rows: Vec<(Uuid, String)> = sql.build_query_as().fetch_all(&mut *self.conn).await.map_err(db_error)?;
+        Ok(rows.into_iter().filter_map(|(user, kind)| Some((user, Kind::parse(&kind).ok()?))).collect())
+    }
+
+    async fn insert(&mut self, notifications: &[Notification], event_id: Uuid) -> Result<()> {
+        let mut sql = QueryBuilder::<MySql>::new(
+            "INSERT INTO notification (id, user_id, event_id, kind, title, body, project_id, task_id, task_key, \
+             actor_id, created_at) ",
+        );
+        sql.push_values(notifications, |mut row, n| {
+            row.push_bind(n.id)
+                .push_bind(n.draft.recipient)
+                .push_bind(event_id)
+                .push_bind(n.draft.kind.as_str())
+                .push_bind(n.draft.title.as_str())
+                .push_bind(n.draft.body.as_str())
+                .push_bind(n.draft.project_id)
+                .push_bind(n.draft.task_id)
+                .push_bind(n.draft.task_key.as_deref())
+                .push_bind(n.actor_id)
+                .push_bind(utc(n.created_at));
+        });
+        sql.build().execute(&mut *self.conn).await.map_err(db_error)?;
+        Ok(())
+    }
+}
