@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ordo_platform::config::{RuntimeArgs, Secret, TelemetryArgs, parse_millis};
-use ordo_platform::redis::RedisSettings;
+use ordo_platform::config::{RuntimeArgs, TelemetryArgs, parse_millis};
+use ordo_platform::redis::RedisArgs;
 
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone, clap::Parser)]
@@ -35,17 +35,10 @@ pub struct Config {
     #[arg(long, env = "ORDO_AUDIT_URL", default_value = "http://127.0.0.1:50055")]
     pub audit_url: String,
 
-    /// Redis URL (sessions written by identity, idempotency records).
-    #[arg(long, env = "ORDO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: Secret<String>,
-
-    /// Prefix of every Redis key; must match identity's, which writes the session keys.
-    #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
-    pub redis_prefix: String,
-
-    /// Timeouts of every Redis call (sessions, rate limits, idempotency).
+    /// Redis (sessions written by identity, rate limits, idempotency records): URL, key prefix
+    /// (identity's), timeouts.
     #[command(flatten)]
-    pub redis: RedisSettings,
+    pub redis: RedisArgs,
 
     /// Timeout of each backend call (connect and request), in milliseconds. A backend that does not
     /// answer within it makes the request fail with 503.
@@ -162,7 +155,7 @@ mod tests {
         assert_eq!(config.notification_url, "http://127.0.0.1:50054");
         assert_eq!(config.audit_url, "http://127.0.0.1:50055");
         assert_eq!(config.max_attachment_bytes, 26_214_400);
-        assert_eq!(config.redis_prefix, "ordo:");
+        assert_eq!(config.redis.prefix, "ordo:");
         assert_eq!(config.backend_timeout, Duration::from_millis(5000));
         assert!(!config.trust_forwarded_for);
     }

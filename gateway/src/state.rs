@@ -99,9 +99,7 @@ impl AppState {
             ordo_platform::grpc::propagate_trace as _,
         );
 
-        let redis = ordo_platform::redis::connect(config.redis_url.expose(), &config.redis)
-            .await
-            .context("connect to Redis (--redis-url)")?;
+        let redis = config.redis.connect().await.context("connect to Redis (--redis-url)")?;
 
         let readiness = Readiness::default()
             .with(RedisCheck(redis.clone()))
@@ -120,7 +118,7 @@ impl AppState {
             notification,
             redis,
             readiness,
-            redis_prefix: config.redis_prefix.clone(),
+            redis_prefix: config.redis.prefix.clone(),
             trust_forwarded_for: config.trust_forwarded_for,
             max_attachment_bytes: config.max_attachment_bytes,
             backend_timeout: config.backend_timeout,

@@ -36,10 +36,37 @@ use std::time::Duration;
 pub use ::redis::aio::ConnectionManager;
 use ::redis::aio::ConnectionManagerConfig;
 
-use crate::config::parse_millis;
+use crate::config::{Secret, parse_millis};
 
 /// How long [`connect`] keeps trying at start before giving up.
 pub const START_WAIT: Duration = Duration::from_secs(5);
+
+/// Where Redis is, the prefix of every key, and the timeouts of every call: the Redis flags every
+/// process (the services and the gateway) flattens.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedisArgs {
+    /// Redis URL (session markers, caches, rate limits and idempotency records; checked by /readyz).
+    #[arg(long = "redis-url", env = "ORDO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub url: Secret<String>,
+    /// Prefix of every Redis key; every process of a deployment uses the same (identity writes the
+    /// session markers the others read).
+    #[arg(long = "redis-prefix", env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
+    pub prefix: String,
+    /// Timeouts of every Redis call.
+    #[command(flatten)]
+    pub settings: RedisSettings,
+}
+
+impl RedisArgs {
+    /// Connects to [`RedisArgs::url`] with these timeouts (see [`connect`]).
+    ///
+    /// # Errors
+    ///
+    /// When Redis does not answer within [`START_WAIT`].
+    pub async fn connect(&self) -> Result<ConnectionManager, ::redis::RedisError> {
+        connect(self.url.expose(), &self.settings).await
+    }
+}
 
 /// Timeouts of every Redis call, as flags and `ORDO_*` variables.
 #[derive(Debug, Clone, clap::Args)]

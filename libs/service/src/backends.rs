@@ -36,8 +36,7 @@ impl Backends {
 
     /// Connects Redis beside a pool the service opened itself (for example without migrating).
     pub async fn with_pool(args: &ServiceArgs, pool: MySqlPool) -> anyhow::Result<Self> {
-        let redis =
-            ordo_platform::redis::connect(args.redis_url.expose(), &args.redis).await.context("connect to Redis")?;
+        let redis = args.redis.connect().await.context("connect to Redis")?;
         Ok(Self { pool, redis })
     }
 
@@ -59,11 +58,11 @@ impl Backends {
     pub fn sessions(&self, args: &ServiceArgs, authority: Arc<dyn SessionAuthority>) -> Sessions {
         Sessions::new(
             self.redis.clone(),
-            args.redis_prefix.clone(),
+            args.redis.prefix.clone(),
             authority,
             SessionSettings {
                 live_ttl: args.session_cache,
-                redis_timeout: args.redis.call_budget(),
+                redis_timeout: args.redis.settings.call_budget(),
                 ..SessionSettings::default()
             },
         )

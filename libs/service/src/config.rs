@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ordo_events::{ConsumerConfig, RelayConfig};
 use ordo_platform::config::{RuntimeArgs, Secret, TelemetryArgs, parse_millis};
-use ordo_platform::redis::RedisSettings;
+use ordo_platform::redis::RedisArgs;
 
 /// Gives a shared flag a service's own default (for `#[command(mut_arg("grpc_addr", default_to(...)))]`).
 /// The flag stops being required, which clap makes every flag without a default of its own.
@@ -30,15 +30,9 @@ pub struct ServiceArgs {
     /// Largest number of pooled database connections.
     #[arg(long, env = "ORDO_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
     pub database_max_connections: u32,
-    /// Redis URL (session markers and the service's caches; checked by /readyz).
-    #[arg(long, env = "ORDO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: Secret<String>,
-    /// Prefix of every Redis key; every process of a deployment uses the same.
-    #[arg(long, env = "ORDO_REDIS_PREFIX", default_value = "ordo:")]
-    pub redis_prefix: String,
-    /// Timeouts of every Redis call.
+    /// Redis: URL, key prefix, timeouts.
     #[command(flatten)]
-    pub redis: RedisSettings,
+    pub redis: RedisArgs,
     /// How long a session found live is trusted without looking again, milliseconds; a revoked
     /// session is refused by this instance within it.
     #[arg(long = "session-cache-ms", env = "ORDO_SESSION_CACHE_MS", default_value = "1000", value_parser = parse_millis)]

@@ -60,7 +60,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
 /// RPCs finish, the relay publishes what it holds.
 pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (mut server, backends) = Server::start("identity", &config.service, &MIGRATOR, shutdown).await?;
-    let (pool, redis, prefix) = (&backends.pool, &backends.redis, &config.service.redis_prefix);
+    let (pool, redis, prefix) = (&backends.pool, &backends.redis, &config.service.redis.prefix);
 
     let key = infra::signing_key::load(pool, config.jwt_private_key.as_ref().map(|k| k.expose().as_str()))
         .await

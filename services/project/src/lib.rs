@@ -42,7 +42,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     let signal = OutboxSignal::default();
     let cache: Arc<dyn AccessCache> = Arc::new(RedisAccessCache::new(
         backends.redis.clone(),
-        config.service.redis_prefix.clone(),
+        config.service.redis.prefix.clone(),
         config.access_cache_ttl_secs,
     ));
     let service = ProjectService::new(

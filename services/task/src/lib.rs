@@ -87,7 +87,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     let timeout = config.upstream.backend_timeout;
     let amqp_url = config.service.amqp_url.expose();
     let exchange = &config.service.events_exchange;
-    let redis_prefix = &config.service.redis_prefix;
+    let redis_prefix = &config.service.redis.prefix;
 
     let projects = ordo_platform::grpc::lazy_channel(&config.project_url, timeout).context("invalid --project-url")?;
     let objects = S3ObjectStore::new(&s3_settings(&config), timeout).await;

@@ -55,7 +55,7 @@ pub(crate) struct Notification {
     #[schema(example = "ORDO-42 was assigned to you")]
     pub(crate) title: String,
     /// More about it, as plain text.
-    #[schema(example = "Alice assigned you to \"Add the notification routes\".")]
+    #[schema(example = "Add the notification routes")]
     pub(crate) body: String,
     /// The project it happened in.
     #[schema(format = Uuid, example = "0190b6a4-7c1e-7000-8000-0000000000a1")]

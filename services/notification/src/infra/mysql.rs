@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use ordo_platform::db::utc_datetime as utc;
 use ordo_service::db_error;
-use sqlx::mysql::MySqlPool;
+use sqlx::mysql::{MySqlPool, MySqlQueryResult};
 use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
@@ -69,8 +69,12 @@ impl MySqlNotificationStore {
         Self { pool }
     }
 
-    /// Whether `user_id` has a notification `id` (after an update that changed nothing).
-    async fn exists(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
+    /// Whether an update of `user_id`'s notification `id` found it: it changed a row, or it changed
+    /// nothing (the notification was already in that state) but the notification is there.
+    async fn found(&self, update: sqlx::Result<MySqlQueryResult>, user_id: Uuid, id: Uuid) -> Result<bool> {
+        if update.map_err(db_error)?.rows_affected() > 0 {
+            return Ok(true);
+        }
         let found =
             sqlx::query_scalar!("SELECT 1 AS found FROM notification WHERE id = ? AND user_id = ?", id, user_id)
                 .fetch_optional(&self.pool)
@@ -130,7 +134,7 @@ impl NotificationStore for MySqlNotificationStore {
 
     async fn mark_read(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
         let at = now();
-        let done = sqlx::query!(
+        let update = sqlx::query!(
             "UPDATE notification SET read_at = COALESCE(read_at, ?), seen_at = COALESCE(seen_at, ?)
              WHERE id = ? AND user_id = ?",
             at,
@@ -139,9 +143,8 @@ impl NotificationStore for MySqlNotificationStore {
             user_id,
         )
         .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
-        if done.rows_affected() > 0 { Ok(true) } else { self.exists(user_id, id).await }
+        .await;
+        self.found(update, user_id, id).await
     }
 
     async fn mark_all_read(&self, user_id: Uuid) -> Result<()> {
@@ -160,7 +163,7 @@ impl NotificationStore for MySqlNotificationStore {
 
     async fn archive(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
         let at = now();
-        let done = sqlx::query!(
+        let update = sqlx::query!(
             "UPDATE notification SET archived_at = COALESCE(archived_at, ?), read_at = COALESCE(read_at, ?),
              seen_at = COALESCE(seen_at, ?) WHERE id = ? AND user_id = ?",
             at,
@@ -170,9 +173,8 @@ impl NotificationStore for MySqlNotificationStore {
             user_id,
         )
         .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
-        if done.rows_affected() > 0 { Ok(true) } else { self.exists(user_id, id).await }
+        .await;
+        self.found(update, user_id, id).await
     }
 
     async fn delete(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
