@@ -12,6 +12,7 @@ mod errors;
 mod hardening;
 mod helpers;
 mod idempotency;
+mod notifications;
 mod openapi;
 mod operations;
 mod projects;

@@ -1,0 +1,135 @@
+//! `/notifications` through the gateway with every service running: an assignment reaches the
+//! assignee's list and badge (never the actor's), the caller reads, archives and deletes only their
+//! own, and preferences round-trip with unknown kinds refused.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_problem, spawn_app};
+
+/// `method path` (under `/api/v1`) as the holder of `token`, with an optional JSON body.
+async fn send(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app.client.request(method, app.url(&format!("/api/v1{path}"))).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+/// `GET /notifications<query>` as `token`, once it lists `count` notifications.
+async fn list_once(app: &TestApp, token: &str, query: &str, count: usize) -> Value {
+    for _ in 0..100 {
+        let response = send(app, token, reqwest::Method::GET, &format!("/notifications{query}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        if body["items"].as_array().unwrap().len() >= count {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {count} notifications arrived");
+}
+
+#[tokio::test]
+async fn an_assignment_reaches_the_assignee_who_alone_reads_archives_and_deletes_it() {
+    // Arrange: Ann owns a project with Bob as a member.
+    let app = spawn_app().await;
+    let (_, ann) = app.user("ann@example.com", "Ann").await;
+    let (bob_id, bob) = app.user("bob@example.com", "Bob").await;
+    let post = reqwest::Method::POST;
+    let project =
+        send(&app, &ann.access, post.clone(), "/projects", Some(json!({"name": "Notes", "key": "NTE"}))).await;
+    assert_eq!(project.status(), StatusCode::CREATED);
+    let project = project.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let member = json!({"user_id": bob_id, "role": "member"});
+    let added = send(&app, &ann.access, post.clone(), &format!("/projects/{project}/members"), Some(member)).await;
+    assert_eq!(added.status(), StatusCode::CREATED);
+
+    // Act: Ann assigns Bob a task.
+    let task = json!({"project_id": project, "title": "Write the release notes", "assignee_ids": [bob_id]});
+    let created = send(&app, &ann.access, post.clone(), "/tasks", Some(task)).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let task: Value = created.json().await.unwrap();
+
+    // Assert: Bob's list, newest first, with his counts; Ann's is empty.
+    let list = list_once(&app, &bob.access, "", 2).await;
+    let newest = &list["items"][0];
+    assert_eq!(newest["kind"], "task.assigned");
+    assert_eq!(newest["title"], "NTE-1 was assigned to you");
+    assert_eq!(newest["body"], "Write the release notes");
+    assert_eq!(newest["task_id"], task["id"]);
+    assert_eq!(newest["task_key"], "NTE-1");
+    assert_eq!(newest["project_id"], project.as_str());
+    assert_eq!(newest["read_at"], Value::Null);
+    assert_eq!(list["items"][1]["kind"], "project.member_added");
+    assert_eq!(list["items"][1]["task_id"], Value::Null);
+    assert_eq!((list["unread_count"].as_i64(), list["unseen_count"].as_i64()), (Some(2), Some(2)));
+    assert_eq!(list["next_cursor"], Value::Null);
+    let ann_list = send(&app, &ann.access, reqwest::Method::GET, "/notifications", None).await;
+    assert_eq!(ann_list.json::<Value>().await.unwrap()["items"], json!([]));
+
+    // Ann cannot touch Bob's notification: it does not exist for her.
+    let id = newest["id"].as_str().unwrap().to_owned();
+    for path in [format!("/notifications/{id}/read"), format!("/notifications/{id}/archive")] {
+        assert_problem(send(&app, &ann.access, post.clone(), &path, None).await, StatusCode::NOT_FOUND).await;
+    }
+    let delete = reqwest::Method::DELETE;
+    let refused = send(&app, &ann.access, delete.clone(), &format!("/notifications/{id}"), None).await;
+    assert_problem(refused, StatusCode::NOT_FOUND).await;
+
+    // Bob opens the bell, reads one, archives it, then deletes it.
+    let seen = send(&app, &bob.access, post.clone(), "/notifications/seen", None).await;
+    assert_eq!(seen.status(), StatusCode::NO_CONTENT);
+    let read = send(&app, &bob.access, post.clone(), &format!("/notifications/{id}/read"), None).await;
+    assert_eq!(read.status(), StatusCode::NO_CONTENT);
+    let after = list_once(&app, &bob.access, "?unread_only=true", 1).await;
+    assert_eq!(after["items"].as_array().unwrap().len(), 1);
+    assert_eq!((after["unread_count"].as_i64(), after["unseen_count"].as_i64()), (Some(1), Some(0)));
+    let archived = send(&app, &bob.access, post.clone(), &format!("/notifications/{id}/archive"), None).await;
+    assert_eq!(archived.status(), StatusCode::NO_CONTENT);
+    let archive = list_once(&app, &bob.access, "?archived=true", 1).await;
+    assert_eq!(archive["items"][0]["id"], id.as_str());
+    assert!(archive["items"][0]["archived_at"].is_string());
+    let deleted = send(&app, &bob.access, delete.clone(), &format!("/notifications/{id}"), None).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let again = send(&app, &bob.access, delete, &format!("/notifications/{id}"), None).await;
+    assert_problem(again, StatusCode::NOT_FOUND).await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn preferences_list_every_kind_keep_what_is_not_named_and_refuse_unknown_kinds() {
+    let app = spawn_app().await;
+    let (_, bob) = app.user("bob@example.com", "Bob").await;
+    let put = reqwest::Method::PUT;
+
+    let defaults = send(&app, &bob.access, reqwest::Method::GET, "/notifications/preferences", None).await;
+    assert_eq!(defaults.status(), StatusCode::OK);
+    let defaults: Value = defaults.json().await.unwrap();
+    assert_eq!(defaults["in_app"].as_object().unwrap().len(), 9);
+    assert!(defaults["email"].as_object().unwrap().values().all(|on| on == &json!(true)));
+
+    let change = json!({"email": {"task.commented": false}});
+    let changed = send(&app, &bob.access, put.clone(), "/notifications/preferences", Some(change)).await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(changed["email"]["task.commented"], false);
+    assert_eq!(changed["in_app"]["task.commented"], true);
+    assert_eq!(changed["email"]["task.assigned"], true);
+
+    let unknown = json!({"in_app": {"task.exploded": false}});
+    let refused = send(&app, &bob.access, put, "/notifications/preferences", Some(unknown)).await;
+    let problem = assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(problem.to_string().contains("in_app.task.exploded"), "{problem}");
+    let kept = send(&app, &bob.access, reqwest::Method::GET, "/notifications/preferences", None).await;
+    assert_eq!(kept.json::<Value>().await.unwrap(), changed, "a refused update changes nothing");
+    app.cleanup().await;
+}

@@ -1,0 +1,124 @@
+//! The notification service's consumer under the broker's at-least-once delivery: an event delivered
+//! twice gives one notification, and a message that is not an event is dead-lettered while the
+//! consumer goes on with the next ones.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use lapin::options::{BasicGetOptions, BasicPublishOptions};
+use lapin::{BasicProperties, Channel as AmqpChannel};
+use ordo_harness::{Service, User, bearer};
+use ordo_proto::events::v1 as epb;
+use ordo_proto::events::v1::envelope::Payload;
+use ordo_proto::notification::v1 as pb;
+use ordo_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use ordo_testkit::TestEnv;
+use prost::Message as _;
+use uuid::Uuid;
+
+/// A `task.assigned` event of task `number` of one project, assigning `assignee`, caused by `actor`.
+fn assigned(actor: &User, assignee: &User, project_id: Uuid, number: u32) -> epb::Envelope {
+    let task_id = Uuid::now_v7().to_string();
+    let snapshot = epb::TaskSnapshot {
+        task_id: task_id.clone(),
+        project_id: project_id.to_string(),
+        key: format!("DLV-{number}"),
+        title: format!("Task {number}"),
+        status: "todo".into(),
+        priority: "none".into(),
+        assignee_ids: vec![assignee.id.clone()],
+        reporter_id: actor.id.clone(),
+        due_at: None,
+        version: 1,
+    };
+    ordo_events::EnvelopeBuilder::new("task", "task.assigned")
+        .actor(actor.id.clone())
+        .entity("task", task_id)
+        .project(project_id.to_string())
+        .payload(Payload::TaskAssigned(epb::TaskAssigned { task: Some(snapshot), assignee_id: assignee.id.clone() }))
+        .build()
+}
+
+/// Publishes `body` on the test's exchange under `routing_key`, with publisher confirms.
+async fn publish(channel: &AmqpChannel, env: &TestEnv, routing_key: &str, body: &[u8], message_id: &str) {
+    channel
+        .basic_publish(
+            env.exchange().as_str().into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default().with_message_id(message_id.into()).with_delivery_mode(2),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+/// The titles of `user`'s notifications, newest first, once there are `count` of them; then a
+/// little longer, so a notification too many would show.
+async fn titles_once(
+    notifications: &mut NotificationServiceClient<tonic::transport::Channel>,
+    user: &User,
+    count: usize,
+) -> Vec<String> {
+    let list = || pb::ListNotificationsRequest::default();
+    for _ in 0..100 {
+        let page = notifications.list_notifications(bearer(&user.access_token, list())).await.unwrap().into_inner();
+        if page.notifications.len() >= count {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let page = notifications.list_notifications(bearer(&user.access_token, list())).await.unwrap().into_inner();
+            return page.notifications.into_iter().map(|n| n.title).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{} did not get {count} notifications", user.id);
+}
+
+#[tokio::test]
+async fn an_event_delivered_twice_notifies_once_and_a_poison_message_is_dead_lettered() {
+    // Arrange: identity for tokens and the notification service; the events come from the test.
+    let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
+    let env = TestEnv::new();
+    let processes = ordo_harness::Stack::of([Service::Identity, Service::Notification])
+        .args(Service::Identity, ["--hash-concurrency", "2"])
+        .start(&env)
+        .await;
+    let mut notifications = NotificationServiceClient::new(processes.channel(Service::Notification));
+    let ann = processes.sign_up("ann@example.com").await;
+    let bob = processes.sign_up("bob@example.com").await;
+    let amqp =
+        lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = amqp.create_channel().await.unwrap();
+    channel.confirm_select(lapin::options::ConfirmSelectOptions::default()).await.unwrap();
+    let project = Uuid::now_v7();
+
+    // Act: the first event twice (a redelivery after a lost ack looks just like this), then a second.
+    let first = assigned(&ann, &bob, project, 1);
+    for _ in 0..2 {
+        publish(&channel, &env, "task.assigned", &first.encode_to_vec(), &first.event_id).await;
+    }
+    let second = assigned(&ann, &bob, project, 2);
+    publish(&channel, &env, "task.assigned", &second.encode_to_vec(), &second.event_id).await;
+
+    // Assert: one notification per event.
+    let titles = titles_once(&mut notifications, &bob, 2).await;
+    assert_eq!(titles, ["DLV-2 was assigned to you", "DLV-1 was assigned to you"]);
+
+    // Act: bytes that are no envelope, then a third event.
+    publish(&channel, &env, "task.assigned", b"\xff\x00 not protobuf", &Uuid::now_v7().to_string()).await;
+    let third = assigned(&ann, &bob, project, 3);
+    publish(&channel, &env, "task.assigned", &third.encode_to_vec(), &third.event_id).await;
+
+    // Assert: the consumer went on, and the poison message waits in the dead-letter queue.
+    let titles = titles_once(&mut notifications, &bob, 3).await;
+    assert_eq!(titles[0], "DLV-3 was assigned to you");
+    assert_eq!(titles.len(), 3);
+    let dead_letters = format!("{}.dlq", env.queue("notification.events"));
+    let dead = channel.basic_get(dead_letters.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap();
+    assert_eq!(dead.map(|message| message.delivery.data), Some(b"\xff\x00 not protobuf".to_vec()));
+    let _ = amqp.close(200, "done".into()).await;
+    processes.stop().await.unwrap();
+    env.cleanup().await.unwrap();
+}
