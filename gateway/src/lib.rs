@@ -88,6 +88,12 @@ pub async fn serve(
     let state = AppState::connect(&config).await?;
     let address = listener.local_addr().context("listener address")?;
     tracing::info!(%address, identity = %config.identity_url, project = %config.project_url, task = %config.task_url, audit = %config.audit_url, notification = %config.notification_url, workers = config.runtime.worker_threads(), "gateway listening");
+    // Streams never end on their own: they end when the drain starts, and their clients reconnect.
+    let (closing, stopping) = (state.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        closing.close();
+    });
     connections::serve(listener, app(state), config.client_limits, shutdown).await;
     tracing::info!("gateway stopped");
     Ok(())

@@ -52,6 +52,9 @@ struct Inner {
     rate_limits: RateLimitArgs,
     /// Deadlines on a client's body and request.
     client_limits: crate::config::ClientLimits,
+    /// Cancelled when the gateway stops: long-lived responses (the notification stream) end, so
+    /// the drain of open connections can finish.
+    closing: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for AppState {
@@ -125,7 +128,18 @@ impl AppState {
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight as usize)),
             rate_limits: config.rate_limits.clone(),
             client_limits: config.client_limits,
+            closing: tokio_util::sync::CancellationToken::new(),
         })))
+    }
+
+    /// Cancelled when the gateway stops; long-lived responses end with it.
+    pub(crate) fn closing(&self) -> &tokio_util::sync::CancellationToken {
+        &self.0.closing
+    }
+
+    /// Ends every long-lived response (the gateway is stopping).
+    pub(crate) fn close(&self) {
+        self.0.closing.cancel();
     }
 
     /// A client of the identity service.

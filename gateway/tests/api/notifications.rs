@@ -133,3 +133,120 @@ async fn preferences_list_every_kind_keep_what_is_not_named_and_refuse_unknown_k
     assert_eq!(kept.json::<Value>().await.unwrap(), changed, "a refused update changes nothing");
     app.cleanup().await;
 }
+
+/// One Server-Sent Event: its `event:`, `id:` and `data:` fields (empty when absent).
+#[derive(Debug, Default, Clone)]
+struct SseEvent {
+    event: String,
+    id: String,
+    data: String,
+}
+
+/// Reads the events of an open `text/event-stream` response as they arrive (comments skipped).
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    fn new(response: reqwest::Response) -> Self {
+        Self { response, buffer: String::new() }
+    }
+
+    /// The next event with an `event:` field, within a few seconds.
+    async fn next(&mut self) -> SseEvent {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent::default();
+                for line in block.lines() {
+                    if let Some((field, value)) = line.split_once(": ") {
+                        match field {
+                            "event" => event.event = value.to_owned(),
+                            "id" => event.id = value.to_owned(),
+                            "data" => event.data.push_str(value),
+                            _ => {}
+                        }
+                    }
+                }
+                if !event.event.is_empty() {
+                    return event;
+                }
+            }
+            let chunk =
+                tokio::time::timeout(Duration::from_secs(10), self.response.chunk()).await.unwrap().unwrap().unwrap();
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next `notification` event (counts skipped).
+    async fn next_notification(&mut self) -> (String, Value) {
+        loop {
+            let event = self.next().await;
+            if event.event == "notification" {
+                return (event.id, serde_json::from_str(&event.data).unwrap());
+            }
+        }
+    }
+}
+
+/// Opens `GET /notifications/stream` as `token`, with `Last-Event-ID` if given.
+async fn open_stream(app: &TestApp, token: &str, last_event_id: Option<&str>) -> reqwest::Response {
+    let mut request = app.client.get(app.url("/api/v1/notifications/stream")).bearer_auth(token);
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    // The test's client times whole requests out; a stream is read as long as the test needs.
+    request.timeout(Duration::from_secs(120)).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_stream_delivers_notifications_as_server_sent_events_and_resumes_after_the_last_event_id() {
+    // Arrange: Ann owns a project with Bob; Bob's stream is open.
+    let app = spawn_app().await;
+    let (_, ann) = app.user("ann@example.com", "Ann").await;
+    let (bob_id, bob) = app.user("bob@example.com", "Bob").await;
+    let post = reqwest::Method::POST;
+    let project = send(&app, &ann.access, post.clone(), "/projects", Some(json!({"name": "Live", "key": "LIV"}))).await;
+    let project = project.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let member = json!({"user_id": bob_id, "role": "member"});
+    send(&app, &ann.access, post.clone(), &format!("/projects/{project}/members"), Some(member)).await;
+    list_once(&app, &bob.access, "", 1).await;
+    let response = open_stream(&app, &bob.access, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    let mut stream = SseReader::new(response);
+    let counts = stream.next().await;
+    assert_eq!(counts.event, "counts");
+    assert_eq!(serde_json::from_str::<Value>(&counts.data).unwrap(), json!({"unread_count": 1, "unseen_count": 1}));
+
+    // Act: Ann assigns Bob a task.
+    let task = json!({"project_id": project, "title": "Ship it", "assignee_ids": [bob_id]});
+    send(&app, &ann.access, post.clone(), "/tasks", Some(task)).await;
+
+    // Assert: the notification arrives live, its id as the event id.
+    let (id, first) = stream.next_notification().await;
+    assert_eq!(first["title"], "LIV-1 was assigned to you");
+    assert_eq!(first["id"], id.as_str());
+    drop(stream);
+
+    // Reconnecting after the first with two missed meanwhile gives exactly those two, in order.
+    for title in ["Second", "Third"] {
+        let task = json!({"project_id": project, "title": title, "assignee_ids": [bob_id]});
+        send(&app, &ann.access, post.clone(), "/tasks", Some(task)).await;
+    }
+    list_once(&app, &bob.access, "", 4).await;
+    let mut resumed = SseReader::new(open_stream(&app, &bob.access, Some(&id)).await);
+    assert_eq!(resumed.next_notification().await.1["title"], "LIV-2 was assigned to you");
+    assert_eq!(resumed.next_notification().await.1["title"], "LIV-3 was assigned to you");
+
+    // A Last-Event-ID that is not an id at all is refused; the anonymous are refused.
+    let too_long = "x".repeat(65);
+    assert_problem(open_stream(&app, &bob.access, Some(&too_long)).await, StatusCode::BAD_REQUEST).await;
+    let anonymous = app.client.get(app.url("/api/v1/notifications/stream")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    // Stopping the stack with a stream still open ends it: the gateway and the service drain.
+    app.cleanup().await;
+    drop(resumed);
+}

@@ -123,6 +123,19 @@ impl Error {
         Error::VersionMismatch(Cow::Borrowed("changed by someone else; reload and retry"))
     }
 
+    /// `Ok` unless the client expected a version (an `If-Match`) other than `current`; then
+    /// [`Error::changed`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::VersionMismatch`] when `expected` names another version.
+    pub fn check_version(current: i64, expected: Option<i64>) -> Result<(), Self> {
+        match expected {
+            Some(version) if version != current => Err(Self::changed()),
+            _ => Ok(()),
+        }
+    }
+
     /// An unexpected failure, from anything that is an error.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         Error::Internal(error.into())
@@ -149,6 +162,13 @@ mod tests {
             }
             other => panic!("expected every violation, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn versions_match_or_abort() {
+        assert!(Error::check_version(3, None).is_ok());
+        assert!(Error::check_version(3, Some(3)).is_ok());
+        assert!(matches!(Error::check_version(3, Some(2)), Err(Error::VersionMismatch(_))));
     }
 
     #[test]

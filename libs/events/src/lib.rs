@@ -62,7 +62,7 @@ pub use consumer::{BatchConfig, BatchEventHandler, Consumer, ConsumerConfig, Eve
 pub use envelope::{EnvelopeBuilder, new_envelope, occurred_at, uuid_field};
 pub use error::{Error, HandlerError, Result};
 pub use ordo_proto::events::v1::{Envelope, envelope::Payload};
-pub use outbox::{ENQUEUE_CHUNK, OutboxSignal, enqueue, enqueue_all};
+pub use outbox::{ENQUEUE_CHUNK, OutboxSignal, OutboxTx, enqueue, enqueue_all};
 pub use relay::{Relay, RelayConfig};
 use sqlx::migrate::Migrator;
 pub use subscription::{Listener, Subscription, SubscriptionConfig};

@@ -97,6 +97,66 @@ fn canonical_event_id(envelope: &Envelope) -> Result<Uuid> {
     }
 }
 
+/// A producer's transaction with its outbox: changes and the events [`OutboxTx::enqueue`] writes
+/// commit together, and [`OutboxTx::commit`] wakes the relay when any event was written. Statements
+/// run on it as on the transaction (`&mut *tx` is the connection).
+#[derive(Debug)]
+pub struct OutboxTx {
+    tx: sqlx::Transaction<'static, MySql>,
+    signal: OutboxSignal,
+    wrote_events: bool,
+}
+
+impl OutboxTx {
+    /// Begins a transaction on `pool` whose commit wakes the relay through `signal`.
+    ///
+    /// # Errors
+    ///
+    /// When no connection can be had or `BEGIN` fails.
+    pub async fn begin(pool: &sqlx::MySqlPool, signal: &OutboxSignal) -> sqlx::Result<Self> {
+        Ok(Self { tx: pool.begin().await?, signal: signal.clone(), wrote_events: false })
+    }
+
+    /// Writes `envelope` into the outbox in this transaction (see [`enqueue`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`enqueue`].
+    pub async fn enqueue(&mut self, envelope: &Envelope) -> Result<()> {
+        enqueue(&mut self.tx, envelope).await?;
+        self.wrote_events = true;
+        Ok(())
+    }
+
+    /// Commits, then wakes the relay if events were written. Dropping the transaction instead rolls
+    /// it back, events included.
+    ///
+    /// # Errors
+    ///
+    /// When the commit fails (nothing was written then).
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await?;
+        if self.wrote_events {
+            self.signal.notify();
+        }
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for OutboxTx {
+    type Target = MySqlConnection;
+
+    fn deref(&self) -> &MySqlConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for OutboxTx {
+    fn deref_mut(&mut self) -> &mut MySqlConnection {
+        &mut self.tx
+    }
+}
+
 /// Wakes the relay as soon as a producer has committed outbox rows. Cheap to clone; share one
 /// between the producers and the [`Relay`](crate::Relay) of a process.
 #[derive(Clone, Debug, Default)]

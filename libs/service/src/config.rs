@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ordo_events::{ConsumerConfig, RelayConfig};
+use ordo_events::{ConsumerConfig, RelayConfig, SubscriptionConfig};
 use ordo_platform::config::{RuntimeArgs, Secret, TelemetryArgs, parse_millis};
 use ordo_platform::redis::RedisArgs;
 
@@ -64,6 +64,12 @@ impl ServiceArgs {
         bindings: impl IntoIterator<Item = impl Into<String>>,
     ) -> ConsumerConfig {
         ConsumerConfig::new(self.amqp_url.expose().clone(), self.events_exchange.clone(), queue, name, bindings)
+    }
+
+    /// The configuration of a broadcast subscription `name` to the events of this service's exchange
+    /// matching `bindings` (every instance hears each of them).
+    pub fn subscription_config(&self, name: &str, bindings: &[&str]) -> SubscriptionConfig {
+        SubscriptionConfig::new(self.amqp_url.expose().clone(), self.events_exchange.clone(), name, bindings)
     }
 
     /// The configuration of this service's outbox relay: its broker and exchange.

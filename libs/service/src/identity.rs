@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ordo_auth::AuthenticateLayer;
 use ordo_auth::remote::{IdentityClient, IdentityKeys};
-use ordo_auth::session::RemoteSessions;
+use ordo_auth::session::{RemoteSessions, Sessions};
 
 use crate::backends::Backends;
 use crate::config::{ServiceArgs, UpstreamArgs};
@@ -50,7 +50,13 @@ impl IdentityAuth {
     /// session (the marker identity writes, else identity's `CheckSession`), so an ended session
     /// is refused here too, not only at the gateway.
     pub fn layer(&self, args: &ServiceArgs, backends: &Backends) -> AuthenticateLayer {
-        let sessions = backends.sessions(args, Arc::new(RemoteSessions::new(self.client.clone())));
-        AuthenticateLayer::new(self.keys.store(), sessions)
+        AuthenticateLayer::new(self.keys.store(), self.sessions(args, backends))
+    }
+
+    /// The session check the layer uses (identity's marker in Redis, else identity's
+    /// `CheckSession`), for work that outlives one call, such as a stream that must end with its
+    /// session.
+    pub fn sessions(&self, args: &ServiceArgs, backends: &Backends) -> Sessions {
+        backends.sessions(args, Arc::new(RemoteSessions::new(self.client.clone())))
     }
 }

@@ -13,14 +13,14 @@ pub mod infra;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordo_events::Consumer;
+use ordo_events::{Consumer, OutboxSignal, Subscription};
 use ordo_proto::notification::v1::notification_service_server::NotificationServiceServer;
 pub use ordo_service::Command;
 use ordo_service::{CancellationToken, IdentityAuth, Listeners, Server, UpstreamArgs};
 use time::OffsetDateTime;
 
-use crate::app::NotificationService;
-use crate::infra::{MySqlNotificationStore, NotificationHandler};
+use crate::app::{LiveHub, NotificationService};
+use crate::infra::{IdentitySessions, LiveWakeups, MySqlNotificationStore, NotificationHandler};
 
 ordo_service::config! {
     /// Every setting of the notification service, from flags or `ORDO_*` environment variables.
@@ -30,6 +30,10 @@ ordo_service::config! {
         #[arg(long, env = "ORDO_NOTIFICATION_RETENTION_DAYS", default_value_t = 90,
               value_parser = clap::value_parser!(u16).range(1..))]
         pub retention_days: u16,
+        /// Live streams one user may hold open on one instance; one more is refused (HTTP 429).
+        #[arg(long, env = "ORDO_MAX_STREAMS_PER_USER", default_value_t = 5,
+              value_parser = clap::value_parser!(u16).range(1..))]
+        pub max_streams_per_user: u16,
         /// Identity and the timeout of calls to other services.
         #[command(flatten)]
         pub upstream: UpstreamArgs,
@@ -47,7 +51,25 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     let (mut server, backends) = Server::start("notification", &config.service, &MIGRATOR, shutdown).await?;
     let identity = IdentityAuth::start(&config.upstream, &mut server).await?;
 
-    let service = NotificationService::new(Arc::new(MySqlNotificationStore::new(backends.pool.clone())));
+    let live = Arc::new(LiveHub::new(usize::from(config.max_streams_per_user)));
+    let sessions = Arc::new(IdentitySessions::new(identity.sessions(&config.service, &backends)));
+    let store = Arc::new(MySqlNotificationStore::new(backends.pool.clone()));
+    let service = NotificationService::new(store, live.clone(), sessions);
+    let signal = OutboxSignal::default();
+    server.spawn_relay(&config.service, &backends.pool, signal.clone())?;
+    // Every instance hears every wake-up, so a stream on any instance gets what any instance stored.
+    let wakeups = Subscription::new(
+        config.service.subscription_config("notification-live", &[infra::live::CREATED]),
+        LiveWakeups::new(live.clone()),
+    )?;
+    server.spawn(|shutdown| wakeups.run(shutdown));
+    // Open streams would hold the server's drain for ever: they end at shutdown, and their clients
+    // resume on another instance.
+    let closing = live.clone();
+    server.spawn(|shutdown| async move {
+        shutdown.cancelled().await;
+        closing.close();
+    });
     let consumer = Consumer::new(
         backends.pool.clone(),
         config.service.consumer_config(
@@ -55,7 +77,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
             "notification",
             infra::envelope::BINDINGS.iter().copied(),
         ),
-        NotificationHandler,
+        NotificationHandler::new(signal),
     )?;
     server.spawn_consumer(consumer).await;
     let retention = time::Duration::days(i64::from(config.retention_days));

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ordo_events::{Consumer, OutboxSignal, Subscription, SubscriptionConfig};
+use ordo_events::{Consumer, OutboxSignal, Subscription};
 use ordo_platform::config::Secret;
 use ordo_proto::task::v1::task_service_server::TaskServiceServer;
 pub use ordo_service::Command;
@@ -85,8 +85,6 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     let (mut server, backends) = Server::start("task", &config.service, &MIGRATOR, shutdown).await?;
     let identity = IdentityAuth::start(&config.upstream, &mut server).await?;
     let timeout = config.upstream.backend_timeout;
-    let amqp_url = config.service.amqp_url.expose();
-    let exchange = &config.service.events_exchange;
     let redis_prefix = &config.service.redis.prefix;
 
     let projects = ordo_platform::grpc::lazy_channel(&config.project_url, timeout).context("invalid --project-url")?;
@@ -104,12 +102,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         config.access_cache_capacity,
     );
     let invalidation = Subscription::new(
-        SubscriptionConfig::new(
-            amqp_url.clone(),
-            exchange.clone(),
-            "task-access-cache",
-            infra::access_events::BINDINGS,
-        ),
+        config.service.subscription_config("task-access-cache", infra::access_events::BINDINGS),
         AccessInvalidation::new(access.clone()),
     )?;
     server.spawn(|shutdown| invalidation.run(shutdown));

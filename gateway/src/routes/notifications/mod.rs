@@ -18,6 +18,7 @@ use crate::extract::{Json, Query};
 use crate::pagination;
 use crate::state::AppState;
 
+mod stream;
 mod types;
 
 use self::types::{
@@ -28,6 +29,7 @@ use self::types::{
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_notifications))
+        .routes(routes!(stream::stream_notifications))
         .routes(routes!(mark_notifications_seen))
         .routes(routes!(mark_all_notifications_read))
         .routes(routes!(get_notification_preferences, update_notification_preferences))

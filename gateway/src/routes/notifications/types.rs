@@ -137,6 +137,22 @@ impl NotificationPage {
     }
 }
 
+/// The caller's badge counts, as a stream's `counts` event carries them.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub(crate) struct Counts {
+    /// Unread notifications that are not archived.
+    pub(crate) unread_count: i64,
+    /// Unseen notifications that are not archived.
+    pub(crate) unseen_count: i64,
+}
+
+impl Counts {
+    /// The JSON form of the notification service's counts.
+    pub(crate) fn from_proto(counts: &pb::Counts) -> Self {
+        Self { unread_count: counts.unread_count, unseen_count: counts.unseen_count }
+    }
+}
+
 /// Per channel, whether each kind of notification is delivered: every kind is listed, `true` unless
 /// the caller turned it off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

@@ -27,12 +27,24 @@ pub trait EventHandler: Send + Sync + 'static {
     ///
     /// See [`HandlerError`] for how each kind of failure is retried or dead-lettered.
     async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError>;
+
+    /// Called once the transaction in which [`EventHandler::handle`] applied `envelope` has
+    /// committed (never for a duplicate or a failed attempt): for what may only follow the commit,
+    /// such as waking the service's outbox relay. Best effort: a crash right after the commit skips
+    /// it, so it must only speed up what happens anyway.
+    fn committed(&self, envelope: &Envelope) {
+        let _ = envelope;
+    }
 }
 
 #[async_trait::async_trait]
 impl<T: EventHandler + ?Sized> EventHandler for Arc<T> {
     async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
         (**self).handle(conn, envelope).await
+    }
+
+    fn committed(&self, envelope: &Envelope) {
+        (**self).committed(envelope);
     }
 }
 
@@ -50,12 +62,21 @@ pub trait BatchEventHandler: Send + Sync + 'static {
     /// event alone, and treats that event's error as [`EventHandler::handle`]'s would be (see
     /// [`HandlerError`]).
     async fn handle_batch(&self, conn: &mut MySqlConnection, envelopes: &[&Envelope]) -> Result<(), HandlerError>;
+
+    /// As [`EventHandler::committed`], for the events of a batch that committed.
+    fn committed(&self, envelopes: &[&Envelope]) {
+        let _ = envelopes;
+    }
 }
 
 #[async_trait::async_trait]
 impl<T: BatchEventHandler + ?Sized> BatchEventHandler for Arc<T> {
     async fn handle_batch(&self, conn: &mut MySqlConnection, envelopes: &[&Envelope]) -> Result<(), HandlerError> {
         (**self).handle_batch(conn, envelopes).await
+    }
+
+    fn committed(&self, envelopes: &[&Envelope]) {
+        (**self).committed(envelopes);
     }
 }
 

@@ -564,6 +564,9 @@ impl Consumer {
             }
         }
         tx.commit().await?;
+        if !fresh.is_empty() {
+            handler.committed(&fresh);
+        }
         Ok(outcomes)
     }
 
@@ -589,6 +592,7 @@ impl Consumer {
             Err(panic) => return Err(ApplyError::Retry(panic_message(panic.as_ref()))),
         }
         tx.commit().await?;
+        handler.committed(envelope);
         Ok(Outcome::Applied)
     }
 }

@@ -14,8 +14,15 @@ use uuid::Uuid;
 
 use crate::domain::Entry;
 
-/// Every routing key of every context.
-pub const BINDINGS: &[&str] = &["#"];
+/// Every event of the identity, project and task contexts.
+pub const BINDINGS: &[&str] = &["identity.#", "project.#", "task.#"];
+
+/// Whether the log records an event of type `event_type`: every event of the contexts it is bound
+/// to, never the notification service's own wake-ups (`notification.created`), which a queue bound
+/// to `#` by an earlier version still receives.
+fn is_recorded(event_type: &str) -> bool {
+    !event_type.starts_with("notification.")
+}
 
 /// Appends each event to the log.
 #[derive(Clone, Debug)]
@@ -98,7 +105,11 @@ impl EventHandler for AuditHandler {
 #[async_trait]
 impl BatchEventHandler for AuditHandler {
     async fn handle_batch(&self, conn: &mut MySqlConnection, envelopes: &[&Envelope]) -> Result<(), HandlerError> {
-        let entries = envelopes.iter().map(|envelope| self.entry(envelope)).collect::<Result<Vec<_>, _>>()?;
+        let entries = envelopes
+            .iter()
+            .filter(|envelope| is_recorded(&envelope.r#type))
+            .map(|envelope| self.entry(envelope))
+            .collect::<Result<Vec<_>, _>>()?;
         let records = super::mysql::append_batch(conn, entries).await?;
         metrics::counter!("ordo_audit_records_appended_total").increment(records.len() as u64);
         if let (Some(first), Some(last)) = (records.first(), records.last()) {

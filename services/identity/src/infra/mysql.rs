@@ -2,11 +2,10 @@
 //! outbox rows written in the same transactions.
 
 use async_trait::async_trait;
-use ordo_events::OutboxSignal;
+use ordo_events::{OutboxSignal, OutboxTx};
 use ordo_platform::db::utc_datetime as utc;
 use ordo_service::db_error;
 use sqlx::mysql::MySqlPool;
-use sqlx::{MySql, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
@@ -85,13 +84,8 @@ impl MySqlIdentityStore {
 #[async_trait]
 impl IdentityStore for MySqlIdentityStore {
     async fn begin(&self) -> Result<Box<dyn IdentityTx>> {
-        let tx = self.pool.begin().await.map_err(db_error)?;
-        Ok(Box::new(MySqlIdentityTx {
-            tx,
-            signal: self.signal.clone(),
-            users: self.users.clone(),
-            wrote_events: false,
-        }))
+        let tx = OutboxTx::begin(&self.pool, &self.signal).await.map_err(db_error)?;
+        Ok(Box::new(MySqlIdentityTx { tx, users: self.users.clone() }))
     }
 
     async fn user_by_id(&self, id: Uuid) -> Result<Option<User>> {
@@ -191,10 +185,8 @@ impl IdentityStore for MySqlIdentityStore {
 
 /// One MySQL transaction.
 struct MySqlIdentityTx {
-    tx: Transaction<'static, MySql>,
-    signal: OutboxSignal,
+    tx: OutboxTx,
     users: RedisUserCache,
-    wrote_events: bool,
 }
 
 #[async_trait]
@@ -392,17 +384,11 @@ impl IdentityTx for MySqlIdentityTx {
 
     async fn record(&mut self, event: &IdentityEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()> {
         let envelope = super::envelope::envelope(event, actor, client);
-        ordo_events::enqueue(&mut self.tx, &envelope).await.map_err(|e| AppError::Internal(e.into()))?;
-        self.wrote_events = true;
-        Ok(())
+        self.tx.enqueue(&envelope).await.map_err(AppError::internal)
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(db_error)?;
-        if self.wrote_events {
-            self.signal.notify();
-        }
-        Ok(())
+        self.tx.commit().await.map_err(db_error)
     }
 }
 

@@ -89,10 +89,11 @@ pub async fn ingest(tx: &mut dyn IngestTx, delivery: &Delivery, now: OffsetDateT
     let blocked = tx.without_access(event.project_id(), &recipients).await?;
     let off = tx.turned_off(&recipients, Channel::InApp).await?;
     drafts.retain(|d| !blocked.contains(&d.recipient) && !off.contains(&(d.recipient, d.kind)));
-    let notifications: Vec<Notification> = drafts
+    let mut notifications: Vec<Notification> = drafts
         .into_iter()
         .map(|draft| Notification {
             id: Uuid::now_v7(),
+            seq: 0,
             draft,
             actor_id: delivery.actor,
             created_at: now,
@@ -102,7 +103,7 @@ pub async fn ingest(tx: &mut dyn IngestTx, delivery: &Delivery, now: OffsetDateT
         })
         .collect();
     if !notifications.is_empty() {
-        tx.insert(&notifications, delivery.event_id).await?;
+        tx.insert(&mut notifications, delivery.event_id).await?;
     }
     Ok(notifications)
 }

@@ -4,9 +4,13 @@
 
 mod cursor;
 mod ingest;
+mod live;
 pub mod ports;
 mod service;
+mod stream;
 
 pub use ingest::{Delivery, Fact, ingest};
+pub use live::{LiveHub, Wakeups};
 pub use ordo_error::{Error as AppError, Result};
 pub use service::{MAX_PREFERENCE_ENTRIES, NotificationPage, NotificationService};
+pub use stream::StreamItem;

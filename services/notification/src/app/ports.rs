@@ -14,6 +14,8 @@ use crate::domain::{Channel, Draft, Kind, Member};
 pub struct Notification {
     /// Its id (UUID v7: the list's order).
     pub id: Uuid,
+    /// Its place in its user's sequence, in commit order (the live stream's order); set when stored.
+    pub seq: i64,
     /// What it is about, for whom, and how it reads.
     pub draft: Draft,
     /// Who caused it.
@@ -76,6 +78,14 @@ pub trait NotificationStore: Send + Sync + 'static {
     async fn settings(&self, user_id: Uuid) -> Result<Settings>;
     /// Stores `changes` to `user_id`'s settings.
     async fn set_settings(&self, user_id: Uuid, changes: &Settings) -> Result<()>;
+    /// `user_id`'s counts.
+    async fn counts(&self, user_id: Uuid) -> Result<Counts>;
+    /// Up to `limit` of `user_id`'s notifications after `seq` in their sequence, in its order.
+    async fn after(&self, user_id: Uuid, seq: i64, limit: u32) -> Result<Vec<Notification>>;
+    /// The place of `user_id`'s notification `id` in their sequence, if they have it.
+    async fn seq_of(&self, user_id: Uuid, id: Uuid) -> Result<Option<i64>>;
+    /// The last place taken in `user_id`'s sequence (0 before the first notification).
+    async fn last_seq(&self, user_id: Uuid) -> Result<i64>;
     /// Deletes up to `batch` notifications created before `before`; how many went.
     async fn delete_older_than(&self, before: OffsetDateTime, batch: u32) -> Result<u64>;
 }
@@ -98,6 +108,14 @@ pub trait IngestTx: Send {
     async fn without_access(&mut self, project_id: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>>;
     /// The (user, kind) pairs among `users` turned off on `channel`.
     async fn turned_off(&mut self, users: &[Uuid], channel: Channel) -> Result<Vec<(Uuid, Kind)>>;
-    /// Stores notifications.
-    async fn insert(&mut self, notifications: &[Notification], event_id: Uuid) -> Result<()>;
+    /// Stores notifications, each at the next place of its user's sequence (set in `notifications`),
+    /// and announces them to every instance's live streams once the transaction commits.
+    async fn insert(&mut self, notifications: &mut [Notification], event_id: Uuid) -> Result<()>;
+}
+
+/// Whether a session is still live (not logged out, not revoked, its account not disabled).
+#[async_trait]
+pub trait SessionCheck: Send + Sync + 'static {
+    /// `false` once session `session_id` has ended.
+    async fn is_live(&self, session_id: Uuid) -> Result<bool>;
 }

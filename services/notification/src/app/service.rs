@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use ordo_error::{FieldViolation, Violations};
 use time::OffsetDateTime;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::cursor::{self, NotificationCursor};
-use super::ports::{Counts, ListQuery, Notification, NotificationStore, Settings};
+use super::live::LiveHub;
+use super::ports::{Counts, ListQuery, Notification, NotificationStore, SessionCheck, Settings};
+use super::stream::StreamItem;
 use super::{AppError, Result};
 use crate::domain::{Channel, Kind};
 
@@ -28,6 +31,8 @@ pub struct NotificationPage {
 #[derive(Clone)]
 pub struct NotificationService {
     store: Arc<dyn NotificationStore>,
+    live: Arc<LiveHub>,
+    sessions: Arc<dyn SessionCheck>,
 }
 
 impl std::fmt::Debug for NotificationService {
@@ -49,9 +54,31 @@ fn id(raw: &str) -> Result<Uuid> {
 }
 
 impl NotificationService {
-    /// The use cases over `store`.
-    pub fn new(store: Arc<dyn NotificationStore>) -> Self {
-        Self { store }
+    /// The use cases over `store`, with the live streams of `live`, which end with their session
+    /// as `sessions` tells.
+    pub fn new(store: Arc<dyn NotificationStore>, live: Arc<LiveHub>, sessions: Arc<dyn SessionCheck>) -> Self {
+        Self { store, live, sessions }
+    }
+
+    /// The live stream of `user_id` in session `session_id` (see the `stream` module), resuming
+    /// after notification `last_event_id` when they have it; it ends soon after the session does.
+    ///
+    /// # Errors
+    ///
+    /// `Exhausted` past the per-user limit of open streams; what the store answers.
+    pub async fn stream(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        last_event_id: &str,
+    ) -> Result<mpsc::Receiver<Result<StreamItem>>> {
+        let owner = super::stream::Owner { user_id, session_id, sessions: self.sessions.clone() };
+        super::stream::open(self.store.clone(), &self.live, owner, last_event_id).await
+    }
+
+    /// Tells `user_id`'s streams on this instance that their counts may have changed.
+    fn counts_changed(&self, user_id: Uuid) {
+        self.live.wake(&[user_id]);
     }
 
     /// A page of `user_id`'s notifications, newest first.
@@ -87,7 +114,9 @@ impl NotificationService {
     ///
     /// What the store answers.
     pub async fn mark_seen(&self, user_id: Uuid) -> Result<()> {
-        self.store.mark_seen(user_id).await
+        self.store.mark_seen(user_id).await?;
+        self.counts_changed(user_id);
+        Ok(())
     }
 
     /// Marks one notification read.
@@ -96,7 +125,11 @@ impl NotificationService {
     ///
     /// `NotFound` unless `user_id` has a notification `id`.
     pub async fn mark_read(&self, user_id: Uuid, id_: &str) -> Result<()> {
-        if self.store.mark_read(user_id, id(id_)?).await? { Ok(()) } else { Err(not_found()) }
+        if !self.store.mark_read(user_id, id(id_)?).await? {
+            return Err(not_found());
+        }
+        self.counts_changed(user_id);
+        Ok(())
     }
 
     /// Marks every notification read.
@@ -105,7 +138,9 @@ impl NotificationService {
     ///
     /// What the store answers.
     pub async fn mark_all_read(&self, user_id: Uuid) -> Result<()> {
-        self.store.mark_all_read(user_id).await
+        self.store.mark_all_read(user_id).await?;
+        self.counts_changed(user_id);
+        Ok(())
     }
 
     /// Archives one notification.
@@ -114,7 +149,11 @@ impl NotificationService {
     ///
     /// `NotFound` unless `user_id` has a notification `id`.
     pub async fn archive(&self, user_id: Uuid, id_: &str) -> Result<()> {
-        if self.store.archive(user_id, id(id_)?).await? { Ok(()) } else { Err(not_found()) }
+        if !self.store.archive(user_id, id(id_)?).await? {
+            return Err(not_found());
+        }
+        self.counts_changed(user_id);
+        Ok(())
     }
 
     /// Deletes one notification.
@@ -123,7 +162,11 @@ impl NotificationService {
     ///
     /// `NotFound` unless `user_id` has a notification `id`.
     pub async fn delete(&self, user_id: Uuid, id_: &str) -> Result<()> {
-        if self.store.delete(user_id, id(id_)?).await? { Ok(()) } else { Err(not_found()) }
+        if !self.store.delete(user_id, id(id_)?).await? {
+            return Err(not_found());
+        }
+        self.counts_changed(user_id);
+        Ok(())
     }
 
     /// Every kind on every channel, on unless `user_id` turned it off.

@@ -3,15 +3,19 @@
 
 use std::collections::HashMap;
 
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt as _};
 use ordo_auth::caller;
 use ordo_proto::notification::v1 as pb;
 use ordo_proto::time::timestamp;
 use ordo_service::status;
 use pb::notification_service_server::NotificationService as NotificationRpc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::app::NotificationService;
 use crate::app::ports::{Notification, Settings};
+use crate::app::{NotificationService, StreamItem};
 use crate::domain::Channel;
 
 /// The gRPC face of [`NotificationService`].
@@ -55,8 +59,35 @@ fn preferences(settings: &Settings) -> pb::Preferences {
     pb::Preferences { in_app: channel(Channel::InApp), email: channel(Channel::Email) }
 }
 
+fn stream_item(item: StreamItem) -> pb::StreamNotificationsResponse {
+    use pb::stream_notifications_response::Event;
+    let event = match item {
+        StreamItem::Notification(n) => Event::Notification(notification(*n)),
+        StreamItem::Counts(counts) => {
+            Event::Counts(pb::Counts { unread_count: counts.unread, unseen_count: counts.unseen })
+        }
+    };
+    pb::StreamNotificationsResponse { event: Some(event) }
+}
+
+/// The items of a live stream, as the RPC sends them.
+type ItemStream = Pin<Box<dyn Stream<Item = Result<pb::StreamNotificationsResponse, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl NotificationRpc for NotificationGrpc {
+    type StreamNotificationsStream = ItemStream;
+
+    async fn stream_notifications(
+        &self,
+        request: Request<pb::StreamNotificationsRequest>,
+    ) -> Result<Response<Self::StreamNotificationsStream>, Status> {
+        let caller = caller(&request)?;
+        let (user, session) = (caller.user_id, caller.session_id);
+        let items = self.service.stream(user, session, &request.get_ref().last_event_id).await.map_err(status)?;
+        let stream = ReceiverStream::new(items).map(|item| item.map(stream_item).map_err(status));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn list_notifications(
         &self,
         request: Request<pb::ListNotificationsRequest>,

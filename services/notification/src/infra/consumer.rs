@@ -3,7 +3,7 @@
 //! dropped by the consumer's receipt before it reaches here).
 
 use async_trait::async_trait;
-use ordo_events::{EventHandler, HandlerError};
+use ordo_events::{EventHandler, HandlerError, OutboxSignal};
 use ordo_proto::events::v1::Envelope;
 use sqlx::MySqlConnection;
 use time::OffsetDateTime;
@@ -13,8 +13,18 @@ use super::mysql::MySqlIngest;
 use crate::app::{AppError, ingest};
 
 /// Turns events into notifications.
-#[derive(Debug, Clone, Default)]
-pub struct NotificationHandler;
+#[derive(Debug, Clone)]
+pub struct NotificationHandler {
+    signal: OutboxSignal,
+}
+
+impl NotificationHandler {
+    /// A handler that wakes the relay through `signal` once its notifications (and their
+    /// `notification.created` wake-up) have committed.
+    pub fn new(signal: OutboxSignal) -> Self {
+        Self { signal }
+    }
+}
 
 /// An error of the use case, as the consumer weighs it: what may pass (the database, a lost lock
 /// race) is retried; anything else can never apply.
@@ -35,5 +45,11 @@ impl EventHandler for NotificationHandler {
             tracing::debug!(event_id = %delivery.event_id, notifications = stored.len(), "notified");
         }
         Ok(())
+    }
+
+    fn committed(&self, _envelope: &Envelope) {
+        // Whether or not this event stored anything: one spare poll of the relay is cheaper than
+        // remembering which did.
+        self.signal.notify();
     }
 }

@@ -18,6 +18,7 @@ use crate::domain::{Channel, Draft, Kind, Member};
 struct NotificationRow {
     id: Uuid,
     user_id: Uuid,
+    seq: i64,
     kind: String,
     title: String,
     body: String,
@@ -39,6 +40,7 @@ impl TryFrom<NotificationRow> for Notification {
             .map_err(|_| AppError::internal(anyhow::anyhow!("notification {} has an unknown kind", row.id)))?;
         Ok(Notification {
             id: row.id,
+            seq: row.seq,
             draft: Draft {
                 recipient: row.user_id,
                 kind,
@@ -84,6 +86,23 @@ impl MySqlNotificationStore {
     }
 }
 
+/// `user_id`'s badge counts, each from its own index.
+async fn counts(conn: &mut MySqlConnection, user_id: Uuid) -> Result<Counts> {
+    let counts = sqlx::query!(
+        r#"SELECT
+             (SELECT COUNT(*) FROM notification
+               WHERE user_id = ? AND archived_at IS NULL AND read_at IS NULL) AS "unread!: i64",
+             (SELECT COUNT(*) FROM notification
+               WHERE user_id = ? AND archived_at IS NULL AND seen_at IS NULL) AS "unseen!: i64""#,
+        user_id,
+        user_id,
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(Counts { unread: counts.unread, unseen: counts.unseen })
+}
+
 fn now() -> PrimitiveDateTime {
     utc(OffsetDateTime::now_utc())
 }
@@ -94,8 +113,8 @@ impl NotificationStore for MySqlNotificationStore {
         // One snapshot (REPEATABLE READ): the page and the counts agree.
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let mut sql = QueryBuilder::<MySql>::new(
-            "SELECT id, user_id, kind, title, body, project_id, task_id, task_key, actor_id, created_at, seen_at, \
-             read_at, archived_at FROM notification WHERE user_id = ",
+            "SELECT id, user_id, seq, kind, title, body, project_id, task_id, task_key, actor_id, created_at, \
+             seen_at, read_at, archived_at FROM notification WHERE user_id = ",
         );
         sql.push_bind(query.user_id);
         sql.push(if query.archived { " AND archived_at IS NOT NULL" } else { " AND archived_at IS NULL" });
@@ -108,20 +127,9 @@ impl NotificationStore for MySqlNotificationStore {
         sql.push(" ORDER BY id DESC LIMIT ").push_bind(query.limit);
         let rows: Vec<NotificationRow> = sql.build_query_as().fetch_all(&mut *tx).await.map_err(db_error)?;
         let notifications = rows.into_iter().map(Notification::try_from).collect::<Result<Vec<_>>>()?;
-        let counts = sqlx::query!(
-            r#"SELECT
-                 (SELECT COUNT(*) FROM notification
-                   WHERE user_id = ? AND archived_at IS NULL AND read_at IS NULL) AS "unread!: i64",
-                 (SELECT COUNT(*) FROM notification
-                   WHERE user_id = ? AND archived_at IS NULL AND seen_at IS NULL) AS "unseen!: i64""#,
-            query.user_id,
-            query.user_id,
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        let counts = counts(&mut tx, query.user_id).await?;
         tx.commit().await.map_err(db_error)?;
-        Ok((notifications, Counts { unread: counts.unread, unseen: counts.unseen }))
+        Ok((notifications, counts))
     }
 
     async fn mark_seen(&self, user_id: Uuid) -> Result<()> {
@@ -209,6 +217,41 @@ impl NotificationStore for MySqlNotificationStore {
         sql.push(" ON DUPLICATE KEY UPDATE enabled = VALUES(enabled)");
         sql.build().execute(&self.pool).await.map_err(db_error)?;
         Ok(())
+    }
+
+    async fn counts(&self, user_id: Uuid) -> Result<Counts> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        counts(&mut conn, user_id).await
+    }
+
+    async fn after(&self, user_id: Uuid, seq: i64, limit: u32) -> Result<Vec<Notification>> {
+        let rows = sqlx::query_as!(
+            NotificationRow,
+            "SELECT id, user_id, seq, kind, title, body, project_id, task_id, task_key, actor_id, created_at, seen_at,
+             read_at, archived_at FROM notification WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            user_id,
+            seq,
+            limit,
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter().map(Notification::try_from).collect()
+    }
+
+    async fn seq_of(&self, user_id: Uuid, id: Uuid) -> Result<Option<i64>> {
+        sqlx::query_scalar!("SELECT seq FROM notification WHERE id = ? AND user_id = ?", id, user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn last_seq(&self, user_id: Uuid) -> Result<i64> {
+        let last = sqlx::query_scalar!("SELECT last_seq FROM notification_sequence WHERE user_id = ?", user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(last.unwrap_or(0))
     }
 
     async fn delete_older_than(&self, before: OffsetDateTime, batch: u32) -> Result<u64> {
@@ -348,14 +391,33 @@ impl IngestTx for MySqlIngest<'_> {
         Ok(rows.into_iter().filter_map(|(user, kind)| Some((user, Kind::parse(&kind).ok()?))).collect())
     }
 
-    async fn insert(&mut self, notifications: &[Notification], event_id: Uuid) -> Result<()> {
+    async fn insert(&mut self, notifications: &mut [Notification], event_id: Uuid) -> Result<()> {
+        // Each user's next places, taken in user order (so two consumers never wait on each other's
+        // rows in opposite orders); the row stays locked until commit.
+        notifications.sort_by_key(|n| n.draft.recipient);
+        for n in notifications.iter_mut() {
+            sqlx::query!(
+                "INSERT INTO notification_sequence (user_id, last_seq) VALUES (?, 1)
+                 ON DUPLICATE KEY UPDATE last_seq = last_seq + 1",
+                n.draft.recipient,
+            )
+            .execute(&mut *self.conn)
+            .await
+            .map_err(db_error)?;
+            n.seq =
+                sqlx::query_scalar!("SELECT last_seq FROM notification_sequence WHERE user_id = ?", n.draft.recipient)
+                    .fetch_one(&mut *self.conn)
+                    .await
+                    .map_err(db_error)?;
+        }
         let mut sql = QueryBuilder::<MySql>::new(
-            "INSERT INTO notification (id, user_id, event_id, kind, title, body, project_id, task_id, task_key, \
+            "INSERT INTO notification (id, user_id, seq, event_id, kind, title, body, project_id, task_id, task_key, \
              actor_id, created_at) ",
         );
-        sql.push_values(notifications, |mut row, n| {
+        sql.push_values(notifications.iter(), |mut row, n| {
             row.push_bind(n.id)
                 .push_bind(n.draft.recipient)
+                .push_bind(n.seq)
                 .push_bind(event_id)
                 .push_bind(n.draft.kind.as_str())
                 .push_bind(n.draft.title.as_str())
@@ -367,6 +429,9 @@ impl IngestTx for MySqlIngest<'_> {
                 .push_bind(utc(n.created_at));
         });
         sql.build().execute(&mut *self.conn).await.map_err(db_error)?;
-        Ok(())
+        let mut users: Vec<Uuid> = notifications.iter().map(|n| n.draft.recipient).collect();
+        users.dedup();
+        let envelope = super::live::created(&users);
+        ordo_events::enqueue(&mut *self.conn, &envelope).await.map_err(AppError::internal)
     }
 }

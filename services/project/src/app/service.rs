@@ -110,13 +110,6 @@ fn member_id(raw: &str) -> Result<Uuid> {
     Uuid::parse_str(raw).map_err(|_| AppError::NotFound("no such member".into()))
 }
 
-fn check_version(current: i64, expected: Option<i64>) -> Result<()> {
-    match expected {
-        Some(version) if version != current => Err(AppError::changed()),
-        _ => Ok(()),
-    }
-}
-
 impl ProjectService {
     /// The use cases over these ports.
     pub fn new(store: Arc<dyn ProjectStore>, cache: Arc<dyn AccessCache>, users: Arc<dyn UserDirectory>) -> Self {
@@ -248,7 +241,7 @@ impl ProjectService {
         if !violations.is_empty() {
             return Err(AppError::Invalid(violations.0));
         }
-        check_version(project.version, update.expected_version)?;
+        AppError::check_version(project.version, update.expected_version)?;
         if project.archived {
             return Err(AppError::Conflict("the project is archived; unarchive it to change it".into()));
         }
@@ -288,7 +281,7 @@ impl ProjectService {
         let mut tx = self.store.begin().await?;
         let (mut project, access) = Self::lock_visible(&mut tx, id, caller).await?;
         access.archive_project().map_err(denied)?;
-        check_version(project.version, expected_version)?;
+        AppError::check_version(project.version, expected_version)?;
         if project.archived == archived {
             return Ok(project);
         }
@@ -318,7 +311,7 @@ impl ProjectService {
         let mut tx = self.store.begin().await?;
         let (project, access) = Self::lock_visible(&mut tx, id, caller).await?;
         access.delete_project().map_err(denied)?;
-        check_version(project.version, expected_version)?;
+        AppError::check_version(project.version, expected_version)?;
         let member_ids = tx.member_ids(id).await?;
         tx.delete_project(id).await?;
         let events = [ProjectEvent::Deleted { project, member_ids }];
@@ -439,7 +432,7 @@ impl ProjectService {
             tx.membership(id, user_id).await?.ok_or_else(|| AppError::NotFound("no such member".into()))?;
         let role = role.ok_or_else(|| AppError::field("role", "must be owner, admin, member or viewer"))?;
         access.change_member_role(membership.role, role).map_err(denied)?;
-        check_version(membership.version, expected_version)?;
+        AppError::check_version(membership.version, expected_version)?;
         let user_disabled = tx.user_disabled(user_id).await?;
         if membership.role == role {
             return Ok(MemberView { membership, user_disabled });
@@ -474,7 +467,7 @@ impl ProjectService {
             tx.membership(id, user_id).await?.ok_or_else(|| AppError::NotFound("no such member".into()))?;
         let is_self = user_id == caller.user_id;
         access.remove_member(membership.role, is_self).map_err(denied)?;
-        check_version(membership.version, expected_version)?;
+        AppError::check_version(membership.version, expected_version)?;
         if membership.role == ProjectRole::Owner && tx.owner_count(id).await? <= 1 {
             return Err(AppError::Conflict(
                 "the last owner cannot be removed; make someone else owner first, or delete the project".into(),
@@ -556,13 +549,6 @@ impl ProjectService {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_match_or_abort() {
-        assert!(check_version(3, None).is_ok());
-        assert!(check_version(3, Some(3)).is_ok());
-        assert!(matches!(check_version(3, Some(2)), Err(AppError::VersionMismatch(_))));
-    }
 
     #[test]
     fn ids_that_are_not_uuids_name_nothing() {

@@ -2,11 +2,11 @@
 //! written in the same transactions.
 
 use async_trait::async_trait;
-use ordo_events::OutboxSignal;
+use ordo_events::{OutboxSignal, OutboxTx};
 use ordo_platform::db::utc_datetime as utc;
 use ordo_service::db_error;
 use sqlx::mysql::MySqlPool;
-use sqlx::{MySql, MySqlConnection, QueryBuilder, Transaction};
+use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
@@ -162,8 +162,8 @@ impl MySqlProjectStore {
 #[async_trait]
 impl ProjectStore for MySqlProjectStore {
     async fn begin(&self) -> Result<Box<dyn ProjectTx>> {
-        let tx = self.pool.begin().await.map_err(db_error)?;
-        Ok(Box::new(MySqlProjectTx { tx, signal: self.signal.clone(), wrote_events: false }))
+        let tx = OutboxTx::begin(&self.pool, &self.signal).await.map_err(db_error)?;
+        Ok(Box::new(MySqlProjectTx { tx }))
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
@@ -286,9 +286,7 @@ impl ProjectStore for MySqlProjectStore {
 
 /// One MySQL transaction of the project service.
 struct MySqlProjectTx {
-    tx: Transaction<'static, MySql>,
-    signal: OutboxSignal,
-    wrote_events: bool,
+    tx: OutboxTx,
 }
 
 #[async_trait]
@@ -435,17 +433,11 @@ impl ProjectTx for MySqlProjectTx {
 
     async fn record(&mut self, event: &ProjectEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()> {
         let envelope = super::envelope::envelope(event, actor, client);
-        ordo_events::enqueue(&mut self.tx, &envelope).await.map_err(|e| AppError::Internal(e.into()))?;
-        self.wrote_events = true;
-        Ok(())
+        self.tx.enqueue(&envelope).await.map_err(AppError::internal)
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(db_error)?;
-        if self.wrote_events {
-            self.signal.notify();
-        }
-        Ok(())
+        self.tx.commit().await.map_err(db_error)
     }
 }
 

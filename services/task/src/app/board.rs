@@ -7,7 +7,7 @@ use super::placement::place;
 use super::ports::Side;
 use super::request::{Caller, ClientInfo};
 use super::service::TaskService;
-use super::shared::{NO_TASK, check_version, now, retrying};
+use super::shared::{NO_TASK, now, retrying};
 use super::{AppError, Result};
 use crate::domain::{FieldViolation, Position, Task, TaskEvent, Violations};
 
@@ -70,7 +70,7 @@ impl TaskService {
             return Err(AppError::NotFound(NO_TASK.into()));
         }
         let mut task = tx.task_for_update(id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
-        check_version(task.version, expected_version)?;
+        AppError::check_version(task.version, expected_version)?;
         let position_of = |t: Option<Task>, field: &'static str| -> Result<Position> {
             match t {
                 Some(t) if t.project_id == project_id => Ok(t.position),

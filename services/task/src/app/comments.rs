@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::cursor;
 use super::request::{Caller, ClientInfo};
 use super::service::TaskService;
-use super::shared::{NO_COMMENT, NO_TASK, check_version, id_of, now};
+use super::shared::{NO_COMMENT, NO_TASK, id_of, now};
 use super::{AppError, Result};
 use crate::domain::{Access, Comment, CommentBody, TaskEvent};
 
@@ -97,7 +97,7 @@ impl TaskService {
         let task = tx.task_for_update(comment.task_id).await?.ok_or_else(|| AppError::NotFound(NO_COMMENT.into()))?;
         let mut comment =
             tx.comment_for_update(comment.id).await?.ok_or_else(|| AppError::NotFound(NO_COMMENT.into()))?;
-        check_version(comment.version, expected_version)?;
+        AppError::check_version(comment.version, expected_version)?;
         if comment.body == body {
             return Ok(comment);
         }
@@ -127,7 +127,7 @@ impl TaskService {
         let mut tx = self.store.begin().await?;
         let task = tx.task_for_update(comment.task_id).await?.ok_or_else(|| AppError::NotFound(NO_COMMENT.into()))?;
         let comment = tx.comment_for_update(comment.id).await?.ok_or_else(|| AppError::NotFound(NO_COMMENT.into()))?;
-        check_version(comment.version, expected_version)?;
+        AppError::check_version(comment.version, expected_version)?;
         tx.delete_comment(comment.id).await?;
         let watchers = tx.watchers(task.id).await?;
         let recipients = task.recipients(&watchers);

@@ -29,14 +29,6 @@ pub(super) fn now() -> OffsetDateTime {
     now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
 }
 
-/// `VersionMismatch` when the caller expected another version than the stored one.
-pub(super) fn check_version(current: i64, expected: Option<i64>) -> Result<()> {
-    match expected {
-        Some(version) if version != current => Err(AppError::changed()),
-        _ => Ok(()),
-    }
-}
-
 /// An id from a request; one that is not a UUID names nothing.
 pub(super) fn id_of(raw: &str, what: &'static str) -> Result<Uuid> {
     Uuid::parse_str(raw).map_err(|_| AppError::NotFound(what.into()))
@@ -66,17 +58,5 @@ pub(super) fn first_violation(error: AppError) -> FieldViolation {
     match error {
         AppError::Invalid(mut v) if !v.is_empty() => v.swap_remove(0),
         other => FieldViolation::new("request", other.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_match_or_abort() {
-        assert!(check_version(3, None).is_ok());
-        assert!(check_version(3, Some(3)).is_ok());
-        assert!(matches!(check_version(3, Some(2)), Err(AppError::VersionMismatch(_))));
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::fields::{BULK_PATHS, MAX_BULK, Patch, TaskFields, UPDATE_PATHS, parent_id, parse_mask, parse_patch};
 use super::request::{Caller, ClientInfo};
 use super::service::TaskService;
-use super::shared::{NO_PROJECT, NO_TASK, check_version, id_of, now, retrying};
+use super::shared::{NO_PROJECT, NO_TASK, id_of, now, retrying};
 use super::{AppError, Result};
 use crate::domain::{
     Assignees, Description, Estimate, FieldViolation, Labels, NewTask, Priority, Schedule, Status, Task, TaskEvent,
@@ -150,7 +150,7 @@ impl TaskService {
             tx.lock_board(project_id).await?;
         }
         let mut task = tx.task_for_update(id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
-        check_version(task.version, expected_version)?;
+        AppError::check_version(task.version, expected_version)?;
         let old = task.clone();
         let now = now();
         let mut changed: Vec<&'static str> = Vec::new();
@@ -262,7 +262,7 @@ impl TaskService {
         retrying(|| async {
             let mut tx = self.store.begin().await?;
             let task = tx.task_for_update(task.id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
-            check_version(task.version, expected_version)?;
+            AppError::check_version(task.version, expected_version)?;
             let (subtask_ids, _) = tx.subtree(task.id).await?;
             let watchers = tx.watchers(task.id).await?;
             let mut ids = vec![task.id];

@@ -1,0 +1,228 @@
+//! The live stream of the notification service: a notification reaches an open stream once it is
+//! stored, a stream resumed after its last notification gets exactly what it missed and then live
+//! ones, and one user's streams are limited.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use ordo_harness::{Service, User, bearer};
+use ordo_proto::events::v1 as epb;
+use ordo_proto::events::v1::envelope::Payload;
+use ordo_proto::notification::v1 as pb;
+use ordo_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use ordo_proto::notification::v1::stream_notifications_response::Event;
+use ordo_testkit::TestEnv;
+use prost::Message as _;
+use tonic::Streaming;
+use uuid::Uuid;
+
+struct Stack {
+    notifications: NotificationServiceClient<tonic::transport::Channel>,
+    amqp: lapin::Channel,
+    env: TestEnv,
+    processes: ordo_harness::Stack,
+}
+
+async fn spawn() -> Stack {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
+    let env = TestEnv::new();
+    let processes = ordo_harness::Stack::of([Service::Identity, Service::Notification])
+        .args(Service::Identity, ["--hash-concurrency", "2"])
+        .args(Service::Notification, ["--max-streams-per-user", "2"])
+        .start(&env)
+        .await;
+    let connection =
+        lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+    let amqp = connection.create_channel().await.unwrap();
+    amqp.confirm_select(lapin::options::ConfirmSelectOptions::default()).await.unwrap();
+    Stack {
+        notifications: NotificationServiceClient::new(processes.channel(Service::Notification)),
+        amqp,
+        env,
+        processes,
+    }
+}
+
+impl Stack {
+    /// Publishes a `task.assigned` of task `<key>` from `actor` to `assignee`, as the task service would.
+    async fn assign(&self, actor: &User, assignee: &User, key: &str) {
+        let task_id = Uuid::now_v7().to_string();
+        let project_id = Uuid::now_v7().to_string();
+        let snapshot = epb::TaskSnapshot {
+            task_id: task_id.clone(),
+            project_id: project_id.clone(),
+            key: key.to_owned(),
+            title: format!("Task {key}"),
+            assignee_ids: vec![assignee.id.clone()],
+            ..Default::default()
+        };
+        let payload = epb::TaskAssigned { task: Some(snapshot), assignee_id: assignee.id.clone() };
+        let envelope = ordo_events::EnvelopeBuilder::new("task", "task.assigned")
+            .actor(actor.id.clone())
+            .entity("task", task_id)
+            .project(project_id)
+            .payload(Payload::TaskAssigned(payload))
+            .build();
+        self.amqp
+            .basic_publish(
+                self.env.exchange().as_str().into(),
+                "task.assigned".into(),
+                lapin::options::BasicPublishOptions::default(),
+                &envelope.encode_to_vec(),
+                lapin::BasicProperties::default().with_message_id(envelope.event_id.clone().into()),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    async fn open(
+        &mut self,
+        user: &User,
+        last_event_id: &str,
+    ) -> Result<Streaming<pb::StreamNotificationsResponse>, tonic::Status> {
+        let request = pb::StreamNotificationsRequest { last_event_id: last_event_id.to_owned() };
+        self.notifications
+            .stream_notifications(bearer(&user.access_token, request))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn stop(self) {
+        self.processes.stop().await.unwrap();
+        self.env.cleanup().await.unwrap();
+    }
+}
+
+/// The next notification on `stream` (counts in between are skipped), within a few seconds.
+async fn next_notification(stream: &mut Streaming<pb::StreamNotificationsResponse>) -> pb::Notification {
+    loop {
+        let item = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.unwrap().unwrap().unwrap();
+        if let Some(Event::Notification(notification)) = item.event {
+            return notification;
+        }
+    }
+}
+
+/// The next counts on `stream`.
+async fn next_counts(stream: &mut Streaming<pb::StreamNotificationsResponse>) -> pb::Counts {
+    loop {
+        let item = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.unwrap().unwrap().unwrap();
+        if let Some(Event::Counts(counts)) = item.event {
+            return counts;
+        }
+    }
+}
+
+/// Nothing but counts arrives on `stream` for a moment.
+async fn no_notification_for_a_moment(stream: &mut Streaming<pb::StreamNotificationsResponse>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(700);
+    while let Ok(item) = tokio::time::timeout_at(deadline, stream.message()).await {
+        let item = item.unwrap().unwrap();
+        assert!(!matches!(item.event, Some(Event::Notification(_))), "unexpected {item:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_stream_gets_each_notification_live_and_a_resumed_one_exactly_what_it_missed() {
+    // Arrange: Bob's stream is open, with his counts first.
+    let mut stack = spawn().await;
+    let ann = stack.processes.sign_up("ann@example.com").await;
+    let bob = stack.processes.sign_up("bob@example.com").await;
+    let mut live = stack.open(&bob, "").await.unwrap();
+    assert_eq!(next_counts(&mut live).await, pb::Counts { unread_count: 0, unseen_count: 0 });
+
+    // Act and assert: a notification arrives live, followed by the new counts.
+    stack.assign(&ann, &bob, "STR-1").await;
+    let first = next_notification(&mut live).await;
+    assert_eq!(first.title, "STR-1 was assigned to you");
+    assert_eq!(next_counts(&mut live).await, pb::Counts { unread_count: 1, unseen_count: 1 });
+
+    // The client goes away; two more arrive meanwhile.
+    drop(live);
+    stack.assign(&ann, &bob, "STR-2").await;
+    stack.assign(&ann, &bob, "STR-3").await;
+    let list = || pb::ListNotificationsRequest::default();
+    for _ in 0..100 {
+        let page = stack.notifications.list_notifications(bearer(&bob.access_token, list())).await.unwrap();
+        if page.into_inner().notifications.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Resumed after the first: the two it missed, in order, then a live one, and no other.
+    let mut resumed = stack.open(&bob, &first.id).await.unwrap();
+    let missed = [next_notification(&mut resumed).await.title, next_notification(&mut resumed).await.title];
+    assert_eq!(missed, ["STR-2 was assigned to you", "STR-3 was assigned to you"]);
+    stack.assign(&ann, &bob, "STR-4").await;
+    assert_eq!(next_notification(&mut resumed).await.title, "STR-4 was assigned to you");
+    no_notification_for_a_moment(&mut resumed).await;
+
+    // A fresh stream (no last id) starts live: none of the four is replayed.
+    let mut fresh = stack.open(&bob, "").await.unwrap();
+    assert_eq!(next_counts(&mut fresh).await.unread_count, 4);
+    no_notification_for_a_moment(&mut fresh).await;
+    drop((resumed, fresh));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_has_a_limited_number_of_streams_and_a_closed_one_frees_its_place() {
+    let mut stack = spawn().await;
+    let bob = stack.processes.sign_up("bob@example.com").await;
+    let first = stack.open(&bob, "").await.unwrap();
+    let _second = stack.open(&bob, "").await.unwrap();
+
+    let refused = stack.open(&bob, "").await.err().map(|status| status.code());
+
+    assert_eq!(refused, Some(tonic::Code::ResourceExhausted));
+    drop(first);
+    let mut reopened = None;
+    for _ in 0..50 {
+        match stack.open(&bob, "").await {
+            Ok(stream) => {
+                reopened = Some(stream);
+                break;
+            }
+            Err(status) => assert_eq!(status.code(), tonic::Code::ResourceExhausted),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reopened.is_some(), "the closed stream's place was freed");
+    // Open streams do not hold the service's drain.
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_ends_within_seconds_of_its_session() {
+    // Arrange: Bob's stream is open.
+    let mut stack = spawn().await;
+    let bob = stack.processes.sign_up("bob@example.com").await;
+    let mut stream = stack.open(&bob, "").await.unwrap();
+    next_counts(&mut stream).await;
+
+    // Act: Bob logs out.
+    let mut identity = ordo_proto::identity::v1::identity_service_client::IdentityServiceClient::new(
+        stack.processes.channel(Service::Identity),
+    );
+    let logout = ordo_proto::identity::v1::LogoutRequest { client: None };
+    identity.logout(bearer(&bob.access_token, logout)).await.unwrap();
+
+    // Assert: the stream ends, saying why, within the recheck interval and a little more.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => return None,
+                Err(status) => return Some(status.code()),
+            }
+        }
+    })
+    .await
+    .expect("the stream ended");
+    assert_eq!(ended, Some(tonic::Code::Unauthenticated));
+    stack.stop().await;
+}
