@@ -103,6 +103,27 @@ impl TestEnv {
         format!("ordo:test:{}:", self.id)
     }
 
+    /// Publishes `body` on this environment's exchange under `routing_key` (persistent, with
+    /// `message_id`), as a service's relay would, and waits for the broker's confirm.
+    pub async fn publish(&self, routing_key: &str, body: &[u8], message_id: &str) -> anyhow::Result<()> {
+        let amqp = lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await?;
+        let channel = amqp.create_channel().await?;
+        channel.confirm_select(lapin::options::ConfirmSelectOptions::default()).await?;
+        let confirm = channel
+            .basic_publish(
+                self.exchange().as_str().into(),
+                routing_key.into(),
+                lapin::options::BasicPublishOptions::default(),
+                body,
+                lapin::BasicProperties::default().with_message_id(message_id.into()).with_delivery_mode(2),
+            )
+            .await?
+            .await?;
+        anyhow::ensure!(confirm.is_ack(), "the broker did not confirm the message");
+        let _ = amqp.close(200, "published".into()).await;
+        Ok(())
+    }
+
     /// Drops every schema, queue, exchange and Redis key this environment made.
     pub async fn cleanup(mut self) -> anyhow::Result<()> {
         self.cleaned = true;

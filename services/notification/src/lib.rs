@@ -13,7 +13,7 @@ pub mod infra;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordo_events::{Consumer, OutboxSignal, Subscription};
+use ordo_events::{BatchConfig, Consumer, ConsumerConfig, OutboxSignal, Subscription};
 use ordo_proto::notification::v1::notification_service_server::NotificationServiceServer;
 pub use ordo_service::Command;
 use ordo_service::{CancellationToken, IdentityAuth, Listeners, Server, UpstreamArgs};
@@ -30,6 +30,10 @@ ordo_service::config! {
         #[arg(long, env = "ORDO_NOTIFICATION_RETENTION_DAYS", default_value_t = 90,
               value_parser = clap::value_parser!(u16).range(1..))]
         pub retention_days: u16,
+        /// Most events stored in one transaction (one commit for many); 1 stores each alone.
+        #[arg(long, env = "ORDO_NOTIFICATION_INGEST_BATCH", default_value_t = 64,
+              value_parser = clap::value_parser!(u16).range(1..=1000))]
+        pub ingest_batch: u16,
         /// Live streams one user may hold open on one instance; one more is refused (HTTP 429).
         #[arg(long, env = "ORDO_MAX_STREAMS_PER_USER", default_value_t = 5,
               value_parser = clap::value_parser!(u16).range(1..))]
@@ -70,15 +74,18 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         shutdown.cancelled().await;
         closing.close();
     });
-    let consumer = Consumer::new(
-        backends.pool.clone(),
-        config.service.consumer_config(
+    let batch = BatchConfig { max_batch: config.ingest_batch, max_wait: Duration::from_millis(5) };
+    let consumer_config = ConsumerConfig {
+        // Room for the next batch to arrive while this one commits.
+        prefetch: batch.max_batch.saturating_mul(2),
+        ..config.service.consumer_config(
             config.events_queue.clone(),
             "notification",
             infra::envelope::BINDINGS.iter().copied(),
-        ),
-        NotificationHandler::new(signal),
-    )?;
+        )
+    };
+    let consumer =
+        Consumer::new_batched(backends.pool.clone(), consumer_config, batch, NotificationHandler::new(signal))?;
     server.spawn_consumer(consumer).await;
     let retention = time::Duration::days(i64::from(config.retention_days));
     let sweeper = service.clone();

@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use lapin::options::{BasicGetOptions, BasicPublishOptions};
-use lapin::{BasicProperties, Channel as AmqpChannel};
+use lapin::options::BasicGetOptions;
 use ordo_harness::{Service, User, bearer};
 use ordo_proto::events::v1 as epb;
 use ordo_proto::events::v1::envelope::Payload;
@@ -38,22 +37,6 @@ fn assigned(actor: &User, assignee: &User, project_id: Uuid, number: u32) -> epb
         .project(project_id.to_string())
         .payload(Payload::TaskAssigned(epb::TaskAssigned { task: Some(snapshot), assignee_id: assignee.id.clone() }))
         .build()
-}
-
-/// Publishes `body` on the test's exchange under `routing_key`, with publisher confirms.
-async fn publish(channel: &AmqpChannel, env: &TestEnv, routing_key: &str, body: &[u8], message_id: &str) {
-    channel
-        .basic_publish(
-            env.exchange().as_str().into(),
-            routing_key.into(),
-            BasicPublishOptions::default(),
-            body,
-            BasicProperties::default().with_message_id(message_id.into()).with_delivery_mode(2),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
 }
 
 /// The titles of `user`'s notifications, newest first, once there are `count` of them; then a
@@ -88,33 +71,32 @@ async fn an_event_delivered_twice_notifies_once_and_a_poison_message_is_dead_let
     let mut notifications = NotificationServiceClient::new(processes.channel(Service::Notification));
     let ann = processes.sign_up("ann@example.com").await;
     let bob = processes.sign_up("bob@example.com").await;
-    let amqp =
-        lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
-    let channel = amqp.create_channel().await.unwrap();
-    channel.confirm_select(lapin::options::ConfirmSelectOptions::default()).await.unwrap();
     let project = Uuid::now_v7();
 
     // Act: the first event twice (a redelivery after a lost ack looks just like this), then a second.
     let first = assigned(&ann, &bob, project, 1);
     for _ in 0..2 {
-        publish(&channel, &env, "task.assigned", &first.encode_to_vec(), &first.event_id).await;
+        env.publish("task.assigned", &first.encode_to_vec(), &first.event_id).await.unwrap();
     }
     let second = assigned(&ann, &bob, project, 2);
-    publish(&channel, &env, "task.assigned", &second.encode_to_vec(), &second.event_id).await;
+    env.publish("task.assigned", &second.encode_to_vec(), &second.event_id).await.unwrap();
 
     // Assert: one notification per event.
     let titles = titles_once(&mut notifications, &bob, 2).await;
     assert_eq!(titles, ["DLV-2 was assigned to you", "DLV-1 was assigned to you"]);
 
     // Act: bytes that are no envelope, then a third event.
-    publish(&channel, &env, "task.assigned", b"\xff\x00 not protobuf", &Uuid::now_v7().to_string()).await;
+    env.publish("task.assigned", b"\xff\x00 not protobuf", &Uuid::now_v7().to_string()).await.unwrap();
     let third = assigned(&ann, &bob, project, 3);
-    publish(&channel, &env, "task.assigned", &third.encode_to_vec(), &third.event_id).await;
+    env.publish("task.assigned", &third.encode_to_vec(), &third.event_id).await.unwrap();
 
     // Assert: the consumer went on, and the poison message waits in the dead-letter queue.
     let titles = titles_once(&mut notifications, &bob, 3).await;
     assert_eq!(titles[0], "DLV-3 was assigned to you");
     assert_eq!(titles.len(), 3);
+    let amqp =
+        lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = amqp.create_channel().await.unwrap();
     let dead_letters = format!("{}.dlq", env.queue("notification.events"));
     let dead = channel.basic_get(dead_letters.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap();
     assert_eq!(dead.map(|message| message.delivery.data), Some(b"\xff\x00 not protobuf".to_vec()));

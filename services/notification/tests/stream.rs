@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 struct Stack {
     notifications: NotificationServiceClient<tonic::transport::Channel>,
-    amqp: lapin::Channel,
     env: TestEnv,
     processes: ordo_harness::Stack,
 }
@@ -32,16 +31,7 @@ async fn spawn() -> Stack {
         .args(Service::Notification, ["--max-streams-per-user", "2"])
         .start(&env)
         .await;
-    let connection =
-        lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
-    let amqp = connection.create_channel().await.unwrap();
-    amqp.confirm_select(lapin::options::ConfirmSelectOptions::default()).await.unwrap();
-    Stack {
-        notifications: NotificationServiceClient::new(processes.channel(Service::Notification)),
-        amqp,
-        env,
-        processes,
-    }
+    Stack { notifications: NotificationServiceClient::new(processes.channel(Service::Notification)), env, processes }
 }
 
 impl Stack {
@@ -64,18 +54,7 @@ impl Stack {
             .project(project_id)
             .payload(Payload::TaskAssigned(payload))
             .build();
-        self.amqp
-            .basic_publish(
-                self.env.exchange().as_str().into(),
-                "task.assigned".into(),
-                lapin::options::BasicPublishOptions::default(),
-                &envelope.encode_to_vec(),
-                lapin::BasicProperties::default().with_message_id(envelope.event_id.clone().into()),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        self.env.publish("task.assigned", &envelope.encode_to_vec(), &envelope.event_id).await.unwrap();
     }
 
     async fn open(

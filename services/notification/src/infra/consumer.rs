@@ -3,7 +3,7 @@
 //! dropped by the consumer's receipt before it reaches here).
 
 use async_trait::async_trait;
-use ordo_events::{EventHandler, HandlerError, OutboxSignal};
+use ordo_events::{BatchEventHandler, EventHandler, HandlerError, OutboxSignal};
 use ordo_proto::events::v1::Envelope;
 use sqlx::MySqlConnection;
 use time::OffsetDateTime;
@@ -35,20 +35,39 @@ fn handler_error(error: AppError) -> HandlerError {
     }
 }
 
+/// The service runs the batched consumer; a single event is a batch of one.
 #[async_trait]
 impl EventHandler for NotificationHandler {
     async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
-        let delivery = delivery(envelope)?;
-        let mut tx = MySqlIngest::new(conn);
-        let stored = ingest(&mut tx, &delivery, OffsetDateTime::now_utc()).await.map_err(handler_error)?;
-        if !stored.is_empty() {
-            tracing::debug!(event_id = %delivery.event_id, notifications = stored.len(), "notified");
+        self.handle_batch(conn, &[envelope]).await
+    }
+
+    fn committed(&self, envelope: &Envelope) {
+        BatchEventHandler::committed(self, &[envelope]);
+    }
+}
+
+/// A batch of events in one transaction, in delivery order: one commit for many events. (Two
+/// instances' batches may lock two users' sequence rows in opposite orders; the database's deadlock
+/// answer makes the consumer apply those events one at a time.)
+#[async_trait]
+impl BatchEventHandler for NotificationHandler {
+    async fn handle_batch(&self, conn: &mut MySqlConnection, envelopes: &[&Envelope]) -> Result<(), HandlerError> {
+        let now = OffsetDateTime::now_utc();
+        let mut stored = 0;
+        for envelope in envelopes {
+            let delivery = delivery(envelope)?;
+            let mut tx = MySqlIngest::new(&mut *conn);
+            stored += ingest(&mut tx, &delivery, now).await.map_err(handler_error)?.len();
+        }
+        if stored > 0 {
+            tracing::debug!(events = envelopes.len(), notifications = stored, "notified");
         }
         Ok(())
     }
 
-    fn committed(&self, _envelope: &Envelope) {
-        // Whether or not this event stored anything: one spare poll of the relay is cheaper than
+    fn committed(&self, _envelopes: &[&Envelope]) {
+        // Whether or not these events stored anything: one spare poll of the relay is cheaper than
         // remembering which did.
         self.signal.notify();
     }
