@@ -12,7 +12,7 @@ use ordo_auth::session::{RemoteSessions, Sessions};
 
 use crate::backends::Backends;
 use crate::config::{ServiceArgs, UpstreamArgs};
-use crate::server::Server;
+use crate::server::{Listeners, Server};
 
 /// How long the start waits for identity's keys before serving anyway: requests are refused as
 /// unauthenticated, and `/readyz` says not ready, until they arrive.
@@ -51,6 +51,24 @@ impl IdentityAuth {
     /// is refused here too, not only at the gateway.
     pub fn layer(&self, args: &ServiceArgs, backends: &Backends) -> AuthenticateLayer {
         AuthenticateLayer::new(self.keys.store(), self.sessions(args, backends))
+    }
+
+    /// Serves `server` as [`Server::serve`] does, every RPC authenticated with identity's keys and
+    /// session checks, ready once `backends` answer and identity's keys are in.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::serve`].
+    pub async fn serve(
+        &self,
+        server: Server,
+        listeners: Listeners,
+        args: &ServiceArgs,
+        backends: Backends,
+    ) -> anyhow::Result<()> {
+        let readiness = backends.readiness().with(self.keys.clone());
+        let authenticate = self.layer(args, &backends);
+        server.serve(listeners, readiness, authenticate, backends.pool).await
     }
 
     /// The session check the layer uses (identity's marker in Redis, else identity's

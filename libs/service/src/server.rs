@@ -22,7 +22,6 @@ use tonic::service::RoutesBuilder;
 
 use crate::backends::Backends;
 use crate::config::ServiceArgs;
-use crate::identity::IdentityAuth;
 
 /// The two ports a service listens on: gRPC, and the ops HTTP port (`/healthz`, `/readyz`, `/metrics`).
 #[derive(Debug)]
@@ -144,24 +143,6 @@ impl Server {
     {
         self.methods.push((path, MethodRoute::new(route)));
         self
-    }
-
-    /// Serves as [`Server::serve`] does, every RPC authenticated with `identity`'s keys and session
-    /// checks, ready once `backends` answer and identity's keys are in.
-    ///
-    /// # Errors
-    ///
-    /// As [`Server::serve`].
-    pub async fn serve_checked(
-        self,
-        listeners: Listeners,
-        identity: &IdentityAuth,
-        args: &ServiceArgs,
-        backends: Backends,
-    ) -> anyhow::Result<()> {
-        let readiness = backends.readiness().with(identity.keys.clone());
-        let authenticate = identity.layer(args, &backends);
-        self.serve(listeners, readiness, authenticate, backends.pool).await
     }
 
     /// Serves gRPC on `listeners.grpc` (every RPC through `authenticate`) and the ops routes on

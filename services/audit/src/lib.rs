@@ -130,5 +130,5 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     );
 
     server.add_service(AuditServiceServer::new(grpc::AuditGrpc::new(queries)));
-    server.serve_checked(listeners, &identity, &config.service, backends).await
+    identity.serve(server, listeners, &config.service, backends).await
 }

@@ -92,7 +92,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     server.spawn(|shutdown| sweep_expired(sweeper, retention, shutdown));
 
     server.add_service(NotificationServiceServer::new(grpc::NotificationGrpc::new(service)));
-    server.serve_checked(listeners, &identity, &config.service, backends).await
+    identity.serve(server, listeners, &config.service, backends).await
 }
 
 /// Deletes notifications past `retention` every [`RETENTION_SWEEP`] until shutdown.

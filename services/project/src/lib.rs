@@ -64,5 +64,5 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     server.spawn_consumer(consumer).await;
 
     server.add_service(ProjectServiceServer::new(grpc::ProjectGrpc::new(service)));
-    server.serve_checked(listeners, &identity, &config.service, backends).await
+    identity.serve(server, listeners, &config.service, backends).await
 }
