@@ -109,8 +109,8 @@ proto:
 bench *args:
     bash deploy/scripts/bench.sh "$@"
 
-# Start local MariaDB, Redis, RabbitMQ and the S3-compatible server (or the ones named) if they are down:
-# Debian packages, and moto from PyPI for S3. When all answer this only pings them (under a second).
+# Start local MariaDB, Redis, RabbitMQ and the S3 and SES stand-ins (or the ones named) if they are down:
+# Debian packages, and moto from PyPI for S3 and SES. When all answer this only pings them (under a second).
 [positional-arguments]
 services *names:
     bash deploy/scripts/local-services.sh "$@"

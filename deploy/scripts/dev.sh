@@ -136,11 +136,14 @@ start task "$bin_dir/ordo-task" \
   ORDO_S3_ACCESS_KEY_ID="${ORDO_S3_ACCESS_KEY_ID:-ordo-local}" \
   ORDO_S3_SECRET_ACCESS_KEY="${ORDO_S3_SECRET_ACCESS_KEY:-ordo-local}"
 
-# notification turns identity's, project's and task's events into each user's notifications.
+# notification turns identity's, project's and task's events into each user's notifications, mails
+# them through the local SES stand-in (moto on 127.0.0.1:9002) and sends due-date reminders.
 start notification "$bin_dir/ordo-notification" \
   ORDO_GRPC_ADDR="$NOTIFICATION_GRPC_ADDR" \
   ORDO_OPS_ADDR="$NOTIFICATION_OPS_ADDR" \
-  ORDO_IDENTITY_URL="http://$IDENTITY_GRPC_ADDR"
+  ORDO_IDENTITY_URL="http://$IDENTITY_GRPC_ADDR" \
+  ORDO_SES_ACCESS_KEY_ID="${ORDO_SES_ACCESS_KEY_ID:-ordo-local}" \
+  ORDO_SES_SECRET_ACCESS_KEY="${ORDO_SES_SECRET_ACCESS_KEY:-ordo-local}"
 
 # audit consumes every event from the exchange into its hash-chained log and answers queries on
 # gRPC, asking project who manages which project.

@@ -74,19 +74,29 @@ rabbitmq_start() { rabbitmq-server -detached; }
 # 5.2.5 or later: 5.2.1 answers CompleteMultipartUpload with a root element the AWS SDKs reject.
 MOTO_VERSION=5.2.5
 s3_ready() { tcp_open 127.0.0.1 9000; }
-s3_start() {
+s3_start() { moto_start s3 9000; }
+
+# --- SES ---------------------------------------------------------------------------------------
+# Notification email goes to SES v2. Locally a second moto server stands in on 127.0.0.1:9002 and
+# keeps what it was sent; tests read it back from /moto-api/data.json, which lists every model of
+# that server (on the S3 one, a deleted bucket's objects make that listing fail).
+ses_ready() { tcp_open 127.0.0.1 9002; }
+ses_start() { moto_start ses 9002; }
+
+# moto_start <name> <port>: installs moto[server] when missing, then starts it in the background.
+moto_start() {
   if [[ $(python3 -c 'import moto.server, moto; print(moto.__version__)' 2>/dev/null) != "$MOTO_VERSION" ]]; then
-    log "s3: installing moto[server] $MOTO_VERSION with pip"
+    log "$1: installing moto[server] $MOTO_VERSION with pip"
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
       "moto[server]==$MOTO_VERSION"
   fi
   mkdir -p /var/log/ordo
   # setsid + nohup: the server outlives this script and the shell that ran it.
-  setsid nohup python3 -m moto.server -H 127.0.0.1 -p 9000 >/var/log/ordo/s3.log 2>&1 </dev/null &
+  setsid nohup python3 -m moto.server -H 127.0.0.1 -p "$2" >"/var/log/ordo/$1.log" 2>&1 </dev/null &
 }
 
 # --- Future backing services: add a <name>_ready / <name>_start pair and list the name here. ------
-all_services=(mariadb redis rabbitmq s3)
+all_services=(mariadb redis rabbitmq s3 ses)
 
 if (($#)); then
   services=("$@")
@@ -131,6 +141,7 @@ for s in "${down[@]}"; do
         redis) log "  look at: /var/log/redis/ci.log" ;;
         rabbitmq) log "  look at: /var/log/rabbitmq/, 'rabbitmq-diagnostics status'" ;;
         s3) log "  look at: /var/log/ordo/s3.log" ;;
+        ses) log "  look at: /var/log/ordo/ses.log" ;;
       esac
       exit 1
     fi

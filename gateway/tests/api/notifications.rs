@@ -1,6 +1,6 @@
 //! `/notifications` through the gateway with every service running: an assignment reaches the
-//! assignee's list and badge (never the actor's), the caller reads, archives and deletes only their
-//! own, and preferences round-trip with unknown kinds refused.
+//! assignee's list, badge and mailbox (never the actor's), the caller reads, archives and deletes only
+//! their own, and preferences round-trip with unknown kinds refused.
 
 use std::time::Duration;
 
@@ -40,10 +40,13 @@ async fn list_once(app: &TestApp, token: &str, query: &str, count: usize) -> Val
 
 #[tokio::test]
 async fn an_assignment_reaches_the_assignee_who_alone_reads_archives_and_deletes_it() {
-    // Arrange: Ann owns a project with Bob as a member.
+    // Arrange: Ann owns a project with Bob as a member (addresses of this test's own: the mail
+    // stand-in is shared).
     let app = spawn_app().await;
-    let (_, ann) = app.user("ann@example.com", "Ann").await;
-    let (bob_id, bob) = app.user("bob@example.com", "Bob").await;
+    let (ann_address, bob_address) =
+        (format!("ann-{}@example.com", app.env.id), format!("bob-{}@example.com", app.env.id));
+    let (_, ann) = app.user(&ann_address, "Ann").await;
+    let (bob_id, bob) = app.user(&bob_address, "Bob").await;
     let post = reqwest::Method::POST;
     let project =
         send(&app, &ann.access, post.clone(), "/projects", Some(json!({"name": "Notes", "key": "NTE"}))).await;
@@ -75,6 +78,22 @@ async fn an_assignment_reaches_the_assignee_who_alone_reads_archives_and_deletes
     assert_eq!(list["next_cursor"], Value::Null);
     let ann_list = send(&app, &ann.access, reqwest::Method::GET, "/notifications", None).await;
     assert_eq!(ann_list.json::<Value>().await.unwrap()["items"], json!([]));
+
+    // Bob got one mail of each (its window is a second in tests); Ann none.
+    let mut subjects = Vec::new();
+    for _ in 0..100 {
+        subjects = ordo_testkit::sent_mails(&bob_address).await.unwrap().into_iter().map(|m| m.subject).collect();
+        if subjects.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut mails: Vec<String> =
+        ordo_testkit::sent_mails(&bob_address).await.unwrap().into_iter().map(|m| m.subject).collect();
+    mails.sort_unstable();
+    assert_eq!(mails, ["NTE-1 was assigned to you", "You were added to Notes"], "{subjects:?}");
+    assert!(ordo_testkit::sent_mails(&ann_address).await.unwrap().is_empty());
 
     // Ann cannot touch Bob's notification: it does not exist for her.
     let id = newest["id"].as_str().unwrap().to_owned();

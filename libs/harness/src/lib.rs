@@ -200,6 +200,17 @@ impl Wiring<'_> {
             defaults.push(("--s3-secret-access-key", "ordo-test".to_owned()));
         }
 
+        if service == Service::Notification {
+            // Mail goes to the local SES stand-in (moto, on `ORDO_TEST_SES_ENDPOINT`) in a window of a
+            // second, and reminders are looked for five times a second, so tests wait little.
+            defaults.push(("--ses-endpoint", ordo_testkit::ses_endpoint()));
+            defaults.push(("--ses-access-key-id", "ordo-test".to_owned()));
+            defaults.push(("--ses-secret-access-key", "ordo-test".to_owned()));
+            defaults.push(("--email-from", "Ordo <notifications@ordo.test>".to_owned()));
+            defaults.push(("--email-window-secs", "1".to_owned()));
+            defaults.push(("--reminder-poll-ms", "200".to_owned()));
+        }
+
         let args = command_line(service, defaults, extra);
         let parsed = match service {
             Service::Identity => ordo_identity::Config::try_parse_from(args).map(|c| Config::Identity(Box::new(c))),

@@ -1,7 +1,9 @@
 //! Plumbing every Ordo process shares: typed configuration pieces, telemetry (JSON logs, OpenTelemetry
 //! traces, W3C trace context), the small operations HTTP server (`/healthz`, `/readyz`, `/metrics`),
-//! MySQL pools with migrations, bounded Redis connections, gRPC server plumbing and graceful shutdown.
+//! MySQL pools with migrations, bounded Redis connections, the AWS SDK's configuration, gRPC server
+//! plumbing and graceful shutdown.
 
+pub mod aws;
 pub mod config;
 pub mod db;
 pub mod grpc;

@@ -3,7 +3,7 @@
 //! parallel and twice in a row, and everything it made is dropped afterwards.
 //!
 //! Connection addresses come from `ORDO_TEST_MYSQL_URL`, `ORDO_TEST_REDIS_URL`,
-//! `ORDO_TEST_AMQP_URL` and `ORDO_TEST_S3_ENDPOINT`, with the local defaults of a developer machine.
+//! `ORDO_TEST_AMQP_URL`, `ORDO_TEST_S3_ENDPOINT` and `ORDO_TEST_SES_ENDPOINT`, with the local defaults of a developer machine.
 //! A test that uses object storage takes its own bucket ([`TestEnv::bucket`]) and empties and
 //! removes it itself (this crate has no S3 client).
 //!
@@ -25,6 +25,7 @@ const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const DEFAULT_S3_ENDPOINT: &str = "http://127.0.0.1:9000";
+const DEFAULT_SES_ENDPOINT: &str = "http://127.0.0.1:9002";
 
 /// The server address of MariaDB for tests (no schema).
 pub fn mysql_server_url() -> String {
@@ -44,6 +45,99 @@ pub fn amqp_url() -> String {
 /// The S3-compatible endpoint for tests (moto locally; any credentials work).
 pub fn s3_endpoint() -> String {
     std::env::var("ORDO_TEST_S3_ENDPOINT").unwrap_or_else(|_| DEFAULT_S3_ENDPOINT.to_owned())
+}
+
+/// A mail the local SES stand-in (moto, at [`ses_endpoint`]) took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMail {
+    /// The sender.
+    pub from: String,
+    /// The subject.
+    pub subject: String,
+    /// The body: its HTML part when it has one (moto keeps one part).
+    pub body: String,
+}
+
+/// The mails the local SES stand-in took for `to`, in the order it took them. Addresses of one test
+/// are its own, so other tests' mails never show.
+///
+/// # Errors
+///
+/// When the stand-in does not answer, or answers something else than its model dump.
+pub async fn sent_mails(to: &str) -> anyhow::Result<Vec<SentMail>> {
+    let endpoint = ses_endpoint();
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let addr = tokio::net::lookup_host(authority).await?.next().context("no address for the SES endpoint")?;
+    let (status, body) = http_get(addr, "/moto-api/data.json").await?;
+    anyhow::ensure!(status == 200, "moto answered {status}");
+    let data: serde_json::Value = serde_json::from_str(&body)?;
+    let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
+    Ok(messages
+        .iter()
+        .filter(|message| {
+            message["destinations"]["ToAddresses"].as_array().is_some_and(|to_all| to_all.iter().any(|a| a == to))
+        })
+        .map(|message| SentMail {
+            from: message["source"].as_str().unwrap_or_default().to_owned(),
+            subject: message["subject"].as_str().unwrap_or_default().to_owned(),
+            body: message["body"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect())
+}
+
+/// The SES v2 endpoint for tests (a moto server of its own; any credentials work).
+pub fn ses_endpoint() -> String {
+    std::env::var("ORDO_TEST_SES_ENDPOINT").unwrap_or_else(|_| DEFAULT_SES_ENDPOINT.to_owned())
+}
+
+/// A message for [`publish_all`].
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Its routing key (the event's type).
+    pub routing_key: String,
+    /// Its message id (the event's id).
+    pub message_id: String,
+    /// The encoded envelope.
+    pub body: Vec<u8>,
+}
+
+/// Publishes `messages` on `exchange` as a service's relay would (persistent, protobuf), with at most
+/// 1,000 unconfirmed at once, and waits for every confirm: a load generator's bulk publish. How many
+/// were published.
+///
+/// # Errors
+///
+/// When the broker cannot be reached or does not confirm a message.
+pub async fn publish_all(
+    amqp_url: &str,
+    exchange: &str,
+    messages: impl IntoIterator<Item = Outgoing>,
+) -> anyhow::Result<u64> {
+    let amqp = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await?;
+    let channel = amqp.create_channel().await?;
+    channel.confirm_select(lapin::options::ConfirmSelectOptions::default()).await?;
+    let mut pending = Vec::with_capacity(1000);
+    let mut published = 0;
+    for message in messages {
+        let properties = lapin::BasicProperties::default()
+            .with_message_id(message.message_id.into())
+            .with_content_type("application/x-protobuf".into())
+            .with_delivery_mode(2);
+        let options = lapin::options::BasicPublishOptions::default();
+        let routing_key = message.routing_key.as_str().into();
+        pending.push(channel.basic_publish(exchange.into(), routing_key, options, &message.body, properties).await?);
+        published += 1;
+        if pending.len() == 1000 {
+            for confirm in pending.drain(..) {
+                anyhow::ensure!(confirm.await?.is_ack(), "the broker did not confirm a message");
+            }
+        }
+    }
+    for confirm in pending {
+        anyhow::ensure!(confirm.await?.is_ack(), "the broker did not confirm a message");
+    }
+    let _ = amqp.close(200, "published".into()).await;
+    Ok(published)
 }
 
 /// One test's private slice of the shared infrastructure.

@@ -1,7 +1,8 @@
 //! Ordo's notification service: every event of identity, project and task that concerns someone
 //! becomes an in-app notification for them (never for its actor, never for someone who lost access
 //! to the project), with the states of the bell (seen), of each item (read) and of the list
-//! (archived), and per-kind preferences.
+//! (archived), and per-kind preferences; by email too, one mail per recipient and task within a
+//! window, sent once through SES; and assignees are reminded of a task due soon.
 //!
 //! `main.rs` parses [`Config`] and calls [`serve`]; tests call [`serve`] with listeners on port 0.
 
@@ -14,13 +15,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ordo_events::{BatchConfig, Consumer, ConsumerConfig, OutboxSignal, Subscription};
+use ordo_platform::aws::AwsSettings;
+use ordo_platform::config::Secret;
 use ordo_proto::notification::v1::notification_service_server::NotificationServiceServer;
 pub use ordo_service::Command;
 use ordo_service::{CancellationToken, IdentityAuth, Listeners, Server, UpstreamArgs};
+use sqlx::MySqlPool;
 use time::OffsetDateTime;
 
-use crate::app::{LiveHub, NotificationService};
-use crate::infra::{IdentitySessions, LiveWakeups, MySqlNotificationStore, NotificationHandler};
+use crate::app::{EmailSender, IngestSettings, LiveHub, NotificationService, SendPolicy};
+use crate::infra::{
+    IdentitySessions, LiveWakeups, MySqlEmailStore, MySqlNotificationStore, NotificationHandler, SesMailer, SesSettings,
+};
 
 ordo_service::config! {
     /// Every setting of the notification service, from flags or `ORDO_*` environment variables.
@@ -38,6 +44,45 @@ ordo_service::config! {
         #[arg(long, env = "ORDO_MAX_STREAMS_PER_USER", default_value_t = 5,
               value_parser = clap::value_parser!(u16).range(1..))]
         pub max_streams_per_user: u16,
+        /// Email notifications; off stores in-app notifications only.
+        #[arg(long, env = "ORDO_EMAIL_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+        pub email_enabled: bool,
+        /// The sender of notification email (a verified SES identity).
+        #[arg(long, env = "ORDO_EMAIL_FROM", default_value = "Ordo <notifications@ordo.localhost>")]
+        pub email_from: String,
+        /// How long a mail gathers the notifications of one recipient and task before it goes,
+        /// seconds: a burst of changes becomes one mail.
+        #[arg(long, env = "ORDO_EMAIL_WINDOW_SECS", default_value_t = 120,
+              value_parser = clap::value_parser!(u32).range(..=86_400))]
+        pub email_window_secs: u32,
+        /// The most tries of one mail SES answers "not now" (throttling, 5xx); then it fails.
+        #[arg(long, env = "ORDO_EMAIL_MAX_ATTEMPTS", default_value_t = 8,
+              value_parser = clap::value_parser!(u32).range(1..=20))]
+        pub email_max_attempts: u32,
+        /// SES endpoint, e.g. a local stand-in such as moto; empty for AWS itself. With an endpoint
+        /// set, the sender's domain is created as an identity at start.
+        #[arg(long, env = "ORDO_SES_ENDPOINT", default_value = "http://127.0.0.1:9002")]
+        pub ses_endpoint: String,
+        /// SES region.
+        #[arg(long, env = "ORDO_SES_REGION", default_value = "us-east-1")]
+        pub ses_region: String,
+        /// Access key id; unset uses the AWS default chain (environment, ECS task role, ...).
+        #[arg(long, env = "ORDO_SES_ACCESS_KEY_ID", requires = "ses_secret_access_key")]
+        pub ses_access_key_id: Option<String>,
+        /// Secret access key, with --ses-access-key-id.
+        #[arg(long, env = "ORDO_SES_SECRET_ACCESS_KEY", requires = "ses_access_key_id")]
+        pub ses_secret_access_key: Option<Secret<String>>,
+        /// SES configuration set of the mail (bounce and complaint events), if any.
+        #[arg(long, env = "ORDO_SES_CONFIGURATION_SET")]
+        pub ses_configuration_set: Option<String>,
+        /// How long before a task's due date its assignees are reminded of it, minutes.
+        #[arg(long, env = "ORDO_REMINDER_LEAD_MINS", default_value_t = 1440,
+              value_parser = clap::value_parser!(u32).range(1..=43_200))]
+        pub reminder_lead_mins: u32,
+        /// How often each instance looks for reminders that are due, milliseconds.
+        #[arg(long, env = "ORDO_REMINDER_POLL_MS", default_value_t = 10_000,
+              value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+        pub reminder_poll_ms: u64,
         /// Identity and the timeout of calls to other services.
         #[command(flatten)]
         pub upstream: UpstreamArgs,
@@ -48,9 +93,15 @@ ordo_service::config! {
 const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
 /// Notifications deleted per statement of a sweep (a short lock each).
 const RETENTION_BATCH: u32 = 1000;
+/// Reminders fired per transaction.
+const REMINDER_BATCH: u32 = 100;
+/// How often each instance looks for mails that are due.
+const MAIL_POLL: Duration = Duration::from_secs(1);
+/// How often mails of senders that died mid-send, and mails past the retention, are looked for.
+const MAIL_SWEEP: Duration = Duration::from_secs(60);
 
 /// Runs the service on the given listeners until `shutdown` is cancelled, then drains: in-flight
-/// RPCs finish and the consumer finishes its message.
+/// RPCs finish, the consumer finishes its message and the mail sender the mails it is sending.
 pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (mut server, backends) = Server::start("notification", &config.service, &MIGRATOR, shutdown).await?;
     let identity = IdentityAuth::start(&config.upstream, &mut server).await?;
@@ -74,6 +125,17 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         shutdown.cancelled().await;
         closing.close();
     });
+    let retention = time::Duration::days(i64::from(config.retention_days));
+    let settings = IngestSettings {
+        email_window: config.email_enabled.then(|| time::Duration::seconds(i64::from(config.email_window_secs))),
+        reminder_lead: time::Duration::minutes(i64::from(config.reminder_lead_mins)),
+    };
+    let (pool, every, wake) = (backends.pool.clone(), Duration::from_millis(config.reminder_poll_ms), signal.clone());
+    server.spawn(move |shutdown| remind(pool, settings, every, wake, shutdown));
+    if config.email_enabled {
+        let sender = email_sender(&config, backends.pool.clone()).await?;
+        server.spawn(move |shutdown| send_mail(sender, retention, shutdown));
+    }
     let batch = BatchConfig { max_batch: config.ingest_batch, max_wait: Duration::from_millis(5) };
     let consumer_config = ConsumerConfig {
         // Room for the next batch to arrive while this one commits.
@@ -84,15 +146,111 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
             infra::envelope::BINDINGS.iter().copied(),
         )
     };
-    let consumer =
-        Consumer::new_batched(backends.pool.clone(), consumer_config, batch, NotificationHandler::new(signal))?;
+    let consumer = Consumer::new_batched(
+        backends.pool.clone(),
+        consumer_config,
+        batch,
+        NotificationHandler::new(signal, settings),
+    )?;
     server.spawn_consumer(consumer).await;
-    let retention = time::Duration::days(i64::from(config.retention_days));
     let sweeper = service.clone();
     server.spawn(|shutdown| sweep_expired(sweeper, retention, shutdown));
 
     server.add_service(NotificationServiceServer::new(grpc::NotificationGrpc::new(service)));
     identity.serve(server, listeners, &config.service, backends).await
+}
+
+/// The mail sender of `config`: SES (creating the sender's identity on a local stand-in) and the
+/// service's email outbox.
+async fn email_sender(config: &Config, pool: MySqlPool) -> anyhow::Result<EmailSender> {
+    let settings = SesSettings {
+        aws: AwsSettings::new(
+            &config.ses_endpoint,
+            &config.ses_region,
+            config.ses_access_key_id.as_ref(),
+            config.ses_secret_access_key.as_ref(),
+        ),
+        from: config.email_from.clone(),
+        configuration_set: config.ses_configuration_set.clone(),
+    };
+    let mailer = SesMailer::new(&settings, config.upstream.backend_timeout).await?;
+    if settings.aws.endpoint.is_some() {
+        mailer.ensure_sender_identity().await?;
+    }
+    let policy = SendPolicy { max_attempts: config.email_max_attempts, ..SendPolicy::default() };
+    let store = Arc::new(MySqlEmailStore::new(pool));
+    Ok(EmailSender::new(store, Arc::new(mailer), policy))
+}
+
+/// Sends the mails that are due every [`MAIL_POLL`] (at once again after a full batch) until
+/// shutdown; a batch being sent finishes first. Now and then it also marks the mails of senders that
+/// died mid-send, and deletes mails past `retention`.
+async fn send_mail(sender: EmailSender, retention: time::Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(MAIL_POLL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_sweep: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if last_sweep.is_none_or(|at| at.elapsed() >= MAIL_SWEEP) {
+            last_sweep = Some(tokio::time::Instant::now());
+            let now = OffsetDateTime::now_utc();
+            if let Err(error) = sender.abandon_expired_claims(now).await {
+                tracing::warn!(%error, "looking for abandoned mails failed; retrying later");
+            }
+            match sender.delete_finished_before(now - retention, RETENTION_BATCH).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "expired mails deleted"),
+                Err(error) => tracing::warn!(%error, "deleting expired mails failed; retrying later"),
+            }
+        }
+        loop {
+            match sender.send_due(OffsetDateTime::now_utc()).await {
+                Ok(true) if !shutdown.is_cancelled() => {}
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "claiming mails failed; retrying");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Fires the reminders that are due every `every` (at once again after a full batch) until
+/// shutdown, waking the relay after each batch that notified someone.
+async fn remind(
+    pool: MySqlPool,
+    settings: IngestSettings,
+    every: Duration,
+    signal: OutboxSignal,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        loop {
+            match infra::reminders::fire_due(&pool, OffsetDateTime::now_utc(), REMINDER_BATCH, settings).await {
+                Ok(0) => break,
+                Ok(claimed) => {
+                    signal.notify();
+                    if claimed < REMINDER_BATCH as usize || shutdown.is_cancelled() {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "firing reminders failed; retrying");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// Deletes notifications past `retention` every [`RETENTION_SWEEP`] until shutdown.

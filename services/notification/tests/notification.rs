@@ -6,91 +6,14 @@
 
 use std::time::Duration;
 
-use ordo_harness::{Service, User, bearer};
+use ordo_harness::bearer;
 use ordo_proto::notification::v1 as pb;
-use ordo_proto::notification::v1::notification_service_client::NotificationServiceClient;
-use ordo_proto::project::v1 as ppb;
-use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
-use ordo_proto::task::v1 as tpb;
-use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use ordo_testkit::TestEnv;
 use tonic::Code;
-use tonic::transport::Channel;
 
-struct Stack {
-    notifications: NotificationServiceClient<Channel>,
-    projects: ProjectServiceClient<Channel>,
-    tasks: TaskServiceClient<Channel>,
-    processes: ordo_harness::Stack,
-}
+mod support;
 
-async fn spawn(env: &TestEnv) -> Stack {
-    let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
-    let processes =
-        ordo_harness::Stack::of([Service::Identity, Service::Project, Service::Task, Service::Notification])
-            .args(Service::Identity, ["--hash-concurrency", "2"])
-            // No object storage: nothing is uploaded.
-            .args(Service::Task, ["--s3-endpoint", "http://127.0.0.1:9"])
-            .start(env)
-            .await;
-    Stack {
-        notifications: NotificationServiceClient::new(processes.channel(Service::Notification)),
-        projects: ProjectServiceClient::new(processes.channel(Service::Project)),
-        tasks: TaskServiceClient::new(processes.channel(Service::Task)),
-        processes,
-    }
-}
-
-impl Stack {
-    /// A project of `owner` with `members` (as members).
-    async fn project(&mut self, owner: &User, key: &str, members: &[&User]) -> String {
-        let request =
-            ppb::CreateProjectRequest { name: format!("Project {key}"), key: key.to_owned(), ..Default::default() };
-        let project = self.projects.create_project(bearer(&owner.access_token, request)).await.unwrap();
-        let project_id = project.into_inner().project.unwrap().id;
-        for member in members {
-            let request = ppb::AddMemberRequest {
-                project_id: project_id.clone(),
-                user_id: member.id.clone(),
-                role: ppb::ProjectRole::Member.into(),
-                client: None,
-            };
-            self.projects.add_member(bearer(&owner.access_token, request)).await.unwrap();
-        }
-        project_id
-    }
-
-    async fn task(&mut self, by: &User, project_id: &str, assignees: &[&User]) -> tpb::Task {
-        let request = tpb::CreateTaskRequest {
-            project_id: project_id.to_owned(),
-            title: "Fix login".to_owned(),
-            assignee_ids: assignees.iter().map(|user| user.id.clone()).collect(),
-            ..Default::default()
-        };
-        self.tasks.create_task(bearer(&by.access_token, request)).await.unwrap().into_inner().task.unwrap()
-    }
-
-    async fn comment(&mut self, by: &User, task_id: &str, body: &str) {
-        let request = tpb::AddCommentRequest { task_id: task_id.to_owned(), body: body.to_owned(), client: None };
-        self.tasks.add_comment(bearer(&by.access_token, request)).await.unwrap();
-    }
-
-    async fn list(&mut self, user: &User, request: pb::ListNotificationsRequest) -> pb::ListNotificationsResponse {
-        self.notifications.list_notifications(bearer(&user.access_token, request)).await.unwrap().into_inner()
-    }
-
-    /// `user`'s kinds of notification, newest first, once there are `count` of them.
-    async fn kinds_once(&mut self, user: &User, count: usize) -> Vec<String> {
-        for _ in 0..100 {
-            let list = self.list(user, pb::ListNotificationsRequest::default()).await;
-            if list.notifications.len() >= count {
-                return list.notifications.into_iter().map(|n| n.kind).collect();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{} did not get {count} notifications", user.id);
-    }
-}
+use support::spawn;
 
 #[tokio::test]
 async fn events_reach_their_recipients_once_and_never_the_actor() {

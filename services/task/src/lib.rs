@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ordo_events::{Consumer, OutboxSignal, Subscription};
+use ordo_platform::aws::AwsSettings;
 use ordo_platform::config::Secret;
 use ordo_proto::task::v1::task_service_server::TaskServiceServer;
 pub use ordo_service::Command;
@@ -149,13 +150,13 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
 /// The object store settings of `config`.
 fn s3_settings(config: &Config) -> S3Settings {
     S3Settings {
-        endpoint: Some(config.s3_endpoint.trim()).filter(|e| !e.is_empty()).map(str::to_owned),
-        region: config.s3_region.clone(),
+        aws: AwsSettings::new(
+            &config.s3_endpoint,
+            &config.s3_region,
+            config.s3_access_key_id.as_ref(),
+            config.s3_secret_access_key.as_ref(),
+        ),
         bucket: config.s3_bucket.clone(),
-        credentials: match (&config.s3_access_key_id, &config.s3_secret_access_key) {
-            (Some(id), Some(secret)) => Some((id.clone(), secret.expose().clone())),
-            _ => None,
-        },
         force_path_style: !config.s3_virtual_hosted,
     }
 }

@@ -1,15 +1,18 @@
-//! The notification service's use cases: [`ingest`] turns an event into notifications inside the
-//! consumer's transaction; [`NotificationService`] answers a user's requests about their own. Both
-//! depend on the ports in [`ports`] only; `infra` implements them with MySQL.
+//! The notification service's use cases: [`ingest`] turns an event into notifications (and queued
+//! mails) inside the consumer's transaction; [`EmailSender`] sends the mails whose window closed;
+//! [`NotificationService`] answers a user's requests about their own. All depend on the ports in
+//! [`ports`] only; `infra` implements them with MySQL and SES.
 
 mod cursor;
+mod email;
 mod ingest;
 mod live;
 pub mod ports;
 mod service;
 mod stream;
 
-pub use ingest::{Delivery, Fact, ingest};
+pub use email::{EmailSender, SendPolicy};
+pub use ingest::{Delivery, Fact, IngestSettings, fire_reminders, ingest, notify};
 pub use live::{LiveHub, Wakeups};
 pub use ordo_error::{Error as AppError, Result};
 pub use service::{MAX_PREFERENCE_ENTRIES, NotificationPage, NotificationService};

@@ -1,12 +1,15 @@
 //! What the use cases need from the outside world, as traits.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Result;
+use crate::domain::email::MailItem;
+use crate::domain::reminder::TaskDue;
 use crate::domain::{Channel, Draft, Kind, Member};
 
 /// A stored notification.
@@ -91,7 +94,8 @@ pub trait NotificationStore: Send + Sync + 'static {
 }
 
 /// What ingesting one event reads and writes, all inside the consumer's transaction (so the event
-/// counts as processed exactly when its notifications are stored).
+/// counts as processed exactly when its notifications are stored); and firing reminders, inside the
+/// transaction of their claim.
 #[async_trait]
 pub trait IngestTx: Send {
     /// Records a user's email and display name (for mentions and email).
@@ -111,6 +115,100 @@ pub trait IngestTx: Send {
     /// Stores notifications, each at the next place of its user's sequence (set in `notifications`),
     /// and announces them to every instance's live streams once the transaction commits.
     async fn insert(&mut self, notifications: &mut [Notification], event_id: Uuid) -> Result<()>;
+    /// The version recorded of task `task_id` and the due date its assignees were last reminded of,
+    /// locked until commit; `None` for a task not known yet.
+    async fn due_state(&mut self, task_id: Uuid) -> Result<Option<(i64, Option<OffsetDateTime>)>>;
+    /// Records `task` as its latest event showed it, with the time its reminder fires (`None`: none).
+    async fn save_due(&mut self, task: &TaskDue, remind_at: Option<OffsetDateTime>) -> Result<()>;
+    /// Records that tasks were deleted: no reminder, and no late event of theirs arms one again.
+    async fn tasks_deleted(&mut self, task_ids: &[Uuid]) -> Result<()>;
+    /// Claims up to `limit` reminders due at `now`, skipping those another instance holds, and
+    /// records their due dates as reminded of.
+    async fn claim_reminders(&mut self, now: OffsetDateTime, limit: u32) -> Result<Vec<TaskDue>>;
+    /// Adds `notification` to its recipient's open mail about `key`, opening one that closes at
+    /// `closes_at` when none is open.
+    async fn queue_email(&mut self, notification: &Notification, key: Uuid, closes_at: OffsetDateTime) -> Result<()>;
+}
+
+/// A mail claimed for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// Its id.
+    pub id: Uuid,
+    /// The recipient's address; `None` when it is not known or the account is disabled.
+    pub to: Option<String>,
+    /// The recipient's display name.
+    pub to_name: String,
+    /// What it lists, oldest first.
+    pub items: Vec<MailItem>,
+    /// Notifications of its window past the most a mail lists.
+    pub more: u32,
+    /// Tries so far, this one included.
+    pub attempts: u32,
+}
+
+/// How a try to send a mail ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// SES accepted it.
+    Sent {
+        /// SES's id of the message.
+        message_id: String,
+    },
+    /// SES answered "not now"; tried again at `at`.
+    Retry {
+        /// When.
+        at: OffsetDateTime,
+        /// What SES answered.
+        error: String,
+    },
+    /// Refused for good, or out of attempts: never tried again.
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// No answer came (a timeout, a broken connection): SES may have accepted it, so it is never
+    /// sent again.
+    Unknown {
+        /// What happened.
+        error: String,
+    },
+}
+
+/// The mails waiting to be sent.
+#[async_trait]
+pub trait EmailStore: Send + Sync + 'static {
+    /// Claims up to `limit` mails due by `now` (their window closed, or their retry time come) for
+    /// `lease`: no other sender takes them meanwhile, and no notification joins them any more.
+    async fn claim(&self, now: OffsetDateTime, lease: Duration, limit: u32) -> Result<Vec<Mail>>;
+    /// Records how the try of claimed mail `id` ended.
+    async fn record(&self, id: Uuid, outcome: &Outcome, now: OffsetDateTime) -> Result<()>;
+    /// Marks mails whose claim ran out (their sender died) `unknown`; how many.
+    async fn abandon_expired_claims(&self, now: OffsetDateTime) -> Result<u64>;
+    /// Deletes up to `batch` mails created before `before` that are done with (sent, failed,
+    /// unknown), with their items; how many went.
+    async fn delete_finished_before(&self, before: OffsetDateTime, batch: u32) -> Result<u64>;
+}
+
+/// Why a mail was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// SES answered that it did not take it now (throttling, a 5xx), or could not be reached.
+    #[error("not accepted now: {0}")]
+    Retry(String),
+    /// SES refused it for good (an address it rejects, a sender not verified).
+    #[error("refused: {0}")]
+    Rejected(String),
+    /// No answer came: SES may have accepted it.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+}
+
+/// Sends mail.
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    /// Sends `mail` to `to`; SES's message id.
+    async fn send(&self, to: &str, mail: &Mail) -> std::result::Result<String, SendError>;
 }
 
 /// Whether a session is still live (not logged out, not revoked, its account not disabled).

@@ -1,6 +1,7 @@
 //! The events of other contexts as the rules read them: only what deciding and rendering a
 //! notification needs, taken from the event's own snapshot (never fetched from another service).
 
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// A task as it stood after the change.
@@ -86,6 +87,16 @@ pub enum Event {
         /// Watchers, assignees and the reporter.
         recipients: Vec<Uuid>,
     },
+    /// A task assigned to its recipients is due soon (a reminder fired; no event of another
+    /// context).
+    TaskDueSoon {
+        /// The task.
+        task: TaskRef,
+        /// Its assignees.
+        assignees: Vec<Uuid>,
+        /// When it is due.
+        due_at: OffsetDateTime,
+    },
     /// `project.member_added`.
     MemberAdded {
         /// The project.
@@ -116,7 +127,8 @@ impl Event {
             | Event::TaskUnassigned { task, .. }
             | Event::TaskStatusChanged { task, .. }
             | Event::TaskUpdated { task, .. }
-            | Event::TaskCommented { task, .. } => task.project_id,
+            | Event::TaskCommented { task, .. }
+            | Event::TaskDueSoon { task, .. } => task.project_id,
             Event::MemberAdded { project, .. } | Event::MemberRoleChanged { project, .. } => project.id,
         }
     }

@@ -1,10 +1,12 @@
 //! The notification service's domain: the kinds of notification, the rules that decide who hears
 //! about an event (and never its actor), the `@mentions` of a comment, and how each notification
-//! reads. Plain Rust: no I/O.
+//! reads, by email too. Plain Rust: no I/O.
 
+pub mod email;
 mod event;
 mod kind;
 mod mention;
+pub mod reminder;
 mod rules;
 
 pub use event::{Event, Member, ProjectRef, TaskRef};

@@ -1,6 +1,8 @@
 //! Who hears about an event, and what they read. The actor never hears of their own action; a
 //! comment that mentions someone tells them once, as a mention, not also as a comment.
 
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use super::{Event, Kind, Member, mentioned};
@@ -42,7 +44,8 @@ pub fn drafts(event: &Event, actor: Option<Uuid>, members: &[Member]) -> Vec<Dra
             | Event::TaskUnassigned { task, .. }
             | Event::TaskStatusChanged { task, .. }
             | Event::TaskUpdated { task, .. }
-            | Event::TaskCommented { task, .. } => (Some(task.id), Some(task.key.clone())),
+            | Event::TaskCommented { task, .. }
+            | Event::TaskDueSoon { task, .. } => (Some(task.id), Some(task.key.clone())),
             Event::MemberAdded { .. } | Event::MemberRoleChanged { .. } => (None, None),
         };
         out.push(Draft {
@@ -94,6 +97,12 @@ pub fn drafts(event: &Event, actor: Option<Uuid>, members: &[Member]) -> Vec<Dra
                 push(*recipient, Kind::TaskCommented, format!("New comment on {}", task.key), excerpt.clone());
             }
         }
+        Event::TaskDueSoon { task, assignees, due_at } => {
+            for assignee in assignees {
+                let title = format!("{} is due {}", task.key, when(*due_at));
+                push(*assignee, Kind::TaskDueSoon, title, task.title.clone());
+            }
+        }
         Event::MemberAdded { project, user_id, role } => {
             let title = format!("You were added to {}", project.name);
             let body = format!("You are now {} of {} ({}).", with_article(role), project.name, project.key);
@@ -107,6 +116,12 @@ pub fn drafts(event: &Event, actor: Option<Uuid>, members: &[Member]) -> Vec<Dra
         }
     }
     out
+}
+
+/// How a due date reads in a title: `Dec 5, 14:00 UTC`.
+fn when(at: OffsetDateTime) -> String {
+    let format = format_description!("[month repr:short] [day padding:none], [hour]:[minute] UTC");
+    at.to_offset(UtcOffset::UTC).format(&format).unwrap_or_else(|_| at.to_string())
 }
 
 /// How a status reads in a sentence (`in_progress` → `in progress`).
@@ -244,6 +259,18 @@ mod tests {
         assert_eq!(added[0].task_id, None);
         assert_eq!(changed[0].title, "Your role in Ordo is now admin");
         assert_eq!(changed[0].kind, Kind::ProjectRoleChanged);
+    }
+
+    #[test]
+    fn each_assignee_hears_that_a_task_is_due_soon() {
+        let due_at = time::macros::datetime!(2026-12-05 14:00 UTC);
+        let event = Event::TaskDueSoon { task: task(), assignees: vec![ALICE, BOB], due_at };
+
+        let out = drafts(&event, None, &[]);
+
+        assert_eq!(recipients(&out), [(ALICE, Kind::TaskDueSoon), (BOB, Kind::TaskDueSoon)]);
+        assert_eq!(out[0].title, "ORD-7 is due Dec 5, 14:00 UTC");
+        assert_eq!(out[0].body, "Fix login");
     }
 
     #[test]

@@ -10,19 +10,20 @@ use time::OffsetDateTime;
 
 use super::envelope::delivery;
 use super::mysql::MySqlIngest;
-use crate::app::{AppError, ingest};
+use crate::app::{AppError, IngestSettings, ingest};
 
 /// Turns events into notifications.
 #[derive(Debug, Clone)]
 pub struct NotificationHandler {
     signal: OutboxSignal,
+    settings: IngestSettings,
 }
 
 impl NotificationHandler {
-    /// A handler that wakes the relay through `signal` once its notifications (and their
-    /// `notification.created` wake-up) have committed.
-    pub fn new(signal: OutboxSignal) -> Self {
-        Self { signal }
+    /// A handler that ingests with `settings` and wakes the relay through `signal` once its
+    /// notifications (and their `notification.created` wake-up) have committed.
+    pub fn new(signal: OutboxSignal, settings: IngestSettings) -> Self {
+        Self { signal, settings }
     }
 }
 
@@ -58,7 +59,7 @@ impl BatchEventHandler for NotificationHandler {
         for envelope in envelopes {
             let delivery = delivery(envelope)?;
             let mut tx = MySqlIngest::new(&mut *conn);
-            stored += ingest(&mut tx, &delivery, now).await.map_err(handler_error)?.len();
+            stored += ingest(&mut tx, &delivery, now, self.settings).await.map_err(handler_error)?.len();
         }
         if stored > 0 {
             tracing::debug!(events = envelopes.len(), notifications = stored, "notified");

@@ -7,6 +7,7 @@ use ordo_proto::events::v1::{Envelope, TaskSnapshot};
 use uuid::Uuid;
 
 use crate::app::{Delivery, Fact};
+use crate::domain::reminder::{MAX_ASSIGNEES, TaskDue, is_open};
 use crate::domain::{Event, ProjectRef, TaskRef};
 
 /// The routing keys the notification service consumes.
@@ -18,6 +19,8 @@ pub const BINDINGS: &[&str] = &[
     "project.member_added",
     "project.member_role_changed",
     "project.member_removed",
+    "task.created",
+    "task.deleted",
     "task.assigned",
     "task.unassigned",
     "task.status_changed",
@@ -35,6 +38,7 @@ pub fn delivery(envelope: &Envelope) -> Result<Delivery, HandlerError> {
     let event_id = uuid_field("event_id", &envelope.event_id)?;
     let actor = if envelope.actor_id.is_empty() { None } else { Some(uuid_field("actor_id", &envelope.actor_id)?) };
     let mut facts = Vec::new();
+    let mut deleted_tasks = Vec::new();
     let event = match &envelope.payload {
         Some(Payload::UserRegistered(e)) => {
             let user_id = uuid_field("user_id", &e.user_id)?;
@@ -105,10 +109,50 @@ pub fn delivery(envelope: &Envelope) -> Result<Delivery, HandlerError> {
             excerpt: e.excerpt.clone(),
             recipients: ids("recipient_ids", &e.recipient_ids)?,
         }),
+        Some(Payload::TaskDeleted(e)) => {
+            deleted_tasks.push(task(e.task.as_ref())?.id);
+            deleted_tasks.extend(ids("subtask_ids", &e.subtask_ids)?);
+            None
+        }
         // Bound to nothing else; another event here is ignored, not an error.
         _ => None,
     };
-    Ok(Delivery { event_id, actor, occurred_at: occurred_at(envelope)?, facts, event })
+    let snapshot = match &envelope.payload {
+        Some(Payload::TaskCreated(e)) => e.task.as_ref(),
+        Some(Payload::TaskUpdated(e)) => e.task.as_ref(),
+        Some(Payload::TaskStatusChanged(e)) => e.task.as_ref(),
+        Some(Payload::TaskAssigned(e)) => e.task.as_ref(),
+        Some(Payload::TaskUnassigned(e)) => e.task.as_ref(),
+        Some(Payload::TaskCommentAdded(e)) => e.task.as_ref(),
+        _ => None,
+    };
+    let task = snapshot.map(task_due).transpose()?;
+    Ok(Delivery { event_id, actor, occurred_at: occurred_at(envelope)?, facts, event, task, deleted_tasks })
+}
+
+/// The task of `snapshot` as reminders read it.
+fn task_due(snapshot: &TaskSnapshot) -> Result<TaskDue, HandlerError> {
+    let due_at = snapshot
+        .due_at
+        .as_ref()
+        .map(|at| {
+            // Kept to the microsecond, as stored: a due date compares equal to itself read back.
+            ordo_proto::time::offset_date_time(at)
+                .and_then(|t| t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).ok())
+                .ok_or_else(|| HandlerError::permanent("task.due_at out of range"))
+        })
+        .transpose()?;
+    let assignees = ids("task.assignee_ids", &snapshot.assignee_ids)?;
+    if assignees.len() > MAX_ASSIGNEES {
+        return Err(HandlerError::permanent(format!("more than {MAX_ASSIGNEES} assignees")));
+    }
+    Ok(TaskDue {
+        task: task(Some(snapshot))?,
+        assignees,
+        due_at,
+        open: is_open(&snapshot.status),
+        version: snapshot.version,
+    })
 }
 
 fn task(snapshot: Option<&TaskSnapshot>) -> Result<TaskRef, HandlerError> {

@@ -1,12 +1,18 @@
-//! The notification service's adapters: MySQL, and the reading of events.
+//! The notification service's adapters: MySQL, SES and its templates, and the reading of events.
 
 pub mod consumer;
+pub mod email_store;
 pub mod envelope;
 pub mod live;
 pub mod mysql;
+pub mod reminders;
+pub mod render;
+pub mod ses;
 pub mod sessions;
 
 pub use consumer::NotificationHandler;
+pub use email_store::MySqlEmailStore;
 pub use live::LiveWakeups;
 pub use mysql::MySqlNotificationStore;
+pub use ses::{SesMailer, SesSettings};
 pub use sessions::IdentitySessions;

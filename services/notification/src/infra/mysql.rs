@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::app::ports::{Counts, IngestTx, ListQuery, Notification, NotificationStore, Settings};
 use crate::app::{AppError, Result};
+use crate::domain::reminder::TaskDue;
 use crate::domain::{Channel, Draft, Kind, Member};
 
 #[derive(sqlx::FromRow)]
@@ -281,7 +282,7 @@ impl<'c> MySqlIngest<'c> {
 }
 
 /// `(?, ?, ...)` of `ids`, for an `IN`.
-fn push_ids(sql: &mut QueryBuilder<MySql>, ids: &[Uuid]) {
+pub(super) fn push_ids(sql: &mut QueryBuilder<MySql>, ids: &[Uuid]) {
     let mut list = sql.separated(", ");
     for id in ids {
         list.push_bind(*id);
@@ -433,5 +434,25 @@ impl IngestTx for MySqlIngest<'_> {
         users.dedup();
         let envelope = super::live::created(&users);
         ordo_events::enqueue(&mut *self.conn, &envelope).await.map_err(AppError::internal)
+    }
+
+    async fn due_state(&mut self, task_id: Uuid) -> Result<Option<(i64, Option<OffsetDateTime>)>> {
+        super::reminders::due_state(self.conn, task_id).await
+    }
+
+    async fn save_due(&mut self, task: &TaskDue, remind_at: Option<OffsetDateTime>) -> Result<()> {
+        super::reminders::save(self.conn, task, remind_at).await
+    }
+
+    async fn tasks_deleted(&mut self, task_ids: &[Uuid]) -> Result<()> {
+        super::reminders::deleted(self.conn, task_ids).await
+    }
+
+    async fn claim_reminders(&mut self, now: OffsetDateTime, limit: u32) -> Result<Vec<TaskDue>> {
+        super::reminders::claim(self.conn, now, limit).await
+    }
+
+    async fn queue_email(&mut self, n: &Notification, key: Uuid, closes_at: OffsetDateTime) -> Result<()> {
+        super::email_store::queue(self.conn, n, key, closes_at).await
     }
 }

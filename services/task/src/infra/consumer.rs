@@ -2,7 +2,6 @@
 //! it, and a user who leaves a project stops being assigned to (and watching) its tasks.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use ordo_events::{EventHandler, HandlerError, OutboxSignal};
@@ -46,11 +45,6 @@ impl ProjectEventHandler {
         self
     }
 }
-
-/// When a handler's changes are taken as committed: the consumer commits right after the handler
-/// returns, so these bring the relay round and make cached lists stale after it (the second in
-/// case the commit was slow).
-const AFTER_COMMIT: [Duration; 2] = [Duration::from_millis(100), Duration::from_secs(1)];
 
 fn uuid(raw: &str, field: &str) -> Result<Uuid, HandlerError> {
     Uuid::parse_str(raw).map_err(|_| HandlerError::Permanent(format!("{field} {raw:?} is not a UUID")))
@@ -121,23 +115,6 @@ impl EventHandler for ProjectEventHandler {
                 sqlx::query!("DELETE FROM task_watcher WHERE project_id = ? AND user_id = ?", project_id, user_id)
                     .execute(&mut *conn)
                     .await?;
-                if unassigned > 0 {
-                    // The relay polls anyway, this only brings it round sooner.
-                    let (signal, pages) = (self.signal.clone(), self.pages.clone());
-                    tokio::spawn(async move {
-                        let mut waited = Duration::ZERO;
-                        for after in AFTER_COMMIT {
-                            tokio::time::sleep(after - waited).await;
-                            waited = after;
-                            signal.notify();
-                            if let Some(pages) = &pages
-                                && let Err(error) = pages.changed(project_id).await
-                            {
-                                tracing::warn!(%error, %project_id, "cached task lists could not be made stale");
-                            }
-                        }
-                    });
-                }
                 tracing::info!(%project_id, %user_id, unassigned, "removed member unassigned");
                 Ok(())
             }
@@ -146,6 +123,21 @@ impl EventHandler for ProjectEventHandler {
                 tracing::debug!(r#type = %envelope.r#type, "ignoring an event this service does not use");
                 Ok(())
             }
+        }
+    }
+
+    fn committed(&self, envelope: &Envelope) {
+        let Some(Payload::ProjectMemberRemoved(event)) = &envelope.payload else { return };
+        let Ok(project_id) = Uuid::parse_str(&event.project_id) else { return };
+        // The relay polls anyway: this brings the unassignments' events out at once. The project's
+        // cached lists go stale only now, after the commit, so no reader caches the old page again.
+        self.signal.notify();
+        if let Some(pages) = self.pages.clone() {
+            tokio::spawn(async move {
+                if let Err(error) = pages.changed(project_id).await {
+                    tracing::warn!(%error, %project_id, "cached task lists could not be made stale");
+                }
+            });
         }
     }
 }

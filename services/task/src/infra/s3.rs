@@ -10,12 +10,12 @@
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream as Body;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
+use ordo_platform::aws::{AwsSettings, sdk_config};
 use sha2::{Digest as _, Sha256};
 
 use crate::app::ports::{ByteStream, ObjectStore, PutError, StoredObject};
@@ -27,12 +27,9 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Where attachment objects live, and how to reach the store.
 #[derive(Debug, Clone)]
 pub struct S3Settings {
-    /// An S3-compatible endpoint such as `http://127.0.0.1:9000`; `None` for AWS itself.
-    pub endpoint: Option<String>,
-    pub region: String,
+    /// The endpoint, region and credentials.
+    pub aws: AwsSettings,
     pub bucket: String,
-    /// Static credentials; `None` uses the AWS default chain (environment, ECS task role, ...).
-    pub credentials: Option<(String, String)>,
     /// Path-style addressing (`endpoint/bucket/key`), which local stores need.
     pub force_path_style: bool,
 }
@@ -67,31 +64,10 @@ pub struct S3ObjectStore {
 impl S3ObjectStore {
     /// A client for `settings`; makes no request yet.
     pub async fn new(settings: &S3Settings, timeout: Duration) -> Self {
-        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-            .connect_timeout(timeout)
-            // Per attempt of one request; an upload is many requests, each bounded.
-            .operation_attempt_timeout(timeout.max(Duration::from_secs(30)))
-            .build();
-        let mut builder = match &settings.credentials {
-            Some((id, secret)) => aws_sdk_s3::config::Builder::new()
-                .behavior_version(BehaviorVersion::latest())
-                .credentials_provider(Credentials::new(id, secret, None, None, "ordo-config")),
-            None => {
-                let shared = aws_config::defaults(BehaviorVersion::latest())
-                    .region(Region::new(settings.region.clone()))
-                    .load()
-                    .await;
-                aws_sdk_s3::config::Builder::from(&shared)
-            }
-        };
-        builder = builder
-            .region(Region::new(settings.region.clone()))
-            .force_path_style(settings.force_path_style)
-            .timeout_config(timeouts);
-        if let Some(endpoint) = &settings.endpoint {
-            builder = builder.endpoint_url(endpoint);
-        }
-        Self { client: Client::from_conf(builder.build()), bucket: settings.bucket.clone() }
+        // Per attempt of one request; an upload is many requests, each bounded.
+        let shared = sdk_config(&settings.aws, timeout, timeout.max(Duration::from_secs(30))).await;
+        let config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(settings.force_path_style).build();
+        Self { client: Client::from_conf(config), bucket: settings.bucket.clone() }
     }
 
     /// The bucket's name.

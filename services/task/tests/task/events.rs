@@ -78,6 +78,12 @@ async fn project_events_unassign_removed_members_and_delete_a_project_s_tasks_on
     let comment_request = pb::AddCommentRequest { task_id: shared.id.clone(), body: "Before".into(), client: None };
     stack.tasks.add_comment(as_user(&owner, comment_request)).await.unwrap();
 
+    // The project's list, now cached, must not outlive the unassignment.
+    let listed = pb::ListTasksRequest { project_id: project.clone(), ..Default::default() };
+    let assignees_listed =
+        |tasks: Vec<pb::Task>| tasks.into_iter().find(|t| t.id == shared.id).unwrap().assignee_ids.len();
+    assert_eq!(assignees_listed(stack.list_all(&owner, listed.clone(), 50).await), 2);
+
     // Through the real project service: bob is removed from one project.
     let request = ppb::RemoveMemberRequest {
         project_id: project.clone(),
@@ -94,6 +100,11 @@ async fn project_events_unassign_removed_members_and_delete_a_project_s_tasks_on
         async move { tasks.get_task(request).await.unwrap().into_inner().task.unwrap().assignee_ids.len() == 1 }
     })
     .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while assignees_listed(stack.list_all(&owner, listed.clone(), 50).await) != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "the cached list still shows the removed assignee");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let after = stack.get(&owner, &shared.id).await.unwrap();
     assert_eq!(after.assignee_ids, [owner.id.to_string()]);
     assert_eq!(after.version, shared.version + 1);
