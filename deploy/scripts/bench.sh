@@ -23,20 +23,27 @@
 # services, the gateway and the reference server, runs the task scenarios (seed, create, get, list,
 # move) beside the reference, and replaces only the tasks section of BENCHMARKS.md. `just bench hostile`
 # starts the same stack, sends hostile bodies (a task with 150,000 labels) and reports the CPU time the
-# processes spent refusing each, replacing only that section.
+# processes spent refusing each, replacing only that section. `just bench notifications` starts the
+# same stack and measures the notification service: consumer throughput (BENCH_NOTIFICATIONS events,
+# default 10000, all for one user), `GET /notifications` of that user, and the live stream's latency at
+# BENCH_EVENT_RATE task events per second (200) with BENCH_SSE_STREAMS other streams open (10000),
+# with the gateway's and the service's memory; it replaces only that section.
 set -euo pipefail
 
 scenario="${1:-all}"
 case "$scenario" in
-  all | audit | tasks | hostile) ;;
+  all | audit | tasks | hostile | notifications) ;;
   *)
-    echo "bench: unknown scenario '$scenario' (all, audit, tasks, hostile)" >&2
+    echo "bench: unknown scenario '$scenario' (all, audit, tasks, hostile, notifications)" >&2
     exit 2
     ;;
 esac
 
 cd "$(dirname "$0")/../.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+# Thousands of open streams are as many sockets in the load generator and the gateway (children of
+# this shell inherit the limit).
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 duration="${BENCH_DURATION:-15s}"
 connections="${BENCH_CONNECTIONS:-64}"
@@ -52,7 +59,11 @@ fi
 echo "bench: building release binaries and the reference server" >&2
 if [[ $scenario == all ]]; then
   cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-notification --bin ordo-gateway \
-    --example reference --example access_load --example audit_load --example task_seed --example move_load
+    --example reference --example access_load --example audit_load --example task_seed --example move_load \
+    --example notification_load --example sse_load
+elif [[ $scenario == notifications ]]; then
+  cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-notification --bin ordo-gateway \
+    --example reference --example notification_load --example sse_load
 elif [[ $scenario == tasks || $scenario == hostile ]]; then
   cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-notification --bin ordo-gateway \
     --example reference --example task_seed --example move_load
@@ -112,14 +123,19 @@ if [[ $scenario != audit ]]; then
     "$bin/ordo-task" >"$out_dir/task.log" 2>&1 &
   pids+=($!)
   task_pid=$!
+  # One bench user holds the thousands of streams of the notifications scenario; mail goes to the local
+  # SES stand-in.
   ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$notification_schema" ORDO_EVENTS_QUEUE=ordo.bench.notification.events \
-    ORDO_GRPC_ADDR=127.0.0.1:50154 ORDO_OPS_ADDR=127.0.0.1:19104 "$bin/ordo-notification" >"$out_dir/notification.log" 2>&1 &
+    ORDO_GRPC_ADDR=127.0.0.1:50154 ORDO_OPS_ADDR=127.0.0.1:19104 ORDO_MAX_STREAMS_PER_USER=100000 \
+    ORDO_SES_ACCESS_KEY_ID=bench ORDO_SES_SECRET_ACCESS_KEY=bench \
+    "$bin/ordo-notification" >"$out_dir/notification.log" 2>&1 &
   pids+=($!)
   notification_pid=$!
   # The bench is one user (and one address) at thousands of requests per second: far past any real
   # budget. The limiter still runs on every request, so its cost is in the figures.
+  # Every load comes from 127.0.0.1, as it would from a load balancer: no per-address connection cap.
   ORDO_RATE_LIMIT_READ=1000000000 ORDO_RATE_LIMIT_WRITE=1000000000 ORDO_RATE_LIMIT_COSTLY=1000000000 \
-    ORDO_RATE_LIMIT_CREDENTIALS=1000000000 ORDO_RATE_LIMIT_EMAIL_LOOKUP=1000000000 \
+    ORDO_RATE_LIMIT_CREDENTIALS=1000000000 ORDO_RATE_LIMIT_EMAIL_LOOKUP=1000000000 ORDO_MAX_CONNECTIONS_PER_IP=1000000 \
     "$bin/ordo-gateway" >"$out_dir/gateway.log" 2>&1 &
   pids+=($!)
   gateway_pid=$!
@@ -280,6 +296,56 @@ if [[ $scenario == all || $scenario == tasks ]]; then
   "$bin/examples/move_load" "${move_args[@]}" >"$out_dir/task_move.json"
 fi
 
+if [[ $scenario == all || $scenario == notifications ]]; then
+  wait_ready http://127.0.0.1:19104/readyz
+  token=$(curl -fsS -X POST "$base/auth/login" -H 'Content-Type: application/json' -d "$login_body" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+  # user <name>: registers <name>@bench.example (if new) and prints "<id> <access token>".
+  user() {
+    curl -fsS -o /dev/null -X POST "$base/auth/register" -H 'Content-Type: application/json' \
+      -d "{\"email\":\"$1@bench.example\",\"password\":\"$password\",\"display_name\":\"$1\"}" || true
+    local access
+    access=$(curl -fsS -X POST "$base/auth/login" -H 'Content-Type: application/json' \
+      -d "{\"email\":\"$1@bench.example\",\"password\":\"$password\"}" | json_field '["access_token"]')
+    echo "$(curl -fsS -H "Authorization: Bearer $access" "$base/users/me" | json_field '["id"]') $access"
+  }
+  read -r reader_id reader_token < <(user reader)
+  read -r watcher_id watcher_token < <(user watcher)
+  read -r _ idle_token < <(user idle)
+  redact="s/$reader_id/<reader>/g; s/$watcher_id/<watcher>/g"
+  # The reader's thousands of assignments would be as many mails: off by email, as a heavy user would.
+  curl -fsS -o /dev/null -X PUT "$base/notifications/preferences" -H "Authorization: Bearer $reader_token" \
+    -H 'Content-Type: application/json' -d '{"email":{"task.assigned":false}}'
+
+  # Consumer throughput: events straight to the exchange, all for the reader.
+  notification_args=(--database-url "mysql://root@127.0.0.1:3306/$notification_schema"
+    --exchange "$ORDO_EVENTS_EXCHANGE" --events "${BENCH_NOTIFICATIONS:-10000}" --recipient "$reader_id")
+  echo "bench: notifications_consume: notification_load ${notification_args[*]}" >&2
+  echo "notification_load ${notification_args[*]}" | sed -E "$redact" >"$out_dir/notifications_consume.cmd"
+  "$bin/examples/notification_load" "${notification_args[@]}" >"$out_dir/notifications_consume.json"
+
+  # The reader's list: the first page of their notifications, with the counts.
+  oha --no-tui -z 3s -c "$connections" -H "Authorization: Bearer $reader_token" "$base/notifications" >/dev/null
+  run notifications_list -z "$duration" -c "$connections" -H "Authorization: Bearer $reader_token" "$base/notifications"
+
+  # The live stream: the bench user creates tasks for the watcher in a project they share, while the
+  # idle user holds the other streams. Both processes' memory is read by the load generator.
+  project=$(curl -fsS -X POST "$base/projects" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d '{"name":"Bench notified","key":"BNOTE"}' | json_field '["id"]')
+  curl -fsS -o /dev/null -X POST "$base/projects/$project/members" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -d "{\"user_id\":\"$watcher_id\",\"role\":\"member\"}"
+  redact="$redact; s/$project/<project>/g"
+  sse_args=(--base-url "$base" --project-id "$project" --watcher-id "$watcher_id"
+    --idle-streams "${BENCH_SSE_STREAMS:-10000}" --rate "${BENCH_EVENT_RATE:-200}" --duration "${duration%s}"
+    --pid "gateway=$gateway_pid" --pid "notification=$notification_pid")
+  echo "bench: notifications_stream: sse_load ${sse_args[*]}" >&2
+  echo "ORDO_BENCH_TOKEN=<token> ORDO_BENCH_WATCHER_TOKEN=<token> ORDO_BENCH_IDLE_TOKEN=<token> sse_load ${sse_args[*]}" \
+    | sed -E "$redact; s/=[0-9]+/=<pid>/g" >"$out_dir/notifications_stream.cmd"
+  ORDO_BENCH_TOKEN="$token" ORDO_BENCH_WATCHER_TOKEN="$watcher_token" ORDO_BENCH_IDLE_TOKEN="$idle_token" \
+    "$bin/examples/sse_load" "${sse_args[@]}" >"$out_dir/notifications_stream.json"
+fi
+
 if [[ $scenario == all || $scenario == audit ]]; then
   # The audit log: publish events as fast as the broker confirms them while audit appends them to its
   # hash chain, then time `verify` over the whole chain.
@@ -304,6 +370,8 @@ else
     cat "$out_dir/audit.json"
   elif [[ $scenario == hostile ]]; then
     sed -n '/^## Hostile/,/^## Audit/p' BENCHMARKS.md
+  elif [[ $scenario == notifications ]]; then
+    sed -n '/^## Notifications/,/^## Audit/p' BENCHMARKS.md
   else
     sed -n '/^## Tasks/,/^## Audit/p' BENCHMARKS.md
   fi

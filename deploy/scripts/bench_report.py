@@ -8,6 +8,8 @@
                                                                 task commands) replaced or added
     bench_report.py --only hostile OUT_DIR BENCHMARKS.md        that page with its hostile-bodies section
                                                                 (and command) replaced or added
+    bench_report.py --only notifications OUT_DIR BENCHMARKS.md  that page with its notifications section
+                                                                (and commands) replaced or added
 """
 
 import json
@@ -197,6 +199,82 @@ def replace_tasks(out_dir, page_path):
     return replace_section(page_path, TASKS_HEADING, tasks_section(out_dir, note), out_dir, TASK_COMMANDS)
 
 
+NOTIFICATIONS_HEADING = "## Notifications: consumer, list and live stream"
+NOTIFICATION_COMMANDS = ["notifications_consume", "notifications_list", "notifications_stream"]
+
+
+def notifications_section(out_dir, note=None):
+    """The notifications section, from the heading to the line before the next section."""
+    consume = load(out_dir, "notifications_consume")
+    listed = figures(load(out_dir, "notifications_list"))
+    stream = load(out_dir, "notifications_stream")
+    latency = stream["latency_ms"]
+    idle = stream["idle_streams"]
+    rss = stream["rss_kib"]
+    per_stream = stream["bytes_per_stream"]
+
+    def mib(kib):
+        return f"{kib / 1024:,.0f}" if kib is not None else "—"
+
+    def per(name):
+        value = per_stream.get(name)
+        return f"{value / 1024:,.1f}" if value is not None else "—"
+
+    failed = sum(idle["failed"].values())
+    create_errors = sum(stream["create_errors"].values())
+    lines = [NOTIFICATIONS_HEADING, ""]
+    if note:
+        lines += [note, ""]
+    lines += [
+        f"Consumer: {consume['events']:,} `task.assigned` events for one user published to the exchange as fast as",
+        "the broker confirms them, stored by the notification service (batches of up to 64 events per",
+        "transaction). List: that user's first page (`GET /api/v1/notifications`, 50 newest with exact unread and",
+        f"unseen counts) over {consume['events']:,} notifications. Live stream: {stream['rate']} task creates per second",
+        f"for {stream['duration_seconds']} s through the gateway, each assigned to a user whose stream is open;",
+        "latency runs from the create's HTTP response to the notification's arrival on that stream, while",
+        f"{idle['open']:,} other streams of another user stay open on the same gateway.",
+        "",
+        "| scenario | figure | p50 ms | p99 ms | requests | errors |",
+        "|---|---:|---:|---:|---:|---:|",
+        (f"| consumer: events to stored notifications | {consume['stored_per_second']:,.0f} events/s | — | — | "
+         f"{consume['events']:,} | 0 |"),
+        (f"| `GET /notifications` ({consume['events']:,} notifications) | {listed['rps']:,.0f} req/s | "
+         f"{listed['p50']:.2f} | {listed['p99']:.2f} | {listed['requests']:,} | {listed['errors']:,} |"),
+        (f"| event to stream at {stream['rate']}/s, {idle['open']:,} streams open | {stream['received']:,} received | "
+         f"{latency['p50']:.1f} | {latency['p99']:.1f} | {stream['created']:,} | {create_errors:,} |"),
+        "",
+        (f"Lost: {stream['lost']:,}; duplicated: {stream['duplicated']:,}; streams that failed to open: {failed:,}."),
+        "",
+        "| process | RSS before the streams, MiB | with them open, MiB | at the end, MiB | per open stream, KiB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in ["gateway", "notification"]:
+        lines.append(f"| {name} | {mib(rss['before_streams'].get(name))} | {mib(rss['streams_open'].get(name))} | "
+                     f"{mib(rss['end'].get(name))} | {per(name)} |")
+    met_latency = latency["p99"] <= 250 and stream["lost"] == 0 and stream["duplicated"] == 0
+    lines += [
+        "",
+        (f"Targets (issue: notification service): p99 ≤ 250 ms at 200 events/s with none lost or duplicated, "
+         f"with 10,000 streams open ({verdict(met_latency and idle['open'] >= 10000)}); consumer ≥ 2,000 events/s "
+         f"({verdict(consume['stored_per_second'] >= 2000)}); list p99 ≤ 20 ms "
+         f"({verdict(listed['p99'] <= 20 and listed['errors'] == 0)}); under 20 KiB of gateway memory per open "
+         f"stream ({verdict(per_stream.get('gateway') is not None and per_stream['gateway'] < 20 * 1024)})."),
+        "",
+    ]
+    return lines
+
+
+def replace_notifications(out_dir, page_path):
+    """The existing page with the notifications section and its command lines, from a
+    `just bench notifications` run."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    note = (f"Measured by `just bench notifications` on {now}; machine: {machine()}. Identity, audit, the\n"
+            "project, task and notification services and the gateway running, on the same cores as MariaDB,\n"
+            "Redis, RabbitMQ and the load generators; the other sections are from their own runs.")
+    return replace_section(page_path, NOTIFICATIONS_HEADING, notifications_section(out_dir, note), out_dir,
+                           NOTIFICATION_COMMANDS)
+
+
 HOSTILE_HEADING = "## Hostile bodies: what a refusal costs"
 
 
@@ -258,7 +336,8 @@ def replace_audit(out_dir, page_path):
 
 def main():
     if sys.argv[1] == "--only":
-        replace = {"audit": replace_audit, "tasks": replace_tasks, "hostile": replace_hostile}.get(sys.argv[2])
+        replace = {"audit": replace_audit, "tasks": replace_tasks, "hostile": replace_hostile,
+                   "notifications": replace_notifications}.get(sys.argv[2])
         if replace is None:
             sys.exit(f"bench_report.py: no scenario {sys.argv[2]!r} to report alone")
         sys.stdout.write(replace(sys.argv[3], sys.argv[4]))
@@ -317,6 +396,7 @@ def main():
         "",
         *tasks_section(out_dir),
         *hostile_section(out_dir),
+        *notifications_section(out_dir),
         *audit_section(out_dir),
         "## Reading the figures",
         "",
@@ -333,7 +413,8 @@ def main():
         "```",
         "just bench   # deploy/scripts/bench.sh",
     ]
-    for name in ["reference", "users_me", "login", "mixed", "check_access", *TASK_COMMANDS, "hostile", "audit"]:
+    for name in ["reference", "users_me", "login", "mixed", "check_access", *TASK_COMMANDS, "hostile",
+                 *NOTIFICATION_COMMANDS, "audit"]:
         lines.append(f"{name}: {command(out_dir, name)}")
     lines += ["```", ""]
     print("\n".join(lines))

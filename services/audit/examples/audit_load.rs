@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
 use ordo_proto::events::v1 as pb;
 use ordo_proto::events::v1::envelope::Payload;
+use ordo_testkit::Outgoing;
 use prost::Message as _;
 
 #[derive(Debug, Parser)]
@@ -64,41 +63,19 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let pool = ordo_platform::db::connect(&args.database_url, 2).await.context("connect to the audit schema")?;
     let start_seq = head(&pool).await?;
-    let amqp = Connection::connect(&args.amqp_url, ConnectionProperties::default()).await?;
-    let channel = amqp.create_channel().await?;
-    channel.confirm_select(ConfirmSelectOptions::default()).await?;
     let actor = uuid::Uuid::now_v7().to_string();
     let project = uuid::Uuid::now_v7().to_string();
 
     let started = Instant::now();
-    let mut confirms = Vec::with_capacity(1000);
-    for n in 0..args.events {
+    let messages = (0..args.events).map(|n| {
         let envelope = event(n, &actor, &project);
-        let properties = BasicProperties::default()
-            .with_message_id(envelope.event_id.clone().into())
-            .with_content_type("application/x-protobuf".into())
-            .with_delivery_mode(2);
-        let body = envelope.encode_to_vec();
-        confirms.push(
-            channel
-                .basic_publish(
-                    args.exchange.as_str().into(),
-                    envelope.r#type.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &body,
-                    properties,
-                )
-                .await?,
-        );
-        if confirms.len() == 1000 {
-            for confirm in confirms.drain(..) {
-                confirm.await?;
-            }
+        Outgoing {
+            routing_key: envelope.r#type.clone(),
+            message_id: envelope.event_id.clone(),
+            body: envelope.encode_to_vec(),
         }
-    }
-    for confirm in confirms {
-        confirm.await?;
-    }
+    });
+    ordo_testkit::publish_all(&args.amqp_url, &args.exchange, messages).await?;
     let published = started.elapsed();
     let target = start_seq + args.events;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -128,7 +105,6 @@ async fn main() -> anyhow::Result<()> {
         "verified_per_second": checked as f64 / best.as_secs_f64(),
     });
     println!("{summary}");
-    amqp.close(0, "done".into()).await?;
     pool.close().await;
     Ok(())
 }
