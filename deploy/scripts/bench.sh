@@ -126,7 +126,7 @@ if [[ $scenario != audit ]]; then
   # One bench user holds the thousands of streams of the notifications scenario; mail goes to the local
   # SES stand-in.
   ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$notification_schema" ORDO_EVENTS_QUEUE=ordo.bench.notification.events \
-    ORDO_GRPC_ADDR=127.0.0.1:50154 ORDO_OPS_ADDR=127.0.0.1:19104 ORDO_MAX_STREAMS_PER_USER=100000 \
+    ORDO_GRPC_ADDR=127.0.0.1:50154 ORDO_OPS_ADDR=127.0.0.1:19104 ORDO_MAX_STREAMS_PER_USER=65535 \
     ORDO_SES_ACCESS_KEY_ID=bench ORDO_SES_SECRET_ACCESS_KEY=bench \
     "$bin/ordo-notification" >"$out_dir/notification.log" 2>&1 &
   pids+=($!)

@@ -1,6 +1,7 @@
 //! The notification service's adapters: MySQL, SES and its templates, and the reading of events.
 
 pub mod consumer;
+mod counts;
 pub mod email_store;
 pub mod envelope;
 pub mod live;

@@ -5,13 +5,14 @@
 use async_trait::async_trait;
 use ordo_platform::db::utc_datetime as utc;
 use ordo_service::db_error;
-use sqlx::mysql::{MySqlPool, MySqlQueryResult};
+use sqlx::mysql::MySqlPool;
 use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
 use crate::app::ports::{Counts, IngestTx, ListQuery, Notification, NotificationStore, Settings};
 use crate::app::{AppError, Result};
+use super::counts;
 use crate::domain::reminder::TaskDue;
 use crate::domain::{Channel, Draft, Kind, Member};
 
@@ -71,37 +72,6 @@ impl MySqlNotificationStore {
     pub fn new(pool: MySqlPool) -> Self {
         Self { pool }
     }
-
-    /// Whether an update of `user_id`'s notification `id` found it: it changed a row, or it changed
-    /// nothing (the notification was already in that state) but the notification is there.
-    async fn found(&self, update: sqlx::Result<MySqlQueryResult>, user_id: Uuid, id: Uuid) -> Result<bool> {
-        if update.map_err(db_error)?.rows_affected() > 0 {
-            return Ok(true);
-        }
-        let found =
-            sqlx::query_scalar!("SELECT 1 AS found FROM notification WHERE id = ? AND user_id = ?", id, user_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?;
-        Ok(found.is_some())
-    }
-}
-
-/// `user_id`'s badge counts, each from its own index.
-async fn counts(conn: &mut MySqlConnection, user_id: Uuid) -> Result<Counts> {
-    let counts = sqlx::query!(
-        r#"SELECT
-             (SELECT COUNT(*) FROM notification
-               WHERE user_id = ? AND archived_at IS NULL AND read_at IS NULL) AS "unread!: i64",
-             (SELECT COUNT(*) FROM notification
-               WHERE user_id = ? AND archived_at IS NULL AND seen_at IS NULL) AS "unseen!: i64""#,
-        user_id,
-        user_id,
-    )
-    .fetch_one(conn)
-    .await
-    .map_err(db_error)?;
-    Ok(Counts { unread: counts.unread, unseen: counts.unseen })
 }
 
 fn now() -> PrimitiveDateTime {
@@ -128,22 +98,28 @@ impl NotificationStore for MySqlNotificationStore {
         sql.push(" ORDER BY id DESC LIMIT ").push_bind(query.limit);
         let rows: Vec<NotificationRow> = sql.build_query_as().fetch_all(&mut *tx).await.map_err(db_error)?;
         let notifications = rows.into_iter().map(Notification::try_from).collect::<Result<Vec<_>>>()?;
-        let counts = counts(&mut tx, query.user_id).await?;
+        let counts = counts::read(&mut tx, query.user_id).await?;
         tx.commit().await.map_err(db_error)?;
         Ok((notifications, counts))
     }
 
     async fn mark_seen(&self, user_id: Uuid) -> Result<()> {
-        sqlx::query!("UPDATE notification SET seen_at = ? WHERE user_id = ? AND seen_at IS NULL", now(), user_id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        if counts::lock(&mut tx, user_id).await? {
+            sqlx::query!("UPDATE notification SET seen_at = ? WHERE user_id = ? AND seen_at IS NULL", now(), user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            counts::clear(&mut tx, user_id, false, true).await?;
+        }
+        tx.commit().await.map_err(db_error)
     }
 
     async fn mark_read(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let Some(weight) = self.locked_weight(&mut tx, user_id, id).await? else { return Ok(false) };
         let at = now();
-        let update = sqlx::query!(
+        sqlx::query!(
             "UPDATE notification SET read_at = COALESCE(read_at, ?), seen_at = COALESCE(seen_at, ?)
              WHERE id = ? AND user_id = ?",
             at,
@@ -151,28 +127,38 @@ impl NotificationStore for MySqlNotificationStore {
             id,
             user_id,
         )
-        .execute(&self.pool)
-        .await;
-        self.found(update, user_id, id).await
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        counts::add(&mut tx, user_id, -weight.unread, -weight.unseen).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     async fn mark_all_read(&self, user_id: Uuid) -> Result<()> {
-        let at = now();
-        sqlx::query!(
-            "UPDATE notification SET read_at = ?, seen_at = COALESCE(seen_at, ?) WHERE user_id = ? AND read_at IS NULL",
-            at,
-            at,
-            user_id,
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
-        Ok(())
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        if counts::lock(&mut tx, user_id).await? {
+            let at = now();
+            sqlx::query!(
+                "UPDATE notification SET read_at = ?, seen_at = COALESCE(seen_at, ?) WHERE user_id = ? AND read_at IS NULL",
+                at,
+                at,
+                user_id,
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            // Read implies seen: nothing is left unread or unseen.
+            counts::clear(&mut tx, user_id, true, true).await?;
+        }
+        tx.commit().await.map_err(db_error)
     }
 
     async fn archive(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let Some(weight) = self.locked_weight(&mut tx, user_id, id).await? else { return Ok(false) };
         let at = now();
-        let update = sqlx::query!(
+        sqlx::query!(
             "UPDATE notification SET archived_at = COALESCE(archived_at, ?), read_at = COALESCE(read_at, ?),
              seen_at = COALESCE(seen_at, ?) WHERE id = ? AND user_id = ?",
             at,
@@ -181,17 +167,24 @@ impl NotificationStore for MySqlNotificationStore {
             id,
             user_id,
         )
-        .execute(&self.pool)
-        .await;
-        self.found(update, user_id, id).await
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        counts::add(&mut tx, user_id, -weight.unread, -weight.unseen).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     async fn delete(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
-        let done = sqlx::query!("DELETE FROM notification WHERE id = ? AND user_id = ?", id, user_id)
-            .execute(&self.pool)
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let Some(weight) = self.locked_weight(&mut tx, user_id, id).await? else { return Ok(false) };
+        sqlx::query!("DELETE FROM notification WHERE id = ? AND user_id = ?", id, user_id)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
+        counts::add(&mut tx, user_id, -weight.unread, -weight.unseen).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     async fn settings(&self, user_id: Uuid) -> Result<Settings> {
@@ -222,7 +215,7 @@ impl NotificationStore for MySqlNotificationStore {
 
     async fn counts(&self, user_id: Uuid) -> Result<Counts> {
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
-        counts(&mut conn, user_id).await
+        counts::read(&mut conn, user_id).await
     }
 
     async fn after(&self, user_id: Uuid, seq: i64, limit: u32) -> Result<Vec<Notification>> {
@@ -256,15 +249,71 @@ impl NotificationStore for MySqlNotificationStore {
     }
 
     async fn delete_older_than(&self, before: OffsetDateTime, batch: u32) -> Result<u64> {
-        let done = sqlx::query!(
-            "DELETE FROM notification WHERE created_at < ? ORDER BY created_at LIMIT ?",
+        // The owners of the oldest notifications, then each owner's, under their counts' lock.
+        let mut users = sqlx::query_scalar!(
+            "SELECT user_id FROM notification WHERE created_at < ? ORDER BY created_at LIMIT ?",
             utc(before),
             batch
         )
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        Ok(done.rows_affected())
+        users.sort_unstable();
+        users.dedup();
+        let mut deleted = 0u64;
+        for user_id in users {
+            let Some(room) = u64::from(batch).checked_sub(deleted).filter(|room| *room > 0) else { break };
+            deleted += self.delete_old_of(user_id, before, room).await?;
+        }
+        Ok(deleted)
+    }
+}
+
+impl MySqlNotificationStore {
+    /// Locks `user_id`'s counts, then their notification `id`; its weight in the counts, or `None`
+    /// (the transaction is dropped, so rolled back) when they have no such notification.
+    async fn locked_weight(
+        &self,
+        tx: &mut MySqlConnection,
+        user_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<counts::Weight>> {
+        if !counts::lock(tx, user_id).await? {
+            return Ok(None);
+        }
+        counts::weight(tx, user_id, id).await
+    }
+
+    /// Deletes up to `limit` of `user_id`'s notifications created before `before`, oldest first,
+    /// with their counts; how many went.
+    async fn delete_old_of(&self, user_id: Uuid, before: OffsetDateTime, limit: u64) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        if !counts::lock(&mut tx, user_id).await? {
+            return Ok(0);
+        }
+        let rows = sqlx::query!(
+            r#"SELECT id AS "id: Uuid", (archived_at IS NULL AND read_at IS NULL) AS "unread!: bool",
+                      (archived_at IS NULL AND seen_at IS NULL) AS "unseen!: bool"
+               FROM notification WHERE user_id = ? AND created_at < ? ORDER BY created_at LIMIT ? FOR UPDATE"#,
+            user_id,
+            utc(before),
+            limit
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let mut sql = QueryBuilder::<MySql>::new("DELETE FROM notification WHERE id IN (");
+        push_ids(&mut sql, &ids);
+        sql.build().execute(&mut *tx).await.map_err(db_error)?;
+        let unread = rows.iter().filter(|row| row.unread).count() as i64;
+        let unseen = rows.iter().filter(|row| row.unseen).count() as i64;
+        counts::add(&mut tx, user_id, -unread, -unseen).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(ids.len() as u64)
     }
 }
 
@@ -398,8 +447,8 @@ impl IngestTx for MySqlIngest<'_> {
         notifications.sort_by_key(|n| n.draft.recipient);
         for n in notifications.iter_mut() {
             sqlx::query!(
-                "INSERT INTO notification_sequence (user_id, last_seq) VALUES (?, 1)
-                 ON DUPLICATE KEY UPDATE last_seq = last_seq + 1",
+                "INSERT INTO notification_sequence (user_id, last_seq, unread, unseen) VALUES (?, 1, 1, 1)
+                 ON DUPLICATE KEY UPDATE last_seq = last_seq + 1, unread = unread + 1, unseen = unseen + 1",
                 n.draft.recipient,
             )
             .execute(&mut *self.conn)
