@@ -8,6 +8,7 @@ mod kind;
 mod mention;
 pub mod reminder;
 mod rules;
+pub mod webhook;
 
 pub use event::{Event, Member, ProjectRef, TaskRef};
 pub use kind::{Channel, Kind, UnknownKind};
