@@ -85,8 +85,16 @@ impl NotificationStore for MySqlNotificationStore {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let mut sql = QueryBuilder::<MySql>::new(
             "SELECT id, user_id, seq, kind, title, body, project_id, task_id, task_key, actor_id, created_at, \
-             seen_at, read_at, archived_at FROM notification WHERE user_id = ",
+             seen_at, read_at, archived_at FROM notification ",
         );
+        // The index whose order (its last column, or the primary key it ends with) is the page's, so a
+        // page reads its rows and stops. Left to itself the optimizer walks the primary key when one
+        // user holds most of the table, reading every row it skips (5 ms instead of 1 for 10,000).
+        sql.push(if query.unread_only {
+            "FORCE INDEX (notification_unread) WHERE user_id = "
+        } else {
+            "FORCE INDEX (notification_user) WHERE user_id = "
+        });
         sql.push_bind(query.user_id);
         sql.push(if query.archived { " AND archived_at IS NOT NULL" } else { " AND archived_at IS NULL" });
         if query.unread_only {
