@@ -45,7 +45,9 @@ pub enum EventTypesError {
     Empty,
     #[error("at most {MAX_EVENT_TYPES} event types")]
     TooMany,
-    #[error("`{0}` is not an event type: lowercase dotted names such as `task.created`, or a prefix and `*` such as `task.*`")]
+    #[error(
+        "`{0}` is not an event type: lowercase dotted names such as `task.created`, or a prefix and `*` such as `task.*`"
+    )]
     Invalid(String),
 }
 
@@ -243,6 +245,8 @@ pub fn verdict(attempt: u32, answer: Answer, jitter: f64) -> Verdict {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn types(raw: &[&str]) -> Result<EventTypes, EventTypesError> {
@@ -265,7 +269,8 @@ mod tests {
     #[test]
     fn bad_event_types_are_refused() {
         assert_eq!(types(&[]), Err(EventTypesError::Empty));
-        for bad in ["", "Task.created", "task..created", "task.", ".task", "task*", "task.*.x", "tâche", "task created"] {
+        for bad in ["", "Task.created", "task..created", "task.", ".task", "task*", "task.*.x", "tâche", "task created"]
+        {
             assert!(matches!(types(&[bad]), Err(EventTypesError::Invalid(_))), "{bad:?} was taken");
         }
         let many: Vec<String> = (0..=MAX_EVENT_TYPES).map(|i| format!("task.t{i}")).collect();
@@ -285,21 +290,39 @@ mod tests {
         for loopback in ["127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::1"] {
             assert_eq!(net(loopback), Network::Loopback, "{loopback}");
         }
-        for private in ["10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1", "fd00::1", "::ffff:10.0.0.1"] {
+        for private in
+            ["10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1", "fd00::1", "::ffff:10.0.0.1"]
+        {
             assert_eq!(net(private), Network::Private, "{private}");
         }
         for link_local in ["169.254.169.254", "fe80::1", "::ffff:169.254.169.254", "2002:a9fe:a9fe::1"] {
             assert_eq!(net(link_local), Network::LinkLocal, "{link_local}");
         }
         for special in [
-            "0.0.0.0", "0.1.2.3", "192.0.0.8", "192.0.2.1", "198.18.0.1", "198.51.100.7", "203.0.113.9", "224.0.0.1",
-            "240.0.0.1", "255.255.255.255", "::", "::127.0.0.1", "ff02::1", "fec0::1", "2001::1", "2001:db8::1",
-            "3fff::1", "100::1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.18.0.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::127.0.0.1",
+            "ff02::1",
+            "fec0::1",
+            "2001::1",
+            "2001:db8::1",
+            "3fff::1",
+            "100::1",
         ] {
             assert_eq!(net(special), Network::Special, "{special}");
         }
         // Neighbours of the ranges stay public.
-        for public in ["172.15.255.255", "172.32.0.1", "100.63.255.255", "100.128.0.1", "198.17.255.255", "2001:200::1"] {
+        for public in ["172.15.255.255", "172.32.0.1", "100.63.255.255", "100.128.0.1", "198.17.255.255", "2001:200::1"]
+        {
             assert_eq!(net(public), Network::Public, "{public}");
         }
     }

@@ -27,10 +27,11 @@ pub(super) async fn read(conn: &mut MySqlConnection, user_id: Uuid) -> Result<Co
 /// Locks `user_id`'s counts until the transaction ends; `false` when the user never had a
 /// notification (so has none to change).
 pub(super) async fn lock(conn: &mut MySqlConnection, user_id: Uuid) -> Result<bool> {
-    let row = sqlx::query_scalar!("SELECT 1 AS locked FROM notification_sequence WHERE user_id = ? FOR UPDATE", user_id)
-        .fetch_optional(conn)
-        .await
-        .map_err(db_error)?;
+    let row =
+        sqlx::query_scalar!("SELECT 1 AS locked FROM notification_sequence WHERE user_id = ? FOR UPDATE", user_id)
+            .fetch_optional(conn)
+            .await
+            .map_err(db_error)?;
     Ok(row.is_some())
 }
 

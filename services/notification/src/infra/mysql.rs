@@ -10,9 +10,9 @@ use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
+use super::counts;
 use crate::app::ports::{Counts, IngestTx, ListQuery, Notification, NotificationStore, Settings};
 use crate::app::{AppError, Result};
-use super::counts;
 use crate::domain::reminder::TaskDue;
 use crate::domain::{Channel, Draft, Kind, Member};
 
@@ -280,12 +280,7 @@ impl NotificationStore for MySqlNotificationStore {
 impl MySqlNotificationStore {
     /// Locks `user_id`'s counts, then their notification `id`; its weight in the counts, or `None`
     /// (the transaction is dropped, so rolled back) when they have no such notification.
-    async fn locked_weight(
-        &self,
-        tx: &mut MySqlConnection,
-        user_id: Uuid,
-        id: Uuid,
-    ) -> Result<Option<counts::Weight>> {
+    async fn locked_weight(&self, tx: &mut MySqlConnection, user_id: Uuid, id: Uuid) -> Result<Option<counts::Weight>> {
         if !counts::lock(tx, user_id).await? {
             return Ok(None);
         }
