@@ -9,7 +9,8 @@ use std::sync::Arc;
 use ordo_harness::Service;
 use ordo_notification::app::ports::{Counts, IngestTx as _, ListQuery, Notification, NotificationStore as _};
 use ordo_notification::domain::{Draft, Kind};
-use ordo_notification::infra::mysql::{MySqlIngest, MySqlNotificationStore};
+use ordo_notification::infra::ingest::MySqlIngest;
+use ordo_notification::infra::mysql::MySqlNotificationStore;
 use ordo_testkit::TestEnv;
 use sqlx::MySqlPool;
 use time::OffsetDateTime;
@@ -31,7 +32,7 @@ async fn recount(pool: &MySqlPool, user_id: Uuid) -> Counts {
 
 /// Stores `n` notifications for `user_id` of one event, as the consumer does; their ids.
 async fn arrive(pool: &MySqlPool, user_id: Uuid, n: usize, created_at: OffsetDateTime) -> Vec<Uuid> {
-    let mut notifications: Vec<Notification> = (0..n)
+    let notifications: Vec<Notification> = (0..n)
         .map(|i| Notification {
             id: Uuid::now_v7(),
             seq: 0,
@@ -53,11 +54,11 @@ async fn arrive(pool: &MySqlPool, user_id: Uuid, n: usize, created_at: OffsetDat
         .collect();
     // One kind per user and event: each notification its own event.
     let mut ids = Vec::new();
-    for notification in notifications.iter_mut() {
+    for notification in notifications {
         let mut tx = pool.begin().await.unwrap();
-        MySqlIngest::new(&mut tx).insert(std::slice::from_mut(notification), Uuid::now_v7()).await.unwrap();
-        tx.commit().await.unwrap();
         ids.push(notification.id);
+        MySqlIngest::new(&mut tx).insert(&mut [(Uuid::now_v7(), notification)]).await.unwrap();
+        tx.commit().await.unwrap();
     }
     ids
 }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Result;
-use super::ports::{IngestTx, Notification};
+use super::ports::{IngestTx, Notification, Queued};
 use crate::domain::reminder::{TaskDue, remind_at};
 use crate::domain::{Channel, Draft, Event, drafts, email};
 
@@ -75,18 +75,100 @@ pub struct IngestSettings {
     pub reminder_lead: time::Duration,
 }
 
-/// Records `delivery`'s facts and stores its notifications in `tx` (and queues their mails); the
-/// notifications stored.
+/// Records the facts of `deliveries` and stores their notifications in `tx` (and queues their
+/// mails), with the same outcome as ingesting each in turn; the notifications stored.
+///
+/// Events that only notify (task events, the bulk) are gathered and stored together: one statement
+/// per step for all of them, not one per event. An event that changes the directory (who is a
+/// member, who is disabled) or deletes tasks first stores what was gathered before it, so every
+/// access check still sees the directory as it stood at its own event.
 ///
 /// # Errors
 ///
 /// What the store answers.
 pub async fn ingest(
     tx: &mut dyn IngestTx,
-    delivery: &Delivery,
+    deliveries: &[Delivery],
     now: OffsetDateTime,
     settings: IngestSettings,
 ) -> Result<Vec<Notification>> {
+    let mut stored = Vec::new();
+    let mut run = Run::default();
+    for delivery in deliveries {
+        let barrier = !delivery.facts.is_empty() || !delivery.deleted_tasks.is_empty();
+        if barrier {
+            stored.extend(run.flush(tx, now, settings).await?);
+            record_facts(tx, delivery).await?;
+        }
+        if let Some(task) = &delivery.task {
+            run.dues.push(task);
+        }
+        if !delivery.deleted_tasks.is_empty() {
+            // Its own last state first, then the deletion, which no later state undoes.
+            save_dues(tx, std::mem::take(&mut run.dues), now, settings).await?;
+            tx.tasks_deleted(&delivery.deleted_tasks).await?;
+        }
+        let Some(event) = &delivery.event else { continue };
+        let members = match event {
+            Event::TaskCommented { excerpt, .. } if excerpt.contains('@') => tx.members(event.project_id()).await?,
+            _ => Vec::new(),
+        };
+        run.pending.push(Pending {
+            drafts: drafts(event, delivery.actor, &members),
+            actor: delivery.actor,
+            event_id: delivery.event_id,
+        });
+    }
+    stored.extend(run.flush(tx, now, settings).await?);
+    announce(tx, &stored).await?;
+    Ok(stored)
+}
+
+/// One wake-up for the live streams of everyone in `stored`, each named once.
+async fn announce(tx: &mut dyn IngestTx, stored: &[Notification]) -> Result<()> {
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let mut users: Vec<Uuid> = stored.iter().map(|n| n.draft.recipient).collect();
+    users.sort_unstable();
+    users.dedup();
+    tx.announce(&users).await
+}
+
+/// What a run of events gathered and has not stored yet.
+#[derive(Default)]
+struct Run<'a> {
+    /// The tasks' states, in event order.
+    dues: Vec<&'a TaskDue>,
+    /// The notifications, per event.
+    pending: Vec<Pending>,
+}
+
+impl Run<'_> {
+    /// Stores what was gathered; the notifications stored.
+    async fn flush(
+        &mut self,
+        tx: &mut dyn IngestTx,
+        now: OffsetDateTime,
+        settings: IngestSettings,
+    ) -> Result<Vec<Notification>> {
+        save_dues(tx, std::mem::take(&mut self.dues), now, settings).await?;
+        notify(tx, std::mem::take(&mut self.pending), now, settings).await
+    }
+}
+
+/// The notifications one event would give.
+#[derive(Debug)]
+struct Pending {
+    /// One per recipient, before access and preferences are checked.
+    drafts: Vec<Draft>,
+    /// Who caused the event.
+    actor: Option<Uuid>,
+    /// The event.
+    event_id: Uuid,
+}
+
+async fn record_facts(tx: &mut dyn IngestTx, delivery: &Delivery) -> Result<()> {
     let as_of = delivery.occurred_at;
     for fact in &delivery.facts {
         match fact {
@@ -98,68 +180,100 @@ pub async fn ingest(
             Fact::ProjectGone { project_id } => tx.project_gone(*project_id, as_of).await?,
         }
     }
-    if let Some(task) = &delivery.task {
-        let (version, reminded) = tx.due_state(task.task.id).await?.unwrap_or((i64::MIN, None));
-        // An older event than the one recorded (a redelivery out of order) changes nothing.
-        if version < task.version {
-            let at = remind_at(task, settings.reminder_lead, reminded, now);
-            tx.save_due(task, at).await?;
-        }
-    }
-    if !delivery.deleted_tasks.is_empty() {
-        tx.tasks_deleted(&delivery.deleted_tasks).await?;
-    }
-    let Some(event) = &delivery.event else { return Ok(Vec::new()) };
-    let members = match event {
-        Event::TaskCommented { excerpt, .. } if excerpt.contains('@') => tx.members(event.project_id()).await?,
-        _ => Vec::new(),
-    };
-    let drafts = drafts(event, delivery.actor, &members);
-    notify(tx, drafts, delivery.actor, delivery.event_id, now, settings).await
+    Ok(())
 }
 
-/// Stores `drafts` of event `event_id` for those recipients who still have access to the project
-/// and did not turn the kind off in the app, and queues a mail for those of them who did not turn
-/// it off by email; the notifications stored.
+/// Records the latest state of each task in `dues` (given in event order) and arms its reminder;
+/// a state older than the one recorded (a redelivery out of order) changes nothing.
+async fn save_dues(
+    tx: &mut dyn IngestTx,
+    mut dues: Vec<&TaskDue>,
+    now: OffsetDateTime,
+    settings: IngestSettings,
+) -> Result<()> {
+    if dues.is_empty() {
+        return Ok(());
+    }
+    // The newest state of each task, in task order (the order their rows are locked in).
+    dues.sort_by(|a, b| a.task.id.cmp(&b.task.id).then(b.version.cmp(&a.version)));
+    dues.dedup_by_key(|due| due.task.id);
+    let ids: Vec<Uuid> = dues.iter().map(|due| due.task.id).collect();
+    let states = tx.due_states(&ids).await?;
+    let changes: Vec<(&TaskDue, Option<OffsetDateTime>)> = dues
+        .into_iter()
+        .filter_map(|task| {
+            let state = states.get(&task.task.id);
+            if state.is_some_and(|state| state.version >= task.version) {
+                return None;
+            }
+            let reminded = state.and_then(|state| state.reminded);
+            Some((task, remind_at(task, settings.reminder_lead, reminded, now)))
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    tx.save_dues(&changes).await
+}
+
+/// Stores the drafts of `pending` for those recipients who still have access to their project and
+/// did not turn the kind off in the app, and queues a mail for those of them who did not turn it
+/// off by email; the notifications stored, in the order of `pending`. Their live streams are not
+/// woken: the caller announces what it stored.
 ///
 /// # Errors
 ///
 /// What the store answers.
-pub async fn notify(
+async fn notify(
     tx: &mut dyn IngestTx,
-    mut drafts: Vec<Draft>,
-    actor: Option<Uuid>,
-    event_id: Uuid,
+    pending: Vec<Pending>,
     now: OffsetDateTime,
     settings: IngestSettings,
 ) -> Result<Vec<Notification>> {
-    let Some(project_id) = drafts.first().map(|d| d.project_id) else { return Ok(Vec::new()) };
-    let recipients: Vec<Uuid> = drafts.iter().map(|d| d.recipient).collect();
-    let blocked = tx.without_access(project_id, &recipients).await?;
-    let off = tx.turned_off(&recipients, Channel::InApp).await?;
-    drafts.retain(|d| !blocked.contains(&d.recipient) && !off.contains(&(d.recipient, d.kind)));
-    let mut notifications: Vec<Notification> = drafts
-        .into_iter()
-        .map(|draft| Notification {
-            id: Uuid::now_v7(),
-            seq: 0,
-            draft,
-            actor_id: actor,
-            created_at: now,
-            seen_at: None,
-            read_at: None,
-            archived_at: None,
-        })
-        .collect();
-    if notifications.is_empty() {
-        return Ok(notifications);
+    let mut pairs: Vec<(Uuid, Uuid)> =
+        pending.iter().flat_map(|p| p.drafts.iter().map(|d| (d.project_id, d.recipient))).collect();
+    if pairs.is_empty() {
+        return Ok(Vec::new());
     }
-    tx.insert(&mut notifications, event_id).await?;
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut users: Vec<Uuid> = pairs.iter().map(|(_, user)| *user).collect();
+    users.sort_unstable();
+    users.dedup();
+    let blocked = tx.without_access(&pairs).await?;
+    let off = tx.turned_off(&users).await?;
+    let mut batch: Vec<(Uuid, Notification)> = Vec::new();
+    for Pending { drafts, actor, event_id } in pending {
+        let wanted = drafts.into_iter().filter(|d| {
+            !blocked.contains(&(d.project_id, d.recipient)) && !off.contains(&(d.recipient, Channel::InApp, d.kind))
+        });
+        batch.extend(wanted.map(|draft| {
+            let notification = Notification {
+                id: Uuid::now_v7(),
+                seq: 0,
+                draft,
+                actor_id: actor,
+                created_at: now,
+                seen_at: None,
+                read_at: None,
+                archived_at: None,
+            };
+            (event_id, notification)
+        }));
+    }
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    tx.insert(&mut batch).await?;
+    let notifications: Vec<Notification> = batch.into_iter().map(|(_, n)| n).collect();
     if let Some(window) = settings.email_window {
-        let recipients: Vec<Uuid> = notifications.iter().map(|n| n.draft.recipient).collect();
-        let no_mail = tx.turned_off(&recipients, Channel::Email).await?;
-        for n in notifications.iter().filter(|n| !no_mail.contains(&(n.draft.recipient, n.draft.kind))) {
-            tx.queue_email(n, email::coalesce_key(&n.draft), now + window).await?;
+        let mails: Vec<Queued<'_>> = notifications
+            .iter()
+            .filter(|n| !off.contains(&(n.draft.recipient, Channel::Email, n.draft.kind)))
+            .map(|n| Queued { notification: n, key: email::coalesce_key(&n.draft), closes_at: now + window })
+            .collect();
+        if !mails.is_empty() {
+            tx.queue_emails(&mails).await?;
         }
     }
     Ok(notifications)
@@ -179,11 +293,14 @@ pub async fn fire_reminders(
     settings: IngestSettings,
 ) -> Result<usize> {
     let due = tx.claim_reminders(now, limit).await?;
+    let mut pending = Vec::with_capacity(due.len());
     for task in &due {
         // Past its due date by now (an outage longer than the lead): overdue, no longer due soon.
         let Some(due_at) = task.due_at.filter(|at| *at > now) else { continue };
         let event = Event::TaskDueSoon { task: task.task.clone(), assignees: task.assignees.clone(), due_at };
-        notify(tx, drafts(&event, None, &[]), None, Uuid::now_v7(), now, settings).await?;
+        pending.push(Pending { drafts: drafts(&event, None, &[]), actor: None, event_id: Uuid::now_v7() });
     }
+    let stored = notify(tx, pending, now, settings).await?;
+    announce(tx, &stored).await?;
     Ok(due.len())
 }

@@ -12,7 +12,7 @@ mod service;
 mod stream;
 
 pub use email::{EmailSender, SendPolicy};
-pub use ingest::{Delivery, Fact, IngestSettings, fire_reminders, ingest, notify};
+pub use ingest::{Delivery, Fact, IngestSettings, fire_reminders, ingest};
 pub use live::{LiveHub, Wakeups};
 pub use ordo_error::{Error as AppError, Result};
 pub use service::{MAX_PREFERENCE_ENTRIES, NotificationPage, NotificationService};

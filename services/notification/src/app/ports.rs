@@ -1,6 +1,6 @@
 //! What the use cases need from the outside world, as traits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -108,26 +108,51 @@ pub trait IngestTx: Send {
     async fn project_gone(&mut self, project_id: Uuid, as_of: OffsetDateTime) -> Result<()>;
     /// The known members of `project_id` with their names.
     async fn members(&mut self, project_id: Uuid) -> Result<Vec<Member>>;
-    /// Those of `users` known to have no access to `project_id`: removed from it, or disabled.
-    async fn without_access(&mut self, project_id: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>>;
-    /// The (user, kind) pairs among `users` turned off on `channel`.
-    async fn turned_off(&mut self, users: &[Uuid], channel: Channel) -> Result<Vec<(Uuid, Kind)>>;
-    /// Stores notifications, each at the next place of its user's sequence (set in `notifications`),
-    /// and announces them to every instance's live streams once the transaction commits.
-    async fn insert(&mut self, notifications: &mut [Notification], event_id: Uuid) -> Result<()>;
-    /// The version recorded of task `task_id` and the due date its assignees were last reminded of,
-    /// locked until commit; `None` for a task not known yet.
-    async fn due_state(&mut self, task_id: Uuid) -> Result<Option<(i64, Option<OffsetDateTime>)>>;
-    /// Records `task` as its latest event showed it, with the time its reminder fires (`None`: none).
-    async fn save_due(&mut self, task: &TaskDue, remind_at: Option<OffsetDateTime>) -> Result<()>;
+    /// Those of the `(project, user)` pairs whose user is known to have no access to the project:
+    /// removed from it, or disabled.
+    async fn without_access(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<HashSet<(Uuid, Uuid)>>;
+    /// The (user, channel, kind) triples among `users` turned off.
+    async fn turned_off(&mut self, users: &[Uuid]) -> Result<HashSet<(Uuid, Channel, Kind)>>;
+    /// Stores notifications, each with the id of the event it tells of, at the next places of its
+    /// user's sequence in the order given (set in each notification).
+    async fn insert(&mut self, notifications: &mut [(Uuid, Notification)]) -> Result<()>;
+    /// Wakes the live streams of `users` on every instance once the transaction commits.
+    async fn announce(&mut self, users: &[Uuid]) -> Result<()>;
+    /// The version recorded of each of `task_ids` and the due date its assignees were last
+    /// reminded of, locked until commit; tasks not known yet are absent.
+    async fn due_states(&mut self, task_ids: &[Uuid]) -> Result<HashMap<Uuid, DueState>>;
+    /// Records each task as its latest event showed it, with the time its reminder fires (`None`:
+    /// none); a task recorded meanwhile at a newer version is left as it is.
+    async fn save_dues(&mut self, dues: &[(&TaskDue, Option<OffsetDateTime>)]) -> Result<()>;
     /// Records that tasks were deleted: no reminder, and no late event of theirs arms one again.
     async fn tasks_deleted(&mut self, task_ids: &[Uuid]) -> Result<()>;
     /// Claims up to `limit` reminders due at `now`, skipping those another instance holds, and
     /// records their due dates as reminded of.
     async fn claim_reminders(&mut self, now: OffsetDateTime, limit: u32) -> Result<Vec<TaskDue>>;
-    /// Adds `notification` to its recipient's open mail about `key`, opening one that closes at
-    /// `closes_at` when none is open.
-    async fn queue_email(&mut self, notification: &Notification, key: Uuid, closes_at: OffsetDateTime) -> Result<()>;
+    /// Adds each notification to its recipient's open mail about its key, opening one that closes
+    /// at the time given when none is open.
+    async fn queue_emails(&mut self, mails: &[Queued<'_>]) -> Result<()>;
+}
+
+/// What is recorded of a task for its reminder: the version of its latest event, and the due date
+/// its assignees were last reminded of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueState {
+    /// The version of the task's latest event recorded.
+    pub version: i64,
+    /// The due date last reminded of.
+    pub reminded: Option<OffsetDateTime>,
+}
+
+/// A notification on its way to its recipient's mail.
+#[derive(Debug, Clone, Copy)]
+pub struct Queued<'a> {
+    /// The notification.
+    pub notification: &'a Notification,
+    /// The mail it joins: the open one of its recipient with this key.
+    pub key: Uuid,
+    /// When a mail opened for it closes.
+    pub closes_at: OffsetDateTime,
 }
 
 /// A mail claimed for sending.

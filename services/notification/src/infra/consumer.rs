@@ -9,7 +9,7 @@ use sqlx::MySqlConnection;
 use time::OffsetDateTime;
 
 use super::envelope::delivery;
-use super::mysql::MySqlIngest;
+use super::ingest::MySqlIngest;
 use crate::app::{AppError, IngestSettings, ingest};
 
 /// Turns events into notifications.
@@ -48,19 +48,17 @@ impl EventHandler for NotificationHandler {
     }
 }
 
-/// A batch of events in one transaction, in delivery order: one commit for many events. (Two
-/// instances' batches may lock two users' sequence rows in opposite orders; the database's deadlock
-/// answer makes the consumer apply those events one at a time.)
+/// A batch of events in one transaction, in delivery order: one commit and one statement per step
+/// for many events. Each statement locks its rows in key order, so two instances' batches mostly
+/// wait on each other rather than deadlock; when the database still answers with a deadlock, the
+/// consumer applies those events one at a time.
 #[async_trait]
 impl BatchEventHandler for NotificationHandler {
     async fn handle_batch(&self, conn: &mut MySqlConnection, envelopes: &[&Envelope]) -> Result<(), HandlerError> {
         let now = OffsetDateTime::now_utc();
-        let mut stored = 0;
-        for envelope in envelopes {
-            let delivery = delivery(envelope)?;
-            let mut tx = MySqlIngest::new(&mut *conn);
-            stored += ingest(&mut tx, &delivery, now, self.settings).await.map_err(handler_error)?.len();
-        }
+        let deliveries = envelopes.iter().map(|envelope| delivery(envelope)).collect::<Result<Vec<_>, _>>()?;
+        let mut tx = MySqlIngest::new(conn);
+        let stored = ingest(&mut tx, &deliveries, now, self.settings).await.map_err(handler_error)?.len();
         if stored > 0 {
             tracing::debug!(events = envelopes.len(), notifications = stored, "notified");
         }

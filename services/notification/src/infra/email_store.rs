@@ -2,7 +2,7 @@
 //! with `FOR UPDATE SKIP LOCKED`, so instances claiming at once take different mails, and closes
 //! each mail's window in the same statement.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,9 +14,10 @@ use sqlx::{MySql, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::ingest::CHUNK;
 use super::mysql::push_ids;
-use crate::app::Result;
-use crate::app::ports::{EmailStore, Mail, Notification, Outcome};
+use crate::app::ports::{EmailStore, Mail, Notification, Outcome, Queued};
+use crate::app::{AppError, Result};
 use crate::domain::email::{MAX_ITEMS_PER_EMAIL, MailItem};
 
 /// The longest error text kept with a mail (the column's size).
@@ -39,57 +40,100 @@ fn clip(error: &str) -> String {
     error.chars().take(MAX_ERROR_CHARS).collect()
 }
 
-/// Adds notification `n` to its recipient's open mail about `key`, opening one that closes at
-/// `closes_at` when none is open; on the ingesting transaction's `conn`.
-pub(super) async fn queue(
-    conn: &mut MySqlConnection,
-    n: &Notification,
-    key: Uuid,
+/// Adds each of `mails` to its recipient's open mail about its key, opening one that closes at its
+/// `closes_at` when none is open; on the ingesting transaction's `conn`. A mail lists at most
+/// [`MAX_ITEMS_PER_EMAIL`] notifications and counts those past it.
+pub(super) async fn queue(conn: &mut MySqlConnection, mails: &[Queued<'_>]) -> Result<()> {
+    // Each open mail's notifications, in the order given; the mails in key order (the order their
+    // rows are locked in).
+    let mut open: BTreeMap<(Uuid, Uuid), Window<'_>> = BTreeMap::new();
+    for mail in mails {
+        let n = mail.notification;
+        open.entry((n.draft.recipient, mail.key))
+            .or_insert_with(|| Window { closes_at: mail.closes_at, created_at: n.created_at, items: Vec::new() })
+            .items
+            .push(n);
+    }
+    let open: Vec<((Uuid, Uuid), Window<'_>)> = open.into_iter().collect();
+    for chunk in open.chunks(CHUNK) {
+        queue_chunk(conn, chunk).await?;
+    }
+    Ok(())
+}
+
+/// The notifications joining one open mail, and the times a mail opened for them has.
+struct Window<'a> {
     closes_at: OffsetDateTime,
-) -> Result<()> {
-    // Opens the window's mail unless one is open; either way the row is locked until commit, so
-    // a sender cannot claim it between here and the item's insert. (A claimed mail's `open_key`
+    created_at: OffsetDateTime,
+    items: Vec<&'a Notification>,
+}
+
+async fn queue_chunk(conn: &mut MySqlConnection, open: &[((Uuid, Uuid), Window<'_>)]) -> Result<()> {
+    // Opens each window's mail unless one is open; either way the rows are locked until commit, so
+    // a sender cannot claim one between here and the items' insert. (A claimed mail's `open_key`
     // is NULL: the next notification opens another.)
-    sqlx::query!(
-        "INSERT INTO email (id, user_id, open_key, state, due_at, created_at) VALUES (?, ?, ?, 'open', ?, ?)
-             ON DUPLICATE KEY UPDATE id = id",
-        Uuid::now_v7(),
-        n.draft.recipient,
-        key,
-        utc(closes_at),
-        utc(n.created_at),
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    let open = sqlx::query!(
-        r#"SELECT id AS "id: Uuid", (SELECT COUNT(*) FROM email_item WHERE email_id = email.id) AS "items!: i64"
-               FROM email WHERE user_id = ? AND open_key = ? FOR UPDATE"#,
-        n.draft.recipient,
-        key,
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    if open.items >= i64::from(MAX_ITEMS_PER_EMAIL) {
-        sqlx::query!("UPDATE email SET more_items = more_items + 1 WHERE id = ?", open.id)
+    let mut sql = QueryBuilder::<MySql>::new("INSERT INTO email (id, user_id, open_key, state, due_at, created_at) ");
+    sql.push_values(open, |mut row, ((user, key), window)| {
+        row.push_bind(Uuid::now_v7())
+            .push_bind(*user)
+            .push_bind(*key)
+            .push("'open'")
+            .push_bind(utc(window.closes_at))
+            .push_bind(utc(window.created_at));
+    });
+    sql.push(" ON DUPLICATE KEY UPDATE id = id");
+    sql.build().execute(&mut *conn).await.map_err(db_error)?;
+    let mut sql = QueryBuilder::<MySql>::new(
+        "SELECT id, user_id, open_key, (SELECT COUNT(*) FROM email_item WHERE email_id = email.id) \
+         FROM email WHERE (user_id, open_key) IN (",
+    );
+    let mut list = sql.separated(", ");
+    for ((user, key), _) in open {
+        list.push("(")
+            .push_bind_unseparated(*user)
+            .push_unseparated(", ")
+            .push_bind_unseparated(*key)
+            .push_unseparated(")");
+    }
+    list.push_unseparated(") FOR UPDATE");
+    let rows: Vec<(Uuid, Uuid, Uuid, i64)> = sql.build_query_as().fetch_all(&mut *conn).await.map_err(db_error)?;
+    let listed: HashMap<(Uuid, Uuid), (Uuid, i64)> =
+        rows.into_iter().map(|(id, user, key, items)| ((user, key), (id, items))).collect();
+
+    let mut items: Vec<(Uuid, &Notification)> = Vec::new();
+    let mut more: Vec<(Uuid, i64)> = Vec::new();
+    for (open_key, window) in open {
+        let Some((email_id, listed)) = listed.get(open_key) else {
+            return Err(AppError::internal(anyhow::anyhow!("an open mail vanished under its lock")));
+        };
+        let room = usize::try_from(i64::from(MAX_ITEMS_PER_EMAIL).saturating_sub(*listed)).unwrap_or(0);
+        items.extend(window.items.iter().take(room).map(|n| (*email_id, *n)));
+        let past = window.items.len().saturating_sub(room);
+        if past > 0 {
+            more.push((*email_id, i64::try_from(past).unwrap_or(i64::MAX)));
+        }
+    }
+    for chunk in items.chunks(CHUNK) {
+        let mut sql = QueryBuilder::<MySql>::new(
+            "INSERT INTO email_item (email_id, notification_id, kind, title, body, task_key) ",
+        );
+        sql.push_values(chunk, |mut row, (email_id, n)| {
+            row.push_bind(*email_id)
+                .push_bind(n.id)
+                .push_bind(n.draft.kind.as_str())
+                .push_bind(n.draft.title.as_str())
+                .push_bind(n.draft.body.as_str())
+                .push_bind(n.draft.task_key.as_deref());
+        });
+        sql.build().execute(&mut *conn).await.map_err(db_error)?;
+    }
+    // Rare: a window past the most a mail lists.
+    for (email_id, past) in more {
+        sqlx::query!("UPDATE email SET more_items = more_items + ? WHERE id = ?", past, email_id)
             .execute(&mut *conn)
             .await
             .map_err(db_error)?;
-        return Ok(());
     }
-    sqlx::query!(
-        "INSERT INTO email_item (email_id, notification_id, kind, title, body, task_key) VALUES (?, ?, ?, ?, ?, ?)",
-        open.id,
-        n.id,
-        n.draft.kind.as_str(),
-        n.draft.title,
-        n.draft.body,
-        n.draft.task_key,
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error)?;
     Ok(())
 }
 

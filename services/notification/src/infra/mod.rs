@@ -4,6 +4,7 @@ pub mod consumer;
 mod counts;
 pub mod email_store;
 pub mod envelope;
+pub mod ingest;
 pub mod live;
 pub mod mysql;
 pub mod reminders;

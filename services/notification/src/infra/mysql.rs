@@ -11,10 +11,9 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
 use super::counts;
-use crate::app::ports::{Counts, IngestTx, ListQuery, Notification, NotificationStore, Settings};
+use crate::app::ports::{Counts, ListQuery, Notification, NotificationStore, Settings};
 use crate::app::{AppError, Result};
-use crate::domain::reminder::TaskDue;
-use crate::domain::{Channel, Draft, Kind, Member};
+use crate::domain::{Channel, Draft, Kind};
 
 #[derive(sqlx::FromRow)]
 struct NotificationRow {
@@ -320,19 +319,6 @@ impl MySqlNotificationStore {
     }
 }
 
-/// [`IngestTx`] on the consumer's transaction.
-#[derive(Debug)]
-pub struct MySqlIngest<'c> {
-    conn: &'c mut MySqlConnection,
-}
-
-impl<'c> MySqlIngest<'c> {
-    /// Ingests on `conn`, inside the transaction the consumer commits with the event's receipt.
-    pub fn new(conn: &'c mut MySqlConnection) -> Self {
-        Self { conn }
-    }
-}
-
 /// `(?, ?, ...)` of `ids`, for an `IN`.
 pub(super) fn push_ids(sql: &mut QueryBuilder<MySql>, ids: &[Uuid]) {
     let mut list = sql.separated(", ");
@@ -340,171 +326,4 @@ pub(super) fn push_ids(sql: &mut QueryBuilder<MySql>, ids: &[Uuid]) {
         list.push_bind(*id);
     }
     list.push_unseparated(")");
-}
-
-#[async_trait]
-impl IngestTx for MySqlIngest<'_> {
-    async fn upsert_user(&mut self, user_id: Uuid, email: &str, display_name: &str) -> Result<()> {
-        sqlx::query!(
-            "INSERT INTO directory_user (user_id, email, display_name) VALUES (?, ?, ?)
-             ON DUPLICATE KEY UPDATE email = VALUES(email), display_name = VALUES(display_name)",
-            user_id,
-            email,
-            display_name,
-        )
-        .execute(&mut *self.conn)
-        .await
-        .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn set_user_disabled(&mut self, user_id: Uuid, disabled: bool, as_of: OffsetDateTime) -> Result<()> {
-        // Assignments run left to right: `disabled` is decided on the old `as_of`.
-        sqlx::query!(
-            "INSERT INTO directory_user (user_id, disabled, as_of) VALUES (?, ?, ?)
-             ON DUPLICATE KEY UPDATE
-               disabled = IF(as_of IS NULL OR as_of <= VALUES(as_of), VALUES(disabled), disabled),
-               as_of = IF(as_of IS NULL OR as_of <= VALUES(as_of), VALUES(as_of), as_of)",
-            user_id,
-            disabled,
-            utc(as_of),
-        )
-        .execute(&mut *self.conn)
-        .await
-        .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn set_member(&mut self, project_id: Uuid, user_id: Uuid, member: bool, as_of: OffsetDateTime) -> Result<()> {
-        sqlx::query!(
-            "INSERT INTO directory_member (project_id, user_id, member, as_of) VALUES (?, ?, ?, ?)
-             ON DUPLICATE KEY UPDATE
-               member = IF(as_of <= VALUES(as_of), VALUES(member), member),
-               as_of = IF(as_of <= VALUES(as_of), VALUES(as_of), as_of)",
-            project_id,
-            user_id,
-            member,
-            utc(as_of),
-        )
-        .execute(&mut *self.conn)
-        .await
-        .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn project_gone(&mut self, project_id: Uuid, as_of: OffsetDateTime) -> Result<()> {
-        sqlx::query!(
-            "UPDATE directory_member SET member = FALSE, as_of = ? WHERE project_id = ? AND as_of <= ?",
-            utc(as_of),
-            project_id,
-            utc(as_of),
-        )
-        .execute(&mut *self.conn)
-        .await
-        .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn members(&mut self, project_id: Uuid) -> Result<Vec<Member>> {
-        let rows = sqlx::query!(
-            "SELECT m.user_id, u.display_name, u.email FROM directory_member m
-             JOIN directory_user u ON u.user_id = m.user_id
-             WHERE m.project_id = ? AND m.member AND NOT u.disabled",
-            project_id,
-        )
-        .fetch_all(&mut *self.conn)
-        .await
-        .map_err(db_error)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Member { user_id: row.user_id, display_name: row.display_name, email: row.email })
-            .collect())
-    }
-
-    async fn without_access(&mut self, project_id: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>> {
-        if users.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sql = QueryBuilder::<MySql>::new("SELECT user_id FROM directory_member WHERE project_id = ");
-        sql.push_bind(project_id).push(" AND NOT member AND user_id IN (");
-        push_ids(&mut sql, users);
-        sql.push(" UNION SELECT user_id FROM directory_user WHERE disabled AND user_id IN (");
-        push_ids(&mut sql, users);
-        sql.build_query_scalar().fetch_all(&mut *self.conn).await.map_err(db_error)
-    }
-
-    async fn turned_off(&mut self, users: &[Uuid], channel: Channel) -> Result<Vec<(Uuid, Kind)>> {
-        if users.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sql = QueryBuilder::<MySql>::new("SELECT user_id, kind FROM preference WHERE channel = ");
-        sql.push_bind(channel.as_str()).push(" AND NOT enabled AND user_id IN (");
-        push_ids(&mut sql, users);
-        let rows: Vec<(Uuid, String)> = sql.build_query_as().fetch_all(&mut *self.conn).await.map_err(db_error)?;
-        Ok(rows.into_iter().filter_map(|(user, kind)| Some((user, Kind::parse(&kind).ok()?))).collect())
-    }
-
-    async fn insert(&mut self, notifications: &mut [Notification], event_id: Uuid) -> Result<()> {
-        // Each user's next places, taken in user order (so two consumers never wait on each other's
-        // rows in opposite orders); the row stays locked until commit.
-        notifications.sort_by_key(|n| n.draft.recipient);
-        for n in notifications.iter_mut() {
-            sqlx::query!(
-                "INSERT INTO notification_sequence (user_id, last_seq, unread, unseen) VALUES (?, 1, 1, 1)
-                 ON DUPLICATE KEY UPDATE last_seq = last_seq + 1, unread = unread + 1, unseen = unseen + 1",
-                n.draft.recipient,
-            )
-            .execute(&mut *self.conn)
-            .await
-            .map_err(db_error)?;
-            n.seq =
-                sqlx::query_scalar!("SELECT last_seq FROM notification_sequence WHERE user_id = ?", n.draft.recipient)
-                    .fetch_one(&mut *self.conn)
-                    .await
-                    .map_err(db_error)?;
-        }
-        let mut sql = QueryBuilder::<MySql>::new(
-            "INSERT INTO notification (id, user_id, seq, event_id, kind, title, body, project_id, task_id, task_key, \
-             actor_id, created_at) ",
-        );
-        sql.push_values(notifications.iter(), |mut row, n| {
-            row.push_bind(n.id)
-                .push_bind(n.draft.recipient)
-                .push_bind(n.seq)
-                .push_bind(event_id)
-                .push_bind(n.draft.kind.as_str())
-                .push_bind(n.draft.title.as_str())
-                .push_bind(n.draft.body.as_str())
-                .push_bind(n.draft.project_id)
-                .push_bind(n.draft.task_id)
-                .push_bind(n.draft.task_key.as_deref())
-                .push_bind(n.actor_id)
-                .push_bind(utc(n.created_at));
-        });
-        sql.build().execute(&mut *self.conn).await.map_err(db_error)?;
-        let mut users: Vec<Uuid> = notifications.iter().map(|n| n.draft.recipient).collect();
-        users.dedup();
-        let envelope = super::live::created(&users);
-        ordo_events::enqueue(&mut *self.conn, &envelope).await.map_err(AppError::internal)
-    }
-
-    async fn due_state(&mut self, task_id: Uuid) -> Result<Option<(i64, Option<OffsetDateTime>)>> {
-        super::reminders::due_state(self.conn, task_id).await
-    }
-
-    async fn save_due(&mut self, task: &TaskDue, remind_at: Option<OffsetDateTime>) -> Result<()> {
-        super::reminders::save(self.conn, task, remind_at).await
-    }
-
-    async fn tasks_deleted(&mut self, task_ids: &[Uuid]) -> Result<()> {
-        super::reminders::deleted(self.conn, task_ids).await
-    }
-
-    async fn claim_reminders(&mut self, now: OffsetDateTime, limit: u32) -> Result<Vec<TaskDue>> {
-        super::reminders::claim(self.conn, now, limit).await
-    }
-
-    async fn queue_email(&mut self, n: &Notification, key: Uuid, closes_at: OffsetDateTime) -> Result<()> {
-        super::email_store::queue(self.conn, n, key, closes_at).await
-    }
 }

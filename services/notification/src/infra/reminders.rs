@@ -3,13 +3,17 @@
 //! exactly one fires each reminder, and records the due date reminded of in the same transaction as
 //! the notifications.
 
+use std::collections::HashMap;
+
 use ordo_platform::db::utc_datetime as utc;
 use ordo_service::db_error;
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
-use super::mysql::{MySqlIngest, push_ids};
+use super::ingest::{CHUNK, MySqlIngest};
+use super::mysql::push_ids;
+use crate::app::ports::DueState;
 use crate::app::{AppError, IngestSettings, Result, fire_reminders};
 use crate::domain::TaskRef;
 use crate::domain::reminder::TaskDue;
@@ -33,60 +37,67 @@ fn decode(bytes: &[u8]) -> Result<Vec<Uuid>> {
     Ok(bytes.chunks_exact(16).filter_map(|chunk| Uuid::from_slice(chunk).ok()).collect())
 }
 
-/// Task `task_id`'s recorded version and last reminded due date, locked until commit (a task not
-/// known yet reads as version [`UNKNOWN`]).
-pub(super) async fn due_state(
-    conn: &mut MySqlConnection,
-    task_id: Uuid,
-) -> Result<Option<(i64, Option<OffsetDateTime>)>> {
-    // A row first, then the read: two transactions about a new task then queue on its row's lock,
-    // where a locking read of a missing row would give each a gap lock and their inserts a deadlock.
-    // The placeholder's version is below any event's; `save` fills it in.
-    sqlx::query!(
-        "INSERT INTO task_due (task_id, project_id, task_key, title, assignees, version) VALUES (?, ?, '', '', '', ?)
-         ON DUPLICATE KEY UPDATE task_id = task_id",
-        task_id,
-        Uuid::nil(),
-        UNKNOWN,
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    let row = sqlx::query!("SELECT version, reminded_due_at FROM task_due WHERE task_id = ? FOR UPDATE", task_id)
-        .fetch_optional(conn)
-        .await
-        .map_err(db_error)?;
-    Ok(row.map(|row| (row.version, row.reminded_due_at.map(PrimitiveDateTime::assume_utc))))
+/// The recorded version and last reminded due date of each of `task_ids` (distinct, in key order:
+/// the order their rows are locked in), locked until commit; a task not known yet reads as version
+/// [`UNKNOWN`].
+pub(super) async fn due_states(conn: &mut MySqlConnection, task_ids: &[Uuid]) -> Result<HashMap<Uuid, DueState>> {
+    let mut states = HashMap::with_capacity(task_ids.len());
+    for chunk in task_ids.chunks(CHUNK) {
+        // Rows first, then the read: two transactions about a new task then queue on its row's
+        // lock, where a locking read of a missing row would give each a gap lock and their inserts
+        // a deadlock. A placeholder's version is below any event's; `save` fills it in.
+        let mut sql = QueryBuilder::<MySql>::new(
+            "INSERT INTO task_due (task_id, project_id, task_key, title, assignees, version) ",
+        );
+        sql.push_values(chunk, |mut row, id| {
+            row.push_bind(*id).push_bind(Uuid::nil()).push_bind("").push_bind("").push_bind("").push_bind(UNKNOWN);
+        });
+        sql.push(" ON DUPLICATE KEY UPDATE task_id = task_id");
+        sql.build().execute(&mut *conn).await.map_err(db_error)?;
+        let mut sql =
+            QueryBuilder::<MySql>::new("SELECT task_id, version, reminded_due_at FROM task_due WHERE task_id IN (");
+        push_ids(&mut sql, chunk);
+        sql.push(" FOR UPDATE");
+        let rows: Vec<(Uuid, i64, Option<PrimitiveDateTime>)> =
+            sql.build_query_as().fetch_all(&mut *conn).await.map_err(db_error)?;
+        states.extend(rows.into_iter().map(|(id, version, reminded)| {
+            (id, DueState { version, reminded: reminded.map(PrimitiveDateTime::assume_utc) })
+        }));
+    }
+    Ok(states)
 }
 
-/// Records `task` and when its reminder fires. A row another transaction inserted meanwhile with a
-/// newer version is left as it is.
-pub(super) async fn save(conn: &mut MySqlConnection, task: &TaskDue, remind_at: Option<OffsetDateTime>) -> Result<()> {
-    let title: String = task.task.title.chars().take(MAX_TITLE_CHARS).collect();
-    // Assignments run left to right: `version` last, so every condition reads the old one.
-    sqlx::query!(
-        "INSERT INTO task_due (task_id, project_id, task_key, title, assignees, due_at, version, remind_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON DUPLICATE KEY UPDATE
-           project_id = IF(version < VALUES(version), VALUES(project_id), project_id),
-           task_key = IF(version < VALUES(version), VALUES(task_key), task_key),
-           title = IF(version < VALUES(version), VALUES(title), title),
-           assignees = IF(version < VALUES(version), VALUES(assignees), assignees),
-           due_at = IF(version < VALUES(version), VALUES(due_at), due_at),
-           remind_at = IF(version < VALUES(version), VALUES(remind_at), remind_at),
-           version = IF(version < VALUES(version), VALUES(version), version)",
-        task.task.id,
-        task.task.project_id,
-        task.task.key,
-        title,
-        encode(&task.assignees),
-        task.due_at.map(utc),
-        task.version,
-        remind_at.map(utc),
-    )
-    .execute(conn)
-    .await
-    .map_err(db_error)?;
+/// Records each task and when its reminder fires. A row another transaction recorded meanwhile
+/// with a newer version is left as it is.
+pub(super) async fn save(conn: &mut MySqlConnection, dues: &[(&TaskDue, Option<OffsetDateTime>)]) -> Result<()> {
+    for chunk in dues.chunks(CHUNK) {
+        let mut sql = QueryBuilder::<MySql>::new(
+            "INSERT INTO task_due (task_id, project_id, task_key, title, assignees, due_at, version, remind_at) ",
+        );
+        sql.push_values(chunk, |mut row, (task, remind_at)| {
+            let title: String = task.task.title.chars().take(MAX_TITLE_CHARS).collect();
+            row.push_bind(task.task.id)
+                .push_bind(task.task.project_id)
+                .push_bind(task.task.key.as_str())
+                .push_bind(title)
+                .push_bind(encode(&task.assignees))
+                .push_bind(task.due_at.map(utc))
+                .push_bind(task.version)
+                .push_bind(remind_at.map(utc));
+        });
+        // Assignments run left to right: `version` last, so every condition reads the old one.
+        sql.push(
+            " ON DUPLICATE KEY UPDATE
+               project_id = IF(version < VALUES(version), VALUES(project_id), project_id),
+               task_key = IF(version < VALUES(version), VALUES(task_key), task_key),
+               title = IF(version < VALUES(version), VALUES(title), title),
+               assignees = IF(version < VALUES(version), VALUES(assignees), assignees),
+               due_at = IF(version < VALUES(version), VALUES(due_at), due_at),
+               remind_at = IF(version < VALUES(version), VALUES(remind_at), remind_at),
+               version = IF(version < VALUES(version), VALUES(version), version)",
+        );
+        sql.build().execute(&mut *conn).await.map_err(db_error)?;
+    }
     Ok(())
 }
 
