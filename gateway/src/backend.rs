@@ -7,14 +7,20 @@ use ordo_platform::ReadinessCheck;
 use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use ordo_proto::notification::v1::{StreamNotificationsRequest, StreamNotificationsResponse};
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
+use tonic::GrpcMethod;
+use tonic::client::Grpc;
+use tonic::codec::{BufferSettings, Codec};
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 
 /// The client interceptor that writes the current trace context into each call's metadata.
 pub(crate) type TraceInterceptor = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
@@ -33,6 +39,51 @@ pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, Tra
 
 /// The notification client every handler clones (a cheap handle on one shared channel).
 pub(crate) type NotificationClient = NotificationServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
+/// The initial size of the decoding buffer of a live notification stream. A stream lives for hours
+/// and carries messages of a few hundred bytes, so tonic's default of 8 KiB would be most of what an
+/// idle stream costs the gateway; the buffer still grows to fit a larger message.
+const STREAM_DECODE_BUFFER: usize = 512;
+
+/// The notification service's `StreamNotifications` on `channel`, as the generated client calls
+/// it but with a small decoding buffer ([`STREAM_DECODE_BUFFER`]).
+///
+/// # Errors
+///
+/// The service's answer, as the generated client gives it.
+pub(crate) async fn stream_notifications(
+    channel: Channel,
+    request: tonic::Request<StreamNotificationsRequest>,
+) -> Result<tonic::Response<tonic::Streaming<StreamNotificationsResponse>>, tonic::Status> {
+    let mut grpc =
+        Grpc::new(InterceptedService::new(channel, ordo_platform::grpc::propagate_trace as TraceInterceptor));
+    grpc.ready().await.map_err(|error| tonic::Status::unknown(format!("Service was not ready: {error}")))?;
+    let path = PathAndQuery::from_static("/ordo.notification.v1.NotificationService/StreamNotifications");
+    let mut request = request;
+    request.extensions_mut().insert(GrpcMethod::new("ordo.notification.v1.NotificationService", "StreamNotifications"));
+    grpc.server_streaming(request, path, StreamCodec).await
+}
+
+/// Prost's codec with a small decoding buffer (see [`stream_notifications`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct StreamCodec;
+
+impl Codec for StreamCodec {
+    type Encode = StreamNotificationsRequest;
+    type Decode = StreamNotificationsResponse;
+    type Encoder = ProstEncoder<StreamNotificationsRequest>;
+    type Decoder = ProstDecoder<StreamNotificationsResponse>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstCodec::<Self::Encode, Self::Decode>::raw_encoder(BufferSettings::default())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        // 32 KiB: tonic's default yield threshold.
+        let settings = BufferSettings::new(STREAM_DECODE_BUFFER, 32 * 1024);
+        ProstCodec::<Self::Encode, Self::Decode>::raw_decoder(settings)
+    }
+}
 
 /// A request without caller credentials (register, login, refresh, JWKS).
 pub(crate) fn anonymous<T>(message: T) -> tonic::Request<T> {

@@ -15,6 +15,7 @@ use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_proto::identity::v1::identity_service_server::SERVICE_NAME as IDENTITY_SERVICE_NAME;
 use ordo_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use ordo_proto::notification::v1::notification_service_server::SERVICE_NAME as NOTIFICATION_SERVICE_NAME;
+use ordo_proto::notification::v1::{StreamNotificationsRequest, StreamNotificationsResponse};
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::project::v1::project_service_server::SERVICE_NAME as PROJECT_SERVICE_NAME;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
@@ -23,6 +24,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::Config;
 use crate::access_keys::AccessKeys;
+use crate::backend;
 use crate::backend::{AuditClient, BackendHealthCheck, IdentityClient, NotificationClient, ProjectClient, TaskClient};
 use crate::config::RateLimitArgs;
 
@@ -41,6 +43,8 @@ struct Inner {
     task_transfers: TaskClient,
     audit: AuditClient,
     notification: NotificationClient,
+    /// The channel `notification` calls on, for the live stream's own call.
+    notification_channel: Channel,
     redis: ConnectionManager,
     keys: AccessKeys,
     readiness: Readiness,
@@ -110,7 +114,7 @@ impl AppState {
             .with(BackendHealthCheck::new("project", PROJECT_SERVICE_NAME, project_channel))
             .with(BackendHealthCheck::new("task", TASK_SERVICE_NAME, task_channel))
             .with(BackendHealthCheck::new("audit", AUDIT_SERVICE_NAME, audit_channel))
-            .with(BackendHealthCheck::new("notification", NOTIFICATION_SERVICE_NAME, notification_channel));
+            .with(BackendHealthCheck::new("notification", NOTIFICATION_SERVICE_NAME, notification_channel.clone()));
         Ok(Self(Arc::new(Inner {
             keys: AccessKeys::new(identity.clone()),
             identity,
@@ -119,6 +123,7 @@ impl AppState {
             task_transfers,
             audit,
             notification,
+            notification_channel,
             redis,
             readiness,
             redis_prefix: config.redis.prefix.clone(),
@@ -181,6 +186,15 @@ impl AppState {
     /// A client of the notification service.
     pub(crate) fn notification(&self) -> NotificationClient {
         self.0.notification.clone()
+    }
+
+    /// The caller's live notification stream from the notification service (see
+    /// [`backend::stream_notifications`]).
+    pub(crate) async fn notification_stream(
+        &self,
+        request: tonic::Request<StreamNotificationsRequest>,
+    ) -> Result<tonic::Response<tonic::Streaming<StreamNotificationsResponse>>, tonic::Status> {
+        backend::stream_notifications(self.0.notification_channel.clone(), request).await
     }
 
     /// A handle on the shared Redis connection.

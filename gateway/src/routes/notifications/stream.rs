@@ -67,7 +67,7 @@ pub(super) async fn stream_notifications(
         },
     };
     let request = backend::on_behalf_of(&caller.authorization, pb::StreamNotificationsRequest { last_event_id });
-    let items = state.notification().stream_notifications(request).await?.into_inner();
+    let items = state.notification_stream(request).await?.into_inner();
     let advice = stream::once(async { Ok::<_, Infallible>(Event::default().retry(RETRY)) });
     let events = advice.chain(events(items)).take_until(state.closing().clone().cancelled_owned());
     let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT));
