@@ -40,13 +40,14 @@ pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, Tra
 /// The notification client every handler clones (a cheap handle on one shared channel).
 pub(crate) type NotificationClient = NotificationServiceClient<InterceptedService<Channel, TraceInterceptor>>;
 
-/// The initial size of the decoding buffer of a live notification stream. A stream lives for hours
-/// and carries messages of a few hundred bytes, so tonic's default of 8 KiB would be most of what an
-/// idle stream costs the gateway; the buffer still grows to fit a larger message.
-const STREAM_DECODE_BUFFER: usize = 512;
+/// The initial size of the encoding and decoding buffers of a live notification stream. A stream
+/// lives for hours and carries messages of a few hundred bytes, so tonic's default of 8 KiB would be
+/// a large part of what an idle stream costs the gateway; a buffer still grows to fit a larger
+/// message.
+const STREAM_BUFFER: usize = 512;
 
 /// The notification service's `StreamNotifications` on `channel`, as the generated client calls
-/// it but with a small decoding buffer ([`STREAM_DECODE_BUFFER`]).
+/// it but with small codec buffers ([`STREAM_BUFFER`]).
 ///
 /// # Errors
 ///
@@ -64,7 +65,7 @@ pub(crate) async fn stream_notifications(
     grpc.server_streaming(request, path, StreamCodec).await
 }
 
-/// Prost's codec with a small decoding buffer (see [`stream_notifications`]).
+/// Prost's codec with small buffers (see [`stream_notifications`]).
 #[derive(Debug, Clone, Copy, Default)]
 struct StreamCodec;
 
@@ -75,14 +76,17 @@ impl Codec for StreamCodec {
     type Decoder = ProstDecoder<StreamNotificationsResponse>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        ProstCodec::<Self::Encode, Self::Decode>::raw_encoder(BufferSettings::default())
+        ProstCodec::<Self::Encode, Self::Decode>::raw_encoder(small_buffers())
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        // 32 KiB: tonic's default yield threshold.
-        let settings = BufferSettings::new(STREAM_DECODE_BUFFER, 32 * 1024);
-        ProstCodec::<Self::Encode, Self::Decode>::raw_decoder(settings)
+        ProstCodec::<Self::Encode, Self::Decode>::raw_decoder(small_buffers())
     }
+}
+
+/// [`STREAM_BUFFER`], and tonic's default yield threshold (32 KiB).
+fn small_buffers() -> BufferSettings {
+    BufferSettings::new(STREAM_BUFFER, 32 * 1024)
 }
 
 /// A request without caller credentials (register, login, refresh, JWKS).
