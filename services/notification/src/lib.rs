@@ -40,6 +40,11 @@ ordo_service::config! {
         #[arg(long, env = "ORDO_NOTIFICATION_INGEST_BATCH", default_value_t = 64,
               value_parser = clap::value_parser!(u16).range(1..=1000))]
         pub ingest_batch: u16,
+        /// Memory for pages of notification lists kept while current (each served after a one-row
+        /// check that nothing changed since), MiB; 0 reads every page from the database.
+        #[arg(long, env = "ORDO_NOTIFICATION_PAGE_CACHE_MIB", default_value_t = 32,
+              value_parser = clap::value_parser!(u32).range(..=4096))]
+        pub page_cache_mib: u32,
         /// Live streams one user may hold open on one instance; one more is refused (HTTP 429).
         #[arg(long, env = "ORDO_MAX_STREAMS_PER_USER", default_value_t = 5,
               value_parser = clap::value_parser!(u16).range(1..))]
@@ -108,7 +113,9 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
 
     let live = Arc::new(LiveHub::new(usize::from(config.max_streams_per_user)));
     let sessions = Arc::new(IdentitySessions::new(identity.sessions(&config.service, &backends)));
-    let store = Arc::new(MySqlNotificationStore::new(backends.pool.clone()));
+    let store = Arc::new(
+        MySqlNotificationStore::new(backends.pool.clone()).with_page_cache(u64::from(config.page_cache_mib) << 20),
+    );
     let service = NotificationService::new(store, live.clone(), sessions);
     let signal = OutboxSignal::default();
     server.spawn_relay(&config.service, &backends.pool, signal.clone())?;

@@ -180,3 +180,56 @@ async fn the_counts_stay_exact_when_changes_race_new_arrivals() {
     processes.stop().await.unwrap();
     env.cleanup().await.unwrap();
 }
+
+/// The titles and read marks of `user_id`'s first page, as `store` lists them.
+async fn page(store: &MySqlNotificationStore, user_id: Uuid) -> Vec<(String, bool)> {
+    let query = ListQuery { user_id, unread_only: false, archived: false, before: None, limit: 50 };
+    store.list(&query).await.unwrap().0.into_iter().map(|n| (n.draft.title, n.read_at.is_some())).collect()
+}
+
+#[tokio::test]
+async fn a_page_kept_in_memory_is_served_only_until_any_instance_changes_something() {
+    // Arrange: two instances' stores on one schema, each keeping pages; Bob has three notifications,
+    // and instance A has listed them (so keeps the page).
+    let env = TestEnv::new();
+    let processes = ordo_harness::Stack::of([Service::Identity, Service::Notification])
+        .pool(Service::Notification)
+        .start(&env)
+        .await;
+    let pool = processes.pool(Service::Notification).clone();
+    let a = MySqlNotificationStore::new(pool.clone()).with_page_cache(1 << 20);
+    let b = MySqlNotificationStore::new(pool.clone()).with_page_cache(1 << 20);
+    let bob = Uuid::now_v7();
+    let now = OffsetDateTime::now_utc();
+    let ids = arrive(&pool, bob, 3, now).await;
+    let first = page(&a, bob).await;
+    assert_eq!(first.len(), 3);
+
+    // Act and assert: a row changed behind the version's back (no real change does this) is not
+    // seen, which shows A serves the page it keeps...
+    sqlx::query("UPDATE notification SET title = 'edited behind its back' WHERE id = ?")
+        .bind(ids[0])
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(page(&a, bob).await, first, "served from memory");
+
+    // ...and every real change, made on the other instance, is seen at once, with its counts.
+    assert!(b.mark_read(bob, ids[1]).await.unwrap());
+    let after_read = page(&a, bob).await;
+    assert!(after_read.contains(&("edited behind its back".to_owned(), false)), "read again: {after_read:?}");
+    assert!(after_read.contains(&("Notification 1".to_owned(), true)), "{after_read:?}");
+    assert_eq!(listed_counts(&a, bob).await, recount(&pool, bob).await);
+    assert!(b.archive(bob, ids[2]).await.unwrap());
+    assert_eq!(page(&a, bob).await.len(), 2, "archived elsewhere");
+    arrive(&pool, bob, 1, now).await;
+    assert_eq!(page(&a, bob).await.len(), 3, "a new arrival");
+    b.mark_all_read(bob).await.unwrap();
+    assert!(page(&a, bob).await.iter().all(|(_, read)| *read), "all read elsewhere");
+    assert!(b.delete(bob, ids[0]).await.unwrap());
+    assert_eq!(page(&a, bob).await.len(), 2, "deleted elsewhere");
+    assert_eq!(listed_counts(&a, bob).await, recount(&pool, bob).await);
+
+    processes.stop().await.unwrap();
+    env.cleanup().await.unwrap();
+}

@@ -3,8 +3,9 @@
 //! whatever a user holds, and they never drift.
 //!
 //! Every change of a user's notifications first locks that user's `notification_sequence` row (the
-//! consumer takes it to number a new notification): the changes of one user run one after another,
-//! each sees the rows as the last one left them, and moves the counts by exactly what it changed.
+//! consumer takes it to number a new notification) and moves the row's page version on (see
+//! `page_cache`): the changes of one user run one after another, each sees the rows as the last one
+//! left them, and moves the counts by exactly what it changed.
 //! A notification counts as unread while `read_at` is null and as unseen while `seen_at` is null,
 //! unless it is archived; reading one sees it, archiving one reads and sees it.
 
@@ -24,15 +25,25 @@ pub(super) async fn read(conn: &mut MySqlConnection, user_id: Uuid) -> Result<Co
     Ok(row.map_or(Counts { unread: 0, unseen: 0 }, |row| Counts { unread: row.unread, unseen: row.unseen }))
 }
 
-/// Locks `user_id`'s counts until the transaction ends; `false` when the user never had a
+/// Locks `user_id`'s counts until the transaction ends and moves their page version on (the change
+/// about to be made makes pages read before it stale); `false` when the user never had a
 /// notification (so has none to change).
 pub(super) async fn lock(conn: &mut MySqlConnection, user_id: Uuid) -> Result<bool> {
-    let row =
-        sqlx::query_scalar!("SELECT 1 AS locked FROM notification_sequence WHERE user_id = ? FOR UPDATE", user_id)
-            .fetch_optional(conn)
-            .await
-            .map_err(db_error)?;
-    Ok(row.is_some())
+    let updated = sqlx::query!("UPDATE notification_sequence SET version = version + 1 WHERE user_id = ?", user_id)
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(updated.rows_affected() > 0)
+}
+
+/// `user_id`'s page version and counts, as committed (`None` for a user who never had a
+/// notification).
+pub(super) async fn version(conn: &mut MySqlConnection, user_id: Uuid) -> Result<Option<(i64, Counts)>> {
+    let row = sqlx::query!("SELECT version, unread, unseen FROM notification_sequence WHERE user_id = ?", user_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(row.map(|row| (row.version, Counts { unread: row.unread, unseen: row.unseen })))
 }
 
 /// Moves `user_id`'s counts (locked) by `unread` and `unseen`.

@@ -191,7 +191,7 @@ impl IngestTx for MySqlIngest<'_> {
             });
             sql.push(
                 " ON DUPLICATE KEY UPDATE last_seq = last_seq + VALUES(last_seq), unread = unread + VALUES(unread), \
-                 unseen = unseen + VALUES(unseen)",
+                 unseen = unseen + VALUES(unseen), version = version + 1",
             );
             sql.build().execute(&mut *self.conn).await.map_err(db_error)?;
             // The rows this transaction holds: read as it left them.

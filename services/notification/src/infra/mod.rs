@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod ingest;
 pub mod live;
 pub mod mysql;
+mod page_cache;
 pub mod reminders;
 pub mod render;
 pub mod ses;
