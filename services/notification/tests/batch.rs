@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use ordo_events::{BatchEventHandler as _, OutboxSignal};
-use ordo_harness::Service;
 use ordo_notification::app::IngestSettings;
 use ordo_notification::app::ports::{Counts, NotificationStore as _, Settings};
 use ordo_notification::domain::{Channel, Kind};
@@ -18,6 +17,8 @@ use ordo_testkit::TestEnv;
 use prost::Message as _;
 use sqlx::MySqlPool;
 use uuid::Uuid;
+
+mod support;
 
 /// The people and things of one run.
 #[derive(Clone, Copy)]
@@ -195,11 +196,7 @@ async fn wake_ups(pool: &MySqlPool) -> Vec<Vec<u8>> {
 async fn a_batch_gives_what_its_events_give_one_at_a_time() {
     // Arrange: a migrated schema and the consumer's handler, with email on.
     let env = TestEnv::new();
-    let processes = ordo_harness::Stack::of([Service::Identity, Service::Notification])
-        .pool(Service::Notification)
-        .start(&env)
-        .await;
-    let pool = processes.pool(Service::Notification).clone();
+    let (processes, pool) = support::schema(&env).await;
     let store = MySqlNotificationStore::new(pool.clone());
     let settings =
         IngestSettings { email_window: Some(time::Duration::hours(1)), reminder_lead: time::Duration::hours(24) };

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use ordo_harness::Service;
 use ordo_notification::app::ports::{Counts, IngestTx as _, ListQuery, Notification, NotificationStore as _};
 use ordo_notification::domain::{Draft, Kind};
 use ordo_notification::infra::ingest::MySqlIngest;
@@ -15,6 +14,8 @@ use ordo_testkit::TestEnv;
 use sqlx::MySqlPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+mod support;
 
 /// The counts as the rows tell them.
 async fn recount(pool: &MySqlPool, user_id: Uuid) -> Counts {
@@ -72,11 +73,7 @@ async fn listed_counts(store: &MySqlNotificationStore, user_id: Uuid) -> Counts 
 async fn every_change_moves_the_counts_with_the_rows() {
     // Arrange: a migrated schema; Bob has six notifications, Ann two.
     let env = TestEnv::new();
-    let processes = ordo_harness::Stack::of([Service::Identity, Service::Notification])
-        .pool(Service::Notification)
-        .start(&env)
-        .await;
-    let pool = processes.pool(Service::Notification).clone();
+    let (processes, pool) = support::schema(&env).await;
     let store = MySqlNotificationStore::new(pool.clone());
     let (bob, ann) = (Uuid::now_v7(), Uuid::now_v7());
     let now = OffsetDateTime::now_utc();
@@ -135,11 +132,7 @@ async fn every_change_moves_the_counts_with_the_rows() {
 async fn the_counts_stay_exact_when_changes_race_new_arrivals() {
     // Arrange: Bob has 40 notifications.
     let env = TestEnv::new();
-    let processes = ordo_harness::Stack::of([Service::Identity, Service::Notification])
-        .pool(Service::Notification)
-        .start(&env)
-        .await;
-    let pool = processes.pool(Service::Notification).clone();
+    let (processes, pool) = support::schema(&env).await;
     let store = Arc::new(MySqlNotificationStore::new(pool.clone()));
     let bob = Uuid::now_v7();
     let now = OffsetDateTime::now_utc();
@@ -192,11 +185,7 @@ async fn a_page_kept_in_memory_is_served_only_until_any_instance_changes_somethi
     // Arrange: two instances' stores on one schema, each keeping pages; Bob has three notifications,
     // and instance A has listed them (so keeps the page).
     let env = TestEnv::new();
-    let processes = ordo_harness::Stack::of([Service::Identity, Service::Notification])
-        .pool(Service::Notification)
-        .start(&env)
-        .await;
-    let pool = processes.pool(Service::Notification).clone();
+    let (processes, pool) = support::schema(&env).await;
     let a = MySqlNotificationStore::new(pool.clone()).with_page_cache(1 << 20);
     let b = MySqlNotificationStore::new(pool.clone()).with_page_cache(1 << 20);
     let bob = Uuid::now_v7();

@@ -137,3 +137,14 @@ pub(crate) async fn mails_once(to: &str, count: usize) -> Vec<ordo_testkit::Sent
 pub(crate) fn address(env: &TestEnv, name: &str) -> String {
     format!("{name}-{}@example.com", env.id)
 }
+
+/// A migrated schema of the notification service (beside identity, whose keys its readiness needs)
+/// and a pool on it, for tests at the store or the consumer's handler.
+pub(crate) async fn schema(env: &TestEnv) -> (ordo_harness::Stack, sqlx::MySqlPool) {
+    let processes = ordo_harness::Stack::of([Service::Identity, Service::Notification])
+        .pool(Service::Notification)
+        .start(env)
+        .await;
+    let pool = processes.pool(Service::Notification).clone();
+    (processes, pool)
+}
