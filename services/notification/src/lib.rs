@@ -113,15 +113,17 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
 
     let live = Arc::new(LiveHub::new(usize::from(config.max_streams_per_user)));
     let sessions = Arc::new(IdentitySessions::new(identity.sessions(&config.service, &backends)));
+    let signal = OutboxSignal::default();
     let store = Arc::new(
-        MySqlNotificationStore::new(backends.pool.clone()).with_page_cache(u64::from(config.page_cache_mib) << 20),
+        MySqlNotificationStore::new(backends.pool.clone())
+            .with_page_cache(u64::from(config.page_cache_mib) << 20)
+            .with_relay(signal.clone()),
     );
     let service = NotificationService::new(store, live.clone(), sessions);
-    let signal = OutboxSignal::default();
     server.spawn_relay(&config.service, &backends.pool, signal.clone())?;
     // Every instance hears every wake-up, so a stream on any instance gets what any instance stored.
     let wakeups = Subscription::new(
-        config.service.subscription_config("notification-live", &[infra::live::CREATED]),
+        config.service.subscription_config("notification-live", &[infra::live::CREATED, infra::live::CHANGED]),
         LiveWakeups::new(live.clone()),
     )?;
     server.spawn(|shutdown| wakeups.run(shutdown));

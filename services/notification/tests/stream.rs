@@ -205,3 +205,29 @@ async fn a_stream_ends_within_seconds_of_its_session() {
     assert_eq!(ended, Some(tonic::Code::Unauthenticated));
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_change_of_counts_on_another_instance_reaches_the_stream_at_once() {
+    // Arrange: two instances; Bob's stream is open on the first, with one unread notification.
+    let mut stack = spawn().await;
+    let second = stack.processes.another(Service::Notification).await;
+    let mut elsewhere = NotificationServiceClient::new(second.channel());
+    let ann = stack.processes.sign_up("ann@example.com").await;
+    let bob = stack.processes.sign_up("bob@example.com").await;
+    let mut live = stack.open(&bob, "").await.unwrap();
+    assert_eq!(next_counts(&mut live).await, pb::Counts { unread_count: 0, unseen_count: 0 });
+    stack.assign(&ann, &bob, "CNT-1").await;
+    let notification = next_notification(&mut live).await;
+    assert_eq!(next_counts(&mut live).await, pb::Counts { unread_count: 1, unseen_count: 1 });
+
+    // Act: Bob reads it through the other instance (another tab, another gateway).
+    let read = pb::MarkReadRequest { id: notification.id };
+    elsewhere.mark_read(bearer(&bob.access_token, read)).await.unwrap();
+
+    // Assert: the stream shows the new counts well before its 30 s safety poll would.
+    let counts = tokio::time::timeout(Duration::from_secs(5), next_counts(&mut live)).await.expect("counts in time");
+    assert_eq!(counts, pb::Counts { unread_count: 0, unseen_count: 0 });
+    drop(live);
+    second.stop().await.unwrap();
+    stack.stop().await;
+}

@@ -13,8 +13,8 @@ use ordo_service::db_error;
 use sqlx::MySqlConnection;
 use uuid::Uuid;
 
-use crate::app::Result;
 use crate::app::ports::Counts;
+use crate::app::{AppError, Result};
 
 /// `user_id`'s counts (zero for a user who never had a notification).
 pub(super) async fn read(conn: &mut MySqlConnection, user_id: Uuid) -> Result<Counts> {
@@ -46,7 +46,8 @@ pub(super) async fn version(conn: &mut MySqlConnection, user_id: Uuid) -> Result
     Ok(row.map(|row| (row.version, Counts { unread: row.unread, unseen: row.unseen })))
 }
 
-/// Moves `user_id`'s counts (locked) by `unread` and `unseen`.
+/// Moves `user_id`'s counts (locked) by `unread` and `unseen`, and tells every instance's streams
+/// of the user when they moved.
 pub(super) async fn add(conn: &mut MySqlConnection, user_id: Uuid, unread: i64, unseen: i64) -> Result<()> {
     if unread == 0 && unseen == 0 {
         return Ok(());
@@ -57,13 +58,14 @@ pub(super) async fn add(conn: &mut MySqlConnection, user_id: Uuid, unread: i64, 
         unseen,
         user_id
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map_err(db_error)?;
-    Ok(())
+    announce(conn, user_id).await
 }
 
-/// Zeroes `user_id`'s (locked) unread count when `unread`, and unseen count when `unseen`.
+/// Zeroes `user_id`'s (locked) unread count when `unread`, and unseen count when `unseen`, and tells
+/// every instance's streams of the user.
 pub(super) async fn clear(conn: &mut MySqlConnection, user_id: Uuid, unread: bool, unseen: bool) -> Result<()> {
     sqlx::query!(
         "UPDATE notification_sequence SET unread = IF(?, 0, unread), unseen = IF(?, 0, unseen) WHERE user_id = ?",
@@ -71,10 +73,17 @@ pub(super) async fn clear(conn: &mut MySqlConnection, user_id: Uuid, unread: boo
         unseen,
         user_id
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map_err(db_error)?;
-    Ok(())
+    announce(conn, user_id).await
+}
+
+/// A `notification.changed` wake-up for `user_id`'s streams, in the outbox of the change's
+/// transaction: a stream on another instance shows the new counts as soon as the relay publishes
+/// it, rather than at its next safety poll.
+async fn announce(conn: &mut MySqlConnection, user_id: Uuid) -> Result<()> {
+    ordo_events::enqueue(conn, &super::live::changed(&[user_id])).await.map_err(AppError::internal)
 }
 
 /// What one notification adds to the counts: `(unread, unseen)`, each 0 or 1.

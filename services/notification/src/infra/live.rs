@@ -1,7 +1,8 @@
 //! The wake-ups of live streams across instances: the consumer that stores notifications writes a
 //! `notification.created` event naming their users into its outbox (in the same transaction, so none
-//! is lost), the relay publishes it, and every instance's broadcast subscription wakes the streams it
-//! holds for those users.
+//! is lost), and so does every change of a user's counts (`notification.changed`); the relay
+//! publishes them, and every instance's broadcast subscription wakes the streams it holds for those
+//! users, which look again.
 
 use std::sync::Arc;
 
@@ -12,16 +13,29 @@ use uuid::Uuid;
 
 use crate::app::LiveHub;
 
-/// The routing key of the wake-up, and the binding of every instance's subscription.
+/// The routing key of the wake-up after new notifications, bound by every instance's subscription.
 pub const CREATED: &str = "notification.created";
+
+/// The routing key of the wake-up after a change of counts (seen, read, archived, deleted), bound by
+/// the same subscription; it carries the same payload.
+pub const CHANGED: &str = "notification.changed";
 
 /// The producer named in the wake-up.
 const PRODUCER: &str = "notification";
 
-/// The wake-up for the streams of `users`.
+/// The wake-up for the streams of `users` after new notifications.
 pub fn created(users: &[Uuid]) -> Envelope {
+    wake_up(CREATED, users)
+}
+
+/// The wake-up for the streams of `users` after their counts changed.
+pub fn changed(users: &[Uuid]) -> Envelope {
+    wake_up(CHANGED, users)
+}
+
+fn wake_up(routing_key: &str, users: &[Uuid]) -> Envelope {
     let payload = NotificationsCreated { user_ids: users.iter().map(Uuid::to_string).collect() };
-    EnvelopeBuilder::new(PRODUCER, CREATED).payload(Payload::NotificationsCreated(payload)).build()
+    EnvelopeBuilder::new(PRODUCER, routing_key).payload(Payload::NotificationsCreated(payload)).build()
 }
 
 /// Wakes this instance's streams of the users each `notification.created` names.

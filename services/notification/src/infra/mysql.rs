@@ -3,6 +3,7 @@
 //! transaction ([`MySqlIngest`]).
 
 use async_trait::async_trait;
+use ordo_events::OutboxSignal;
 use ordo_platform::db::utc_datetime as utc;
 use ordo_service::db_error;
 use sqlx::mysql::MySqlPool;
@@ -76,6 +77,7 @@ impl TryFrom<NotificationRow> for Notification {
 pub struct MySqlNotificationStore {
     pool: MySqlPool,
     pages: Option<PageCache>,
+    relay: Option<OutboxSignal>,
 }
 
 /// Pages of the list served, by outcome: `hit` (from this instance's memory, still current) or
@@ -85,7 +87,15 @@ pub const PAGES_TOTAL: &str = "ordo_notification_list_pages_total";
 impl MySqlNotificationStore {
     /// A store on `pool`, reading every page from the database.
     pub fn new(pool: MySqlPool) -> Self {
-        Self { pool, pages: None }
+        Self { pool, pages: None, relay: None }
+    }
+
+    /// The store, waking the outbox relay through `relay` after each change that wrote a wake-up
+    /// for streams on other instances (else it goes at the relay's next poll).
+    #[must_use]
+    pub fn with_relay(mut self, relay: OutboxSignal) -> Self {
+        self.relay = Some(relay);
+        self
     }
 
     /// The store, keeping up to about `max_bytes` of pages in memory while they are current (see
@@ -159,13 +169,19 @@ impl NotificationStore for MySqlNotificationStore {
     async fn mark_seen(&self, user_id: Uuid) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         if counts::lock(&mut tx, user_id).await? {
-            sqlx::query!("UPDATE notification SET seen_at = ? WHERE user_id = ? AND seen_at IS NULL", now(), user_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            counts::clear(&mut tx, user_id, false, true).await?;
+            let seen = sqlx::query!(
+                "UPDATE notification SET seen_at = ? WHERE user_id = ? AND seen_at IS NULL",
+                now(),
+                user_id
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if seen.rows_affected() > 0 {
+                counts::clear(&mut tx, user_id, false, true).await?;
+            }
         }
-        tx.commit().await.map_err(db_error)
+        self.commit(tx).await
     }
 
     async fn mark_read(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
@@ -184,7 +200,7 @@ impl NotificationStore for MySqlNotificationStore {
         .await
         .map_err(db_error)?;
         counts::add(&mut tx, user_id, -weight.unread, -weight.unseen).await?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit(tx).await?;
         Ok(true)
     }
 
@@ -192,7 +208,7 @@ impl NotificationStore for MySqlNotificationStore {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         if counts::lock(&mut tx, user_id).await? {
             let at = now();
-            sqlx::query!(
+            let read = sqlx::query!(
                 "UPDATE notification SET read_at = ?, seen_at = COALESCE(seen_at, ?) WHERE user_id = ? AND read_at IS NULL",
                 at,
                 at,
@@ -202,9 +218,11 @@ impl NotificationStore for MySqlNotificationStore {
             .await
             .map_err(db_error)?;
             // Read implies seen: nothing is left unread or unseen.
-            counts::clear(&mut tx, user_id, true, true).await?;
+            if read.rows_affected() > 0 {
+                counts::clear(&mut tx, user_id, true, true).await?;
+            }
         }
-        tx.commit().await.map_err(db_error)
+        self.commit(tx).await
     }
 
     async fn archive(&self, user_id: Uuid, id: Uuid) -> Result<bool> {
@@ -224,7 +242,7 @@ impl NotificationStore for MySqlNotificationStore {
         .await
         .map_err(db_error)?;
         counts::add(&mut tx, user_id, -weight.unread, -weight.unseen).await?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit(tx).await?;
         Ok(true)
     }
 
@@ -236,7 +254,7 @@ impl NotificationStore for MySqlNotificationStore {
             .await
             .map_err(db_error)?;
         counts::add(&mut tx, user_id, -weight.unread, -weight.unseen).await?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit(tx).await?;
         Ok(true)
     }
 
@@ -323,6 +341,15 @@ impl NotificationStore for MySqlNotificationStore {
 }
 
 impl MySqlNotificationStore {
+    /// Commits a change of a user's notifications and wakes the relay for its wake-up, if it wrote one.
+    async fn commit(&self, tx: sqlx::Transaction<'_, MySql>) -> Result<()> {
+        tx.commit().await.map_err(db_error)?;
+        if let Some(relay) = &self.relay {
+            relay.notify();
+        }
+        Ok(())
+    }
+
     /// Locks `user_id`'s counts, then their notification `id`; its weight in the counts, or `None`
     /// (the transaction is dropped, so rolled back) when they have no such notification.
     async fn locked_weight(&self, tx: &mut MySqlConnection, user_id: Uuid, id: Uuid) -> Result<Option<counts::Weight>> {
@@ -360,7 +387,7 @@ impl MySqlNotificationStore {
         let unread = rows.iter().filter(|row| row.unread).count() as i64;
         let unseen = rows.iter().filter(|row| row.unseen).count() as i64;
         counts::add(&mut tx, user_id, -unread, -unseen).await?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit(tx).await?;
         Ok(ids.len() as u64)
     }
 }
