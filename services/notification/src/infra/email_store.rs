@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::ingest::CHUNK;
-use super::mysql::push_ids;
+use super::mysql::{push_ids, push_pairs};
 use crate::app::ports::{EmailStore, Mail, Notification, Outcome, Queued};
 use crate::app::{AppError, Result};
 use crate::domain::email::{MAX_ITEMS_PER_EMAIL, MailItem};
@@ -85,17 +85,11 @@ async fn queue_chunk(conn: &mut MySqlConnection, open: &[((Uuid, Uuid), Window<'
     sql.build().execute(&mut *conn).await.map_err(db_error)?;
     let mut sql = QueryBuilder::<MySql>::new(
         "SELECT id, user_id, open_key, (SELECT COUNT(*) FROM email_item WHERE email_id = email.id) \
-         FROM email WHERE (user_id, open_key) IN (",
+         FROM email WHERE (user_id, open_key) IN ",
     );
-    let mut list = sql.separated(", ");
-    for ((user, key), _) in open {
-        list.push("(")
-            .push_bind_unseparated(*user)
-            .push_unseparated(", ")
-            .push_bind_unseparated(*key)
-            .push_unseparated(")");
-    }
-    list.push_unseparated(") FOR UPDATE");
+    let keys: Vec<(Uuid, Uuid)> = open.iter().map(|(key, _)| *key).collect();
+    push_pairs(&mut sql, &keys);
+    sql.push(" FOR UPDATE");
     let rows: Vec<(Uuid, Uuid, Uuid, i64)> = sql.build_query_as().fetch_all(&mut *conn).await.map_err(db_error)?;
     let listed: HashMap<(Uuid, Uuid), (Uuid, i64)> =
         rows.into_iter().map(|(id, user, key, items)| ((user, key), (id, items))).collect();

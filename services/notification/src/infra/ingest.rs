@@ -13,7 +13,7 @@ use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::mysql::push_ids;
+use super::mysql::{push_ids, push_pairs};
 use crate::app::ports::{DueState, IngestTx, Notification, Queued};
 use crate::app::{AppError, Result};
 use crate::domain::reminder::TaskDue;
@@ -34,17 +34,6 @@ impl<'c> MySqlIngest<'c> {
     pub fn new(conn: &'c mut MySqlConnection) -> Self {
         Self { conn }
     }
-}
-
-/// `((?, ?), (?, ?), ...)` of `pairs`, for a row `IN` (which the server answers from the index on
-/// both columns).
-fn push_pairs(sql: &mut QueryBuilder<MySql>, pairs: &[(Uuid, Uuid)]) {
-    sql.push("(");
-    let mut list = sql.separated(", ");
-    for (a, b) in pairs {
-        list.push("(").push_bind_unseparated(*a).push_unseparated(", ").push_bind_unseparated(*b).push_unseparated(")");
-    }
-    list.push_unseparated(")");
 }
 
 #[async_trait]

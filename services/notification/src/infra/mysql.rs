@@ -114,13 +114,13 @@ fn now() -> PrimitiveDateTime {
 #[async_trait]
 impl NotificationStore for MySqlNotificationStore {
     async fn list(&self, query: &ListQuery) -> Result<(Vec<Notification>, Counts)> {
-        if let Some(pages) = self.pages.as_ref().filter(|pages| pages.holds(query)) {
+        if let Some(kept) = self.pages.as_ref().and_then(|pages| pages.get(query)) {
             let mut conn = self.pool.acquire().await.map_err(db_error)?;
             if let Some((version, counts)) = counts::version(&mut conn, query.user_id).await?
-                && let Some(page) = pages.get(query, version)
+                && version == kept.version
             {
                 metrics::counter!(PAGES_TOTAL, "outcome" => "hit").increment(1);
-                return Ok((page, counts));
+                return Ok((kept.notifications.clone(), counts));
             }
         }
         // One statement, so one snapshot: the page, the counts and the version (read beside each
@@ -397,6 +397,17 @@ pub(super) fn push_ids(sql: &mut QueryBuilder<MySql>, ids: &[Uuid]) {
     let mut list = sql.separated(", ");
     for id in ids {
         list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+}
+
+/// `((?, ?), (?, ?), ...)` of `pairs`, for a row `IN` (which the server answers from an index on
+/// both columns).
+pub(super) fn push_pairs(sql: &mut QueryBuilder<MySql>, pairs: &[(Uuid, Uuid)]) {
+    sql.push("(");
+    let mut list = sql.separated(", ");
+    for (a, b) in pairs {
+        list.push("(").push_bind_unseparated(*a).push_unseparated(", ").push_bind_unseparated(*b).push_unseparated(")");
     }
     list.push_unseparated(")");
 }

@@ -45,9 +45,11 @@ impl From<&ListQuery> for Key {
 
 /// A page and the version it was read at.
 #[derive(Debug)]
-struct Page {
-    version: i64,
-    notifications: Vec<Notification>,
+pub(crate) struct Page {
+    /// The user's page version when it was read.
+    pub(crate) version: i64,
+    /// Its notifications.
+    pub(crate) notifications: Vec<Notification>,
 }
 
 /// Pages by query, bounded by weight.
@@ -85,15 +87,9 @@ impl PageCache {
         Self { pages }
     }
 
-    /// The page of `query` if one was kept at `version`.
-    pub(crate) fn get(&self, query: &ListQuery, version: i64) -> Option<Vec<Notification>> {
-        let page = self.pages.get(&Key::from(query))?;
-        (page.version == version).then(|| page.notifications.clone())
-    }
-
-    /// Whether a page of `query` is kept, at whichever version.
-    pub(crate) fn holds(&self, query: &ListQuery) -> bool {
-        self.pages.contains_key(&Key::from(query))
+    /// The page of `query` kept, if any, with the version it was read at.
+    pub(crate) fn get(&self, query: &ListQuery) -> Option<Arc<Page>> {
+        self.pages.get(&Key::from(query))
     }
 
     /// Keeps the page of `query` read at `version`.
