@@ -11,7 +11,6 @@ use axum::{Extension, Router};
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 mod access_keys;
 mod auth;
@@ -60,14 +59,8 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::record_red_metrics))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(middleware::request_span)
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG))
-                // 5xx are logged with their cause where they happen (`ApiError`).
-                .on_failure(()),
-        )
+        // 5xx are logged with their cause where they happen (`ApiError`).
+        .layer(axum::middleware::from_fn(middleware::trace_request))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 

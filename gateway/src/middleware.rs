@@ -10,6 +10,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use crate::error::ApiError;
@@ -41,6 +42,19 @@ pub(crate) fn request_span(request: &Request) -> tracing::Span {
         }
     }
     span
+}
+
+/// Runs the request in its span ([`request_span`]), which ends when the response's head is ready:
+/// a body that streams for hours (the notification stream) neither holds a span all that time nor
+/// shows in traces as an hours-long request. The status and the time to the head are logged at
+/// `DEBUG`.
+pub(crate) async fn trace_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let span = request_span(&request);
+    let response = next.run(request).instrument(span.clone()).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| tracing::debug!(status = response.status().as_u16(), latency_ms, "finished processing request"));
+    response
 }
 
 /// Records `ordo_http_requests_total{method,route,status}` and
@@ -166,7 +180,16 @@ pub(crate) async fn shed_load(State(state): State<AppState>, request: Request, n
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use axum::body::Body;
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::body::{Body, Bytes};
+    use axum::http::StatusCode;
+    use tower::ServiceExt as _;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::{Context, SubscriberExt as _};
+    use tracing_subscriber::registry::LookupSpan;
 
     use super::*;
 
@@ -192,6 +215,41 @@ mod tests {
         let traceparent = traceparent.to_str().unwrap();
         assert!(traceparent.starts_with(&format!("00-{trace_id}-")), "{traceparent}");
         assert!(!traceparent.contains("00f067aa0ba902b7"), "the gateway's own span is the parent: {traceparent}");
+    }
+
+    /// Counts the closed `http.request` spans.
+    struct ClosedRequestSpans(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for ClosedRequestSpans {
+        fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
+            if ctx.span(&id).is_some_and(|span| span.name() == "http.request") {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_request_span_ends_with_the_response_head_while_the_body_still_streams() {
+        // Arrange: a route whose body never ends, as the notification stream's.
+        let closed = Arc::new(AtomicUsize::new(0));
+        let _subscriber =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(ClosedRequestSpans(closed.clone())));
+        let app = axum::Router::new()
+            .route(
+                "/stream",
+                axum::routing::get(|| async {
+                    Body::from_stream(futures::stream::pending::<Result<Bytes, Infallible>>())
+                }),
+            )
+            .layer(axum::middleware::from_fn(trace_request));
+
+        // Act
+        let response = app.oneshot(Request::get("/stream").body(Body::empty()).unwrap()).await.unwrap();
+
+        // Assert
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(closed.load(Ordering::SeqCst), 1, "the span closed while the body is still open");
+        drop(response);
     }
 
     #[test]
