@@ -25,7 +25,8 @@
 # starts the same stack, sends hostile bodies (a task with 150,000 labels) and reports the CPU time the
 # processes spent refusing each, replacing only that section. `just bench notifications` starts the
 # same stack and measures the notification service: consumer throughput (BENCH_NOTIFICATIONS events,
-# default 10000, all for one user), `GET /notifications` of that user, and the live stream's latency at
+# default 10000, all for one user), `GET /notifications` of that user (at saturation, and at a steady
+# BENCH_LIST_RATE requests per second, 1000), and the live stream's latency at
 # BENCH_EVENT_RATE task events per second (200) with BENCH_SSE_STREAMS other streams open (10000),
 # with the gateway's and the service's memory; it replaces only that section.
 set -euo pipefail
@@ -328,6 +329,11 @@ if [[ $scenario == all || $scenario == notifications ]]; then
   # The reader's list: the first page of their notifications, with the counts.
   oha --no-tui -z 3s -c "$connections" -H "Authorization: Bearer $reader_token" "$base/notifications" >/dev/null
   run notifications_list -z "$duration" -c "$connections" -H "Authorization: Bearer $reader_token" "$base/notifications"
+  # The same list at a steady rate, below saturation: its latency is what a user waits at that load,
+  # where the saturated run's latency is mostly the queue of 64 connections on two shared cores.
+  # Open loop, corrected for coordinated omission (a late request is timed from when it was due).
+  run notifications_list_rate -z "$duration" -c "$connections" -q "${BENCH_LIST_RATE:-1000}" --latency-correction \
+    -H "Authorization: Bearer $reader_token" "$base/notifications"
 
   # The live stream: the bench user creates tasks for the watcher in a project they share, while the
   # idle user holds the other streams. Both processes' memory is read by the load generator.

@@ -30,6 +30,12 @@ def command(out_dir, name):
         return f.read().strip()
 
 
+def rate_of(out_dir, name):
+    """The steady rate (`-q`, requests per second) the run `name` was asked for."""
+    words = command(out_dir, name).split()
+    return int(words[words.index("-q") + 1])
+
+
 def figures(run):
     summary = run["summary"]
     pct = run.get("latencyPercentiles", {})
@@ -200,13 +206,15 @@ def replace_tasks(out_dir, page_path):
 
 
 NOTIFICATIONS_HEADING = "## Notifications: consumer, list and live stream"
-NOTIFICATION_COMMANDS = ["notifications_consume", "notifications_list", "notifications_stream"]
+NOTIFICATION_COMMANDS = ["notifications_consume", "notifications_list", "notifications_list_rate", "notifications_stream"]
 
 
 def notifications_section(out_dir, note=None):
     """The notifications section, from the heading to the line before the next section."""
     consume = load(out_dir, "notifications_consume")
     listed = figures(load(out_dir, "notifications_list"))
+    steady = figures(load(out_dir, "notifications_list_rate"))
+    steady_rate = rate_of(out_dir, "notifications_list_rate")
     stream = load(out_dir, "notifications_stream")
     latency = stream["latency_ms"]
     idle = stream["idle_streams"]
@@ -234,12 +242,20 @@ def notifications_section(out_dir, note=None):
         "latency runs from the create's HTTP response to the notification's arrival on that stream, while",
         f"{idle['open']:,} other streams of another user stay open on the same gateway.",
         "",
+        "The list is measured twice: with 64 connections asking as fast as they are answered (the",
+        "throughput; its latency is mostly the queue of 64 requests on two cores shared with the database,",
+        f"Redis and the load generator), and at a steady {steady_rate:,} requests per second (the architecture's API",
+        "throughput target), open loop and corrected for coordinated omission: the latency a user waits at",
+        "that load, which the list's target is judged by.",
+        "",
         "| scenario | figure | p50 ms | p99 ms | requests | errors |",
         "|---|---:|---:|---:|---:|---:|",
         (f"| consumer: events to stored notifications | {consume['stored_per_second']:,.0f} events/s | — | — | "
          f"{consume['events']:,} | 0 |"),
         (f"| `GET /notifications` ({consume['events']:,} notifications) | {listed['rps']:,.0f} req/s | "
          f"{listed['p50']:.2f} | {listed['p99']:.2f} | {listed['requests']:,} | {listed['errors']:,} |"),
+        (f"| `GET /notifications` at a steady {steady_rate:,} req/s | {steady['rps']:,.0f} req/s | "
+         f"{steady['p50']:.2f} | {steady['p99']:.2f} | {steady['requests']:,} | {steady['errors']:,} |"),
         (f"| event to stream at {stream['rate']}/s, {idle['open']:,} streams open | {stream['received']:,} received | "
          f"{latency['p50']:.1f} | {latency['p99']:.1f} | {stream['created']:,} | {create_errors:,} |"),
         "",
@@ -256,9 +272,20 @@ def notifications_section(out_dir, note=None):
         "",
         (f"Targets (issue: notification service): p99 ≤ 250 ms at 200 events/s with none lost or duplicated, "
          f"with 10,000 streams open ({verdict(met_latency and idle['open'] >= 10000)}); consumer ≥ 2,000 events/s "
-         f"({verdict(consume['stored_per_second'] >= 2000)}); list p99 ≤ 20 ms "
-         f"({verdict(listed['p99'] <= 20 and listed['errors'] == 0)}); under 20 KiB of gateway memory per open "
+         f"({verdict(consume['stored_per_second'] >= 2000)}); list p99 ≤ 20 ms at {steady_rate:,} req/s "
+         f"({verdict(steady['p99'] <= 20 and steady['errors'] == 0 and listed['errors'] == 0)}; "
+         f"{listed['p99']:.1f} ms at saturation); under 20 KiB of gateway memory per open "
          f"stream ({verdict(per_stream.get('gateway') is not None and per_stream['gateway'] < 20 * 1024)})."),
+        "",
+        "- An open stream costs the gateway one HTTP/1.1 connection (hyper keeps an 8 KiB read and an 8 KiB",
+        "  write buffer per connection, of which only the pages written are resident), the gRPC stream to",
+        "  the notification service (512-byte codec buffers) and a heartbeat timer. The request's span ends",
+        "  when the response's head is sent, so the log level does not change that cost: with",
+        "  `RUST_LOG=info`, as deployed, instead of the bench's `warn`, one run on 2026-12-05 measured",
+        "  15.1 KiB per stream (17.6 KiB while the span lasted as long as the stream).",
+        "- The allocator (mimalloc) is built without transparent huge pages. With them (same machine,",
+        "  2026-12-05, one run): 22.8 KiB per stream in the gateway, the notification service at 67 MiB",
+        "  idle, the list at 4,334 req/s with p99 25.5 ms at saturation, the consumer at 4,190 events/s.",
         "",
     ]
     return lines
