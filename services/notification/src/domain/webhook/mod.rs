@@ -1,9 +1,14 @@
 //! The rules of outgoing webhooks: which events an endpoint asked for, which addresses it may be
-//! called at, what an answer means, and when a failed delivery is tried again. Plain Rust: the
-//! caller resolves names, sends requests and draws the random jitter.
+//! called at, how a delivery is signed ([`signing`]), what an answer means, and when a failed
+//! delivery is tried again. Plain Rust: the caller resolves names, sends requests and draws the
+//! random jitter and secrets.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
+
+mod signing;
+
+pub use signing::{SECRET_BYTES, Secret, SecretError, SignError, Signing};
 
 /// The most event types (or patterns) one endpoint subscribes to.
 pub const MAX_EVENT_TYPES: usize = 50;
