@@ -145,9 +145,45 @@ impl Error {
 /// A use case's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `error` and each of its causes, on one line (`outer: cause: root cause`), for logs and delivery
+/// records: many errors (the AWS SDK's, reqwest's) say only their outermost layer in `Display`.
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|cause| cause as _)
+        }
+    }
+
+    #[test]
+    fn an_error_is_described_with_every_cause() {
+        let error = Layer("request failed", Some(Box::new(Layer("connect", Some(Box::new(Layer("refused", None)))))));
+
+        assert_eq!(with_causes(&error), "request failed: connect: refused");
+        assert_eq!(with_causes(&Layer("alone", None)), "alone");
+    }
 
     #[test]
     fn violations_collect_every_broken_rule() {

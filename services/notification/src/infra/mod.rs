@@ -1,4 +1,5 @@
-//! The notification service's adapters: MySQL, SES and its templates, and the reading of events.
+//! The notification service's adapters: MySQL, SES and its templates, the reading of events, and
+//! webhook deliveries over HTTP.
 
 pub mod consumer;
 mod counts;
@@ -12,6 +13,7 @@ pub mod reminders;
 pub mod render;
 pub mod ses;
 pub mod sessions;
+pub mod webhook_http;
 
 pub use consumer::NotificationHandler;
 pub use email_store::MySqlEmailStore;

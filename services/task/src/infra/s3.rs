@@ -90,10 +90,10 @@ impl S3ObjectStore {
                     {
                         Ok(())
                     }
-                    Err(error) => Err(StorageError::Unavailable(describe(&error))),
+                    Err(error) => Err(StorageError::Unavailable(ordo_error::with_causes(&error))),
                 }
             }
-            Err(error) => Err(StorageError::Unavailable(describe(&error))),
+            Err(error) => Err(StorageError::Unavailable(ordo_error::with_causes(&error))),
         }
     }
 
@@ -130,7 +130,7 @@ impl S3ObjectStore {
                         .body(Body::from(buffer.freeze()))
                         .send()
                         .await
-                        .map_err(|error| UploadError::Storage(describe(&error)))?;
+                        .map_err(|error| UploadError::Storage(ordo_error::with_causes(&error)))?;
                     return Ok(StoredObject { size_bytes: size, sha256: hex::encode(hasher.finalize()) });
                 }
             }
@@ -144,7 +144,7 @@ impl S3ObjectStore {
             .content_type(content_type)
             .send()
             .await
-            .map_err(|error| UploadError::Storage(describe(&error)))?;
+            .map_err(|error| UploadError::Storage(ordo_error::with_causes(&error)))?;
         let Some(upload_id) = upload.upload_id().map(str::to_owned) else {
             return Err(UploadError::Storage("the store returned no upload id".to_owned()));
         };
@@ -162,7 +162,7 @@ impl S3ObjectStore {
                     .await;
                 if let Err(error) = completed {
                     self.abort(key, &upload_id).await;
-                    return Err(UploadError::Storage(describe(&error)));
+                    return Err(UploadError::Storage(ordo_error::with_causes(&error)));
                 }
                 Ok(StoredObject { size_bytes: size, sha256: hex::encode(hasher.finalize()) })
             }
@@ -220,7 +220,7 @@ impl S3ObjectStore {
                 .body(Body::from(part))
                 .send()
                 .await
-                .map_err(|error| UploadError::Storage(describe(&error)))?;
+                .map_err(|error| UploadError::Storage(ordo_error::with_causes(&error)))?;
             parts.push(CompletedPart::builder().part_number(number).set_e_tag(sent.e_tag().map(str::to_owned)).build());
             if ended && buffer.is_empty() {
                 break;
@@ -235,7 +235,7 @@ impl S3ObjectStore {
         if let Err(error) =
             self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await
         {
-            tracing::warn!(key, error = %describe(&error), "could not abort a multipart upload");
+            tracing::warn!(key, error = %ordo_error::with_causes(&error), "could not abort a multipart upload");
         }
     }
 
@@ -248,7 +248,7 @@ impl S3ObjectStore {
             if error.as_service_error().is_some_and(|e| e.is_no_such_key()) {
                 StorageError::NotFound
             } else {
-                StorageError::Unavailable(describe(&error))
+                StorageError::Unavailable(ordo_error::with_causes(&error))
             }
         })?;
         let body = object.body;
@@ -271,7 +271,7 @@ impl S3ObjectStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|error| StorageError::Unavailable(describe(&error)))
+            .map_err(|error| StorageError::Unavailable(ordo_error::with_causes(&error)))
     }
 
     /// A URL that downloads the object for `ttl`, saving it as `filename`.
@@ -285,7 +285,7 @@ impl S3ObjectStore {
             .response_content_disposition(content_disposition(filename))
             .presigned(config)
             .await
-            .map_err(|error| StorageError::Unavailable(describe(&error)))?;
+            .map_err(|error| StorageError::Unavailable(ordo_error::with_causes(&error)))?;
         Ok(request.uri().to_owned())
     }
 }
@@ -307,18 +307,6 @@ pub fn content_disposition(filename: &str) -> String {
         }
     }
     format!("attachment; filename*=UTF-8''{encoded}")
-}
-
-/// An SDK error with its cause chain, for logs (the SDK's own `Display` says only "service error").
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[async_trait::async_trait]

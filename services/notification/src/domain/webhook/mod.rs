@@ -7,8 +7,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 mod signing;
+mod target;
 
 pub use signing::{SECRET_BYTES, Secret, SecretError, SignError, Signing};
+pub use target::{Target, TargetError};
 
 /// The most event types (or patterns) one endpoint subscribes to.
 pub const MAX_EVENT_TYPES: usize = 50;
