@@ -18,7 +18,8 @@ use ordo_notification::infra::webhook_http::{EXCERPT_BYTES, WebhookHttp};
 type Received = Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>;
 
 /// A receiver on a free loopback port: `/ok` answers 200, `/moved` a redirect to `/elsewhere`,
-/// `/busy` 429 with `Retry-After: 120` and a large body, `/slow` after two seconds, anything else
+/// `/busy` 429 with `Retry-After: 120` and a large body, `/later` 503 with a `Retry-After` date 90 s
+/// ahead, `/slow` after two seconds, anything else
 /// 204. Every request is recorded.
 async fn receiver() -> (u16, Received) {
     let received = Received::default();
@@ -36,6 +37,10 @@ async fn answer(State(received): State<Received>, uri: Uri, headers: HeaderMap, 
         "/ok" => "received".into_response(),
         "/moved" => (StatusCode::FOUND, [(header::LOCATION, "/elsewhere")]).into_response(),
         "/busy" => (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "120")], "x".repeat(100_000)).into_response(),
+        "/later" => {
+            let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
+            (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, at)]).into_response()
+        }
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(2)).await;
             StatusCode::OK.into_response()
@@ -120,6 +125,20 @@ async fn retry_after_is_read_and_only_an_excerpt_of_a_large_body() {
 
     assert_eq!(attempt.answer, Answer::Status { code: 429, retry_after: Some(Duration::from_secs(120)) });
     assert_eq!(attempt.excerpt.len(), EXCERPT_BYTES);
+}
+
+#[tokio::test]
+async fn retry_after_may_be_an_http_date() {
+    let (port, _) = receiver().await;
+    let http = WebhookHttp::new(loopback()).unwrap();
+
+    let attempt =
+        http.send(&Target::parse(&format!("http://127.0.0.1:{port}/later")).unwrap(), &headers(), Bytes::new()).await;
+
+    let Answer::Status { code: 503, retry_after: Some(wait) } = attempt.answer else {
+        panic!("{:?}", attempt.answer);
+    };
+    assert!(wait > Duration::from_secs(80) && wait <= Duration::from_secs(90), "{wait:?}");
 }
 
 #[tokio::test]

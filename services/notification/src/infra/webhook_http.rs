@@ -8,7 +8,7 @@
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -99,15 +99,22 @@ impl WebhookHttp {
         };
         let latency = started.elapsed();
         let code = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after =
+            response.headers().get(RETRY_AFTER).and_then(|value| value.to_str().ok()).and_then(retry_after);
         let excerpt = excerpt(response).await;
         Attempt { answer: Answer::Status { code, retry_after }, latency, excerpt }
     }
+}
+
+/// A `Retry-After` value (RFC 9110): seconds, or the HTTP date to wait until (a date past is no
+/// wait). Anything else is ignored.
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let until = httpdate::parse_http_date(value).ok()?;
+    Some(until.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
 /// An attempt that reached no receiver.
