@@ -79,11 +79,12 @@ impl WebhookHttp {
         request.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         request.insert(USER_AGENT, HeaderValue::from_static(concat!("Ordo-Webhooks/", env!("CARGO_PKG_VERSION"))));
         for (name, value) in headers {
-            match HeaderValue::from_str(value) {
-                Ok(value) => {
-                    request.insert(HeaderName::from_static(name), value);
+            // Checked rather than `from_static`, which panics on a name that is not a header name.
+            match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+                (Ok(name), Ok(value)) => {
+                    request.insert(name, value);
                 }
-                Err(_) => return unreachable(started, format!("the header {name} cannot be sent")),
+                _ => return unreachable(started, format!("the header {name} cannot be sent")),
             }
         }
         let response = match self.client.post(target.url().clone()).headers(request).body(body).send().await {
