@@ -69,6 +69,17 @@ pub(crate) fn caller_from_metadata(keys: &KeyStore, authorization: Option<&str>)
     Caller::from_claims(claims).ok_or_else(|| Status::unauthenticated("invalid access token"))
 }
 
+/// The caller's bearer credential as it came (`authorization` metadata), to ask another service on
+/// the caller's behalf; `Unauthenticated` when the request carried none.
+pub fn authorization<T>(request: &Request<T>) -> Result<String, Status> {
+    request
+        .metadata()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| Status::unauthenticated("an access token is required"))
+}
+
 /// The caller of an RPC that requires one; `Unauthenticated` when the request carried no token.
 pub fn caller<T>(request: &Request<T>) -> Result<&Caller, Status> {
     request.extensions().get::<Caller>().ok_or_else(|| Status::unauthenticated("an access token is required"))

@@ -11,7 +11,7 @@ pub mod session;
 
 use serde::{Deserialize, Serialize};
 
-pub use interceptor::{Authenticator, Caller, caller};
+pub use interceptor::{Authenticator, Caller, authorization, caller};
 pub use keys::{KeySet, KeyStore, SigningKey, TokenIssuer};
 pub use layer::{Authenticate, AuthenticateLayer};
 

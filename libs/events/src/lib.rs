@@ -47,11 +47,17 @@
 //! [`Subscription`]: each instance gets every matching event on a queue of its own that disappears
 //! with its connection. There is no database, dedup or retry; [`Listener::on_connected`] says when
 //! events may have been missed, so that the listener can drop what it derived from them.
+//!
+//! # JSON
+//!
+//! Where an event leaves protobuf (the audit log, webhooks), [`json::PayloadJson`] gives its
+//! payload's field name and message as JSON, with the proto field names.
 
 mod amqp;
 mod consumer;
 mod envelope;
 mod error;
+pub mod json;
 mod outbox;
 mod relay;
 mod subscription;

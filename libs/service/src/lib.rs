@@ -10,6 +10,8 @@
 //! - [`Server`]: the gRPC server with health, optional reflection, authentication, tracing and
 //!   metrics, beside the ops HTTP port, drained on shutdown together with the service's background
 //!   tasks;
+//! - [`projects`]: the project service's answer about a user in a project, for services that check
+//!   access against it;
 //! - [`status`] and [`db_error`]: the one mapping of the error vocabulary ([`ordo_error`]) to gRPC,
 //!   and of database errors to it.
 //!
@@ -24,6 +26,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod backends;
 mod config;
 mod identity;
+pub mod projects;
 mod run;
 mod server;
 mod status;

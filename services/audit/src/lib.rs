@@ -16,13 +16,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ordo_events::{BatchConfig, Consumer, ConsumerConfig};
 use ordo_proto::audit::v1::audit_service_server::AuditServiceServer;
+use ordo_service::projects::ProjectStandings;
 use ordo_service::{Backends, CancellationToken, IdentityAuth, Listeners, Server, UpstreamArgs};
 
 use crate::app::AuditQueries;
 use crate::domain::Verdict;
 use crate::infra::consumer::AuditHandler;
 use crate::infra::mysql::MySqlAuditLog;
-use crate::infra::project::ProjectServiceRoles;
 
 ordo_service::config! {
     /// Every setting of the audit service, from flags or `ORDO_*` environment variables.
@@ -126,7 +126,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         .context("invalid --project-url")?;
     let queries = AuditQueries::new(
         Arc::new(MySqlAuditLog::new(backends.pool.clone())),
-        Arc::new(ProjectServiceRoles::new(projects)),
+        Arc::new(ProjectStandings::new(projects)),
     );
 
     server.add_service(AuditServiceServer::new(grpc::AuditGrpc::new(queries)));

@@ -19,13 +19,13 @@ use ordo_platform::aws::AwsSettings;
 use ordo_platform::config::Secret;
 use ordo_proto::task::v1::task_service_server::TaskServiceServer;
 pub use ordo_service::Command;
+use ordo_service::projects::ProjectStandings;
 use ordo_service::{CancellationToken, IdentityAuth, Listeners, Server, UpstreamArgs};
 
 use crate::app::ports::PageCache;
 use crate::app::{AccessCache, AttachmentSettings, TaskService};
 use crate::infra::{
-    AccessInvalidation, MySqlTaskStore, ProjectEventHandler, ProjectServiceAccess, RedisPageCache, S3ObjectStore,
-    S3Settings,
+    AccessInvalidation, MySqlTaskStore, ProjectEventHandler, RedisPageCache, S3ObjectStore, S3Settings,
 };
 
 ordo_service::config! {
@@ -98,7 +98,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         }
     });
     let access = AccessCache::new(
-        Arc::new(ProjectServiceAccess::new(projects)),
+        Arc::new(ProjectStandings::new(projects)),
         Duration::from_millis(config.access_cache_ttl_ms),
         config.access_cache_capacity,
     );

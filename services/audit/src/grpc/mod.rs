@@ -57,12 +57,7 @@ impl AuditRpc for AuditGrpc {
         request: Request<pb::ListRecordsRequest>,
     ) -> Result<Response<pb::ListRecordsResponse>, Status> {
         let caller = caller(&request)?.clone();
-        let authorization = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .ok_or_else(|| Status::unauthenticated("an access token is required"))?;
+        let authorization = ordo_auth::authorization(&request)?;
         let r = request.into_inner();
         let filter = RecordFilter {
             actor_id: r.actor_id,

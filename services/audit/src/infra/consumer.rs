@@ -1,13 +1,10 @@
 //! Every event on the exchange becomes one record: the consumer runtime drops redeliveries by
 //! `event_id`, and the record is appended in the same transaction as that dedup row.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
+use ordo_events::json::PayloadJson;
 use ordo_events::{BatchEventHandler, EventHandler, HandlerError};
 use ordo_proto::events::v1::Envelope;
-use prost::Message as _;
-use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use sqlx::MySqlConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -27,17 +24,13 @@ fn is_recorded(event_type: &str) -> bool {
 /// Appends each event to the log.
 #[derive(Clone, Debug)]
 pub struct AuditHandler {
-    envelope: Arc<MessageDescriptor>,
+    payloads: PayloadJson,
 }
 
 impl AuditHandler {
     /// A handler that reads payloads with the descriptors of Ordo's protos.
     pub fn new() -> anyhow::Result<Self> {
-        let pool = DescriptorPool::decode(ordo_proto::FILE_DESCRIPTOR_SET)?;
-        let envelope = pool
-            .get_message_by_name("ordo.events.v1.Envelope")
-            .ok_or_else(|| anyhow::anyhow!("the descriptor set has no ordo.events.v1.Envelope"))?;
-        Ok(Self { envelope: Arc::new(envelope) })
+        Ok(Self { payloads: PayloadJson::new()? })
     }
 
     /// The event's payload as JSON with the protobuf field names (`snake_case`, as the API names
@@ -45,23 +38,9 @@ impl AuditHandler {
     /// this build knows. Served exactly as stored, because the hash chain covers the stored text:
     /// records appended before this rule keep the lowerCamelCase names they were written with.
     fn data(&self, envelope: &Envelope) -> Result<String, HandlerError> {
-        let message = DynamicMessage::decode((*self.envelope).clone(), envelope.encode_to_vec().as_slice())
-            .map_err(|e| HandlerError::Permanent(format!("envelope does not decode: {e}")))?;
         let mut data = serde_json::Map::new();
-        let json_names = SerializeOptions::new().use_proto_field_name(true);
-        if let Some(oneof) = self.envelope.oneofs().find(|o| o.name() == "payload") {
-            for field in oneof.fields() {
-                if message.has_field(&field) {
-                    let value = message.get_field(&field);
-                    let json = match value.as_message() {
-                        Some(payload) => payload
-                            .serialize_with_options(serde_json::value::Serializer, &json_names)
-                            .map_err(|e| HandlerError::Permanent(format!("payload to JSON: {e}")))?,
-                        None => serde_json::Value::Null,
-                    };
-                    data.insert(field.name().to_owned(), json);
-                }
-            }
+        if let Some((field, json)) = self.payloads.payload(envelope).map_err(HandlerError::permanent)? {
+            data.insert(field, json);
         }
         serde_json::to_string(&data).map_err(|e| HandlerError::Permanent(format!("payload to JSON: {e}")))
     }

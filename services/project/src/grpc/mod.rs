@@ -73,16 +73,6 @@ fn member(membership: Membership, user_disabled: bool) -> pb::Member {
     }
 }
 
-/// The caller's bearer credential as it came, to ask identity on the caller's behalf.
-fn authorization<T>(request: &Request<T>) -> Result<String, Status> {
-    request
-        .metadata()
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-        .ok_or_else(|| Status::unauthenticated("an access token is required"))
-}
-
 #[tonic::async_trait]
 impl ProjectRpc for ProjectGrpc {
     async fn create_project(
@@ -204,7 +194,7 @@ impl ProjectRpc for ProjectGrpc {
         request: Request<pb::AddMemberRequest>,
     ) -> Result<Response<pb::AddMemberResponse>, Status> {
         let caller = caller(&request)?.clone();
-        let authorization = authorization(&request)?;
+        let authorization = ordo_auth::authorization(&request)?;
         let r = request.into_inner();
         let added = self
             .service

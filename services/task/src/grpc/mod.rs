@@ -286,13 +286,7 @@ fn comment(comment: Comment) -> pb::Comment {
 /// the caller's behalf.
 fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
     let user_id = ordo_auth::caller(request)?.user_id;
-    let authorization = request
-        .metadata()
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-        .ok_or_else(|| Status::unauthenticated("an access token is required"))?;
-    Ok(Caller { user_id, authorization })
+    Ok(Caller { user_id, authorization: ordo_auth::authorization(request)? })
 }
 
 fn mask(mask: Option<prost_types::FieldMask>) -> Vec<String> {

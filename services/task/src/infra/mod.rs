@@ -14,5 +14,4 @@ pub use access_events::AccessInvalidation;
 pub use consumer::ProjectEventHandler;
 pub use mysql::MySqlTaskStore;
 pub use page_cache::RedisPageCache;
-pub use project::ProjectServiceAccess;
 pub use s3::{S3ObjectStore, S3Settings};
