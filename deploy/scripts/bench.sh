@@ -28,14 +28,17 @@
 # default 10000, all for one user), `GET /notifications` of that user (at saturation, and at a steady
 # BENCH_LIST_RATE requests per second, 1000), and the live stream's latency at
 # BENCH_EVENT_RATE task events per second (200) with BENCH_SSE_STREAMS other streams open (10000),
-# with the gateway's and the service's memory; it replaces only that section.
+# with the gateway's and the service's memory; it replaces only that section. `just bench webhooks`
+# measures a project's webhook: delivery throughput to a receiver on loopback (BENCH_WEBHOOK_EVENTS
+# events published to the exchange, default 5000) and the latency from a task create's commit to
+# its delivery at BENCH_WEBHOOK_RATE creates per second (200); it replaces only that section.
 set -euo pipefail
 
 scenario="${1:-all}"
 case "$scenario" in
-  all | audit | tasks | hostile | notifications) ;;
+  all | audit | tasks | hostile | notifications | webhooks) ;;
   *)
-    echo "bench: unknown scenario '$scenario' (all, audit, tasks, hostile, notifications)" >&2
+    echo "bench: unknown scenario '$scenario' (all, audit, tasks, hostile, notifications, webhooks)" >&2
     exit 2
     ;;
 esac
@@ -61,10 +64,13 @@ echo "bench: building release binaries and the reference server" >&2
 if [[ $scenario == all ]]; then
   cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-notification --bin ordo-gateway \
     --example reference --example access_load --example audit_load --example task_seed --example move_load \
-    --example notification_load --example sse_load
+    --example notification_load --example sse_load --example webhook_load
 elif [[ $scenario == notifications ]]; then
   cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-notification --bin ordo-gateway \
     --example reference --example notification_load --example sse_load
+elif [[ $scenario == webhooks ]]; then
+  cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-notification --bin ordo-gateway \
+    --example reference --example webhook_load
 elif [[ $scenario == tasks || $scenario == hostile ]]; then
   cargo build --release --bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-notification --bin ordo-gateway \
     --example reference --example task_seed --example move_load
@@ -128,6 +134,7 @@ if [[ $scenario != audit ]]; then
   # SES stand-in.
   ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$notification_schema" ORDO_EVENTS_QUEUE=ordo.bench.notification.events \
     ORDO_GRPC_ADDR=127.0.0.1:50154 ORDO_OPS_ADDR=127.0.0.1:19104 ORDO_MAX_STREAMS_PER_USER=65535 \
+    ORDO_WEBHOOK_ALLOW_LOOPBACK=true \
     ORDO_SES_ACCESS_KEY_ID=bench ORDO_SES_SECRET_ACCESS_KEY=bench \
     "$bin/ordo-notification" >"$out_dir/notification.log" 2>&1 &
   pids+=($!)
@@ -352,6 +359,21 @@ if [[ $scenario == all || $scenario == notifications ]]; then
     "$bin/examples/sse_load" "${sse_args[@]}" >"$out_dir/notifications_stream.json"
 fi
 
+if [[ $scenario == all || $scenario == webhooks ]]; then
+  # A project's webhook to a receiver on loopback (the load generator's own): throughput of events
+  # published straight to the exchange, then commit-to-delivery latency of task creates through the API.
+  wait_ready http://127.0.0.1:19104/readyz
+  token=$(curl -fsS -X POST "$base/auth/login" -H 'Content-Type: application/json' -d "$login_body" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  hooked=$(curl -fsS -X POST "$base/projects" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d '{"name":"Bench hooked","key":"BHOOK"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  webhook_args=(--base-url "$base" --project-id "$hooked" --exchange "$ORDO_EVENTS_EXCHANGE"
+    --events "${BENCH_WEBHOOK_EVENTS:-5000}" --rate "${BENCH_WEBHOOK_RATE:-200}" --duration "${duration%s}")
+  echo "bench: webhooks: webhook_load ${webhook_args[*]}" >&2
+  echo "ORDO_BENCH_TOKEN=<token> webhook_load ${webhook_args[*]}" | sed -E "s/$hooked/<project>/g" >"$out_dir/webhooks.cmd"
+  ORDO_BENCH_TOKEN="$token" "$bin/examples/webhook_load" "${webhook_args[@]}" >"$out_dir/webhooks.json"
+fi
+
 if [[ $scenario == all || $scenario == audit ]]; then
   # The audit log: publish events as fast as the broker confirms them while audit appends them to its
   # hash chain, then time `verify` over the whole chain.
@@ -377,7 +399,9 @@ else
   elif [[ $scenario == hostile ]]; then
     sed -n '/^## Hostile/,/^## Audit/p' BENCHMARKS.md
   elif [[ $scenario == notifications ]]; then
-    sed -n '/^## Notifications/,/^## Audit/p' BENCHMARKS.md
+    sed -n '/^## Notifications/,/^## Webhooks/p' BENCHMARKS.md
+  elif [[ $scenario == webhooks ]]; then
+    sed -n '/^## Webhooks/,/^## Audit/p' BENCHMARKS.md
   else
     sed -n '/^## Tasks/,/^## Audit/p' BENCHMARKS.md
   fi

@@ -7,6 +7,7 @@ use ordo_platform::ReadinessCheck;
 use ordo_proto::audit::v1::audit_service_client::AuditServiceClient;
 use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use ordo_proto::notification::v1::webhook_service_client::WebhookServiceClient;
 use ordo_proto::notification::v1::{StreamNotificationsRequest, StreamNotificationsResponse};
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
@@ -39,6 +40,10 @@ pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, Tra
 
 /// The notification client every handler clones (a cheap handle on one shared channel).
 pub(crate) type NotificationClient = NotificationServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
+/// The webhook client every handler clones (a cheap handle on the notification service's channel,
+/// which serves both).
+pub(crate) type WebhookClient = WebhookServiceClient<InterceptedService<Channel, TraceInterceptor>>;
 
 /// The initial size of the encoding and decoding buffers of a live notification stream. A stream
 /// lives for hours and carries messages of a few hundred bytes, so tonic's default of 8 KiB would be

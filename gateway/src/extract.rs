@@ -202,10 +202,10 @@ impl<T, const N: usize> Default for BoundedVec<T, N> {
     }
 }
 
-impl<const M: usize, const N: usize> BoundedVec<BoundedString<M>, N> {
-    /// The items as plain strings.
+impl<T: Into<String>, const N: usize> BoundedVec<T, N> {
+    /// The items (bounded strings) as plain strings.
     pub(crate) fn into_strings(self) -> Vec<String> {
-        self.0.into_iter().map(|BoundedString(text)| text).collect()
+        self.0.into_iter().map(Into::into).collect()
     }
 }
 
@@ -290,11 +290,38 @@ impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, const N: usize> Deseri
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct BoundedString<const MAX: usize>(String);
 
+impl<const MAX: usize> From<BoundedString<MAX>> for String {
+    fn from(BoundedString(text): BoundedString<MAX>) -> Self {
+        text
+    }
+}
+
 impl<'de, const MAX: usize> Deserialize<'de> for BoundedString<MAX> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         if text.chars().count() > MAX {
             return Err(serde::de::Error::custom(format_args!("must be at most {MAX} characters")));
+        }
+        Ok(Self(text))
+    }
+}
+
+/// A JSON string of at most `MAX` bytes of UTF-8, for a field whose rule counts bytes rather than
+/// characters (a URL, an event type); the service applies the rest of the field's rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ByteBoundedString<const MAX: usize>(String);
+
+impl<const MAX: usize> From<ByteBoundedString<MAX>> for String {
+    fn from(ByteBoundedString(text): ByteBoundedString<MAX>) -> Self {
+        text
+    }
+}
+
+impl<'de, const MAX: usize> Deserialize<'de> for ByteBoundedString<MAX> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.len() > MAX {
+            return Err(serde::de::Error::custom(format_args!("must be at most {MAX} bytes")));
         }
         Ok(Self(text))
     }
@@ -622,6 +649,20 @@ mod tests {
         let error = parse_json::<Tags>(br#"{"labels": ["ok", "sixsix"]}"#).unwrap_err();
 
         assert_eq!(field_errors(error), (StatusCode::UNPROCESSABLE_ENTITY, vec!["labels[1]".to_owned()]));
+    }
+
+    #[test]
+    fn a_byte_bounded_string_counts_bytes_not_characters() {
+        #[derive(Debug, Deserialize)]
+        struct Types {
+            types: BoundedVec<ByteBoundedString<4>, 2>,
+        }
+        let ok = parse_json::<Types>(r#"{"types": ["abcd", "éé"]}"#.as_bytes()).unwrap();
+        assert_eq!(ok.types.into_strings(), ["abcd", "éé"]);
+
+        let error = parse_json::<Types>(r#"{"types": ["ok", "ééé"]}"#.as_bytes()).unwrap_err();
+
+        assert_eq!(field_errors(error), (StatusCode::UNPROCESSABLE_ENTITY, vec!["types[1]".to_owned()]));
     }
 
     #[derive(Debug, Deserialize)]

@@ -78,7 +78,8 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
   closed at once.
 - **Bounds.** Arrays are refused (`422` naming the field) as soon as they pass their bound, before the rest
   is read: `labels` and `assignee_ids` at most 20 (each label at most 50 characters), bulk `ids` at most
-  100. JSON nested deeper than 128 levels is `400`; invalid UTF-8 and raw control characters are `400`. A
+  100, a webhook's `event_types` at most 50 (each at most 100 bytes; its `url` at most 2048 bytes). JSON
+  nested deeper than 128 levels is `400`; invalid UTF-8 and raw control characters are `400`. A
   number no field can hold (such as `1e400`) and a key repeated within one object are `422` naming the field.
 - **Text** is kept exactly as sent (no Unicode normalisation; one-line fields lose only leading and trailing
   whitespace), lengths count Unicode characters (scalar values, not bytes), and control characters (Unicode
@@ -134,7 +135,8 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
         (name = "projects", description = "Projects and their members. Project roles, strongest first: `owner`, `admin`, `member`, `viewer`; a global `admin` may read every project but changes only those it is a member of."),
         (name = "tasks", description = "Tasks, their board order, watchers, comments and attachments. Viewers of a project read its tasks; members and up create and edit them and comment; in an archived project every task write answers `409`."),
         (name = "audit", description = "The audit log: one record per domain or security event, in a SHA-256 hash chain that `GET /audit/verify` recomputes. Global admins read everything; a project's owners and admins read that project's records."),
-        (name = "notifications", description = "In-app notifications of the caller, made from domain events (assignments, status changes, comments, mentions, due dates, project membership), with their seen, read and archived states, and the caller's delivery preferences per kind and channel. Every operation acts on the caller's own notifications: another user's answers `404`."),
+        (name = "notifications", description = "In-app notifications of the caller, made from domain events (assignments, status changes, comments, mentions, due dates, project membership, webhooks the service turned off), with their seen, read and archived states, and the caller's delivery preferences per kind and channel. Every operation acts on the caller's own notifications: another user's answers `404`."),
+        (name = "webhooks", description = "A project's outgoing webhooks: endpoints that receive the project's events as HTTP `POST`s signed as Standard Webhooks defines, their signing secrets, their delivery log, redelivery and a test ping. Only a project's `owner`s and `admin`s manage them; its `member`s and `viewer`s get `403`. How deliveries are made, signed, retried and turned off is written in the descriptions of `create_webhook`, `list_webhooks` and `get_webhook`."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
@@ -204,6 +206,14 @@ const MULTI_LINE_TEXT_PATTERN: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001
 /// character but tab and line breaks.
 const DESCRIPTION_PATTERN: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
 
+/// A one-line text that may be blank (a webhook's description): the service trims whitespace from
+/// both ends, then refuses any control character (tab and line breaks included) in what is left.
+const TRIMMED_ONE_LINE_PATTERN: &str = concat!(
+    r"^[\t\n\u000B\u000C\r\u0085 \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*",
+    r"[^\u0000-\u001F\u007F-\u009F]*",
+    r"[\t\n\u000B\u000C\r\u0085 \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$",
+);
+
 /// The text fields of the request bodies and the pattern each is held to (the services' rules).
 const TEXT_FIELDS: &[(&str, &str, &str)] = &[
     ("RegisterBody", "display_name", ONE_LINE_TEXT_PATTERN),
@@ -217,6 +227,8 @@ const TEXT_FIELDS: &[(&str, &str, &str)] = &[
     ("UpdateTaskBody", "title", ONE_LINE_TEXT_PATTERN),
     ("UpdateTaskBody", "description", DESCRIPTION_PATTERN),
     ("CommentBody", "body", MULTI_LINE_TEXT_PATTERN),
+    ("CreateWebhookBody", "description", TRIMMED_ONE_LINE_PATTERN),
+    ("UpdateWebhookBody", "description", TRIMMED_ONE_LINE_PATTERN),
 ];
 
 /// Writes into the document the rules the gateway enforces that the handlers' attributes cannot
@@ -303,6 +315,8 @@ const LINKS: &[(&str, &str, LinkParameters)] = &[
     ("create_project", "create_task", &[("body.project_id", BODY_ID)]),
     ("create_project", "list_tasks", &[("query.project_id", BODY_ID)]),
     ("create_project", "list_audit_events", &[("query.project_id", BODY_ID)]),
+    ("create_project", "create_webhook", &[("path.id", BODY_ID)]),
+    ("create_project", "list_webhooks", &[("path.id", BODY_ID)]),
     ("add_member", "get_member", &[("path.id", "$request.path.id"), ("path.user_id", "$response.body#/user_id")]),
     ("add_member", "update_member", &[("path.id", "$request.path.id"), ("path.user_id", "$response.body#/user_id")]),
     ("add_member", "remove_member", &[("path.id", "$request.path.id"), ("path.user_id", "$response.body#/user_id")]),
@@ -322,7 +336,16 @@ const LINKS: &[(&str, &str, LinkParameters)] = &[
     ("upload_attachment", "get_attachment", &[("path.id", BODY_ID)]),
     ("upload_attachment", "download_attachment", &[("path.id", BODY_ID)]),
     ("upload_attachment", "delete_attachment", &[("path.id", BODY_ID)]),
+    ("create_webhook", "get_webhook", WEBHOOK_PATH),
+    ("create_webhook", "update_webhook", WEBHOOK_PATH),
+    ("create_webhook", "delete_webhook", WEBHOOK_PATH),
+    ("create_webhook", "rotate_webhook_secret", WEBHOOK_PATH),
+    ("create_webhook", "list_webhook_deliveries", WEBHOOK_PATH),
+    ("create_webhook", "ping_webhook", WEBHOOK_PATH),
 ];
+
+/// The path of a webhook from its create's answer: the project of the request, the id of the body.
+const WEBHOOK_PATH: LinkParameters = &[("path.id", "$request.path.id"), ("path.webhook_id", BODY_ID)];
 
 /// Adds [`LINKS`] to the `201` responses of their source operations.
 fn add_links(document: &mut OpenApi) {

@@ -3,8 +3,21 @@
 //! the lists' `true`/`false` filters. Bad values are a `400`, as are cursors the service refuses.
 
 use ordo_proto::common::v1::PageRequest;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
+
+/// The query of a list that has no filter: the page only.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PageParams {
+    /// The `next_cursor` of the previous page.
+    pub(crate) cursor: Option<String>,
+    /// Page size, 1 to 100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 50)]
+    pub(crate) limit: Option<String>,
+}
 
 /// Page size when `limit` is absent.
 pub(crate) const DEFAULT_LIMIT: u32 = 50;

@@ -15,6 +15,7 @@ use ordo_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ordo_proto::identity::v1::identity_service_server::SERVICE_NAME as IDENTITY_SERVICE_NAME;
 use ordo_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use ordo_proto::notification::v1::notification_service_server::SERVICE_NAME as NOTIFICATION_SERVICE_NAME;
+use ordo_proto::notification::v1::webhook_service_client::WebhookServiceClient;
 use ordo_proto::notification::v1::{StreamNotificationsRequest, StreamNotificationsResponse};
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::project::v1::project_service_server::SERVICE_NAME as PROJECT_SERVICE_NAME;
@@ -25,7 +26,9 @@ use tonic::transport::{Channel, Endpoint};
 use crate::Config;
 use crate::access_keys::AccessKeys;
 use crate::backend;
-use crate::backend::{AuditClient, BackendHealthCheck, IdentityClient, NotificationClient, ProjectClient, TaskClient};
+use crate::backend::{
+    AuditClient, BackendHealthCheck, IdentityClient, NotificationClient, ProjectClient, TaskClient, WebhookClient,
+};
 use crate::config::RateLimitArgs;
 
 /// Interval of HTTP/2 pings on idle backend connections, so a backend host that vanished without
@@ -43,7 +46,9 @@ struct Inner {
     task_transfers: TaskClient,
     audit: AuditClient,
     notification: NotificationClient,
-    /// The channel `notification` calls on, for the live stream's own call.
+    /// A project's webhooks, served by the notification service on `notification_channel`.
+    webhook: WebhookClient,
+    /// The channel `notification` and `webhook` call on, for the live stream's own call.
     notification_channel: Channel,
     redis: ConnectionManager,
     keys: AccessKeys,
@@ -105,6 +110,10 @@ impl AppState {
             notification_channel.clone(),
             ordo_platform::grpc::propagate_trace as _,
         );
+        let webhook = WebhookServiceClient::with_interceptor(
+            notification_channel.clone(),
+            ordo_platform::grpc::propagate_trace as _,
+        );
 
         let redis = config.redis.connect().await.context("connect to Redis (--redis-url)")?;
 
@@ -123,6 +132,7 @@ impl AppState {
             task_transfers,
             audit,
             notification,
+            webhook,
             notification_channel,
             redis,
             readiness,
@@ -186,6 +196,11 @@ impl AppState {
     /// A client of the notification service.
     pub(crate) fn notification(&self) -> NotificationClient {
         self.0.notification.clone()
+    }
+
+    /// A client of the notification service's webhooks.
+    pub(crate) fn webhook(&self) -> WebhookClient {
+        self.0.webhook.clone()
     }
 
     /// The caller's live notification stream from the notification service (see

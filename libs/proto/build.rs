@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "ordo/task/v1/task.proto",
     "ordo/audit/v1/audit.proto",
     "ordo/notification/v1/notification.proto",
+    "ordo/notification/v1/webhook.proto",
     "ordo/events/v1/events.proto",
 ];
 

@@ -23,6 +23,7 @@ pub(crate) mod projects;
 pub(crate) mod representation;
 pub(crate) mod tasks;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 /// Where the API is served.
 pub(crate) const API_PREFIX: &str = "/api/v1";
@@ -38,6 +39,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(attachments::router())
         .merge(audit::router())
         .merge(notifications::router())
+        .merge(webhooks::router())
         .routes(routes!(openapi_json));
     OpenApiRouter::new().nest(API_PREFIX, v1)
 }

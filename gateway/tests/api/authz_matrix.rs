@@ -233,6 +233,11 @@ struct World {
     attachment: String,
     project_b: String,
     task_b: String,
+    /// A's shared webhook (made by the owner), and the delivery of a ping to it.
+    webhook: String,
+    delivery: String,
+    /// B's webhook (made by other_project).
+    webhook_b: String,
     next: AtomicU32,
 }
 
@@ -330,6 +335,15 @@ impl World {
         id_of(&expect(response, StatusCode::CREATED, "upload an attachment").await)
     }
 
+    /// A new webhook of `project`, by `actor`; its id. Its URL is on loopback (the harness lets the
+    /// notification service send there) where nothing listens, and it asks for an event the matrix
+    /// never causes in A, so its only deliveries are the pings and redeliveries of the rows.
+    async fn new_webhook(&self, project: &str, actor: Actor) -> String {
+        let path = format!("/api/v1/projects/{project}/webhooks");
+        let body = json!({"url": "http://127.0.0.1:9/matrix", "event_types": ["project.archived"]});
+        id_of(&self.send_as(actor, Method::POST, &path, body, StatusCode::CREATED).await)
+    }
+
     /// Tokens of a session of `actor`'s own: a new sign-in, or its only tokens when it cannot.
     async fn session(&self, actor: Actor) -> Option<Tokens> {
         let account = self.account(actor)?;
@@ -361,6 +375,10 @@ impl World {
                 id_of(&self.send_as(Actor::Author, Method::POST, &path, body, StatusCode::CREATED).await)
             }
             "fresh_attachment" => self.new_attachment().await,
+            "webhook" => self.webhook.clone(),
+            "delivery" => self.delivery.clone(),
+            "webhook_b" => self.webhook_b.clone(),
+            "fresh_webhook" => self.new_webhook(&self.project, Actor::Owner).await,
             "fresh_user" => self.new_user().await,
             "fresh_member" => {
                 let user = self.new_user().await;
@@ -426,7 +444,8 @@ fn bulk_item_status(text: &str) -> u16 {
     }
 }
 
-/// Registers and signs in the cast, makes projects A and B, A's shared task and attachment, then
+/// Registers and signs in the cast, makes projects A and B, A's shared task, attachment and webhook
+/// (with a ping's delivery) and B's webhook, then
 /// disables one account and demotes the admin whose old token is kept.
 async fn set_up(app: TestApp) -> World {
     let sign_up = |name: &'static str| {
@@ -460,6 +479,9 @@ async fn set_up(app: TestApp) -> World {
         attachment: String::new(),
         project_b: String::new(),
         task_b: String::new(),
+        webhook: String::new(),
+        delivery: String::new(),
+        webhook_b: String::new(),
         next: AtomicU32::new(0),
     };
 
@@ -485,6 +507,10 @@ async fn set_up(app: TestApp) -> World {
     world.task = id_of(&task);
     world.task_key = task["key"].as_str().expect("a task key").to_owned();
     world.attachment = world.new_attachment().await;
+    world.webhook = world.new_webhook(&world.project, Actor::Owner).await;
+    world.webhook_b = world.new_webhook(&world.project_b, Actor::OtherProject).await;
+    let ping = format!("/api/v1/projects/{}/webhooks/{}/ping", world.project, world.webhook);
+    world.delivery = id_of(&world.send_as(Actor::Owner, Method::POST, &ping, Value::Null, StatusCode::ACCEPTED).await);
 
     // Disabled: its token worked (a member reads A) until an admin disabled the account.
     let project_path = format!("/api/v1/projects/{}", world.project);

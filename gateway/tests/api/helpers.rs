@@ -33,6 +33,8 @@ pub(crate) struct Options {
     pub(crate) project_args: Vec<String>,
     /// Extra task service flags.
     pub(crate) task_args: Vec<String>,
+    /// Extra flags of the notification service.
+    pub(crate) notification_args: Vec<String>,
     /// The task service the gateway calls, instead of the one spawned (a stand-in of a test).
     pub(crate) task_url: Option<String>,
     /// Extra gateway flags, such as `--max-in-flight=1`.
@@ -48,6 +50,7 @@ impl Default for Options {
             identity_args: Vec::new(),
             project_args: Vec::new(),
             task_args: Vec::new(),
+            notification_args: Vec::new(),
             task_url: None,
             gateway_args: Vec::new(),
             redis_url: None,
@@ -127,6 +130,7 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     .args(Service::Identity, options.identity_args)
     .args(Service::Project, options.project_args)
     .args(Service::Task, options.task_args)
+    .args(Service::Notification, options.notification_args)
     .args(Service::Gateway, gateway_args);
     if let Some(redis_url) = options.redis_url {
         stack = stack.redis_url(redis_url);

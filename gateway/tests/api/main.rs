@@ -1,4 +1,4 @@
-//! End-to-end tests of the gateway: each test runs identity, project, task, audit and the gateway on free ports
+//! End-to-end tests of the gateway: each test runs identity, project, task, audit, notification and the gateway on free ports
 //! with fresh schemas and Redis prefix, and talks HTTP to the gateway.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -25,3 +25,4 @@ mod tasks;
 mod token_attacks;
 mod tokens;
 mod users;
+mod webhooks;

@@ -174,8 +174,8 @@ impl Wiring<'_> {
         // Each process is pointed at those of the set it calls.
         let calls: &[(Service, &str)] = match service {
             Service::Identity => &[],
-            Service::Project | Service::Notification => &[(Service::Identity, "--identity-url")],
-            Service::Task | Service::Audit => {
+            Service::Project => &[(Service::Identity, "--identity-url")],
+            Service::Task | Service::Audit | Service::Notification => {
                 &[(Service::Identity, "--identity-url"), (Service::Project, "--project-url")]
             }
             Service::Gateway => &[
@@ -209,6 +209,8 @@ impl Wiring<'_> {
             defaults.push(("--email-from", "Ordo <notifications@ordo.test>".to_owned()));
             defaults.push(("--email-window-secs", "1".to_owned()));
             defaults.push(("--reminder-poll-ms", "200".to_owned()));
+            // Webhook receivers of tests listen on loopback, and nowhere else.
+            defaults.push(("--webhook-allow-loopback", "true".to_owned()));
         }
 
         let args = command_line(service, defaults, extra);

@@ -2,7 +2,8 @@
 //! becomes an in-app notification for them (never for its actor, never for someone who lost access
 //! to the project), with the states of the bell (seen), of each item (read) and of the list
 //! (archived), and per-kind preferences; by email too, one mail per recipient and task within a
-//! window, sent once through SES; and assignees are reminded of a task due soon.
+//! window, sent once through SES; assignees are reminded of a task due soon; and a project's events
+//! are posted to its webhooks, signed, retried and logged.
 //!
 //! `main.rs` parses [`Config`] and calls [`serve`]; tests call [`serve`] with listeners on port 0.
 
@@ -14,25 +15,33 @@ pub mod infra;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
+use ordo_events::json::PayloadJson;
 use ordo_events::{BatchConfig, Consumer, ConsumerConfig, OutboxSignal, Subscription};
 use ordo_platform::aws::AwsSettings;
 use ordo_platform::config::Secret;
 use ordo_proto::notification::v1::notification_service_server::NotificationServiceServer;
+use ordo_proto::notification::v1::webhook_service_server::WebhookServiceServer;
 pub use ordo_service::Command;
 use ordo_service::{CancellationToken, IdentityAuth, Listeners, Server, UpstreamArgs};
 use sqlx::MySqlPool;
 use time::OffsetDateTime;
 
-use crate::app::{EmailSender, IngestSettings, LiveHub, NotificationService, SendPolicy};
+use crate::app::{
+    DispatchSettings, Dispatcher, EmailSender, IngestSettings, LiveHub, NotificationService, SendPolicy, WebhookService,
+};
+use crate::domain::webhook::Reach;
 use crate::infra::{
-    IdentitySessions, LiveWakeups, MySqlEmailStore, MySqlNotificationStore, NotificationHandler, SesMailer, SesSettings,
+    IdentitySessions, LiveWakeups, MySqlEmailStore, MySqlNotificationStore, MySqlWebhooks, NotificationHandler,
+    ProjectServiceRoles, SesMailer, SesSettings, WebhookHttp,
 };
 
 ordo_service::config! {
     /// Every setting of the notification service, from flags or `ORDO_*` environment variables.
     #[service(name = "notification", grpc_port = 50054, ops_port = 9104, queue = "notification.events", serve = serve)]
     pub struct Config {
-        /// How long a notification is kept, days; older ones are deleted in small batches.
+        /// How long a notification, and a webhook delivery with its attempts, is kept, days; older
+        /// ones are deleted in small batches.
         #[arg(long, env = "ORDO_NOTIFICATION_RETENTION_DAYS", default_value_t = 90,
               value_parser = clap::value_parser!(u16).range(1..))]
         pub retention_days: u16,
@@ -88,9 +97,37 @@ ordo_service::config! {
         #[arg(long, env = "ORDO_REMINDER_POLL_MS", default_value_t = 10_000,
               value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
         pub reminder_poll_ms: u64,
+        /// gRPC URL of the project service (who manages a project's webhooks).
+        #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
+        pub project_url: String,
+        /// Let webhooks reach loopback addresses (this host): for tests and a receiver beside the
+        /// service. Link-local addresses (cloud metadata) are never reached.
+        #[arg(long, env = "ORDO_WEBHOOK_ALLOW_LOOPBACK", default_value_t = false, action = clap::ArgAction::Set)]
+        pub webhook_allow_loopback: bool,
+        /// Let webhooks reach private networks (RFC 1918, unique local IPv6, shared address space):
+        /// for receivers inside the deployment's own network.
+        #[arg(long, env = "ORDO_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+        pub webhook_allow_private: bool,
+        /// How often each instance looks for webhook deliveries that are due (it looks at once when
+        /// its own consumer queued some), milliseconds.
+        #[arg(long, env = "ORDO_WEBHOOK_POLL_MS", default_value_t = 500,
+              value_parser = clap::value_parser!(u64).range(10..=60_000))]
+        pub webhook_poll_ms: u64,
+        /// What the waits between webhook attempts (about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) are
+        /// multiplied by; 1 in production, tests shorten them.
+        #[arg(long, env = "ORDO_WEBHOOK_RETRY_SCALE", default_value_t = 1.0, value_parser = retry_scale)]
+        pub webhook_retry_scale: f64,
         /// Identity and the timeout of calls to other services.
         #[command(flatten)]
         pub upstream: UpstreamArgs,
+    }
+}
+
+/// A factor of the webhook retry waits: from 0.0001 to 1.
+fn retry_scale(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(scale) if (0.0001..=1.0).contains(&scale) => Ok(scale),
+        _ => Err("a number from 0.0001 to 1".to_owned()),
     }
 }
 
@@ -145,6 +182,19 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         let sender = email_sender(&config, backends.pool.clone()).await?;
         server.spawn(move |shutdown| send_mail(sender, retention, shutdown));
     }
+    let reach = Reach { loopback: config.webhook_allow_loopback, private: config.webhook_allow_private };
+    let http = Arc::new(WebhookHttp::new(reach).context("build the webhook client")?);
+    let webhooks = Arc::new(MySqlWebhooks::new(backends.pool.clone()).with_notices(settings, signal.clone()));
+    let dispatch = DispatchSettings {
+        poll: Duration::from_millis(config.webhook_poll_ms),
+        retry_scale: config.webhook_retry_scale,
+        ..DispatchSettings::default()
+    };
+    let dispatcher = Dispatcher::new(webhooks.clone(), http.clone(), dispatch);
+    let sender = dispatcher.clone();
+    server.spawn(|shutdown| sender.run(shutdown));
+    let projects = ordo_platform::grpc::lazy_channel(&config.project_url, config.upstream.backend_timeout)
+        .context("invalid --project-url")?;
     let batch = BatchConfig { max_batch: config.ingest_batch, max_wait: Duration::from_millis(5) };
     let consumer_config = ConsumerConfig {
         // Room for the next batch to arrive while this one commits.
@@ -159,13 +209,17 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         backends.pool.clone(),
         consumer_config,
         batch,
-        NotificationHandler::new(signal, settings),
+        NotificationHandler::new(signal, settings)
+            .with_webhooks(PayloadJson::new().context("read the event descriptors")?, dispatcher),
     )?;
     server.spawn_consumer(consumer).await;
     let sweeper = service.clone();
-    server.spawn(|shutdown| sweep_expired(sweeper, retention, shutdown));
+    let webhook_service = WebhookService::new(webhooks, Arc::new(ProjectServiceRoles::new(projects)), http);
+    let webhook_sweeper = webhook_service.clone();
+    server.spawn(move |shutdown| sweep_expired(sweeper, webhook_sweeper, retention, shutdown));
 
     server.add_service(NotificationServiceServer::new(grpc::NotificationGrpc::new(service)));
+    server.add_service(WebhookServiceServer::new(grpc::WebhookGrpc::new(webhook_service)));
     identity.serve(server, listeners, &config.service, backends).await
 }
 
@@ -262,8 +316,14 @@ async fn remind(
     }
 }
 
-/// Deletes notifications past `retention` every [`RETENTION_SWEEP`] until shutdown.
-async fn sweep_expired(service: NotificationService, retention: time::Duration, shutdown: CancellationToken) {
+/// Deletes notifications, and webhook deliveries and attempts, past `retention` every
+/// [`RETENTION_SWEEP`] until shutdown.
+async fn sweep_expired(
+    service: NotificationService,
+    webhooks: WebhookService,
+    retention: time::Duration,
+    shutdown: CancellationToken,
+) {
     let mut every = tokio::time::interval(RETENTION_SWEEP);
     loop {
         tokio::select! {
@@ -274,6 +334,11 @@ async fn sweep_expired(service: NotificationService, retention: time::Duration, 
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "expired notifications deleted"),
             Err(error) => tracing::warn!(%error, "deleting expired notifications failed; retrying later"),
+        }
+        match webhooks.delete_expired(OffsetDateTime::now_utc(), retention, RETENTION_BATCH).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "expired webhook deliveries deleted"),
+            Err(error) => tracing::warn!(%error, "deleting expired webhook deliveries failed; retrying later"),
         }
     }
 }

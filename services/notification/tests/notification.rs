@@ -164,7 +164,7 @@ async fn a_kind_turned_off_in_the_app_stops_at_the_next_event_and_unknown_kinds_
     assert_eq!(prefs.in_app.get("task.commented"), Some(&false));
     assert_eq!(prefs.in_app.get("task.assigned"), Some(&true));
     assert_eq!(prefs.email.get("task.commented"), Some(&true), "the other channel keeps its setting");
-    assert_eq!(prefs.in_app.len(), 9);
+    assert_eq!(prefs.in_app.len(), 10);
 
     // Act: Ann assigns Bob a task and comments on it.
     let task = stack.task(&ann, &project, &[&bob]).await;

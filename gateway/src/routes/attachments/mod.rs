@@ -30,7 +30,7 @@ use crate::state::AppState;
 
 mod types;
 
-use self::types::{Attachment, AttachmentPage, ListAttachmentsParams, UploadForm};
+use self::types::{Attachment, AttachmentPage, UploadForm};
 
 /// What a multipart body may carry beyond the file itself (boundaries, part headers, a short field or
 /// two) before its declared length alone makes it too large: a file of exactly the limit must fit.
@@ -270,7 +270,7 @@ fn multipart_error(error: multer::Error, limit: u64) -> ApiError {
     tag = "tasks",
     operation_id = "list_attachments",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The task id."), ListAttachmentsParams),
+    params(("id" = String, Path, format = Uuid, description = "The task id."), pagination::PageParams),
     responses(
         (status = 200, description = "A page of attachments, oldest first (by `created_at`, then id).", body = AttachmentPage),
         (status = 404, description = "No such task, or the caller may not see its project.", body = Problem, content_type = "application/problem+json"),
@@ -281,7 +281,7 @@ async fn list_attachments(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    Query(params): Query<ListAttachmentsParams>,
+    Query(params): Query<pagination::PageParams>,
 ) -> Result<Json<AttachmentPage>, ApiError> {
     let task_id = task_id(id)?;
     let page = Some(pagination::page(params.limit.as_deref(), params.cursor.as_deref())?);

@@ -2,9 +2,9 @@
 //! with, translated from the task service's messages.
 
 use ordo_proto::task::v1 as pb;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::routes::representation::{malformed, timestamp};
@@ -17,17 +17,6 @@ pub(crate) struct UploadForm {
     /// (`application/octet-stream` when absent) are kept with it.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-}
-
-/// `GET /tasks/{id}/attachments` query parameters.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListAttachmentsParams {
-    /// The `next_cursor` of the previous page.
-    pub(super) cursor: Option<String>,
-    /// Page size, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 50)]
-    pub(super) limit: Option<String>,
 }
 
 /// A file attached to a task. Attachments never change, so they have no `version`.

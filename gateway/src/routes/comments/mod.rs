@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 mod types;
 
-use self::types::{Comment, CommentBody, CommentPage, ListCommentsParams};
+use self::types::{Comment, CommentBody, CommentPage};
 
 /// The routes of this area.
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -102,7 +102,7 @@ async fn add(
     tag = "tasks",
     operation_id = "list_comments",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The task id."), ListCommentsParams),
+    params(("id" = String, Path, format = Uuid, description = "The task id."), pagination::PageParams),
     responses(
         (status = 200, description = "A page of comments, oldest first (by `created_at`, then id).", body = CommentPage),
         (status = 404, description = "No such task, or the caller may not see its project.", body = Problem, content_type = "application/problem+json"),
@@ -113,7 +113,7 @@ async fn list_comments(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    Query(params): Query<ListCommentsParams>,
+    Query(params): Query<pagination::PageParams>,
 ) -> Result<Json<CommentPage>, ApiError> {
     let task_id = task_id(id)?;
     let page = Some(pagination::page(params.limit.as_deref(), params.cursor.as_deref())?);

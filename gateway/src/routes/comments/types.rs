@@ -5,7 +5,7 @@ use axum::http::HeaderValue;
 use ordo_proto::task::v1 as pb;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::routes::representation::{etag, malformed, timestamp};
@@ -17,17 +17,6 @@ pub(crate) struct CommentBody {
     /// 1 to 20,000 characters.
     #[schema(min_length = 1, max_length = 20000, example = "Looks good to me.")]
     pub(super) body: String,
-}
-
-/// `GET /tasks/{id}/comments` query parameters.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListCommentsParams {
-    /// The `next_cursor` of the previous page.
-    pub(super) cursor: Option<String>,
-    /// Page size, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 50)]
-    pub(super) limit: Option<String>,
 }
 
 /// A comment on a task.

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::extract::{BoundedMap, BoundedString};
 use crate::routes::representation::{non_empty, optional_timestamp, timestamp};
 
-/// Kinds one preferences update may name per channel; there are nine today, so this leaves room for
+/// Kinds one preferences update may name per channel; there are ten today, so this leaves room for
 /// kinds to come while a body stays small.
 const MAX_KINDS: usize = 32;
 
@@ -47,8 +47,9 @@ pub(crate) struct Notification {
     #[schema(format = Uuid, example = "0190b6a4-7c1e-7000-8000-0000000000f1")]
     pub(crate) id: String,
     /// What happened: `task.assigned`, `task.unassigned`, `task.status_changed`, `task.commented`,
-    /// `task.mentioned`, `task.updated` (title or due date), `task.due_soon`, `project.member_added` or
-    /// `project.role_changed`, and kinds to come.
+    /// `task.mentioned`, `task.updated` (title or due date), `task.due_soon`, `project.member_added`,
+    /// `project.role_changed` or `project.webhook_disabled` (the service turned off a webhook of a
+    /// project the caller manages), and kinds to come.
     #[schema(example = "task.assigned")]
     pub(crate) kind: String,
     /// A one-line summary.

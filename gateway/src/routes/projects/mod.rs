@@ -24,8 +24,8 @@ use crate::state::AppState;
 mod types;
 
 use self::types::{
-    AddMemberBody, CreateProjectBody, ListMembersParams, ListProjectsParams, Member, MemberPage, Project, ProjectPage,
-    UpdateMemberBody, UpdateProjectBody,
+    AddMemberBody, CreateProjectBody, ListProjectsParams, Member, MemberPage, Project, ProjectPage, UpdateMemberBody,
+    UpdateProjectBody,
 };
 
 /// The routes of this area.
@@ -366,7 +366,7 @@ async fn delete_project(
     tag = "projects",
     operation_id = "list_members",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The project id."), ListMembersParams),
+    params(("id" = String, Path, format = Uuid, description = "The project id."), pagination::PageParams),
     responses(
         (status = 200, description = "A page of members, by `added_at`, then user id.", body = MemberPage),
         (status = 404, description = "No such project, or the caller is not a member of it.", body = Problem, content_type = "application/problem+json"),
@@ -377,7 +377,7 @@ async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    Query(params): Query<ListMembersParams>,
+    Query(params): Query<pagination::PageParams>,
 ) -> Result<Json<MemberPage>, ApiError> {
     let project_id = project_id(id)?;
     let page = Some(pagination::page(params.limit.as_deref(), params.cursor.as_deref())?);

@@ -75,17 +75,6 @@ pub(crate) struct ListProjectsParams {
     pub(super) limit: Option<String>,
 }
 
-/// `GET /projects/{id}/members` query parameters.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListMembersParams {
-    /// The `next_cursor` of the previous page.
-    pub(super) cursor: Option<String>,
-    /// Page size, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 50)]
-    pub(super) limit: Option<String>,
-}
-
 /// A role in a project, strongest first. Each role may do what the weaker ones may, and more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

@@ -23,3 +23,21 @@ pub(crate) fn encode(cursor: &NotificationCursor) -> String {
 pub(crate) fn decode(cursor: &str) -> Result<Option<NotificationCursor>> {
     ordo_page::decode(cursor, MAX_CURSOR_LEN).map_err(|_| AppError::BadRequest("invalid cursor".into()))
 }
+
+/// Where a page of webhooks or of a webhook's log resumes: the id of the previous page's last item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeyCursor {
+    /// The id of the last item of the previous page.
+    pub(crate) last: Uuid,
+}
+
+pub(crate) fn encode_key(last: Uuid) -> String {
+    ordo_page::encode(&KeyCursor { last })
+}
+
+/// `None` for the first page (an empty cursor).
+pub(crate) fn decode_key(cursor: &str) -> Result<Option<Uuid>> {
+    ordo_page::decode::<KeyCursor>(cursor, MAX_CURSOR_LEN)
+        .map(|c| c.map(|c| c.last))
+        .map_err(|_| AppError::BadRequest("invalid cursor".into()))
+}

@@ -57,6 +57,8 @@ pub enum Fact {
         user_id: Uuid,
         /// A member now.
         member: bool,
+        /// An owner or admin now.
+        manages: bool,
     },
     /// A project was deleted with its memberships.
     ProjectGone {
@@ -174,8 +176,8 @@ async fn record_facts(tx: &mut dyn IngestTx, delivery: &Delivery) -> Result<()> 
         match fact {
             Fact::User { user_id, email, display_name } => tx.upsert_user(*user_id, email, display_name).await?,
             Fact::UserDisabled { user_id, disabled } => tx.set_user_disabled(*user_id, *disabled, as_of).await?,
-            Fact::Member { project_id, user_id, member } => {
-                tx.set_member(*project_id, *user_id, *member, as_of).await?
+            Fact::Member { project_id, user_id, member, manages } => {
+                tx.set_member(*project_id, *user_id, *member, *manages, as_of).await?
             }
             Fact::ProjectGone { project_id } => tx.project_gone(*project_id, as_of).await?,
         }
@@ -303,4 +305,27 @@ pub async fn fire_reminders(
     let stored = notify(tx, pending, now, settings).await?;
     announce(tx, &stored).await?;
     Ok(due.len())
+}
+
+/// Tells the owners and admins of `project_id` that the service turned its webhook to `url` off
+/// (`gone`: it answered 410; else it failed for days), in `tx`, which turns it off; the
+/// notifications stored.
+///
+/// # Errors
+///
+/// What the store answers.
+pub async fn webhook_disabled(
+    tx: &mut dyn IngestTx,
+    project_id: Uuid,
+    url: &str,
+    gone: bool,
+    now: OffsetDateTime,
+    settings: IngestSettings,
+) -> Result<usize> {
+    let managers = tx.managers(project_id).await?;
+    let event = Event::WebhookDisabled { project_id, url: url.to_owned(), gone, managers };
+    let pending = vec![Pending { drafts: drafts(&event, None, &[]), actor: None, event_id: Uuid::now_v7() }];
+    let stored = notify(tx, pending, now, settings).await?;
+    announce(tx, &stored).await?;
+    Ok(stored.len())
 }

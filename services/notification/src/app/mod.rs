@@ -4,16 +4,21 @@
 //! [`ports`] only; `infra` implements them with MySQL and SES.
 
 mod cursor;
+mod dispatch;
 mod email;
 mod ingest;
 mod live;
 pub mod ports;
 mod service;
 mod stream;
+pub mod webhook_ports;
+mod webhooks;
 
+pub use dispatch::{DispatchSettings, Dispatcher};
 pub use email::{EmailSender, SendPolicy};
-pub use ingest::{Delivery, Fact, IngestSettings, fire_reminders, ingest};
+pub use ingest::{Delivery, Fact, IngestSettings, fire_reminders, ingest, webhook_disabled};
 pub use live::{LiveHub, Wakeups};
 pub use ordo_error::{Error as AppError, Result};
 pub use service::{MAX_PREFERENCE_ENTRIES, NotificationPage, NotificationService};
 pub use stream::StreamItem;
+pub use webhooks::{Manager, NewWebhook, Page, WebhookService, WebhookUpdate};

@@ -103,11 +103,20 @@ pub trait IngestTx: Send {
     /// Records whether an account is disabled, as of `as_of` (an older fact changes nothing).
     async fn set_user_disabled(&mut self, user_id: Uuid, disabled: bool, as_of: OffsetDateTime) -> Result<()>;
     /// Records that `user_id` is (or is no longer) a member of `project_id`, as of `as_of`.
-    async fn set_member(&mut self, project_id: Uuid, user_id: Uuid, member: bool, as_of: OffsetDateTime) -> Result<()>;
+    async fn set_member(
+        &mut self,
+        project_id: Uuid,
+        user_id: Uuid,
+        member: bool,
+        manages: bool,
+        as_of: OffsetDateTime,
+    ) -> Result<()>;
     /// Records that every member of `project_id` lost it.
     async fn project_gone(&mut self, project_id: Uuid, as_of: OffsetDateTime) -> Result<()>;
     /// The known members of `project_id` with their names.
     async fn members(&mut self, project_id: Uuid) -> Result<Vec<Member>>;
+    /// The owners and admins of `project_id` whose accounts are enabled, as far as known.
+    async fn managers(&mut self, project_id: Uuid) -> Result<Vec<Uuid>>;
     /// Those of the `(project, user)` pairs whose user is known to have no access to the project:
     /// removed from it, or disabled.
     async fn without_access(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<HashSet<(Uuid, Uuid)>>;

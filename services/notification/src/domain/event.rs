@@ -117,6 +117,17 @@ pub enum Event {
         /// The role after.
         new_role: String,
     },
+    /// The service turned a webhook off (no event of another context).
+    WebhookDisabled {
+        /// Its project.
+        project_id: Uuid,
+        /// Where it was sent.
+        url: String,
+        /// Why: it answered `410 Gone`, or it failed for days.
+        gone: bool,
+        /// The project's owners and admins.
+        managers: Vec<Uuid>,
+    },
 }
 
 impl Event {
@@ -130,6 +141,7 @@ impl Event {
             | Event::TaskCommented { task, .. }
             | Event::TaskDueSoon { task, .. } => task.project_id,
             Event::MemberAdded { project, .. } | Event::MemberRoleChanged { project, .. } => project.id,
+            Event::WebhookDisabled { project_id, .. } => *project_id,
         }
     }
 }

@@ -23,11 +23,13 @@ pub enum Kind {
     ProjectMemberAdded,
     /// The user's role in a project changed.
     ProjectRoleChanged,
+    /// The service turned off a webhook of a project the user manages.
+    ProjectWebhookDisabled,
 }
 
 impl Kind {
     /// Every kind, in the order preferences list them.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::TaskAssigned,
         Kind::TaskUnassigned,
         Kind::TaskStatusChanged,
@@ -37,6 +39,7 @@ impl Kind {
         Kind::TaskDueSoon,
         Kind::ProjectMemberAdded,
         Kind::ProjectRoleChanged,
+        Kind::ProjectWebhookDisabled,
     ];
 
     /// The API's name of the kind.
@@ -51,6 +54,7 @@ impl Kind {
             Kind::TaskDueSoon => "task.due_soon",
             Kind::ProjectMemberAdded => "project.member_added",
             Kind::ProjectRoleChanged => "project.role_changed",
+            Kind::ProjectWebhookDisabled => "project.webhook_disabled",
         }
     }
 

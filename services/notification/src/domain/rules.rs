@@ -46,7 +46,7 @@ pub fn drafts(event: &Event, actor: Option<Uuid>, members: &[Member]) -> Vec<Dra
             | Event::TaskUpdated { task, .. }
             | Event::TaskCommented { task, .. }
             | Event::TaskDueSoon { task, .. } => (Some(task.id), Some(task.key.clone())),
-            Event::MemberAdded { .. } | Event::MemberRoleChanged { .. } => (None, None),
+            Event::MemberAdded { .. } | Event::MemberRoleChanged { .. } | Event::WebhookDisabled { .. } => (None, None),
         };
         out.push(Draft {
             recipient,
@@ -113,6 +113,13 @@ pub fn drafts(event: &Event, actor: Option<Uuid>, members: &[Member]) -> Vec<Dra
             let body =
                 format!("Your role in {} ({}) changed from {old_role} to {new_role}.", project.name, project.key);
             push(*user_id, Kind::ProjectRoleChanged, title, body);
+        }
+        Event::WebhookDisabled { url, gone, managers, .. } => {
+            let why = if *gone { "answered 410 Gone" } else { "failed for 5 days without a success" };
+            let body = format!("{url} {why}; nothing is sent to it until it is turned on again.");
+            for manager in managers {
+                push(*manager, Kind::ProjectWebhookDisabled, "A webhook was turned off".to_owned(), body.clone());
+            }
         }
     }
     out
@@ -271,6 +278,23 @@ mod tests {
         assert_eq!(recipients(&out), [(ALICE, Kind::TaskDueSoon), (BOB, Kind::TaskDueSoon)]);
         assert_eq!(out[0].title, "ORD-7 is due Dec 5, 14:00 UTC");
         assert_eq!(out[0].body, "Fix login");
+    }
+
+    #[test]
+    fn every_manager_hears_that_a_webhook_was_turned_off() {
+        let project_id = Uuid::from_u128(60);
+        let url = "https://hooks.example.com/ordo".to_owned();
+        let gone = Event::WebhookDisabled { project_id, url: url.clone(), gone: true, managers: vec![ALICE, BOB] };
+        let failing = Event::WebhookDisabled { project_id, url, gone: false, managers: vec![ALICE] };
+
+        let gone = drafts(&gone, None, &[]);
+        let failing = drafts(&failing, None, &[]);
+
+        assert_eq!(recipients(&gone), [(ALICE, Kind::ProjectWebhookDisabled), (BOB, Kind::ProjectWebhookDisabled)]);
+        assert_eq!((gone[0].project_id, gone[0].task_id), (project_id, None));
+        assert_eq!(gone[0].title, "A webhook was turned off");
+        assert!(gone[0].body.starts_with("https://hooks.example.com/ordo answered 410 Gone;"));
+        assert!(failing[0].body.contains("failed for 5 days without a success"));
     }
 
     #[test]

@@ -1,5 +1,4 @@
-//! The tonic server of `ordo.notification.v1.NotificationService`: translates protobuf to use-case
-//! calls and use-case errors to `tonic::Status`, nothing more. Every call acts for its caller.
+//! The tonic server of `ordo.notification.v1.NotificationService`. Every call acts for its caller.
 
 use std::collections::HashMap;
 

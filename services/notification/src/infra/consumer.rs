@@ -3,6 +3,7 @@
 //! dropped by the consumer's receipt before it reaches here).
 
 use async_trait::async_trait;
+use ordo_events::json::PayloadJson;
 use ordo_events::{BatchEventHandler, EventHandler, HandlerError, OutboxSignal};
 use ordo_proto::events::v1::Envelope;
 use sqlx::MySqlConnection;
@@ -10,20 +11,37 @@ use time::OffsetDateTime;
 
 use super::envelope::delivery;
 use super::ingest::MySqlIngest;
-use crate::app::{AppError, IngestSettings, ingest};
+use super::webhook_enqueue::enqueue;
+use crate::app::{AppError, Dispatcher, IngestSettings, ingest};
 
-/// Turns events into notifications.
+/// Turns events into notifications, and queues them for the project's webhooks.
 #[derive(Debug, Clone)]
 pub struct NotificationHandler {
     signal: OutboxSignal,
     settings: IngestSettings,
+    webhooks: Option<Webhooks>,
+}
+
+/// What queues events for webhooks.
+#[derive(Debug, Clone)]
+struct Webhooks {
+    payloads: PayloadJson,
+    dispatcher: Dispatcher,
 }
 
 impl NotificationHandler {
     /// A handler that ingests with `settings` and wakes the relay through `signal` once its
     /// notifications (and their `notification.created` wake-up) have committed.
     pub fn new(signal: OutboxSignal, settings: IngestSettings) -> Self {
-        Self { signal, settings }
+        Self { signal, settings, webhooks: None }
+    }
+
+    /// The handler also queues each project event for the project's webhooks that want it,
+    /// reading payloads with `payloads`, and wakes `dispatcher` once they have committed.
+    #[must_use]
+    pub fn with_webhooks(mut self, payloads: PayloadJson, dispatcher: Dispatcher) -> Self {
+        self.webhooks = Some(Webhooks { payloads, dispatcher });
+        self
     }
 }
 
@@ -62,6 +80,12 @@ impl BatchEventHandler for NotificationHandler {
         if stored > 0 {
             tracing::debug!(events = envelopes.len(), notifications = stored, "notified");
         }
+        if let Some(webhooks) = &self.webhooks {
+            let queued = enqueue(conn, &webhooks.payloads, envelopes, now).await.map_err(handler_error)?;
+            if queued > 0 {
+                tracing::debug!(events = envelopes.len(), deliveries = queued, "queued for webhooks");
+            }
+        }
         Ok(())
     }
 
@@ -69,5 +93,8 @@ impl BatchEventHandler for NotificationHandler {
         // Whether or not these events stored anything: one spare poll of the relay is cheaper than
         // remembering which did.
         self.signal.notify();
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.dispatcher.wake();
+        }
     }
 }

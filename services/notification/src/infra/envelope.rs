@@ -10,23 +10,9 @@ use crate::app::{Delivery, Fact};
 use crate::domain::reminder::{MAX_ASSIGNEES, TaskDue, is_open};
 use crate::domain::{Event, ProjectRef, TaskRef};
 
-/// The routing keys the notification service consumes.
-pub const BINDINGS: &[&str] = &[
-    "identity.user_registered",
-    "identity.user_disabled",
-    "project.created",
-    "project.deleted",
-    "project.member_added",
-    "project.member_role_changed",
-    "project.member_removed",
-    "task.created",
-    "task.deleted",
-    "task.assigned",
-    "task.unassigned",
-    "task.status_changed",
-    "task.updated",
-    "task.comment_added",
-];
+/// The routing keys the notification service consumes: the identity events its directory keeps,
+/// and every event of projects and tasks (some notify people; any may go to a project's webhooks).
+pub const BINDINGS: &[&str] = &["identity.user_registered", "identity.user_disabled", "project.#", "task.#"];
 
 /// What `envelope` tells and may notify of.
 ///
@@ -52,7 +38,8 @@ pub fn delivery(envelope: &Envelope) -> Result<Delivery, HandlerError> {
         Some(Payload::ProjectCreated(e)) => {
             // The creator is its first owner; no member_added event says so.
             let project_id = uuid_field("project_id", &e.project_id)?;
-            facts.push(Fact::Member { project_id, user_id: uuid_field("created_by", &e.created_by)?, member: true });
+            let user_id = uuid_field("created_by", &e.created_by)?;
+            facts.push(Fact::Member { project_id, user_id, member: true, manages: true });
             None
         }
         Some(Payload::ProjectDeleted(e)) => {
@@ -66,22 +53,28 @@ pub fn delivery(envelope: &Envelope) -> Result<Delivery, HandlerError> {
                 name: e.project_name.clone(),
             };
             let user_id = uuid_field("user_id", &e.user_id)?;
-            facts.push(Fact::Member { project_id: project.id, user_id, member: true });
+            facts.push(Fact::Member { project_id: project.id, user_id, member: true, manages: manages(&e.role) });
             Some(Event::MemberAdded { project, user_id, role: e.role.clone() })
         }
-        Some(Payload::ProjectMemberRoleChanged(e)) => Some(Event::MemberRoleChanged {
-            project: ProjectRef {
+        Some(Payload::ProjectMemberRoleChanged(e)) => {
+            let project = ProjectRef {
                 id: uuid_field("project_id", &e.project_id)?,
                 key: e.project_key.clone(),
                 name: e.project_name.clone(),
-            },
-            user_id: uuid_field("user_id", &e.user_id)?,
-            old_role: e.old_role.clone(),
-            new_role: e.new_role.clone(),
-        }),
+            };
+            let user_id = uuid_field("user_id", &e.user_id)?;
+            facts.push(Fact::Member { project_id: project.id, user_id, member: true, manages: manages(&e.new_role) });
+            Some(Event::MemberRoleChanged {
+                project,
+                user_id,
+                old_role: e.old_role.clone(),
+                new_role: e.new_role.clone(),
+            })
+        }
         Some(Payload::ProjectMemberRemoved(e)) => {
             let project_id = uuid_field("project_id", &e.project_id)?;
-            facts.push(Fact::Member { project_id, user_id: uuid_field("user_id", &e.user_id)?, member: false });
+            let user_id = uuid_field("user_id", &e.user_id)?;
+            facts.push(Fact::Member { project_id, user_id, member: false, manages: false });
             None
         }
         Some(Payload::TaskAssigned(e)) => Some(Event::TaskAssigned {
@@ -128,6 +121,11 @@ pub fn delivery(envelope: &Envelope) -> Result<Delivery, HandlerError> {
     };
     let task = snapshot.map(task_due).transpose()?;
     Ok(Delivery { event_id, actor, occurred_at: occurred_at(envelope)?, facts, event, task, deleted_tasks })
+}
+
+/// Whether a member with `role` manages the project (owners and admins manage its webhooks).
+fn manages(role: &str) -> bool {
+    matches!(role, "owner" | "admin")
 }
 
 /// The task of `snapshot` as reminders read it.

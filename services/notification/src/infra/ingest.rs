@@ -69,15 +69,25 @@ impl IngestTx for MySqlIngest<'_> {
         Ok(())
     }
 
-    async fn set_member(&mut self, project_id: Uuid, user_id: Uuid, member: bool, as_of: OffsetDateTime) -> Result<()> {
+    async fn set_member(
+        &mut self,
+        project_id: Uuid,
+        user_id: Uuid,
+        member: bool,
+        manages: bool,
+        as_of: OffsetDateTime,
+    ) -> Result<()> {
+        // Assignments run left to right: every one is decided on the old `as_of`, assigned last.
         sqlx::query!(
-            "INSERT INTO directory_member (project_id, user_id, member, as_of) VALUES (?, ?, ?, ?)
+            "INSERT INTO directory_member (project_id, user_id, member, manages, as_of) VALUES (?, ?, ?, ?, ?)
              ON DUPLICATE KEY UPDATE
                member = IF(as_of <= VALUES(as_of), VALUES(member), member),
+               manages = IF(as_of <= VALUES(as_of), VALUES(manages), manages),
                as_of = IF(as_of <= VALUES(as_of), VALUES(as_of), as_of)",
             project_id,
             user_id,
             member,
+            member && manages,
             utc(as_of),
         )
         .execute(&mut *self.conn)
@@ -97,6 +107,18 @@ impl IngestTx for MySqlIngest<'_> {
         .await
         .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn managers(&mut self, project_id: Uuid) -> Result<Vec<Uuid>> {
+        sqlx::query_scalar!(
+            "SELECT m.user_id FROM directory_member m
+             JOIN directory_user u ON u.user_id = m.user_id
+             WHERE m.project_id = ? AND m.member AND m.manages AND NOT u.disabled",
+            project_id,
+        )
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(db_error)
     }
 
     async fn members(&mut self, project_id: Uuid) -> Result<Vec<Member>> {

@@ -5,34 +5,22 @@
 //! at every connection, so a name that turns to a private address after the endpoint was checked
 //! (DNS rebinding) is refused too; an address written in the URL is checked before sending.
 
-use std::error::Error as StdError;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 use reqwest::redirect::Policy;
 
-use crate::domain::webhook::{Answer, DELIVERY_TIMEOUT, Reach, Target};
+use super::outbound::{GuardedResolver, excerpt, retry_after};
+use crate::app::webhook_ports::{AddressCheck, WebhookSend};
+use crate::domain::webhook::{Answer, Attempt, DELIVERY_TIMEOUT, Reach, Target, TargetError};
 
 /// The most bytes of an answer's body kept for the delivery log.
 pub const EXCERPT_BYTES: usize = 1024;
 
 /// Idle connections kept per receiver host (deliveries to one endpoint reuse them).
 const IDLE_PER_HOST: usize = 4;
-
-/// How one attempt went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    /// The answer, as the retry rules read it.
-    pub answer: Answer,
-    /// From sending the request to the answer's head (or to the failure).
-    pub latency: Duration,
-    /// The start of the answer's body (UTF-8, lossy), or what went wrong when there was no answer.
-    pub excerpt: String,
-}
 
 /// Sends webhook deliveries.
 #[derive(Debug, Clone)]
@@ -63,7 +51,7 @@ impl WebhookHttp {
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_max_idle_per_host(IDLE_PER_HOST)
-            .dns_resolver(Arc::new(GuardedResolver { reach }))
+            .dns_resolver(Arc::new(GuardedResolver::new(reach, "webhooks")))
             .build()?;
         Ok(Self { client, reach })
     }
@@ -102,20 +90,9 @@ impl WebhookHttp {
         let code = response.status().as_u16();
         let retry_after =
             response.headers().get(RETRY_AFTER).and_then(|value| value.to_str().ok()).and_then(retry_after);
-        let excerpt = excerpt(response).await;
+        let excerpt = excerpt(response, EXCERPT_BYTES).await;
         Attempt { answer: Answer::Status { code, retry_after }, latency, excerpt }
     }
-}
-
-/// A `Retry-After` value (RFC 9110): seconds, or the HTTP date to wait until (a date past is no
-/// wait). Anything else is ignored.
-fn retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let until = httpdate::parse_http_date(value).ok()?;
-    Some(until.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
 /// An attempt that reached no receiver.
@@ -123,48 +100,35 @@ fn unreachable(started: Instant, why: String) -> Attempt {
     Attempt { answer: Answer::Unreachable, latency: started.elapsed(), excerpt: why }
 }
 
-/// The first [`EXCERPT_BYTES`] of the body; the rest is never read (the connection is dropped
-/// rather than reused when more was sent).
-async fn excerpt(mut response: reqwest::Response) -> String {
-    let mut kept = Vec::new();
-    while kept.len() < EXCERPT_BYTES {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = EXCERPT_BYTES - kept.len();
-                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            }
-            Ok(None) | Err(_) => break,
-        }
+#[async_trait::async_trait]
+impl WebhookSend for WebhookHttp {
+    async fn send(&self, target: &Target, headers: &[(&'static str, String)], body: Bytes) -> Attempt {
+        WebhookHttp::send(self, target, headers, body).await
     }
-    String::from_utf8_lossy(&kept).into_owned()
 }
 
-/// Resolves names with the system's resolver and refuses a name when any of its addresses is one
-/// `reach` does not allow (a receiver that answers at a public and a private address is refused
-/// rather than half trusted).
-#[derive(Debug)]
-struct GuardedResolver {
-    reach: Reach,
-}
-
-/// A name refused by [`GuardedResolver`].
-#[derive(Debug, thiserror::Error)]
-#[error("{name} resolves to {ip}, which webhooks may not reach")]
-struct Refused {
-    name: String,
-    ip: std::net::IpAddr,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let reach = self.reach;
-        let name = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            if let Some(refused) = addrs.iter().find(|addr| !reach.allows(addr.ip())) {
-                return Err(Box::new(Refused { ip: refused.ip(), name }) as Box<dyn StdError + Send + Sync>);
+#[async_trait::async_trait]
+impl AddressCheck for WebhookHttp {
+    /// The address written in the URL, or every address its name resolves to now, within the
+    /// delivery timeout. A name that does not resolve yet is taken: each delivery resolves it again
+    /// and is refused then if it points where webhooks may not go.
+    async fn check(&self, target: &Target) -> Result<(), TargetError> {
+        target.check(self.reach)?;
+        if target.ip().is_some() {
+            return Ok(());
+        }
+        let Some(host) = target.url().host_str() else { return Err(TargetError::Invalid) };
+        let lookup = tokio::time::timeout(DELIVERY_TIMEOUT, tokio::net::lookup_host((host, 0))).await;
+        match lookup {
+            Ok(Ok(addrs)) => {
+                for addr in addrs {
+                    if !self.reach.allows(addr.ip()) {
+                        return Err(TargetError::Unreachable);
+                    }
+                }
+                Ok(())
             }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
-        })
+            Ok(Err(_)) | Err(_) => Ok(()),
+        }
     }
 }

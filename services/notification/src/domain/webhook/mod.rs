@@ -6,9 +6,14 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+mod endpoint;
 mod signing;
 mod target;
 
+pub use endpoint::{
+    DescriptionError, DisableReason, MAX_DESCRIPTION_CHARS, MAX_ENDPOINTS_PER_PROJECT, MAX_RATE_LIMIT,
+    ORDER_HOLD_ATTEMPTS, Outcome, description, disable_reason,
+};
 pub use signing::{SECRET_BYTES, Secret, SecretError, SignError, Signing};
 pub use target::{Target, TargetError};
 
@@ -217,6 +222,17 @@ pub enum Answer {
     Timeout,
     /// No connection, a refused address, a broken response.
     Unreachable,
+}
+
+/// How one attempt went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The answer, as the retry rules read it.
+    pub answer: Answer,
+    /// From sending the request to the answer's head (or to the failure).
+    pub latency: Duration,
+    /// The start of the answer's body (UTF-8, lossy), or what went wrong when there was no answer.
+    pub excerpt: String,
 }
 
 /// What follows an attempt.
