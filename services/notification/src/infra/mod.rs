@@ -14,6 +14,7 @@ pub mod reminders;
 pub mod render;
 pub mod ses;
 pub mod sessions;
+pub mod web_push;
 pub mod webhook_enqueue;
 pub mod webhook_http;
 mod webhook_roles;

@@ -1,0 +1,467 @@
+//! Web Push messages to a push service on loopback (the only address tests send to) that does what a
+//! real one and the browser behind it do: it checks each request's VAPID signature and decrypts its
+//! payload with the subscription's keys. What arrives, how the push service's answers read, and
+//! what is never sent (an address the deployment does not allow, a payload too large, a bad
+//! subscription).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ece::EcKeyComponents;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use ordo_notification::domain::webhook::Reach;
+use ordo_notification::infra::web_push::{
+    MAX_ENDPOINT_LEN, MAX_PAYLOAD_BYTES, PushOutcome, Subscription, SubscriptionError, Urgency, VapidKey,
+    VapidKeyError, WebPush,
+};
+
+const SUBJECT: &str = "mailto:push@ordo.example";
+
+/// The VAPID test key of the `web-push` crate and the public key it derives (its own test vector).
+const KNOWN_PRIVATE: &str = "IQ9Ur0ykXoHS9gzfYX0aBjy9lvdrjx_PFUXmie9YRcY";
+const KNOWN_PUBLIC: &str = "BMjQIp55pdbU8pfCBKyXcZjlmER_mXt5LqNrN1hrXbdBS5EnhIbMu3Au-RV53iIpztzNXkGI56BFB1udQ8Bq_H4";
+
+/// The claims of a VAPID token this test reads.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Claims {
+    aud: String,
+    sub: String,
+    exp: u64,
+}
+
+/// One request the push service took: its path and headers, the VAPID claims and key it verified,
+/// and the payload it decrypted.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    vapid_key: String,
+    claims: Claims,
+    plaintext: Vec<u8>,
+}
+
+/// A browser's subscription keys: what it gives the application server, and the private key and
+/// secret it decrypts with.
+struct Browser {
+    keys: EcKeyComponents,
+    auth: [u8; 16],
+}
+
+impl Browser {
+    fn new() -> Self {
+        let (keys, auth) = ece::generate_keypair_and_auth_secret().unwrap();
+        Self { keys: keys.raw_components().unwrap(), auth }
+    }
+
+    fn subscription(&self, endpoint: &str) -> Subscription {
+        Subscription {
+            endpoint: endpoint.to_owned(),
+            p256dh: URL_SAFE_NO_PAD.encode(self.keys.public_key()),
+            auth: URL_SAFE_NO_PAD.encode(self.auth),
+        }
+    }
+}
+
+/// A push service on a free loopback port for one browser.
+struct PushService {
+    origin: String,
+    browser: Browser,
+    received: Mutex<Vec<Received>>,
+}
+
+impl PushService {
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+}
+
+/// Starts a push service on loopback. Each `POST` must carry a VAPID signature for its origin and
+/// [`SUBJECT`] (else 401) and a payload the browser decrypts (else 400); it is then recorded and
+/// answered by its path: `/push/gone` 410, `/push/unknown` 404, `/push/busy` 429 with
+/// `Retry-After: 120`, `/push/broken` 500, `/push/bad` 400 with a reason, `/push/moved` a redirect,
+/// `/push/slow` 201 after two seconds, anything else 201.
+async fn push_service() -> Arc<PushService> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let service = Arc::new(PushService { origin, browser: Browser::new(), received: Mutex::default() });
+    let app = Router::new().fallback(answer).with_state(service.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    service
+}
+
+async fn answer(State(service): State<Arc<PushService>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let (claims, vapid_key) = match verify_vapid(&headers, &service.origin) {
+        Ok(verified) => verified,
+        Err(why) => return (StatusCode::UNAUTHORIZED, format!("vapid: {why}")).into_response(),
+    };
+    let plaintext = match ece::decrypt(&service.browser.keys, &service.browser.auth, &body) {
+        Ok(plaintext) => plaintext,
+        Err(why) => return (StatusCode::BAD_REQUEST, format!("decrypt: {why}")).into_response(),
+    };
+    let path = uri.path().to_owned();
+    service.received.lock().unwrap().push(Received { path: path.clone(), headers, vapid_key, claims, plaintext });
+    match path.as_str() {
+        "/push/gone" => StatusCode::GONE.into_response(),
+        "/push/unknown" => StatusCode::NOT_FOUND.into_response(),
+        "/push/busy" => (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "120")]).into_response(),
+        "/push/broken" => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        "/push/bad" => (StatusCode::BAD_REQUEST, format!("{{\"reason\":\"{}\"}}", "x".repeat(10_000))).into_response(),
+        "/push/moved" => (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, "/push/elsewhere")]).into_response(),
+        "/push/slow" => {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            StatusCode::CREATED.into_response()
+        }
+        _ => (StatusCode::CREATED, [(header::LOCATION, "/messages/1")]).into_response(),
+    }
+}
+
+/// Checks `Authorization: vapid t=<jwt>, k=<key>` as a push service does (RFC 8292): the ES256
+/// token verifies with `k`, its audience is this push service's origin, its subject is [`SUBJECT`],
+/// and it expires within 24 hours. The claims and `k`.
+fn verify_vapid(headers: &HeaderMap, origin: &str) -> Result<(Claims, String), String> {
+    let value = headers.get(header::AUTHORIZATION).ok_or("no Authorization")?.to_str().map_err(|e| e.to_string())?;
+    let params = value.strip_prefix("vapid ").ok_or("not the vapid scheme")?;
+    let param = |name: &str| {
+        params.split(',').map(str::trim).find_map(|p| p.strip_prefix(name)?.strip_prefix('=')).map(str::to_owned)
+    };
+    let (token, key) = (param("t").ok_or("no t")?, param("k").ok_or("no k")?);
+    let point = URL_SAFE_NO_PAD.decode(&key).map_err(|e| e.to_string())?;
+    if point.len() != 65 || point[0] != 0x04 {
+        return Err("k is not an uncompressed P-256 point".to_owned());
+    }
+    let decoding =
+        DecodingKey::from_ec_components(&URL_SAFE_NO_PAD.encode(&point[1..33]), &URL_SAFE_NO_PAD.encode(&point[33..]))
+            .map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_audience(&[origin]);
+    validation.set_required_spec_claims(&["exp", "aud", "sub"]);
+    validation.sub = Some(SUBJECT.to_owned());
+    let claims = jsonwebtoken::decode::<Claims>(&token, &decoding, &validation).map_err(|e| e.to_string())?.claims;
+    if claims.exp > now() + 24 * 3600 {
+        return Err(format!("exp {} is more than 24 h ahead", claims.exp));
+    }
+    Ok((claims, key))
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A fresh VAPID key: the raw private scalar of a new P-256 key, 32 bytes in base64url.
+fn vapid_key() -> VapidKey {
+    let (keys, _) = ece::generate_keypair_and_auth_secret().unwrap();
+    let scalar = keys.raw_components().unwrap().private_key().to_vec();
+    let mut raw = [0u8; 32];
+    raw[32 - scalar.len()..].copy_from_slice(&scalar);
+    VapidKey::new(&URL_SAFE_NO_PAD.encode(raw), SUBJECT).unwrap()
+}
+
+fn loopback() -> Reach {
+    Reach { loopback: true, private: false }
+}
+
+fn sender(reach: Reach) -> WebPush {
+    WebPush::new(vapid_key(), reach, Duration::from_secs(5)).unwrap()
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Sends `hi` to the subscription of `service`'s browser at `path`.
+async fn hi(push: &WebPush, service: &PushService, path: &str) -> PushOutcome {
+    push.send(&service.browser.subscription(&service.endpoint(path)), b"hi", HOUR, Urgency::Normal).await
+}
+
+#[tokio::test]
+async fn a_message_arrives_signed_with_vapid_and_decrypts_to_the_payload() {
+    // Arrange: a push service for one browser's subscription, and a sender with a fresh key.
+    let service = push_service().await;
+    let push = sender(loopback());
+    let subscription = service.browser.subscription(&service.endpoint("/push/ok"));
+    let payload = br#"{"title":"Ann assigned you a task","url":"/tasks/42"}"#;
+
+    // Act: send it to be kept an hour, urgently.
+    let outcome = push.send(&subscription, payload, HOUR, Urgency::High).await;
+
+    // Assert: delivered; the push service verified the VAPID token (audience, subject, expiry) with
+    // the sender's public key and decrypted the payload; TTL, urgency and encoding are set.
+    assert_eq!(outcome, PushOutcome::Delivered);
+    let received = service.received();
+    let [message] = received.as_slice() else { panic!("one message, not {}", received.len()) };
+    assert_eq!(message.plaintext, payload);
+    assert_eq!(message.vapid_key, push.key().public_key());
+    assert_eq!((message.claims.aud.as_str(), message.claims.sub.as_str()), (service.origin.as_str(), SUBJECT));
+    assert!(message.claims.exp > now(), "the token has not expired");
+    assert_eq!(message.headers["ttl"], "3600");
+    assert_eq!(message.headers["urgency"], "high");
+    assert_eq!(message.headers["content-encoding"], "aes128gcm");
+    assert_eq!(message.headers["content-type"], "application/octet-stream");
+    assert!(message.headers["user-agent"].to_str().unwrap().starts_with("Ordo-WebPush/"));
+}
+
+#[tokio::test]
+async fn a_payload_of_the_largest_size_arrives_and_a_larger_one_is_refused_without_sending() {
+    // Arrange
+    let service = push_service().await;
+    let push = sender(loopback());
+    let subscription = service.browser.subscription(&service.endpoint("/push/ok"));
+    let largest = vec![b'a'; MAX_PAYLOAD_BYTES];
+    let larger = vec![b'a'; MAX_PAYLOAD_BYTES + 1];
+
+    // Act
+    let sent = push.send(&subscription, &largest, HOUR, Urgency::Normal).await;
+    let refused = push.send(&subscription, &larger, HOUR, Urgency::Normal).await;
+
+    // Assert: the largest arrives whole; the larger is rejected and only one message was sent.
+    assert_eq!(sent, PushOutcome::Delivered);
+    let PushOutcome::Rejected(why) = refused else { panic!("{refused:?}") };
+    assert!(why.contains("payload"), "{why}");
+    let received = service.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].plaintext, largest);
+}
+
+#[tokio::test]
+async fn a_subscription_the_push_service_no_longer_knows_is_gone() {
+    // Arrange
+    let service = push_service().await;
+    let push = sender(loopback());
+
+    // Act
+    let gone = hi(&push, &service, "/push/gone").await;
+    let unknown = hi(&push, &service, "/push/unknown").await;
+
+    // Assert: 410 and 404 both mean the subscription is to be removed.
+    assert_eq!(gone, PushOutcome::Gone);
+    assert_eq!(unknown, PushOutcome::Gone);
+    assert_eq!(service.received().len(), 2, "both were verified and decrypted");
+}
+
+#[tokio::test]
+async fn an_overloaded_or_failing_push_service_is_tried_again() {
+    // Arrange
+    let service = push_service().await;
+    let push = sender(loopback());
+
+    // Act
+    let busy = hi(&push, &service, "/push/busy").await;
+    let broken = hi(&push, &service, "/push/broken").await;
+
+    // Assert: 429 after its Retry-After; 500 whenever.
+    assert_eq!(busy, PushOutcome::Retry { after: Some(Duration::from_secs(120)) });
+    assert_eq!(broken, PushOutcome::Retry { after: None });
+}
+
+#[tokio::test]
+async fn a_push_service_that_does_not_answer_in_time_is_tried_again() {
+    // Arrange
+    let service = push_service().await;
+    let push = WebPush::new(vapid_key(), loopback(), Duration::from_millis(300)).unwrap();
+    let subscription = service.browser.subscription(&service.endpoint("/push/slow"));
+
+    // Act
+    let outcome = push.send(&subscription, b"hi", HOUR, Urgency::Normal).await;
+
+    // Assert
+    assert_eq!(outcome, PushOutcome::Retry { after: None });
+}
+
+#[tokio::test]
+async fn a_bad_request_is_rejected_with_an_excerpt_of_the_reason() {
+    // Arrange
+    let service = push_service().await;
+    let push = sender(loopback());
+
+    // Act
+    let outcome = hi(&push, &service, "/push/bad").await;
+
+    // Assert: not worth another try; the reason has the status and the start of the body only.
+    let PushOutcome::Rejected(why) = outcome else { panic!("{outcome:?}") };
+    assert!(why.contains("400") && why.contains(r#"{"reason":"xxx"#), "{why}");
+    assert!(why.len() < 1024, "{} bytes", why.len());
+}
+
+#[tokio::test]
+async fn a_token_the_push_service_does_not_accept_is_rejected() {
+    // Arrange: a sender whose VAPID subject is not the one the push service expects.
+    let service = push_service().await;
+    let key = VapidKey::new(KNOWN_PRIVATE, "mailto:someone@else.example").unwrap();
+    let push = WebPush::new(key, loopback(), Duration::from_secs(5)).unwrap();
+
+    // Act
+    let outcome = hi(&push, &service, "/push/ok").await;
+
+    // Assert: the push service answered 401, which no retry mends.
+    let PushOutcome::Rejected(why) = outcome else { panic!("{outcome:?}") };
+    assert!(why.contains("401") && why.contains("vapid"), "{why}");
+    assert!(service.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_redirect_is_rejected_and_not_followed() {
+    // Arrange
+    let service = push_service().await;
+    let push = sender(loopback());
+
+    // Act
+    let outcome = hi(&push, &service, "/push/moved").await;
+
+    // Assert
+    let PushOutcome::Rejected(why) = outcome else { panic!("{outcome:?}") };
+    assert!(why.contains("307"), "{why}");
+    let paths: Vec<String> = service.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/push/moved"]);
+}
+
+#[tokio::test]
+async fn a_loopback_push_service_is_never_called_when_the_deployment_does_not_allow_loopback() {
+    // Arrange: a deployment that sends to the public internet only.
+    let service = push_service().await;
+    let push = sender(Reach::default());
+    let port = service.origin.rsplit(':').next().unwrap();
+
+    for endpoint in [
+        service.endpoint("/push/ok"),
+        format!("https://127.0.0.1:{port}/push/ok"),
+        format!("https://[::1]:{port}/push/ok"),
+        format!("https://[::ffff:127.0.0.1]:{port}/push/ok"),
+        format!("https://localhost:{port}/push/ok"),
+    ] {
+        // Act
+        let outcome = push.send(&service.browser.subscription(&endpoint), b"hi", HOUR, Urgency::Normal).await;
+
+        // Assert: rejected (never worth another try), saying why.
+        let PushOutcome::Rejected(why) = outcome else { panic!("{endpoint}: {outcome:?}") };
+        assert!(
+            why.contains("https") || why.contains("may not reach") || why.contains("does not send"),
+            "{endpoint}: {why}"
+        );
+    }
+    assert!(service.received().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn a_vapid_key_gives_its_public_key_and_never_shows_its_private_key() {
+    // Act
+    let key = VapidKey::new(KNOWN_PRIVATE, SUBJECT).unwrap();
+
+    // Assert
+    assert_eq!(key.public_key(), KNOWN_PUBLIC);
+    assert_eq!(key.subject(), SUBJECT);
+    let shown = format!("{key:?}");
+    assert!(!shown.contains(KNOWN_PRIVATE), "{shown}");
+    assert!(shown.contains(KNOWN_PUBLIC), "{shown}");
+}
+
+#[test]
+fn a_bad_vapid_key_or_subject_is_refused() {
+    // Arrange
+    let zero = URL_SAFE_NO_PAD.encode([0u8; 32]);
+    let order_or_more = URL_SAFE_NO_PAD.encode([0xffu8; 32]);
+    let short = URL_SAFE_NO_PAD.encode([1u8; 31]);
+    let long = URL_SAFE_NO_PAD.encode([1u8; 33]);
+
+    // Act and assert
+    for bad in ["", "not base64!", short.as_str(), long.as_str(), &"A".repeat(10_000)] {
+        assert_eq!(VapidKey::new(bad, SUBJECT).unwrap_err(), VapidKeyError::Encoding, "{bad:?}");
+    }
+    for bad in [zero.as_str(), order_or_more.as_str()] {
+        assert_eq!(VapidKey::new(bad, SUBJECT).unwrap_err(), VapidKeyError::Key, "{bad:?}");
+    }
+    for bad in ["", "push@ordo.example", "mailto:", "http://ordo.example", "https://user:pw@ordo.example", "ftp://x"] {
+        assert_eq!(VapidKey::new(KNOWN_PRIVATE, bad).unwrap_err(), VapidKeyError::Subject, "{bad:?}");
+    }
+    assert!(VapidKey::new(KNOWN_PRIVATE, "https://ordo.example/contact").is_ok());
+}
+
+#[test]
+fn a_browser_subscription_is_taken() {
+    // Arrange
+    let browser = Browser::new();
+    let subscription = browser.subscription("https://fcm.googleapis.com/fcm/send/abc:APA91b");
+    let padded = Subscription { auth: format!("{}==", subscription.auth), ..subscription.clone() };
+
+    // Act and assert: padding is tolerated; http only where loopback is allowed.
+    assert_eq!(subscription.check(Reach::default()), Ok(()));
+    assert_eq!(padded.check(Reach::default()), Ok(()));
+    assert_eq!(browser.subscription("http://127.0.0.1:9000/push").check(loopback()), Ok(()));
+    assert!(!format!("{subscription:?}").contains(&subscription.auth), "the secret is not shown");
+}
+
+#[test]
+fn bad_subscriptions_are_refused_with_the_rule_they_break() {
+    // Arrange
+    let browser = Browser::new();
+    let good = browser.subscription("https://push.example.com/s/1");
+    let with_endpoint = |endpoint: &str| Subscription { endpoint: endpoint.to_owned(), ..good.clone() };
+    let with_p256dh = |p256dh: &str| Subscription { p256dh: p256dh.to_owned(), ..good.clone() };
+    let with_auth = |auth: &str| Subscription { auth: auth.to_owned(), ..good.clone() };
+    let compressed = {
+        let mut point = browser.keys.public_key()[..33].to_vec();
+        point[0] = 0x02;
+        URL_SAFE_NO_PAD.encode(point)
+    };
+    let not_uncompressed = {
+        let mut point = browser.keys.public_key().to_vec();
+        point[0] = 0x05;
+        URL_SAFE_NO_PAD.encode(point)
+    };
+    let long = format!("https://push.example.com/{}", "a".repeat(MAX_ENDPOINT_LEN));
+    let open = Reach { loopback: true, private: true };
+    let check = |subscription: Subscription| subscription.check(Reach::default()).unwrap_err();
+
+    // Act and assert
+    assert_eq!(check(with_endpoint(&long)), SubscriptionError::EndpointTooLong);
+    for invalid in
+        ["push.example.com/s/1", "http://push.example.com/s/1", "ftp://push.example.com/", "file:///etc/passwd", ""]
+    {
+        assert_eq!(check(with_endpoint(invalid)), SubscriptionError::EndpointInvalid, "{invalid}");
+    }
+    assert_eq!(check(with_endpoint("https://u:p@push.example.com/s")), SubscriptionError::EndpointCredentials);
+    assert_eq!(check(with_endpoint("https://push.example.com/s#x")), SubscriptionError::EndpointFragment);
+    for unreachable in ["https://10.0.0.1/s", "https://[::1]/s", "https://169.254.169.254/latest"] {
+        assert_eq!(check(with_endpoint(unreachable)), SubscriptionError::EndpointUnreachable, "{unreachable}");
+    }
+    assert_eq!(
+        with_endpoint("https://169.254.169.254/latest").check(open).unwrap_err(),
+        SubscriptionError::EndpointUnreachable
+    );
+    for bad in ["", "!!!", compressed.as_str(), not_uncompressed.as_str(), &"A".repeat(200)] {
+        assert_eq!(check(with_p256dh(bad)), SubscriptionError::P256dh, "{bad:?}");
+    }
+    for bad in ["", "!!!", &URL_SAFE_NO_PAD.encode([1u8; 15]), &URL_SAFE_NO_PAD.encode([1u8; 17])] {
+        assert_eq!(check(with_auth(bad)), SubscriptionError::Auth, "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_whose_key_is_not_on_the_curve_is_rejected_without_sending() {
+    // Arrange: 65 bytes starting with 0x04 that pass `check` but are no point of P-256.
+    let service = push_service().await;
+    let push = sender(loopback());
+    let mut point = [0x04u8; 65];
+    point[1..].fill(0x01);
+    let subscription = Subscription {
+        p256dh: URL_SAFE_NO_PAD.encode(point),
+        ..service.browser.subscription(&service.endpoint("/push/ok"))
+    };
+
+    // Act
+    let outcome = push.send(&subscription, b"hi", HOUR, Urgency::Normal).await;
+
+    // Assert
+    assert!(matches!(outcome, PushOutcome::Rejected(_)), "{outcome:?}");
+    assert!(service.received().is_empty());
+}
