@@ -78,7 +78,8 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
   closed at once.
 - **Bounds.** Arrays are refused (`422` naming the field) as soon as they pass their bound, before the rest
   is read: `labels` and `assignee_ids` at most 20 (each label at most 50 characters), bulk `ids` at most
-  100, a webhook's `event_types` at most 50 (each at most 100 bytes; its `url` at most 2048 bytes). JSON
+  100, a webhook's `event_types` at most 50 (each at most 100 bytes; its `url` at most 2048 bytes), and
+  a push subscription's `endpoint` at most 2048 bytes, `keys.p256dh` 100 and `keys.auth` 40. JSON
   nested deeper than 128 levels is `400`; invalid UTF-8 and raw control characters are `400`. A
   number no field can hold (such as `1e400`) and a key repeated within one object are `422` naming the field.
 - **Text** is kept exactly as sent (no Unicode normalisation; one-line fields lose only leading and trailing
@@ -135,7 +136,7 @@ const DESCRIPTION: &str = r#"Ordo's REST API. The contract is API.md; this docum
         (name = "projects", description = "Projects and their members. Project roles, strongest first: `owner`, `admin`, `member`, `viewer`; a global `admin` may read every project but changes only those it is a member of."),
         (name = "tasks", description = "Tasks, their board order, watchers, comments and attachments. Viewers of a project read its tasks; members and up create and edit them and comment; in an archived project every task write answers `409`."),
         (name = "audit", description = "The audit log: one record per domain or security event, in a SHA-256 hash chain that `GET /audit/verify` recomputes. Global admins read everything; a project's owners and admins read that project's records."),
-        (name = "notifications", description = "In-app notifications of the caller, made from domain events (assignments, status changes, comments, mentions, due dates, project membership, webhooks the service turned off), with their seen, read and archived states, and the caller's delivery preferences per kind and channel. Every operation acts on the caller's own notifications: another user's answers `404`."),
+        (name = "notifications", description = "In-app notifications of the caller, made from domain events (assignments, status changes, comments, mentions, due dates, project membership, webhooks the service turned off), with their seen, read and archived states, the caller's delivery preferences per kind and channel (in the app, by email, by Web Push), and the caller's Web Push subscriptions (what a push message carries is written in the descriptions of `get_push_key` and `subscribe_push`). Every operation acts on the caller's own notifications and subscriptions: another user's answers `404`."),
         (name = "webhooks", description = "A project's outgoing webhooks: endpoints that receive the project's events as HTTP `POST`s signed as Standard Webhooks defines, their signing secrets, their delivery log, redelivery and a test ping. Only a project's `owner`s and `admin`s manage them; its `member`s and `viewer`s get `403`. How deliveries are made, signed, retried and turned off is written in the descriptions of `create_webhook`, `list_webhooks` and `get_webhook`."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     ),

@@ -12,13 +12,18 @@ use futures::StreamExt as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, Tokens, spawn_app};
+use crate::helpers::{Options, PASSWORD, TestApp, Tokens, spawn_app_with};
 
 /// The table: what each caller must get from each request.
 const TABLE: &str = include_str!("authz_matrix.tsv");
 
 /// How many cells are in flight at once.
 const CONCURRENCY: usize = 8;
+
+/// The VAPID private key of the matrix's notification service (base64url of a P-256 scalar, made for
+/// these tests alone), so that push is on and the push rows meet the key and subscriptions, not the
+/// `409` of a deployment without push.
+const VAPID_PRIVATE_KEY: &str = "huM8zMvY4aY5jtiQoyL-227hAzjTqewk2NYKVghvosY";
 
 /// The callers, one column each, in the table's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -553,7 +558,11 @@ async fn every_operation_answers_every_kind_of_caller_as_the_authz_table_says() 
         .map(|row| format!("{}: {} is not a path of {}", row.label, row.request, row.route))
         .collect();
     assert!(misfits.is_empty(), "{}", misfits.join("\n"));
-    let world = set_up(spawn_app().await).await;
+    let options = Options {
+        notification_args: vec!["--vapid-private-key".to_owned(), VAPID_PRIVATE_KEY.to_owned()],
+        ..Options::default()
+    };
+    let world = set_up(spawn_app_with(options).await).await;
     let document = world.app.client.get(world.app.url("/api/v1/openapi.json")).send().await.unwrap();
     let documented = documented_operations(&expect(document, StatusCode::OK, "the OpenAPI document").await);
     let tabled: BTreeSet<(String, String)> =

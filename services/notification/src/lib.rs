@@ -27,10 +27,13 @@ use ordo_service::{CancellationToken, IdentityAuth, Listeners, Server, UpstreamA
 use sqlx::MySqlPool;
 use time::OffsetDateTime;
 
+use crate::app::push::{PushChannel, PushSender, PushService};
 use crate::app::{
     DispatchSettings, Dispatcher, EmailSender, IngestSettings, LiveHub, NotificationService, SendPolicy, WebhookService,
 };
-use crate::domain::webhook::Reach;
+use crate::domain::webhook::{DELIVERY_TIMEOUT, Reach};
+use crate::infra::push_store::MySqlPush;
+use crate::infra::web_push::{VapidKey, WebPush};
 use crate::infra::{
     IdentitySessions, LiveWakeups, MySqlEmailStore, MySqlNotificationStore, MySqlWebhooks, NotificationHandler,
     ProjectServiceRoles, SesMailer, SesSettings, WebhookHttp,
@@ -100,12 +103,12 @@ ordo_service::config! {
         /// gRPC URL of the project service (who manages a project's webhooks).
         #[arg(long, env = "ORDO_PROJECT_URL", default_value = "http://127.0.0.1:50052")]
         pub project_url: String,
-        /// Let webhooks reach loopback addresses (this host): for tests and a receiver beside the
-        /// service. Link-local addresses (cloud metadata) are never reached.
+        /// Let webhooks (and push messages) reach loopback addresses (this host): for tests and a
+        /// receiver beside the service. Link-local addresses (cloud metadata) are never reached.
         #[arg(long, env = "ORDO_WEBHOOK_ALLOW_LOOPBACK", default_value_t = false, action = clap::ArgAction::Set)]
         pub webhook_allow_loopback: bool,
-        /// Let webhooks reach private networks (RFC 1918, unique local IPv6, shared address space):
-        /// for receivers inside the deployment's own network.
+        /// Let webhooks (and push messages) reach private networks (RFC 1918, unique local IPv6,
+        /// shared address space): for receivers inside the deployment's own network.
         #[arg(long, env = "ORDO_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
         pub webhook_allow_private: bool,
         /// How often each instance looks for webhook deliveries that are due (it looks at once when
@@ -117,6 +120,13 @@ ordo_service::config! {
         /// multiplied by; 1 in production, tests shorten them.
         #[arg(long, env = "ORDO_WEBHOOK_RETRY_SCALE", default_value_t = 1.0, value_parser = retry_scale)]
         pub webhook_retry_scale: f64,
+        /// The VAPID private key push messages are signed with (RFC 8292): base64url of the raw
+        /// 32-byte P-256 key, as `npx web-push generate-vapid-keys` prints it. Unset: no push.
+        #[arg(long, env = "ORDO_VAPID_PRIVATE_KEY")]
+        pub vapid_private_key: Option<Secret<String>>,
+        /// Who push services may contact about this deployment's messages (`mailto:` or `https:`).
+        #[arg(long, env = "ORDO_VAPID_SUBJECT", default_value = "mailto:notifications@ordo.localhost")]
+        pub vapid_subject: String,
         /// Identity and the timeout of calls to other services.
         #[command(flatten)]
         pub upstream: UpstreamArgs,
@@ -175,12 +185,15 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     let settings = IngestSettings {
         email_window: config.email_enabled.then(|| time::Duration::seconds(i64::from(config.email_window_secs))),
         reminder_lead: time::Duration::minutes(i64::from(config.reminder_lead_mins)),
+        push: config.vapid_private_key.is_some(),
     };
     let (pool, every, wake) = (backends.pool.clone(), Duration::from_millis(config.reminder_poll_ms), signal.clone());
     server.spawn(move |shutdown| remind(pool, settings, every, wake, shutdown));
     if config.email_enabled {
         let sender = email_sender(&config, backends.pool.clone()).await?;
-        server.spawn(move |shutdown| send_mail(sender, retention, shutdown));
+        let sweeper = sender.clone();
+        server.spawn(move |shutdown| send_mail(sender, shutdown));
+        server.spawn(move |shutdown| sweep_mail(sweeper, retention, shutdown));
     }
     let reach = Reach { loopback: config.webhook_allow_loopback, private: config.webhook_allow_private };
     let http = Arc::new(WebhookHttp::new(reach).context("build the webhook client")?);
@@ -218,7 +231,20 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     let webhook_sweeper = webhook_service.clone();
     server.spawn(move |shutdown| sweep_expired(sweeper, webhook_sweeper, retention, shutdown));
 
-    server.add_service(NotificationServiceServer::new(grpc::NotificationGrpc::new(service)));
+    let push_store = Arc::new(MySqlPush::new(backends.pool.clone()));
+    let push_channel = match &config.vapid_private_key {
+        Some(key) => {
+            let key = VapidKey::new(key.expose(), &config.vapid_subject).context("invalid --vapid-private-key")?;
+            let channel: Arc<dyn PushChannel> =
+                Arc::new(WebPush::new(key, reach, DELIVERY_TIMEOUT).context("build the push client")?);
+            let sender = PushSender::new(push_store.clone(), channel.clone());
+            server.spawn(move |shutdown| send_pushes(sender, shutdown));
+            Some(channel)
+        }
+        None => None,
+    };
+    let push = PushService::new(push_store, push_channel);
+    server.add_service(NotificationServiceServer::new(grpc::NotificationGrpc::new(service, push)));
     server.add_service(WebhookServiceServer::new(grpc::WebhookGrpc::new(webhook_service)));
     identity.serve(server, listeners, &config.service, backends).await
 }
@@ -245,52 +271,14 @@ async fn email_sender(config: &Config, pool: MySqlPool) -> anyhow::Result<EmailS
     Ok(EmailSender::new(store, Arc::new(mailer), policy))
 }
 
-/// Sends the mails that are due every [`MAIL_POLL`] (at once again after a full batch) until
-/// shutdown; a batch being sent finishes first. Now and then it also marks the mails of senders that
-/// died mid-send, and deletes mails past `retention`.
-async fn send_mail(sender: EmailSender, retention: time::Duration, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(MAIL_POLL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_sweep: Option<tokio::time::Instant> = None;
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        if last_sweep.is_none_or(|at| at.elapsed() >= MAIL_SWEEP) {
-            last_sweep = Some(tokio::time::Instant::now());
-            let now = OffsetDateTime::now_utc();
-            if let Err(error) = sender.abandon_expired_claims(now).await {
-                tracing::warn!(%error, "looking for abandoned mails failed; retrying later");
-            }
-            match sender.delete_finished_before(now - retention, RETENTION_BATCH).await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, "expired mails deleted"),
-                Err(error) => tracing::warn!(%error, "deleting expired mails failed; retrying later"),
-            }
-        }
-        loop {
-            match sender.send_due(OffsetDateTime::now_utc()).await {
-                Ok(true) if !shutdown.is_cancelled() => {}
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "claiming mails failed; retrying");
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Fires the reminders that are due every `every` (at once again after a full batch) until
-/// shutdown, waking the relay after each batch that notified someone.
-async fn remind(
-    pool: MySqlPool,
-    settings: IngestSettings,
-    every: Duration,
-    signal: OutboxSignal,
-    shutdown: CancellationToken,
-) {
+/// Every `every` until shutdown, runs `round` again and again while it answers `true` (a full
+/// batch: more may be waiting); a failed round is logged as `what` failing and waits for the next
+/// tick. A round under way at shutdown finishes first.
+async fn poll<F, Fut>(every: Duration, what: &'static str, shutdown: CancellationToken, mut round: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = app::Result<bool>>,
+{
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -299,21 +287,66 @@ async fn remind(
             _ = ticks.tick() => {}
         }
         loop {
-            match infra::reminders::fire_due(&pool, OffsetDateTime::now_utc(), REMINDER_BATCH, settings).await {
-                Ok(0) => break,
-                Ok(claimed) => {
-                    signal.notify();
-                    if claimed < REMINDER_BATCH as usize || shutdown.is_cancelled() {
-                        break;
-                    }
-                }
+            match round().await {
+                Ok(true) if !shutdown.is_cancelled() => {}
+                Ok(_) => break,
                 Err(error) => {
-                    tracing::warn!(%error, "firing reminders failed; retrying");
+                    tracing::warn!(%error, "{what} failed; retrying");
                     break;
                 }
             }
         }
     }
+}
+
+/// Sends the mails that are due every [`MAIL_POLL`] until shutdown.
+async fn send_mail(sender: EmailSender, shutdown: CancellationToken) {
+    let sender = &sender;
+    poll(MAIL_POLL, "claiming mails", shutdown, move || sender.send_due(OffsetDateTime::now_utc())).await;
+}
+
+/// Every [`MAIL_SWEEP`] until shutdown, marks the mails of senders that died mid-send and deletes
+/// mails past `retention`.
+async fn sweep_mail(sender: EmailSender, retention: time::Duration, shutdown: CancellationToken) {
+    let sender = &sender;
+    poll(MAIL_SWEEP, "sweeping mails", shutdown, move || async move {
+        let now = OffsetDateTime::now_utc();
+        if let Err(error) = sender.abandon_expired_claims(now).await {
+            tracing::warn!(%error, "looking for abandoned mails failed; retrying later");
+        }
+        let deleted = sender.delete_finished_before(now - retention, RETENTION_BATCH).await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "expired mails deleted");
+        }
+        Ok(false)
+    })
+    .await;
+}
+
+/// Sends the push messages that are due every [`MAIL_POLL`] until shutdown.
+async fn send_pushes(sender: PushSender, shutdown: CancellationToken) {
+    let sender = &sender;
+    poll(MAIL_POLL, "claiming push messages", shutdown, move || sender.send_due(OffsetDateTime::now_utc())).await;
+}
+
+/// Fires the reminders that are due every `every` until shutdown, waking the relay after each batch
+/// that notified someone.
+async fn remind(
+    pool: MySqlPool,
+    settings: IngestSettings,
+    every: Duration,
+    signal: OutboxSignal,
+    shutdown: CancellationToken,
+) {
+    let (pool, signal) = (&pool, &signal);
+    poll(every, "firing reminders", shutdown, move || async move {
+        let claimed = infra::reminders::fire_due(pool, OffsetDateTime::now_utc(), REMINDER_BATCH, settings).await?;
+        if claimed > 0 {
+            signal.notify();
+        }
+        Ok(claimed == REMINDER_BATCH as usize)
+    })
+    .await;
 }
 
 /// Deletes notifications, and webhook deliveries and attempts, past `retention` every

@@ -198,8 +198,11 @@ async fn a_batch_gives_what_its_events_give_one_at_a_time() {
     let env = TestEnv::new();
     let (processes, pool) = support::schema(&env).await;
     let store = MySqlNotificationStore::new(pool.clone());
-    let settings =
-        IngestSettings { email_window: Some(time::Duration::hours(1)), reminder_lead: time::Duration::hours(24) };
+    let settings = IngestSettings {
+        email_window: Some(time::Duration::hours(1)),
+        reminder_lead: time::Duration::hours(24),
+        push: false,
+    };
     let handler = NotificationHandler::new(OutboxSignal::new(), settings);
     let (batched, alone) = (Cast::new(), Cast::new());
     preferences(&store, &batched).await;

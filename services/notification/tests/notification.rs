@@ -156,15 +156,14 @@ async fn a_kind_turned_off_in_the_app_stops_at_the_next_event_and_unknown_kinds_
     let ann = stack.processes.sign_up("ann@example.com").await;
     let bob = stack.processes.sign_up("bob@example.com").await;
     let project = stack.project(&ann, "PRF", &[&bob]).await;
-    let update = pb::UpdatePreferencesRequest {
-        in_app: [("task.commented".to_owned(), false)].into(),
-        email: Default::default(),
-    };
+    let update =
+        pb::UpdatePreferencesRequest { in_app: [("task.commented".to_owned(), false)].into(), ..Default::default() };
     let prefs = stack.notifications.update_preferences(bearer(&bob.access_token, update)).await.unwrap().into_inner();
     assert_eq!(prefs.in_app.get("task.commented"), Some(&false));
     assert_eq!(prefs.in_app.get("task.assigned"), Some(&true));
     assert_eq!(prefs.email.get("task.commented"), Some(&true), "the other channel keeps its setting");
     assert_eq!(prefs.in_app.len(), 10);
+    assert_eq!(prefs.push.len(), 10, "every kind is listed for push too");
 
     // Act: Ann assigns Bob a task and comments on it.
     let task = stack.task(&ann, &project, &[&bob]).await;
@@ -178,7 +177,8 @@ async fn a_kind_turned_off_in_the_app_stops_at_the_next_event_and_unknown_kinds_
     assert_eq!(kinds, ["task.assigned", "task.assigned", "project.member_added"]);
     let unknown = pb::UpdatePreferencesRequest {
         in_app: [("task.exploded".to_owned(), false)].into(),
-        email: Default::default(),
+        push: [("task.imploded".to_owned(), true)].into(),
+        ..Default::default()
     };
     let refused = stack.notifications.update_preferences(bearer(&bob.access_token, unknown)).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
@@ -186,7 +186,7 @@ async fn a_kind_turned_off_in_the_app_stops_at_the_next_event_and_unknown_kinds_
         .bad_request()
         .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
         .unwrap_or_default();
-    assert_eq!(fields, ["in_app.task.exploded"]);
+    assert_eq!(fields, ["in_app.task.exploded", "push.task.imploded"]);
     stack.processes.stop().await.unwrap();
     env.cleanup().await.unwrap();
 }

@@ -2,7 +2,9 @@
 //! real one and the browser behind it do: it checks each request's VAPID signature and decrypts its
 //! payload with the subscription's keys. What arrives, how the push service's answers read, and
 //! what is never sent (an address the deployment does not allow, a payload too large, a bad
-//! subscription).
+//! subscription); and end to end, with identity, project, task and notification running: a
+//! notification reaches its user's subscriptions as the preferences allow, a subscription the push
+//! service says is gone is removed, and subscriptions are checked and kept per user.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,11 +20,16 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ece::EcKeyComponents;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use ordo_harness::bearer;
 use ordo_notification::domain::webhook::Reach;
 use ordo_notification::infra::web_push::{
     MAX_ENDPOINT_LEN, MAX_PAYLOAD_BYTES, PushOutcome, Subscription, SubscriptionError, Urgency, VapidKey,
     VapidKeyError, WebPush,
 };
+
+use ordo_proto::notification::v1 as pb;
+
+mod support;
 
 const SUBJECT: &str = "mailto:push@ordo.example";
 
@@ -464,4 +471,137 @@ async fn a_subscription_whose_key_is_not_on_the_curve_is_rejected_without_sendin
     // Assert
     assert!(matches!(outcome, PushOutcome::Rejected(_)), "{outcome:?}");
     assert!(service.received().is_empty());
+}
+
+/// Identity, project, task and notification, the notification service signing push messages with
+/// the `web-push` crate's test key.
+async fn stack_with_push(env: &ordo_testkit::TestEnv) -> support::Stack {
+    support::spawn_with(env, &["--vapid-private-key", KNOWN_PRIVATE, "--vapid-subject", SUBJECT]).await
+}
+
+/// `user`'s subscription of `service`'s browser at `path`, registered through the API.
+async fn subscribe(stack: &mut support::Stack, user: &ordo_harness::User, service: &PushService, path: &str) {
+    let subscription = service.browser.subscription(&service.endpoint(path));
+    let request = pb::SubscribePushRequest {
+        endpoint: subscription.endpoint,
+        p256dh: subscription.p256dh,
+        auth: subscription.auth,
+    };
+    stack.notifications.subscribe_push(bearer(&user.access_token, request)).await.unwrap();
+}
+
+/// What `service` received once it has `count` messages.
+async fn received_once(service: &PushService, count: usize) -> Vec<Received> {
+    for _ in 0..100 {
+        if service.received().len() >= count {
+            return service.received();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the push service got {} messages, not {count}", service.received().len());
+}
+
+#[tokio::test]
+async fn a_notification_reaches_every_push_subscription_of_its_user_and_decrypts() {
+    // Arrange: Bob's browser subscribes with the key the service gives; Cat turned push off for
+    // being added to a project.
+    let env = ordo_testkit::TestEnv::new();
+    let mut stack = stack_with_push(&env).await;
+    let ann = stack.processes.sign_up("ann@example.com").await;
+    let bob = stack.processes.sign_up("bob@example.com").await;
+    let cat = stack.processes.sign_up("cat@example.com").await;
+    let key = stack.notifications.get_push_key(bearer(&bob.access_token, pb::GetPushKeyRequest {})).await.unwrap();
+    assert_eq!(key.into_inner().public_key, KNOWN_PUBLIC);
+    let (bobs, cats) = (push_service().await, push_service().await);
+    subscribe(&mut stack, &bob, &bobs, "/push/bob").await;
+    subscribe(&mut stack, &cat, &cats, "/push/cat").await;
+    let off = pb::UpdatePreferencesRequest {
+        push: [("project.member_added".to_owned(), false)].into(),
+        ..Default::default()
+    };
+    let prefs = stack.notifications.update_preferences(bearer(&cat.access_token, off)).await.unwrap().into_inner();
+    assert_eq!(prefs.push.get("project.member_added"), Some(&false));
+
+    // Act: Ann adds both to her project.
+    stack.project(&ann, "PSH", &[&bob, &cat]).await;
+
+    // Assert: Bob's push service verified and decrypted the notification; Cat's got nothing.
+    let received = received_once(&bobs, 1).await;
+    let message: serde_json::Value = serde_json::from_slice(&received[0].plaintext).unwrap();
+    assert_eq!(message["kind"], "project.member_added");
+    assert_eq!(message["title"], "You were added to Project PSH");
+    assert_eq!(received[0].vapid_key, KNOWN_PUBLIC);
+    let listed = stack.list(&bob, Default::default()).await;
+    assert_eq!(message["id"], listed.notifications[0].id.as_str());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(cats.received().is_empty());
+    assert_eq!(bobs.received().len(), 1, "sent once");
+    stack.processes.stop().await.unwrap();
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_subscription_the_push_service_says_is_gone_is_removed() {
+    // Arrange: Bob's subscription is one its push service no longer knows (410).
+    let env = ordo_testkit::TestEnv::new();
+    let mut stack = stack_with_push(&env).await;
+    let ann = stack.processes.sign_up("ann@example.com").await;
+    let bob = stack.processes.sign_up("bob@example.com").await;
+    let service = push_service().await;
+    subscribe(&mut stack, &bob, &service, "/push/gone").await;
+
+    // Act: Ann adds Bob to a project, then assigns him a task.
+    let project = stack.project(&ann, "GONE", &[&bob]).await;
+    received_once(&service, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.task(&ann, &project, &[&bob]).await;
+    stack.kinds_once(&bob, 2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Assert: after the 410 nothing more was sent, and the subscription is no more.
+    assert_eq!(service.received().len(), 1);
+    let request = pb::UnsubscribePushRequest { endpoint: service.endpoint("/push/gone") };
+    let missing = stack.notifications.unsubscribe_push(bearer(&bob.access_token, request)).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    stack.processes.stop().await.unwrap();
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn subscriptions_are_checked_and_belong_to_their_user() {
+    // Arrange: Bob and Cat; a push service on loopback.
+    let env = ordo_testkit::TestEnv::new();
+    let mut stack = stack_with_push(&env).await;
+    let bob = stack.processes.sign_up("bob@example.com").await;
+    let cat = stack.processes.sign_up("cat@example.com").await;
+    let service = push_service().await;
+    let good = service.browser.subscription(&service.endpoint("/push/ok"));
+
+    // Act and assert: a bad key is named; the same endpoint twice is one subscription; Cat cannot
+    // remove Bob's; Bob can, once.
+    let bad = pb::SubscribePushRequest {
+        endpoint: good.endpoint.clone(),
+        p256dh: "AAAA".to_owned(),
+        auth: good.auth.clone(),
+    };
+    let refused = stack.notifications.subscribe_push(bearer(&bob.access_token, bad)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    let details = tonic_types::StatusExt::get_details_bad_request(&refused).unwrap();
+    assert_eq!(details.field_violations[0].field, "p256dh");
+    let request = || pb::SubscribePushRequest {
+        endpoint: good.endpoint.clone(),
+        p256dh: good.p256dh.clone(),
+        auth: good.auth.clone(),
+    };
+    let first = stack.notifications.subscribe_push(bearer(&bob.access_token, request())).await.unwrap().into_inner();
+    let again = stack.notifications.subscribe_push(bearer(&bob.access_token, request())).await.unwrap().into_inner();
+    assert_eq!(first.id, again.id);
+    let remove = || pb::UnsubscribePushRequest { endpoint: good.endpoint.clone() };
+    let cats = stack.notifications.unsubscribe_push(bearer(&cat.access_token, remove())).await.unwrap_err();
+    assert_eq!(cats.code(), tonic::Code::NotFound);
+    stack.notifications.unsubscribe_push(bearer(&bob.access_token, remove())).await.unwrap();
+    let twice = stack.notifications.unsubscribe_push(bearer(&bob.access_token, remove())).await.unwrap_err();
+    assert_eq!(twice.code(), tonic::Code::NotFound);
+    stack.processes.stop().await.unwrap();
+    env.cleanup().await.unwrap();
 }

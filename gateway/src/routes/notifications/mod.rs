@@ -1,8 +1,9 @@
 //! `/notifications`: the caller's own notifications — listing them with the unread and unseen counts,
-//! the bell's seen state, reading, archiving and deleting them — and the caller's delivery
-//! preferences. Every call acts for the caller alone: the notification service answers `NOT_FOUND` for
-//! another user's notification, so it is a `404` here, never a `403`. The gateway checks the shape of
-//! requests and bounds the preferences before they are forwarded.
+//! the bell's seen state, reading, archiving and deleting them — the caller's delivery preferences,
+//! and the caller's Web Push subscriptions (in `push`). Every call acts for the caller alone: the
+//! notification service answers `NOT_FOUND` for another user's notification, so it is a `404` here,
+//! never a `403`. The gateway checks the shape of requests and bounds the preferences and push
+//! subscriptions before they are forwarded.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -18,6 +19,7 @@ use crate::extract::{Json, Query};
 use crate::pagination;
 use crate::state::AppState;
 
+mod push;
 mod stream;
 mod types;
 
@@ -33,6 +35,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mark_notifications_seen))
         .routes(routes!(mark_all_notifications_read))
         .routes(routes!(get_notification_preferences, update_notification_preferences))
+        .routes(routes!(push::get_push_key))
+        .routes(routes!(push::subscribe_push, push::unsubscribe_push))
         .routes(routes!(mark_notification_read))
         .routes(routes!(archive_notification))
         .routes(routes!(delete_notification))
@@ -187,7 +191,8 @@ async fn delete_notification(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The caller's delivery preferences: per channel, every kind, `true` unless turned off.
+/// The caller's delivery preferences: per channel (`in_app`, `email`, `push`), every kind, `true`
+/// unless turned off.
 #[utoipa::path(
     get,
     path = "/notifications/preferences",
@@ -206,10 +211,11 @@ async fn get_notification_preferences(
     Ok(Json(NotificationPreferences::from_proto(preferences)))
 }
 
-/// Turns kinds on or off per channel; kinds left out keep their setting.
+/// Turns kinds on or off per channel (`in_app`, `email`, `push`); kinds left out keep their setting.
 ///
 /// Each channel names at most 32 kinds, each at most 64 characters. A kind the service does not know
-/// is a `422` naming it.
+/// is a `422` naming it. `push` is kept even while the caller has no push subscription, or the
+/// deployment sends no push messages.
 #[utoipa::path(
     put,
     path = "/notifications/preferences",

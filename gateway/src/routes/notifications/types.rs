@@ -1,6 +1,6 @@
 //! The JSON of `/notifications`: the list's filters, a notification and a page of them with the
-//! caller's counts, and the delivery preferences, translated from and to the notification service's
-//! messages.
+//! caller's counts, the delivery preferences, and the Web Push key and subscriptions, translated from
+//! and to the notification service's messages.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +11,8 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::{BoundedMap, BoundedString};
-use crate::routes::representation::{non_empty, optional_timestamp, timestamp};
+use crate::extract::{BoundedMap, BoundedString, ByteBoundedString};
+use crate::routes::representation::{malformed, non_empty, optional_timestamp, timestamp};
 
 /// Kinds one preferences update may name per channel; there are ten today, so this leaves room for
 /// kinds to come while a body stays small.
@@ -20,6 +20,17 @@ const MAX_KINDS: usize = 32;
 
 /// Longest kind name accepted; the service refuses any name it does not know.
 const MAX_KIND_CHARS: usize = 64;
+
+/// The longest push endpoint, in bytes (the notification service's rule).
+const MAX_PUSH_ENDPOINT_BYTES: usize = 2048;
+
+/// The longest `keys.p256dh` read, in bytes: a P-256 point (65 bytes) is 87 characters of base64url,
+/// 88 with padding; the service reads no more than 100.
+const MAX_P256DH_BYTES: usize = 100;
+
+/// The longest `keys.auth` read, in bytes: the 16-byte secret is 22 characters of base64url, 24 with
+/// padding.
+const MAX_AUTH_BYTES: usize = 40;
 
 /// `GET /notifications` query parameters.
 #[derive(Deserialize, IntoParams)]
@@ -164,12 +175,20 @@ pub(crate) struct NotificationPreferences {
     /// By email, per kind.
     #[schema(example = json!({"task.assigned": true, "task.due_soon": false}))]
     pub(crate) email: BTreeMap<String, bool>,
+    /// By Web Push, to every push subscription of the caller (`POST /notifications/push-subscriptions`),
+    /// per kind.
+    #[schema(example = json!({"task.assigned": true, "task.commented": false}))]
+    pub(crate) push: BTreeMap<String, bool>,
 }
 
 impl NotificationPreferences {
     /// The JSON form of the notification service's preferences (sorted by kind).
     pub(crate) fn from_proto(preferences: pb::Preferences) -> Self {
-        Self { in_app: preferences.in_app.into_iter().collect(), email: preferences.email.into_iter().collect() }
+        Self {
+            in_app: preferences.in_app.into_iter().collect(),
+            email: preferences.email.into_iter().collect(),
+            push: preferences.push.into_iter().collect(),
+        }
     }
 }
 
@@ -188,6 +207,10 @@ pub(crate) struct UpdateNotificationPreferencesBody {
     #[serde(default)]
     #[schema(schema_with = switches_schema)]
     pub(super) email: Switches,
+    /// Web Push delivery, per kind; absent changes nothing.
+    #[serde(default)]
+    #[schema(schema_with = switches_schema)]
+    pub(super) push: Switches,
 }
 
 impl UpdateNotificationPreferencesBody {
@@ -196,6 +219,7 @@ impl UpdateNotificationPreferencesBody {
         pb::UpdatePreferencesRequest {
             in_app: self.in_app.into_entries().collect(),
             email: self.email.into_entries().collect(),
+            push: self.push.into_entries().collect(),
         }
     }
 }
@@ -213,6 +237,146 @@ fn switches_schema() -> Object {
         .max_properties(Some(MAX_KINDS))
         .examples([serde_json::json!({"task.commented": false})])
         .build()
+}
+
+/// The application server key of this deployment's Web Push (VAPID, RFC 8292).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct PushKey {
+    /// The public key: base64url without padding of the uncompressed P-256 point (65 bytes), as
+    /// `PushManager.subscribe({userVisibleOnly: true, applicationServerKey})` takes it.
+    #[schema(example = "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM")]
+    pub(crate) public_key: String,
+}
+
+impl PushKey {
+    /// The JSON form of the notification service's key.
+    pub(crate) fn from_proto(key: pb::PushKey) -> Result<Self, ApiError> {
+        let public_key = non_empty(key.public_key).ok_or_else(|| malformed("an empty push key"))?;
+        Ok(Self { public_key })
+    }
+}
+
+/// A browser's push subscription exactly as `PushSubscription.toJSON()` gives it (Web Push API), so
+/// a client posts `JSON.stringify(subscription)` unchanged. `expirationTime` is in camelCase, unlike
+/// every other field of this API, because that is how browsers send it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "endpoint": "https://push.example.net/send/dpH5lCsTSSM:APA91bHqj",
+    "expirationTime": null,
+    "keys": {
+        "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+        "auth": "BTBZMqHH6r4Tts7J_aSIgg"
+    }
+}))]
+pub(crate) struct PushSubscriptionBody {
+    /// The push service's URL for this subscription (`PushSubscription.endpoint`): an absolute `https`
+    /// URL without user name, password or fragment, at most 2048 bytes. One whose address is not
+    /// public (private, loopback, link-local) is `422` unless the deployment allows it.
+    #[schema(value_type = String, format = "uri", max_length = 2048)]
+    pub(super) endpoint: ByteBoundedString<MAX_PUSH_ENDPOINT_BYTES>,
+    /// When the browser will end the subscription (milliseconds since the Unix epoch), or `null`.
+    /// Named in camelCase as browsers send it; accepted and ignored (a subscription the push service
+    /// no longer knows is removed when it says so).
+    #[serde(rename = "expirationTime")]
+    #[schema(value_type = Option<f64>)]
+    pub(super) _expiration_time: Option<f64>,
+    /// The keys messages are encrypted for.
+    pub(super) keys: PushSubscriptionKeys,
+}
+
+/// The keys of a push subscription (`PushSubscription.toJSON().keys`), base64url as browsers give
+/// them.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PushSubscriptionKeys {
+    /// The browser's public key (ECDH, P-256): base64url of the uncompressed point, 65 bytes starting
+    /// with `0x04`; at most 100 bytes of text. Another value is `422` naming `keys.p256dh`.
+    #[schema(value_type = String, max_length = 100)]
+    pub(super) p256dh: ByteBoundedString<MAX_P256DH_BYTES>,
+    /// The authentication secret: base64url of 16 bytes; at most 40 bytes of text. Another value is
+    /// `422` naming `keys.auth`.
+    #[schema(value_type = String, max_length = 40)]
+    pub(super) auth: ByteBoundedString<MAX_AUTH_BYTES>,
+}
+
+impl PushSubscriptionBody {
+    /// The notification service's request.
+    pub(crate) fn into_proto(self) -> pb::SubscribePushRequest {
+        pb::SubscribePushRequest {
+            endpoint: self.endpoint.into(),
+            p256dh: self.keys.p256dh.into(),
+            auth: self.keys.auth.into(),
+        }
+    }
+
+    /// A refusal of the service with its field names in the body's: the service names the keys
+    /// `p256dh` and `auth`, which the body holds under `keys`.
+    pub(crate) fn fields_as_sent(error: ApiError) -> ApiError {
+        match error {
+            ApiError::Validation { detail, mut errors } => {
+                for error in &mut errors {
+                    if matches!(error.field.as_str(), "p256dh" | "auth") {
+                        error.field = format!("keys.{}", error.field);
+                    }
+                }
+                ApiError::Validation { detail, errors }
+            }
+            other => other,
+        }
+    }
+}
+
+/// One of the caller's push subscriptions.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct PushSubscription {
+    /// The subscription's id (UUID v7); subscribing the same endpoint again keeps it.
+    #[schema(format = Uuid, example = "0190b6a4-7c1e-7000-8000-0000000000c1")]
+    pub(crate) id: String,
+    /// The push service's URL, as sent.
+    #[schema(format = "uri", example = "https://push.example.net/send/dpH5lCsTSSM:APA91bHqj")]
+    pub(crate) endpoint: String,
+    /// When the caller first subscribed this endpoint (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub(crate) created_at: OffsetDateTime,
+}
+
+impl PushSubscription {
+    /// The JSON form of the notification service's subscription.
+    pub(crate) fn from_proto(subscription: pb::PushSubscription) -> Result<Self, ApiError> {
+        Ok(Self {
+            created_at: timestamp(subscription.created_at)?,
+            id: subscription.id,
+            endpoint: subscription.endpoint,
+        })
+    }
+}
+
+/// `DELETE /notifications/push-subscriptions` query parameters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct UnsubscribePushParams {
+    /// The endpoint of the subscription to remove (`PushSubscription.endpoint`), URL-encoded; at most
+    /// 2048 bytes. Missing or empty is a `400`.
+    #[param(required = true, value_type = String, format = "uri", min_length = 1, max_length = 2048)]
+    pub(super) endpoint: Option<String>,
+}
+
+impl UnsubscribePushParams {
+    /// The endpoint, present and within its bound, else a `400`.
+    pub(crate) fn endpoint(self) -> Result<String, ApiError> {
+        match self.endpoint {
+            None => {
+                Err(ApiError::BadRequest("endpoint is required: the endpoint of the subscription to remove.".into()))
+            }
+            Some(endpoint) if endpoint.is_empty() => Err(ApiError::BadRequest("endpoint must not be empty.".into())),
+            Some(endpoint) if endpoint.len() > MAX_PUSH_ENDPOINT_BYTES => {
+                Err(ApiError::BadRequest(format!("endpoint must be at most {MAX_PUSH_ENDPOINT_BYTES} bytes.")))
+            }
+            Some(endpoint) => Ok(endpoint),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -290,10 +454,11 @@ mod tests {
     }
 
     #[test]
-    fn preferences_are_two_maps_of_kinds_to_booleans() {
+    fn preferences_are_three_maps_of_kinds_to_booleans() {
         let preferences = pb::Preferences {
             in_app: HashMap::from([("task.assigned".to_owned(), true), ("task.commented".to_owned(), false)]),
             email: HashMap::from([("task.assigned".to_owned(), false)]),
+            push: HashMap::from([("task.due_soon".to_owned(), false), ("task.assigned".to_owned(), true)]),
         };
 
         let json = serde_json::to_value(NotificationPreferences::from_proto(preferences)).unwrap();
@@ -303,6 +468,7 @@ mod tests {
             serde_json::json!({
                 "in_app": {"task.assigned": true, "task.commented": false},
                 "email": {"task.assigned": false},
+                "push": {"task.assigned": true, "task.due_soon": false},
             })
         );
     }
@@ -313,8 +479,22 @@ mod tests {
 
         let request = body.into_proto();
 
-        assert!(request.in_app.is_empty());
+        assert!(request.in_app.is_empty() && request.push.is_empty());
         assert_eq!(request.email, HashMap::from([("task.due_soon".to_owned(), false)]));
+    }
+
+    #[test]
+    fn an_update_of_push_sends_the_push_kinds_named() {
+        let body: UpdateNotificationPreferencesBody =
+            parse_json(br#"{"push": {"task.commented": false, "task.assigned": true}}"#).unwrap();
+
+        let request = body.into_proto();
+
+        assert!(request.in_app.is_empty() && request.email.is_empty());
+        assert_eq!(
+            request.push,
+            HashMap::from([("task.commented".to_owned(), false), ("task.assigned".to_owned(), true)])
+        );
     }
 
     #[test]
@@ -323,18 +503,140 @@ mod tests {
         let long = "k".repeat(MAX_KIND_CHARS + 1);
         let bodies = [
             serde_json::json!({ "in_app": many }),
-            serde_json::json!({ "in_app": { long: true } }),
+            serde_json::json!({ "in_app": { long.clone(): true } }),
             serde_json::json!({ "in_app": null }),
             serde_json::json!({ "in_app": {"task.assigned": "yes"} }),
             serde_json::json!({ "in_app": {}, "sms": {} }),
+            serde_json::json!({ "push": many }),
+            serde_json::json!({ "push": { long: true } }),
+            serde_json::json!({ "push": null }),
         ];
         for body in bodies {
             let error = parse_json::<UpdateNotificationPreferencesBody>(body.to_string().as_bytes()).err().unwrap();
             let ApiError::Validation { errors, .. } = error else { panic!("{body}: {error:?}") };
             assert!(
-                errors.len() == 1 && ["in_app", "sms"].iter().any(|f| errors[0].field.starts_with(f)),
+                errors.len() == 1 && ["in_app", "sms", "push"].iter().any(|f| errors[0].field.starts_with(f)),
                 "{body}: {errors:?}"
             );
+        }
+    }
+
+    /// A subscription as Chrome's `PushSubscription.toJSON()` gives it (the keys of RFC 8291's example).
+    fn browser_subscription() -> serde_json::Value {
+        serde_json::json!({
+            "endpoint": "https://push.example.net/send/dpH5lCsTSSM:APA91bHqj",
+            "expirationTime": null,
+            "keys": {
+                "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+                "auth": "BTBZMqHH6r4Tts7J_aSIgg",
+            },
+        })
+    }
+
+    fn fields_of(error: ApiError) -> Vec<String> {
+        let ApiError::Validation { errors, .. } = error else { panic!("not a 422: {error:?}") };
+        errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_browser_subscription_is_read_as_sent_whatever_its_expiration_time() {
+        for expiration in [serde_json::Value::Null, 1_767_225_600_000_u64.into()] {
+            let mut json = browser_subscription();
+            json["expirationTime"] = expiration;
+
+            let body: PushSubscriptionBody = parse_json(json.to_string().as_bytes()).unwrap();
+            let request = body.into_proto();
+
+            assert_eq!(request.endpoint, "https://push.example.net/send/dpH5lCsTSSM:APA91bHqj");
+            assert_eq!(request.p256dh, json["keys"]["p256dh"].as_str().unwrap());
+            assert_eq!(request.auth, "BTBZMqHH6r4Tts7J_aSIgg");
+        }
+        let mut without = browser_subscription();
+        without.as_object_mut().unwrap().remove("expirationTime");
+        assert!(parse_json::<PushSubscriptionBody>(without.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_subscription_over_its_bounds_or_of_another_shape_is_422_naming_the_field() {
+        let cases = [
+            ("/endpoint", serde_json::json!(format!("https://push.example.net/{}", "a".repeat(2048))), "endpoint"),
+            ("/keys/p256dh", serde_json::json!("B".repeat(MAX_P256DH_BYTES + 1)), "keys.p256dh"),
+            ("/keys/auth", serde_json::json!("é".repeat(MAX_AUTH_BYTES / 2 + 1)), "keys.auth"),
+            ("/expirationTime", serde_json::json!("tomorrow"), "expirationTime"),
+            ("/keys/auth", serde_json::Value::Null, "keys.auth"),
+        ];
+        for (pointer, value, field) in cases {
+            let mut json = browser_subscription();
+            *json.pointer_mut(pointer).unwrap() = value;
+
+            let error = parse_json::<PushSubscriptionBody>(json.to_string().as_bytes()).err().unwrap();
+
+            assert_eq!(fields_of(error), [field], "{pointer}");
+        }
+        let mut extra = browser_subscription();
+        extra["keys"]["extra"] = "x".into();
+        let error = parse_json::<PushSubscriptionBody>(extra.to_string().as_bytes()).err().unwrap();
+        assert_eq!(fields_of(error), ["keys.extra"]);
+    }
+
+    #[test]
+    fn the_services_refusal_of_a_key_names_it_under_keys() {
+        let refused = ApiError::Validation {
+            detail: "the subscription cannot be sent to".into(),
+            errors: vec![
+                crate::error::FieldError::new("endpoint", "a push endpoint is an absolute https URL"),
+                crate::error::FieldError::new("p256dh", "not a P-256 point"),
+                crate::error::FieldError::new("auth", "not 16 bytes"),
+            ],
+        };
+
+        let error = PushSubscriptionBody::fields_as_sent(refused);
+
+        assert_eq!(fields_of(error), ["endpoint", "keys.p256dh", "keys.auth"]);
+        let conflict = PushSubscriptionBody::fields_as_sent(ApiError::Conflict("at most 10".into()));
+        assert_eq!(conflict.status(), StatusCode::CONFLICT);
+    }
+
+    #[test]
+    fn a_subscription_answers_its_id_endpoint_and_creation_time() {
+        let subscription = pb::PushSubscription {
+            id: "0190b6a4-7c1e-7000-8000-0000000000c1".into(),
+            endpoint: "https://push.example.net/send/1".into(),
+            created_at: Some(prost_types::Timestamp { seconds: 1_714_564_800, nanos: 0 }),
+        };
+
+        let json = serde_json::to_value(PushSubscription::from_proto(subscription).unwrap()).unwrap();
+
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": "0190b6a4-7c1e-7000-8000-0000000000c1",
+                "endpoint": "https://push.example.net/send/1",
+                "created_at": "2024-05-01T12:00:00Z",
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_push_key_is_a_backend_fault() {
+        let key = PushKey::from_proto(pb::PushKey { public_key: "BNcR".into() }).unwrap();
+        assert_eq!(key.public_key, "BNcR");
+
+        let error = PushKey::from_proto(pb::PushKey { public_key: String::new() }).unwrap_err();
+
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn an_unsubscribe_needs_an_endpoint_within_its_bound() {
+        let endpoint = |endpoint: Option<String>| UnsubscribePushParams { endpoint }.endpoint();
+
+        assert_eq!(
+            endpoint(Some("https://push.example.net/send/1".into())).unwrap(),
+            "https://push.example.net/send/1"
+        );
+        for missing in [None, Some(String::new()), Some("a".repeat(MAX_PUSH_ENDPOINT_BYTES + 1))] {
+            assert_eq!(endpoint(missing).unwrap_err().status(), StatusCode::BAD_REQUEST);
         }
     }
 }

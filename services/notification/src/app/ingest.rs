@@ -75,6 +75,8 @@ pub struct IngestSettings {
     pub email_window: Option<time::Duration>,
     /// How long before its due date a task's assignees are reminded of it.
     pub reminder_lead: time::Duration,
+    /// Whether notifications go out by Web Push too (to the subscriptions of their users).
+    pub push: bool,
 }
 
 /// Records the facts of `deliveries` and stores their notifications in `tx` (and queues their
@@ -276,6 +278,13 @@ async fn notify(
             .collect();
         if !mails.is_empty() {
             tx.queue_emails(&mails).await?;
+        }
+    }
+    if settings.push {
+        let pushes: Vec<&Notification> =
+            notifications.iter().filter(|n| !off.contains(&(n.draft.recipient, Channel::Push, n.draft.kind))).collect();
+        if !pushes.is_empty() {
+            tx.queue_pushes(&pushes, now).await?;
         }
     }
     Ok(notifications)

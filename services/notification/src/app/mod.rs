@@ -9,6 +9,7 @@ mod email;
 mod ingest;
 mod live;
 pub mod ports;
+pub mod push;
 mod service;
 mod stream;
 pub mod webhook_ports;

@@ -141,6 +141,8 @@ pub trait IngestTx: Send {
     /// Adds each notification to its recipient's open mail about its key, opening one that closes
     /// at the time given when none is open.
     async fn queue_emails(&mut self, mails: &[Queued<'_>]) -> Result<()>;
+    /// Queues each of `notifications` for every push subscription of its user, due at `now`.
+    async fn queue_pushes(&mut self, notifications: &[&Notification], now: OffsetDateTime) -> Result<()>;
 }
 
 /// What is recorded of a task for its reminder: the version of its latest event, and the due date

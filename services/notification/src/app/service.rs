@@ -183,7 +183,8 @@ impl NotificationService {
             .collect())
     }
 
-    /// Sets the kinds named in `in_app` and `email` (by their API names); others keep their setting.
+    /// Sets the kinds named in `in_app`, `email` and `push` (by their API names); others keep their
+    /// setting.
     /// The next event reads the new setting.
     ///
     /// # Errors
@@ -195,10 +196,11 @@ impl NotificationService {
         user_id: Uuid,
         in_app: &HashMap<String, bool>,
         email: &HashMap<String, bool>,
+        push: &HashMap<String, bool>,
     ) -> Result<Settings> {
         let mut violations = Violations::default();
         let mut changes = Settings::new();
-        for (channel, entries) in [(Channel::InApp, in_app), (Channel::Email, email)] {
+        for (channel, entries) in [(Channel::InApp, in_app), (Channel::Email, email), (Channel::Push, push)] {
             if entries.len() > MAX_PREFERENCE_ENTRIES {
                 let message = format!("at most {MAX_PREFERENCE_ENTRIES} entries");
                 violations.push(FieldViolation::new(channel.as_str(), message));

@@ -85,17 +85,20 @@ pub enum Channel {
     InApp,
     /// Email.
     Email,
+    /// Web Push, to every subscription of the user.
+    Push,
 }
 
 impl Channel {
-    /// Both channels.
-    pub const ALL: [Channel; 2] = [Channel::InApp, Channel::Email];
+    /// Every channel.
+    pub const ALL: [Channel; 3] = [Channel::InApp, Channel::Email, Channel::Push];
 
     /// The API's (and the database's) name of the channel.
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::InApp => "in_app",
             Channel::Email => "email",
+            Channel::Push => "push",
         }
     }
 

@@ -10,23 +10,26 @@ use ordo_proto::notification::v1 as pb;
 use ordo_proto::time::timestamp;
 use ordo_service::status;
 use pb::notification_service_server::NotificationService as NotificationRpc;
+use time::OffsetDateTime;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::app::ports::{Notification, Settings};
+use crate::app::push::{PushService, PushTarget};
 use crate::app::{NotificationService, StreamItem};
 use crate::domain::Channel;
 
-/// The gRPC face of [`NotificationService`].
+/// The gRPC face of [`NotificationService`] and of the caller's push subscriptions.
 #[derive(Debug, Clone)]
 pub struct NotificationGrpc {
     service: NotificationService,
+    push: PushService,
 }
 
 impl NotificationGrpc {
-    /// Serves `service`.
-    pub fn new(service: NotificationService) -> Self {
-        Self { service }
+    /// Serves `service` and `push`.
+    pub fn new(service: NotificationService, push: PushService) -> Self {
+        Self { service, push }
     }
 }
 
@@ -55,7 +58,7 @@ fn preferences(settings: &Settings) -> pb::Preferences {
             .map(|((_, kind), on)| (kind.as_str().to_owned(), *on))
             .collect()
     };
-    pb::Preferences { in_app: channel(Channel::InApp), email: channel(Channel::Email) }
+    pb::Preferences { in_app: channel(Channel::InApp), email: channel(Channel::Email), push: channel(Channel::Push) }
 }
 
 fn stream_item(item: StreamItem) -> pb::StreamNotificationsResponse {
@@ -155,7 +158,36 @@ impl NotificationRpc for NotificationGrpc {
     ) -> Result<Response<pb::Preferences>, Status> {
         let user = caller(&request)?.user_id;
         let r = request.get_ref();
-        let settings = self.service.update_preferences(user, &r.in_app, &r.email).await.map_err(status)?;
+        let settings = self.service.update_preferences(user, &r.in_app, &r.email, &r.push).await.map_err(status)?;
         Ok(Response::new(preferences(&settings)))
+    }
+
+    async fn get_push_key(&self, _request: Request<pb::GetPushKeyRequest>) -> Result<Response<pb::PushKey>, Status> {
+        let public_key = self.push.public_key().map_err(status)?;
+        Ok(Response::new(pb::PushKey { public_key }))
+    }
+
+    async fn subscribe_push(
+        &self,
+        request: Request<pb::SubscribePushRequest>,
+    ) -> Result<Response<pb::PushSubscription>, Status> {
+        let user = caller(&request)?.user_id;
+        let r = request.into_inner();
+        let target = PushTarget { endpoint: r.endpoint, p256dh: r.p256dh, auth: r.auth };
+        let stored = self.push.subscribe(user, target, OffsetDateTime::now_utc()).await.map_err(status)?;
+        Ok(Response::new(pb::PushSubscription {
+            id: stored.id.to_string(),
+            endpoint: stored.endpoint,
+            created_at: Some(timestamp(stored.created_at)),
+        }))
+    }
+
+    async fn unsubscribe_push(
+        &self,
+        request: Request<pb::UnsubscribePushRequest>,
+    ) -> Result<Response<pb::UnsubscribePushResponse>, Status> {
+        let user = caller(&request)?.user_id;
+        self.push.unsubscribe(user, &request.get_ref().endpoint).await.map_err(status)?;
+        Ok(Response::new(pb::UnsubscribePushResponse {}))
     }
 }

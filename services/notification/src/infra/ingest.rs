@@ -273,4 +273,8 @@ impl IngestTx for MySqlIngest<'_> {
     async fn queue_emails(&mut self, mails: &[Queued<'_>]) -> Result<()> {
         super::email_store::queue(self.conn, mails).await
     }
+
+    async fn queue_pushes(&mut self, notifications: &[&Notification], now: OffsetDateTime) -> Result<()> {
+        super::push_store::queue(self.conn, notifications, now).await
+    }
 }

@@ -10,6 +10,7 @@ pub mod live;
 pub mod mysql;
 mod outbound;
 mod page_cache;
+pub mod push_store;
 pub mod reminders;
 pub mod render;
 pub mod ses;

@@ -32,7 +32,10 @@ use reqwest::redirect::Policy;
 use url::{Host, Url};
 use web_push::{ContentEncoding, PartialVapidSignatureBuilder, SubscriptionInfo, WebPushError, WebPushMessageBuilder};
 
+use ordo_error::FieldViolation;
+
 use super::outbound::{GuardedResolver, excerpt, refused, retry_after};
+use crate::app::push::{PushChannel, PushResult, PushTarget};
 use crate::domain::webhook::Reach;
 
 /// The largest payload sent, in bytes. RFC 8291 lets a push service refuse a body over 4096 bytes,
@@ -445,4 +448,41 @@ impl WebPush {
         }
         Ok(self.client.request(method, url).headers(headers).body(built.into_body()))
     }
+}
+
+/// The push channel of the service: this key, these checks, this client.
+#[async_trait::async_trait]
+impl PushChannel for WebPush {
+    fn public_key(&self) -> String {
+        self.key.public_key()
+    }
+
+    fn check(&self, target: &PushTarget) -> Result<(), FieldViolation> {
+        let subscription = subscription(target);
+        subscription.check(self.reach).map_err(|error| {
+            let field = match error {
+                SubscriptionError::P256dh => "p256dh",
+                SubscriptionError::Auth => "auth",
+                _ => "endpoint",
+            };
+            FieldViolation::new(field, error.to_string())
+        })
+    }
+
+    async fn send(&self, target: &PushTarget, payload: &[u8]) -> PushResult {
+        match WebPush::send(self, &subscription(target), payload, MESSAGE_TTL, Urgency::Normal).await {
+            PushOutcome::Delivered => PushResult::Delivered,
+            PushOutcome::Gone => PushResult::Gone,
+            PushOutcome::Retry { after } => PushResult::Retry(after),
+            PushOutcome::Rejected(why) => PushResult::Rejected(why),
+        }
+    }
+}
+
+/// How long a push service keeps a message for a device that is offline: a notification a day old
+/// is still worth showing.
+const MESSAGE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+fn subscription(target: &PushTarget) -> Subscription {
+    Subscription { endpoint: target.endpoint.clone(), p256dh: target.p256dh.clone(), auth: target.auth.clone() }
 }
