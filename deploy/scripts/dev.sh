@@ -137,11 +137,14 @@ start task "$bin_dir/ordo-task" \
   ORDO_S3_SECRET_ACCESS_KEY="${ORDO_S3_SECRET_ACCESS_KEY:-ordo-local}"
 
 # notification turns identity's, project's and task's events into each user's notifications, mails
-# them through the local SES stand-in (moto on 127.0.0.1:9002) and sends due-date reminders.
+# them through the local SES stand-in (moto on 127.0.0.1:9002), sends due-date reminders, and posts
+# project events to their webhooks (here also to receivers on this machine).
 start notification "$bin_dir/ordo-notification" \
   ORDO_GRPC_ADDR="$NOTIFICATION_GRPC_ADDR" \
   ORDO_OPS_ADDR="$NOTIFICATION_OPS_ADDR" \
   ORDO_IDENTITY_URL="http://$IDENTITY_GRPC_ADDR" \
+  ORDO_PROJECT_URL="http://$PROJECT_GRPC_ADDR" \
+  ORDO_WEBHOOK_ALLOW_LOOPBACK="${ORDO_WEBHOOK_ALLOW_LOOPBACK:-true}" \
   ORDO_SES_ACCESS_KEY_ID="${ORDO_SES_ACCESS_KEY_ID:-ordo-local}" \
   ORDO_SES_SECRET_ACCESS_KEY="${ORDO_SES_SECRET_ACCESS_KEY:-ordo-local}"
 

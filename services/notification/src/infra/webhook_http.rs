@@ -16,6 +16,10 @@ use super::outbound::{GuardedResolver, excerpt, retry_after};
 use crate::app::webhook_ports::{AddressCheck, WebhookSend};
 use crate::domain::webhook::{Answer, Attempt, DELIVERY_TIMEOUT, Reach, Target, TargetError};
 
+/// How long a request that makes or changes an endpoint waits for its name to resolve: well within
+/// the callers' own deadline (the gateway's is 5 s).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The most bytes of an answer's body kept for the delivery log.
 pub const EXCERPT_BYTES: usize = 1024;
 
@@ -109,16 +113,16 @@ impl WebhookSend for WebhookHttp {
 
 #[async_trait::async_trait]
 impl AddressCheck for WebhookHttp {
-    /// The address written in the URL, or every address its name resolves to now, within the
-    /// delivery timeout. A name that does not resolve yet is taken: each delivery resolves it again
-    /// and is refused then if it points where webhooks may not go.
+    /// The address written in the URL, or every address its name resolves to now, within
+    /// [`LOOKUP_TIMEOUT`]. A name that does not resolve (yet, or in time) is taken: each delivery
+    /// resolves it again and is refused then if it points where webhooks may not go.
     async fn check(&self, target: &Target) -> Result<(), TargetError> {
         target.check(self.reach)?;
         if target.ip().is_some() {
             return Ok(());
         }
         let Some(host) = target.url().host_str() else { return Err(TargetError::Invalid) };
-        let lookup = tokio::time::timeout(DELIVERY_TIMEOUT, tokio::net::lookup_host((host, 0))).await;
+        let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, 0))).await;
         match lookup {
             Ok(Ok(addrs)) => {
                 for addr in addrs {
