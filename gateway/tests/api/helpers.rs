@@ -41,6 +41,8 @@ pub(crate) struct Options {
     pub(crate) gateway_args: Vec<String>,
     /// The Redis every process uses, instead of the shared one (a proxy a test can cut).
     pub(crate) redis_url: Option<String>,
+    /// A pool on the notification service's schema ([`TestApp::notification_pool`]).
+    pub(crate) notification_pool: bool,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
             task_url: None,
             gateway_args: Vec::new(),
             redis_url: None,
+            notification_pool: false,
         }
     }
 }
@@ -135,6 +138,9 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     if let Some(redis_url) = options.redis_url {
         stack = stack.redis_url(redis_url);
     }
+    if options.notification_pool {
+        stack = stack.pool(Service::Notification);
+    }
     // Audit declares and binds its queue before it serves gRPC, so once the stack is ready (which
     // includes the gateway's `/readyz`, asking audit's gRPC health), every event of the test reaches it.
     let stack = stack.start(&env).await;
@@ -163,6 +169,18 @@ impl TestApp {
     pub(crate) async fn second_gateway(&self) -> SecondGateway {
         let instance = self.stack.another(Service::Gateway).await;
         SecondGateway { address: instance.url(), instance }
+    }
+
+    /// Starts another notification service instance on the same schema and queue, and waits until
+    /// it is ready.
+    pub(crate) async fn another_notification(&self) -> Instance {
+        self.stack.another(Service::Notification).await
+    }
+
+    /// The pool on the notification service's schema, for a test that looks behind its back (asked
+    /// for with [`Options::notification_pool`]).
+    pub(crate) fn notification_pool(&self) -> &sqlx::MySqlPool {
+        self.stack.pool(Service::Notification)
     }
 
     /// Stops identity (as a crash or a deploy would), leaving the gateway running.

@@ -85,6 +85,23 @@ pub async fn sent_mails(to: &str) -> anyhow::Result<Vec<SentMail>> {
         .collect())
 }
 
+/// The mails sent to `to` once there are at least `count` (looked for during 15 s), read again 1.5 s
+/// later, so that a mail too many shows.
+///
+/// # Errors
+///
+/// When the stand-in does not answer, or fewer than `count` mails came in time.
+pub async fn mails_once(to: &str, count: usize) -> anyhow::Result<Vec<SentMail>> {
+    for _ in 0..150 {
+        if sent_mails(to).await?.len() >= count {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            return sent_mails(to).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("{to} did not get {count} mails")
+}
+
 /// The SES v2 endpoint for tests (a moto server of its own; any credentials work).
 pub fn ses_endpoint() -> String {
     std::env::var("ORDO_TEST_SES_ENDPOINT").unwrap_or_else(|_| DEFAULT_SES_ENDPOINT.to_owned())

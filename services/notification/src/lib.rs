@@ -2,8 +2,9 @@
 //! becomes an in-app notification for them (never for its actor, never for someone who lost access
 //! to the project), with the states of the bell (seen), of each item (read) and of the list
 //! (archived), and per-kind preferences; by email too, one mail per recipient and task within a
-//! window, sent once through SES; assignees are reminded of a task due soon; and a project's events
-//! are posted to its webhooks, signed, retried and logged.
+//! window, sent once through SES, or once a day as a digest at the user's hour; by Web Push;
+//! assignees are reminded of a task due soon; and a project's events are posted to its webhooks,
+//! signed, retried and logged.
 //!
 //! `main.rs` parses [`Config`] and calls [`serve`]; tests call [`serve`] with listeners on port 0.
 
@@ -72,6 +73,11 @@ ordo_service::config! {
         #[arg(long, env = "ORDO_EMAIL_WINDOW_SECS", default_value_t = 120,
               value_parser = clap::value_parser!(u32).range(..=86_400))]
         pub email_window_secs: u32,
+        /// How often each instance looks for daily digests that are due, milliseconds (a digest
+        /// goes within this of its hour).
+        #[arg(long, env = "ORDO_DIGEST_POLL_MS", default_value_t = 15_000,
+              value_parser = clap::value_parser!(u64).range(100..=600_000))]
+        pub digest_poll_ms: u64,
         /// The most tries of one mail SES answers "not now" (throttling, 5xx); then it fails.
         #[arg(long, env = "ORDO_EMAIL_MAX_ATTEMPTS", default_value_t = 8,
               value_parser = clap::value_parser!(u32).range(1..=20))]
@@ -147,6 +153,8 @@ const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
 const RETENTION_BATCH: u32 = 1000;
 /// Reminders fired per transaction.
 const REMINDER_BATCH: u32 = 100;
+/// Digests composed per transaction.
+const DIGEST_BATCH: u32 = 50;
 /// How often each instance looks for mails that are due.
 const MAIL_POLL: Duration = Duration::from_secs(1);
 /// How often mails of senders that died mid-send, and mails past the retention, are looked for.
@@ -193,7 +201,10 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         let sender = email_sender(&config, backends.pool.clone()).await?;
         let sweeper = sender.clone();
         server.spawn(move |shutdown| send_mail(sender, shutdown));
-        server.spawn(move |shutdown| sweep_mail(sweeper, retention, shutdown));
+        let pool = backends.pool.clone();
+        server.spawn(move |shutdown| sweep_mail(sweeper, pool, retention, shutdown));
+        let (pool, every) = (backends.pool.clone(), Duration::from_millis(config.digest_poll_ms));
+        server.spawn(move |shutdown| digest(pool, every, shutdown));
     }
     let reach = Reach { loopback: config.webhook_allow_loopback, private: config.webhook_allow_private };
     let http = Arc::new(WebhookHttp::new(reach).context("build the webhook client")?);
@@ -306,9 +317,9 @@ async fn send_mail(sender: EmailSender, shutdown: CancellationToken) {
 }
 
 /// Every [`MAIL_SWEEP`] until shutdown, marks the mails of senders that died mid-send and deletes
-/// mails past `retention`.
-async fn sweep_mail(sender: EmailSender, retention: time::Duration, shutdown: CancellationToken) {
-    let sender = &sender;
+/// mails, and the records of digests, past `retention`.
+async fn sweep_mail(sender: EmailSender, pool: MySqlPool, retention: time::Duration, shutdown: CancellationToken) {
+    let (sender, pool) = (&sender, &pool);
     poll(MAIL_SWEEP, "sweeping mails", shutdown, move || async move {
         let now = OffsetDateTime::now_utc();
         if let Err(error) = sender.abandon_expired_claims(now).await {
@@ -318,7 +329,20 @@ async fn sweep_mail(sender: EmailSender, retention: time::Duration, shutdown: Ca
         if deleted > 0 {
             tracing::info!(deleted, "expired mails deleted");
         }
-        Ok(false)
+        // A day's record outlives the day by far: a schedule moved back cannot reach it again.
+        let digests = infra::digests::delete_before(pool, now - retention, RETENTION_BATCH).await?;
+        Ok(digests == u64::from(RETENTION_BATCH))
+    })
+    .await;
+}
+
+/// Composes the daily digests that are due every `every` until shutdown (their mails go with the
+/// others).
+async fn digest(pool: MySqlPool, every: Duration, shutdown: CancellationToken) {
+    let pool = &pool;
+    poll(every, "composing digests", shutdown, move || async move {
+        let claimed = infra::digests::compose_due(pool, OffsetDateTime::now_utc(), DIGEST_BATCH).await?;
+        Ok(claimed == DIGEST_BATCH as usize)
     })
     .await;
 }

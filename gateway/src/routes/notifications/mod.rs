@@ -192,7 +192,7 @@ async fn delete_notification(
 }
 
 /// The caller's delivery preferences: per channel (`in_app`, `email`, `push`), every kind, `true`
-/// unless turned off.
+/// unless turned off; and how their notification mail goes out (`email_delivery`).
 #[utoipa::path(
     get,
     path = "/notifications/preferences",
@@ -208,14 +208,17 @@ async fn get_notification_preferences(
 ) -> Result<Json<NotificationPreferences>, ApiError> {
     let request = backend::on_behalf_of(&caller.authorization, pb::GetPreferencesRequest {});
     let preferences = state.notification().get_preferences(request).await?.into_inner();
-    Ok(Json(NotificationPreferences::from_proto(preferences)))
+    Ok(Json(NotificationPreferences::from_proto(preferences)?))
 }
 
-/// Turns kinds on or off per channel (`in_app`, `email`, `push`); kinds left out keep their setting.
+/// Turns kinds on or off per channel (`in_app`, `email`, `push`), and sets how mail goes out
+/// (`email_delivery`: at once, a daily digest at an hour of the caller's time zone, or none); what
+/// is left out keeps its setting.
 ///
 /// Each channel names at most 32 kinds, each at most 64 characters. A kind the service does not know
-/// is a `422` naming it. `push` is kept even while the caller has no push subscription, or the
-/// deployment sends no push messages.
+/// is a `422` naming it; so are an unknown mode, an hour past 23 and a time zone the IANA database
+/// does not name. `push` is kept even while the caller has no push subscription, or the deployment
+/// sends no push messages.
 #[utoipa::path(
     put,
     path = "/notifications/preferences",
@@ -225,7 +228,7 @@ async fn get_notification_preferences(
     request_body = UpdateNotificationPreferencesBody,
     responses(
         (status = 200, description = "The caller's preferences after the change: every kind on each channel.", body = NotificationPreferences),
-        (status = 422, description = "A channel names more than 32 kinds, a kind longer than 64 characters or one that does not exist, or a value that is not a boolean; `errors` names each.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A channel names more than 32 kinds, a kind longer than 64 characters or one that does not exist, or a value that is not a boolean; an email delivery mode other than `immediate`, `daily` or `off`, an hour past 23, or a time zone longer than 64 characters or not in the IANA database; `errors` names each.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -236,7 +239,7 @@ async fn update_notification_preferences(
 ) -> Result<Json<NotificationPreferences>, ApiError> {
     let request = backend::on_behalf_of(&caller.authorization, body.into_proto());
     let preferences = state.notification().update_preferences(request).await?.into_inner();
-    Ok(Json(NotificationPreferences::from_proto(preferences)))
+    Ok(Json(NotificationPreferences::from_proto(preferences)?))
 }
 
 /// The `{id}` of a notification route; not a UUID means no such notification.

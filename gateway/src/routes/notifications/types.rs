@@ -11,7 +11,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::{BoundedMap, BoundedString, ByteBoundedString};
+use crate::extract::{BoundedMap, BoundedString, ByteBoundedString, object, object_not_null};
 use crate::routes::representation::{malformed, non_empty, optional_timestamp, timestamp};
 
 /// Kinds one preferences update may name per channel; there are ten today, so this leaves room for
@@ -179,17 +179,100 @@ pub(crate) struct NotificationPreferences {
     /// per kind.
     #[schema(example = json!({"task.assigned": true, "task.commented": false}))]
     pub(crate) push: BTreeMap<String, bool>,
+    /// How the `email` kinds go out: at once, as one daily digest, or not at all.
+    pub(crate) email_delivery: EmailDelivery,
+}
+
+/// How the caller's notification mail goes out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub(crate) struct EmailDelivery {
+    /// `immediate` (the default): each notification by mail a couple of minutes after it happened,
+    /// the changes to one task in that time gathered into one mail. `daily`: one digest a day at
+    /// `hour` in `time_zone`, listing the notifications since the last digest that are still unread
+    /// (of the kinds `email` leaves on) and the caller's open tasks due that day or overdue; no mail
+    /// on a day with nothing to tell. `off`: no notification mail.
+    pub(crate) mode: EmailMode,
+    /// The digest's hour of the day, from 0 to 23, in `time_zone` (kept while `mode` is not
+    /// `daily`). On a day the clocks skip that hour, the digest comes right after the gap; on a day
+    /// it repeats, at its first occurrence: one digest per local day.
+    #[schema(minimum = 0, maximum = 23, example = 8)]
+    pub(crate) hour: u32,
+    /// An IANA time zone name; `UTC` until the caller sets one.
+    #[schema(example = "Europe/Paris")]
+    pub(crate) time_zone: String,
+    /// When the next digest goes (RFC 3339, UTC); `null` unless `mode` is `daily`.
+    #[schema(example = "2026-12-07T07:00:00Z")]
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) next_digest_at: Option<OffsetDateTime>,
+}
+
+/// How notification mail goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum EmailMode {
+    /// Each notification by mail as it happens.
+    Immediate,
+    /// One digest a day.
+    Daily,
+    /// No notification mail.
+    Off,
+}
+
+impl EmailMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            EmailMode::Immediate => "immediate",
+            EmailMode::Daily => "daily",
+            EmailMode::Off => "off",
+        }
+    }
+
+    fn parse(name: &str) -> Result<Self, ApiError> {
+        [EmailMode::Immediate, EmailMode::Daily, EmailMode::Off]
+            .into_iter()
+            .find(|mode| mode.as_str() == name)
+            .ok_or_else(|| malformed("the notification service answered an unknown email delivery mode"))
+    }
 }
 
 impl NotificationPreferences {
     /// The JSON form of the notification service's preferences (sorted by kind).
-    pub(crate) fn from_proto(preferences: pb::Preferences) -> Self {
-        Self {
+    pub(crate) fn from_proto(preferences: pb::Preferences) -> Result<Self, ApiError> {
+        let delivery = preferences.email_delivery.unwrap_or_default();
+        Ok(Self {
             in_app: preferences.in_app.into_iter().collect(),
             email: preferences.email.into_iter().collect(),
             push: preferences.push.into_iter().collect(),
-        }
+            email_delivery: EmailDelivery {
+                mode: EmailMode::parse(&delivery.mode)?,
+                hour: delivery.hour,
+                time_zone: delivery.time_zone,
+                next_digest_at: optional_timestamp(delivery.next_digest_at)?,
+            },
+        })
     }
+}
+
+/// The longest time zone name read (the longest IANA name has 32 characters).
+const MAX_TIME_ZONE_CHARS: usize = 64;
+
+/// Changes to how the caller's notification mail goes out; fields left out keep their setting.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmailDeliveryChange {
+    /// `immediate`, `daily` or `off`. Turning `daily` on, the first digest lists what happens from
+    /// then on; turning it off, the notifications since the last digest are not mailed.
+    #[serde(default)]
+    pub(super) mode: Option<EmailMode>,
+    /// The digest's hour, from 0 to 23 (another number is `422`).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 23, example = 8)]
+    pub(super) hour: Option<u8>,
+    /// An IANA time zone name, as `Europe/Paris` or `America/New_York` (matched whatever its case;
+    /// one the database does not name is `422`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 64, example = "Europe/Paris")]
+    pub(super) time_zone: Option<BoundedString<MAX_TIME_ZONE_CHARS>>,
 }
 
 /// Kinds turned on (`true`) or off (`false`) on one channel, bounded while the body is read.
@@ -211,6 +294,10 @@ pub(crate) struct UpdateNotificationPreferencesBody {
     #[serde(default)]
     #[schema(schema_with = switches_schema)]
     pub(super) push: Switches,
+    /// How the `email` kinds go out; absent changes nothing.
+    #[serde(default, deserialize_with = "object_not_null")]
+    #[schema(nullable = false)]
+    pub(super) email_delivery: Option<EmailDeliveryChange>,
 }
 
 impl UpdateNotificationPreferencesBody {
@@ -220,6 +307,11 @@ impl UpdateNotificationPreferencesBody {
             in_app: self.in_app.into_entries().collect(),
             email: self.email.into_entries().collect(),
             push: self.push.into_entries().collect(),
+            email_delivery: self.email_delivery.map(|change| pb::EmailDeliveryChange {
+                mode: change.mode.map(|mode| mode.as_str().to_owned()),
+                hour: change.hour.map(u32::from),
+                time_zone: change.time_zone.map(String::from),
+            }),
         }
     }
 }
@@ -282,6 +374,7 @@ pub(crate) struct PushSubscriptionBody {
     #[schema(value_type = Option<f64>)]
     pub(super) _expiration_time: Option<f64>,
     /// The keys messages are encrypted for.
+    #[serde(deserialize_with = "object")]
     pub(super) keys: PushSubscriptionKeys,
 }
 
@@ -459,9 +552,15 @@ mod tests {
             in_app: HashMap::from([("task.assigned".to_owned(), true), ("task.commented".to_owned(), false)]),
             email: HashMap::from([("task.assigned".to_owned(), false)]),
             push: HashMap::from([("task.due_soon".to_owned(), false), ("task.assigned".to_owned(), true)]),
+            email_delivery: Some(pb::EmailDelivery {
+                mode: "daily".to_owned(),
+                hour: 8,
+                time_zone: "Europe/Paris".to_owned(),
+                next_digest_at: Some(prost_types::Timestamp { seconds: 1_796_626_800, nanos: 0 }),
+            }),
         };
 
-        let json = serde_json::to_value(NotificationPreferences::from_proto(preferences)).unwrap();
+        let json = serde_json::to_value(NotificationPreferences::from_proto(preferences).unwrap()).unwrap();
 
         assert_eq!(
             json,
@@ -469,8 +568,26 @@ mod tests {
                 "in_app": {"task.assigned": true, "task.commented": false},
                 "email": {"task.assigned": false},
                 "push": {"task.assigned": true, "task.due_soon": false},
+                "email_delivery": {
+                    "mode": "daily", "hour": 8, "time_zone": "Europe/Paris", "next_digest_at": "2026-12-07T07:00:00Z",
+                },
             })
         );
+    }
+
+    #[test]
+    fn an_update_of_the_email_delivery_sends_only_the_fields_given() {
+        let body: UpdateNotificationPreferencesBody =
+            parse_json(br#"{"email_delivery": {"mode": "daily", "time_zone": "Asia/Tokyo"}}"#).unwrap();
+
+        let request = body.into_proto();
+
+        let change = request.email_delivery.unwrap();
+        assert_eq!(change.mode.as_deref(), Some("daily"));
+        assert_eq!(change.hour, None);
+        assert_eq!(change.time_zone.as_deref(), Some("Asia/Tokyo"));
+        let body: UpdateNotificationPreferencesBody = parse_json(br#"{"email": {}}"#).unwrap();
+        assert!(body.into_proto().email_delivery.is_none());
     }
 
     #[test]
@@ -510,12 +627,20 @@ mod tests {
             serde_json::json!({ "push": many }),
             serde_json::json!({ "push": { long: true } }),
             serde_json::json!({ "push": null }),
+            serde_json::json!({ "email_delivery": {"mode": "weekly"} }),
+            serde_json::json!({ "email_delivery": {"hour": 256} }),
+            serde_json::json!({ "email_delivery": {"hour": -1} }),
+            serde_json::json!({ "email_delivery": {"time_zone": "A".repeat(65)} }),
+            serde_json::json!({ "email_delivery": {"minute": 5} }),
+            serde_json::json!({ "email_delivery": [null, null] }),
+            serde_json::json!({ "email_delivery": null }),
         ];
         for body in bodies {
             let error = parse_json::<UpdateNotificationPreferencesBody>(body.to_string().as_bytes()).err().unwrap();
             let ApiError::Validation { errors, .. } = error else { panic!("{body}: {error:?}") };
             assert!(
-                errors.len() == 1 && ["in_app", "sms", "push"].iter().any(|f| errors[0].field.starts_with(f)),
+                errors.len() == 1
+                    && ["in_app", "sms", "push", "email_delivery"].iter().any(|f| errors[0].field.starts_with(f)),
                 "{body}: {errors:?}"
             );
         }
@@ -564,6 +689,7 @@ mod tests {
             ("/keys/auth", serde_json::json!("é".repeat(MAX_AUTH_BYTES / 2 + 1)), "keys.auth"),
             ("/expirationTime", serde_json::json!("tomorrow"), "expirationTime"),
             ("/keys/auth", serde_json::Value::Null, "keys.auth"),
+            ("/keys", serde_json::json!(["BCVx", "AAAA"]), "keys"),
         ];
         for (pointer, value, field) in cases {
             let mut json = browser_subscription();

@@ -1,7 +1,8 @@
 //! One event in: the directory facts it carries (who is who, who is a member, who is disabled) are
 //! recorded, then the rules decide who hears of it, and a notification is stored for each recipient
 //! who still has access to the project and has not turned that kind off in the app; each of them who
-//! has not turned it off by email gets it in the mail of its task's window.
+//! has not turned it off by email gets it in the mail of its task's window (unless their mail goes
+//! out as a daily digest, or not at all).
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -271,11 +272,19 @@ async fn notify(
     tx.insert(&mut batch).await?;
     let notifications: Vec<Notification> = batch.into_iter().map(|(_, n)| n).collect();
     if let Some(window) = settings.email_window {
-        let mails: Vec<Queued<'_>> = notifications
+        let mut mails: Vec<Queued<'_>> = notifications
             .iter()
             .filter(|n| !off.contains(&(n.draft.recipient, Channel::Email, n.draft.kind)))
             .map(|n| Queued { notification: n, key: email::coalesce_key(&n.draft), closes_at: now + window })
             .collect();
+        if !mails.is_empty() {
+            // Those on a daily digest (or no mail) hear of it there (or not at all).
+            let mut recipients: Vec<Uuid> = mails.iter().map(|m| m.notification.draft.recipient).collect();
+            recipients.sort_unstable();
+            recipients.dedup();
+            let held = tx.mail_held(&recipients).await?;
+            mails.retain(|m| !held.contains(&m.notification.draft.recipient));
+        }
         if !mails.is_empty() {
             tx.queue_emails(&mails).await?;
         }

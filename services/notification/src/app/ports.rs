@@ -4,10 +4,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::Result;
+use crate::domain::digest::{DigestContent, DueItem, EmailDelivery};
 use crate::domain::email::MailItem;
 use crate::domain::reminder::TaskDue;
 use crate::domain::{Channel, Draft, Kind, Member};
@@ -81,6 +82,12 @@ pub trait NotificationStore: Send + Sync + 'static {
     async fn settings(&self, user_id: Uuid) -> Result<Settings>;
     /// Stores `changes` to `user_id`'s settings.
     async fn set_settings(&self, user_id: Uuid, changes: &Settings) -> Result<()>;
+    /// How `user_id`'s notification mail goes out: the default when they never chose; a time zone
+    /// the bundled database no longer names reads as UTC.
+    async fn email_delivery(&self, user_id: Uuid) -> Result<EmailDelivery>;
+    /// Stores how `user_id`'s notification mail goes out. When it turns daily from another mode, the
+    /// first digest covers what happens from `now`; a daily schedule changed keeps what it covers.
+    async fn set_email_delivery(&self, user_id: Uuid, delivery: &EmailDelivery, now: OffsetDateTime) -> Result<()>;
     /// `user_id`'s counts.
     async fn counts(&self, user_id: Uuid) -> Result<Counts>;
     /// Up to `limit` of `user_id`'s notifications after `seq` in their sequence, in its order.
@@ -138,6 +145,8 @@ pub trait IngestTx: Send {
     /// Claims up to `limit` reminders due at `now`, skipping those another instance holds, and
     /// records their due dates as reminded of.
     async fn claim_reminders(&mut self, now: OffsetDateTime, limit: u32) -> Result<Vec<TaskDue>>;
+    /// Those of `users` whose notification mail does not go out at once (a daily digest, or none).
+    async fn mail_held(&mut self, users: &[Uuid]) -> Result<HashSet<Uuid>>;
     /// Adds each notification to its recipient's open mail about its key, opening one that closes
     /// at the time given when none is open.
     async fn queue_emails(&mut self, mails: &[Queued<'_>]) -> Result<()>;
@@ -181,6 +190,76 @@ pub struct Mail {
     pub more: u32,
     /// Tries so far, this one included.
     pub attempts: u32,
+    /// What a daily digest lists beside its notifications; `None` for the mail of a window.
+    pub digest: Option<DigestPart>,
+}
+
+/// The part of a digest mail that is not a list of notifications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestPart {
+    /// The local day it is for.
+    pub day: Date,
+    /// When it was composed.
+    pub composed_at: OffsetDateTime,
+    /// The recipient's time zone (the due dates read in it).
+    pub time_zone: String,
+    /// The recipient's open tasks due that day or overdue, soonest first.
+    pub tasks: Vec<DueItem>,
+    /// Tasks past the most a digest lists.
+    pub more_tasks: u32,
+}
+
+/// A daily schedule whose digest is due, claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDigest {
+    /// Whose.
+    pub user_id: Uuid,
+    /// The hour as stored.
+    pub hour: u8,
+    /// The time zone as stored.
+    pub time_zone: String,
+    /// When it was due.
+    pub due_at: OffsetDateTime,
+    /// Where its notifications start; `None` when not recorded (they start a day before `due_at`).
+    pub since: Option<OffsetDateTime>,
+}
+
+/// What composing daily digests reads and writes, all inside the transaction of their claim: a
+/// digest is recorded, its mail queued and its schedule moved on together, or not at all.
+#[async_trait]
+pub trait DigestTx: Send {
+    /// Claims up to `limit` daily schedules due at `now`, skipping those another instance holds.
+    async fn claim_digests(&mut self, now: OffsetDateTime, limit: u32) -> Result<Vec<DueDigest>>;
+    /// Records that `user_id`'s digest of local day `day` is made; `false` when one was already.
+    async fn record_digest(&mut self, user_id: Uuid, day: Date, now: OffsetDateTime) -> Result<bool>;
+    /// What `user_id`'s digest lists: their notifications from `since` until `until` still unread
+    /// and not archived, of the kinds they did not turn off by email, oldest first; their open tasks
+    /// due before `due_before`, soonest first, in projects they have not left; at most `limit` of
+    /// each, the rest counted.
+    async fn digest_content(
+        &mut self,
+        user_id: Uuid,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        due_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<DigestContent>;
+    /// Queues `content` as `user_id`'s digest mail of `day`, due at `now`.
+    async fn queue_digest(
+        &mut self,
+        user_id: Uuid,
+        day: Date,
+        content: &DigestContent,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    /// Moves `user_id`'s schedule on: the next digest due at `next` (`None`: no more), covering
+    /// notifications from `since` (`None`: where it stands).
+    async fn reschedule(
+        &mut self,
+        user_id: Uuid,
+        next: Option<OffsetDateTime>,
+        since: Option<OffsetDateTime>,
+    ) -> Result<()>;
 }
 
 /// How a try to send a mail ended.

@@ -14,6 +14,7 @@ use super::live::LiveHub;
 use super::ports::{Counts, ListQuery, Notification, NotificationStore, SessionCheck, Settings};
 use super::stream::StreamItem;
 use super::{AppError, Result};
+use crate::domain::digest::{EmailDelivery, EmailMode, Schedule, ScheduleError};
 use crate::domain::{Channel, Kind};
 
 /// A page of notifications with the user's counts.
@@ -25,6 +26,39 @@ pub struct NotificationPage {
     pub next_cursor: Option<String>,
     /// The badge counts, of the same snapshot.
     pub counts: Counts,
+}
+
+/// A user's delivery preferences.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preferences {
+    /// Per channel, every kind: on unless turned off.
+    pub kinds: Settings,
+    /// How their notification mail goes out.
+    pub email_delivery: EmailDelivery,
+}
+
+/// Changes to a user's preferences, as the request names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreferencesUpdate {
+    /// Kinds turned on or off in the app, by name.
+    pub in_app: HashMap<String, bool>,
+    /// By email.
+    pub email: HashMap<String, bool>,
+    /// By Web Push.
+    pub push: HashMap<String, bool>,
+    /// How their mail goes out; `None` changes nothing.
+    pub email_delivery: Option<DeliveryChange>,
+}
+
+/// Changes to how a user's notification mail goes out; each `None` keeps its setting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryChange {
+    /// `immediate`, `daily` or `off`.
+    pub mode: Option<String>,
+    /// The digest's hour, 0 to 23.
+    pub hour: Option<u32>,
+    /// The digest's IANA time zone.
+    pub time_zone: Option<String>,
 }
 
 /// The use cases of a user's notifications.
@@ -169,38 +203,41 @@ impl NotificationService {
         Ok(())
     }
 
-    /// Every kind on every channel, on unless `user_id` turned it off.
+    /// Every kind on every channel, on unless `user_id` turned it off, and how their mail goes out.
     ///
     /// # Errors
     ///
     /// What the store answers.
-    pub async fn preferences(&self, user_id: Uuid) -> Result<Settings> {
+    pub async fn preferences(&self, user_id: Uuid) -> Result<Preferences> {
         let stored = self.store.settings(user_id).await?;
-        Ok(Channel::ALL
+        let kinds = Channel::ALL
             .into_iter()
             .flat_map(|channel| Kind::ALL.into_iter().map(move |kind| (channel, kind)))
             .map(|key| (key, stored.get(&key).copied().unwrap_or(true)))
-            .collect())
+            .collect();
+        let email_delivery = self.store.email_delivery(user_id).await?;
+        Ok(Preferences { kinds, email_delivery })
     }
 
-    /// Sets the kinds named in `in_app`, `email` and `push` (by their API names); others keep their
-    /// setting.
-    /// The next event reads the new setting.
+    /// Sets the kinds named in `update`'s `in_app`, `email` and `push` (by their API names), and the
+    /// email delivery fields it gives; the rest keeps its setting. The next event reads the new
+    /// setting; a daily digest chosen now first covers what happens from `now`.
     ///
     /// # Errors
     ///
-    /// `Invalid` naming each unknown kind (`in_app.<name>`) or too many entries; what the store
-    /// answers.
+    /// `Invalid` naming each unknown kind (`in_app.<name>`), too many entries, an unknown mode, an
+    /// hour past 23 or an unknown time zone (`email_delivery.<field>`); what the store answers.
     pub async fn update_preferences(
         &self,
         user_id: Uuid,
-        in_app: &HashMap<String, bool>,
-        email: &HashMap<String, bool>,
-        push: &HashMap<String, bool>,
-    ) -> Result<Settings> {
+        update: &PreferencesUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Preferences> {
         let mut violations = Violations::default();
         let mut changes = Settings::new();
-        for (channel, entries) in [(Channel::InApp, in_app), (Channel::Email, email), (Channel::Push, push)] {
+        for (channel, entries) in
+            [(Channel::InApp, &update.in_app), (Channel::Email, &update.email), (Channel::Push, &update.push)]
+        {
             if entries.len() > MAX_PREFERENCE_ENTRIES {
                 let message = format!("at most {MAX_PREFERENCE_ENTRIES} entries");
                 violations.push(FieldViolation::new(channel.as_str(), message));
@@ -218,9 +255,19 @@ impl NotificationService {
                 }
             }
         }
+        let delivery = match &update.email_delivery {
+            Some(change) => {
+                let current = self.store.email_delivery(user_id).await?;
+                delivery_after(current, change, now, &mut violations)
+            }
+            None => None,
+        };
         violations.into_result()?;
         if !changes.is_empty() {
             self.store.set_settings(user_id, &changes).await?;
+        }
+        if let Some(delivery) = delivery {
+            self.store.set_email_delivery(user_id, &delivery, now).await?;
         }
         self.preferences(user_id).await
     }
@@ -242,6 +289,41 @@ impl NotificationService {
             }
         }
     }
+}
+
+/// `current` with `change` applied, its next digest due after `now`; `None` with each field that
+/// is wrong in `violations`.
+fn delivery_after(
+    current: EmailDelivery,
+    change: &DeliveryChange,
+    now: OffsetDateTime,
+    violations: &mut Violations,
+) -> Option<EmailDelivery> {
+    let field = |name: &str| format!("email_delivery.{name}");
+    let mode = match change.mode.as_deref() {
+        None => Some(current.mode),
+        Some(name) => EmailMode::parse(name).or_else(|| {
+            violations.push(FieldViolation::new(field("mode"), "must be one of immediate, daily, off"));
+            None
+        }),
+    };
+    let hour = match change.hour {
+        None => Some(current.schedule.hour()),
+        Some(hour) => u8::try_from(hour).ok().filter(|hour| *hour <= 23).or_else(|| {
+            violations.push(FieldViolation::new(field("hour"), ScheduleError::Hour.to_string()));
+            None
+        }),
+    };
+    let time_zone = change.time_zone.as_deref().unwrap_or(current.schedule.time_zone());
+    // The zone is checked even beside a wrong hour, so one answer names both.
+    let schedule = match Schedule::new(hour.unwrap_or(0), time_zone) {
+        Ok(schedule) => hour.map(|_| schedule),
+        Err(error) => {
+            violations.push(FieldViolation::new(field("time_zone"), error.to_string()));
+            None
+        }
+    };
+    Some(EmailDelivery::new(mode?, schedule?, now))
 }
 
 /// A name echoed in an error, cut so an attacker's megabyte key is not echoed back whole.

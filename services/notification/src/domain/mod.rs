@@ -2,6 +2,7 @@
 //! about an event (and never its actor), the `@mentions` of a comment, and how each notification
 //! reads, by email too. Plain Rust: no I/O.
 
+pub mod digest;
 pub mod email;
 mod event;
 mod kind;

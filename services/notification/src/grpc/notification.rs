@@ -14,9 +14,9 @@ use time::OffsetDateTime;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::app::ports::{Notification, Settings};
+use crate::app::ports::Notification;
 use crate::app::push::{PushService, PushTarget};
-use crate::app::{NotificationService, StreamItem};
+use crate::app::{DeliveryChange, NotificationService, Preferences, PreferencesUpdate, StreamItem};
 use crate::domain::Channel;
 
 /// The gRPC face of [`NotificationService`] and of the caller's push subscriptions.
@@ -50,15 +50,27 @@ fn notification(n: Notification) -> pb::Notification {
     }
 }
 
-fn preferences(settings: &Settings) -> pb::Preferences {
+fn preferences(found: &Preferences) -> pb::Preferences {
     let channel = |wanted: Channel| -> HashMap<String, bool> {
-        settings
+        found
+            .kinds
             .iter()
             .filter(|((channel, _), _)| *channel == wanted)
             .map(|((_, kind), on)| (kind.as_str().to_owned(), *on))
             .collect()
     };
-    pb::Preferences { in_app: channel(Channel::InApp), email: channel(Channel::Email), push: channel(Channel::Push) }
+    let delivery = &found.email_delivery;
+    pb::Preferences {
+        in_app: channel(Channel::InApp),
+        email: channel(Channel::Email),
+        push: channel(Channel::Push),
+        email_delivery: Some(pb::EmailDelivery {
+            mode: delivery.mode.as_str().to_owned(),
+            hour: u32::from(delivery.schedule.hour()),
+            time_zone: delivery.schedule.time_zone().to_owned(),
+            next_digest_at: delivery.next_digest_at.map(timestamp),
+        }),
+    }
 }
 
 fn stream_item(item: StreamItem) -> pb::StreamNotificationsResponse {
@@ -148,8 +160,8 @@ impl NotificationRpc for NotificationGrpc {
         &self,
         request: Request<pb::GetPreferencesRequest>,
     ) -> Result<Response<pb::Preferences>, Status> {
-        let settings = self.service.preferences(caller(&request)?.user_id).await.map_err(status)?;
-        Ok(Response::new(preferences(&settings)))
+        let found = self.service.preferences(caller(&request)?.user_id).await.map_err(status)?;
+        Ok(Response::new(preferences(&found)))
     }
 
     async fn update_preferences(
@@ -157,9 +169,19 @@ impl NotificationRpc for NotificationGrpc {
         request: Request<pb::UpdatePreferencesRequest>,
     ) -> Result<Response<pb::Preferences>, Status> {
         let user = caller(&request)?.user_id;
-        let r = request.get_ref();
-        let settings = self.service.update_preferences(user, &r.in_app, &r.email, &r.push).await.map_err(status)?;
-        Ok(Response::new(preferences(&settings)))
+        let r = request.into_inner();
+        let update = PreferencesUpdate {
+            in_app: r.in_app,
+            email: r.email,
+            push: r.push,
+            email_delivery: r.email_delivery.map(|change| DeliveryChange {
+                mode: change.mode,
+                hour: change.hour,
+                time_zone: change.time_zone,
+            }),
+        };
+        let found = self.service.update_preferences(user, &update, OffsetDateTime::now_utc()).await.map_err(status)?;
+        Ok(Response::new(preferences(&found)))
     }
 
     async fn get_push_key(&self, _request: Request<pb::GetPushKeyRequest>) -> Result<Response<pb::PushKey>, Status> {

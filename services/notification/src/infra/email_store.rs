@@ -11,13 +11,14 @@ use ordo_service::db_error;
 use sqlx::MySqlConnection;
 use sqlx::mysql::MySqlPool;
 use sqlx::{MySql, QueryBuilder};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
 use super::ingest::CHUNK;
 use super::mysql::{push_ids, push_pairs};
-use crate::app::ports::{EmailStore, Mail, Notification, Outcome, Queued};
+use crate::app::ports::{DigestPart, EmailStore, Mail, Notification, Outcome, Queued};
 use crate::app::{AppError, Result};
+use crate::domain::digest::{DEFAULT_TIME_ZONE, DueItem};
 use crate::domain::email::{MAX_ITEMS_PER_EMAIL, MailItem};
 
 /// The longest error text kept with a mail (the column's size).
@@ -34,6 +35,21 @@ impl MySqlEmailStore {
     pub fn new(pool: MySqlPool) -> Self {
         Self { pool }
     }
+}
+
+/// A claimed mail with its recipient.
+#[derive(sqlx::FromRow)]
+struct Head {
+    id: Uuid,
+    attempts: i16,
+    more_items: i32,
+    email: Option<String>,
+    display_name: Option<String>,
+    disabled: Option<bool>,
+    digest_date: Option<Date>,
+    more_tasks: i32,
+    created_at: PrimitiveDateTime,
+    time_zone: Option<String>,
 }
 
 fn clip(error: &str) -> String {
@@ -155,12 +171,26 @@ impl EmailStore for MySqlEmailStore {
         sql.build().execute(&mut *tx).await.map_err(db_error)?;
 
         let mut sql = QueryBuilder::<MySql>::new(
-            "SELECT e.id, e.attempts, e.more_items, u.email, u.display_name, u.disabled \
-             FROM email e LEFT JOIN directory_user u ON u.user_id = e.user_id WHERE e.id IN (",
+            "SELECT e.id, e.attempts, e.more_items, u.email, u.display_name, u.disabled, e.digest_date, e.more_tasks, \
+             e.created_at, s.time_zone FROM email e LEFT JOIN directory_user u ON u.user_id = e.user_id \
+             LEFT JOIN email_schedule s ON s.user_id = e.user_id WHERE e.id IN (",
         );
         push_ids(&mut sql, &ids);
-        type Head = (Uuid, i16, i32, Option<String>, Option<String>, Option<bool>);
         let heads: Vec<Head> = sql.build_query_as().fetch_all(&mut *tx).await.map_err(db_error)?;
+        let digests: Vec<Uuid> = heads.iter().filter(|head| head.digest_date.is_some()).map(|head| head.id).collect();
+        let mut tasks: HashMap<Uuid, Vec<DueItem>> = HashMap::new();
+        if !digests.is_empty() {
+            let mut sql = QueryBuilder::<MySql>::new(
+                "SELECT email_id, task_key, title, due_at FROM email_task WHERE email_id IN (",
+            );
+            push_ids(&mut sql, &digests);
+            sql.push(" ORDER BY email_id, position");
+            let rows: Vec<(Uuid, String, String, PrimitiveDateTime)> =
+                sql.build_query_as().fetch_all(&mut *tx).await.map_err(db_error)?;
+            for (email_id, task_key, title, due_at) in rows {
+                tasks.entry(email_id).or_default().push(DueItem { task_key, title, due_at: due_at.assume_utc() });
+            }
+        }
 
         let mut sql =
             QueryBuilder::<MySql>::new("SELECT email_id, title, body, task_key FROM email_item WHERE email_id IN (");
@@ -176,13 +206,20 @@ impl EmailStore for MySqlEmailStore {
         }
         Ok(heads
             .into_iter()
-            .map(|(id, attempts, more, email, display_name, disabled)| Mail {
-                id,
-                to: email.filter(|e| !e.is_empty() && disabled != Some(true)),
-                to_name: display_name.unwrap_or_default(),
-                items: items.remove(&id).unwrap_or_default(),
-                more: u32::try_from(more).unwrap_or(0),
-                attempts: u32::try_from(attempts).unwrap_or(0),
+            .map(|head| Mail {
+                id: head.id,
+                to: head.email.filter(|e| !e.is_empty() && head.disabled != Some(true)),
+                to_name: head.display_name.unwrap_or_default(),
+                items: items.remove(&head.id).unwrap_or_default(),
+                more: u32::try_from(head.more_items).unwrap_or(0),
+                attempts: u32::try_from(head.attempts).unwrap_or(0),
+                digest: head.digest_date.map(|day| DigestPart {
+                    day,
+                    composed_at: head.created_at.assume_utc(),
+                    time_zone: head.time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned()),
+                    tasks: tasks.remove(&head.id).unwrap_or_default(),
+                    more_tasks: u32::try_from(head.more_tasks).unwrap_or(0),
+                }),
             })
             .collect())
     }
@@ -245,9 +282,11 @@ impl EmailStore for MySqlEmailStore {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut sql = QueryBuilder::<MySql>::new("DELETE FROM email_item WHERE email_id IN (");
-        push_ids(&mut sql, &ids);
-        sql.build().execute(&mut *tx).await.map_err(db_error)?;
+        for table in ["email_item", "email_task"] {
+            let mut sql = QueryBuilder::<MySql>::new(format!("DELETE FROM {table} WHERE email_id IN ("));
+            push_ids(&mut sql, &ids);
+            sql.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
         let mut sql = QueryBuilder::<MySql>::new("DELETE FROM email WHERE id IN (");
         push_ids(&mut sql, &ids);
         let done = sql.build().execute(&mut *tx).await.map_err(db_error)?;

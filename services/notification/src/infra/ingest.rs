@@ -270,6 +270,10 @@ impl IngestTx for MySqlIngest<'_> {
         super::reminders::claim(self.conn, now, limit).await
     }
 
+    async fn mail_held(&mut self, users: &[Uuid]) -> Result<HashSet<Uuid>> {
+        super::digests::mail_held(self.conn, users).await
+    }
+
     async fn queue_emails(&mut self, mails: &[Queued<'_>]) -> Result<()> {
         super::email_store::queue(self.conn, mails).await
     }

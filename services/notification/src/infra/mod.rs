@@ -3,6 +3,7 @@
 
 pub mod consumer;
 mod counts;
+pub mod digests;
 pub mod email_store;
 pub mod envelope;
 pub mod ingest;

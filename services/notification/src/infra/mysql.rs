@@ -15,6 +15,7 @@ use super::counts;
 use super::page_cache::PageCache;
 use crate::app::ports::{Counts, ListQuery, Notification, NotificationStore, Settings};
 use crate::app::{AppError, Result};
+use crate::domain::digest::EmailDelivery;
 use crate::domain::{Channel, Draft, Kind};
 
 #[derive(sqlx::FromRow)]
@@ -282,6 +283,14 @@ impl NotificationStore for MySqlNotificationStore {
         sql.push(" ON DUPLICATE KEY UPDATE enabled = VALUES(enabled)");
         sql.build().execute(&self.pool).await.map_err(db_error)?;
         Ok(())
+    }
+
+    async fn email_delivery(&self, user_id: Uuid) -> Result<EmailDelivery> {
+        super::digests::delivery(&self.pool, user_id).await
+    }
+
+    async fn set_email_delivery(&self, user_id: Uuid, delivery: &EmailDelivery, now: OffsetDateTime) -> Result<()> {
+        super::digests::set_delivery(&self.pool, user_id, delivery, now).await
     }
 
     async fn counts(&self, user_id: Uuid) -> Result<Counts> {

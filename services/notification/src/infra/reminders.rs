@@ -1,7 +1,7 @@
-//! Due-date reminders in the service's schema: each task as its latest event showed it, and when
-//! its reminder fires. Firing claims rows with `FOR UPDATE SKIP LOCKED`, so with several instances
-//! exactly one fires each reminder, and records the due date reminded of in the same transaction as
-//! the notifications.
+//! Due-date reminders in the service's schema: each task as its latest event showed it, when its
+//! reminder fires, and who is assigned it while it is open and due (for the daily digest). Firing
+//! claims rows with `FOR UPDATE SKIP LOCKED`, so with several instances exactly one fires each
+//! reminder, and records the due date reminded of in the same transaction as the notifications.
 
 use std::collections::HashMap;
 
@@ -97,6 +97,32 @@ pub(super) async fn save(conn: &mut MySqlConnection, dues: &[(&TaskDue, Option<O
                version = IF(version < VALUES(version), VALUES(version), version)",
         );
         sql.build().execute(&mut *conn).await.map_err(db_error)?;
+        assign(conn, chunk).await?;
+    }
+    Ok(())
+}
+
+/// Records who is assigned each of `dues` while it is open and has a due date (what a digest lists
+/// as due or overdue), in place of what was recorded. The caller holds the tasks' rows and saves
+/// only states newer than theirs.
+async fn assign(conn: &mut MySqlConnection, dues: &[(&TaskDue, Option<OffsetDateTime>)]) -> Result<()> {
+    let ids: Vec<Uuid> = dues.iter().map(|(task, _)| task.task.id).collect();
+    let mut sql = QueryBuilder::<MySql>::new("DELETE FROM due_assignment WHERE task_id IN (");
+    push_ids(&mut sql, &ids);
+    sql.build().execute(&mut *conn).await.map_err(db_error)?;
+    let rows: Vec<(Uuid, Uuid, OffsetDateTime)> = dues
+        .iter()
+        .filter(|(task, _)| task.open)
+        .filter_map(|(task, _)| Some((task.task.id, task.due_at?, &task.assignees)))
+        .flat_map(|(id, due_at, assignees)| assignees.iter().map(move |user| (*user, id, due_at)))
+        .collect();
+    // At most CHUNK tasks of MAX_ASSIGNEES each: three columns a row stays under the placeholders.
+    for chunk in rows.chunks(CHUNK * 10) {
+        let mut sql = QueryBuilder::<MySql>::new("INSERT IGNORE INTO due_assignment (user_id, task_id, due_at) ");
+        sql.push_values(chunk, |mut row, (user, task, due_at)| {
+            row.push_bind(*user).push_bind(*task).push_bind(utc(*due_at));
+        });
+        sql.build().execute(&mut *conn).await.map_err(db_error)?;
     }
     Ok(())
 }
@@ -121,6 +147,9 @@ pub(super) async fn deleted(conn: &mut MySqlConnection, task_ids: &[Uuid]) -> Re
     });
     sql.push(" ON DUPLICATE KEY UPDATE assignees = VALUES(assignees), due_at = NULL, remind_at = NULL, version = ")
         .push_bind(DELETED);
+    sql.build().execute(&mut *conn).await.map_err(db_error)?;
+    let mut sql = QueryBuilder::<MySql>::new("DELETE FROM due_assignment WHERE task_id IN (");
+    push_ids(&mut sql, task_ids);
     sql.build().execute(conn).await.map_err(db_error)?;
     Ok(())
 }

@@ -123,14 +123,7 @@ impl Stack {
 /// The mails sent to `to` once there are `count` of them; then a little longer, so a mail too many
 /// would show.
 pub(crate) async fn mails_once(to: &str, count: usize) -> Vec<ordo_testkit::SentMail> {
-    for _ in 0..150 {
-        if ordo_testkit::sent_mails(to).await.unwrap().len() >= count {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            return ordo_testkit::sent_mails(to).await.unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{to} did not get {count} mails");
+    ordo_testkit::mails_once(to, count).await.unwrap()
 }
 
 /// An address of this test's own (the mail stand-in is shared by every test).
