@@ -26,4 +26,5 @@ mod tasks;
 mod token_attacks;
 mod tokens;
 mod users;
+mod web_push;
 mod webhooks;

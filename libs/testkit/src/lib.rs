@@ -8,9 +8,12 @@
 //! removes it itself (this crate has no S3 client).
 //!
 //! [`TcpProxy`] puts a cuttable proxy between a process and a backend, to test outages without
-//! stopping the shared servers; [`http_get`] reads an ops route such as `/readyz`.
+//! stopping the shared servers; [`http_get`] reads an ops route such as `/readyz`. With the `push`
+//! feature, `push::PushService` is a Web Push service on loopback that checks what it is sent.
 
 mod proxy;
+#[cfg(feature = "push")]
+pub mod push;
 
 use std::sync::{Mutex, PoisonError};
 

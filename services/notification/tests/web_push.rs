@@ -8,18 +8,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ece::EcKeyComponents;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use ordo_harness::bearer;
 use ordo_notification::domain::webhook::Reach;
 use ordo_notification::infra::web_push::{
@@ -28,6 +21,7 @@ use ordo_notification::infra::web_push::{
 };
 
 use ordo_proto::notification::v1 as pb;
+use ordo_testkit::push::{Browser, BrowserSubscription, PushService, vapid_private_key};
 
 mod support;
 
@@ -37,143 +31,27 @@ const SUBJECT: &str = "mailto:push@ordo.example";
 const KNOWN_PRIVATE: &str = "IQ9Ur0ykXoHS9gzfYX0aBjy9lvdrjx_PFUXmie9YRcY";
 const KNOWN_PUBLIC: &str = "BMjQIp55pdbU8pfCBKyXcZjlmER_mXt5LqNrN1hrXbdBS5EnhIbMu3Au-RV53iIpztzNXkGI56BFB1udQ8Bq_H4";
 
-/// The claims of a VAPID token this test reads.
-#[derive(Debug, Clone, serde::Deserialize)]
-struct Claims {
-    aud: String,
-    sub: String,
-    exp: u64,
-}
-
-/// One request the push service took: its path and headers, the VAPID claims and key it verified,
-/// and the payload it decrypted.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    vapid_key: String,
-    claims: Claims,
-    plaintext: Vec<u8>,
-}
-
-/// A browser's subscription keys: what it gives the application server, and the private key and
-/// secret it decrypts with.
-struct Browser {
-    keys: EcKeyComponents,
-    auth: [u8; 16],
-}
-
-impl Browser {
-    fn new() -> Self {
-        let (keys, auth) = ece::generate_keypair_and_auth_secret().unwrap();
-        Self { keys: keys.raw_components().unwrap(), auth }
-    }
-
-    fn subscription(&self, endpoint: &str) -> Subscription {
-        Subscription {
-            endpoint: endpoint.to_owned(),
-            p256dh: URL_SAFE_NO_PAD.encode(self.keys.public_key()),
-            auth: URL_SAFE_NO_PAD.encode(self.auth),
-        }
-    }
-}
-
-/// A push service on a free loopback port for one browser.
-struct PushService {
-    origin: String,
-    browser: Browser,
-    received: Mutex<Vec<Received>>,
-}
-
-impl PushService {
-    fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-
-    fn endpoint(&self, path: &str) -> String {
-        format!("{}{path}", self.origin)
-    }
-}
-
-/// Starts a push service on loopback. Each `POST` must carry a VAPID signature for its origin and
-/// [`SUBJECT`] (else 401) and a payload the browser decrypts (else 400); it is then recorded and
-/// answered by its path: `/push/gone` 410, `/push/unknown` 404, `/push/busy` 429 with
-/// `Retry-After: 120`, `/push/broken` 500, `/push/bad` 400 with a reason, `/push/moved` a redirect,
-/// `/push/slow` 201 after two seconds, anything else 201.
-async fn push_service() -> Arc<PushService> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let service = Arc::new(PushService { origin, browser: Browser::new(), received: Mutex::default() });
-    let app = Router::new().fallback(answer).with_state(service.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    service
-}
-
-async fn answer(State(service): State<Arc<PushService>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let (claims, vapid_key) = match verify_vapid(&headers, &service.origin) {
-        Ok(verified) => verified,
-        Err(why) => return (StatusCode::UNAUTHORIZED, format!("vapid: {why}")).into_response(),
-    };
-    let plaintext = match ece::decrypt(&service.browser.keys, &service.browser.auth, &body) {
-        Ok(plaintext) => plaintext,
-        Err(why) => return (StatusCode::BAD_REQUEST, format!("decrypt: {why}")).into_response(),
-    };
-    let path = uri.path().to_owned();
-    service.received.lock().unwrap().push(Received { path: path.clone(), headers, vapid_key, claims, plaintext });
-    match path.as_str() {
-        "/push/gone" => StatusCode::GONE.into_response(),
-        "/push/unknown" => StatusCode::NOT_FOUND.into_response(),
-        "/push/busy" => (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "120")]).into_response(),
-        "/push/broken" => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        "/push/bad" => (StatusCode::BAD_REQUEST, format!("{{\"reason\":\"{}\"}}", "x".repeat(10_000))).into_response(),
-        "/push/moved" => (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, "/push/elsewhere")]).into_response(),
-        "/push/slow" => {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            StatusCode::CREATED.into_response()
-        }
-        _ => (StatusCode::CREATED, [(header::LOCATION, "/messages/1")]).into_response(),
-    }
-}
-
-/// Checks `Authorization: vapid t=<jwt>, k=<key>` as a push service does (RFC 8292): the ES256
-/// token verifies with `k`, its audience is this push service's origin, its subject is [`SUBJECT`],
-/// and it expires within 24 hours. The claims and `k`.
-fn verify_vapid(headers: &HeaderMap, origin: &str) -> Result<(Claims, String), String> {
-    let value = headers.get(header::AUTHORIZATION).ok_or("no Authorization")?.to_str().map_err(|e| e.to_string())?;
-    let params = value.strip_prefix("vapid ").ok_or("not the vapid scheme")?;
-    let param = |name: &str| {
-        params.split(',').map(str::trim).find_map(|p| p.strip_prefix(name)?.strip_prefix('=')).map(str::to_owned)
-    };
-    let (token, key) = (param("t").ok_or("no t")?, param("k").ok_or("no k")?);
-    let point = URL_SAFE_NO_PAD.decode(&key).map_err(|e| e.to_string())?;
-    if point.len() != 65 || point[0] != 0x04 {
-        return Err("k is not an uncompressed P-256 point".to_owned());
-    }
-    let decoding =
-        DecodingKey::from_ec_components(&URL_SAFE_NO_PAD.encode(&point[1..33]), &URL_SAFE_NO_PAD.encode(&point[33..]))
-            .map_err(|e| e.to_string())?;
-    let mut validation = Validation::new(Algorithm::ES256);
-    validation.set_audience(&[origin]);
-    validation.set_required_spec_claims(&["exp", "aud", "sub"]);
-    validation.sub = Some(SUBJECT.to_owned());
-    let claims = jsonwebtoken::decode::<Claims>(&token, &decoding, &validation).map_err(|e| e.to_string())?.claims;
-    if claims.exp > now() + 24 * 3600 {
-        return Err(format!("exp {} is more than 24 h ahead", claims.exp));
-    }
-    Ok((claims, key))
-}
-
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// A fresh VAPID key: the raw private scalar of a new P-256 key, 32 bytes in base64url.
+/// A fresh VAPID key.
 fn vapid_key() -> VapidKey {
-    let (keys, _) = ece::generate_keypair_and_auth_secret().unwrap();
-    let scalar = keys.raw_components().unwrap().private_key().to_vec();
-    let mut raw = [0u8; 32];
-    raw[32 - scalar.len()..].copy_from_slice(&scalar);
-    VapidKey::new(&URL_SAFE_NO_PAD.encode(raw), SUBJECT).unwrap()
+    VapidKey::new(&vapid_private_key(), SUBJECT).unwrap()
+}
+
+/// The service's form of a browser's subscription.
+fn sub(subscription: BrowserSubscription) -> Subscription {
+    Subscription { endpoint: subscription.endpoint, p256dh: subscription.p256dh, auth: subscription.auth }
+}
+
+/// `browser`'s subscription at `endpoint`, in the service's form.
+fn sub_at(browser: &Browser, endpoint: &str) -> Subscription {
+    sub(browser.subscription(endpoint))
+}
+
+async fn push_service() -> Arc<PushService> {
+    PushService::start(SUBJECT).await
 }
 
 fn loopback() -> Reach {
@@ -188,7 +66,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 /// Sends `hi` to the subscription of `service`'s browser at `path`.
 async fn hi(push: &WebPush, service: &PushService, path: &str) -> PushOutcome {
-    push.send(&service.browser.subscription(&service.endpoint(path)), b"hi", HOUR, Urgency::Normal).await
+    push.send(&sub(service.subscription(path)), b"hi", HOUR, Urgency::Normal).await
 }
 
 #[tokio::test]
@@ -196,7 +74,7 @@ async fn a_message_arrives_signed_with_vapid_and_decrypts_to_the_payload() {
     // Arrange: a push service for one browser's subscription, and a sender with a fresh key.
     let service = push_service().await;
     let push = sender(loopback());
-    let subscription = service.browser.subscription(&service.endpoint("/push/ok"));
+    let subscription = sub(service.subscription("/push/ok"));
     let payload = br#"{"title":"Ann assigned you a task","url":"/tasks/42"}"#;
 
     // Act: send it to be kept an hour, urgently.
@@ -209,7 +87,7 @@ async fn a_message_arrives_signed_with_vapid_and_decrypts_to_the_payload() {
     let [message] = received.as_slice() else { panic!("one message, not {}", received.len()) };
     assert_eq!(message.plaintext, payload);
     assert_eq!(message.vapid_key, push.key().public_key());
-    assert_eq!((message.claims.aud.as_str(), message.claims.sub.as_str()), (service.origin.as_str(), SUBJECT));
+    assert_eq!((message.claims.aud.as_str(), message.claims.sub.as_str()), (service.origin(), SUBJECT));
     assert!(message.claims.exp > now(), "the token has not expired");
     assert_eq!(message.headers["ttl"], "3600");
     assert_eq!(message.headers["urgency"], "high");
@@ -223,7 +101,7 @@ async fn a_payload_of_the_largest_size_arrives_and_a_larger_one_is_refused_witho
     // Arrange
     let service = push_service().await;
     let push = sender(loopback());
-    let subscription = service.browser.subscription(&service.endpoint("/push/ok"));
+    let subscription = sub(service.subscription("/push/ok"));
     let largest = vec![b'a'; MAX_PAYLOAD_BYTES];
     let larger = vec![b'a'; MAX_PAYLOAD_BYTES + 1];
 
@@ -276,7 +154,7 @@ async fn a_push_service_that_does_not_answer_in_time_is_tried_again() {
     // Arrange
     let service = push_service().await;
     let push = WebPush::new(vapid_key(), loopback(), Duration::from_millis(300)).unwrap();
-    let subscription = service.browser.subscription(&service.endpoint("/push/slow"));
+    let subscription = sub(service.subscription("/push/slow"));
 
     // Act
     let outcome = push.send(&subscription, b"hi", HOUR, Urgency::Normal).await;
@@ -337,7 +215,7 @@ async fn a_loopback_push_service_is_never_called_when_the_deployment_does_not_al
     // Arrange: a deployment that sends to the public internet only.
     let service = push_service().await;
     let push = sender(Reach::default());
-    let port = service.origin.rsplit(':').next().unwrap();
+    let port = service.origin().rsplit(':').next().unwrap();
 
     for endpoint in [
         service.endpoint("/push/ok"),
@@ -347,7 +225,7 @@ async fn a_loopback_push_service_is_never_called_when_the_deployment_does_not_al
         format!("https://localhost:{port}/push/ok"),
     ] {
         // Act
-        let outcome = push.send(&service.browser.subscription(&endpoint), b"hi", HOUR, Urgency::Normal).await;
+        let outcome = push.send(&sub(service.browser().subscription(&endpoint)), b"hi", HOUR, Urgency::Normal).await;
 
         // Assert: rejected (never worth another try), saying why.
         let PushOutcome::Rejected(why) = outcome else { panic!("{endpoint}: {outcome:?}") };
@@ -397,13 +275,13 @@ fn a_bad_vapid_key_or_subject_is_refused() {
 fn a_browser_subscription_is_taken() {
     // Arrange
     let browser = Browser::new();
-    let subscription = browser.subscription("https://fcm.googleapis.com/fcm/send/abc:APA91b");
+    let subscription = sub_at(&browser, "https://fcm.googleapis.com/fcm/send/abc:APA91b");
     let padded = Subscription { auth: format!("{}==", subscription.auth), ..subscription.clone() };
 
     // Act and assert: padding is tolerated; http only where loopback is allowed.
     assert_eq!(subscription.check(Reach::default()), Ok(()));
     assert_eq!(padded.check(Reach::default()), Ok(()));
-    assert_eq!(browser.subscription("http://127.0.0.1:9000/push").check(loopback()), Ok(()));
+    assert_eq!(sub_at(&browser, "http://127.0.0.1:9000/push").check(loopback()), Ok(()));
     assert!(!format!("{subscription:?}").contains(&subscription.auth), "the secret is not shown");
 }
 
@@ -411,17 +289,17 @@ fn a_browser_subscription_is_taken() {
 fn bad_subscriptions_are_refused_with_the_rule_they_break() {
     // Arrange
     let browser = Browser::new();
-    let good = browser.subscription("https://push.example.com/s/1");
+    let good = sub_at(&browser, "https://push.example.com/s/1");
     let with_endpoint = |endpoint: &str| Subscription { endpoint: endpoint.to_owned(), ..good.clone() };
     let with_p256dh = |p256dh: &str| Subscription { p256dh: p256dh.to_owned(), ..good.clone() };
     let with_auth = |auth: &str| Subscription { auth: auth.to_owned(), ..good.clone() };
     let compressed = {
-        let mut point = browser.keys.public_key()[..33].to_vec();
+        let mut point = browser.public_key()[..33].to_vec();
         point[0] = 0x02;
         URL_SAFE_NO_PAD.encode(point)
     };
     let not_uncompressed = {
-        let mut point = browser.keys.public_key().to_vec();
+        let mut point = browser.public_key().to_vec();
         point[0] = 0x05;
         URL_SAFE_NO_PAD.encode(point)
     };
@@ -460,10 +338,7 @@ async fn a_subscription_whose_key_is_not_on_the_curve_is_rejected_without_sendin
     let push = sender(loopback());
     let mut point = [0x04u8; 65];
     point[1..].fill(0x01);
-    let subscription = Subscription {
-        p256dh: URL_SAFE_NO_PAD.encode(point),
-        ..service.browser.subscription(&service.endpoint("/push/ok"))
-    };
+    let subscription = Subscription { p256dh: URL_SAFE_NO_PAD.encode(point), ..sub(service.subscription("/push/ok")) };
 
     // Act
     let outcome = push.send(&subscription, b"hi", HOUR, Urgency::Normal).await;
@@ -481,24 +356,13 @@ async fn stack_with_push(env: &ordo_testkit::TestEnv) -> support::Stack {
 
 /// `user`'s subscription of `service`'s browser at `path`, registered through the API.
 async fn subscribe(stack: &mut support::Stack, user: &ordo_harness::User, service: &PushService, path: &str) {
-    let subscription = service.browser.subscription(&service.endpoint(path));
+    let subscription = service.subscription(path);
     let request = pb::SubscribePushRequest {
         endpoint: subscription.endpoint,
         p256dh: subscription.p256dh,
         auth: subscription.auth,
     };
     stack.notifications.subscribe_push(bearer(&user.access_token, request)).await.unwrap();
-}
-
-/// What `service` received once it has `count` messages.
-async fn received_once(service: &PushService, count: usize) -> Vec<Received> {
-    for _ in 0..100 {
-        if service.received().len() >= count {
-            return service.received();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the push service got {} messages, not {count}", service.received().len());
 }
 
 #[tokio::test]
@@ -526,7 +390,7 @@ async fn a_notification_reaches_every_push_subscription_of_its_user_and_decrypts
     stack.project(&ann, "PSH", &[&bob, &cat]).await;
 
     // Assert: Bob's push service verified and decrypted the notification; Cat's got nothing.
-    let received = received_once(&bobs, 1).await;
+    let received = bobs.received_once(1).await;
     let message: serde_json::Value = serde_json::from_slice(&received[0].plaintext).unwrap();
     assert_eq!(message["kind"], "project.member_added");
     assert_eq!(message["title"], "You were added to Project PSH");
@@ -552,7 +416,7 @@ async fn a_subscription_the_push_service_says_is_gone_is_removed() {
 
     // Act: Ann adds Bob to a project, then assigns him a task.
     let project = stack.project(&ann, "GONE", &[&bob]).await;
-    received_once(&service, 1).await;
+    service.received_once(1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stack.task(&ann, &project, &[&bob]).await;
     stack.kinds_once(&bob, 2).await;
@@ -575,7 +439,7 @@ async fn subscriptions_are_checked_and_belong_to_their_user() {
     let bob = stack.processes.sign_up("bob@example.com").await;
     let cat = stack.processes.sign_up("cat@example.com").await;
     let service = push_service().await;
-    let good = service.browser.subscription(&service.endpoint("/push/ok"));
+    let good = service.subscription("/push/ok");
 
     // Act and assert: a bad key is named; the same endpoint twice is one subscription; Cat cannot
     // remove Bob's; Bob can, once.
