@@ -46,6 +46,11 @@ ordo_service::config! {
         /// the project's tasks makes its pages stale at once. 0 turns the page cache off.
         #[arg(long, env = "ORDO_LIST_CACHE_TTL_SECS", default_value_t = 30)]
         pub list_cache_ttl_secs: u64,
+        /// Tasks whose project each instance remembers, to answer `GetTask` from the page cache
+        /// (about 100 bytes each); 0 reads every task from the database. Needs the page cache.
+        #[arg(long, env = "ORDO_TASK_CACHE_ENTRIES", default_value_t = 50_000,
+              value_parser = clap::value_parser!(u64).range(..=10_000_000))]
+        pub task_cache_entries: u64,
         /// S3 endpoint for attachments, e.g. a local S3-compatible server; empty for AWS itself.
         #[arg(long, env = "ORDO_S3_ENDPOINT", default_value = "http://127.0.0.1:9000")]
         pub s3_endpoint: String,
@@ -119,7 +124,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         TaskService::new(Arc::new(MySqlTaskStore::new(backends.pool.clone(), signal.clone())), Arc::new(access));
     let mut project_events = ProjectEventHandler::new(signal.clone());
     if let Some(pages) = &pages {
-        service = service.with_page_cache(pages.clone());
+        service = service.with_page_cache(pages.clone()).with_task_cache(config.task_cache_entries);
         project_events = project_events.with_page_cache(pages.clone());
     }
     let service = service.with_attachments(AttachmentSettings {

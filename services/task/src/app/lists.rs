@@ -13,7 +13,7 @@ use super::cursor;
 use super::ports::{CachedPage, PageCache, ParentFilter, SortValue, TaskQuery, TaskSort};
 use super::request::Caller;
 use super::service::TaskService;
-use super::shared::{NO_PROJECT, first_violation};
+use super::shared::{EncodedPage, NO_PROJECT, first_violation};
 use super::{AppError, Result};
 use crate::domain::{FieldViolation, Priority, Status, Task, Violations};
 
@@ -60,15 +60,6 @@ pub trait PageEncoder: Send + Sync {
     /// The bytes of `response` as the page cache keeps them; a hit hands them back as
     /// [`EncodedPage::Stored`].
     fn encode(&self, response: &Self::Response) -> Vec<u8>;
-}
-
-/// A page of [`TaskService::list_tasks_encoded`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EncodedPage<R> {
-    /// Read from the database for this call; its encoding went to the page cache, if one is used.
-    Fresh(R),
-    /// The bytes the page cache held, exactly as [`PageEncoder::encode`] once wrote them.
-    Stored(Vec<u8>),
 }
 
 /// A list request, checked: the query to run and the names its pages go by.

@@ -3,8 +3,8 @@
 //! [`Access`](crate::domain::Access) rules.
 //!
 //! `service` holds the [`TaskService`] and the checks every use case makes, `shared` the small
-//! rules they apply alike; each use-case module (`tasks`, `creates`, `lists`, `board`, `comments`,
-//! `attachments`) adds its own `impl TaskService` block and imports only those two, never a sibling.
+//! rules they apply alike; each use-case module (`tasks`, `creates`, `lists`, `reads`, `board`,
+//! `comments`, `attachments`) adds its own `impl TaskService` block and imports only those two, never a sibling.
 
 mod access_cache;
 mod attachments;
@@ -18,6 +18,7 @@ mod lanes;
 mod lists;
 mod placement;
 pub mod ports;
+mod reads;
 mod request;
 mod service;
 mod shared;
@@ -29,8 +30,10 @@ pub use comments::CommentPage;
 pub use error::{AppError, Result};
 pub(crate) use error::{denied, interrupted, too_large};
 pub use fields::{MAX_BULK, MAX_MASK_PATHS, TaskFields};
-pub use lists::{EncodedPage, ListTasks, PageEncoder, TaskPage};
+pub use lists::{ListTasks, PageEncoder, TaskPage};
 pub use ports::AttachmentSettings;
+pub use reads::TaskEncoder;
 pub use request::{Caller, ClientInfo};
 pub use service::TaskService;
+pub use shared::EncodedPage;
 pub use tasks::BulkOutcome;

@@ -15,6 +15,10 @@ use super::shared::{NO_TASK, id_of};
 use super::{AppError, Result};
 use crate::domain::{Access, Task, TaskEvent};
 
+/// The projects of the tasks an instance has read (a task never changes project), at most so many
+/// of them, the least used going first.
+pub(super) type TaskProjects = moka::sync::Cache<Uuid, Uuid>;
+
 /// The task service's use cases.
 #[derive(Clone)]
 pub struct TaskService {
@@ -24,8 +28,12 @@ pub struct TaskService {
     pub(super) attachment_settings: Option<AttachmentSettings>,
     /// Creates waiting for their project's turn.
     pub(super) lanes: Arc<Lanes>,
-    /// Encoded pages of project lists; `None` lists from the database every time.
+    /// Encoded pages of project lists (and answers of single tasks); `None` lists from the database
+    /// every time.
     pub(super) pages: Option<Arc<dyn PageCache>>,
+    /// The projects of the tasks read on this instance, to find a task's answer in `pages`; `None`
+    /// reads every task from the database.
+    pub(super) task_projects: Option<Arc<TaskProjects>>,
 }
 
 impl std::fmt::Debug for TaskService {
@@ -37,12 +45,19 @@ impl std::fmt::Debug for TaskService {
 impl TaskService {
     /// The use cases over these ports.
     pub fn new(store: Arc<dyn TaskStore>, projects: Arc<dyn ProjectAccess>) -> Self {
-        Self { store, projects, attachment_settings: None, lanes: Arc::default(), pages: None }
+        Self { store, projects, attachment_settings: None, lanes: Arc::default(), pages: None, task_projects: None }
     }
 
     /// Serves lists of one project from `pages` while its tasks are unchanged.
     pub fn with_page_cache(mut self, pages: Arc<dyn PageCache>) -> Self {
         self.pages = Some(pages);
+        self
+    }
+
+    /// Serves single tasks from the page cache too, remembering the projects of up to `capacity`
+    /// tasks to find them there (0: every task from the database).
+    pub fn with_task_cache(mut self, capacity: u64) -> Self {
+        self.task_projects = (capacity > 0).then(|| Arc::new(moka::sync::Cache::new(capacity)));
         self
     }
 

@@ -60,3 +60,16 @@ pub(super) fn first_violation(error: AppError) -> FieldViolation {
         other => FieldViolation::new("request", other.to_string()),
     }
 }
+
+/// An answer the page cache may hold: a page of [`TaskService::list_tasks_encoded`], or one task of
+/// [`TaskService::get_task_encoded`].
+///
+/// [`TaskService::list_tasks_encoded`]: super::TaskService::list_tasks_encoded
+/// [`TaskService::get_task_encoded`]: super::TaskService::get_task_encoded
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodedPage<R> {
+    /// Read from the database for this call; its encoding went to the page cache, if one is used.
+    Fresh(R),
+    /// The bytes the page cache held, exactly as the encoder once wrote them.
+    Stored(Vec<u8>),
+}

@@ -16,7 +16,7 @@ pub use list_route::ListTasksRoute;
 use crate::app::ports::TaskSort;
 use crate::app::{
     AppError, Caller, ClientInfo, EncodedPage, ListTasks, MAX_BULK, MAX_MASK_PATHS, NewAttachment, PageEncoder,
-    TaskFields, TaskPage, TaskService,
+    TaskEncoder, TaskFields, TaskPage, TaskService,
 };
 use crate::domain::{
     Attachment, Comment, Description, Estimate, FieldViolation, MAX_ASSIGNEES, MAX_LABELS, Priority,
@@ -89,6 +89,22 @@ impl PageEncoder for ListPage {
     }
 
     fn encode(&self, response: &pb::ListTasksResponse) -> Vec<u8> {
+        response.encode_to_vec()
+    }
+}
+
+/// The answers of `GetTask`, as the page cache keeps them.
+#[derive(Debug, Clone, Copy)]
+struct TaskAnswers;
+
+impl TaskEncoder for TaskAnswers {
+    type Response = pb::GetTaskResponse;
+
+    fn respond(&self, found: Task) -> pb::GetTaskResponse {
+        pb::GetTaskResponse { task: Some(task(found)) }
+    }
+
+    fn encode(&self, response: &pb::GetTaskResponse) -> Vec<u8> {
         response.encode_to_vec()
     }
 }
@@ -323,8 +339,13 @@ impl TaskRpc for TaskGrpc {
 
     async fn get_task(&self, request: Request<pb::GetTaskRequest>) -> Result<Response<pb::GetTaskResponse>, Status> {
         let caller = caller(&request)?;
-        let found = self.service.get_task(&caller, &request.get_ref().id).await.map_err(status)?;
-        Ok(Response::new(pb::GetTaskResponse { task: Some(task(found)) }))
+        let answer = self.service.get_task_encoded(&caller, &request.get_ref().id, &TaskAnswers).await;
+        match answer.map_err(status)? {
+            EncodedPage::Fresh(response) => Ok(Response::new(response)),
+            EncodedPage::Stored(bytes) => pb::GetTaskResponse::decode(bytes.as_slice())
+                .map(Response::new)
+                .map_err(|error| status(AppError::Internal(anyhow::anyhow!("a stored task does not decode: {error}")))),
+        }
     }
 
     async fn get_task_by_key(

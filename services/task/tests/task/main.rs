@@ -25,6 +25,7 @@ mod board;
 mod comments;
 mod events;
 mod lists;
+mod reads;
 mod roles;
 mod tree;
 mod writes;
