@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::cursor;
-use super::ports::{CachedPage, PageCache, ParentFilter, SortValue, TaskQuery, TaskSort};
+use super::ports::{PageCache, ParentFilter, SortValue, TaskQuery, TaskSort};
 use super::request::Caller;
 use super::service::TaskService;
 use super::shared::{EncodedPage, NO_PROJECT, first_violation};
@@ -136,8 +136,7 @@ impl TaskService {
     }
 
     /// The stored page of `project_id`'s list, or the page read now, stored for the next caller
-    /// (encoded once, for the cache alone). The cache failing only means reading the page. The
-    /// caller's access to the project is checked already.
+    /// (encoded once, for the cache alone). The caller's access to the project is checked already.
     async fn cached_page<E: PageEncoder>(
         &self,
         pages: &Arc<dyn PageCache>,
@@ -145,21 +144,8 @@ impl TaskService {
         plan: &ListPlan,
         encoder: &E,
     ) -> Result<EncodedPage<E::Response>> {
-        let generation = match pages.get(project_id, &plan.cache_key).await {
-            Ok(CachedPage::Hit(bytes)) => return Ok(EncodedPage::Stored(bytes)),
-            Ok(CachedPage::Miss { generation }) => Some(generation),
-            Err(error) => {
-                tracing::debug!(%error, "the page cache is unavailable; listing from the database");
-                None
-            }
-        };
-        let response = encoder.respond(plan.page(self.store.list_tasks(&plan.query).await?, None));
-        if let Some(generation) = generation
-            && let Err(error) = pages.put(project_id, generation, &plan.cache_key, &encoder.encode(&response)).await
-        {
-            tracing::debug!(%error, "a page could not be cached");
-        }
-        Ok(EncodedPage::Fresh(response))
+        let read = async { Ok(encoder.respond(plan.page(self.store.list_tasks(&plan.query).await?, None))) };
+        Self::through_cache(pages, project_id, &plan.cache_key, read, |response| encoder.encode(response)).await
     }
 
     /// A page of one assignee's tasks across projects: walks the candidates in keyset order and

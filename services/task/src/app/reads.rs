@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::ports::{CachedPage, PageCache};
+use super::ports::PageCache;
 use super::request::Caller;
 use super::service::TaskService;
 use super::shared::{EncodedPage, NO_TASK, id_of};
@@ -60,42 +60,27 @@ impl TaskService {
         // The caller's access first: nothing is read for a caller who may not see the project.
         let (access, _) = self.access(caller, project_id, NO_TASK).await?;
         access.read().map_err(|d| crate::app::denied(d, NO_TASK))?;
-        self.cached_task(caller, pages, project_id, id, encoder).await
+        self.cached_task(pages, project_id, id, encoder).await
     }
 
     /// The stored answer for task `id` of `project_id`, or the task read now and stored for the
-    /// next caller. The cache failing only means reading the task.
+    /// next caller.
     async fn cached_task<E: TaskEncoder>(
         &self,
-        caller: &Caller,
         pages: &Arc<dyn PageCache>,
         project_id: Uuid,
         id: Uuid,
         encoder: &E,
     ) -> Result<EncodedPage<E::Response>> {
-        let key = cache_key(id);
-        let generation = match pages.get(project_id, &key).await {
-            Ok(CachedPage::Hit(bytes)) => return Ok(EncodedPage::Stored(bytes)),
-            Ok(CachedPage::Miss { generation }) => Some(generation),
-            Err(error) => {
-                tracing::debug!(%error, "the page cache is unavailable; reading the task from the database");
-                None
+        let read = async {
+            let task = self.store.task(id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
+            if task.project_id != project_id {
+                // Never expected: a task keeps its project.
+                return Err(AppError::internal(anyhow::anyhow!("task {id} left project {project_id}")));
             }
+            Ok(encoder.respond(task))
         };
-        let task = self.store.task(id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
-        if task.project_id != project_id {
-            // Never expected (a task keeps its project): answered as a task read for the first time.
-            let (access, _) = self.access(caller, task.project_id, NO_TASK).await?;
-            access.read().map_err(|d| crate::app::denied(d, NO_TASK))?;
-            return Ok(EncodedPage::Fresh(encoder.respond(task)));
-        }
-        let response = encoder.respond(task);
-        if let Some(generation) = generation
-            && let Err(error) = pages.put(project_id, generation, &key, &encoder.encode(&response)).await
-        {
-            tracing::debug!(%error, "a task could not be cached");
-        }
-        Ok(EncodedPage::Fresh(response))
+        Self::through_cache(pages, project_id, &cache_key(id), read, |response| encoder.encode(response)).await
     }
 
     /// Task `id` from the database, if the caller may read it.

@@ -4,14 +4,15 @@
 //! `impl TaskService` block of its own module; authorization is decided from the project service's
 //! answer (`CheckAccess`) through the domain's [`Access`] rules.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use uuid::Uuid;
 
 use super::lanes::Lanes;
-use super::ports::{AttachmentSettings, PageCache, ProjectAccess, ProjectStanding, TaskStore, TaskTx};
+use super::ports::{AttachmentSettings, CachedPage, PageCache, ProjectAccess, ProjectStanding, TaskStore, TaskTx};
 use super::request::{Caller, ClientInfo};
-use super::shared::{NO_TASK, id_of};
+use super::shared::{EncodedPage, NO_TASK, id_of};
 use super::{AppError, Result};
 use crate::domain::{Access, Task, TaskEvent};
 
@@ -117,6 +118,37 @@ impl TaskService {
         tx.commit().await?;
         self.lists_changed(events.iter().filter(|e| e.changes_lists()).map(|e| e.task().project_id)).await;
         Ok(())
+    }
+
+    /// The answer `key` of `project_id` as `pages` stored it, while the project is unchanged since;
+    /// else the answer `read` gives, stored for the next caller under the generation read before it
+    /// (so a change committed meanwhile makes it stale at once). The cache failing only means
+    /// reading. The caller's access is checked already.
+    pub(super) async fn through_cache<R, F>(
+        pages: &Arc<dyn PageCache>,
+        project_id: Uuid,
+        key: &str,
+        read: F,
+        encode: impl FnOnce(&R) -> Vec<u8>,
+    ) -> Result<EncodedPage<R>>
+    where
+        F: Future<Output = Result<R>>,
+    {
+        let generation = match pages.get(project_id, key).await {
+            Ok(CachedPage::Hit(bytes)) => return Ok(EncodedPage::Stored(bytes)),
+            Ok(CachedPage::Miss { generation }) => Some(generation),
+            Err(error) => {
+                tracing::debug!(%error, "the page cache is unavailable; reading from the database");
+                None
+            }
+        };
+        let response = read.await?;
+        if let Some(generation) = generation
+            && let Err(error) = pages.put(project_id, generation, key, &encode(&response)).await
+        {
+            tracing::debug!(%error, "an answer could not be cached");
+        }
+        Ok(EncodedPage::Fresh(response))
     }
 
     /// Makes the cached lists of `projects` stale, after the commit that changed their tasks. A
