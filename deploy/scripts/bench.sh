@@ -117,6 +117,7 @@ ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$audit_schema" ORDO_EVENTS_QUEUE=
   ORDO_AUDIT_CONSUMERS="$audit_consumers" ORDO_AUDIT_APPEND_BATCH="$audit_batch" \
   ORDO_GRPC_ADDR=127.0.0.1:50155 ORDO_OPS_ADDR=127.0.0.1:19105 "$bin/ordo-audit" >"$out_dir/audit.log" 2>&1 &
 pids+=($!)
+audit_pid=$!
 if [[ $scenario != audit ]]; then
   ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$project_schema" ORDO_EVENTS_QUEUE=ordo.bench.project.events \
     ORDO_GRPC_ADDR=127.0.0.1:50152 ORDO_OPS_ADDR=127.0.0.1:19102 "$bin/ordo-project" >"$out_dir/project.log" 2>&1 &
@@ -124,12 +125,17 @@ if [[ $scenario != audit ]]; then
   project_pid=$!
   # Attachments are not benchmarked, but the task service wants a bucket: its own, on the local
   # S3-compatible server (which takes any credentials).
-  ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$task_schema" ORDO_EVENTS_QUEUE=ordo.bench.task.events \
-    ORDO_GRPC_ADDR=127.0.0.1:50153 ORDO_OPS_ADDR=127.0.0.1:19103 ORDO_S3_ENDPOINT=http://127.0.0.1:9000 \
-    ORDO_S3_BUCKET=ordo-bench-attachments ORDO_S3_ACCESS_KEY_ID=bench ORDO_S3_SECRET_ACCESS_KEY=bench \
-    "$bin/ordo-task" >"$out_dir/task.log" 2>&1 &
-  pids+=($!)
-  task_pid=$!
+  # start_task [VAR=value...]: starts the task service with these settings added (appending to its log).
+  start_task() {
+    env ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$task_schema" ORDO_EVENTS_QUEUE=ordo.bench.task.events \
+      ORDO_GRPC_ADDR=127.0.0.1:50153 ORDO_OPS_ADDR=127.0.0.1:19103 ORDO_S3_ENDPOINT=http://127.0.0.1:9000 \
+      ORDO_S3_BUCKET=ordo-bench-attachments ORDO_S3_ACCESS_KEY_ID=bench ORDO_S3_SECRET_ACCESS_KEY=bench \
+      "$@" "$bin/ordo-task" >>"$out_dir/task.log" 2>&1 &
+    pids+=($!)
+    task_pid=$!
+  }
+  : >"$out_dir/task.log"
+  start_task
   # One bench user holds the thousands of streams of the notifications scenario; mail goes to the local
   # SES stand-in.
   ORDO_DATABASE_URL="mysql://root@127.0.0.1:3306/$notification_schema" ORDO_EVENTS_QUEUE=ordo.bench.notification.events \
@@ -151,6 +157,33 @@ if [[ $scenario != audit ]]; then
   pids+=($!)
 fi
 
+# Resident memory (VmRSS) of every Ordo process running, one JSON line per checkpoint: idle (started,
+# before any request) and at the end of each scenario.
+memory_log="$out_dir/memory.jsonl"
+: >"$memory_log"
+# Beside the whole RSS, its anonymous part (heap, stacks: what the process itself allocated; the rest
+# is the binary's and libraries' pages, shared by every instance of a binary on a host).
+rss_mark() {
+  local field key sep name pid_var
+  {
+    printf '{"checkpoint": "%s"' "$1"
+    for field in VmRSS RssAnon; do
+      key=rss_kib
+      [[ $field == RssAnon ]] && key=anon_kib
+      printf ', "%s": {' "$key"
+      sep=''
+      for name in identity project task audit notification gateway; do
+        pid_var="${name}_pid"
+        [[ -n "${!pid_var:-}" && -r "/proc/${!pid_var}/status" ]] || continue
+        printf '%s"%s": %s' "$sep" "$name" "$(awk -v f="$field:" '$1 == f { print $2 }' "/proc/${!pid_var}/status")"
+        sep=', '
+      done
+      printf '}'
+    done
+    printf '}\n'
+  } >>"$memory_log"
+}
+
 wait_ready() {
   for _ in $(seq 1 150); do
     if curl -fsS -o /dev/null "$1"; then return 0; fi
@@ -165,7 +198,12 @@ wait_ready http://127.0.0.1:19105/readyz
 if [[ $scenario != audit ]]; then
   wait_ready http://127.0.0.1:19102/readyz
   wait_ready http://127.0.0.1:19103/readyz
+  wait_ready http://127.0.0.1:19104/readyz
   wait_ready http://127.0.0.1:18080/readyz
+fi
+rss_mark idle
+
+if [[ $scenario != audit ]]; then
 
   base=http://127.0.0.1:18080/api/v1
   password='bench password 1234'
@@ -185,6 +223,7 @@ if [[ $scenario != audit ]]; then
     # The token is a secret of this run only, but keep it out of the report all the same.
     echo "oha $*" | sed -E "s/Bearer [^ ]+/Bearer <token>/; $redact" >"$out_dir/$name.cmd"
     oha --no-tui -w --output-format json "$@" >"$out_dir/$name.json"
+    rss_mark "$name"
   }
 
   # Warm-up: connection pools, caches, branch predictors.
@@ -208,6 +247,7 @@ if [[ $scenario == all ]]; then
   oha --no-tui -w --output-format json -z "$duration" -c "$login_rate" -q "$login_rate" -m POST \
     -H 'Content-Type: application/json' -d "$login_body" "$base/auth/login" >"$out_dir/mixed_login.json"
   wait "$me_pid"
+  rss_mark mixed
 
   # CheckAccess on its cache-hit path: one user asking about their own project, over gRPC directly (the
   # call the task, notification and audit services make on every request).
@@ -216,6 +256,7 @@ if [[ $scenario == all ]]; then
   echo "bench: check_access: access_load ${access_args[*]}" >&2
   echo "access_load ${access_args[*]}" >"$out_dir/check_access.cmd"
   "$bin/examples/access_load" "${access_args[@]}" >"$out_dir/check_access.json"
+  rss_mark check_access
 fi
 
 if [[ $scenario == all || $scenario == hostile ]]; then
@@ -256,6 +297,7 @@ json.dump(body, sys.stdout, separators=(",", ":"))' >"$body"
     cat "$out_dir/hostile_oha.json"
     printf '}\n'
   } >"$out_dir/hostile.json"
+  rss_mark hostile
 fi
 
 if [[ $scenario == all || $scenario == tasks ]]; then
@@ -284,6 +326,7 @@ if [[ $scenario == all || $scenario == tasks ]]; then
   echo "bench: task_seed: task_seed ${seed_args[*]}" >&2
   echo "ORDO_BENCH_TOKEN=<token> task_seed ${seed_args[*]}" | sed -E "$redact" >"$out_dir/task_seed.cmd"
   "$bin/examples/task_seed" "${seed_args[@]}" >"$out_dir/task_seed.json"
+  rss_mark task_seed
 
   task_id=$(curl -fsS -H "Authorization: Bearer $token" "$base/tasks?project_id=$listed&limit=1" \
     | json_field '["items"][0]["id"]')
@@ -302,6 +345,21 @@ if [[ $scenario == all || $scenario == tasks ]]; then
   echo "bench: task_move: move_load ${move_args[*]}" >&2
   echo "ORDO_BENCH_TOKEN=<token> move_load ${move_args[*]}" | sed -E "$redact" >"$out_dir/task_move.cmd"
   "$bin/examples/move_load" "${move_args[@]}" >"$out_dir/task_move.json"
+  rss_mark task_move
+
+  # The same list with the page cache off: every request is the miss path, one indexed query over the
+  # project. The task service is restarted without the cache for it, then with it again.
+  restart_task() {
+    kill -TERM "$task_pid"
+    wait "$task_pid" 2>/dev/null || true
+    start_task "$@"
+    wait_ready http://127.0.0.1:19103/readyz
+  }
+  restart_task ORDO_LIST_CACHE_TTL_SECS=0
+  list_url="$base/tasks?project_id=$listed&status=todo,in_progress&sort=-priority&limit=50"
+  oha --no-tui -z 3s -c "$connections" -H "Authorization: Bearer $token" "$list_url" >/dev/null
+  run task_list_uncached -z "$duration" -c "$connections" -H "Authorization: Bearer $token" "$list_url"
+  restart_task
 fi
 
 if [[ $scenario == all || $scenario == notifications ]]; then
@@ -332,6 +390,7 @@ if [[ $scenario == all || $scenario == notifications ]]; then
   echo "bench: notifications_consume: notification_load ${notification_args[*]}" >&2
   echo "notification_load ${notification_args[*]}" | sed -E "$redact" >"$out_dir/notifications_consume.cmd"
   "$bin/examples/notification_load" "${notification_args[@]}" >"$out_dir/notifications_consume.json"
+  rss_mark notifications_consume
 
   # The reader's list: the first page of their notifications, with the counts.
   oha --no-tui -z 3s -c "$connections" -H "Authorization: Bearer $reader_token" "$base/notifications" >/dev/null
@@ -357,6 +416,7 @@ if [[ $scenario == all || $scenario == notifications ]]; then
     | sed -E "$redact; s/=[0-9]+/=<pid>/g" >"$out_dir/notifications_stream.cmd"
   ORDO_BENCH_TOKEN="$token" ORDO_BENCH_WATCHER_TOKEN="$watcher_token" ORDO_BENCH_IDLE_TOKEN="$idle_token" \
     "$bin/examples/sse_load" "${sse_args[@]}" >"$out_dir/notifications_stream.json"
+  rss_mark notifications_stream
 fi
 
 if [[ $scenario == all || $scenario == webhooks ]]; then
@@ -372,6 +432,7 @@ if [[ $scenario == all || $scenario == webhooks ]]; then
   echo "bench: webhooks: webhook_load ${webhook_args[*]}" >&2
   echo "ORDO_BENCH_TOKEN=<token> webhook_load ${webhook_args[*]}" | sed -E "s/$hooked/<project>/g" >"$out_dir/webhooks.cmd"
   ORDO_BENCH_TOKEN="$token" "$bin/examples/webhook_load" "${webhook_args[@]}" >"$out_dir/webhooks.json"
+  rss_mark webhooks
 fi
 
 if [[ $scenario == all || $scenario == audit ]]; then
@@ -384,6 +445,7 @@ if [[ $scenario == all || $scenario == audit ]]; then
     >"$out_dir/audit.cmd"
   echo "{\"consumers\": $audit_consumers, \"append_batch\": $audit_batch}" >"$out_dir/audit_service.json"
   "$bin/examples/audit_load" "${audit_args[@]}" >"$out_dir/audit.json"
+  rss_mark audit
 fi
 
 if [[ $scenario == all ]]; then

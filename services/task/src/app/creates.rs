@@ -9,30 +9,18 @@
 //! A batch that fails for a reason other than a lost lock race is written again one create at a
 //! time, so each create gets its own outcome (a parent deleted meanwhile fails that create alone).
 
-use std::panic::AssertUnwindSafe;
-
-use futures::FutureExt as _;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::lanes::PendingCreate;
+use super::lanes::{CreateItem as Item, batch_or_each};
 use super::placement::place;
 use super::request::{Caller, ClientInfo};
 use super::service::TaskService;
-use super::shared::{now, retrying};
+use super::shared::now;
 use super::{AppError, Result};
 use crate::domain::{NewTask, Position, Task, TaskEvent, check_parent};
 
 /// How many creates each transaction of a lane wrote.
 const BATCH_SIZE: &str = "ordo_task_create_batch_size";
-
-/// One create of a batch: who asked, in which project (its key), what, and from where.
-struct Item {
-    caller: Caller,
-    project_key: String,
-    new: NewTask,
-    client: ClientInfo,
-}
 
 impl TaskService {
     /// Creates `new` in its project's lane and waits for the outcome.
@@ -44,44 +32,14 @@ impl TaskService {
         new: NewTask,
         client: &ClientInfo,
     ) -> Result<Task> {
-        let (reply, outcome) = oneshot::channel();
-        let pending = PendingCreate { caller: caller.clone(), project_key, new, client: client.clone(), reply };
-        if self.lanes.push(project_id, pending) {
-            // Spawned, not awaited here: the lane serves every caller queued in it, and finishes
-            // even if this caller goes away.
-            tokio::spawn(self.clone().drain_lane(project_id));
-        }
-        outcome.await.map_err(|_| AppError::Internal(anyhow::anyhow!("the create was dropped unanswered")))?
-    }
-
-    /// Writes the lane's batches until it is empty.
-    async fn drain_lane(self, project_id: Uuid) {
-        loop {
-            let batch = self.lanes.next_batch(project_id);
-            if batch.is_empty() {
-                return;
-            }
-            let (items, replies): (Vec<Item>, Vec<_>) = batch
-                .into_iter()
-                .map(|p| (Item { caller: p.caller, project_key: p.project_key, new: p.new, client: p.client }, p.reply))
-                .unzip();
-            // A panic must not leave the lane open with no one draining it.
-            let outcomes = AssertUnwindSafe(self.write_creates(project_id, &items)).catch_unwind().await;
-            match outcomes {
-                Ok(outcomes) => {
-                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                        // The caller may have gone away; the task exists all the same.
-                        let _ = reply.send(outcome);
-                    }
-                }
-                Err(_) => {
-                    tracing::error!(%project_id, creates = items.len(), "a batch of creates panicked");
-                    for reply in replies {
-                        let _ = reply.send(Err(AppError::Internal(anyhow::anyhow!("the create failed"))));
-                    }
-                }
-            }
-        }
+        let item = Item { caller: caller.clone(), project_key, new, client: client.clone() };
+        let service = self.clone();
+        self.creates
+            .submit(project_id, item, move |items| {
+                let service = service.clone();
+                async move { service.write_creates(project_id, &items).await }
+            })
+            .await
     }
 
     /// One outcome per item, in order: the batch in one transaction, or each alone if that fails.
@@ -91,24 +49,12 @@ impl TaskService {
             return items.iter().map(|_| Err(shared(&error))).collect();
         }
         metrics::histogram!(BATCH_SIZE).record(items.len() as f64);
-        if items.len() > 1 {
-            let started = std::time::Instant::now();
-            match retrying(|| self.insert_batch(project_id, items)).await {
-                Ok(outcomes) => {
-                    tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "batch of creates written");
-                    return outcomes;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "a batch of creates failed; writing them one by one");
-                }
-            }
-        }
-        let mut outcomes = Vec::with_capacity(items.len());
-        for item in items {
-            let outcome = retrying(|| self.insert_batch(project_id, std::slice::from_ref(item))).await;
-            outcomes.push(outcome.and_then(|mut one| one.pop().unwrap_or_else(|| Err(lost()))));
-        }
-        outcomes
+        // Each attempt owns a handle on the service, so its future borrows only the creates it writes.
+        batch_or_each(items, "creates", |items| {
+            let service = self.clone();
+            Box::pin(async move { service.insert_batch(project_id, items).await })
+        })
+        .await
     }
 
     /// Writes `items` in one transaction. `Err` when the transaction failed (nothing was written);
@@ -182,7 +128,19 @@ impl TaskService {
             self.lists_changed([project_id]).await;
         }
         let mut tasks = tasks.into_iter();
-        Ok(refused.into_iter().map(|refusal| refusal.map_or_else(|| tasks.next().ok_or_else(lost), Err)).collect())
+        Ok(refused
+            .into_iter()
+            .map(|refusal| {
+                refusal.map_or_else(
+                    || {
+                        tasks
+                            .next()
+                            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a create of the batch went missing")))
+                    },
+                    Err,
+                )
+            })
+            .collect())
     }
 }
 
@@ -193,8 +151,4 @@ fn shared(error: &AppError) -> AppError {
         AppError::Contention => AppError::Contention,
         other => AppError::Internal(anyhow::anyhow!("{other}")),
     }
-}
-
-fn lost() -> AppError {
-    AppError::Internal(anyhow::anyhow!("a create of the batch went missing"))
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::lanes::Lanes;
+use super::lanes::{CreateItem, Lanes, MoveItem};
 use super::ports::{AttachmentSettings, CachedPage, PageCache, ProjectAccess, ProjectStanding, TaskStore, TaskTx};
 use super::request::{Caller, ClientInfo};
 use super::shared::{EncodedPage, NO_TASK, id_of};
@@ -28,7 +28,9 @@ pub struct TaskService {
     /// Object storage for attachments; `None` when the service runs without it.
     pub(super) attachment_settings: Option<AttachmentSettings>,
     /// Creates waiting for their project's turn.
-    pub(super) lanes: Arc<Lanes>,
+    pub(super) creates: Arc<Lanes<CreateItem, Task>>,
+    /// Moves waiting for their project's turn on its board.
+    pub(super) moves: Arc<Lanes<MoveItem, Task>>,
     /// Encoded pages of project lists (and answers of single tasks); `None` lists from the database
     /// every time.
     pub(super) pages: Option<Arc<dyn PageCache>>,
@@ -46,7 +48,15 @@ impl std::fmt::Debug for TaskService {
 impl TaskService {
     /// The use cases over these ports.
     pub fn new(store: Arc<dyn TaskStore>, projects: Arc<dyn ProjectAccess>) -> Self {
-        Self { store, projects, attachment_settings: None, lanes: Arc::default(), pages: None, task_projects: None }
+        Self {
+            store,
+            projects,
+            attachment_settings: None,
+            creates: Arc::default(),
+            moves: Arc::default(),
+            pages: None,
+            task_projects: None,
+        }
     }
 
     /// Serves lists of one project from `pages` while its tasks are unchanged.

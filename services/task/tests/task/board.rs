@@ -286,3 +286,89 @@ async fn concurrent_moves_into_one_gap_all_land_and_leave_a_strict_order() {
     stack.stop().await;
     env.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn moves_written_together_each_get_their_own_answer() {
+    // Arrange: 24 cards; cards 0 to 11 are moved by valid requests, cards 12 to 23 by refused ones
+    // (a neighbour in another project, or a stale expected version).
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let project = stack.project(&owner, "LANE").await;
+    let other = stack.project(&owner, "AWAY").await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        tasks.push(stack.create(&owner, new_task(&project, &format!("Card {i}"))).await.id);
+    }
+    let stranger = stack.create(&owner, new_task(&other, "Elsewhere")).await.id;
+
+    // Act: 48 moves at once (none names its own card as a neighbour), so the project's move lane
+    // writes many of them per transaction.
+    let moves = (0..48usize).map(|i| {
+        let mut client = stack.tasks.clone();
+        let (id, after, before, expected_version) = match i % 4 {
+            0 | 1 => (tasks[i % 12].clone(), Some(tasks[(i * 7 + 5) % 24].clone()), None, None),
+            2 => (tasks[12 + i % 12].clone(), None, Some(stranger.clone()), None),
+            _ => (tasks[12 + i % 12].clone(), Some(tasks[0].clone()), None, Some(99)),
+        };
+        let request = as_user(
+            &owner,
+            pb::MoveTaskRequest { id, after_id: after, before_id: before, expected_version, ..Default::default() },
+        );
+        async move { (i, client.move_task(request).await) }
+    });
+    let results = futures::future::join_all(moves).await;
+
+    // Assert: each refused move got its own refusal, each valid one landed; the refused tasks kept
+    // their place, version and silence; the board is a strict order of all 24 cards.
+    for (i, result) in results {
+        match i % 4 {
+            0 | 1 => {
+                result.unwrap_or_else(|e| panic!("move {i}: {e}"));
+            }
+            2 => assert_eq!(bad_fields(&result.unwrap_err()), ["before_id"], "move {i}"),
+            _ => assert_eq!(result.unwrap_err().code(), Code::Aborted, "move {i}"),
+        }
+    }
+    let stored = stored_board(&stack.db, &project).await;
+    assert_eq!(stored.len(), 24);
+    assert_eq!(stored.iter().map(|t| &t.0).collect::<HashSet<_>>().len(), 24);
+    let refused: HashSet<&String> = tasks[12..].iter().collect();
+    let untouched: Vec<&String> = stored.iter().map(|t| &t.0).filter(|id| refused.contains(id)).collect();
+    assert_eq!(untouched, tasks[12..].iter().collect::<Vec<_>>(), "refused cards stay in their order");
+    for (id, _, version) in &stored {
+        if refused.contains(id) {
+            assert_eq!(*version, 1, "version of refused {id}");
+        }
+    }
+    let moved_ids: Vec<String> = stack
+        .outbox()
+        .await
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Some(Payload::TaskUpdated(u)) if u.changed_fields == ["position"] => u.task.map(|t| t.task_id),
+            _ => None,
+        })
+        .collect();
+    assert!(!moved_ids.is_empty());
+    assert!(moved_ids.iter().all(|id| !refused.contains(id)), "{moved_ids:?}");
+    // Many moves shared a transaction: some batch held more than one.
+    let metrics = http_get(stack.task_ops, "/metrics").await;
+    let single = metric_value(&metrics, "ordo_task_move_batch_size_bucket{le=\"1\"}");
+    let batches = metric_value(&metrics, "ordo_task_move_batch_size_count");
+    let moves = metric_value(&metrics, "ordo_task_move_batch_size_sum");
+    assert!(batches < moves && single < batches, "{single} single of {batches} batches, {moves} moves");
+    assert_eq!(moves, 48.0, "every move went through the lane");
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+/// The value of the sample `name` (with its labels) in a Prometheus text exposition.
+fn metric_value(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {name} in {exposition}"))
+}
