@@ -63,7 +63,7 @@ mod relay;
 mod subscription;
 mod trace_context;
 
-pub use amqp::declare_exchange;
+pub use amqp::{DEFAULT_FRAME_MAX, declare_exchange};
 pub use consumer::{BatchConfig, BatchEventHandler, Consumer, ConsumerConfig, EventHandler};
 pub use envelope::{EnvelopeBuilder, new_envelope, occurred_at, uuid_field};
 pub use error::{Error, HandlerError, Result};

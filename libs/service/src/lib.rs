@@ -20,6 +20,7 @@
 /// Every service allocates with mimalloc rather than glibc's malloc, which took about a tenth of
 /// the CPU of a request in profiles: many small buffers (protobuf, JSON, Redis replies) allocated on
 /// one thread and freed on another. Set here once, so each service binary (and its tests) has it.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

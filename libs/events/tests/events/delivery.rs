@@ -114,3 +114,56 @@ async fn a_relay_that_cannot_reach_the_broker_keeps_the_events_for_later() -> an
 
     schema.env.cleanup().await
 }
+
+/// Keeps the `user_id` of every `identity.password_changed` event it applies.
+#[derive(Clone, Default)]
+struct PayloadHandler {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[async_trait::async_trait]
+impl ordo_events::EventHandler for PayloadHandler {
+    async fn handle(
+        &self,
+        _conn: &mut sqlx::MySqlConnection,
+        envelope: &ordo_events::Envelope,
+    ) -> Result<(), ordo_events::HandlerError> {
+        if let Some(ordo_events::Payload::PasswordChanged(changed)) = &envelope.payload {
+            self.seen.lock().unwrap().push(changed.user_id.clone());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_event_many_frames_long_is_published_and_consumed_whole() -> anyhow::Result<()> {
+    // Arrange: the relay and the consumer ask the broker for frames of `DEFAULT_FRAME_MAX` bytes; the
+    // event is 200 KiB, so it travels in more than a dozen body frames each way.
+    let schema = setup().await?;
+    let (env, pool) = (&schema.env, &schema.pool);
+    let queue = env.queue("large");
+    let handler = PayloadHandler::default();
+    let consumer = Consumer::new(pool.clone(), consumer_config(env, &queue, "large"), handler.clone())?;
+    consumer.declare_topology().await?;
+    let signal = OutboxSignal::new();
+    let relay = Relay::new(pool.clone(), relay_config(env), signal.clone())?;
+    let shutdown = CancellationToken::new();
+    let relaying = tokio::spawn(relay.run(shutdown.clone()));
+    let consuming = tokio::spawn(consumer.run(shutdown.clone()));
+    let large: String = (0..200 * 1024).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    assert!(large.len() > 12 * ordo_events::DEFAULT_FRAME_MAX as usize);
+
+    // Act: a large event, then a small one behind it.
+    commit_event(pool, &password_changed(&large)).await?;
+    commit_event(pool, &password_changed("user-small")).await?;
+    signal.notify();
+    wait_until("both events are applied", || async { Ok(handler.seen.lock().unwrap().len() >= 2) }).await?;
+    shutdown.cancel();
+    relaying.await?;
+    consuming.await?;
+
+    // Assert: each arrived whole, in order.
+    assert_eq!(*handler.seen.lock().unwrap(), [large, "user-small".to_owned()]);
+
+    schema.env.cleanup().await
+}
