@@ -5,6 +5,8 @@
 //! board as the ones before it left it, with one lock of the board and one commit for all. Moves
 //! of different projects never wait for one another.
 
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
 use super::lanes::{MoveItem, batch_or_each};
@@ -12,7 +14,7 @@ use super::placement::place;
 use super::ports::{Side, TaskTx};
 use super::request::{Caller, ClientInfo};
 use super::service::TaskService;
-use super::shared::{NO_TASK, now};
+use super::shared::{NO_TASK, id_of, now};
 use super::{AppError, Result};
 use crate::domain::{FieldViolation, Position, Task, TaskEvent, Violations};
 
@@ -32,13 +34,17 @@ impl TaskService {
         expected_version: Option<i64>,
         client: &ClientInfo,
     ) -> Result<Task> {
-        let (task, access) = self.visible_task(caller, id).await?;
+        // The task's project (remembered, a task never changes project) decides the caller's
+        // access and the lane; the lane's transaction reads the task itself.
+        let task_id = id_of(id, NO_TASK)?;
+        let project_id = self.project_of_task(task_id).await?;
+        let (access, _) = self.access(caller, project_id, NO_TASK).await?;
         access.write().map_err(|d| crate::app::denied(d, NO_TASK))?;
         let mut v = Violations::default();
         let mut neighbour = |raw: Option<&str>, field: &'static str| -> Option<Uuid> {
             let raw = raw.filter(|r| !r.is_empty())?;
             match Uuid::parse_str(raw) {
-                Ok(id) if id == task.id => {
+                Ok(id) if id == task_id => {
                     v.push(FieldViolation::new(field, "a task is not its own neighbour"));
                     None
                 }
@@ -57,15 +63,8 @@ impl TaskService {
         if after.is_none() && before.is_none() {
             return Err(AppError::field("after_id", "give after_id, before_id or both"));
         }
-        let item = MoveItem {
-            caller: caller.clone(),
-            task_id: task.id,
-            after,
-            before,
-            expected_version,
-            client: client.clone(),
-        };
-        let project_id = task.project_id;
+        let item =
+            MoveItem { caller: caller.clone(), task_id, after, before, expected_version, client: client.clone() };
         let service = self.clone();
         self.moves
             .submit(project_id, item, move |items| {
@@ -92,6 +91,10 @@ impl TaskService {
     /// outcome per move, where a move refused for its own input (a neighbour elsewhere, a stale
     /// version, a task deleted meanwhile) is an `Err` of its own: it is refused while the board is
     /// read, before it writes anything, so the others stand.
+    ///
+    /// Every task the moves name is read and locked at once, and their watchers with them; the
+    /// moves then update that picture as they go, so each costs one position write, plus one read
+    /// of the board when it names one neighbour only.
     async fn move_batch(&self, project_id: Uuid, items: &[MoveItem]) -> Result<Vec<Result<Task>>> {
         let mut tx = self.store.begin().await?;
         // The board lock first: every move and create of the project waits here, so the neighbours
@@ -99,10 +102,29 @@ impl TaskService {
         if !tx.lock_board(project_id).await? {
             return Ok(items.iter().map(|_| Err(AppError::NotFound(NO_TASK.into()))).collect());
         }
+        let mut named: Vec<Uuid> = items.iter().flat_map(|i| [Some(i.task_id), i.after, i.before]).flatten().collect();
+        named.sort_unstable();
+        named.dedup();
+        // A task of another project is, for these moves, no task at all.
+        let mut board: HashMap<Uuid, Task> = tx
+            .tasks_for_update(&named)
+            .await?
+            .into_iter()
+            .filter(|t| t.project_id == project_id)
+            .map(|t| (t.id, t))
+            .collect();
+        let mut moving: Vec<Uuid> = items.iter().map(|i| i.task_id).filter(|id| board.contains_key(id)).collect();
+        moving.sort_unstable();
+        moving.dedup();
+        let mut watchers: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for (task_id, user_id) in tx.watchers_of(&moving).await? {
+            watchers.entry(task_id).or_default().push(user_id);
+        }
+
         let mut outcomes = Vec::with_capacity(items.len());
         let mut moved = false;
         for item in items {
-            let (mut task, lower, upper) = match plan(tx.as_mut(), project_id, item).await {
+            let (mut task, lower, upper) = match plan(tx.as_mut(), project_id, &board, item).await {
                 Ok(Plan::Stay(task)) => {
                     outcomes.push(Ok(task));
                     continue;
@@ -115,13 +137,19 @@ impl TaskService {
                 Err(error) => return Err(error),
             };
             let previous = task.version;
-            task.position = place(tx.as_mut(), project_id, task.id, lower.as_ref(), upper.as_ref()).await?;
+            let placed = place(tx.as_mut(), project_id, task.id, lower.as_ref(), upper.as_ref()).await?;
+            for slot in placed.respaced {
+                if let Some(known) = board.get_mut(&slot.id) {
+                    known.position = slot.position;
+                }
+            }
+            task.position = placed.position;
             task.touch(now());
             tx.update_task(&task, previous, &["position"]).await?;
-            let watchers = tx.watchers(task.id).await?;
-            let recipients = task.recipients(&watchers);
+            let recipients = task.recipients(watchers.get(&task.id).map_or(&[], Vec::as_slice));
             let event = TaskEvent::Updated { task: task.clone(), changed: vec!["position"], recipients };
             tx.record(&event, Some(item.caller.user_id), &item.client).await?;
+            board.insert(task.id, task.clone());
             moved = true;
             outcomes.push(Ok(task));
         }
@@ -141,34 +169,35 @@ enum Plan {
     Between { task: Task, lower: Option<Position>, upper: Option<Position> },
 }
 
-/// Reads the moving task (locked) and its new neighbours, and checks the move against them; writes
-/// nothing. Requires the board lock.
-async fn plan(tx: &mut dyn TaskTx, project_id: Uuid, item: &MoveItem) -> Result<Plan> {
+/// Checks a move against the board as it stands: `board` holds the project's tasks the batch
+/// names, as the moves before this one left them. Writes nothing; reads the board only for a
+/// neighbour the request leaves out. Requires the board lock.
+async fn plan(tx: &mut dyn TaskTx, project_id: Uuid, board: &HashMap<Uuid, Task>, item: &MoveItem) -> Result<Plan> {
     let id = item.task_id;
-    let task = tx.task_for_update(id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
+    let task = board.get(&id).cloned().ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
     AppError::check_version(task.version, item.expected_version)?;
-    let position_of = |t: Option<Task>, field: &'static str| -> Result<Position> {
-        match t {
-            Some(t) if t.project_id == project_id => Ok(t.position),
-            _ => Err(AppError::field(field, "no such task in this project")),
-        }
+    let position_of = |neighbour: Uuid, field: &'static str| -> Result<Position> {
+        board
+            .get(&neighbour)
+            .map(|t| t.position.clone())
+            .ok_or_else(|| AppError::field(field, "no such task in this project"))
     };
     let (lower, upper) = match (item.after, item.before) {
         (Some(a), Some(b)) => {
-            let lower = position_of(tx.task(a).await?, "after_id")?;
-            let upper = position_of(tx.task(b).await?, "before_id")?;
+            let lower = position_of(a, "after_id")?;
+            let upper = position_of(b, "before_id")?;
             if lower >= upper {
                 return Err(AppError::field("before_id", "must come after after_id on the board"));
             }
             (Some(lower), Some(upper))
         }
         (Some(a), None) => {
-            let lower = position_of(tx.task(a).await?, "after_id")?;
+            let lower = position_of(a, "after_id")?;
             let upper = tx.neighbour(project_id, &lower, Side::After, id).await?;
             (Some(lower), upper)
         }
         (None, Some(b)) => {
-            let upper = position_of(tx.task(b).await?, "before_id")?;
+            let upper = position_of(b, "before_id")?;
             let lower = tx.neighbour(project_id, &upper, Side::Before, id).await?;
             (lower, Some(upper))
         }

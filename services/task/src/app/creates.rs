@@ -94,7 +94,7 @@ impl TaskService {
                     _ => {
                         tx.insert_tasks(&unwritten).await?;
                         tasks.append(&mut unwritten);
-                        place(tx.as_mut(), project_id, id, last.as_ref(), None).await?
+                        place(tx.as_mut(), project_id, id, last.as_ref(), None).await?.position
                     }
                 };
                 let task = Task::create(

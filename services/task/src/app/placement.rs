@@ -10,6 +10,15 @@ use crate::domain::{Position, PositionError};
 /// How many tasks on each side of a gap a first re-spacing rewrites; each retry doubles it.
 const RESPACE_REACH: u32 = 4;
 
+/// Where [`place`] put a task.
+pub(super) struct Placed {
+    /// The task's new position.
+    pub position: Position,
+    /// Every task given a new position to make room, the placed one among them; empty unless the
+    /// gap was re-spaced.
+    pub respaced: Vec<BoardSlot>,
+}
+
 /// The position for task `id` (moving, or being created) between `lower` and `upper`, its new
 /// neighbours (`None`: the start or the end of the board). Requires the board lock.
 ///
@@ -30,9 +39,9 @@ pub(super) async fn place(
     id: Uuid,
     lower: Option<&Position>,
     upper: Option<&Position>,
-) -> Result<Position> {
+) -> Result<Placed> {
     match Position::between(lower, upper) {
-        Ok(key) if !key.is_long() => return Ok(key),
+        Ok(key) if !key.is_long() => return Ok(Placed { position: key, respaced: Vec::new() }),
         Ok(_) | Err(PositionError::TooLong) => {}
         Err(error @ PositionError::NotOrdered) => return Err(position_error(error)),
     }
@@ -70,7 +79,7 @@ pub(super) async fn place(
         slots.extend(tasks.zip(keys).map(|(t, position)| BoardSlot { id: t.id, position }));
         tx.respace(project_id, &slots).await?;
         tracing::info!(tasks = slots.len(), reach, "board re-spaced around a crowded gap");
-        return Ok(position);
+        return Ok(Placed { position, respaced: slots });
     }
 }
 

@@ -292,6 +292,9 @@ pub trait TaskTx: Send {
     async fn task_for_update(&mut self, id: Uuid) -> Result<Option<Task>>;
     /// A task as the transaction sees it (no lock).
     async fn task(&mut self, id: Uuid) -> Result<Option<Task>>;
+    /// The tasks of `ids` that exist (at most [`MAX_BATCH`](super::lanes::MAX_BATCH) times three of
+    /// them), locked for update, in no particular order.
+    async fn tasks_for_update(&mut self, ids: &[Uuid]) -> Result<Vec<Task>>;
     /// The chain from `parent_id` up to its root; `None` if there is no such task.
     async fn parent_chain(&mut self, parent_id: Uuid) -> Result<Option<ParentChain>>;
     /// Every subtask of `id` at any depth (nearest first), and how many levels the subtree spans
@@ -299,6 +302,8 @@ pub trait TaskTx: Send {
     async fn subtree(&mut self, id: Uuid) -> Result<(Vec<Uuid>, usize)>;
     /// The task's watchers.
     async fn watchers(&mut self, task_id: Uuid) -> Result<Vec<Uuid>>;
+    /// The watchers of each of `task_ids`, as `(task, watcher)` pairs ordered by task and watcher.
+    async fn watchers_of(&mut self, task_ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>>;
     /// Inserts new tasks with their assignees and labels.
     async fn insert_tasks(&mut self, tasks: &[Task]) -> Result<()>;
     /// Writes a changed task whose stored version is `previous_version`; `changed` names the fields

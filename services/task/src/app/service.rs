@@ -102,6 +102,19 @@ impl TaskService {
         Ok((task, access))
     }
 
+    /// The project of task `id`: remembered by this instance (a task never changes project) when
+    /// it reads tasks through the page cache, else read. `NotFound` when there is no such task.
+    pub(super) async fn project_of_task(&self, id: Uuid) -> Result<Uuid> {
+        if let Some(project_id) = self.task_projects.as_ref().and_then(|projects| projects.get(&id)) {
+            return Ok(project_id);
+        }
+        let task = self.store.task(id).await?.ok_or_else(|| AppError::NotFound(NO_TASK.into()))?;
+        if let Some(projects) = &self.task_projects {
+            projects.insert(id, task.project_id);
+        }
+        Ok(task.project_id)
+    }
+
     /// Checks that every one of `assignees` is a member of the project.
     pub(super) async fn check_members(&self, caller: &Caller, project_id: Uuid, assignees: &[Uuid]) -> Result<()> {
         for user in assignees {

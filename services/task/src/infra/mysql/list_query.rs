@@ -135,6 +135,17 @@ fn push_order(sql: &mut QueryBuilder<MySql>, columns: SortColumns, query: &TaskQ
 }
 
 /// The statement reading the page of tasks `query` asks for.
+/// The tasks `ids` (at most a batch of them), locked for update.
+pub(super) fn tasks_for_update(ids: &[Uuid]) -> QueryBuilder<MySql> {
+    let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {TASK_COLUMNS} FROM task t WHERE t.id IN ("));
+    let mut list = sql.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    sql.push(") FOR UPDATE");
+    sql
+}
+
 pub(super) fn tasks(query: &TaskQuery) -> QueryBuilder<MySql> {
     let columns = SortColumns::of(query);
     let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {TASK_COLUMNS} FROM task t"));

@@ -182,6 +182,19 @@ impl TaskTx for MySqlTaskTx {
         fetch_task(&mut self.tx, id, false).await.map_err(db)
     }
 
+    async fn tasks_for_update(&mut self, ids: &[Uuid]) -> Result<Vec<Task>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<rows::TaskRow> =
+            list_query::tasks_for_update(ids).build_query_as().fetch_all(&mut *self.tx).await.map_err(db)?;
+        rows::tasks_of(rows).map_err(db)
+    }
+
+    async fn watchers_of(&mut self, task_ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>> {
+        tasks::watchers_of(&mut self.tx, task_ids).await
+    }
+
     async fn parent_chain(&mut self, parent_id: Uuid) -> Result<Option<ParentChain>> {
         tasks::parent_chain(&mut self.tx, parent_id).await
     }

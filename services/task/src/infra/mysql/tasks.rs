@@ -142,6 +142,21 @@ pub(super) async fn watchers(conn: &mut MySqlConnection, task_id: Uuid) -> Resul
 }
 
 /// The tasks with this key (normally one; a deleted project's key may have been reused).
+/// The watchers of each of `task_ids` that has any, as `(task, watcher)` pairs.
+pub(super) async fn watchers_of(conn: &mut MySqlConnection, task_ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>> {
+    if task_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Built at run time: an `IN` list. Every value is bound.
+    let mut sql = QueryBuilder::<MySql>::new("SELECT task_id, user_id FROM task_watcher WHERE task_id IN (");
+    let mut list = sql.separated(", ");
+    for id in task_ids {
+        list.push_bind(*id);
+    }
+    sql.push(") ORDER BY task_id, user_id");
+    sql.build_query_as().fetch_all(&mut *conn).await.map_err(db)
+}
+
 pub(super) async fn by_key(pool: &MySqlPool, project_key: &str, number: i64) -> Result<Vec<Task>> {
     let rows = sqlx::query_as!(
         TaskRow,
