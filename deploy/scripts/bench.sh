@@ -99,6 +99,8 @@ export ORDO_HTTP_ADDR=127.0.0.1:18080 ORDO_IDENTITY_URL=http://127.0.0.1:50151
 export ORDO_PROJECT_URL=http://127.0.0.1:50152 ORDO_AUDIT_URL=http://127.0.0.1:50155
 export ORDO_TASK_URL=http://127.0.0.1:50153 ORDO_NOTIFICATION_URL=http://127.0.0.1:50154
 export ORDO_LOG_FORMAT=json RUST_LOG=${BENCH_RUST_LOG:-warn}
+# The allocator's settings as deployed (deploy/ecs/README.md).
+export MIMALLOC_ALLOW_THP="${MIMALLOC_ALLOW_THP:-0}" MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}"
 redis-cli --scan --pattern 'ordo:bench:*' | xargs -r redis-cli del >/dev/null
 
 pids=()

@@ -26,6 +26,8 @@ bin_dir="${CARGO_TARGET_DIR:-target}/debug"
 export ORDO_LOG_FORMAT="${ORDO_LOG_FORMAT:-pretty}"
 export RUST_LOG="${RUST_LOG:-info}"
 export ORDO_GRPC_REFLECTION="${ORDO_GRPC_REFLECTION:-true}"
+# As deployed (deploy/ecs/README.md): no transparent huge pages for the allocator, freed memory returned at once.
+export MIMALLOC_ALLOW_THP="${MIMALLOC_ALLOW_THP:-0}" MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}"
 
 IDENTITY_GRPC_ADDR="${IDENTITY_GRPC_ADDR:-127.0.0.1:50051}"
 IDENTITY_OPS_ADDR="${IDENTITY_OPS_ADDR:-127.0.0.1:9101}"
