@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::backend;
 use crate::error::ApiError;
+use crate::rate_limit::SessionSeen;
 use crate::state::AppState;
 
 /// The authenticated caller of a request: the token verified, its session live.
@@ -34,7 +35,9 @@ impl FromRequestParts<AppState> for Caller {
         let claims = state.keys().verify(token).await?;
         let user_id = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::InvalidToken)?;
         let authorization = forwarded_authorization(header, token)?;
-        ensure_session_is_live(state, &claims.sid, &authorization).await?;
+        // The rate limiter read the session's key with its charge, in the same round trip.
+        let seen = parts.extensions.get::<SessionSeen>().filter(|seen| seen.session_id == claims.sid);
+        ensure_session_is_live(state, &claims.sid, &authorization, seen.map(|seen| seen.state)).await?;
         tracing::Span::current().record("user_id", tracing::field::display(user_id));
         Ok(Self { user_id, authorization })
     }
@@ -64,15 +67,22 @@ fn forwarded_authorization(header: &HeaderValue, token: &str) -> Result<Metadata
     value.map_err(|_| ApiError::InvalidToken)
 }
 
-/// Refuses the request unless session `sid` is live.
+/// Refuses the request unless session `sid` is live. `seen`: the session key's value as this
+/// request already read it from Redis, if it did.
 #[tracing::instrument(level = "debug", skip_all, fields(session_id = %session_id))]
 async fn ensure_session_is_live(
     state: &AppState,
     session_id: &str,
     authorization: &MetadataValue<Ascii>,
+    seen: Option<Option<i64>>,
 ) -> Result<(), ApiError> {
-    let key = format!("{}session:{}", state.redis_prefix(), session_id);
-    let cached: Result<Option<i64>, _> = redis::cmd("GET").arg(&key).query_async(&mut state.redis()).await;
+    let cached: Result<Option<i64>, redis::RedisError> = match seen {
+        Some(value) => Ok(value),
+        None => {
+            let key = format!("{}session:{}", state.redis_prefix(), session_id);
+            redis::cmd("GET").arg(&key).query_async(&mut state.redis()).await
+        }
+    };
     let live = match cached {
         Ok(Some(1)) => true,
         Ok(Some(0)) => false,

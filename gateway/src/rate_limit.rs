@@ -186,26 +186,60 @@ pub(crate) struct Decision {
     pub(crate) reset_after: u64,
 }
 
-/// Charges one request of `class` to `subject` against `quota` per [`WINDOW`].
+/// What Redis held for a request's session when its budget was charged (`<prefix>session:<sid>`:
+/// `Some(1)` live, `Some(0)` revoked, `None` unknown): read in the same round trip as the charge,
+/// so authentication need not ask Redis again for the same request.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionSeen {
+    /// The session the token names.
+    pub(crate) session_id: String,
+    /// Its key's value.
+    pub(crate) state: Option<i64>,
+}
+
+/// Charges one request of `class` to `subject` against `quota` per [`WINDOW`], and reads the value
+/// of `session_key` (the caller's session, when the subject is a user) in the same round trip.
 pub(crate) async fn check(
     redis: &mut redis::aio::ConnectionManager,
     prefix: &str,
     class: Class,
     subject: &Subject,
     quota: u32,
-) -> redis::RedisResult<Decision> {
+    session_key: Option<&str>,
+) -> redis::RedisResult<(Decision, Option<i64>)> {
     let window_us = u64::try_from(WINDOW.as_micros()).unwrap_or(u64::MAX);
     let interval_us = (window_us / u64::from(quota.max(1))).max(1);
     let key = format!("{prefix}rl:{}:{subject}", class.name());
-    let (allowed, remaining, retry_after_us, reset_after_us): (i64, i64, i64, i64) =
-        GCRA.key(key).arg(interval_us).arg(window_us).invoke_async(redis).await?;
+    let mut invocation = GCRA.key(key);
+    invocation.arg(interval_us).arg(window_us);
+    let mut pipe = redis::pipe();
+    pipe.invoke_script(&invocation);
+    match session_key {
+        Some(session_key) => pipe.get(session_key),
+        // A placeholder, so the reply always has two parts.
+        None => pipe.cmd("ECHO").arg(""),
+    };
+    let ((allowed, remaining, retry_after_us, reset_after_us), session): ((i64, i64, i64, i64), redis::Value) =
+        match pipe.query_async(redis).await {
+            // A pipeline does not load a script Redis has not seen (a restarted Redis): load it, once.
+            Err(error) if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                invocation.load_async(redis).await?;
+                pipe.query_async(redis).await?
+            }
+            other => other?,
+        };
+    let session = match (session_key, session) {
+        (Some(_), redis::Value::Nil) | (None, _) => None,
+        (Some(_), value) => redis::from_redis_value(value).ok(),
+    };
     let seconds = |micros: i64| u64::try_from(micros).unwrap_or(0).div_ceil(1_000_000);
-    Ok(Decision {
+    let decision = Decision {
         allowed: allowed == 1,
         remaining: u64::try_from(remaining).unwrap_or(0),
         retry_after: seconds(retry_after_us).max(u64::from(allowed != 1)),
         reset_after: seconds(reset_after_us),
-    })
+    };
+    Ok((decision, session))
 }
 
 /// The layer: charges the request to its budget, refuses it with `429` when the budget is spent, and
@@ -216,15 +250,23 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
     let class = Class::of(request.method(), &route, request.uri().query());
     let Some(quota) = state.rate_limits().quota(class) else { return next.run(request).await };
     let (token, address) = charge_to(&state, &request, class);
-    let subject = subject(&state, token, address).await;
+    let (subject, session_id) = subject(&state, token, address).await;
+    let session_key = session_id.as_ref().map(|sid| format!("{}session:{sid}", state.redis_prefix()));
 
     let mut redis = state.redis();
-    let checked = tokio::time::timeout(CHECK_TIMEOUT, check(&mut redis, state.redis_prefix(), class, &subject, quota));
-    let decision = match checked.await {
-        Ok(Ok(decision)) => decision,
+    let checked = tokio::time::timeout(
+        CHECK_TIMEOUT,
+        check(&mut redis, state.redis_prefix(), class, &subject, quota, session_key.as_deref()),
+    );
+    let (decision, session) = match checked.await {
+        Ok(Ok(checked)) => checked,
         Ok(Err(error)) => return fail_open(request, next, &error.to_string()).await,
         Err(_) => return fail_open(request, next, "timed out").await,
     };
+    let mut request = request;
+    if let Some(session_id) = session_id {
+        request.extensions_mut().insert(SessionSeen { session_id, state: session });
+    }
     let mut response = if decision.allowed {
         next.run(request).await
     } else {
@@ -266,17 +308,17 @@ fn charge_to(state: &AppState, request: &Request, class: Class) -> (Option<Strin
     (token, crate::extract::client_address(request.headers(), peer, state.trust_forwarded_for()))
 }
 
-/// The token's user when it verifies (the check is memoised, so this costs nothing beyond what
-/// authentication pays anyway), else the client's address. Whether the session is still live is left
-/// to authentication: a revoked token is refused there, and charging it to its user only ever spends
-/// that user's budget.
-async fn subject(state: &AppState, token: Option<String>, address: Option<IpAddr>) -> Subject {
+/// The token's user and session when it verifies (the check is memoised, so this costs nothing
+/// beyond what authentication pays anyway), else the client's address. Whether the session is still
+/// live is left to authentication: a revoked token is refused there, and charging it to its user
+/// only ever spends that user's budget.
+async fn subject(state: &AppState, token: Option<String>, address: Option<IpAddr>) -> (Subject, Option<String>) {
     if let Some(token) = token
         && let Ok(claims) = state.keys().verify(&token).await
     {
-        return Subject::User(claims.sub.clone());
+        return (Subject::User(claims.sub.clone()), Some(claims.sid.clone()));
     }
-    Subject::address(address.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)))
+    (Subject::address(address.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))), None)
 }
 
 /// Lets a request through unchecked because Redis did not answer, counting it and logging the
@@ -340,7 +382,7 @@ mod tests {
         // Act: six requests against a budget of five per minute.
         let mut decisions = Vec::new();
         for _ in 0..6 {
-            decisions.push(check(&mut redis, &prefix, Class::Write, &subject, 5).await.unwrap());
+            decisions.push(check(&mut redis, &prefix, Class::Write, &subject, 5, None).await.unwrap().0);
         }
 
         // Assert
@@ -353,11 +395,39 @@ mod tests {
         assert!((11..=12).contains(&refused.retry_after), "{refused:?}");
         assert!((59..=60).contains(&refused.reset_after), "{refused:?}");
         // Another subject and another class have budgets of their own.
-        let other = check(&mut redis, &prefix, Class::Write, &Subject::User("u2".to_owned()), 5).await.unwrap();
-        assert!(other.allowed);
-        let read = check(&mut redis, &prefix, Class::Read, &subject, 5).await.unwrap();
-        assert!(read.allowed);
+        let other = check(&mut redis, &prefix, Class::Write, &Subject::User("u2".to_owned()), 5, None).await.unwrap();
+        assert!(other.0.allowed);
+        let read = check(&mut redis, &prefix, Class::Read, &subject, 5, None).await.unwrap();
+        assert!(read.0.allowed);
 
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut redis).await.unwrap();
+        let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_charge_reads_the_session_in_the_same_round_trip_and_survives_a_flushed_script_cache() {
+        // Arrange: a live and a revoked session as identity writes them, in a private prefix.
+        let client = redis::Client::open(ordo_testkit::redis_url()).unwrap();
+        let mut redis = redis::aio::ConnectionManager::new(client).await.unwrap();
+        let prefix = format!("ordo-test-rl-{}:", uuid::Uuid::new_v4().simple());
+        let (live, revoked, unknown) =
+            (format!("{prefix}session:s1"), format!("{prefix}session:s2"), format!("{prefix}session:s3"));
+        let _: () = redis::cmd("MSET").arg(&live).arg(1).arg(&revoked).arg(0).query_async(&mut redis).await.unwrap();
+        let subject = Subject::User("u1".to_owned());
+
+        // Act: the script cache emptied first (a restarted Redis), then a charge with each session.
+        // Every other script user in Ordo loads its script again on NOSCRIPT, so tests running
+        // beside this one on the same Redis are not disturbed.
+        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut redis).await.unwrap();
+        let mut seen = Vec::new();
+        for key in [Some(live.as_str()), Some(revoked.as_str()), Some(unknown.as_str()), None] {
+            let (decision, session) = check(&mut redis, &prefix, Class::Read, &subject, 10, key).await.unwrap();
+            assert!(decision.allowed);
+            seen.push((decision.remaining, session));
+        }
+
+        // Assert: each charge counted, each session's state read as stored.
+        assert_eq!(seen, [(9, Some(1)), (8, Some(0)), (7, None), (6, None)]);
         let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut redis).await.unwrap();
         let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await.unwrap();
     }

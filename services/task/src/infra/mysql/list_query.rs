@@ -134,7 +134,6 @@ fn push_order(sql: &mut QueryBuilder<MySql>, columns: SortColumns, query: &TaskQ
     sql.push(order);
 }
 
-/// The statement reading the page of tasks `query` asks for.
 /// The tasks `ids` (at most a batch of them), locked for update.
 pub(super) fn tasks_for_update(ids: &[Uuid]) -> QueryBuilder<MySql> {
     let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {TASK_COLUMNS} FROM task t WHERE t.id IN ("));
@@ -146,6 +145,7 @@ pub(super) fn tasks_for_update(ids: &[Uuid]) -> QueryBuilder<MySql> {
     sql
 }
 
+/// The statement reading the page of tasks `query` asks for.
 pub(super) fn tasks(query: &TaskQuery) -> QueryBuilder<MySql> {
     let columns = SortColumns::of(query);
     let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {TASK_COLUMNS} FROM task t"));
