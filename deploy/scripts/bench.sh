@@ -361,6 +361,12 @@ if [[ $scenario == all || $scenario == tasks ]]; then
   list_url="$base/tasks?project_id=$listed&status=todo,in_progress&sort=-priority&limit=50"
   oha --no-tui -z 3s -c "$connections" -H "Authorization: Bearer $token" "$list_url" >/dev/null
   run task_list_uncached -z "$duration" -c "$connections" -H "Authorization: Bearer $token" "$list_url"
+  # Full-text search of the listed project, also without the page cache: a word every seeded title
+  # holds ("work"), and one that one title in 500 holds ("quasar").
+  run task_search_common -z "$duration" -c "$connections" -H "Authorization: Bearer $token" \
+    "$base/tasks?project_id=$listed&q=work&limit=50"
+  run task_search_rare -z "$duration" -c "$connections" -H "Authorization: Bearer $token" \
+    "$base/tasks?project_id=$listed&q=quasar&limit=50"
   restart_task
 fi
 

@@ -80,7 +80,12 @@ fn task(project_id: &str, n: u64, now: i64) -> pb::CreateTaskRequest {
     });
     pb::CreateTaskRequest {
         project_id: project_id.to_owned(),
-        title: format!("Bench task {n}: {} work item", LABELS[pick(40, LABELS.len())]),
+        // Every title holds "work"; one in 500 also "quasar": the common and the rare word searched.
+        title: format!(
+            "Bench task {n}: {} work item{}",
+            LABELS[pick(40, LABELS.len())],
+            if n.is_multiple_of(500) { " quasar" } else { "" }
+        ),
         description: (pick(44, 3) == 0).then(|| format!("Seeded by task_seed ({n}). Steps, context and notes.")),
         status: STATUSES[pick(48, STATUSES.len())] as i32,
         priority: PRIORITIES[pick(52, PRIORITIES.len())] as i32,
