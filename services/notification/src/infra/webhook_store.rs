@@ -541,11 +541,14 @@ impl DeliveryQueue for MySqlWebhooks {
         limit: u32,
         hold_attempts: u32,
     ) -> Result<Vec<Outgoing>> {
+        // The plan is pinned: with statistics taken while the table was nearly empty, MariaDB was
+        // seen to range-scan the primary key for `e.id < d.id`, one scan per candidate, and a claim
+        // over 5,000 pending deliveries took 1.9 s instead of milliseconds.
         let rows = sqlx::query!(
-            "SELECT d.id, d.message_id, d.body, d.attempts FROM webhook_delivery d
+            "SELECT d.id, d.message_id, d.body, d.attempts FROM webhook_delivery d FORCE INDEX (webhook_delivery_endpoint)
              WHERE d.endpoint_id = ? AND d.state = 'pending' AND d.next_attempt_at <= ?
                AND NOT EXISTS (
-                 SELECT 1 FROM webhook_delivery e
+                 SELECT 1 FROM webhook_delivery e FORCE INDEX (webhook_delivery_order)
                  WHERE e.endpoint_id = d.endpoint_id AND e.state = 'pending' AND e.order_key = d.order_key
                    AND e.id < d.id AND e.attempts < ?)
              ORDER BY d.id LIMIT ?",
