@@ -236,7 +236,8 @@ fn command_line(service: Service, defaults: Vec<(&str, String)>, extra: &[String
     let mut args = vec![format!("ordo-{service}")];
     for (flag, value) in defaults {
         if !set_by_test(flag) {
-            args.extend([flag.to_owned(), value]);
+            // One argument, so that a value starting with `-` (a base64url key) is never read as a flag.
+            args.push(format!("{flag}={value}"));
         }
     }
     args.extend(extra.iter().cloned());

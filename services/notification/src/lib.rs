@@ -127,8 +127,9 @@ ordo_service::config! {
         #[arg(long, env = "ORDO_WEBHOOK_RETRY_SCALE", default_value_t = 1.0, value_parser = retry_scale)]
         pub webhook_retry_scale: f64,
         /// The VAPID private key push messages are signed with (RFC 8292): base64url of the raw
-        /// 32-byte P-256 key, as `npx web-push generate-vapid-keys` prints it. Unset: no push.
-        #[arg(long, env = "ORDO_VAPID_PRIVATE_KEY")]
+        /// 32-byte P-256 key, as `npx web-push generate-vapid-keys` prints it (one key in 64 starts
+        /// with `-`, which is taken as the value, not as a flag). Unset: no push.
+        #[arg(long, env = "ORDO_VAPID_PRIVATE_KEY", allow_hyphen_values = true, hide_env_values = true)]
         pub vapid_private_key: Option<Secret<String>>,
         /// Who push services may contact about this deployment's messages (`mailto:` or `https:`).
         #[arg(long, env = "ORDO_VAPID_SUBJECT", default_value = "mailto:notifications@ordo.localhost")]
@@ -397,5 +398,21 @@ async fn sweep_expired(
             Ok(deleted) => tracing::info!(deleted, "expired webhook deliveries deleted"),
             Err(error) => tracing::warn!(%error, "deleting expired webhook deliveries failed; retrying later"),
         }
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use clap::Parser as _;
+
+    use super::Config;
+
+    #[test]
+    fn a_vapid_key_starting_with_a_hyphen_is_a_value_not_a_flag() {
+        // base64url's alphabet holds `-`, so one generated key in 64 starts with it.
+        let key = "-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_abcdefg";
+        let config = Config::try_parse_from(["ordo-notification", "--vapid-private-key", key])
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(config.vapid_private_key.map(|secret| secret.expose().clone()).as_deref(), Some(key));
     }
 }
