@@ -67,6 +67,13 @@ pub struct Config {
     #[arg(long, env = "ORDO_MAX_IN_FLIGHT", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
 
+    /// Live notification streams (`GET /notifications/stream`) carried by one HTTP/2 connection to
+    /// the notification service; more streams open more connections, and a connection whose streams
+    /// have all ended is closed (one is kept), so a burst of streams leaves no memory behind.
+    #[arg(long, env = "ORDO_LIVE_STREAMS_PER_CONNECTION", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub live_streams_per_connection: u32,
+
     /// Rate limits.
     #[command(flatten)]
     pub rate_limits: RateLimitArgs,

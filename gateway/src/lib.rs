@@ -20,6 +20,7 @@ mod connections;
 pub mod error;
 mod extract;
 mod idempotency;
+mod live_channels;
 mod middleware;
 mod openapi;
 mod pagination;

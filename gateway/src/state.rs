@@ -30,6 +30,7 @@ use crate::backend::{
     AuditClient, BackendHealthCheck, IdentityClient, NotificationClient, ProjectClient, TaskClient, WebhookClient,
 };
 use crate::config::RateLimitArgs;
+use crate::live_channels::{Lease, LiveChannels};
 
 /// Interval of HTTP/2 pings on idle backend connections, so a backend host that vanished without
 /// closing its sockets is noticed before a request waits on it.
@@ -48,8 +49,8 @@ struct Inner {
     notification: NotificationClient,
     /// A project's webhooks, served by the notification service on `notification_channel`.
     webhook: WebhookClient,
-    /// The channel `notification` and `webhook` call on, for the live stream's own call.
-    notification_channel: Channel,
+    /// The connections live notification streams ride on.
+    live_channels: LiveChannels,
     redis: ConnectionManager,
     keys: AccessKeys,
     readiness: Readiness,
@@ -133,7 +134,10 @@ impl AppState {
             audit,
             notification,
             webhook,
-            notification_channel,
+            live_channels: LiveChannels::new(
+                backend_endpoint(&config.notification_url, config).context("invalid --notification-url")?,
+                usize::try_from(config.live_streams_per_connection).unwrap_or(usize::MAX),
+            ),
             redis,
             readiness,
             redis_prefix: config.redis.prefix.clone(),
@@ -204,12 +208,15 @@ impl AppState {
     }
 
     /// The caller's live notification stream from the notification service (see
-    /// [`backend::stream_notifications`]).
+    /// [`backend::stream_notifications`]), on a connection for live streams, and its place there:
+    /// hold the lease for as long as the stream lives.
     pub(crate) async fn notification_stream(
         &self,
         request: tonic::Request<StreamNotificationsRequest>,
-    ) -> Result<tonic::Response<tonic::Streaming<StreamNotificationsResponse>>, tonic::Status> {
-        backend::stream_notifications(self.0.notification_channel.clone(), request).await
+    ) -> Result<(tonic::Streaming<StreamNotificationsResponse>, Lease), tonic::Status> {
+        let (channel, lease) = self.0.live_channels.acquire();
+        let stream = backend::stream_notifications(channel, request).await?.into_inner();
+        Ok((stream, lease))
     }
 
     /// A handle on the shared Redis connection.
@@ -256,13 +263,18 @@ impl AppState {
 /// A lazily connected channel to the backend at `url`: nothing is dialled until the first call, and a
 /// lost connection is dialled again on the next one.
 fn backend_channel(url: &str, config: &Config) -> Result<Channel, tonic::transport::Error> {
+    Ok(backend_endpoint(url, config)?.connect_lazy())
+}
+
+/// The backend at `url`, each connection attempt and call bounded by the backend timeout, idle
+/// connections pinged.
+fn backend_endpoint(url: &str, config: &Config) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(url.to_owned())?
         .connect_timeout(config.backend_timeout)
         .timeout(config.backend_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
-        .keep_alive_timeout(config.backend_timeout)
-        .connect_lazy())
+        .keep_alive_timeout(config.backend_timeout))
 }
 
 /// Like [`backend_channel`], but without the per-call timeout: an upload's call lasts until the

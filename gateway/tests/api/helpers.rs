@@ -154,6 +154,11 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
 }
 
 impl TestApp {
+    /// The address `service` serves its API on.
+    pub(crate) fn addr_of(&self, service: Service) -> std::net::SocketAddr {
+        self.stack.addr(service)
+    }
+
     /// The URL of `path` (which starts with `/`).
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)

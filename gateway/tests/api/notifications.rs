@@ -7,7 +7,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use ordo_harness::Service;
+
+use crate::helpers::{Options, TestApp, assert_problem, spawn_app, spawn_app_with};
 
 /// `method path` (under `/api/v1`) as the holder of `token`, with an optional JSON body.
 async fn send(
@@ -268,4 +270,69 @@ async fn the_stream_delivers_notifications_as_server_sent_events_and_resumes_aft
     // Stopping the stack with a stream still open ends it: the gateway and the service drain.
     app.cleanup().await;
     drop(resumed);
+}
+
+/// Established TCP connections (of any process on this host) to `port` on loopback, from
+/// `/proc/net/tcp` and `/proc/net/tcp6`: the client ends of connections to a server on that port.
+fn connections_to(port: u16) -> usize {
+    let remote_port = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|table| table.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter(|row| {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            // `sl local_address rem_address st ...`; state 01 is ESTABLISHED.
+            fields.len() > 3 && fields[2].ends_with(&remote_port) && fields[3] == "01"
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn live_streams_ride_connections_of_their_own_which_close_when_their_streams_end() {
+    // Arrange: two streams per connection to the notification service; Bob watches a project of Ann's.
+    let options = Options { gateway_args: vec!["--live-streams-per-connection=2".to_owned()], ..Options::default() };
+    let app = spawn_app_with(options).await;
+    let notification_port = app.addr_of(Service::Notification).port();
+    let (_, ann) = app.user(&format!("ann-{}@example.com", app.env.id), "Ann").await;
+    let (bob_id, bob) = app.user(&format!("bob-{}@example.com", app.env.id), "Bob").await;
+    let post = reqwest::Method::POST;
+    let project =
+        send(&app, &ann.access, post.clone(), "/projects", Some(json!({"name": "Wires", "key": "WIR"}))).await;
+    let project = project.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let member = json!({"user_id": bob_id, "role": "member"});
+    send(&app, &ann.access, post.clone(), &format!("/projects/{project}/members"), Some(member)).await;
+    list_once(&app, &bob.access, "", 1).await;
+    let before = connections_to(notification_port);
+
+    // Act: Bob opens five streams (the most one user may), then Ann assigns him a task.
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        let response = open_stream(&app, &bob.access, None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut stream = SseReader::new(response);
+        assert_eq!(stream.next().await.event, "counts");
+        streams.push(stream);
+    }
+    let during = connections_to(notification_port);
+    let task = json!({"project_id": project, "title": "Wire it", "assignee_ids": [bob_id]});
+    send(&app, &ann.access, post, "/tasks", Some(task)).await;
+
+    // Assert: three connections carry the five streams, and every stream gets the notification;
+    // once the streams end, all but one of those connections close.
+    assert_eq!(during - before, 3, "five streams at two per connection");
+    for stream in &mut streams {
+        assert_eq!(stream.next_notification().await.1["title"], "WIR-1 was assigned to you");
+    }
+    drop(streams);
+    let mut after = connections_to(notification_port);
+    for _ in 0..100 {
+        if after == before + 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = connections_to(notification_port);
+    }
+    assert_eq!(after, before + 1, "one connection for live streams is kept, the others close");
+    app.cleanup().await;
 }

@@ -67,9 +67,17 @@ pub(super) async fn stream_notifications(
         },
     };
     let request = backend::on_behalf_of(&caller.authorization, pb::StreamNotificationsRequest { last_event_id });
-    let items = state.notification_stream(request).await?.into_inner();
+    let (items, lease) = state.notification_stream(request).await?;
     let advice = stream::once(async { Ok::<_, Infallible>(Event::default().retry(RETRY)) });
-    let events = advice.chain(events(items)).take_until(state.closing().clone().cancelled_owned());
+    let events = advice
+        .chain(events(items))
+        .take_until(state.closing().clone().cancelled_owned())
+        // The stream's place on its connection is held as long as the response is: given back
+        // when the client goes or the stream ends.
+        .map(move |event| {
+            let _held = &lease;
+            event
+        });
     let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT));
     // `X-Accel-Buffering: no`: a buffering proxy (nginx) would hold events back.
     Ok(([("x-accel-buffering", "no"), ("cache-control", "no-store")], sse).into_response())
