@@ -5,9 +5,11 @@
 -- as root once, on an empty data directory. It is plain MySQL 8.4 / MariaDB 10.11 SQL and safe to
 -- run again (IF NOT EXISTS everywhere; GRANT is idempotent).
 --
--- Passwords: the ones below are for the local compose stack only. In AWS the same statements run
--- with passwords generated into Secrets Manager (the secret holds the whole ORDO_DATABASE_URL that
--- the ECS task definitions inject); never reuse these there.
+-- Passwords: the ones below are for the local compose stack only; never reuse them elsewhere. In AWS,
+-- deploy/mysql/users.sql runs first in the same session and creates the users with the passwords
+-- CloudFormation generated into Secrets Manager, so CREATE USER IF NOT EXISTS here finds them and
+-- leaves their passwords alone, and the grants below are the ones AWS gets too
+-- (deploy/cloudformation/README.md, "Database users").
 --
 -- Privileges: the services run their sqlx migrations at start (and `ordo-<svc> migrate`), so the
 -- service user needs DDL on its schema as well as DML; audit is the exception (see its block).
