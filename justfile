@@ -115,10 +115,12 @@ bench *args:
 services *names:
     bash deploy/scripts/local-services.sh "$@"
 
-# check-deploy needs `pip install check-jsonschema botocore` (.ci/run installs them). Both carry their
-# schemas, so it works offline: the Compose specification, and the ECS/autoscaling API shapes.
+# check-deploy needs `pip install check-jsonschema botocore cfn-lint` (.ci/run installs them, cfn-lint
+# pinned). All carry their schemas, so it works offline: the Compose specification, the ECS/autoscaling
+# API shapes, and the CloudFormation resource schemas.
 
-# Validate compose.yaml against the Compose spec and deploy/ecs/ against the AWS API shapes.
+# Validate compose.yaml against the Compose spec, deploy/ecs/ against the AWS API shapes, and lint deploy/cloudformation/.
 check-deploy:
     python3 -m check_jsonschema --builtin-schema vendor.compose-spec compose.yaml
     python3 deploy/scripts/check-ecs.py deploy/ecs
+    cfn-lint deploy/cloudformation/*.yaml
