@@ -11,17 +11,38 @@ and missing required fields: the mistakes that otherwise surface only at deploy 
                                 scalingPolicy  -> application-autoscaling PutScalingPolicy}}
 
 It also checks that every task definition has a service definition and an autoscaling entry, so a
-new service cannot be half added. `${VAR}` placeholders are left as they are: they are strings.
+new service cannot be half added. `${VAR}` placeholders are left as they are: they are strings; but
+each must be an output of deploy/cloudformation/ordo.yaml (IdentitySecurityGroupId fills
+${IDENTITY_SECURITY_GROUP_ID}) or one of the few chosen at deploy time, so the stack and the
+definitions cannot drift apart.
 
 Usage: deploy/scripts/check-ecs.py [DIR]   (default deploy/ecs; needs `pip install botocore`)
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import botocore.session
 from botocore.validate import ParamValidator
+
+
+# Placeholders that are no output of the CloudFormation stack: chosen by whoever deploys.
+CHOSEN_AT_DEPLOY = {"AWS_ACCOUNT_ID", "AWS_REGION", "IMAGE_TAG", "ECS_CLUSTER", "EMAIL_FROM", "VAPID_SUBJECT"}
+
+
+def stack_outputs(template: Path) -> set[str]:
+    """The template's output names as placeholders. Read by indentation, not as CloudFormation YAML
+    (whose !Ref and !Sub tags a plain YAML loader refuses): keys two spaces in under `Outputs:`."""
+    names: set[str] = set()
+    in_outputs = False
+    for line in template.read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            in_outputs = line.rstrip() == "Outputs:"
+        elif in_outputs and (m := re.fullmatch(r"  ([A-Za-z0-9]+):\s*", line)):
+            names.add(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", m.group(1)).upper())
+    return names
 
 
 def main() -> int:
@@ -63,6 +84,13 @@ def main() -> int:
     for name, path in sorted(services.items()):
         if (doc := load(path)) is not None:
             check("ecs", "CreateService", doc, str(path))
+
+    template = ecs_dir.parent / "cloudformation" / "ordo.yaml"
+    if template.is_file():
+        known = stack_outputs(template) | CHOSEN_AT_DEPLOY
+        for path in sorted(ecs_dir.glob("*.json")):
+            for var in sorted(set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", path.read_text())) - known):
+                errors.append(f"{path}: ${{{var}}} is no output of {template} (nor chosen at deploy)")
 
     for name, entry in sorted(autoscaling.items()):
         where = f"{ecs_dir / 'autoscaling.json'} [{name}]"
