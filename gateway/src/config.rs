@@ -56,8 +56,9 @@ pub struct Config {
     #[arg(long, env = "ORDO_MAX_ATTACHMENT_BYTES", default_value_t = 26_214_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_attachment_bytes: u64,
 
-    /// Take the client address from the first hop of `X-Forwarded-For`. Turn on only behind a proxy
-    /// that sets the header, or clients can claim any address.
+    /// Take the client address from the last entry of `X-Forwarded-For`, the one the load balancer
+    /// in front appends (an AWS ALB does; the entries before it are the client's to write). Turn on
+    /// only behind such a proxy, the only way to reach the gateway, or clients can claim any address.
     #[arg(long, env = "ORDO_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
 

@@ -525,18 +525,20 @@ impl FromRequestParts<AppState> for Client {
     }
 }
 
-/// The client's address: the first `X-Forwarded-For` hop when trusted, else the peer's.
+/// The client's address: when `X-Forwarded-For` is trusted, its last entry, the address the load
+/// balancer in front of the gateway saw and appended (every entry before it is whatever the client
+/// sent, and a client may send any); else, or when that entry is not an address, the peer's.
 pub(crate) fn client_address(headers: &HeaderMap, peer: Option<IpAddr>, trust_forwarded_for: bool) -> Option<IpAddr> {
     let forwarded = trust_forwarded_for
-        .then(|| headers.get("x-forwarded-for"))
+        .then(|| headers.get_all("x-forwarded-for").iter().next_back())
         .flatten()
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.rsplit(',').next())
         .and_then(|hop| hop.trim().parse::<IpAddr>().ok());
     forwarded.or(peer)
 }
 
-/// The client's address (the first `X-Forwarded-For` hop only when trusted) and user agent.
+/// The client's address (see [`client_address`]) and user agent.
 pub(crate) fn client_info(headers: &HeaderMap, peer: Option<IpAddr>, trust_forwarded_for: bool) -> ClientInfo {
     let ip = client_address(headers, peer, trust_forwarded_for).map(|ip| ip.to_string()).unwrap_or_default();
     let user_agent = headers

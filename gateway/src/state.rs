@@ -254,7 +254,7 @@ impl AppState {
         &self.0.redis_prefix
     }
 
-    /// Whether the first hop of `X-Forwarded-For` names the client.
+    /// Whether the last entry of `X-Forwarded-For` names the client.
     pub(crate) fn trust_forwarded_for(&self) -> bool {
         self.0.trust_forwarded_for
     }

@@ -282,8 +282,23 @@ fn the_client_address_is_the_peer_unless_forwarded_for_is_trusted() {
     let peer = Some("127.0.0.1".parse().unwrap());
 
     assert_eq!(client_info(&headers, peer, false).ip, "127.0.0.1");
-    assert_eq!(client_info(&headers, peer, true).ip, "203.0.113.9");
+    assert_eq!(client_info(&headers, peer, true).ip, "10.0.0.1");
     assert_eq!(client_info(&headers, peer, true).user_agent, "curl/8");
+}
+
+#[test]
+fn a_client_cannot_choose_its_address_by_sending_forwarded_for_itself() {
+    // The client sent `X-Forwarded-For: 198.51.100.1` (in a header line of its own, or first in the
+    // list); the load balancer appended the address it saw, last.
+    let peer = Some("10.0.0.2".parse().unwrap());
+    let mut one_line = HeaderMap::new();
+    one_line.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.1,203.0.113.9"));
+    let mut two_lines = HeaderMap::new();
+    two_lines.append("x-forwarded-for", HeaderValue::from_static("198.51.100.1"));
+    two_lines.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+
+    assert_eq!(client_info(&one_line, peer, true).ip, "203.0.113.9");
+    assert_eq!(client_info(&two_lines, peer, true).ip, "203.0.113.9");
 }
 
 #[test]
