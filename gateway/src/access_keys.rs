@@ -1,100 +1,48 @@
-//! Identity's public keys, which verify access tokens: fetched lazily, and again when a token names a
-//! key we do not know, at most once per [`MIN_REFETCH_INTERVAL`]. Tokens that verified are remembered
-//! by [`KeyStore::verify`], since the Ed25519 check is the largest cost of an authenticated request.
+//! Identity's public keys, which verify access tokens: held as identity publishes them (fetched at
+//! start and every `--jwks-refresh-ms`, so the next key of a rotation is held before it signs), and
+//! fetched again when a token names a key not held, at most once per
+//! [`MIN_REFETCH_INTERVAL`](ordo_auth::remote::MIN_REFETCH_INTERVAL). Tokens that verified are
+//! remembered by [`KeyStore::verify`](ordo_auth::KeyStore::verify), since the Ed25519 check is the
+//! largest cost of an authenticated request.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ordo_auth::{AccessClaims, KeySet, KeyStore, TokenError};
-use ordo_proto::identity::v1::GetJwksRequest;
+use ordo_auth::AccessClaims;
+use ordo_auth::remote::{IdentityKeys, VerifyError};
+use tokio_util::sync::CancellationToken;
 
-use crate::backend::{self, IdentityClient};
+use crate::backend::IdentityClient;
 use crate::error::ApiError;
 
-/// The shortest time between two fetches of the key set, so tokens naming made-up key ids cannot
-/// make the gateway hammer identity.
-const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Identity's public keys, fetched on demand.
+/// Identity's public keys, as the gateway holds them.
+#[derive(Debug)]
 pub(crate) struct AccessKeys {
-    store: KeyStore,
-    identity: IdentityClient,
-    refresh: tokio::sync::Mutex<RefreshState>,
-}
-
-impl std::fmt::Debug for AccessKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessKeys").field("keys", &self.store.current()).finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Default)]
-struct RefreshState {
-    last_attempt: Option<Instant>,
-    last_failed: bool,
+    keys: IdentityKeys,
 }
 
 impl AccessKeys {
-    /// An empty key set, filled from `identity` on first use.
-    pub(crate) fn new(identity: IdentityClient) -> Self {
-        Self { store: KeyStore::default(), identity, refresh: tokio::sync::Mutex::new(RefreshState::default()) }
+    /// No keys yet: fetched from `identity` on first use and by [`AccessKeys::refresh`] every
+    /// `refresh_interval`.
+    pub(crate) fn new(identity: IdentityClient, refresh_interval: Duration) -> Self {
+        Self { keys: IdentityKeys::new(identity, refresh_interval) }
     }
 
     /// Verifies an access token: signature (EdDSA only), `typ`, `iss`, `exp`.
     pub(crate) async fn verify(&self, token: &str) -> Result<Arc<AccessClaims>, ApiError> {
-        match self.store.verify(token) {
-            Ok(claims) => Ok(claims),
-            Err(TokenError::UnknownKey) => {
-                self.refresh_for(token).await?;
-                self.store.verify(token).map_err(refused)
+        self.keys.verify(token).await.map_err(|error| match error {
+            VerifyError::Refused(error) => {
+                tracing::debug!(%error, "access token refused");
+                ApiError::InvalidToken
             }
-            Err(error) => Err(refused(error)),
-        }
+            VerifyError::KeysUnavailable => {
+                ApiError::Unavailable("the signing keys could not be fetched recently".to_owned())
+            }
+        })
     }
 
-    /// Fetches the key set again if `token`'s key is unknown and the last fetch is old enough.
-    async fn refresh_for(&self, token: &str) -> Result<(), ApiError> {
-        let kid = KeySet::token_kid(token).map_err(|_| ApiError::InvalidToken)?;
-        let mut refresh = self.refresh.lock().await;
-        // Another request may have fetched the key while this one waited for the lock.
-        if self.store.current().contains(&kid) {
-            return Ok(());
-        }
-        if let Some(at) = refresh.last_attempt
-            && at.elapsed() < MIN_REFETCH_INTERVAL
-        {
-            return if refresh.last_failed {
-                Err(ApiError::Unavailable("the signing keys could not be fetched recently".to_owned()))
-            } else {
-                Err(ApiError::InvalidToken)
-            };
-        }
-        refresh.last_attempt = Some(Instant::now());
-        match self.fetch().await {
-            Ok(keys) => {
-                // Replacing also forgets the tokens a withdrawn key verified.
-                self.store.replace(keys);
-                refresh.last_failed = false;
-                Ok(())
-            }
-            Err(error) => {
-                refresh.last_failed = true;
-                Err(error)
-            }
-        }
+    /// Keeps the keys fresh until `shutdown`.
+    pub(crate) async fn refresh(&self, shutdown: CancellationToken) {
+        self.keys.clone().refresh(shutdown).await;
     }
-
-    #[tracing::instrument(skip_all)]
-    async fn fetch(&self) -> Result<KeySet, ApiError> {
-        let response = self.identity.clone().get_jwks(backend::anonymous(GetJwksRequest {})).await?;
-        let keys = KeySet::from_jwks_json(&response.into_inner().jwks_json)
-            .map_err(|error| ApiError::Internal(anyhow::anyhow!("identity sent an unreadable key set: {error}")))?;
-        tracing::info!(?keys, "fetched the access-token keys");
-        Ok(keys)
-    }
-}
-
-fn refused(error: TokenError) -> ApiError {
-    tracing::debug!(%error, "access token refused");
-    ApiError::InvalidToken
 }

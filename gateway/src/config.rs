@@ -50,6 +50,12 @@ pub struct Config {
     )]
     pub backend_timeout: Duration,
 
+    /// How often identity's token keys are fetched again, milliseconds (also whenever a token names
+    /// an unknown key, at most every 5 s). Identity publishes a new key longer than this before it
+    /// signs with it.
+    #[arg(long = "jwks-refresh-ms", env = "ORDO_JWKS_REFRESH_MS", default_value = "60000", value_parser = parse_millis)]
+    pub jwks_refresh: Duration,
+
     /// Largest attachment accepted, in bytes (API.md: 25 MiB). A declared `Content-Length` over it
     /// (plus a small allowance for the multipart envelope) is refused with `413` before a byte is read;
     /// an upload that streams more is cut off with `413`.
@@ -165,6 +171,7 @@ mod tests {
         assert_eq!(config.max_attachment_bytes, 26_214_400);
         assert_eq!(config.redis.prefix, "ordo:");
         assert_eq!(config.backend_timeout, Duration::from_millis(5000));
+        assert_eq!(config.jwks_refresh, Duration::from_secs(60));
         assert!(!config.trust_forwarded_for);
     }
 

@@ -82,6 +82,10 @@ pub async fn serve(
     let state = AppState::connect(&config).await?;
     let address = listener.local_addr().context("listener address")?;
     tracing::info!(%address, identity = %config.identity_url, project = %config.project_url, task = %config.task_url, audit = %config.audit_url, notification = %config.notification_url, workers = config.runtime.worker_threads(), "gateway listening");
+    // The keys are fetched in the background from the start, so the first requests find them held and
+    // the next key of a rotation is held before it signs.
+    let (keys, stopping) = (state.clone(), shutdown.clone());
+    tokio::spawn(async move { keys.keys().refresh(stopping).await });
     // Streams never end on their own: they end when the drain starts, and their clients reconnect.
     let (closing, stopping) = (state.clone(), shutdown.clone());
     tokio::spawn(async move {

@@ -126,7 +126,7 @@ impl AppState {
             .with(BackendHealthCheck::new("audit", AUDIT_SERVICE_NAME, audit_channel))
             .with(BackendHealthCheck::new("notification", NOTIFICATION_SERVICE_NAME, notification_channel.clone()));
         Ok(Self(Arc::new(Inner {
-            keys: AccessKeys::new(identity.clone()),
+            keys: AccessKeys::new(identity.clone(), config.jwks_refresh),
             identity,
             project,
             task,

@@ -61,11 +61,21 @@ impl Interceptor for Authenticator {
 
 /// The caller named by `authorization` metadata (`Bearer <token>`), its token verified against
 /// `keys` (signature, type, issuer, lifetime; not the session).
-pub(crate) fn caller_from_metadata(keys: &KeyStore, authorization: Option<&str>) -> Result<Caller, Status> {
-    let token = authorization
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| Status::unauthenticated("malformed authorization metadata"))?;
+fn caller_from_metadata(keys: &KeyStore, authorization: Option<&str>) -> Result<Caller, Status> {
+    let token = bearer_token(authorization)?;
     let claims = keys.verify(token).map_err(|_| Status::unauthenticated("invalid access token"))?;
+    caller_from_claims(claims)
+}
+
+/// The token of `authorization` metadata (`Bearer <token>`).
+pub(crate) fn bearer_token(authorization: Option<&str>) -> Result<&str, Status> {
+    authorization
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Status::unauthenticated("malformed authorization metadata"))
+}
+
+/// The caller a verified token names.
+pub(crate) fn caller_from_claims(claims: Arc<AccessClaims>) -> Result<Caller, Status> {
     Caller::from_claims(claims).ok_or_else(|| Status::unauthenticated("invalid access token"))
 }
 

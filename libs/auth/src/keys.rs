@@ -14,10 +14,16 @@ use ring::signature::{Ed25519KeyPair, KeyPair as _};
 
 use crate::{ACCESS_TOKEN_TYPE, AccessClaims, ISSUER, TokenError};
 
-/// Seconds of clock skew tolerated between processes when checking `exp`.
-const LEEWAY_SECONDS: u64 = 5;
+/// Seconds of clock skew tolerated between processes when checking `exp` (and `iat`): a token is
+/// accepted until this long after its `exp`, so identity keeps a key published at least this long
+/// after the last token it signed expired.
+pub const LEEWAY_SECONDS: u64 = 5;
+
+/// The length of an Ed25519 public key, bytes.
+const PUBLIC_KEY_LEN: usize = 32;
 
 /// An Ed25519 private key with its key id.
+#[derive(Clone)]
 pub struct SigningKey {
     kid: String,
     pkcs8: Vec<u8>,
@@ -50,11 +56,11 @@ impl SigningKey {
         })
     }
 
-    /// Loads a key from its PKCS#8 DER encoding, naming it after its public key (the first 16
-    /// characters of the JWK `x`), so every instance given the same key agrees on its `kid`.
+    /// Loads a key from its PKCS#8 DER encoding, naming it after its public key ([`derived_kid`]),
+    /// so every instance given the same key agrees on its `kid`.
     pub fn from_pkcs8_der_derived_kid(der: &[u8]) -> Result<Self, TokenError> {
         let key = Self::from_pkcs8_der("", der)?;
-        let kid: String = key.public_x.chars().take(16).collect();
+        let kid = derived_kid(&key.public_x);
         Ok(Self { kid, ..key })
     }
 
@@ -70,19 +76,65 @@ impl SigningKey {
 
     /// The public half as a JSON Web Key.
     pub fn public_jwk(&self) -> Jwk {
-        Jwk {
-            common: CommonParameters {
-                public_key_use: Some(PublicKeyUse::Signature),
-                key_algorithm: Some(KeyAlgorithm::EdDSA),
-                key_id: Some(self.kid.clone()),
-                ..CommonParameters::default()
-            },
-            algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
-                key_type: OctetKeyPairType::OctetKeyPair,
-                curve: EllipticCurve::Ed25519,
-                x: self.public_x.clone(),
-            }),
-        }
+        jwk(&self.kid, &self.public_x)
+    }
+
+    /// Signs an access token for `user_id` in `session_id`, issued at `now` (seconds since the
+    /// epoch) and living `ttl_seconds`.
+    pub fn access_token(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        role: &str,
+        now: i64,
+        ttl_seconds: i64,
+    ) -> Result<String, TokenError> {
+        let claims = AccessClaims {
+            iss: ISSUER.to_owned(),
+            sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
+            role: role.to_owned(),
+            iat: now,
+            exp: now.saturating_add(ttl_seconds),
+            jti: uuid::Uuid::now_v7().to_string(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = Some(self.kid.clone());
+        Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
+    }
+}
+
+/// The `kid` of a key named after its public key: the first 16 characters of its JWK `x` (96 bits).
+pub fn derived_kid(x: &str) -> String {
+    x.chars().take(16).collect()
+}
+
+/// The JSON Web Key of a public Ed25519 key given as its JWK `x` (base64url of the 32 raw bytes),
+/// named after it ([`derived_kid`]): a key that is published but never signs here, such as the
+/// next or the previous key of a deployment whose keys are configured.
+pub fn public_jwk(x: &str) -> Result<Jwk, TokenError> {
+    let x = x.trim();
+    let bytes = URL_SAFE_NO_PAD.decode(x).map_err(|_| TokenError::Key("a public key is not base64url".to_owned()))?;
+    if bytes.len() != PUBLIC_KEY_LEN {
+        return Err(TokenError::Key(format!("a public key has {} bytes, not {PUBLIC_KEY_LEN}", bytes.len())));
+    }
+    Ok(jwk(&derived_kid(x), x))
+}
+
+fn jwk(kid: &str, x: &str) -> Jwk {
+    Jwk {
+        common: CommonParameters {
+            public_key_use: Some(PublicKeyUse::Signature),
+            key_algorithm: Some(KeyAlgorithm::EdDSA),
+            key_id: Some(kid.to_owned()),
+            ..CommonParameters::default()
+        },
+        algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+            key_type: OctetKeyPairType::OctetKeyPair,
+            curve: EllipticCurve::Ed25519,
+            x: x.to_owned(),
+        }),
     }
 }
 
@@ -111,27 +163,23 @@ impl TokenIssuer {
 
     /// Signs an access token for `user_id` in `session_id`, issued at `now` (seconds since the epoch).
     pub fn issue(&self, user_id: &str, session_id: &str, role: &str, now: i64) -> Result<String, TokenError> {
-        let claims = AccessClaims {
-            iss: ISSUER.to_owned(),
-            sub: user_id.to_owned(),
-            sid: session_id.to_owned(),
-            role: role.to_owned(),
-            iat: now,
-            exp: now + self.ttl_seconds,
-            jti: uuid::Uuid::now_v7().to_string(),
-        };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
-        header.kid = Some(self.key.kid.clone());
-        Ok(jsonwebtoken::encode(&header, &claims, &self.key.encoding)?)
+        self.key.access_token(user_id, session_id, role, now, self.ttl_seconds)
     }
 }
 
 /// Verifies access tokens against a set of public keys.
 #[derive(Clone)]
 pub struct KeySet {
-    keys: HashMap<String, DecodingKey>,
+    keys: HashMap<String, PublicKey>,
     validation: Validation,
+}
+
+/// One public key of a [`KeySet`]: its JWK `x`, which tells two keys of one `kid` apart, and the
+/// key built from it.
+#[derive(Clone)]
+struct PublicKey {
+    x: String,
+    decoding: DecodingKey,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -154,7 +202,8 @@ impl KeySet {
             .iter()
             .filter_map(|jwk| match (&jwk.common.key_id, &jwk.algorithm) {
                 (Some(kid), AlgorithmParameters::OctetKeyPair(okp)) if okp.curve == EllipticCurve::Ed25519 => {
-                    DecodingKey::from_ed_components(&okp.x).ok().map(|key| (kid.clone(), key))
+                    let decoding = DecodingKey::from_ed_components(&okp.x).ok()?;
+                    Some((kid.clone(), PublicKey { x: okp.x.clone(), decoding }))
                 }
                 _ => None,
             })
@@ -179,6 +228,17 @@ impl KeySet {
         self.keys.contains_key(kid)
     }
 
+    /// The ids of the keys, in no particular order.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// Whether every key of `other` is here too, the same key under the same id: then whatever
+    /// `other` verified, this set verifies as well.
+    pub fn covers(&self, other: &KeySet) -> bool {
+        other.keys.iter().all(|(kid, key)| self.keys.get(kid).is_some_and(|mine| mine.x == key.x))
+    }
+
     /// The `kid` of a token's header, without verifying anything.
     pub fn token_kid(token: &str) -> Result<String, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
@@ -193,7 +253,7 @@ impl KeySet {
         }
         let kid = header.kid.ok_or(TokenError::Malformed)?;
         let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)?;
         let claims = data.claims;
         // jsonwebtoken does not look at `iat`. A token issued in the future came from a signer with
         // a wrong clock or a stolen key minting tokens ahead; either way it is not valid yet.
@@ -217,8 +277,8 @@ const VERIFIED_TOKENS_CAPACITY: usize = 16_384;
 /// A client sends the same access token on every request for its 15 minutes, and the Ed25519 check
 /// is the largest cost of an authenticated request, so [`KeyStore::verify`] remembers tokens that
 /// verified, keyed by the exact token string: a later request with the very same string skips the
-/// signature check, never the expiry check. The memory is bounded and forgotten whenever the key set
-/// changes.
+/// signature check, never the expiry check. The memory is bounded and forgotten whenever a key
+/// leaves the set (or changes); a key joining it, as the next key of a rotation does, keeps it.
 #[derive(Debug, Clone, Default)]
 pub struct KeyStore {
     inner: Arc<StoreInner>,
@@ -250,14 +310,19 @@ impl KeyStore {
         }
     }
 
-    /// Replaces the key set and forgets every remembered token (a key may have been withdrawn).
+    /// Replaces the key set. The remembered tokens are forgotten when a key was withdrawn or
+    /// changed (a token it verified must not pass any longer), and kept when keys were only added.
     pub fn replace(&self, keys: KeySet) {
-        match self.inner.keys.write() {
-            Ok(mut guard) => *guard = Arc::new(keys),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
-        }
-        if let Ok(mut verified) = self.inner.verified.write() {
-            verified.clear();
+        let keys = Arc::new(keys);
+        let previous = match self.inner.keys.write() {
+            Ok(mut guard) => std::mem::replace(&mut *guard, keys.clone()),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), keys.clone()),
+        };
+        if !keys.covers(&previous) {
+            match self.inner.verified.write() {
+                Ok(mut verified) => verified.clear(),
+                Err(poisoned) => poisoned.into_inner().clear(),
+            }
         }
     }
 
@@ -430,12 +495,18 @@ mod tests {
         assert!(store.verify_at(&token, exp + LEEWAY_SECONDS as i64 + 1).is_err());
     }
 
-    #[test]
-    fn only_the_exact_token_string_is_remembered() {
+    /// An issuer, and a store of its key that verified (and remembers) one of its tokens.
+    fn store_that_verified_a_token() -> (TokenIssuer, KeyStore, String) {
         let issuer = issuer();
         let store = KeyStore::new(KeySet::from_jwks(&issuer.jwks()));
         let token = issuer.issue(USER, SESSION, "member", now()).unwrap();
         store.verify(&token).unwrap();
+        (issuer, store, token)
+    }
+
+    #[test]
+    fn only_the_exact_token_string_is_remembered() {
+        let (_, store, token) = store_that_verified_a_token();
 
         let mut altered = token.clone();
         altered.push('x');
@@ -445,14 +516,35 @@ mod tests {
 
     #[test]
     fn replacing_the_keys_forgets_remembered_tokens() {
-        let issuer = issuer();
-        let store = KeyStore::new(KeySet::from_jwks(&issuer.jwks()));
-        let token = issuer.issue(USER, SESSION, "member", now()).unwrap();
-        store.verify(&token).unwrap();
+        let (_, store, token) = store_that_verified_a_token();
 
         store.replace(KeySet::default());
         assert_eq!(store.remembered(), 0);
         assert!(matches!(store.verify(&token), Err(TokenError::UnknownKey)));
+    }
+
+    #[test]
+    fn adding_a_key_keeps_remembered_tokens_and_changing_one_forgets_them() {
+        let (issuer, store, token) = store_that_verified_a_token();
+        let next = SigningKey::generate("k2").unwrap();
+
+        store.replace(KeySet::from_jwks(&JwkSet { keys: vec![issuer.jwks().keys[0].clone(), next.public_jwk()] }));
+        assert_eq!(store.remembered(), 1);
+
+        // Another key under the same id: what the first verified must be checked again.
+        store.replace(KeySet::from_jwks(&JwkSet { keys: vec![SigningKey::generate("k1").unwrap().public_jwk()] }));
+        assert_eq!(store.remembered(), 0);
+        assert!(store.verify(&token).is_err());
+    }
+
+    #[test]
+    fn a_public_key_is_published_under_the_kid_its_private_key_would_have() {
+        let key = SigningKey::from_pkcs8_der_derived_kid(SigningKey::generate("").unwrap().pkcs8_der()).unwrap();
+        let AlgorithmParameters::OctetKeyPair(okp) = &key.public_jwk().algorithm else { panic!("not OKP") };
+
+        assert_eq!(public_jwk(&okp.x).unwrap(), key.public_jwk());
+        assert!(public_jwk("not base64!").is_err());
+        assert!(public_jwk(&URL_SAFE_NO_PAD.encode([7_u8; 31])).is_err());
     }
 
     #[test]

@@ -1,37 +1,65 @@
 //! The tower layer every service puts around its gRPC server: it verifies the bearer token the
 //! gateway forwards *and* the token's session ([`Sessions`]), then hands the [`Caller`] to the RPC in
 //! the request's extensions (tonic copies them into `tonic::Request::extensions()`, where
-//! [`crate::caller`] finds it). It is a layer rather than a tonic interceptor because interceptors
+//! [`crate::caller`] finds it). A service verifies against identity's keys as it holds them
+//! ([`IdentityKeys`], fetched again when a token names a key not held); identity against its own. It is a layer rather than a tonic interceptor because interceptors
 //! are synchronous and the session check needs Redis or identity. A request without `authorization`
 //! metadata passes on without a caller (some RPCs are public; those that need one refuse it).
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use tonic::Status;
 use tower::{Layer, Service};
 
-use crate::interceptor::caller_from_metadata;
+use crate::interceptor::{bearer_token, caller_from_claims};
+use crate::remote::{IdentityKeys, VerifyError};
 use crate::session::{Liveness, SessionError, Sessions};
 use crate::{Caller, KeyStore};
 
 /// Verifies tokens against `keys` and their sessions with `sessions`.
 #[derive(Debug, Clone)]
 pub struct AuthenticateLayer {
-    keys: KeyStore,
+    keys: Keys,
     sessions: Sessions,
 }
 
+/// The keys tokens are verified against.
+#[derive(Debug, Clone)]
+enum Keys {
+    /// Identity's own, which it keeps up to date itself.
+    Own(KeyStore),
+    /// Identity's, as fetched from it (shared: the layer is cloned for every request).
+    Identity(Arc<IdentityKeys>),
+}
+
 impl AuthenticateLayer {
-    /// A layer verifying against `keys` and `sessions`.
+    /// A layer verifying against `keys` (identity's own) and `sessions`.
     pub fn new(keys: KeyStore, sessions: Sessions) -> Self {
-        Self { keys, sessions }
+        Self { keys: Keys::Own(keys), sessions }
+    }
+
+    /// A layer verifying against identity's keys as fetched from it, and `sessions`.
+    pub fn with_identity_keys(keys: IdentityKeys, sessions: Sessions) -> Self {
+        Self { keys: Keys::Identity(Arc::new(keys)), sessions }
     }
 
     /// The caller of a request carrying `authorization` (a `Bearer` token): `Unauthenticated` for a
-    /// bad token or a revoked session, `Unavailable` when the session cannot be checked.
+    /// bad token or a revoked session, `Unavailable` when the session cannot be checked (or the token
+    /// names a key not held and identity's keys cannot be fetched).
     pub async fn authenticate(&self, authorization: &http::HeaderValue) -> Result<Caller, Status> {
-        let caller = caller_from_metadata(&self.keys, authorization.to_str().ok())?;
+        let token = bearer_token(authorization.to_str().ok())?;
+        let claims = match &self.keys {
+            Keys::Own(keys) => keys.verify(token).map_err(|_| invalid_token()),
+            Keys::Identity(keys) => keys.verify(token).await.map_err(|error| match error {
+                VerifyError::Refused(_) => invalid_token(),
+                VerifyError::KeysUnavailable => {
+                    Status::unavailable("the token keys could not be fetched; retry shortly")
+                }
+            }),
+        }?;
+        let caller = caller_from_claims(claims)?;
         match self.sessions.check(caller.session_id).await {
             Ok(Liveness::Live) => Ok(caller),
             Ok(Liveness::Revoked) => Err(Status::unauthenticated("the session has ended")),
@@ -41,6 +69,10 @@ impl AuthenticateLayer {
             }
         }
     }
+}
+
+fn invalid_token() -> Status {
+    Status::unauthenticated("invalid access token")
 }
 
 impl<S> Layer<S> for AuthenticateLayer {

@@ -3,6 +3,7 @@
 //! EdDSA; `iss`, `exp` and the `typ` header are checked, so `alg: none`, HMAC tokens signed with a
 //! public key, and refresh tokens presented as access tokens are all refused.
 
+mod held;
 mod interceptor;
 mod keys;
 mod layer;
@@ -11,8 +12,10 @@ pub mod session;
 
 use serde::{Deserialize, Serialize};
 
+pub use held::{HeldKeys, MAX_HELD_KEYS};
 pub use interceptor::{Authenticator, Caller, authorization, caller};
-pub use keys::{KeySet, KeyStore, SigningKey, TokenIssuer};
+pub use jsonwebtoken::jwk::{Jwk, JwkSet};
+pub use keys::{KeySet, KeyStore, LEEWAY_SECONDS, SigningKey, TokenIssuer, derived_kid, public_jwk};
 pub use layer::{Authenticate, AuthenticateLayer};
 
 /// The `iss` of every Ordo access token.

@@ -88,6 +88,11 @@ pub struct UpstreamArgs {
     /// Timeout of every call to another service, milliseconds.
     #[arg(long = "backend-timeout-ms", env = "ORDO_BACKEND_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis)]
     pub backend_timeout: Duration,
+    /// How often identity's token keys are fetched again, milliseconds (also whenever a token names
+    /// an unknown key, at most every 5 s). Identity publishes a new key longer than this before it
+    /// signs with it.
+    #[arg(long = "jwks-refresh-ms", env = "ORDO_JWKS_REFRESH_MS", default_value = "60000", value_parser = parse_millis)]
+    pub jwks_refresh: Duration,
 }
 
 #[cfg(test)]
@@ -118,6 +123,7 @@ mod tests {
         assert_eq!(config.service.ops_addr, "127.0.0.1:9199".parse().unwrap());
         assert_eq!(config.service.database_url.expose(), "mysql://root@127.0.0.1:3306/ordo_example");
         assert_eq!(config.upstream.backend_timeout, Duration::from_secs(5));
+        assert_eq!(config.upstream.jwks_refresh, Duration::from_secs(60));
     }
 
     #[test]

@@ -33,24 +33,23 @@ impl IdentityAuth {
     pub async fn start(upstream: &UpstreamArgs, server: &mut Server) -> anyhow::Result<Self> {
         let client = ordo_auth::remote::identity_client(&upstream.identity_url, upstream.backend_timeout)
             .context("invalid --identity-url")?;
-        let keys = IdentityKeys::new(client.clone());
-        let mut last_jwks = String::new();
-        match tokio::time::timeout(KEYS_AT_START, keys.fetch(&mut last_jwks)).await {
+        let keys = IdentityKeys::new(client.clone(), upstream.jwks_refresh);
+        match tokio::time::timeout(KEYS_AT_START, keys.fetch()).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
                 tracing::warn!(%error, "identity's keys are not available yet; retrying in the background");
             }
             Err(_) => tracing::warn!("identity's keys are not available yet; retrying in the background"),
         }
-        server.spawn(|shutdown| keys.clone().refresh(last_jwks, shutdown));
+        server.spawn(|shutdown| keys.clone().refresh(shutdown));
         Ok(Self { client, keys })
     }
 
-    /// The layer that authenticates every RPC: the token against identity's keys, then its
-    /// session (the marker identity writes, else identity's `CheckSession`), so an ended session
-    /// is refused here too, not only at the gateway.
+    /// The layer that authenticates every RPC: the token against identity's keys (fetched again
+    /// when a token names one not held), then its session (the marker identity writes, else
+    /// identity's `CheckSession`), so an ended session is refused here too, not only at the gateway.
     pub fn layer(&self, args: &ServiceArgs, backends: &Backends) -> AuthenticateLayer {
-        AuthenticateLayer::new(self.keys.store(), self.sessions(args, backends))
+        AuthenticateLayer::with_identity_keys(self.keys.clone(), self.sessions(args, backends))
     }
 
     /// Serves `server` as [`Server::serve`] does, every RPC authenticated with identity's keys and
