@@ -110,7 +110,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin/ordo-identity" >"$out_dir/identity.log" 2>&1 &
+# The signing keys of a bench run guard nothing: kept plain, as in development.
+ORDO_ALLOW_PLAINTEXT_SIGNING_KEYS=true "$bin/ordo-identity" >"$out_dir/identity.log" 2>&1 &
 pids+=($!)
 identity_pid=$!
 audit_consumers="${BENCH_AUDIT_CONSUMERS:-2}"

@@ -16,6 +16,8 @@
 #   ORDO_LOG_FORMAT pretty, RUST_LOG info (both passed through to every process)
 #   ORDO_GRPC_REFLECTION true: the services serve gRPC reflection (for grpcurl), which is off by
 #   default everywhere else because it lists every RPC to anyone who can reach the port
+#   ORDO_ALLOW_PLAINTEXT_SIGNING_KEYS true: identity keeps its signing keys unencrypted (development
+#   only; with ORDO_KEY_ENCRYPTION_KEY set they are sealed instead, as deployed)
 #   ORDO_REDIS_URL / ORDO_AMQP_URL, if set, pass through as well. So would ORDO_DATABASE_URL, but it
 #   names one service's schema: leave it unset here (each binary defaults to its own ordo_<svc>).
 set -euo pipefail
@@ -117,9 +119,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- One block per process. A new service: copy the identity block (its own ports, see justfile). --
+# identity keeps its token signing keys in its schema; here unencrypted, as only development may (set
+# ORDO_KEY_ENCRYPTION_KEY to seal them as deployments do).
 start identity "$bin_dir/ordo-identity" \
   ORDO_GRPC_ADDR="$IDENTITY_GRPC_ADDR" \
-  ORDO_OPS_ADDR="$IDENTITY_OPS_ADDR"
+  ORDO_OPS_ADDR="$IDENTITY_OPS_ADDR" \
+  ORDO_ALLOW_PLAINTEXT_SIGNING_KEYS="${ORDO_ALLOW_PLAINTEXT_SIGNING_KEYS:-true}"
 
 # project fetches identity's token keys at start; if identity is not up yet it retries in the
 # background (and its /readyz says not ready until the keys arrive).

@@ -26,6 +26,10 @@ use crate::instance::Config;
 pub use crate::instance::Instance;
 pub use crate::users::{PASSWORD, User, bearer};
 
+/// The key-encryption key every identity of a stack seals its signing keys with (base64 of 32 bytes):
+/// a test's keys guard nothing.
+pub const KEY_ENCRYPTION_KEY: &str = "b3JkbyB0ZXN0cyBzZWFsIHRoZWlyIGtleXMgd2l0aCA=";
+
 /// One of the processes a [`Stack`] can run; they start in this order, so each can be pointed at the
 /// ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -191,6 +195,10 @@ impl Wiring<'_> {
                 defaults.push((flag, format!("http://{addr}")));
             }
         }
+        if service == Service::Identity {
+            // Identity keeps its signing keys sealed, as deployed (it refuses to start otherwise).
+            defaults.push(("--key-encryption-key", KEY_ENCRYPTION_KEY.to_owned()));
+        }
         if service == Service::Task {
             // The S3-compatible server of `ORDO_TEST_S3_ENDPOINT` (any credentials) and a bucket of the
             // test's own, which the service creates.
@@ -308,6 +316,14 @@ impl Stack {
 
     fn database(&self, service: Service) -> &Database {
         self.databases.get(&service).unwrap_or_else(|| panic!("{service} has no schema in the stack"))
+    }
+
+    /// The identity service's configuration (its `rotate-key` command works on the same schema).
+    pub fn identity_config(&self) -> &ordo_identity::Config {
+        match self.configs.get(&Service::Identity) {
+            Some(Config::Identity(config)) => config,
+            _ => panic!("identity is not part of the stack"),
+        }
     }
 
     /// The audit service's configuration (its `verify` command reads the same schema).

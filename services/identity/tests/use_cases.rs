@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use clap::Parser as _;
-use ordo_auth::{AccessClaims, Caller, TokenIssuer};
+use ordo_auth::{AccessClaims, Caller};
 use ordo_events::OutboxSignal;
 use ordo_identity::Config;
 use ordo_identity::app::ports::{Attempt, LoginThrottle, PasswordHasher, SessionCache};
-use ordo_identity::app::{AppError, ClientInfo, IdentityService, IdentitySettings, Result};
+use ordo_identity::app::{AppError, ClientInfo, IdentityService, IdentitySettings, Result, SigningKeys};
 use ordo_identity::domain::Email;
 use ordo_identity::infra::{Argon2Hasher, MySqlIdentityStore, RedisLoginThrottle, RedisSessionCache, RedisUserCache};
 use ordo_testkit::TestEnv;
@@ -82,20 +82,21 @@ impl PasswordHasher for CountingHasher {
 struct Backends {
     redis: ConnectionManager,
     store: Arc<MySqlIdentityStore>,
-    issuer: Arc<TokenIssuer>,
+    keys: SigningKeys,
     prefix: String,
 }
 
 async fn backends(env: &TestEnv) -> Backends {
     let url = env.create_schema("identity").await.unwrap();
-    let config = Config::try_parse_from(["ordo-identity", "--database-url", &url]).unwrap();
+    let config =
+        Config::try_parse_from(["ordo-identity", "--database-url", &url, "--allow-plaintext-signing-keys"]).unwrap();
     let pool = ordo_identity::migrate(&config).await.unwrap();
     let redis = ConnectionManager::new(redis::Client::open(ordo_testkit::redis_url()).unwrap()).await.unwrap();
     let prefix = env.redis_prefix();
     let users = RedisUserCache::new(redis.clone(), prefix.clone());
     let store = Arc::new(MySqlIdentityStore::new(pool.clone(), OutboxSignal::default(), users));
-    let key = ordo_identity::infra::signing_key::load(&pool, None).await.unwrap();
-    Backends { redis, store, issuer: Arc::new(TokenIssuer::new(key, 900)), prefix }
+    let keys = ordo_identity::signing_keys(&config, &pool).await.unwrap();
+    Backends { redis, store, keys, prefix }
 }
 
 async fn service(
@@ -105,7 +106,7 @@ async fn service(
     hasher: Arc<dyn PasswordHasher>,
 ) -> IdentityService {
     let settings = IdentitySettings { refresh_ttl: time::Duration::days(30) };
-    IdentityService::new(backends.store.clone(), sessions, throttle, hasher, backends.issuer.clone(), settings)
+    IdentityService::new(backends.store.clone(), sessions, throttle, hasher, backends.keys.clone(), settings)
         .await
         .unwrap()
 }

@@ -22,7 +22,9 @@ mod types;
 
 use self::types::{JwkSet, LoginBody, RefreshBody, RegisterBody, TokenPair};
 
-/// How long clients may cache the key set: short, so a rotated key is picked up soon.
+/// How long clients may cache the key set: well under the time identity publishes a new key before it
+/// signs with it (`rotate-key --activate-after-secs`, 600 s by default, README: signing-key rotation),
+/// so a client that caches it this long still holds the next key before its first token.
 const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 
 /// The routes of this area.
@@ -160,6 +162,11 @@ async fn logout(State(state): State<AppState>, caller: Caller, Client(client): C
 }
 
 /// The JSON Web Key Set (RFC 7517) of the keys that sign access tokens (EdDSA, Ed25519).
+///
+/// The key that signs now comes first; during a rotation the set also holds the next key, published
+/// ahead of its first token (10 minutes by default), and the previous one, until every token it signed
+/// has expired. Pick the key by the token's `kid`, and fetch the set again when a token names a `kid`
+/// not held.
 #[utoipa::path(
     get,
     path = "/auth/jwks",

@@ -83,7 +83,8 @@ impl TokenPair {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct JwkSet {
-    /// The keys that verify access tokens; a token names its key in the `kid` header.
+    /// The keys that verify access tokens (the one signing now first, then the next and the previous
+    /// keys of a rotation); a token names its key in the `kid` header.
     keys: Vec<Jwk>,
 }
 

@@ -4,7 +4,9 @@
 mod error;
 pub mod ports;
 mod service;
+mod signing;
 
 pub use error::{AppError, Result};
 pub(crate) use error::{email_taken, locked_out, no_such_user, user_changed};
 pub use service::{ClientInfo, IdentityService, IdentitySettings, ListUsersPage, TokenPair, UserUpdate, UserView};
+pub use signing::{RotationOutcome, SigningKeys};

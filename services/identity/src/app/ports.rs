@@ -2,6 +2,7 @@
 //! ([`IdentityTx`]) so the change and its events commit together (the outbox pattern).
 
 use async_trait::async_trait;
+use ordo_auth::SigningKey;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -137,4 +138,27 @@ pub trait PasswordHasher: Send + Sync + 'static {
     async fn hash(&self, password: String) -> Result<String>;
     /// Whether `password` matches `hash`.
     async fn verify(&self, password: String, hash: String) -> Result<bool>;
+}
+
+/// A signing key as kept: its generation, when it starts to sign, and the key itself.
+#[derive(Debug)]
+pub struct StoredSigningKey {
+    /// 1 for the first key, one more for each rotation.
+    pub generation: u32,
+    /// When it starts to sign.
+    pub activate_at: OffsetDateTime,
+    /// The private key (its `kid` included).
+    pub key: SigningKey,
+}
+
+/// Where the access-token signing keys are kept (the schema, every private key sealed), or the one key
+/// the configuration gives.
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync + 'static {
+    /// Every key kept (a bounded number).
+    async fn keys(&self) -> Result<Vec<StoredSigningKey>>;
+    /// Adds a key; `false` when its generation is taken already (another rotation came first).
+    async fn add(&self, generation: u32, activate_at: OffsetDateTime, key: &SigningKey) -> Result<bool>;
+    /// Deletes the keys of these generations.
+    async fn delete(&self, generations: &[u32]) -> Result<()>;
 }

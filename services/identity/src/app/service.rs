@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ordo_auth::{Caller, TokenIssuer};
+use ordo_auth::Caller;
 use rand::Rng as _;
 use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::ports::{Attempt, IdentityStore, LoginThrottle, PasswordHasher, SessionCache, SessionRecord};
-use super::{AppError, Result};
+use super::{AppError, Result, SigningKeys};
 use crate::domain::{DisplayName, Email, IdentityEvent, PlainPassword, RevokeReason, Role, User, Violations};
 
 /// Where a request came from, as the gateway saw it.
@@ -84,7 +84,7 @@ pub struct IdentityService {
     sessions: Arc<dyn SessionCache>,
     throttle: Arc<dyn LoginThrottle>,
     hasher: Arc<dyn PasswordHasher>,
-    issuer: Arc<TokenIssuer>,
+    keys: SigningKeys,
     settings: IdentitySettings,
     /// A hash verified when the email is unknown, so both failures take the same time.
     decoy_hash: Arc<str>,
@@ -123,17 +123,17 @@ impl IdentityService {
         sessions: Arc<dyn SessionCache>,
         throttle: Arc<dyn LoginThrottle>,
         hasher: Arc<dyn PasswordHasher>,
-        issuer: Arc<TokenIssuer>,
+        keys: SigningKeys,
         settings: IdentitySettings,
     ) -> Result<Self> {
         let (decoy, _) = new_refresh_token();
         let decoy_hash = hasher.hash(decoy).await?.into();
-        Ok(Self { store, sessions, throttle, hasher, issuer, settings, decoy_hash })
+        Ok(Self { store, sessions, throttle, hasher, keys, settings, decoy_hash })
     }
 
-    /// The public key set of access tokens, as JSON.
+    /// The public key set of access tokens (every key published now), as JSON.
     pub fn jwks_json(&self) -> Result<String> {
-        serde_json::to_string(&self.issuer.jwks()).map_err(|e| AppError::Internal(e.into()))
+        serde_json::to_string(&self.keys.jwks(now())).map_err(|e| AppError::Internal(e.into()))
     }
 
     /// Registers an account; the first ever becomes an admin.
@@ -519,14 +519,11 @@ impl IdentityService {
         refresh_token: String,
         now: OffsetDateTime,
     ) -> Result<TokenPair> {
-        let access_token = self
-            .issuer
-            .issue(&user.id.to_string(), &session_id.to_string(), user.role.as_str(), now.unix_timestamp())
-            .map_err(|e| AppError::Internal(e.into()))?;
+        let access_token = self.keys.issue(&user.id.to_string(), &session_id.to_string(), user.role.as_str(), now)?;
         Ok(TokenPair {
             access_token,
             refresh_token,
-            expires_in: self.issuer.ttl_seconds(),
+            expires_in: self.keys.ttl_seconds(),
             refresh_expires_in: self.settings.refresh_ttl.whole_seconds(),
         })
     }
