@@ -118,7 +118,7 @@ impl SigningKeys {
         Duration::seconds(self.inner.ttl_seconds.max(0).saturating_add_unsigned(LEEWAY_SECONDS))
     }
 
-    /// Reads the keys again, publishes what the schedule says at `now`, and deletes retired keys.
+    /// Reads the keys again and publishes what the schedule says at `now`.
     #[tracing::instrument(skip_all)]
     pub async fn reload(&self, now: OffsetDateTime) -> Result<()> {
         let stored = self.inner.store.keys().await?;
@@ -134,7 +134,6 @@ impl SigningKeys {
             keys.insert(kid, stored.key);
         }
         let ring = Arc::new(KeyRing { schedule: KeySchedule::new(scheduled, self.published_after_use()), keys });
-        let retired: Vec<u32> = ring.schedule.retired_at(now).iter().map(|key| key.generation).collect();
         let previous = match self.inner.ring.write() {
             Ok(mut current) => std::mem::replace(&mut *current, ring.clone()),
             Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), ring.clone()),
@@ -146,6 +145,13 @@ impl SigningKeys {
             );
         }
         self.inner.verifier.replace(KeySet::from_jwks(&self.jwks(now)));
+        Ok(())
+    }
+
+    /// Deletes the keys retired at `now`. Only the serving instances do, with the access-token
+    /// lifetime they sign with; a `rotate-key` run with another lifetime configured must not.
+    async fn delete_retired(&self, now: OffsetDateTime) -> Result<()> {
+        let retired: Vec<u32> = self.ring().schedule.retired_at(now).iter().map(|key| key.generation).collect();
         if !retired.is_empty() {
             self.inner.store.delete(&retired).await?;
             tracing::info!(?retired, "deleted retired signing keys");
@@ -153,15 +159,21 @@ impl SigningKeys {
         Ok(())
     }
 
-    /// Reloads every `interval` until `shutdown` (a failed reload keeps the keys read before).
+    /// Reloads every `interval` until `shutdown`, deleting retired keys (a failed reload keeps the
+    /// keys read before).
     pub async fn keep_fresh(self, interval: std::time::Duration, shutdown: CancellationToken) {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(interval) => {}
             }
-            if let Err(error) = self.reload(OffsetDateTime::now_utc()).await {
-                tracing::warn!(%error, "could not read the signing keys; signing with those read before");
+            let now = OffsetDateTime::now_utc();
+            let reloaded = match self.reload(now).await {
+                Ok(()) => self.delete_retired(now).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = reloaded {
+                tracing::warn!(%error, "could not read the signing keys or delete retired ones; signing with those read before");
             }
         }
     }
