@@ -35,6 +35,8 @@ pub(crate) struct Options {
     pub(crate) task_args: Vec<String>,
     /// Extra flags of the notification service.
     pub(crate) notification_args: Vec<String>,
+    /// Extra flags of the audit service.
+    pub(crate) audit_args: Vec<String>,
     /// The task service the gateway calls, instead of the one spawned (a stand-in of a test).
     pub(crate) task_url: Option<String>,
     /// Extra gateway flags, such as `--max-in-flight=1`.
@@ -53,6 +55,7 @@ impl Default for Options {
             project_args: Vec::new(),
             task_args: Vec::new(),
             notification_args: Vec::new(),
+            audit_args: Vec::new(),
             task_url: None,
             gateway_args: Vec::new(),
             redis_url: None,
@@ -134,6 +137,7 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     .args(Service::Project, options.project_args)
     .args(Service::Task, options.task_args)
     .args(Service::Notification, options.notification_args)
+    .args(Service::Audit, options.audit_args)
     .args(Service::Gateway, gateway_args);
     if let Some(redis_url) = options.redis_url {
         stack = stack.redis_url(redis_url);
@@ -186,6 +190,16 @@ impl TestApp {
     /// for with [`Options::notification_pool`]).
     pub(crate) fn notification_pool(&self) -> &sqlx::MySqlPool {
         self.stack.pool(Service::Notification)
+    }
+
+    /// Identity's configuration (its `rotate-key` command works on the same schema).
+    pub(crate) fn identity_config(&self) -> &ordo_identity::Config {
+        self.stack.identity_config()
+    }
+
+    /// The connection URL of identity's schema, for a test that looks behind its back.
+    pub(crate) fn identity_database_url(&self) -> &str {
+        self.stack.database_url(Service::Identity)
     }
 
     /// Stops identity (as a crash or a deploy would), leaving the gateway running.
@@ -284,6 +298,11 @@ impl TestApp {
     /// A GET with a bearer token.
     pub(crate) async fn get_as(&self, access_token: &str, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).bearer_auth(access_token).send().await.unwrap()
+    }
+
+    /// A POST of a JSON body with a bearer token.
+    pub(crate) async fn post_json_as(&self, access_token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).bearer_auth(access_token).json(body).send().await.unwrap()
     }
 
     /// A POST of a JSON body without a token.

@@ -13,6 +13,7 @@ mod errors;
 mod hardening;
 mod helpers;
 mod idempotency;
+mod key_rotation;
 mod notifications;
 mod openapi;
 mod operations;
