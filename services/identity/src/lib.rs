@@ -50,6 +50,10 @@ ordo_service::config! {
         /// service refuses to start, unless `--allow-plaintext-signing-keys`.
         #[arg(long, env = "ORDO_KEY_ENCRYPTION_KEY", hide_env_values = true)]
         pub key_encryption_key: Option<Secret<String>>,
+        /// The key-encryption key being replaced by `--key-encryption-key`: keys sealed with it are
+        /// opened with it and sealed again with the new one.
+        #[arg(long, env = "ORDO_PREVIOUS_KEY_ENCRYPTION_KEY", hide_env_values = true, requires = "key_encryption_key")]
+        pub previous_key_encryption_key: Option<Secret<String>>,
         /// Development only: keep the signing keys in the database unencrypted when no key-encryption
         /// key is given.
         #[arg(long, env = "ORDO_ALLOW_PLAINTEXT_SIGNING_KEYS", default_value_t = false)]
@@ -127,9 +131,19 @@ fn signing_key_store(config: &Config, pool: &MySqlPool) -> anyhow::Result<Arc<dy
 /// development allows it, else the service does not start.
 fn key_protection(config: &Config) -> anyhow::Result<KeyProtection> {
     match (&config.key_encryption_key, config.allow_plaintext_signing_keys) {
-        (Some(kek), _) => Ok(KeyProtection::Sealed(Box::new(
-            KeyEncryptionKey::from_base64(kek.expose()).context("ORDO_KEY_ENCRYPTION_KEY")?,
-        ))),
+        (Some(kek), _) => Ok(KeyProtection::Sealed {
+            current: {
+                let kek = KeyEncryptionKey::from_base64(kek.expose()).context("ORDO_KEY_ENCRYPTION_KEY")?;
+                tracing::info!(kek = kek.id_hex(), "the signing keys are sealed with the key-encryption key");
+                Box::new(kek)
+            },
+            previous: match &config.previous_key_encryption_key {
+                Some(kek) => Some(Box::new(
+                    KeyEncryptionKey::from_base64(kek.expose()).context("ORDO_PREVIOUS_KEY_ENCRYPTION_KEY")?,
+                )),
+                None => None,
+            },
+        }),
         (None, true) => {
             tracing::warn!("the signing keys are kept unencrypted in the database (development only)");
             Ok(KeyProtection::Plaintext)

@@ -241,6 +241,37 @@ async fn a_plain_key_of_the_previous_release_is_sealed_at_the_first_start_with_a
 }
 
 #[tokio::test]
+async fn a_new_key_encryption_key_seals_again_what_the_previous_one_sealed() {
+    // Arrange: keys sealed with one key-encryption key, and a token of the key that signs.
+    let env = TestEnv::new();
+    let url = env.create_schema("identity").await.unwrap();
+    let (old_kek, new_kek) = (STANDARD.encode([1_u8; 32]), STANDARD.encode([2_u8; 32]));
+    let old = config(&url, &[&format!("--key-encryption-key={old_kek}")]);
+    let pool = ordo_identity::migrate(&old).await.unwrap();
+    let before = ordo_identity::signing_keys(&old, &pool).await.unwrap();
+    let token = before.issue(&uuid(), &uuid(), "member", OffsetDateTime::now_utc()).unwrap();
+    let changing = config(
+        &url,
+        &[&format!("--key-encryption-key={new_kek}"), &format!("--previous-key-encryption-key={old_kek}")],
+    );
+
+    // Act
+    let after = ordo_identity::signing_keys(&changing, &pool).await.unwrap();
+
+    // Assert: the same key, sealed with the new key-encryption key only.
+    assert!(after.verifier().verify(&token).is_ok());
+    let new_id = ordo_identity::infra::key_encryption::KeyEncryptionKey::from_base64(&new_kek).unwrap().id();
+    let ids: Vec<Vec<u8>> = sqlx::query_scalar("SELECT kek_id FROM signing_key").fetch_all(&pool).await.unwrap();
+    assert_eq!(ids, [new_id.to_vec()]);
+    assert!(
+        ordo_identity::signing_keys(&config(&url, &[&format!("--key-encryption-key={new_kek}")]), &pool).await.is_ok()
+    );
+    assert!(ordo_identity::signing_keys(&old, &pool).await.is_err());
+    pool.close().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
 async fn the_first_rotation_of_a_schema_without_a_key_makes_one_key_named_after_its_public_key() {
     // Arrange: a deployment whose key was configured has an empty table.
     let env = TestEnv::new();

@@ -107,7 +107,8 @@ fn aad(kid: &str) -> Aad<Vec<u8>> {
     Aad::from([AAD_PREFIX, kid.as_bytes()].concat())
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Bytes as lower-case hexadecimal (key-encryption key ids in messages).
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 

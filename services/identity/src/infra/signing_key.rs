@@ -3,8 +3,9 @@
 //! key the configuration gives (`ORDO_JWT_PRIVATE_KEY`), which never rotates here.
 //!
 //! A key kept plain by an earlier release (or by development) is sealed the first time an instance
-//! with a key-encryption key reads it, in place: one `UPDATE` that only a plain row matches, so
-//! instances starting together seal it once.
+//! with a key-encryption key reads it, in place; so is a key sealed with the previous key-encryption
+//! key (`ORDO_PREVIOUS_KEY_ENCRYPTION_KEY`) when the key-encryption key changes. One `UPDATE` that only
+//! a row not yet sealed with the current key matches, so instances starting together seal it once.
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -15,7 +16,7 @@ use ordo_service::db_error;
 use sqlx::MySqlPool;
 use time::OffsetDateTime;
 
-use super::key_encryption::{KEK_ID_LEN, KeyEncryptionKey};
+use super::key_encryption::{KEK_ID_LEN, KeyEncryptionKey, hex};
 use crate::app::ports::{SigningKeyStore, StoredSigningKey};
 use crate::app::{AppError, Result};
 
@@ -26,8 +27,14 @@ const MAX_KEYS: i64 = 32;
 /// How the private keys are kept in the schema.
 #[derive(Debug)]
 pub enum KeyProtection {
-    /// Sealed with this key-encryption key.
-    Sealed(Box<KeyEncryptionKey>),
+    /// Sealed with the `current` key-encryption key; keys sealed with the `previous` one are opened
+    /// with it and sealed again with the current one.
+    Sealed {
+        /// Seals every key.
+        current: Box<KeyEncryptionKey>,
+        /// The key-encryption key being replaced, if it is.
+        previous: Option<Box<KeyEncryptionKey>>,
+    },
     /// Plain: development only (`--allow-plaintext-signing-keys`).
     Plaintext,
 }
@@ -60,23 +67,31 @@ impl MySqlSigningKeys {
     ) -> Result<Vec<u8>> {
         match (plain, sealed, &self.protection) {
             (Some(der), None, KeyProtection::Plaintext) => Ok(der),
-            (Some(der), None, KeyProtection::Sealed(kek)) => {
-                self.seal_in_place(generation, kid, &der, kek).await?;
+            (Some(der), None, KeyProtection::Sealed { current, .. }) => {
+                self.seal_in_place(generation, kid, &der, current).await?;
                 Ok(der)
             }
-            (None, Some(sealed), KeyProtection::Sealed(kek)) => {
-                if kek_id.as_deref() != Some(kek.id().as_slice()) {
-                    let sealed_with = kek_id.map(|id| id.iter().map(|b| format!("{b:02x}")).collect::<String>());
-                    return Err(corrupt(
+            (None, Some(sealed), KeyProtection::Sealed { current, previous }) => {
+                let sealed_with = |kek: &KeyEncryptionKey| kek_id.as_deref() == Some(kek.id().as_slice());
+                if sealed_with(current) {
+                    return current.open(kid, &sealed).map_err(|error| corrupt(generation, &error.to_string()));
+                }
+                match previous.as_deref().filter(|previous| sealed_with(previous)) {
+                    Some(previous) => {
+                        let der =
+                            previous.open(kid, &sealed).map_err(|error| corrupt(generation, &error.to_string()))?;
+                        self.seal_in_place(generation, kid, &der, current).await?;
+                        Ok(der)
+                    }
+                    None => Err(corrupt(
                         generation,
                         &format!(
                             "sealed with the key-encryption key {}, not with the one given ({})",
-                            sealed_with.unwrap_or_default(),
-                            kek.id_hex()
+                            kek_id.map(|id| hex(&id)).unwrap_or_default(),
+                            current.id_hex()
                         ),
-                    ));
+                    )),
                 }
-                kek.open(kid, &sealed).map_err(|error| corrupt(generation, &error.to_string()))
             }
             (None, Some(_), KeyProtection::Plaintext) => {
                 Err(corrupt(generation, "sealed, and no key-encryption key is given (ORDO_KEY_ENCRYPTION_KEY)"))
@@ -85,16 +100,17 @@ impl MySqlSigningKeys {
         }
     }
 
-    /// Seals a plain row in place.
+    /// Seals a row in place with `kek`, unless it is sealed with it already (by another instance).
     async fn seal_in_place(&self, generation: u32, kid: &str, der: &[u8], kek: &KeyEncryptionKey) -> Result<()> {
         let sealed = kek.seal(kid, der).map_err(|error| corrupt(generation, &error.to_string()))?;
         let kek_id = kek.id();
         let sealed_now = sqlx::query!(
             "UPDATE signing_key SET sealed_der = ?, kek_id = ?, private_der = NULL
-             WHERE slot = ? AND private_der IS NOT NULL",
+             WHERE slot = ? AND NOT (kek_id <=> ?)",
             sealed,
             kek_id.as_slice(),
-            generation
+            generation,
+            kek_id.as_slice()
         )
         .execute(&self.pool)
         .await
@@ -102,7 +118,7 @@ impl MySqlSigningKeys {
         .rows_affected()
             == 1;
         if sealed_now {
-            tracing::info!(generation, kid, kek = kek.id_hex(), "sealed a signing key kept plain");
+            tracing::info!(generation, kid, kek = kek.id_hex(), "sealed a signing key with the key-encryption key");
         }
         Ok(())
     }
@@ -134,7 +150,7 @@ impl SigningKeyStore for MySqlSigningKeys {
     async fn add(&self, generation: u32, activate_at: OffsetDateTime, key: &SigningKey) -> Result<bool> {
         let (plain, sealed, kek_id) = match &self.protection {
             KeyProtection::Plaintext => (Some(key.pkcs8_der()), None, None),
-            KeyProtection::Sealed(kek) => {
+            KeyProtection::Sealed { current: kek, .. } => {
                 let sealed =
                     kek.seal(key.kid(), key.pkcs8_der()).map_err(|error| corrupt(generation, &error.to_string()))?;
                 (None, Some(sealed), Some(kek.id()))
