@@ -2,11 +2,10 @@
 //!
 //! Each `GET /notifications/stream` is an HTTP/2 stream to the notification service that stays open
 //! for hours. On the connection every other notification call uses, ten thousand of them would share
-//! one flow-control window and one TCP ordering with those calls, and would leave both ends' stream
-//! tables (h2 keeps streams in a slab, and a slab keeps its peak capacity) sized for the peak for as
-//! long as the connection lives: about 5 MiB on each side after ten thousand streams. So streams go
-//! on connections of their own, at most `per_connection` on each, and a connection whose last stream
-//! ends is closed unless it is the only one, which returns its memory on both sides.
+//! one flow-control window and one TCP ordering with those calls, and would keep both ends' stream
+//! tables (h2 keeps streams in a slab, which keeps its peak capacity) at their peak size for as long
+//! as the connection lives. So streams go on connections of their own, at most `per_connection` on
+//! each, and a connection whose last stream ends is closed unless it is the only one.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
