@@ -117,10 +117,15 @@ services *names:
 
 # check-deploy needs `pip install check-jsonschema botocore cfn-lint` (.ci/run installs them, cfn-lint
 # pinned). All carry their schemas, so it works offline: the Compose specification, the ECS/autoscaling
-# API shapes, and the CloudFormation resource schemas.
+# API shapes, and the CloudFormation resource schemas. promtool (pinned, from Debian's prometheus
+# package) is fetched into ~/.cache/ordo on first use by deploy/scripts/promtool.sh.
 
-# Validate compose.yaml against the Compose spec, deploy/ecs/ against the AWS API shapes, and lint deploy/cloudformation/.
+# Validate compose.yaml against the Compose spec, deploy/ecs/ against the AWS API shapes, lint deploy/cloudformation/, check and unit-test the Prometheus config and alert rules, and check the Grafana dashboards and the runbook links.
 check-deploy:
     python3 -m check_jsonschema --builtin-schema vendor.compose-spec compose.yaml
     python3 deploy/scripts/check-ecs.py deploy/ecs
     cfn-lint deploy/cloudformation/*.yaml
+    bash deploy/scripts/promtool.sh check config deploy/prometheus/prometheus.yml
+    bash deploy/scripts/promtool.sh check rules deploy/prometheus/rules/*.yml
+    bash deploy/scripts/promtool.sh test rules deploy/prometheus/tests/*.yml
+    python3 deploy/scripts/check-observability.py
