@@ -1,8 +1,8 @@
 # Ordo's developer commands. `just` alone lists them.
 #
 # Everything here runs on a plain developer machine with MariaDB, Redis and RabbitMQ on localhost
-# (`just services` starts them on a machine like CI's). Nothing here needs Docker; compose.yaml is the
-# alternative for a machine that has it.
+# (`just services` starts them, and on Debian or Ubuntu installs any that is missing). Nothing here
+# needs Docker; compose.yaml is the alternative for a machine that has it.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
@@ -82,8 +82,8 @@ tools:
         "schemathesis=={{ schemathesis_version }}"
     fi
 
-# Formatting check and clippy with warnings as errors.
-lint:
+# The scripts' own tests, the formatting check and clippy with warnings as errors.
+lint: check-scripts
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
@@ -109,11 +109,19 @@ proto:
 bench *args:
     bash deploy/scripts/bench.sh "$@"
 
-# Start local MariaDB, Redis, RabbitMQ and the S3 and SES stand-ins (or the ones named) if they are down:
-# Debian packages, and moto from PyPI for S3 and SES. When all answer this only pings them (under a second).
+# services: Debian packages, and moto from PyPI for S3 and SES. On Debian or Ubuntu a missing MariaDB,
+# Redis or RabbitMQ is installed first with apt-get (asked in a terminal; automatic when CI is set);
+# elsewhere it says what to install. When all answer this only pings them (under a second).
+# `bash deploy/scripts/local-services.sh --plan` prints what it would do and changes nothing.
+
+# Start local MariaDB, Redis, RabbitMQ and the S3 and SES stand-ins (or the ones named) if they are down, installing any of the first three that is missing (Debian/Ubuntu).
 [positional-arguments]
 services *names:
     bash deploy/scripts/local-services.sh "$@"
+
+# Test what `just services` decides on each kind of machine (through its --plan mode, on fake machines; installs and starts nothing).
+check-scripts:
+    bash deploy/scripts/test-local-services.sh
 
 # check-deploy needs `pip install check-jsonschema botocore cfn-lint` (.ci/run installs them, cfn-lint
 # pinned). All carry their schemas, so it works offline: the Compose specification, the ECS/autoscaling
