@@ -14,6 +14,7 @@ mod hardening;
 mod helpers;
 mod idempotency;
 mod key_rotation;
+mod metrics_catalogue;
 mod notifications;
 mod openapi;
 mod operations;
