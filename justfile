@@ -6,6 +6,13 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
+# The project venv's bin/ first on PATH: where the system python3 refuses pip (Debian's and Ubuntu's
+# own, PEP 668) or there is none, moto and the Python test tools go into the venv
+# ${XDG_CACHE_HOME:-~/.cache}/ordo/venv (deploy/scripts/setup-lib.sh), and then `python3`,
+# `cfn-lint` and the Schemathesis test's `python3` are its. Elsewhere (a pyenv Python whose pip
+# installs) that directory does not exist and nothing changes.
+export PATH := `echo "${XDG_CACHE_HOME:-$HOME/.cache}/ordo/venv/bin:$PATH"`
+
 # Local addresses used by `just dev`. Override per run: `just gateway_http_port=8081 dev`.
 # Convention: a service's gRPC port is 5005N and its ops port (healthz/readyz/metrics) 910N.
 host := "127.0.0.1"
@@ -68,18 +75,21 @@ test: services tools lint
 # that test's VERSION and .ci/run's SCHEMATHESIS_VERSION.
 schemathesis_version := "4.32.5"
 
-# Install the test tools that do not come with cargo (Schemathesis from PyPI), only when missing.
+# Install the test tools that do not come with cargo (Schemathesis from PyPI), only when missing:
+# with the system python3's pip where it installs, else into the project venv (made first; on
+# Debian or Ubuntu python3 and python3-venv come from apt, asked first in a terminal, automatic when
+# CI is set). See deploy/scripts/pip-install.sh.
 tools:
     #!/usr/bin/env bash
     set -euo pipefail
-    # Asked through python3 (not `st` on PATH) so a pyenv or --user install not yet on PATH counts.
+    # Asked through python3 (not `st` on PATH) so a pyenv or --user install not yet on PATH counts;
+    # the venv's python3 where there is one (PATH above).
     found=$(python3 -c "import importlib.metadata as m; print(m.version('schemathesis'))" 2>/dev/null || true)
     if [[ $found == "{{ schemathesis_version }}" ]]; then
       echo "schemathesis: $found"
     else
       echo "schemathesis: ${found:-missing}; installing {{ schemathesis_version }} with pip"
-      python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-        "schemathesis=={{ schemathesis_version }}"
+      bash deploy/scripts/pip-install.sh "schemathesis=={{ schemathesis_version }}"
     fi
 
 # The scripts' own tests, the formatting check and clippy with warnings as errors.
@@ -111,7 +121,9 @@ bench *args:
 
 # services: Debian packages, and moto from PyPI for S3 and SES. On Debian or Ubuntu a missing MariaDB,
 # Redis or RabbitMQ is installed first with apt-get (asked in a terminal; automatic when CI is set);
-# elsewhere it says what to install. When all answer this only pings them (under a second).
+# elsewhere it says what to install. moto goes into the system python3 where its pip installs, else
+# into the project venv (with python3 and python3-venv from apt under the same rules where missing).
+# When all answer this only pings them (under a second).
 # `bash deploy/scripts/local-services.sh --plan` prints what it would do and changes nothing.
 
 # Start local MariaDB, Redis, RabbitMQ and the S3 and SES stand-ins (or the ones named) if they are down, installing any of the first three that is missing (Debian/Ubuntu).
@@ -119,13 +131,14 @@ bench *args:
 services *names:
     bash deploy/scripts/local-services.sh "$@"
 
-# Test what `just services` decides on each kind of machine (through its --plan mode, on fake machines; installs and starts nothing).
+# Test what `just services` and the Python tools' installer decide on each kind of machine (through their --plan mode, on fake machines; installs and starts nothing).
 check-scripts:
     bash deploy/scripts/test-local-services.sh
 
-# check-deploy needs `pip install check-jsonschema botocore cfn-lint` (.ci/run installs them, cfn-lint
-# pinned). All carry their schemas, so it works offline: the Compose specification, the ECS/autoscaling
-# API shapes, and the CloudFormation resource schemas. promtool (pinned, from Debian's prometheus
+# check-deploy needs check-jsonschema, botocore and cfn-lint from PyPI (.ci/run installs them with
+# deploy/scripts/pip-install.sh, cfn-lint pinned; into the project venv where pip is refused, whose
+# bin/ the PATH above puts first). All carry their schemas, so it works offline: the Compose
+# specification, the ECS/autoscaling API shapes, and the CloudFormation resource schemas. promtool (pinned, from Debian's prometheus
 # package) is fetched into ~/.cache/ordo on first use by deploy/scripts/promtool.sh.
 
 # Validate compose.yaml against the Compose spec, deploy/ecs/ against the AWS API shapes, lint deploy/cloudformation/, check and unit-test the Prometheus config and alert rules, and check the Grafana dashboards and the runbook links.

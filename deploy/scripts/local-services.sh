@@ -21,8 +21,14 @@
 # Ordo's defaults expect (Debian's root@localhost logs in only through the socket as the OS root);
 # an existing server's users are never changed. RabbitMQ's guest/guest works on loopback as
 # installed. Anywhere else (macOS, other distributions, no apt-get) it says in one line what to
-# install, or to run Ordo with `docker compose up --build` instead, and exits 1. The S3 and SES
-# stand-ins are moto servers, installed with pip on first use everywhere.
+# install, or to run Ordo with `docker compose up --build` instead, and exits 1.
+#
+# The S3 and SES stand-ins are moto servers (PyPI), pip-installed on first use into the system
+# python3 where its pip may install packages (pyenv's, say), else into the project venv
+# ${XDG_CACHE_HOME:-~/.cache}/ordo/venv, made first: Debian's and Ubuntu's own python3 refuses pip
+# (PEP 668, "externally-managed-environment"). A missing python3, or python3-venv where the venv
+# needs it, is installed from apt in the same apt-get run and under the same rules as the servers
+# (see setup-lib.sh, which this script shares with pip-install.sh).
 #
 # Used by .ci/run and by `just services`. Idempotent: when everything answers it only pings
 # (well under a second) and starts and installs nothing.
@@ -35,18 +41,21 @@
 #
 # Environment: ORDO_SERVICES_TIMEOUT (seconds per service, default 120; RabbitMQ boots in 10-20 s
 # on an idle machine, much longer on a busy 2-core one); CI and ORDO_SERVICES_ASSUME_YES (above);
-# ORDO_SERVICES_OS_RELEASE (file read instead of /etc/os-release).
+# ORDO_SERVICES_OS_RELEASE (file read instead of /etc/os-release); XDG_CACHE_HOME (the venv's place).
 # Only with --plan, for deploy/scripts/test-local-services.sh, these stand in for what the script
 # would observe (ignored otherwise, so they can never fool a real run):
-#   ORDO_SERVICES_FAKE_UP    the names that answer, e.g. "redis s3" ("" = none; unset = really ping)
-#   ORDO_SERVICES_FAKE_PATH  where server binaries, apt-get and sudo are looked for (PATH syntax)
-#   ORDO_SERVICES_FAKE_UID   the user id (0 = root)
-#   ORDO_SERVICES_FAKE_TTY   1 if stdin is a terminal, 0 if not
+#   ORDO_SERVICES_FAKE_UP      the names that answer, e.g. "redis s3" ("" = none; unset = really ping)
+#   ORDO_SERVICES_FAKE_PATH    where server binaries, python3, apt-get and sudo are looked for (PATH
+#                              syntax)
+#   ORDO_SERVICES_FAKE_UID     the user id (0 = root)
+#   ORDO_SERVICES_FAKE_TTY     1 if stdin is a terminal, 0 if not
+#   ORDO_SERVICES_FAKE_PYTHON  the Python side, as words: pip, venv, project-venv, moto (setup-lib.sh)
 #
 # Layout: one section per service (<name>_ready, <name>_start and, for what the distribution
 # packages, <name>_pkg and <name>_bins), then observe (what the machine looks like), decide (a pure
 # function of the observations: what to install and start, and whether to ask), and apply (does it,
-# or with --plan prints each command instead of running it; the same code path either way).
+# or with --plan prints each command instead of running it; the same code path either way). What
+# pip-install.sh needs too (the machine, apt with consent, the Python) is in setup-lib.sh.
 #
 # Lists: names, packages and commands are held as space-separated words rather than arrays, so the
 # script also runs under macOS's bash 3.2 with `set -u` (where an empty array is "unbound") far
@@ -60,10 +69,12 @@ case ${1:-} in
   --plan) mode=plan; shift ;;
 esac
 
+log_tag=services
+rerun_hint="just services"
 log() { printf '[services] %s\n' "$*" >&2; }
 
-# in_list WORD "LIST": is WORD one of LIST's words?
-in_list() { [[ " $2 " == *" $1 "* ]]; }
+# shellcheck source=deploy/scripts/setup-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/setup-lib.sh"
 
 # A plain TCP connect through bash's /dev/tcp: instant, and needs no client tool. `timeout` keeps a
 # filtered port from hanging the check (where there is no `timeout`, as on macOS, a refused
@@ -145,8 +156,9 @@ rabbitmq_start() { rabbitmq-server -detached; }
 
 # --- S3 ----------------------------------------------------------------------------------------
 # Attachments go to S3. Locally an S3-compatible server answers on 127.0.0.1:9000: moto's server
-# (PyPI `moto[server]`, keeps objects in memory), installed with pip on first use. Any bucket name
-# works; the task service creates its bucket at start when it is missing.
+# (PyPI `moto[server]`, keeps objects in memory), installed with pip on first use (into the Python
+# python_decide chooses). Any bucket name works; the task service creates its bucket at start when
+# it is missing.
 # 5.2.5 or later: 5.2.1 answers CompleteMultipartUpload with a root element the AWS SDKs reject.
 MOTO_VERSION=5.2.5
 s3_ready() { tcp_open 127.0.0.1 9000; }
@@ -159,16 +171,25 @@ s3_start() { moto_start s3 9000; }
 ses_ready() { tcp_open 127.0.0.1 9002; }
 ses_start() { moto_start ses 9002; }
 
-# moto_start <name> <port>: installs moto[server] when missing, then starts it in the background.
-moto_start() {
-  if [[ $(python3 -c 'import moto.server, moto; print(moto.__version__)' 2>/dev/null) != "$MOTO_VERSION" ]]; then
-    log "$1: installing moto[server] $MOTO_VERSION with pip"
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-      "moto[server]==$MOTO_VERSION"
+# moto_present: does the chosen Python ($py) have moto[server] at the pinned version?
+moto_present() {
+  if faked ORDO_SERVICES_FAKE_PYTHON; then
+    in_list moto "$ORDO_SERVICES_FAKE_PYTHON"
+  else
+    [[ $("$py" -c 'import moto.server, moto; print(moto.__version__)' 2>/dev/null) == "$MOTO_VERSION" ]]
   fi
+}
+# moto_install: into the chosen Python, making the project venv first when decided.
+moto_install() {
+  python_setup
+  log "s3, ses: installing moto[server] $MOTO_VERSION with pip into $py"
+  pip_install "moto[server]==$MOTO_VERSION"
+}
+# moto_start <name> <port>: starts it in the background (installed before, see Apply).
+moto_start() {
   mkdir -p /var/log/ordo
   # setsid + nohup: the server outlives this script and the shell that ran it.
-  setsid nohup python3 -m moto.server -H 127.0.0.1 -p "$2" >"/var/log/ordo/$1.log" 2>&1 </dev/null &
+  setsid nohup "$py" -m moto.server -H 127.0.0.1 -p "$2" >"/var/log/ordo/$1.log" 2>&1 </dev/null &
 }
 
 # --- Future backing services: add a <name>_ready / <name>_start pair (and <name>_pkg / <name>_bins
@@ -186,22 +207,9 @@ fi
 
 # --- Observe -----------------------------------------------------------------------------------
 # Everything the decision depends on. With --plan, a set ORDO_SERVICES_FAKE_<X> replaces the
-# observation (see the header); without --plan they are ignored.
-faked() { [[ $mode == plan && -n ${!1+set} ]]; }
-
-# Where server binaries, apt-get and sudo are looked for: PATH plus the sbin directories a
-# non-root PATH often lacks (mariadbd and rabbitmq-server live in /usr/sbin).
-lookup_path="${PATH:-}:/usr/local/sbin:/usr/sbin:/sbin"
-faked ORDO_SERVICES_FAKE_PATH && lookup_path=$ORDO_SERVICES_FAKE_PATH
-# have_bin NAME: is an executable NAME on lookup_path? (Looked at, never run.)
-have_bin() {
-  local d IFS=:
-  for d in $lookup_path; do
-    [[ -n $d && -f $d/$1 && -x $d/$1 ]] && return 0
-  done
-  return 1
-}
-
+# observation (see the header); without --plan they are ignored. observe_host (setup-lib.sh): the
+# lookup path, distribution, user, terminal and CI.
+observe_host
 # up / down: which of the services answer. installed: which have their server binary.
 up="" down="" installed=""
 for s in $services; do
@@ -218,94 +226,59 @@ for s in $services; do
   done
 done
 
-# The distribution: ID and ID_LIKE from os-release (parsed, not sourced).
-os_release=${ORDO_SERVICES_OS_RELEASE:-/etc/os-release}
-os_id="" os_like=""
-if [[ -r $os_release ]]; then
-  while IFS='=' read -r key value || [[ -n $key ]]; do
-    value=${value#\"} value=${value%\"} value=${value#\'} value=${value%\'}
-    case $key in
-      ID) os_id=$value ;;
-      ID_LIKE) os_like=$value ;;
-    esac
-  done <"$os_release"
-fi
-if [[ -n $os_id ]]; then
-  os_label=$os_id
-elif [[ $(uname -s 2>/dev/null) == Darwin ]]; then
-  os_label=macOS
-else
-  os_label="$(uname -s 2>/dev/null || echo unknown) without /etc/os-release"
-fi
-
-uid=$EUID
-faked ORDO_SERVICES_FAKE_UID && uid=$ORDO_SERVICES_FAKE_UID
-if faked ORDO_SERVICES_FAKE_TTY; then
-  [[ $ORDO_SERVICES_FAKE_TTY == 1 ]] && tty=true || tty=false
-else
-  [[ -t 0 ]] && tty=true || tty=false
-fi
-# CI=true (or any value but false/0) or ORDO_SERVICES_ASSUME_YES=1: install without asking.
-assume_yes=false
-if [[ ${ORDO_SERVICES_ASSUME_YES:-} == 1 || (-n ${CI:-} && ${CI:-} != false && ${CI:-} != 0) ]]; then
-  assume_yes=true
+# The Python side only matters when a moto server is to be started (never with --check): which
+# Python there is, and whether the one that would run moto has it already.
+moto_ok=false
+if [[ $mode != check ]] && { in_list s3 "$down" || in_list ses "$down"; }; then
+  python_observe
+  python_decide
+  if ! $py_make_venv && moto_present; then moto_ok=true; fi
 fi
 
 # --- Decide ------------------------------------------------------------------------------------
 # A pure function of the observations above. Sets:
-#   to_start    the services that are down (all are started; the missing ones installed first)
-#   to_install  the Debian packages of the down services whose server is missing
-#   install     none | auto | ask | refuse | unsupported
-#   priv        "" (root) or "sudo", the prefix of apt-get and of the MariaDB root change
-#   why         for refuse/unsupported: the one line that says what to do instead
+#   to_start      the services that are down (all are started; the missing ones installed first)
+#   to_install    the Debian packages of the down services whose server is missing, and the
+#                 Python packages the moto servers need first (python_decide: python3,
+#                 python3-venv)
+#   moto_missing  true when moto[server] is to be pip-installed before a moto server starts
+#   py ...        the Python that installs and runs moto, and how (python_decide, setup-lib.sh)
+#   install       none | auto | ask | refuse | unsupported
+#   priv          "" (root) or "sudo", the prefix of apt-get and of the MariaDB root change
+#   why           for refuse/unsupported: the one line that says what to do instead
 decide() {
-  to_start="" to_install="" missing="" install=none priv="" why=""
-  local s pkg_var
+  to_start="" to_install="" missing="" moto_missing=false py_needed=false py_missing=""
+  local s pkg_var servers_missing=""
   for s in $down; do
     to_start="$to_start $s"
     pkg_var=${s}_pkg
     if [[ -n ${!pkg_var:-} ]] && ! in_list "$s" "$installed"; then
       to_install="$to_install ${!pkg_var}"
       missing="$missing $s"
+      servers_missing=yes
     fi
   done
+  if in_list s3 "$to_start" || in_list ses "$to_start"; then
+    py_needed=true
+    python_decide
+    to_install="$to_install $py_pkgs" missing="$missing $py_missing"
+    $moto_ok || moto_missing=true
+  fi
   to_start=${to_start# } to_install=${to_install# } missing=${missing# }
-  [[ -n $to_install ]] || return 0
+  to_install=${to_install% } missing=${missing% }
 
-  local yourself="install MariaDB, Redis and RabbitMQ yourself (macOS: brew install mariadb redis rabbitmq) and rerun, or run Ordo in Docker with \`docker compose up --build\` instead of \`just dev\`"
-  if ! in_list debian "$os_id $os_like" && ! in_list ubuntu "$os_id $os_like"; then
-    install=unsupported
-    why="not installed: $missing; this script installs them only on Debian or Ubuntu (apt-get), not on $os_label: $yourself"
-  elif ! have_bin apt-get; then
-    install=unsupported
-    why="not installed: $missing; this $os_label has no apt-get: $yourself"
-  elif [[ $uid != 0 ]] && ! have_bin sudo; then
-    install=unsupported
-    why="not installed: $missing; installing needs root and there is no sudo: as root run \`apt-get install $to_install\` and rerun"
-  else
-    [[ $uid == 0 ]] || priv=sudo
-    if $assume_yes; then
-      install=auto
-    elif $tty; then
-      install=ask
+  yourself="install MariaDB, Redis and RabbitMQ yourself (macOS: brew install mariadb redis rabbitmq) and rerun, or run Ordo in Docker with \`docker compose up --build\` instead of \`just dev\`"
+  if [[ -n $py_missing ]]; then
+    if [[ -n $servers_missing ]]; then
+      yourself="${py_yourself%" and rerun"}, and $yourself"
     else
-      install=refuse
-      why="not installed: $missing; not installing without a terminal to ask: run \`just services\` in a terminal, or with ORDO_SERVICES_ASSUME_YES=1 (CI=true does the same), or \`${priv:+sudo }apt-get install $to_install\` yourself"
+      yourself="$py_yourself, or run Ordo in Docker with \`docker compose up --build\` instead of \`just dev\`"
     fi
   fi
+  apt_decide
 }
 
 # --- Apply -------------------------------------------------------------------------------------
-# run CMD...: runs it (its output to stderr, like all of this script's), or with --plan prints it
-# ("run: CMD", to stdout like the rest of the plan) instead.
-run() {
-  if [[ $mode == plan ]]; then
-    echo "run: $*"
-  else
-    "$@" >&2
-  fi
-}
-
 decide
 
 for s in $services; do
@@ -336,52 +309,32 @@ if [[ $mode == plan ]]; then
       echo "$s: down: start"
     fi
   done
+  if $py_needed; then
+    if $moto_missing; then moto_state="install moto[server]==$MOTO_VERSION"; else moto_state="moto $MOTO_VERSION installed"; fi
+    echo "python: $py ($py_why): $moto_state"
+  fi
   echo "install: $install${priv:+ (sudo)}"
 fi
 
-case $install in
-  none | auto) ;;
-  ask)
-    if [[ $mode == plan ]]; then
-      echo "ask: install $to_install with apt-get? [y/N] (no: exit 1)"
-    else
-      read -r -p "[services] not installed: $missing. Install $to_install from $os_label's packages with ${priv:+sudo }apt-get? [y/N] " answer || answer=""
-      if [[ $answer != [yY]* ]]; then
-        log "nothing installed; install them yourself (\`${priv:+sudo }apt-get install $to_install\`) or rerun and answer y"
-        exit 1
-      fi
-    fi
-    ;;
-  refuse | unsupported)
-    log "$why"
-    [[ $mode == plan ]] && echo "exit: 1"
-    exit 1
-    ;;
-esac
-
-if [[ -n $to_install ]]; then
-  log "not installed: $missing; installing $to_install from $os_label's packages with ${priv:+sudo }apt-get"
-  started_at=$SECONDS
-  run $priv apt-get update -qq
-  run $priv env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $to_install
-  if [[ $mode != plan ]]; then
-    # shellcheck disable=SC2016  # ${Package} is dpkg-query's field, not the shell's.
-    versions=$(dpkg-query -W -f='${Package} ${Version}, ' $to_install)
-    log "installed in $((SECONDS - started_at))s: ${versions%, }"
-  fi
-  # A package's own start (systemd, or its init script where apt runs one) may have started it;
-  # inside a container or chroot apt usually starts nothing. Either way the start below covers it.
-  if [[ $mode != plan ]]; then
-    still_down=""
-    for s in $to_start; do
-      if "${s}_ready"; then log "$s: up (started by its package)"; else still_down="$still_down $s"; fi
-    done
-    to_start=${still_down# }
-  fi
+apt_apply
+# A package's own start (systemd, or its init script where apt runs one) may have started it;
+# inside a container or chroot apt usually starts nothing. Either way the start below covers it.
+if [[ -n $to_install && $mode != plan ]]; then
+  still_down=""
+  for s in $to_start; do
+    if "${s}_ready"; then log "$s: up (started by its package)"; else still_down="$still_down $s"; fi
+  done
+  to_start=${still_down# }
 fi
 
 # Start everything that is down first, then wait: the boots overlap instead of adding up.
 for s in $to_start; do
+  # moto is installed (and the venv made) once, after the servers above were started: their boots
+  # overlap with pip's downloads.
+  if [[ $s == s3 || $s == ses ]] && $moto_missing; then
+    moto_install
+    moto_missing=false
+  fi
   if [[ $mode == plan ]]; then
     echo "start: $s"
     continue
