@@ -72,7 +72,7 @@ test: services tools lint
     cargo nextest run --workspace --no-fail-fast
 
 # Schemathesis, the API fuzzer gateway/tests/api/schemathesis.rs runs. Pinned: keep it equal to
-# that test's VERSION and .ci/run's SCHEMATHESIS_VERSION.
+# that test's VERSION.
 schemathesis_version := "4.32.5"
 
 # Install the test tools that do not come with cargo (Schemathesis from PyPI), only when missing:

@@ -16,7 +16,7 @@ each must be an output of deploy/cloudformation/ordo.yaml (IdentitySecurityGroup
 ${IDENTITY_SECURITY_GROUP_ID}) or one of the few chosen at deploy time, so the stack and the
 definitions cannot drift apart.
 
-Usage: deploy/scripts/check-ecs.py [DIR]   (default deploy/ecs; needs `pip install botocore`)
+Usage: deploy/scripts/check-ecs.py [DIR]   (default deploy/ecs; needs botocore, which .ci/run installs)
 """
 
 import json

@@ -23,6 +23,9 @@ use tower::ServiceExt as _;
 
 use crate::config::ClientLimits;
 
+/// Connections refused because the gateway held as many as it may.
+pub(crate) const CONNECTIONS_REFUSED_TOTAL: &str = "ordo_http_connections_refused_total";
+
 /// Pause after a failed `accept` (say, out of file descriptors), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
@@ -46,7 +49,7 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, limits: ClientLimi
             () = shutdown.cancelled() => break,
         };
         let Some(slot) = per_ip.take(peer.ip()) else {
-            metrics::counter!("ordo_http_connections_refused_total").increment(1);
+            metrics::counter!(CONNECTIONS_REFUSED_TOTAL).increment(1);
             tracing::debug!(%peer, "connection refused: too many from this address");
             continue;
         };

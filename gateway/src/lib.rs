@@ -71,6 +71,20 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi::complete(document, routes::ops::documentation())
 }
 
+/// Exports the counters of refusals and failures at zero from the start: an alert or a rate on them
+/// then sees a zero rather than nothing until the first one happens.
+fn export_failure_counters() {
+    for name in [
+        middleware::SHED_TOTAL,
+        middleware::REQUEST_TIMEOUTS_TOTAL,
+        middleware::BODY_TIMEOUTS_TOTAL,
+        connections::CONNECTIONS_REFUSED_TOTAL,
+        rate_limit::RATE_LIMIT_UNAVAILABLE_TOTAL,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+}
+
 /// Serves the gateway on `listener` until `shutdown` is cancelled, then drains in-flight requests.
 pub async fn serve(
     config: Config,
@@ -79,6 +93,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     // Install the metrics recorder before anything records: earlier measurements would be lost.
     ordo_platform::ops::metrics_handle();
+    export_failure_counters();
     let state = AppState::connect(&config).await?;
     let address = listener.local_addr().context("listener address")?;
     tracing::info!(%address, identity = %config.identity_url, project = %config.project_url, task = %config.task_url, audit = %config.audit_url, notification = %config.notification_url, workers = config.runtime.worker_threads(), "gateway listening");

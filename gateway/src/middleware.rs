@@ -16,6 +16,13 @@ use tracing::field::Empty;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Requests whose body did not arrive within the body timeout.
+pub(crate) const BODY_TIMEOUTS_TOTAL: &str = "ordo_http_body_timeouts_total";
+/// Requests answered 504 because the whole request took longer than its timeout.
+pub(crate) const REQUEST_TIMEOUTS_TOTAL: &str = "ordo_http_request_timeouts_total";
+/// Requests refused with 503 because `--max-in-flight` were already being served.
+pub(crate) const SHED_TOTAL: &str = "ordo_http_shed_total";
+
 /// The request header carrying the request id.
 pub(crate) const REQUEST_ID: &str = "x-request-id";
 
@@ -116,7 +123,7 @@ pub(crate) async fn bound_request(State(state): State<AppState>, request: Reques
         Ok(Ok(bytes)) => bytes,
         Ok(Err(error)) => return error.into_response(),
         Err(_) => {
-            metrics::counter!("ordo_http_body_timeouts_total").increment(1);
+            metrics::counter!(BODY_TIMEOUTS_TOTAL).increment(1);
             return ApiError::RequestTimeout.into_response();
         }
     };
@@ -124,7 +131,7 @@ pub(crate) async fn bound_request(State(state): State<AppState>, request: Reques
     match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            metrics::counter!("ordo_http_request_timeouts_total").increment(1);
+            metrics::counter!(REQUEST_TIMEOUTS_TOTAL).increment(1);
             ApiError::GatewayTimeout.into_response()
         }
     }
@@ -170,7 +177,7 @@ pub(crate) async fn shed_load(State(state): State<AppState>, request: Request, n
         // The permit lives until the handler has produced its response.
         Ok(_permit) => next.run(request).await,
         Err(_) => {
-            metrics::counter!("ordo_http_shed_total").increment(1);
+            metrics::counter!(SHED_TOTAL).increment(1);
             ApiError::Unavailable("the gateway is at capacity".to_owned()).into_response()
         }
     }

@@ -39,6 +39,9 @@ use crate::config::RateLimitArgs;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Requests let through unchecked because Redis did not answer the rate limiter in time.
+pub(crate) const RATE_LIMIT_UNAVAILABLE_TOTAL: &str = "ordo_rate_limit_unavailable_total";
+
 /// `RateLimit-Policy`: the policy a response was counted against.
 pub(crate) const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 /// `RateLimit`: what is left of it.
@@ -200,7 +203,7 @@ pub(crate) struct SessionSeen {
 /// Charges one request of `class` to `subject` against `quota` per [`WINDOW`], and reads the value
 /// of `session_key` (the caller's session, when the subject is a user) in the same round trip.
 pub(crate) async fn check(
-    redis: &mut redis::aio::ConnectionManager,
+    redis: &mut ordo_platform::redis::ConnectionManager,
     prefix: &str,
     class: Class,
     subject: &Subject,
@@ -325,7 +328,7 @@ async fn subject(state: &AppState, token: Option<String>, address: Option<IpAddr
 /// outage now and then.
 async fn fail_open(request: Request, next: Next, cause: &str) -> Response {
     static LAST_LOGGED: AtomicU64 = AtomicU64::new(0);
-    metrics::counter!("ordo_rate_limit_unavailable_total").increment(1);
+    metrics::counter!(RATE_LIMIT_UNAVAILABLE_TOTAL).increment(1);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     let last = LAST_LOGGED.load(Ordering::Relaxed);
     if now >= last + OUTAGE_LOG_INTERVAL.as_secs()
@@ -375,7 +378,8 @@ mod tests {
     async fn a_budget_allows_its_quota_then_refuses_until_a_request_is_free_again() {
         // Arrange: a private prefix in the real Redis.
         let client = redis::Client::open(ordo_testkit::redis_url()).unwrap();
-        let mut redis = redis::aio::ConnectionManager::new(client).await.unwrap();
+        let mut redis =
+            ordo_platform::redis::ConnectionManager::new(redis::aio::ConnectionManager::new(client).await.unwrap());
         let prefix = format!("ordo-test-rl-{}:", uuid::Uuid::new_v4().simple());
         let subject = Subject::User("u1".to_owned());
 
@@ -408,7 +412,8 @@ mod tests {
     async fn the_charge_reads_the_session_in_the_same_round_trip_and_survives_a_flushed_script_cache() {
         // Arrange: a live and a revoked session as identity writes them, in a private prefix.
         let client = redis::Client::open(ordo_testkit::redis_url()).unwrap();
-        let mut redis = redis::aio::ConnectionManager::new(client).await.unwrap();
+        let mut redis =
+            ordo_platform::redis::ConnectionManager::new(redis::aio::ConnectionManager::new(client).await.unwrap());
         let prefix = format!("ordo-test-rl-{}:", uuid::Uuid::new_v4().simple());
         let (live, revoked, unknown) =
             (format!("{prefix}session:s1"), format!("{prefix}session:s2"), format!("{prefix}session:s3"));

@@ -32,9 +32,21 @@ const SESSION_ENDING: &str = "^(logout)$";
 /// never ends (its contract is tested in notifications.rs).
 const FIRST_RUN_EXCLUDED: &str = "^(logout|stream_notifications)$";
 
+/// The Python that has the test tools: the project's virtualenv where `just tools` made one (on a
+/// system whose own python3 refuses pip), else `python3`.
+fn python() -> std::path::PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache")));
+    cache
+        .map(|cache| cache.join("ordo/venv/bin/python3"))
+        .filter(|venv| venv.is_file())
+        .unwrap_or_else(|| "python3".into())
+}
+
 /// The installed Schemathesis version, or why there is none.
 fn installed_version() -> Result<String, String> {
-    let output = Command::new("python3")
+    let output = Command::new(python())
         .args(["-c", "import importlib.metadata as m; print(m.version('schemathesis'))"])
         .output()
         .map_err(|error| format!("python3 could not be run: {error}"))?;
@@ -85,7 +97,7 @@ async fn run_schemathesis(app: &TestApp, token: &str, extra: &[&str]) -> (bool, 
     let owned: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
     let dir = workdir.clone();
     let output = tokio::task::spawn_blocking(move || {
-        Command::new("python3").args(&owned).current_dir(&dir).stdin(Stdio::null()).output()
+        Command::new(python()).args(&owned).current_dir(&dir).stdin(Stdio::null()).output()
     })
     .await
     .unwrap()
@@ -118,7 +130,7 @@ async fn schemathesis_finds_no_server_error_and_no_departure_from_the_openapi_do
         Ok(version) if version == VERSION => {}
         found => panic!(
             "this test needs Schemathesis {VERSION} (found: {found:?}); install it with \
-             `python3 -m pip install \"schemathesis=={VERSION}\"` (`just tools` does)"
+             `just tools` (into ~/.cache/ordo/venv where the system python3 refuses pip)"
         ),
     }
     let app = spawn_app_with(Options::default()).await;

@@ -64,7 +64,7 @@ mod subscription;
 mod trace_context;
 
 pub use amqp::{DEFAULT_FRAME_MAX, declare_exchange};
-pub use consumer::{BatchConfig, BatchEventHandler, Consumer, ConsumerConfig, EventHandler};
+pub use consumer::{BatchConfig, BatchEventHandler, Consumer, ConsumerConfig, EventHandler, replay_dead_letters};
 pub use envelope::{EnvelopeBuilder, new_envelope, occurred_at, uuid_field};
 pub use error::{Error, HandlerError, Result};
 pub use ordo_proto::events::v1::{Envelope, envelope::Payload};

@@ -22,13 +22,15 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::amqp::{self, Backoff};
-use crate::trace_context::{TRACEPARENT, TRACESTATE};
+use crate::trace_context::{self, TRACEPARENT, TRACESTATE};
 use crate::{CONTENT_TYPE, Error, OutboxSignal, Result, declare_exchange};
 
 const PUBLISHED_TOTAL: &str = "ordo_outbox_published_total";
 const BACKLOG: &str = "ordo_outbox_backlog";
 const PUBLISH_ERRORS_TOTAL: &str = "ordo_outbox_publish_errors_total";
 const PRUNED_TOTAL: &str = "ordo_outbox_pruned_total";
+const OLDEST_AGE: &str = "ordo_outbox_oldest_unpublished_age_seconds";
+const PUBLISH_SECONDS: &str = "ordo_outbox_publish_seconds";
 
 /// AMQP `delivery_mode` 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
@@ -165,6 +167,8 @@ impl Relay {
     /// end the loop, and the rows stay in the outbox until they are confirmed.
     #[tracing::instrument(name = "outbox relay", skip_all, fields(exchange = %self.config.exchange))]
     pub async fn run(self, shutdown: CancellationToken) {
+        // Exported at zero from the start, so a rate or an alert sees a zero before the first one.
+        metrics::counter!(PUBLISH_ERRORS_TOTAL).increment(0);
         let mut backoff = Backoff::new(Duration::from_millis(100), self.config.max_backoff);
         let mut backlog_measured: Option<Instant> = None;
         let mut pruned: Option<Instant> = None;
@@ -198,6 +202,13 @@ impl Relay {
                 Err(error) => {
                     metrics::counter!(PUBLISH_ERRORS_TOTAL).increment(1);
                     tracing::warn!(%error, "outbox relay round failed; retrying");
+                    // While the broker is away the backlog grows and ages: keep measuring it.
+                    if backlog_measured.is_none_or(|at| at.elapsed() >= self.config.poll_interval) {
+                        backlog_measured = Some(Instant::now());
+                        if let Err(error) = self.measure_backlog().await {
+                            tracing::debug!(%error, "could not measure the outbox backlog");
+                        }
+                    }
                     Some(backoff.next_delay())
                 }
             };
@@ -279,7 +290,8 @@ impl Relay {
         }
     }
 
-    /// Counts the unpublished rows and reports them as the `ordo_outbox_backlog` gauge.
+    /// Counts the unpublished rows and reports them as the `ordo_outbox_backlog` gauge, and the age
+    /// of the oldest as `ordo_outbox_oldest_unpublished_age_seconds` (0 when there is none).
     ///
     /// # Errors
     ///
@@ -289,9 +301,19 @@ impl Relay {
         let backlog: i64 = sqlx::query_scalar!("SELECT COUNT(*) FROM outbox_event WHERE published_at IS NULL")
             .fetch_one(&self.pool)
             .await?;
+        // The lowest id is the oldest row, found at the start of the index's unpublished range.
+        let oldest_age_us: Option<Option<i64>> = sqlx::query_scalar!(
+            "SELECT TIMESTAMPDIFF(MICROSECOND, created_at, UTC_TIMESTAMP(6)) FROM outbox_event
+             WHERE published_at IS NULL ORDER BY id LIMIT 1"
+        )
+        .fetch_optional(&self.pool)
+        .await?;
         // A gauge is an f64; exactness beyond 2^53 rows does not matter.
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!(BACKLOG).set(backlog as f64);
+        #[allow(clippy::cast_precision_loss)]
+        let oldest_age = oldest_age_us.flatten().map_or(0.0, |us| us.max(0) as f64 / 1e6);
+        metrics::gauge!(OLDEST_AGE).set(oldest_age);
         Ok(u64::try_from(backlog).unwrap_or(0))
     }
 
@@ -363,7 +385,9 @@ impl Relay {
         }
 
         // On any error below `tx` is dropped, which rolls back and releases the lock.
+        let started = Instant::now();
         self.publish_confirmed(channel, &rows).await?;
+        metrics::histogram!(PUBLISH_SECONDS).record(started.elapsed().as_secs_f64());
 
         match marking {
             Marking::Mark => {
@@ -390,6 +414,7 @@ impl Relay {
     async fn publish_confirmed(&self, channel: &Channel, rows: &[OutboxRow]) -> Result<()> {
         let mut confirms = Vec::with_capacity(rows.len());
         for row in rows {
+            let (properties, span) = properties(row);
             let confirm = channel
                 .basic_publish(
                     self.config.exchange.as_str().into(),
@@ -397,15 +422,16 @@ impl Relay {
                     // Not mandatory: an event nobody has bound a queue for yet is not an error.
                     BasicPublishOptions { mandatory: false, immediate: false },
                     &row.payload,
-                    properties(row),
+                    properties,
                 )
                 .await?;
-            confirms.push((row.event_id, confirm));
+            confirms.push((row.event_id, confirm, span));
         }
 
         let timeout = self.config.confirm_timeout;
         tokio::time::timeout(timeout, async {
-            for (event_id, confirm) in confirms {
+            // Each publish span ends when the broker has confirmed its event.
+            for (event_id, confirm, _span) in confirms {
                 match confirm.await? {
                     Confirmation::Ack(_) => {}
                     Confirmation::Nack(_) | Confirmation::NotRequested => {
@@ -422,8 +448,10 @@ impl Relay {
     }
 }
 
-/// The AMQP properties of an outbox row, as API.md specifies them.
-fn properties(row: &OutboxRow) -> BasicProperties {
+/// The AMQP properties of an outbox row, as API.md specifies them, and the span of its publishing: a
+/// child of the span that wrote the event (its context is kept in the envelope), whose own context
+/// the headers carry to the consumers, so a request's trace runs through the broker.
+fn properties(row: &OutboxRow) -> (BasicProperties, tracing::Span) {
     let event_id = row.event_id.hyphenated().to_string();
     let mut properties = BasicProperties::default()
         .with_delivery_mode(PERSISTENT)
@@ -434,10 +462,17 @@ fn properties(row: &OutboxRow) -> BasicProperties {
 
     // The trace context lives in the envelope; decoding it is cheap and saves duplicating it in
     // columns. A payload that does not decode (it always should) is still published, without it.
+    let span = tracing::info_span!("publish event", event_id = %row.event_id, routing_key = %row.routing_key);
     match Envelope::decode(row.payload.as_slice()) {
         Ok(envelope) => {
+            trace_context::set_parent(&span, &envelope.traceparent, &envelope.tracestate);
+            // Without a context of its own (no OpenTelemetry layer) the producer's is passed on.
+            let (traceparent, tracestate) = match trace_context::of(&span) {
+                (traceparent, _) if traceparent.is_empty() => (envelope.traceparent, envelope.tracestate),
+                own => own,
+            };
             let mut headers = FieldTable::default();
-            for (name, value) in [(TRACEPARENT, envelope.traceparent), (TRACESTATE, envelope.tracestate)] {
+            for (name, value) in [(TRACEPARENT, traceparent), (TRACESTATE, tracestate)] {
                 if !value.is_empty() {
                     headers.insert(name.into(), AMQPValue::LongString(LongString::from(value)));
                 }
@@ -451,7 +486,7 @@ fn properties(row: &OutboxRow) -> BasicProperties {
             tracing::warn!(event_id = %row.event_id, %error, "outbox payload does not decode");
         }
     }
-    properties
+    (properties, span)
 }
 
 fn describe_metrics() {
@@ -459,4 +494,14 @@ fn describe_metrics() {
     metrics::describe_gauge!(BACKLOG, "Outbox events not yet published.");
     metrics::describe_counter!(PUBLISH_ERRORS_TOTAL, "Outbox relay rounds that failed and will be retried.");
     metrics::describe_counter!(PRUNED_TOTAL, "Published outbox rows deleted past their retention.");
+    metrics::describe_gauge!(
+        OLDEST_AGE,
+        metrics::Unit::Seconds,
+        "Age of the oldest outbox event not yet published (0 when every event is published)."
+    );
+    metrics::describe_histogram!(
+        PUBLISH_SECONDS,
+        metrics::Unit::Seconds,
+        "Time to publish one relay batch to RabbitMQ and receive every confirm."
+    );
 }

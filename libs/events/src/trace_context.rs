@@ -16,7 +16,12 @@ pub(crate) const TRACESTATE: &str = "tracestate";
 /// The W3C context of the current span as `(traceparent, tracestate)`; two empty strings when the
 /// span has no valid OpenTelemetry context (no OpenTelemetry layer installed, or no span at all).
 pub(crate) fn current() -> (String, String) {
-    let context = tracing::Span::current().context();
+    of(&tracing::Span::current())
+}
+
+/// The W3C context of `span` as `(traceparent, tracestate)`, as [`current`] gives it.
+pub(crate) fn of(span: &tracing::Span) -> (String, String) {
+    let context = span.context();
     let mut carrier = HashMap::new();
     // The propagator itself skips an invalid span context, leaving the carrier empty.
     TraceContextPropagator::new().inject_context(&context, &mut carrier);
@@ -38,6 +43,11 @@ pub(crate) fn set_parent(span: &tracing::Span, traceparent: &str, tracestate: &s
         // then handled in a trace of its own, which is no reason to fail the delivery.
         let _ = span.set_parent(context);
     }
+}
+
+/// Links `span` to `to` (for a batch, which has one parent but serves many traces).
+pub(crate) fn link(span: &tracing::Span, to: &tracing::Span) {
+    span.add_link(to.context().span().span_context().clone());
 }
 
 #[cfg(test)]

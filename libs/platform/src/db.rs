@@ -55,6 +55,42 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlPool, DbErr
     Ok(pool)
 }
 
+/// Connections of the pool by state (`idle`, `in_use`), sampled.
+pub const POOL_CONNECTIONS: &str = "ordo_db_pool_connections";
+/// The pool's `max_connections`.
+pub const POOL_MAX_CONNECTIONS: &str = "ordo_db_pool_max_connections";
+/// How long a probe waited for a connection of the pool, sampled.
+pub const POOL_ACQUIRE: &str = "ordo_db_pool_acquire_seconds";
+
+/// Until `shutdown`, every `every` samples `pool` into the metrics: its connections in use and idle,
+/// and how long one checkout waits — a probe takes a connection and hands it back at once, so under
+/// load it waits in line with the requests, and its wait is theirs (5 s at most, the pool's timeout).
+pub async fn watch_pool(pool: MySqlPool, every: Duration, shutdown: tokio_util::sync::CancellationToken) {
+    metrics::describe_gauge!(POOL_CONNECTIONS, "Connections of the database pool, by state (idle, in_use).");
+    metrics::describe_gauge!(POOL_MAX_CONNECTIONS, "The most connections the database pool opens.");
+    metrics::describe_histogram!(
+        POOL_ACQUIRE,
+        metrics::Unit::Seconds,
+        "Time a probe waited for a connection of the database pool, sampled every few seconds."
+    );
+    metrics::gauge!(POOL_MAX_CONNECTIONS).set(f64::from(pool.options().get_max_connections()));
+    let mut ticks = crate::shutdown::Ticks::every(every);
+    while ticks.next(&shutdown).await {
+        let size = pool.size();
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
+        metrics::gauge!(POOL_CONNECTIONS, "state" => "in_use").set(f64::from(size - idle));
+        metrics::gauge!(POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+        let started = std::time::Instant::now();
+        let acquired = tokio::select! {
+            () = shutdown.cancelled() => return,
+            acquired = pool.acquire() => acquired,
+        };
+        // A failed checkout (the database away, the pool's timeout) waited too; it counts.
+        metrics::histogram!(POOL_ACQUIRE).record(started.elapsed().as_secs_f64());
+        drop(acquired);
+    }
+}
+
 /// Runs `migrator` (a service's migrations, merged with the events library's outbox tables).
 #[tracing::instrument(skip_all)]
 pub async fn migrate(pool: &MySqlPool, migrator: &Migrator) -> Result<(), DbError> {

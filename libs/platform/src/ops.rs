@@ -83,7 +83,7 @@ impl ReadinessCheck for MySqlCheck {
 /// `/readyz` check of a Redis connection (a PING). Build the connection with
 /// [`crate::redis::connect`], so a ping during an outage fails fast and also starts the reconnection.
 #[derive(Clone)]
-pub struct RedisCheck(pub redis::aio::ConnectionManager);
+pub struct RedisCheck(pub crate::redis::ConnectionManager);
 
 impl std::fmt::Debug for RedisCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -118,6 +118,14 @@ pub fn metrics_handle() -> PrometheusHandle {
                     b.set_buckets_for_metric(
                         Matcher::Suffix("_batch_size".into()),
                         &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+                    )
+                })
+                // How long events wait for a consumer: milliseconds when all is well, minutes to
+                // hours behind an outage.
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Suffix("_lag_seconds".into()),
+                        &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0],
                     )
                 })
                 .map(|b| b.build_recorder())

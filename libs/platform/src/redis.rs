@@ -1,5 +1,6 @@
 //! The one Redis connector every Ordo process uses: a [`ConnectionManager`] whose every call is
-//! bounded (connection and response timeouts) and which reconnects as soon as Redis answers again.
+//! bounded (connection and response timeouts), timed in the process's metrics, and which reconnects
+//! as soon as Redis answers again.
 //!
 //! Why the manager's defaults hung the API for tens of seconds (redis 0.32): a command issued while
 //! the manager reconnects awaits the shared reconnection future, and that future retries with a
@@ -31,10 +32,10 @@
 //! - **idempotency keys** (gateway): fail closed — a request with an `Idempotency-Key` whose claim
 //!   cannot be taken answers `503` with `Retry-After`, since its promise could not be kept.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-pub use ::redis::aio::ConnectionManager;
-use ::redis::aio::ConnectionManagerConfig;
+use ::redis::aio::{ConnectionLike, ConnectionManagerConfig};
+use ::redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::config::{Secret, parse_millis};
 
@@ -107,13 +108,104 @@ impl RedisSettings {
     }
 }
 
+/// Seconds each Redis command (or pipeline) took, by command, including the failed ones.
+pub const COMMAND_DURATION: &str = "ordo_redis_command_duration_seconds";
+/// Redis commands that failed (an error reply, a timeout, no connection), by command.
+pub const COMMAND_ERRORS_TOTAL: &str = "ordo_redis_command_errors_total";
+
+/// The commands Ordo sends, as their metric label; any other is `other`, so the label stays bounded.
+const COMMANDS: &[&str] = &[
+    "DEL", "ECHO", "EVAL", "EVALSHA", "EXISTS", "EXPIRE", "GET", "GETDEL", "INCR", "INCRBY", "KEYS", "MGET", "MSET",
+    "PEXPIRE", "PING", "PUBLISH", "SCRIPT", "SET", "SETEX", "TTL", "UNLINK",
+];
+
+/// The shared, reconnecting Redis connection every process uses: redis' own
+/// [`ConnectionManager`](::redis::aio::ConnectionManager), each command timed into
+/// `ordo_redis_command_duration_seconds{command}` and each failure counted in
+/// `ordo_redis_command_errors_total{command}`. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct ConnectionManager {
+    inner: ::redis::aio::ConnectionManager,
+}
+
+impl std::fmt::Debug for ConnectionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionManager").finish_non_exhaustive()
+    }
+}
+
+impl ConnectionManager {
+    /// Wraps a connection manager made elsewhere (a test's own).
+    pub fn new(inner: ::redis::aio::ConnectionManager) -> Self {
+        Self { inner }
+    }
+}
+
+impl ConnectionLike for ConnectionManager {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        let command = command_label(cmd);
+        Box::pin(async move {
+            let started = Instant::now();
+            let reply = self.inner.req_packed_command(cmd).await;
+            observe(command, started, reply.is_err());
+            reply
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let replies = self.inner.req_packed_commands(pipeline, offset, count).await;
+            observe("pipeline", started, replies.is_err());
+            replies
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
+/// The metric label of `cmd`: its name when it is one of [`COMMANDS`], else `other`.
+fn command_label(cmd: &Cmd) -> &'static str {
+    let Some(::redis::Arg::Simple(name)) = cmd.args_iter().next() else {
+        return "other";
+    };
+    COMMANDS.iter().find(|known| known.as_bytes().eq_ignore_ascii_case(name)).copied().unwrap_or("other")
+}
+
+fn observe(command: &'static str, started: Instant, failed: bool) {
+    metrics::histogram!(COMMAND_DURATION, "command" => command).record(started.elapsed().as_secs_f64());
+    if failed {
+        metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => command).increment(1);
+    }
+}
+
 /// A connection manager for `url` with the settings' timeouts. Waits up to [`START_WAIT`] for Redis.
 pub async fn connect(url: &str, settings: &RedisSettings) -> Result<ConnectionManager, ::redis::RedisError> {
     let client = ::redis::Client::open(url)?;
     let started = tokio::time::Instant::now();
+    metrics::describe_histogram!(
+        COMMAND_DURATION,
+        metrics::Unit::Seconds,
+        "Redis commands by command, failed ones included."
+    );
+    metrics::describe_counter!(
+        COMMAND_ERRORS_TOTAL,
+        "Redis commands that failed (error reply, timeout, no connection), by command."
+    );
     loop {
-        match ConnectionManager::new_with_config(client.clone(), settings.manager_config()).await {
-            Ok(manager) => return Ok(manager),
+        match ::redis::aio::ConnectionManager::new_with_config(client.clone(), settings.manager_config()).await {
+            Ok(inner) => {
+                // Exported from the start, so an alert on errors sees a zero before the first one.
+                metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => "other").increment(0);
+                return Ok(ConnectionManager { inner });
+            }
             Err(error) if started.elapsed() < START_WAIT => {
                 tracing::warn!(%error, "Redis is not answering yet; trying again");
                 tokio::time::sleep(Duration::from_millis(250)).await;

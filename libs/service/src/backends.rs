@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ordo_auth::session::{SessionAuthority, SessionSettings, Sessions};
 use ordo_platform::ops::{MySqlCheck, Readiness, RedisCheck};
-use redis::aio::ConnectionManager;
+use ordo_platform::redis::ConnectionManager;
 use sqlx::MySqlPool;
 use sqlx::migrate::Migrator;
 

@@ -36,7 +36,7 @@ pub use backends::Backends;
 pub use config::{ServiceArgs, UpstreamArgs, default_to};
 pub use identity::IdentityAuth;
 pub use ordo_platform::shutdown::CancellationToken;
-pub use run::{Command, Service, bind, main, migrate_or_serve, run};
+pub use run::{Command, ReplayArgs, Service, bind, main, migrate_or_serve, replay_dead_letters, run};
 pub use server::{Listeners, Server};
 pub use status::{db_error, status, unique_or};
 

@@ -26,6 +26,14 @@ pub trait Service: clap::Parser + Send + 'static {
 
     /// Whether the command line asks to apply the migrations and exit instead of serving.
     fn migrate_only(&self) -> bool;
+    /// How many dead letters the command line asks to replay (`replay-dead-letters`), if it does.
+    fn replay_limit(&self) -> Option<u64> {
+        None
+    }
+    /// The queue the service consumes events from, if it consumes any.
+    fn events_queue(&self) -> Option<&str> {
+        None
+    }
 
     /// Runs the service on `listeners` until `shutdown` is cancelled, then drains.
     fn serve(
@@ -115,6 +123,12 @@ macro_rules! config {
             }
 
             $crate::config!(@migrate_only $($($command)::+)?);
+            $(
+                fn events_queue(&self) -> Option<&str> {
+                    let _: &str = $queue;
+                    Some(&self.events_queue)
+                }
+            )?
 
             fn serve(
                 self,
@@ -145,6 +159,12 @@ macro_rules! config {
         fn migrate_only(&self) -> bool {
             matches!(self.command, Some($crate::Command::Migrate))
         }
+        fn replay_limit(&self) -> Option<u64> {
+            match &self.command {
+                Some($crate::Command::ReplayDeadLetters(replay)) => Some(replay.limit),
+                _ => None,
+            }
+        }
     };
     (@migrate_only $($command:ident)::+) => {
         fn migrate_only(&self) -> bool {
@@ -153,11 +173,36 @@ macro_rules! config {
     };
 }
 
-/// The subcommands every service has.
+/// The subcommands of a service that consumes events (a service with commands of its own adds these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
     /// Create the schema if needed, apply migrations, and exit.
     Migrate,
+    /// Move the messages of the service's dead-letter queue back to its event queue, to be applied
+    /// again once the cause of their failure is fixed, and exit. Prints how many as JSON.
+    ReplayDeadLetters(ReplayArgs),
+}
+
+/// The flags of `replay-dead-letters`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct ReplayArgs {
+    /// The most messages to move; at most those present when the replay starts are moved, so one
+    /// that fails again is not replayed in a loop.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub limit: u64,
+}
+
+/// Moves up to `limit` messages of the dead-letter queue of `queue` back to `queue` (see
+/// [`ordo_events::replay_dead_letters`]) and prints `{"replayed": n}`.
+///
+/// # Errors
+///
+/// When the broker cannot be reached, the queues do not exist, or a copy is not confirmed.
+pub async fn replay_dead_letters(args: &ServiceArgs, service: &str, queue: &str, limit: u64) -> anyhow::Result<u64> {
+    let config = args.consumer_config(queue, service, ["#"]);
+    let replayed = ordo_events::replay_dead_letters(&config, limit).await.context("replay the dead letters")?;
+    println!("{}", serde_json::json!({"replayed": replayed}));
+    Ok(replayed)
 }
 
 /// The whole `main` of a service `S`: parse, start the runtime and telemetry, then migrate or serve
@@ -166,9 +211,14 @@ pub fn run<S: Service>() -> anyhow::Result<()> {
     main(migrate_or_serve::<S>)
 }
 
-/// Applies the migrations when `config` asks for that, else binds the configured addresses and
-/// serves until SIGTERM or Ctrl-C.
+/// Replays dead letters or applies the migrations when `config` asks for that, else binds the
+/// configured addresses and serves until SIGTERM or Ctrl-C.
 pub async fn migrate_or_serve<S: Service>(config: S) -> anyhow::Result<()> {
+    if let Some(limit) = config.replay_limit() {
+        let queue = config.events_queue().context("this service consumes no events")?;
+        replay_dead_letters(config.service_args(), S::NAME, queue, limit).await?;
+        return Ok(());
+    }
     if config.migrate_only() {
         Backends::migrate(config.service_args(), S::migrator()).await?.close().await;
         tracing::info!("migrations applied");

@@ -23,6 +23,9 @@ use tonic::service::RoutesBuilder;
 use crate::backends::Backends;
 use crate::config::ServiceArgs;
 
+/// How often the database pool's use and checkout wait are sampled into the metrics.
+const POOL_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The two ports a service listens on: gRPC, and the ops HTTP port (`/healthz`, `/readyz`, `/metrics`).
 #[derive(Debug)]
 pub struct Listeners {
@@ -172,6 +175,8 @@ impl Server {
             );
         }
         let shutdown = self.shutdown.clone();
+        let sampled = pool.clone();
+        self.spawn(|shutdown| ordo_platform::db::watch_pool(sampled, POOL_SAMPLE_INTERVAL, shutdown));
         self.spawn(|shutdown| async move {
             if let Err(error) = ordo_platform::ops::serve(ops, readiness, shutdown).await {
                 tracing::error!(%error, "the ops server failed");

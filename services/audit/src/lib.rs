@@ -66,6 +66,9 @@ pub enum Command {
     /// report the first bad `seq`; exits 1 if the log was tampered with. For auditors: needs only
     /// SELECT on the schema.
     Verify,
+    /// Move the messages of audit's dead-letter queue back to its event queue, to be appended once
+    /// the cause of their failure is fixed, and exit. Prints how many as JSON.
+    ReplayDeadLetters(ordo_service::ReplayArgs),
 }
 
 /// Creates the schema if needed and applies every migration.

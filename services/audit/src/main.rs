@@ -1,4 +1,5 @@
-//! The `ordo-audit` binary: parses configuration and runs the service, `migrate` or `verify`.
+//! The `ordo-audit` binary: parses configuration and runs the service, `migrate`, `verify` or
+//! `replay-dead-letters`.
 
 use std::process::ExitCode;
 
@@ -6,8 +7,14 @@ use ordo_audit::{Command, Config};
 
 fn main() -> anyhow::Result<ExitCode> {
     ordo_service::main(|config: Config| async move {
-        if let Some(Command::Verify) = config.command {
-            return verify(&config).await;
+        match config.command {
+            Some(Command::Verify) => return verify(&config).await,
+            Some(Command::ReplayDeadLetters(replay)) => {
+                ordo_service::replay_dead_letters(&config.service, "ordo-audit", &config.events_queue, replay.limit)
+                    .await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(Command::Migrate) | None => {}
         }
         ordo_service::migrate_or_serve(config).await?;
         Ok(ExitCode::SUCCESS)

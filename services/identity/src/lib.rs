@@ -203,6 +203,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         "--signing-key-reload-ms must be between 100 and 600000"
     );
     let (mut server, backends) = Server::start("identity", &config.service, &MIGRATOR, shutdown).await?;
+    app::describe_metrics();
     let (pool, redis, prefix) = (&backends.pool, &backends.redis, &config.service.redis.prefix);
 
     let keys = signing_keys(&config, pool).await.context("load the signing keys")?;

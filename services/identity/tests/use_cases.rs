@@ -16,8 +16,8 @@ use ordo_identity::app::ports::{Attempt, LoginThrottle, PasswordHasher, SessionC
 use ordo_identity::app::{AppError, ClientInfo, IdentityService, IdentitySettings, Result, SigningKeys};
 use ordo_identity::domain::Email;
 use ordo_identity::infra::{Argon2Hasher, MySqlIdentityStore, RedisLoginThrottle, RedisSessionCache, RedisUserCache};
+use ordo_platform::redis::ConnectionManager;
 use ordo_testkit::TestEnv;
-use redis::aio::ConnectionManager;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -91,7 +91,9 @@ async fn backends(env: &TestEnv) -> Backends {
     let config =
         Config::try_parse_from(["ordo-identity", "--database-url", &url, "--allow-plaintext-signing-keys"]).unwrap();
     let pool = ordo_identity::migrate(&config).await.unwrap();
-    let redis = ConnectionManager::new(redis::Client::open(ordo_testkit::redis_url()).unwrap()).await.unwrap();
+    let redis = ConnectionManager::new(
+        redis::aio::ConnectionManager::new(redis::Client::open(ordo_testkit::redis_url()).unwrap()).await.unwrap(),
+    );
     let prefix = env.redis_prefix();
     let users = RedisUserCache::new(redis.clone(), prefix.clone());
     let store = Arc::new(MySqlIdentityStore::new(pool.clone(), OutboxSignal::default(), users));

@@ -291,13 +291,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = app::Result<bool>>,
 {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    let mut ticks = ordo_platform::shutdown::Ticks::every(every);
+    while ticks.next(&shutdown).await {
         loop {
             match round().await {
                 Ok(true) if !shutdown.is_cancelled() => {}

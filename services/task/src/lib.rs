@@ -169,13 +169,8 @@ fn s3_settings(config: &Config) -> S3Settings {
 /// Deletes the objects of deleted attachments, tasks and projects, and of abandoned uploads, every
 /// `every` until `shutdown`.
 async fn sweep_objects(service: TaskService, every: Duration, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    let mut ticks = ordo_platform::shutdown::Ticks::every(every);
+    while ticks.next(&shutdown).await {
         match service.sweep_objects().await {
             Ok(0) => {}
             Ok(swept) => tracing::info!(swept, "deleted objects swept from storage"),

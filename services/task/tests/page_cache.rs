@@ -11,9 +11,9 @@ use ordo_testkit::TestEnv;
 use redis::AsyncCommands as _;
 use uuid::Uuid;
 
-async fn cache(env: &TestEnv) -> (RedisPageCache, redis::aio::ConnectionManager) {
+async fn cache(env: &TestEnv) -> (RedisPageCache, ordo_platform::redis::ConnectionManager) {
     let client = redis::Client::open(ordo_testkit::redis_url()).unwrap();
-    let redis = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let redis = ordo_platform::redis::ConnectionManager::new(redis::aio::ConnectionManager::new(client).await.unwrap());
     (RedisPageCache::new(redis.clone(), env.redis_prefix(), Duration::from_secs(60)), redis)
 }
 

@@ -131,6 +131,10 @@ pub struct ConsumerConfig {
     pub dedup_retention: Option<Duration>,
     /// How often the consumer deletes its rows past their retention (default 10 minutes).
     pub prune_interval: Duration,
+    /// How often the consumer reads the depth of its queue and of its dead-letter queue into
+    /// `ordo_consumer_queue_messages` and `ordo_consumer_dead_letter_messages` (default 15 s, a
+    /// Prometheus scrape interval).
+    pub depth_interval: Duration,
 }
 
 impl ConsumerConfig {
@@ -155,6 +159,7 @@ impl ConsumerConfig {
             max_backoff: Duration::from_secs(30),
             dedup_retention: Some(Duration::from_secs(7 * 24 * 3600)),
             prune_interval: Duration::from_secs(600),
+            depth_interval: Duration::from_secs(15),
         }
     }
 
@@ -183,6 +188,7 @@ impl fmt::Debug for ConsumerConfig {
             .field("max_backoff", &self.max_backoff)
             .field("dedup_retention", &self.dedup_retention)
             .field("prune_interval", &self.prune_interval)
+            .field("depth_interval", &self.depth_interval)
             .finish()
     }
 }
@@ -211,6 +217,9 @@ pub(super) fn validate(config: &ConsumerConfig) -> Result<()> {
     }
     if config.max_attempts == 0 || i32::try_from(config.max_attempts).is_err() {
         return invalid("max_attempts must be at least 1");
+    }
+    if config.depth_interval.is_zero() {
+        return invalid("depth_interval must be longer than zero");
     }
     Ok(())
 }

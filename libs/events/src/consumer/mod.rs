@@ -38,8 +38,11 @@ use uuid::Uuid;
 
 mod config;
 mod dedup;
+mod observe;
+mod replay;
 
 pub use config::{BatchConfig, BatchEventHandler, ConsumerConfig, EventHandler};
+pub use replay::replay_dead_letters;
 
 use self::config::validate;
 use self::dedup::{PRUNED_TOTAL, claim, prune_every, prune_processed};
@@ -229,6 +232,7 @@ impl Consumer {
                 (self.pool.clone(), self.config.consumer_name.clone(), self.config.prune_interval);
             tokio::spawn(prune_every(pool, name, retention, every, shutdown.clone()))
         });
+        observe::register(&self.config.consumer_name);
         let mut backoff = Backoff::new(Duration::from_millis(200), self.config.max_backoff);
         while !shutdown.is_cancelled() {
             match self.consume(&shutdown, &mut backoff).await {
@@ -291,6 +295,14 @@ impl Consumer {
                 .await?;
             tracing::info!(queue = %self.config.queue, "event consumer started");
             backoff.reset();
+            // Reads the queues' depths on a channel of its own until this connection's life ends.
+            let _depths = observe::DepthWatch::start(
+                connection.create_channel().await?,
+                self.config.consumer_name.clone(),
+                self.config.queue.clone(),
+                self.config.dead_letter_queue(),
+                self.config.depth_interval,
+            );
 
             loop {
                 // Only waiting for the next message races with shutdown; a message in hand is
@@ -337,6 +349,9 @@ impl Consumer {
     async fn decode_or_reject(&self, delivery: Delivery) -> Result<Option<Pending>> {
         // The quorum queue counts earlier failed deliveries in `x-delivery-count`.
         let attempt = amqp::integer_header(delivery.properties.headers().as_ref(), "x-delivery-count").unwrap_or(0) + 1;
+        if attempt > 1 || delivery.redelivered {
+            observe::redelivery(&self.config.consumer_name);
+        }
         match decode(&delivery.data) {
             Ok((envelope, event_id)) => Ok(Some(Pending { delivery, envelope, event_id, attempt })),
             Err(reason) => {
@@ -355,21 +370,28 @@ impl Consumer {
 
     /// Settles one decoded delivery in a span of its own that continues the producer's trace.
     async fn settle_pending(&self, pending: Pending, shutdown: &CancellationToken) -> Result<()> {
+        let span = self.event_span(&pending);
         let Pending { delivery, envelope, event_id, attempt } = pending;
-        let headers = delivery.properties.headers().as_ref();
+        self.settle(delivery, &envelope, event_id, attempt, shutdown).instrument(span).await
+    }
+
+    /// The span of one event: a child of the span that produced it, so the event's handling shows
+    /// in the trace of the request that caused it.
+    fn event_span(&self, pending: &Pending) -> tracing::Span {
+        let envelope = &pending.envelope;
+        let headers = pending.delivery.properties.headers().as_ref();
         let span = tracing::info_span!(
             "consume event",
             consumer = %self.config.consumer_name,
             event_id = %envelope.event_id,
             event_type = %envelope.r#type,
-            attempt,
+            attempt = pending.attempt,
         );
         // Prefer the headers (what the relay sent), fall back to the envelope's own copy.
         let traceparent = amqp::string_header(headers, TRACEPARENT).unwrap_or(&envelope.traceparent);
         let tracestate = amqp::string_header(headers, TRACESTATE).unwrap_or(&envelope.tracestate);
         trace_context::set_parent(&span, traceparent, tracestate);
-
-        self.settle(delivery, &envelope, event_id, attempt, shutdown).instrument(span).await
+        span
     }
 
     /// Applies a gathered batch in one transaction and acks every delivery after the commit. If the
@@ -396,7 +418,15 @@ impl Consumer {
         }
 
         let consumer = self.config.consumer_name.clone();
+        // The batch's span is a trace of its own (its events come from many), linked to each
+        // event's span; each event's span is a child of its producer's and stays open until the
+        // event is settled, so every request's trace shows its events' handling.
         let span = tracing::info_span!("consume event batch", consumer = %consumer, events = pending.len());
+        let mut event_spans: Vec<tracing::Span> = pending.iter().map(|one| self.event_span(one)).collect();
+        for event_span in &event_spans {
+            trace_context::link(&span, event_span);
+            trace_context::link(event_span, &span);
+        }
         let mut unavailable = Backoff::new(Duration::from_millis(200), self.config.max_backoff);
         loop {
             let applied = {
@@ -406,10 +436,17 @@ impl Consumer {
             match applied {
                 Ok(outcomes) => {
                     let (mut applied, mut duplicates) = (0_u64, 0_u64);
-                    for (one, outcome) in pending.into_iter().zip(outcomes) {
-                        one.delivery.acker.ack(lapin::options::BasicAckOptions::default()).await?;
+                    for ((one, outcome), event_span) in pending.into_iter().zip(outcomes).zip(event_spans) {
+                        one.delivery
+                            .acker
+                            .ack(lapin::options::BasicAckOptions::default())
+                            .instrument(event_span)
+                            .await?;
                         match outcome {
-                            Outcome::Applied => applied += 1,
+                            Outcome::Applied => {
+                                applied += 1;
+                                observe::handled(&consumer, &one.envelope);
+                            }
                             Outcome::Duplicate => duplicates += 1,
                         }
                     }
@@ -438,6 +475,8 @@ impl Consumer {
                     // spends a delivery attempt on the failing one only.
                     span.in_scope(|| tracing::warn!(%reason, "the batch failed; applying its events one at a time"));
                     metrics::counter!(BATCH_FALLBACKS_TOTAL, "consumer" => consumer).increment(1);
+                    // Each event gets a span of its own again when it is settled alone.
+                    event_spans.clear();
                     break;
                 }
             }
@@ -462,6 +501,7 @@ impl Consumer {
             match self.apply(envelope, event_id).await {
                 Ok(Outcome::Applied) => {
                     delivery.acker.ack(lapin::options::BasicAckOptions::default()).await?;
+                    observe::handled(&consumer, envelope);
                     metrics::counter!(PROCESSED_TOTAL, "consumer" => consumer).increment(1);
                     return Ok(());
                 }
@@ -688,6 +728,7 @@ fn quorum_arguments() -> FieldTable {
 }
 
 fn describe_metrics() {
+    observe::describe();
     metrics::describe_counter!(PROCESSED_TOTAL, "Events applied and acknowledged, by consumer.");
     metrics::describe_counter!(PRUNED_TOTAL, "Dedup records deleted past their retention, by consumer.");
     metrics::describe_counter!(FAILED_TOTAL, "Failed deliveries (requeued or dead-lettered), by consumer.");

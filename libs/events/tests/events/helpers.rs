@@ -132,7 +132,7 @@ pub async fn drain(queue: &str) -> anyhow::Result<Vec<String>> {
 #[derive(Clone, Default)]
 pub struct RecordingHandler {
     attempts: Arc<Mutex<HashMap<String, u32>>>,
-    poison: Option<(String, Failure)>,
+    poison: Arc<Mutex<Option<(String, Failure)>>>,
 }
 
 /// How the handler fails at the poison event.
@@ -146,11 +146,16 @@ pub enum Failure {
 
 impl RecordingHandler {
     pub fn failing_on(event_id: &str, failure: Failure) -> Self {
-        Self { poison: Some((event_id.to_owned(), failure)), ..Self::default() }
+        Self { poison: Arc::new(Mutex::new(Some((event_id.to_owned(), failure)))), ..Self::default() }
     }
 
     pub fn attempts(&self, event_id: &str) -> u32 {
         self.attempts.lock().unwrap().get(event_id).copied().unwrap_or(0)
+    }
+
+    /// From now on the poison event applies like any other: its cause was fixed.
+    pub fn heal(&self) {
+        *self.poison.lock().unwrap() = None;
     }
 }
 
@@ -158,7 +163,8 @@ impl RecordingHandler {
 impl EventHandler for RecordingHandler {
     async fn handle(&self, conn: &mut MySqlConnection, envelope: &Envelope) -> Result<(), HandlerError> {
         *self.attempts.lock().unwrap().entry(envelope.event_id.clone()).or_default() += 1;
-        match &self.poison {
+        let poison = self.poison.lock().unwrap().clone();
+        match &poison {
             Some((poison, Failure::Error)) if *poison == envelope.event_id => {
                 return Err(HandlerError::retryable("this event always fails"));
             }
@@ -265,6 +271,17 @@ pub async fn publish(exchange: &str, envelopes: &[Envelope]) -> anyhow::Result<(
     }
     connection.close(200, "published".into()).await?;
     Ok(())
+}
+
+/// How many messages are ready in `queue` (a passive declare, which changes nothing).
+pub async fn depth(queue: &str) -> anyhow::Result<u32> {
+    let connection =
+        lapin::Connection::connect(&ordo_testkit::amqp_url(), lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+    let declared = channel.queue_declare(queue.into(), passive, lapin::types::FieldTable::default()).await?;
+    connection.close(200, "done".into()).await?;
+    Ok(declared.message_count())
 }
 
 /// The value of counter `name` for consumer `consumer`, as the test recorder saw it.

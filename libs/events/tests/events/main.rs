@@ -8,4 +8,5 @@ mod delivery;
 mod helpers;
 mod ordering;
 mod poison;
+mod replay;
 mod retention;

@@ -8,5 +8,7 @@ mod signing;
 
 pub use error::{AppError, Result};
 pub(crate) use error::{email_taken, locked_out, no_such_user, user_changed};
-pub use service::{ClientInfo, IdentityService, IdentitySettings, ListUsersPage, TokenPair, UserUpdate, UserView};
+pub use service::{
+    ClientInfo, IdentityService, IdentitySettings, ListUsersPage, TokenPair, UserUpdate, UserView, describe_metrics,
+};
 pub use signing::{RotationOutcome, SigningKeys};

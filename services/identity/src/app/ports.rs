@@ -117,6 +117,8 @@ pub enum Attempt {
     LockedOut {
         /// Seconds until the window passes.
         retry_after_secs: u64,
+        /// Whether this attempt is the first past the budget: a lockout starts with it.
+        starts_now: bool,
     },
 }
 

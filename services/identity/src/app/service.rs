@@ -96,6 +96,34 @@ impl std::fmt::Debug for IdentityService {
     }
 }
 
+/// Logins by outcome: `success`, `invalid_credentials`, `locked` or `disabled`.
+const LOGINS_TOTAL: &str = "ordo_identity_logins_total";
+/// Lockouts begun: an email's first attempt past its budget, at login or password change.
+const LOCKOUTS_TOTAL: &str = "ordo_identity_lockouts_total";
+/// Every outcome of [`LOGINS_TOTAL`].
+const LOGIN_OUTCOMES: [&str; 4] = ["success", "invalid_credentials", "locked", "disabled"];
+
+/// Describes the login metrics and exports each series at zero, so rates and alerts see them before
+/// the first login.
+pub fn describe_metrics() {
+    metrics::describe_counter!(LOGINS_TOTAL, "Logins by outcome (success, invalid_credentials, locked, disabled).");
+    metrics::describe_counter!(LOCKOUTS_TOTAL, "Lockouts begun: an email's first password attempt past its budget.");
+    for outcome in LOGIN_OUTCOMES {
+        metrics::counter!(LOGINS_TOTAL, "outcome" => outcome).increment(0);
+    }
+    metrics::counter!(LOCKOUTS_TOTAL).increment(0);
+}
+
+fn count_login(outcome: &'static str) {
+    metrics::counter!(LOGINS_TOTAL, "outcome" => outcome).increment(1);
+}
+
+fn count_lockout(starts_now: bool) {
+    if starts_now {
+        metrics::counter!(LOCKOUTS_TOTAL).increment(1);
+    }
+}
+
 /// The current time at the precision the database keeps (microseconds), so what a use case returns
 /// is exactly what a later read returns.
 fn now() -> OffsetDateTime {
@@ -176,7 +204,9 @@ impl IdentityService {
         // patient guesser, and the answers do not tell whether the email exists. A right password
         // within the budget logs in and starts the count over; past the budget even the right one
         // waits for the window. If the count cannot be taken (Redis down), nothing is verified.
-        if let Attempt::LockedOut { retry_after_secs } = self.throttle.attempt(&email).await? {
+        if let Attempt::LockedOut { retry_after_secs, starts_now } = self.throttle.attempt(&email).await? {
+            count_lockout(starts_now);
+            count_login("locked");
             self.record_login_failure(&email, None, "locked_out", client).await?;
             return Err(crate::app::locked_out(retry_after_secs));
         }
@@ -187,11 +217,13 @@ impl IdentityService {
             Some(user) if matches => user,
             other => {
                 let user_id = other.map(|u| u.id);
+                count_login("invalid_credentials");
                 self.record_login_failure(&email, user_id, "bad_credentials", client).await?;
                 return Err(AppError::Unauthenticated("invalid email or password".into()));
             }
         };
         if user.disabled {
+            count_login("disabled");
             self.record_login_failure(&email, Some(user.id), "disabled", client).await?;
             return Err(AppError::Unauthenticated("invalid email or password".into()));
         }
@@ -212,6 +244,7 @@ impl IdentityService {
             .await?;
         tx.commit().await?;
         self.cache_active(session.id).await;
+        count_login("success");
         tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
         self.token_pair(&user, session.id, refresh_token, now)
     }
@@ -333,7 +366,8 @@ impl IdentityService {
         };
         // Guessing the current password with a stolen access token draws on the same budget as
         // guessing it at login, counted before the check for the same reason (see `login`).
-        if let Attempt::LockedOut { retry_after_secs } = self.throttle.attempt(&user.email).await? {
+        if let Attempt::LockedOut { retry_after_secs, starts_now } = self.throttle.attempt(&user.email).await? {
+            count_lockout(starts_now);
             return Err(crate::app::locked_out(retry_after_secs));
         }
         if !self.hasher.verify(current.to_owned(), user.password_hash.clone()).await? {

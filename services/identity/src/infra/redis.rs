@@ -4,8 +4,8 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
+use ordo_platform::redis::ConnectionManager;
 use redis::AsyncCommands as _;
-use redis::aio::ConnectionManager;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
@@ -150,7 +150,10 @@ impl LoginThrottle for RedisLoginThrottle {
             .await
             .map_err(unavailable)?;
         if count > self.max_attempts {
-            Ok(Attempt::LockedOut { retry_after_secs: u64::try_from(ttl).unwrap_or(1).max(1) })
+            Ok(Attempt::LockedOut {
+                retry_after_secs: u64::try_from(ttl).unwrap_or(1).max(1),
+                starts_now: count == self.max_attempts.saturating_add(1),
+            })
         } else {
             Ok(Attempt::Allowed)
         }

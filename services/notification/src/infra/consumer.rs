@@ -2,6 +2,9 @@
 //! its notifications are stored exactly when the event counts as processed (a redelivered event is
 //! dropped by the consumer's receipt before it reaches here).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use async_trait::async_trait;
 use ordo_events::json::PayloadJson;
 use ordo_events::{BatchEventHandler, EventHandler, HandlerError, OutboxSignal};
@@ -14,12 +17,19 @@ use super::ingest::MySqlIngest;
 use super::webhook_enqueue::enqueue;
 use crate::app::{AppError, Dispatcher, IngestSettings, ingest};
 
+/// Notifications stored, by outcome (`created`), counted once their transaction commits.
+pub const NOTIFICATIONS_TOTAL: &str = "ordo_notifications_total";
+
 /// Turns events into notifications, and queues them for the project's webhooks.
 #[derive(Debug, Clone)]
 pub struct NotificationHandler {
     signal: OutboxSignal,
     settings: IngestSettings,
     webhooks: Option<Webhooks>,
+    /// How many notifications the batch being applied stored: counted in the metrics only when it
+    /// commits, so a batch rolled back and applied again is not counted twice. The consumer applies
+    /// one batch at a time.
+    uncommitted: Arc<AtomicU64>,
 }
 
 /// What queues events for webhooks.
@@ -33,7 +43,9 @@ impl NotificationHandler {
     /// A handler that ingests with `settings` and wakes the relay through `signal` once its
     /// notifications (and their `notification.created` wake-up) have committed.
     pub fn new(signal: OutboxSignal, settings: IngestSettings) -> Self {
-        Self { signal, settings, webhooks: None }
+        metrics::describe_counter!(NOTIFICATIONS_TOTAL, "In-app notifications stored, by outcome (created).");
+        metrics::counter!(NOTIFICATIONS_TOTAL, "outcome" => "created").increment(0);
+        Self { signal, settings, webhooks: None, uncommitted: Arc::default() }
     }
 
     /// The handler also queues each project event for the project's webhooks that want it,
@@ -77,6 +89,7 @@ impl BatchEventHandler for NotificationHandler {
         let deliveries = envelopes.iter().map(|envelope| delivery(envelope)).collect::<Result<Vec<_>, _>>()?;
         let mut tx = MySqlIngest::new(conn);
         let stored = ingest(&mut tx, &deliveries, now, self.settings).await.map_err(handler_error)?.len();
+        self.uncommitted.store(stored as u64, Ordering::Relaxed);
         if stored > 0 {
             tracing::debug!(events = envelopes.len(), notifications = stored, "notified");
         }
@@ -90,6 +103,10 @@ impl BatchEventHandler for NotificationHandler {
     }
 
     fn committed(&self, _envelopes: &[&Envelope]) {
+        let created = self.uncommitted.swap(0, Ordering::Relaxed);
+        if created > 0 {
+            metrics::counter!(NOTIFICATIONS_TOTAL, "outcome" => "created").increment(created);
+        }
         // Whether or not these events stored anything: one spare poll of the relay is cheaper than
         // remembering which did.
         self.signal.notify();

@@ -15,7 +15,7 @@
 //! very next request.
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
+use ordo_platform::redis::ConnectionManager;
 use uuid::Uuid;
 
 use crate::app::ports::{AccessCache, AccessRecord, CacheLookup, CacheTicket};

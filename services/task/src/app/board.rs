@@ -7,9 +7,10 @@
 
 use std::collections::HashMap;
 
+use tracing::Instrument as _;
 use uuid::Uuid;
 
-use super::lanes::{MoveItem, batch_or_each};
+use super::lanes::{MoveItem, batch_or_each, link_requests};
 use super::placement::place;
 use super::ports::{Side, TaskTx};
 use super::request::{Caller, ClientInfo};
@@ -63,8 +64,15 @@ impl TaskService {
         if after.is_none() && before.is_none() {
             return Err(AppError::field("after_id", "give after_id, before_id or both"));
         }
-        let item =
-            MoveItem { caller: caller.clone(), task_id, after, before, expected_version, client: client.clone() };
+        let item = MoveItem {
+            caller: caller.clone(),
+            task_id,
+            after,
+            before,
+            expected_version,
+            client: client.clone(),
+            span: tracing::Span::current(),
+        };
         let service = self.clone();
         self.moves
             .submit(project_id, item, move |items| {
@@ -78,6 +86,7 @@ impl TaskService {
     #[tracing::instrument(skip_all, fields(project = %project_id, moves = items.len()))]
     async fn write_moves(&self, project_id: Uuid, items: &[MoveItem]) -> Vec<Result<Task>> {
         metrics::histogram!(BATCH_SIZE).record(items.len() as f64);
+        link_requests(items.iter().map(|item| &item.span));
         // Each attempt owns a handle on the service, so its future borrows only the moves it writes.
         batch_or_each(items, "moves", |items| {
             let service = self.clone();
@@ -148,7 +157,7 @@ impl TaskService {
             tx.update_task(&task, previous, &["position"]).await?;
             let recipients = task.recipients(watchers.get(&task.id).map_or(&[], Vec::as_slice));
             let event = TaskEvent::Updated { task: task.clone(), changed: vec!["position"], recipients };
-            tx.record(&event, Some(item.caller.user_id), &item.client).await?;
+            tx.record(&event, Some(item.caller.user_id), &item.client).instrument(item.span.clone()).await?;
             board.insert(task.id, task.clone());
             moved = true;
             outcomes.push(Ok(task));

@@ -9,9 +9,10 @@
 //! A batch that fails for a reason other than a lost lock race is written again one create at a
 //! time, so each create gets its own outcome (a parent deleted meanwhile fails that create alone).
 
+use tracing::Instrument as _;
 use uuid::Uuid;
 
-use super::lanes::{CreateItem as Item, batch_or_each};
+use super::lanes::{CreateItem as Item, batch_or_each, link_requests};
 use super::placement::place;
 use super::request::{Caller, ClientInfo};
 use super::service::TaskService;
@@ -32,7 +33,8 @@ impl TaskService {
         new: NewTask,
         client: &ClientInfo,
     ) -> Result<Task> {
-        let item = Item { caller: caller.clone(), project_key, new, client: client.clone() };
+        let item =
+            Item { caller: caller.clone(), project_key, new, client: client.clone(), span: tracing::Span::current() };
         let service = self.clone();
         self.creates
             .submit(project_id, item, move |items| {
@@ -49,6 +51,7 @@ impl TaskService {
             return items.iter().map(|_| Err(shared(&error))).collect();
         }
         metrics::histogram!(BATCH_SIZE).record(items.len() as f64);
+        link_requests(items.iter().map(|item| &item.span));
         // Each attempt owns a handle on the service, so its future borrows only the creates it writes.
         batch_or_each(items, "creates", |items| {
             let service = self.clone();
@@ -119,8 +122,9 @@ impl TaskService {
             for assignee in task.assignees.as_slice() {
                 events.push(TaskEvent::Assigned { task: task.clone(), assignee: *assignee });
             }
+            // In the request's span, so the events (and whatever consumes them) continue its trace.
             for event in &events {
-                tx.record(event, Some(item.caller.user_id), &item.client).await?;
+                tx.record(event, Some(item.caller.user_id), &item.client).instrument(item.span.clone()).await?;
             }
         }
         tx.commit().await?;

@@ -27,6 +27,8 @@ pub(super) struct CreateItem {
     pub project_key: String,
     pub new: NewTask,
     pub client: ClientInfo,
+    /// The request's span: the create's events continue its trace, whichever request's turn writes it.
+    pub span: tracing::Span,
 }
 
 /// A move of a task the caller may change: where to, under which expected version, and who asked
@@ -38,6 +40,8 @@ pub(super) struct MoveItem {
     pub before: Option<Uuid>,
     pub expected_version: Option<i64>,
     pub client: ClientInfo,
+    /// The request's span: the move's event continues its trace, whichever request's turn writes it.
+    pub span: tracing::Span,
 }
 
 /// An item waiting for its lane's turn, and where its outcome goes.
@@ -170,4 +174,13 @@ where
 
 fn lost() -> AppError {
     AppError::Internal(anyhow::anyhow!("a write of the batch went missing"))
+}
+
+/// Links the current span (a turn of a lane) to the span of each request it writes for: the turn
+/// runs in the trace of whichever request started it, and the links lead from it to the others.
+pub(super) fn link_requests<'a>(requests: impl Iterator<Item = &'a tracing::Span>) {
+    let turn = tracing::Span::current();
+    for request in requests {
+        ordo_platform::telemetry::add_link(&turn, request);
+    }
 }

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ordo_platform::redis::ConnectionManager;
 use redis::AsyncCommands as _;
-use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
 use crate::app::ports::{CachedPage, PageCache};
