@@ -79,6 +79,10 @@ ordo_service::config! {
         /// How often deleted attachments' objects are swept from storage, seconds.
         #[arg(long, env = "ORDO_OBJECT_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
         pub object_sweep_secs: u64,
+        /// How often an instance looks for tasks whose words the search index lacks (written before it,
+        /// or by an older release during a rolling deploy), seconds.
+        #[arg(long, env = "ORDO_WORD_INDEX_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+        pub word_index_secs: u64,
         /// Identity and the timeout of calls to other services.
         #[command(flatten)]
         pub upstream: UpstreamArgs,
@@ -135,6 +139,9 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     let sweeper = service.clone();
     let sweep_every = Duration::from_secs(config.object_sweep_secs);
     server.spawn(|shutdown| sweep_objects(sweeper, sweep_every, shutdown));
+    let indexer = service.clone();
+    let index_every = Duration::from_secs(config.word_index_secs);
+    server.spawn(|shutdown| index_words(indexer, index_every, shutdown));
 
     server.spawn_relay(&config.service, &backends.pool, signal)?;
     let consumer = Consumer::new(
@@ -163,6 +170,34 @@ fn s3_settings(config: &Config) -> S3Settings {
         ),
         bucket: config.s3_bucket.clone(),
         force_path_style: !config.s3_virtual_hosted,
+    }
+}
+
+/// Tasks indexed per transaction.
+const WORD_INDEX_BATCH: u32 = 500;
+
+/// Indexes the words of tasks written before the search index, a batch at a time until none is
+/// left, then looks again every `every` until `shutdown`.
+async fn index_words(service: TaskService, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = ordo_platform::shutdown::Ticks::every(every);
+    while ticks.next(&shutdown).await {
+        let mut indexed = 0;
+        loop {
+            match service.index_words(WORD_INDEX_BATCH).await {
+                Ok(0) => break,
+                Ok(n) => indexed += n,
+                Err(error) => {
+                    tracing::warn!(%error, "indexing the words of tasks failed; retrying later");
+                    break;
+                }
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
+        }
+        if indexed > 0 {
+            tracing::info!(indexed, "indexed the words of tasks written before the search index");
+        }
     }
 }
 

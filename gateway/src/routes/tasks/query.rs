@@ -117,7 +117,9 @@ fn list_request(caller: &Caller, params: ListTasksParams) -> Result<pb::ListTask
 fn parse_sort(raw: Option<&str>) -> Result<pb::TaskSort, ApiError> {
     use pb::TaskSort as S;
     match raw {
-        None | Some("-created_at") => Ok(S::CreatedAtDesc),
+        // The service's default: newest first, or by relevance for a search of one project.
+        None => Ok(S::Unspecified),
+        Some("-created_at") => Ok(S::CreatedAtDesc),
         Some("created_at") => Ok(S::CreatedAtAsc),
         Some("updated_at") => Ok(S::UpdatedAtAsc),
         Some("-updated_at") => Ok(S::UpdatedAtDesc),
@@ -126,9 +128,10 @@ fn parse_sort(raw: Option<&str>) -> Result<pb::TaskSort, ApiError> {
         Some("priority") => Ok(S::PriorityAsc),
         Some("-priority") => Ok(S::PriorityDesc),
         Some("position") => Ok(S::PositionAsc),
+        Some("relevance") => Ok(S::Relevance),
         Some(_) => Err(ApiError::BadRequest(
             "sort must be one of created_at, -created_at, updated_at, -updated_at, due_at, -due_at, priority, \
-             -priority, position."
+             -priority, position, relevance."
                 .to_owned(),
         )),
     }
@@ -178,10 +181,12 @@ mod tests {
 
     #[test]
     fn sort_values_are_the_documented_ones() {
-        assert_eq!(parse_sort(None).unwrap(), pb::TaskSort::CreatedAtDesc);
+        assert_eq!(parse_sort(None).unwrap(), pb::TaskSort::Unspecified);
+        assert_eq!(parse_sort(Some("-created_at")).unwrap(), pb::TaskSort::CreatedAtDesc);
+        assert_eq!(parse_sort(Some("relevance")).unwrap(), pb::TaskSort::Relevance);
         assert_eq!(parse_sort(Some("position")).unwrap(), pb::TaskSort::PositionAsc);
         assert_eq!(parse_sort(Some("-priority")).unwrap(), pb::TaskSort::PriorityDesc);
-        for bad in ["", "title", "+due_at", "-position", "CREATED_AT"] {
+        for bad in ["", "title", "+due_at", "-position", "CREATED_AT", "-relevance"] {
             assert_eq!(parse_sort(Some(bad)).unwrap_err().status(), StatusCode::BAD_REQUEST, "{bad:?}");
         }
     }

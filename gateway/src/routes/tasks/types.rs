@@ -200,7 +200,11 @@ pub(crate) struct ListTasksParams {
     pub(super) assignee_id: Option<String>,
     /// Tasks carrying this label (exact match).
     pub(super) label: Option<String>,
-    /// Full-text search over title and description. An empty `q` searches nothing: it is ignored.
+    /// Search of title and description: tasks holding every word of `q` (whole words, any case; a
+    /// word is a run of letters and digits, and a word of over 40 characters matches by its first
+    /// 40). Common words such as `the` or `of` are left out unless `q` has no other. At most 200
+    /// characters and 10 distinct words (`422` on `query` otherwise). An empty `q` is ignored. A
+    /// search of one project is ranked by relevance unless `sort` asks for another order.
     pub(super) q: Option<String>,
     /// Tasks due strictly before this time (RFC 3339; encode a `+` offset as `%2B`). Tasks without a
     /// due date never match.
@@ -214,8 +218,11 @@ pub(crate) struct ListTasksParams {
     pub(super) parent_id: Option<String>,
     /// One of `created_at`, `-created_at` (the default: newest first), `updated_at`, `-updated_at`,
     /// `due_at`, `-due_at`, `priority` (`none` first), `-priority` (`urgent` first), `position` (board
-    /// order). A leading `-` means descending. With `due_at` and `-due_at`, tasks without a due date come
-    /// last in both directions. Ties are broken by id, so pages never overlap.
+    /// order), `relevance` (the default of a search of one project). A leading `-` means descending.
+    /// With `due_at` and `-due_at`, tasks without a due date come last in both directions. Ties are
+    /// broken by id, so pages never overlap. `relevance` puts first the tasks holding the most of the
+    /// search's words in their title (a word of the title counts 2, one only in the description 1),
+    /// newest first among equals; it needs `q` and `project_id` (`422` on `sort` otherwise).
     #[param(example = "-created_at")]
     pub(super) sort: Option<String>,
     /// The `next_cursor` of the previous page; only valid with the same filters and sort.

@@ -26,7 +26,8 @@ struct TaskCursor {
     f: String,
     /// The sort's code.
     s: String,
-    /// The time (microseconds), rank or position of the last task; `null` for a missing due date.
+    /// The time (microseconds), rank or position of the last task, `[score, number]` for relevance;
+    /// `null` for a missing due date.
     v: Option<serde_json::Value>,
     /// Its id.
     id: Uuid,
@@ -39,6 +40,7 @@ pub(crate) fn encode_task(fingerprint: &str, sort: TaskSort, value: &SortValue, 
         SortValue::Due(t) => t.map(|t| serde_json::Value::from(micros(t))),
         SortValue::Rank(r) => Some(serde_json::Value::from(*r)),
         SortValue::Position(p) => Some(serde_json::Value::from(p.clone())),
+        SortValue::Relevance { score, number } => Some(serde_json::json!([score, number])),
     };
     encode(&TaskCursor { f: fingerprint.to_owned(), s: sort.code().to_owned(), v, id })
 }
@@ -61,6 +63,13 @@ pub(crate) fn decode_task(cursor: &str, fingerprint: &str, sort: TaskSort) -> Re
             SortValue::Rank(v.as_u64().and_then(|r| u8::try_from(r).ok()).filter(|r| *r <= 4).ok_or_else(bad)?)
         }
         (TaskSort::Position, Some(serde_json::Value::String(p))) => SortValue::Position(p),
+        (TaskSort::Relevance, Some(serde_json::Value::Array(pair))) => match pair.as_slice() {
+            [score, number] => SortValue::Relevance {
+                score: score.as_u64().and_then(|s| u16::try_from(s).ok()).ok_or_else(bad)?,
+                number: number.as_i64().filter(|n| *n > 0).ok_or_else(bad)?,
+            },
+            _ => return Err(bad()),
+        },
         _ => return Err(bad()),
     };
     Ok(Some((value, c.id)))
@@ -138,6 +147,7 @@ mod tests {
             (TaskSort::DueDesc, SortValue::Due(None)),
             (TaskSort::PriorityDesc, SortValue::Rank(4)),
             (TaskSort::Position, SortValue::Position("i5".into())),
+            (TaskSort::Relevance, SortValue::Relevance { score: 7, number: 10_000 }),
         ];
         for (sort, value) in cases {
             let cursor = encode_task("f1", sort, &value, id);

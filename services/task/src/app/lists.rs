@@ -15,12 +15,10 @@ use super::request::Caller;
 use super::service::TaskService;
 use super::shared::{EncodedPage, NO_PROJECT, first_violation};
 use super::{AppError, Result};
-use crate::domain::{FieldViolation, Priority, Status, Task, Violations};
+use crate::domain::{FieldViolation, Priority, SearchWords, Status, Task, Violations};
 
 /// How many candidate pages a list across projects scans before it returns a short page.
 const MAX_SCAN_BATCHES: usize = 10;
-/// The longest full-text search.
-const MAX_QUERY_LEN: usize = 200;
 
 /// The filters, sort and page of a task list as requested.
 #[derive(Debug, Clone, Default)]
@@ -81,7 +79,9 @@ impl ListPlan {
         let limit = self.limit as usize;
         let next_cursor = if tasks.len() > limit {
             tasks.truncate(limit);
-            tasks.last().map(|t| cursor::encode_task(&self.fingerprint, sort, &SortValue::of(t, sort), t.id))
+            tasks.last().map(|t| {
+                cursor::encode_task(&self.fingerprint, sort, &SortValue::of(t, sort, self.query.search.as_ref()), t.id)
+            })
         } else {
             scanned_to.map(|(value, id)| cursor::encode_task(&self.fingerprint, sort, &value, id))
         };
@@ -116,6 +116,18 @@ impl TaskService {
             }
             _ => Ok(EncodedPage::Fresh(encoder.respond(self.read_page(caller, &plan).await?))),
         }
+    }
+
+    /// Indexes the words of up to `batch` tasks written before the search index, for the search
+    /// to find them; how many (0 when none is left). Their projects' stored pages are stale.
+    pub async fn index_words(&self, batch: u32) -> Result<usize> {
+        let (indexed, projects) = self.store.index_words(batch).await?;
+        if let Some(pages) = &self.pages {
+            for project_id in projects {
+                pages.changed(project_id).await?;
+            }
+        }
+        Ok(indexed)
     }
 
     /// `NotFound` unless the caller may read the project's tasks.
@@ -162,7 +174,7 @@ impl TaskService {
             let rows = self.store.list_tasks(&query).await?;
             let exhausted = rows.len() < query.limit as usize;
             for task in rows {
-                scanned_to = Some((SortValue::of(&task, sort), task.id));
+                scanned_to = Some((SortValue::of(&task, sort, query.search.as_ref()), task.id));
                 let can_see = match seen.get(&task.project_id) {
                     Some(can_see) => *can_see,
                     None => {
@@ -222,18 +234,30 @@ fn plan(caller: &Caller, request: &ListTasks) -> Result<ListPlan> {
             .check(Uuid::parse_str(raw).map_err(|_| FieldViolation::new("parent_id", "must be a task id")))
             .map(ParentFilter::Of),
     };
-    let text = v.check(full_text(&request.query).map_err(first_violation));
+    let search = v.check(SearchWords::parse(&request.query, "query"));
     let label = request.label.trim();
     if label.len() > 4 * 50 || label.chars().count() > 50 {
         v.push(FieldViolation::new("label", "labels are at most 50 characters"));
     }
-    let (Some(limit), Some(text)) = (limit, text) else {
+    let (Some(limit), Some(search)) = (limit, search) else {
         return Err(AppError::Invalid(v.0));
     };
     if !v.is_empty() {
         return Err(AppError::Invalid(v.0));
     }
-    let sort = request.sort.unwrap_or(TaskSort::CreatedDesc);
+    // A search of one project is ranked by relevance unless another sort is asked for; relevance
+    // ranks within a project (its tie-break is the task's number).
+    let sort = match (request.sort, &search, project_id) {
+        (Some(TaskSort::Relevance), None, _) => {
+            return Err(AppError::field("sort", "`relevance` ranks a search: give `q` too"));
+        }
+        (Some(TaskSort::Relevance), Some(_), None) => {
+            return Err(AppError::field("sort", "`relevance` ranks within one project: give `project_id` too"));
+        }
+        (Some(sort), _, _) => sort,
+        (None, Some(_), Some(_)) => TaskSort::Relevance,
+        (None, _, _) => TaskSort::CreatedDesc,
+    };
     let mut statuses: Vec<&str> = request.statuses.iter().map(|s| s.as_str()).collect();
     statuses.sort_unstable();
     statuses.dedup();
@@ -242,7 +266,7 @@ fn plan(caller: &Caller, request: &ListTasks) -> Result<ListPlan> {
     priorities.dedup();
     let micros = |t: Option<OffsetDateTime>| t.map(|t| t.unix_timestamp_nanos() / 1_000);
     let filters = format!(
-        "{project_id:?}|{statuses:?}|{priorities:?}|{assignee_id:?}|{label:?}|{text:?}|{:?}|{:?}|{parent:?}",
+        "{project_id:?}|{statuses:?}|{priorities:?}|{assignee_id:?}|{label:?}|{search:?}|{:?}|{:?}|{parent:?}",
         micros(request.due_before),
         micros(request.due_after),
     );
@@ -255,7 +279,7 @@ fn plan(caller: &Caller, request: &ListTasks) -> Result<ListPlan> {
         priorities: priorities.iter().filter_map(|p| Priority::from_rank(*p)).collect(),
         assignee_id,
         label: (!label.is_empty()).then(|| label.to_owned()),
-        text,
+        search,
         due_before: request.due_before,
         due_after: request.due_after,
         parent,
@@ -264,40 +288,4 @@ fn plan(caller: &Caller, request: &ListTasks) -> Result<ListPlan> {
         limit: limit + 1,
     };
     Ok(ListPlan { query, limit, fingerprint, cache_key })
-}
-
-/// A full-text search as a boolean-mode expression: every word required, as a prefix. Words shorter
-/// than InnoDB's smallest token (3) are left out unless there are no others.
-fn full_text(query: &str) -> Result<Option<String>> {
-    // Bytes first: more than four per allowed character is too long without counting them.
-    if query.len() > 4 * MAX_QUERY_LEN || query.chars().count() > MAX_QUERY_LEN {
-        return Err(AppError::field("query", "must be at most 200 characters"));
-    }
-    if query.trim().is_empty() {
-        return Ok(None);
-    }
-    let words: Vec<&str> = query.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    let long: Vec<&str> = words.iter().copied().filter(|w| w.chars().count() >= 3).collect();
-    let words = if long.is_empty() { words } else { long };
-    if words.is_empty() {
-        return Err(AppError::field("query", "must contain a word"));
-    }
-    Ok(Some(words.iter().map(|w| format!("+{w}*")).collect::<Vec<_>>().join(" ")))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-    use super::*;
-
-    #[test]
-    fn full_text_requires_every_long_word_as_a_prefix() {
-        assert_eq!(full_text("").unwrap(), None);
-        assert_eq!(full_text("fix the login-bug").unwrap().unwrap(), "+fix* +the* +login* +bug*");
-        assert_eq!(full_text("a b").unwrap().unwrap(), "+a* +b*");
-        assert_eq!(full_text("go to db").unwrap().unwrap(), "+go* +to* +db*");
-        assert!(full_text("+-*()").is_err());
-        assert!(full_text(&"word ".repeat(41)).is_err());
-    }
 }

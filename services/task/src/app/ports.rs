@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use super::Result;
 use super::request::{Caller, ClientInfo};
-use crate::domain::{Attachment, Comment, ParentChain, Position, Priority, ProjectRole, Status, Task, TaskEvent};
+use crate::domain::{
+    Attachment, Comment, ParentChain, Position, Priority, ProjectRole, SearchWords, Status, Task, TaskEvent,
+};
 
 /// What the project service says of one user in one project the caller can see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,12 +106,22 @@ pub enum TaskSort {
     PriorityAsc,
     PriorityDesc,
     Position,
+    /// Best match of a search first ([`crate::domain::SearchWords::relevance`]), newest first
+    /// among equals; only with a search.
+    Relevance,
 }
 
 impl TaskSort {
     /// Whether the sort (and its tie-break by id) runs downwards.
     pub fn descending(self) -> bool {
-        matches!(self, TaskSort::CreatedDesc | TaskSort::UpdatedDesc | TaskSort::DueDesc | TaskSort::PriorityDesc)
+        matches!(
+            self,
+            TaskSort::CreatedDesc
+                | TaskSort::UpdatedDesc
+                | TaskSort::DueDesc
+                | TaskSort::PriorityDesc
+                | TaskSort::Relevance
+        )
     }
 
     /// A short stable name, kept in cursors.
@@ -124,6 +136,7 @@ impl TaskSort {
             TaskSort::PriorityAsc => "p",
             TaskSort::PriorityDesc => "-p",
             TaskSort::Position => "b",
+            TaskSort::Relevance => "r",
         }
     }
 }
@@ -139,12 +152,19 @@ pub enum SortValue {
     Rank(u8),
     /// The board position.
     Position(String),
+    /// How well the task matches the search, and its number.
+    Relevance { score: u16, number: i64 },
 }
 
 impl SortValue {
-    /// The key of `task` under `sort`.
-    pub fn of(task: &Task, sort: TaskSort) -> Self {
+    /// The key of `task` under `sort`, in a list searching for `search`.
+    pub fn of(task: &Task, sort: TaskSort, search: Option<&SearchWords>) -> Self {
         match sort {
+            TaskSort::Relevance => SortValue::Relevance {
+                score: search
+                    .map_or(0, |s| s.relevance(task.title.as_str(), task.description.as_ref().map(|d| d.as_str()))),
+                number: task.number,
+            },
             TaskSort::CreatedAsc | TaskSort::CreatedDesc => SortValue::Time(task.created_at),
             TaskSort::UpdatedAsc | TaskSort::UpdatedDesc => SortValue::Time(task.updated_at),
             TaskSort::DueAsc | TaskSort::DueDesc => SortValue::Due(task.schedule.due_at()),
@@ -174,8 +194,8 @@ pub struct TaskQuery {
     pub priorities: Vec<Priority>,
     pub assignee_id: Option<Uuid>,
     pub label: Option<String>,
-    /// A full-text expression in MySQL's boolean mode.
-    pub text: Option<String>,
+    /// Only tasks holding every one of these words.
+    pub search: Option<SearchWords>,
     /// Due strictly before.
     pub due_before: Option<OffsetDateTime>,
     /// Due strictly after.
@@ -218,6 +238,10 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn tasks_by_key(&self, project_key: &str, number: i64) -> Result<Vec<Task>>;
     /// A page of tasks.
     async fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<Task>>;
+    /// Indexes the words of up to `batch` tasks written before the search index (or by older
+    /// rules), skipping any another instance is indexing: how many it indexed (0: none is left), and
+    /// the projects they are in.
+    async fn index_words(&self, batch: u32) -> Result<(usize, Vec<Uuid>)>;
     /// One comment.
     async fn comment(&self, id: Uuid) -> Result<Option<Comment>>;
     /// A page of a task's comments, oldest first, after (created_at, id).

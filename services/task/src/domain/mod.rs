@@ -6,12 +6,16 @@ mod attachment;
 mod event;
 mod policy;
 mod position;
+mod search;
 mod task;
 
 pub use attachment::{Attachment, ContentType, DEFAULT_CONTENT_TYPE, Filename, MAX_FILENAME_CHARS};
 pub use event::{TaskEvent, Unassignment};
 pub use policy::{Access, Denied, ProjectRole};
 pub use position::{LONG_POSITION_LEN, MAX_POSITION_LEN, Position, PositionError, SPREAD_POSITION_LEN};
+pub use search::{
+    DESCRIPTION_WEIGHT, IndexedWord, MAX_SEARCH_WORDS, SearchWords, TITLE_WEIGHT, WORDS_VERSION, index_words,
+};
 pub use task::{
     Assignees, Comment, CommentBody, Description, Estimate, Labels, MAX_ASSIGNEES, MAX_DEPTH, MAX_LABELS, NewTask,
     ParentChain, Priority, Schedule, Status, Task, Title, check_parent, split_key,

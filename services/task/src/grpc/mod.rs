@@ -182,6 +182,7 @@ fn sort_of(value: i32) -> Result<Option<TaskSort>, FieldViolation> {
         Ok(pb::TaskSort::PriorityAsc) => Some(TaskSort::PriorityAsc),
         Ok(pb::TaskSort::PriorityDesc) => Some(TaskSort::PriorityDesc),
         Ok(pb::TaskSort::PositionAsc) => Some(TaskSort::Position),
+        Ok(pb::TaskSort::Relevance) => Some(TaskSort::Relevance),
         Err(_) => return Err(FieldViolation::new("sort", "not a sort")),
     })
 }

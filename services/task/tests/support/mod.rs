@@ -79,6 +79,8 @@ pub(crate) async fn spawn(env: &TestEnv) -> Stack {
                 MAX_ATTACHMENT.to_string(),
                 "--object-sweep-secs".to_owned(),
                 "1".to_owned(),
+                "--word-index-secs".to_owned(),
+                "1".to_owned(),
                 // Long enough that only the events' invalidation can make a change of access show.
                 "--access-cache-ttl-ms".to_owned(),
                 "600000".to_owned(),

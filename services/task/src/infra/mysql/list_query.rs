@@ -1,5 +1,6 @@
 //! The SQL of the lists: the task list with its filters, sort and keyset (a list of one assignee's
-//! tasks read through the assignee index), and the oldest-first page of a task's comments or
+//! tasks read through the assignee index; a search read from the word index or checked task by
+//! task, [`WordPlan`]), and the oldest-first page of a task's comments or
 //! attachments. Only building statements happens here; the store runs them.
 //!
 //! These statements' shape depends on the request (optional filters, `IN` lists, the sort and its
@@ -66,6 +67,9 @@ impl SortColumns {
             TaskSort::PriorityAsc | TaskSort::PriorityDesc => "t.priority",
             TaskSort::DueAsc | TaskSort::DueDesc => "t.due_at",
             TaskSort::Position => "t.position",
+            // Read from the word index (`tasks` orders by the score there); anywhere else, the
+            // tie-break alone: newest first.
+            TaskSort::Relevance => "t.number",
         }
     }
 }
@@ -114,6 +118,9 @@ fn push_value(sql: &mut QueryBuilder<MySql>, value: &SortValue) {
         SortValue::Position(p) => {
             sql.push_bind(p.clone());
         }
+        SortValue::Relevance { number, .. } => {
+            sql.push_bind(*number);
+        }
     }
 }
 
@@ -145,17 +152,105 @@ pub(super) fn tasks_for_update(ids: &[Uuid]) -> QueryBuilder<MySql> {
     sql
 }
 
-/// The statement reading the page of tasks `query` asks for.
-pub(super) fn tasks(query: &TaskQuery) -> QueryBuilder<MySql> {
+/// How a list with a search reads the words' rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WordPlan {
+    /// From one word's rows in the project (its `driver`-th), in the order of the word index when
+    /// the list is ranked by relevance, the other words joined by task: for a rare word, and for
+    /// relevance, which the word index keeps in order.
+    FromWord { driver: usize },
+    /// In the list's own order, each task checked for the words: for common words, where the
+    /// page fills long before the list's end.
+    Checked,
+}
+
+/// The statement reading the page of tasks `query` asks for; `words` says how a search is read
+/// (ignored without one).
+pub(super) fn tasks(query: &TaskQuery, words: WordPlan) -> QueryBuilder<MySql> {
     let columns = SortColumns::of(query);
-    let mut sql = QueryBuilder::<MySql>::new(format!("SELECT {TASK_COLUMNS} FROM task t"));
+    let search = query.search.as_ref().map(|s| s.as_slice()).filter(|w| !w.is_empty());
+    let from_word = match (search, words, query.project_id) {
+        (Some(search), WordPlan::FromWord { driver }, Some(project_id)) if driver < search.len() => {
+            Some((search, driver, project_id))
+        }
+        _ => None,
+    };
+    let mut sql = QueryBuilder::<MySql>::new("SELECT ");
+    match from_word {
+        Some((search, driver, _)) => {
+            // The word's rows first, whatever the optimiser guesses of them.
+            sql.push(format!("STRAIGHT_JOIN {TASK_COLUMNS} FROM task_word d"));
+            for (i, word) in search.iter().enumerate().filter(|(i, _)| *i != driver) {
+                sql.push(format!(" JOIN task_word w{i} ON w{i}.task_id = d.task_id AND w{i}.word = "))
+                    .push_bind(word.as_str());
+            }
+            sql.push(" JOIN task t ON t.id = d.task_id");
+        }
+        None => {
+            sql.push(format!("{TASK_COLUMNS} FROM task t"));
+        }
+    }
     if let Some(assignee) = query.assignee_id {
         sql.push(" JOIN task_assignee a ON a.task_id = t.id AND a.user_id = ").push_bind(assignee);
     }
     sql.push(" WHERE TRUE");
+    if let Some((search, driver, project_id)) = from_word {
+        sql.push(" AND d.project_id = ")
+            .push_bind(project_id)
+            .push(" AND d.word = ")
+            .push_bind(search[driver].as_str());
+    }
     if let Some(project_id) = query.project_id {
         sql.push(" AND t.project_id = ").push_bind(project_id);
     }
+    push_filters(&mut sql, query);
+    if let (Some(search), None) = (search, from_word) {
+        // One dependent subquery (the words of one task, by the unique (task_id, word) index)
+        // rather than EXISTS per word, which MariaDB would turn into a join read from the words.
+        sql.push(" AND (SELECT COUNT(*) FROM task_word w WHERE w.task_id = t.id AND w.word IN (");
+        let mut list = sql.separated(", ");
+        for word in search {
+            list.push_bind(word.as_str());
+        }
+        sql.push(format!(")) = {}", search.len()));
+    }
+    match (query.sort, from_word) {
+        (TaskSort::Relevance, Some((search, driver, _))) => {
+            let score = score_of(search.len(), driver);
+            if let Some((SortValue::Relevance { score: last, number }, _)) = &query.after {
+                sql.push(format!(" AND ({score} < "))
+                    .push_bind(*last)
+                    .push(format!(" OR ({score} = "))
+                    .push_bind(*last)
+                    .push(" AND d.number < ")
+                    .push_bind(*number)
+                    .push("))");
+            }
+            sql.push(format!(" ORDER BY {score} DESC, d.number DESC"));
+        }
+        _ => {
+            if let Some((value, id)) = &query.after {
+                push_keyset(&mut sql, columns, query.sort, value, *id);
+            }
+            push_order(&mut sql, columns, query);
+        }
+    }
+    sql.push(" LIMIT ").push_bind(query.limit);
+    sql
+}
+
+/// The relevance of a task read from the `driver`-th of `words` words: the sum of the words'
+/// weights (the driver's alone is the word index's own order).
+fn score_of(words: usize, driver: usize) -> String {
+    let mut score = String::from("d.weight");
+    for i in (0..words).filter(|i| *i != driver) {
+        score.push_str(&format!(" + w{i}.weight"));
+    }
+    if words > 1 { format!("({score})") } else { score }
+}
+
+/// The filters of `query` on the task row `t` (all but the project, the assignee and the search).
+fn push_filters(sql: &mut QueryBuilder<MySql>, query: &TaskQuery) {
     if !query.statuses.is_empty() {
         sql.push(" AND t.status IN (");
         let mut list = sql.separated(", ");
@@ -180,9 +275,6 @@ pub(super) fn tasks(query: &TaskQuery) -> QueryBuilder<MySql> {
         .push_bind(label.clone())
         .push(")");
     }
-    if let Some(text) = &query.text {
-        sql.push(" AND MATCH (t.title, t.description) AGAINST (").push_bind(text.clone()).push(" IN BOOLEAN MODE)");
-    }
     if let Some(before) = query.due_before {
         sql.push(" AND t.due_at < ").push_bind(utc(before));
     }
@@ -198,12 +290,6 @@ pub(super) fn tasks(query: &TaskQuery) -> QueryBuilder<MySql> {
             sql.push(" AND t.parent_id = ").push_bind(parent);
         }
     }
-    if let Some((value, id)) = &query.after {
-        push_keyset(&mut sql, columns, query.sort, value, *id);
-    }
-    push_order(&mut sql, columns, query);
-    sql.push(" LIMIT ").push_bind(query.limit);
-    sql
 }
 
 /// A page of a task's comments or attachments (`of`), oldest first, keyset on (created_at, id).

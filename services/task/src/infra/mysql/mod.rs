@@ -1,7 +1,7 @@
 //! The MySQL store of the task service (the `ordo_task` schema): the [`MySqlTaskStore`] and its
 //! transactions, the mapping of database errors to the service's, and the store ports' methods,
 //! each a call into the module that owns its rows: `tasks`, `board`, `comments`, `attachments`,
-//! `objects` (scheduled object deletions) and `outbox`, with `rows` for the row types and
+//! `objects` (scheduled object deletions), `words` (the search index) and `outbox`, with `rows` for the row types and
 //! `list_query` for the list statements. Every fixed statement is checked at compile time
 //! (`sqlx::query!` and its kin, against the schema `sqlx.toml` names); only the statements whose
 //! shape depends on their input (lists, bulk inserts, re-spacing the board) are built at run time.
@@ -14,6 +14,7 @@ mod objects;
 mod outbox;
 mod rows;
 mod tasks;
+mod words;
 
 use async_trait::async_trait;
 use ordo_events::OutboxSignal;
@@ -22,9 +23,10 @@ use sqlx::{MySql, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use self::list_query::WordPlan;
 pub(crate) use self::outbox::record;
 pub(crate) use self::tasks::{fetch_task, update_task_row};
-use crate::app::ports::{BoardSlot, Side, TaskQuery, TaskStore, TaskTx};
+use crate::app::ports::{BoardSlot, Side, TaskQuery, TaskSort, TaskStore, TaskTx};
 use crate::app::{ClientInfo, Result};
 use crate::domain::{Attachment, Comment, ParentChain, Position, Task, TaskEvent};
 
@@ -43,7 +45,34 @@ impl MySqlTaskStore {
     pub fn new(pool: MySqlPool, signal: OutboxSignal) -> Self {
         Self { pool, signal }
     }
+
+    /// How a list reads its search. Within a project: relevance, and a search with a word in at most
+    /// [`RARE_WORD_TASKS`] tasks, start from a word's rows (the rarest's; for relevance of one
+    /// word, its rows are the order itself); a search whose every word is common walks the list's
+    /// own order and checks each task, and its page fills after about `limit × tasks / matches`
+    /// rows. Either way the rows read stay far below the matches of a common word.
+    async fn word_plan(&self, query: &TaskQuery) -> Result<WordPlan> {
+        let (Some(search), Some(project_id)) = (&query.search, query.project_id) else {
+            return Ok(WordPlan::Checked);
+        };
+        let words = search.as_slice();
+        if query.sort == TaskSort::Relevance && words.len() == 1 {
+            return Ok(WordPlan::FromWord { driver: 0 });
+        }
+        let counts = words::counts(&self.pool, project_id, words, RARE_WORD_TASKS + 1).await?;
+        let Some((driver, fewest)) = counts.iter().copied().enumerate().min_by_key(|(_, n)| *n) else {
+            return Ok(WordPlan::Checked);
+        };
+        if query.sort == TaskSort::Relevance || fewest <= RARE_WORD_TASKS {
+            Ok(WordPlan::FromWord { driver })
+        } else {
+            Ok(WordPlan::Checked)
+        }
+    }
 }
+
+/// A word in at most this many tasks of a project is rare: a search reads its rows and sorts them.
+const RARE_WORD_TASKS: u32 = 500;
 
 #[async_trait]
 impl TaskStore for MySqlTaskStore {
@@ -69,9 +98,14 @@ impl TaskStore for MySqlTaskStore {
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<Task>> {
+        let plan = self.word_plan(query).await?;
         let rows: Vec<rows::TaskRow> =
-            list_query::tasks(query).build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+            list_query::tasks(query, plan).build_query_as().fetch_all(&self.pool).await.map_err(db)?;
         rows::tasks_of(rows).map_err(db)
+    }
+
+    async fn index_words(&self, batch: u32) -> Result<(usize, Vec<Uuid>)> {
+        words::backfill(&self.pool, batch).await
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

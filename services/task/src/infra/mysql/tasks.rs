@@ -1,5 +1,5 @@
 //! The task rows: reading tasks (one, by key, a parent's chain, a subtree) and writing them with
-//! their assignee and label rows, deletions and watchers. The project-event consumer writes
+//! their assignee, label and search-word rows, deletions and watchers. The project-event consumer writes
 //! through [`fetch_task`] and [`update_task_row`] too, inside its own transactions.
 
 use ordo_platform::db::utc_datetime as utc;
@@ -7,12 +7,12 @@ use sqlx::mysql::MySqlPool;
 use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use uuid::Uuid;
 
-use super::db;
 use super::rows::{TaskRow, packed_assignees, packed_labels, tasks_of};
+use super::{db, words};
 use crate::app::{AppError, Result};
-use crate::domain::{Description, Estimate, ParentChain, Task};
+use crate::domain::{Description, Estimate, ParentChain, Task, WORDS_VERSION};
 
-/// Rows inserted per statement: at most twenty placeholders each, well within MariaDB's 65,535.
+/// Rows inserted per statement: at most twenty-one placeholders each, well within MariaDB's 65,535.
 const INSERT_CHUNK: usize = 500;
 
 /// One task, optionally locked for update.
@@ -131,6 +131,9 @@ pub(crate) async fn update_task_row(
     if changed.contains(&"labels") {
         write_labels(conn, std::slice::from_ref(task), true).await?;
     }
+    if changed.contains(&"title") || changed.contains(&"description") {
+        words::rewrite(conn, task).await?;
+    }
     Ok(true)
 }
 
@@ -223,7 +226,7 @@ pub(super) async fn insert(conn: &mut MySqlConnection, tasks: &[Task]) -> Result
         let mut sql = QueryBuilder::<MySql>::new(
             "INSERT INTO task (id, project_id, number, project_key, title, description, status, priority, \
              due_at, start_at, estimate_minutes, parent_id, reporter_id, position, created_at, updated_at, \
-             completed_at, version, assignee_ids, labels) ",
+             completed_at, version, assignee_ids, labels, words_version) ",
         );
         let mut labels = Vec::with_capacity(chunk.len());
         for task in chunk {
@@ -249,12 +252,14 @@ pub(super) async fn insert(conn: &mut MySqlConnection, tasks: &[Task]) -> Result
                 .push_bind(task.completed_at().map(utc))
                 .push_bind(task.version)
                 .push_bind(packed_assignees(&task.assignees))
-                .push_bind(labels);
+                .push_bind(labels)
+                .push_bind(WORDS_VERSION);
         });
         sql.build().execute(&mut *conn).await.map_err(db)?;
     }
     write_assignees(&mut *conn, tasks, false).await.map_err(db)?;
     write_labels(&mut *conn, tasks, false).await.map_err(db)?;
+    words::insert(&mut *conn, tasks).await.map_err(db)?;
     Ok(())
 }
 
