@@ -187,6 +187,39 @@ rss_mark() {
   } >>"$memory_log"
 }
 
+# CPU time (user + system, in clock ticks) of every Ordo process and of the backends, as one JSON
+# object: taken before and after each scenario, the difference over the requests is where a
+# request's CPU goes (cpu.jsonl, one line per scenario).
+cpu_log="$out_dir/cpu.jsonl"
+: >"$cpu_log"
+ticks_of() {  # ticks_of <pid>...: the summed utime + stime of the processes (fields 14 and 15)
+  local pid total=0
+  for pid in "$@"; do
+    [[ -r "/proc/$pid/stat" ]] || continue
+    total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+  done
+  echo "$total"
+}
+cpu_now() {
+  local name pid_var sep=''
+  printf '{'
+  for name in identity project task audit notification gateway; do
+    pid_var="${name}_pid"
+    [[ -n "${!pid_var:-}" ]] || continue
+    printf '%s"%s": %s' "$sep" "$name" "$(ticks_of "${!pid_var}")"
+    sep=', '
+  done
+  # The shared backends, by their process names.
+  printf ', "mariadb": %s' "$(ticks_of $(pgrep -x mariadbd || true))"
+  printf ', "redis": %s' "$(ticks_of $(pgrep -x redis-server || true))"
+  printf ', "rabbitmq": %s' "$(ticks_of $(pgrep -x beam.smp || true))"
+  printf '}'
+}
+cpu_mark() {  # cpu_mark <scenario> <object from cpu_now at its start>
+  printf '{"scenario": "%s", "hz": %s, "start": %s, "end": %s}\n' "$1" "$(getconf CLK_TCK)" "$2" "$(cpu_now)" \
+    >>"$cpu_log"
+}
+
 wait_ready() {
   for _ in $(seq 1 150); do
     if curl -fsS -o /dev/null "$1"; then return 0; fi
@@ -225,7 +258,10 @@ if [[ $scenario != audit ]]; then
     echo "bench: $name: oha $*" >&2
     # The token is a secret of this run only, but keep it out of the report all the same.
     echo "oha $*" | sed -E "s/Bearer [^ ]+/Bearer <token>/; $redact" >"$out_dir/$name.cmd"
+    local cpu_start
+    cpu_start=$(cpu_now)
     oha --no-tui -w --output-format json "$@" >"$out_dir/$name.json"
+    cpu_mark "$name" "$cpu_start"
     rss_mark "$name"
   }
 
@@ -347,7 +383,9 @@ if [[ $scenario == all || $scenario == tasks ]]; then
     --duration "${duration%s}")
   echo "bench: task_move: move_load ${move_args[*]}" >&2
   echo "ORDO_BENCH_TOKEN=<token> move_load ${move_args[*]}" | sed -E "$redact" >"$out_dir/task_move.cmd"
+  cpu_start=$(cpu_now)
   "$bin/examples/move_load" "${move_args[@]}" >"$out_dir/task_move.json"
+  cpu_mark task_move "$cpu_start"
   rss_mark task_move
 
   # The same list with the page cache off: every request is the miss path, one indexed query over the
@@ -362,8 +400,8 @@ if [[ $scenario == all || $scenario == tasks ]]; then
   list_url="$base/tasks?project_id=$listed&status=todo,in_progress&sort=-priority&limit=50"
   oha --no-tui -z 3s -c "$connections" -H "Authorization: Bearer $token" "$list_url" >/dev/null
   run task_list_uncached -z "$duration" -c "$connections" -H "Authorization: Bearer $token" "$list_url"
-  # Full-text search of the listed project, also without the page cache: a word every seeded title
-  # holds ("work"), and one that one title in 500 holds ("quasar").
+  # Search of the listed project, also without the page cache: a word every seeded title holds
+  # ("work"), ranked by relevance (the default), and one that one title in 500 holds ("quasar").
   run task_search_common -z "$duration" -c "$connections" -H "Authorization: Bearer $token" \
     "$base/tasks?project_id=$listed&q=work&limit=50"
   run task_search_rare -z "$duration" -c "$connections" -H "Authorization: Bearer $token" \

@@ -110,6 +110,37 @@ def verdict(met):
     return "met" if met else "**not met**"
 
 
+CPU_COLUMNS = ["gateway", "identity", "project", "task", "audit", "notification", "mariadb", "redis", "rabbitmq"]
+
+
+def cpu_table(out_dir, rows):
+    """Where a request's CPU goes: for each (label, scenario, requests) of `rows`, the CPU time every
+    process spent during the scenario over its requests, in µs (cpu.jsonl from bench.sh); no lines
+    when the run did not record it."""
+    path = os.path.join(out_dir, "cpu.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        marks = {m["scenario"]: m for m in (json.loads(line) for line in f if line.strip())}
+    lines = [
+        "CPU time per request (user + system, µs) of each process while the scenario ran, from",
+        "`/proc/<pid>/stat` before and after it: the backends (MariaDB, Redis, RabbitMQ) and the consumers",
+        "of the events (audit, notification) are in it, as they share the cores with the path itself.",
+        "",
+        "| scenario | " + " | ".join(CPU_COLUMNS) + " | all |",
+        "|---|" + "---:|" * (len(CPU_COLUMNS) + 1),
+    ]
+    for label, name, requests in rows:
+        mark = marks.get(name)
+        if mark is None or not requests:
+            continue
+        per = {c: (mark["end"].get(c, 0) - mark["start"].get(c, 0)) / mark["hz"] * 1e6 / requests
+               for c in CPU_COLUMNS}
+        cells = " | ".join(f"{per[c]:,.0f}" for c in CPU_COLUMNS)
+        lines.append(f"| {label} | {cells} | **{sum(per.values()):,.0f}** |")
+    return lines + [""]
+
+
 def tasks_section(out_dir, note=None):
     """The tasks section, from the heading to the line before the next section."""
     run = load(out_dir, "tasks_run")
@@ -171,6 +202,15 @@ def tasks_section(out_dir, note=None):
         f"{json.dumps(moves['errors_by_kind'])}; the longest board key went from "
         f"{moves['longest_position_before']} to {moves['longest_position_after']} characters.",
         "",
+        *cpu_table(out_dir, [
+            ("create", "task_create", create["requests"]),
+            ("get", "task_get", get["requests"]),
+            ("list", "task_list", listed["requests"]),
+            ("move", "task_move", move["requests"]),
+            ("list, page cache off", "task_list_uncached", uncached["requests"]),
+            ("search, common word", "task_search_common", common["requests"]),
+            ("search, rare word", "task_search_rare", rare["requests"]),
+        ]),
         "- Creates of one project share turns: each project has a lane in the task service, and while one",
         "  transaction of the lane runs the creates that arrive wait and go together in the next (one lock",
         "  of the counter row, which keeps numbers gap-free, one read of the board's end, multi-row inserts",
@@ -188,6 +228,13 @@ def tasks_section(out_dir, note=None):
         "  the last change is served from Redis (after the same access check). A miss costs one indexed",
         "  query over the project: the row with the page cache off (`--list-cache-ttl-secs 0`, the task",
         "  service restarted for it) is that path alone.",
+        "- A search reads the project's word index (`task_word`: one row per distinct word of a task, its",
+        "  title's words weighing 2 and its description's 1), not InnoDB's full-text index, which is not",
+        "  scoped by project and collects and ranks every match before the first page. Ranked by relevance",
+        "  (the default), a one-word search reads that word's rows in index order and stops at the page's",
+        "  end; a word in at most 500 of the project's tasks is read whole and sorted; when every word is",
+        "  in more, the list's own order is walked and each task checked, so the page fills after about",
+        "  `limit × tasks / matches` rows. Both rows run with the page cache off.",
         "",
     ]
     return lines

@@ -435,13 +435,21 @@ impl Consumer {
             };
             match applied {
                 Ok(outcomes) => {
-                    let (mut applied, mut duplicates) = (0_u64, 0_u64);
-                    for ((one, outcome), event_span) in pending.into_iter().zip(outcomes).zip(event_spans) {
-                        one.delivery
+                    // One ack of the last delivery, `multiple`, settles the whole batch: every
+                    // delivery before this batch on the channel is settled already (a batch is
+                    // gathered only once the one before it is), and the batch is in delivery order.
+                    // One frame to the broker, and one settlement in each quorum queue's log,
+                    // instead of one per event. The events' spans stay open until it is sent.
+                    if let Some(last) = pending.last() {
+                        last.delivery
                             .acker
-                            .ack(lapin::options::BasicAckOptions::default())
-                            .instrument(event_span)
+                            .ack(lapin::options::BasicAckOptions { multiple: true })
+                            .instrument(span.clone())
                             .await?;
+                    }
+                    drop(event_spans);
+                    let (mut applied, mut duplicates) = (0_u64, 0_u64);
+                    for (one, outcome) in pending.into_iter().zip(outcomes) {
                         match outcome {
                             Outcome::Applied => {
                                 applied += 1;

@@ -8,8 +8,8 @@ use ordo_events::{BatchConfig, Consumer, ConsumerConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    Failure, RecordingBatchHandler, WAIT, consumer_config, consumer_counter, drain, effects, password_changed, publish,
-    setup, wait_until,
+    Failure, RecordingBatchHandler, WAIT, consumer_config, consumer_counter, depth, drain, effects, password_changed,
+    publish, setup, wait_until,
 };
 use crate::poison::publish_raw;
 
@@ -68,6 +68,8 @@ async fn a_batched_consumer_applies_every_event_once_in_delivery_order_and_many_
         .fetch_one(pool)
         .await?;
     assert_eq!(processed, 151);
+    // Every delivery was acked (one ack per batch settles it all): none is left to come back.
+    assert_eq!(depth(&queue).await?, 0, "every delivery was settled");
 
     schema.env.cleanup().await
 }
