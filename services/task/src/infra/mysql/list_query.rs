@@ -16,10 +16,13 @@ use uuid::Uuid;
 use crate::app::ports::{ParentFilter, SortValue, TaskQuery, TaskSort};
 
 /// The columns of a task list, those of `TaskRow` (the checked statements reading tasks write the
-/// same list out).
+/// same list out): times as microseconds since the epoch (`TaskRow` says why).
 const TASK_COLUMNS: &str = "t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, \
-    t.priority, t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
-    t.updated_at, t.completed_at, t.version, t.assignee_ids, t.labels";
+    t.priority, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.due_at) AS due_at, \
+    TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.start_at) AS start_at, t.estimate_minutes, t.parent_id, \
+    t.reporter_id, t.position, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.created_at) AS created_at, \
+    TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.updated_at) AS updated_at, \
+    TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.completed_at) AS completed_at, t.version, t.assignee_ids, t.labels";
 
 /// What a task's oldest-first page lists.
 #[derive(Debug, Clone, Copy)]

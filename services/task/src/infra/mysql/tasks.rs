@@ -21,8 +21,12 @@ pub(crate) async fn fetch_task(conn: &mut MySqlConnection, id: Uuid, lock: bool)
         sqlx::query_as!(
             TaskRow,
             "SELECT t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, t.priority, \
-             t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
-             t.updated_at, t.completed_at, t.version, t.assignee_ids, t.labels \
+             TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.due_at) AS due_at, \
+             TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.start_at) AS start_at, t.estimate_minutes, t.parent_id, \
+             t.reporter_id, t.position, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.created_at) AS `created_at!`, \
+             TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.updated_at) AS `updated_at!`, \
+             TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.completed_at) AS completed_at, t.version, t.assignee_ids, \
+             t.labels \
              FROM task t WHERE t.id = ? FOR UPDATE",
             id
         )
@@ -32,8 +36,12 @@ pub(crate) async fn fetch_task(conn: &mut MySqlConnection, id: Uuid, lock: bool)
         sqlx::query_as!(
             TaskRow,
             "SELECT t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, t.priority, \
-             t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
-             t.updated_at, t.completed_at, t.version, t.assignee_ids, t.labels \
+             TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.due_at) AS due_at, \
+             TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.start_at) AS start_at, t.estimate_minutes, t.parent_id, \
+             t.reporter_id, t.position, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.created_at) AS `created_at!`, \
+             TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.updated_at) AS `updated_at!`, \
+             TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.completed_at) AS completed_at, t.version, t.assignee_ids, \
+             t.labels \
              FROM task t WHERE t.id = ?",
             id
         )
@@ -164,8 +172,12 @@ pub(super) async fn by_key(pool: &MySqlPool, project_key: &str, number: i64) -> 
     let rows = sqlx::query_as!(
         TaskRow,
         "SELECT t.id, t.project_id, t.number, t.project_key, t.title, t.description, t.status, t.priority, \
-         t.due_at, t.start_at, t.estimate_minutes, t.parent_id, t.reporter_id, t.position, t.created_at, \
-         t.updated_at, t.completed_at, t.version, t.assignee_ids, t.labels \
+         TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.due_at) AS due_at, \
+         TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.start_at) AS start_at, t.estimate_minutes, t.parent_id, \
+         t.reporter_id, t.position, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.created_at) AS `created_at!`, \
+         TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.updated_at) AS `updated_at!`, \
+         TIMESTAMPDIFF(MICROSECOND, '1970-01-01', t.completed_at) AS completed_at, t.version, t.assignee_ids, \
+         t.labels \
          FROM task t WHERE t.project_key = ? AND t.number = ? ORDER BY t.created_at DESC",
         project_key,
         number
