@@ -38,12 +38,51 @@ pub(crate) use ordo_service::db_error as db;
 pub struct MySqlTaskStore {
     pool: MySqlPool,
     signal: OutboxSignal,
+    /// How many tasks of a project hold a word (counted up to [`RARE_WORD_TASKS`] + 1), as
+    /// recently counted: a search plans by it, so a repeated search does not count again. Only the
+    /// plan depends on it, never the answer, so an entry a little out of date costs at most a
+    /// slower plan until it expires.
+    word_counts: moka::sync::Cache<(Uuid, String), u32>,
 }
+
+/// Word counts kept for search plans, and for how long.
+const WORD_COUNT_ENTRIES: u64 = 10_000;
+const WORD_COUNT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl MySqlTaskStore {
     /// A store on `pool` that wakes the relay through `signal` after each commit.
     pub fn new(pool: MySqlPool, signal: OutboxSignal) -> Self {
-        Self { pool, signal }
+        let word_counts =
+            moka::sync::Cache::builder().max_capacity(WORD_COUNT_ENTRIES).time_to_live(WORD_COUNT_TTL).build();
+        Self { pool, signal, word_counts }
+    }
+
+    /// For each of `words`, how many of the project's tasks hold it (up to the cap), from the
+    /// recent counts where there is one, the others counted in one statement.
+    async fn word_counts(&self, project_id: Uuid, words: &[String]) -> Result<Vec<u32>> {
+        let known: Vec<Option<u32>> =
+            words.iter().map(|word| self.word_counts.get(&(project_id, word.clone()))).collect();
+        let missing: Vec<String> =
+            words.iter().zip(&known).filter(|(_, n)| n.is_none()).map(|(word, _)| word.clone()).collect();
+        let mut counted = if missing.is_empty() {
+            Vec::new()
+        } else {
+            words::counts(&self.pool, project_id, &missing, RARE_WORD_TASKS + 1).await?
+        }
+        .into_iter();
+        let mut fresh = missing.into_iter();
+        Ok(known
+            .into_iter()
+            .map(|known| {
+                known.unwrap_or_else(|| {
+                    let n = counted.next().unwrap_or(0);
+                    if let Some(word) = fresh.next() {
+                        self.word_counts.insert((project_id, word), n);
+                    }
+                    n
+                })
+            })
+            .collect())
     }
 
     /// How a list reads its search. Within a project: relevance, and a search with a word in at most
@@ -59,7 +98,7 @@ impl MySqlTaskStore {
         if query.sort == TaskSort::Relevance && words.len() == 1 {
             return Ok(WordPlan::FromWord { driver: 0 });
         }
-        let counts = words::counts(&self.pool, project_id, words, RARE_WORD_TASKS + 1).await?;
+        let counts = self.word_counts(project_id, words).await?;
         let Some((driver, fewest)) = counts.iter().copied().enumerate().min_by_key(|(_, n)| *n) else {
             return Ok(WordPlan::Checked);
         };
