@@ -215,9 +215,22 @@ cpu_now() {
   printf ', "rabbitmq": %s' "$(ticks_of $(pgrep -x beam.smp || true))"
   printf '}'
 }
-cpu_mark() {  # cpu_mark <scenario> <object from cpu_now at its start>
-  printf '{"scenario": "%s", "hz": %s, "start": %s, "end": %s}\n' "$1" "$(getconf CLK_TCK)" "$2" "$(cpu_now)" \
-    >>"$cpu_log"
+# MariaDB's server-wide counters of statements, rows and log flushes, as one JSON object: before and
+# after each task scenario, the difference over the requests is what a request asks of the database
+# (every schema of the machine counts, so it reads true only while nothing else uses the server).
+db_counters='Questions Com_stmt_execute Com_select Com_insert Com_update Com_delete Com_commit Rows_read Handler_write Handler_update Handler_delete Innodb_data_fsyncs'
+db_now() {
+  local names
+  names=$(printf "'%s'," $db_counters)
+  mariadb -uroot -h127.0.0.1 -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN (${names%,})" 2>/dev/null \
+    | awk 'BEGIN { printf "{" } { printf "%s\"%s\": %s", (NR > 1 ? ", " : ""), $1, $2 } END { printf "}" }' \
+    || printf '{}'
+}
+cpu_mark() {  # cpu_mark <scenario> <object from cpu_now at its start> [<object from db_now at its start>]
+  local db_start=${3:-}
+  [[ -n $db_start ]] || db_start='{}'
+  printf '{"scenario": "%s", "hz": %s, "start": %s, "end": %s, "db_start": %s, "db_end": %s}\n' "$1" \
+    "$(getconf CLK_TCK)" "$2" "$(cpu_now)" "$db_start" "$(db_now)" >>"$cpu_log"
 }
 
 wait_ready() {
@@ -258,10 +271,11 @@ if [[ $scenario != audit ]]; then
     echo "bench: $name: oha $*" >&2
     # The token is a secret of this run only, but keep it out of the report all the same.
     echo "oha $*" | sed -E "s/Bearer [^ ]+/Bearer <token>/; $redact" >"$out_dir/$name.cmd"
-    local cpu_start
+    local cpu_start db_start
     cpu_start=$(cpu_now)
+    db_start=$(db_now)
     oha --no-tui -w --output-format json "$@" >"$out_dir/$name.json"
-    cpu_mark "$name" "$cpu_start"
+    cpu_mark "$name" "$cpu_start" "$db_start"
     rss_mark "$name"
   }
 
@@ -384,8 +398,9 @@ if [[ $scenario == all || $scenario == tasks ]]; then
   echo "bench: task_move: move_load ${move_args[*]}" >&2
   echo "ORDO_BENCH_TOKEN=<token> move_load ${move_args[*]}" | sed -E "$redact" >"$out_dir/task_move.cmd"
   cpu_start=$(cpu_now)
+  db_start=$(db_now)
   "$bin/examples/move_load" "${move_args[@]}" >"$out_dir/task_move.json"
-  cpu_mark task_move "$cpu_start"
+  cpu_mark task_move "$cpu_start" "$db_start"
   rss_mark task_move
 
   # The same list with the page cache off: every request is the miss path, one indexed query over the

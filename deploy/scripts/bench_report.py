@@ -141,6 +141,49 @@ def cpu_table(out_dir, rows):
     return lines + [""]
 
 
+DB_COLUMNS = [
+    ("statements", "Questions"),
+    ("select", "Com_select"),
+    ("insert", "Com_insert"),
+    ("update", "Com_update"),
+    ("delete", "Com_delete"),
+    ("commit", "Com_commit"),
+    ("rows read", "Rows_read"),
+    ("rows written", ("Handler_write", "Handler_update", "Handler_delete")),
+    ("log fsyncs", "Innodb_data_fsyncs"),
+]
+
+
+def db_table(out_dir, rows):
+    """What a request asks of MariaDB: for each (label, scenario, requests) of `rows`, the server's
+    counters over the scenario divided by its requests (cpu.jsonl's db_start and db_end from
+    bench.sh); no lines when the run did not record them."""
+    path = os.path.join(out_dir, "cpu.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        marks = {m["scenario"]: m for m in (json.loads(line) for line in f if line.strip())}
+
+    def delta(mark, names):
+        names = names if isinstance(names, tuple) else (names,)
+        return sum(mark["db_end"].get(n, 0) - mark["db_start"].get(n, 0) for n in names)
+
+    lines = [
+        "What a request asks of MariaDB, every process together (the server's counters before and after",
+        "the scenario, over its requests; a statement is one a client sent, prepared or not):",
+        "",
+        "| scenario | " + " | ".join(label for label, _ in DB_COLUMNS) + " |",
+        "|---|" + "---:|" * len(DB_COLUMNS),
+    ]
+    for label, name, requests in rows:
+        mark = marks.get(name)
+        if mark is None or not requests or not mark.get("db_start") or not mark.get("db_end"):
+            continue
+        cells = " | ".join(f"{delta(mark, names) / requests:,.2f}" for _, names in DB_COLUMNS)
+        lines.append(f"| {label} | {cells} |")
+    return lines + [""] if len(lines) > 5 else []
+
+
 def tasks_section(out_dir, note=None):
     """The tasks section, from the heading to the line before the next section."""
     run = load(out_dir, "tasks_run")
@@ -210,6 +253,13 @@ def tasks_section(out_dir, note=None):
             ("list, page cache off", "task_list_uncached", uncached["requests"]),
             ("search, common word", "task_search_common", common["requests"]),
             ("search, rare word", "task_search_rare", rare["requests"]),
+        ]),
+        *db_table(out_dir, [
+            ("create", "task_create", create["requests"]),
+            ("get", "task_get", get["requests"]),
+            ("move", "task_move", move["requests"]),
+            ("list, page cache off", "task_list_uncached", uncached["requests"]),
+            ("search, common word", "task_search_common", common["requests"]),
         ]),
         "- Creates of one project share turns: each project has a lane in the task service, and while one",
         "  transaction of the lane runs the creates that arrive wait and go together in the next (one lock",

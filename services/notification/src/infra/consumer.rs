@@ -106,10 +106,10 @@ impl BatchEventHandler for NotificationHandler {
         let created = self.uncommitted.swap(0, Ordering::Relaxed);
         if created > 0 {
             metrics::counter!(NOTIFICATIONS_TOTAL, "outcome" => "created").increment(created);
+            // The batch wrote its streams' wake-up to the outbox only when it stored something;
+            // a batch that stored nothing leaves the relay asleep (a relay round is six statements).
+            self.signal.notify();
         }
-        // Whether or not these events stored anything: one spare poll of the relay is cheaper than
-        // remembering which did.
-        self.signal.notify();
         if let Some(webhooks) = &self.webhooks {
             webhooks.dispatcher.wake();
         }
