@@ -45,6 +45,13 @@ pub(crate) struct Options {
     pub(crate) redis_url: Option<String>,
     /// A pool on the notification service's schema ([`TestApp::notification_pool`]).
     pub(crate) notification_pool: bool,
+    /// The broker every service uses, instead of the shared one (a proxy a test can cut).
+    pub(crate) amqp_url: Option<String>,
+    /// Where every service reaches MariaDB instead of the shared server (a proxy a test can cut);
+    /// the test's own pools still reach the server itself.
+    pub(crate) mysql_via: Option<std::net::SocketAddr>,
+    /// Pools on the task and audit services' schemas ([`TestApp::pool`]).
+    pub(crate) task_and_audit_pools: bool,
 }
 
 impl Default for Options {
@@ -60,6 +67,9 @@ impl Default for Options {
             gateway_args: Vec::new(),
             redis_url: None,
             notification_pool: false,
+            amqp_url: None,
+            mysql_via: None,
+            task_and_audit_pools: false,
         }
     }
 }
@@ -145,6 +155,15 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     if options.notification_pool {
         stack = stack.pool(Service::Notification);
     }
+    if let Some(amqp_url) = options.amqp_url {
+        stack = stack.amqp_url(amqp_url);
+    }
+    if let Some(addr) = options.mysql_via {
+        stack = stack.mysql_via(addr);
+    }
+    if options.task_and_audit_pools {
+        stack = stack.pool(Service::Task).pool(Service::Audit);
+    }
     // Audit declares and binds its queue before it serves gRPC, so once the stack is ready (which
     // includes the gateway's `/readyz`, asking audit's gRPC health), every event of the test reaches it.
     let stack = stack.start(&env).await;
@@ -192,6 +211,12 @@ impl TestApp {
         self.stack.pool(Service::Notification)
     }
 
+    /// The pool on `service`'s schema (asked for with [`Options::notification_pool`] or
+    /// [`Options::task_and_audit_pools`]), on the shared server whatever the services reach it through.
+    pub(crate) fn pool(&self, service: Service) -> &sqlx::MySqlPool {
+        self.stack.pool(service)
+    }
+
     /// Identity's configuration (its `rotate-key` command works on the same schema).
     pub(crate) fn identity_config(&self) -> &ordo_identity::Config {
         self.stack.identity_config()
@@ -220,6 +245,16 @@ impl TestApp {
     /// Stops the audit service, leaving the others and the gateway running.
     pub(crate) async fn stop_audit(&mut self) {
         self.stop(Service::Audit).await;
+    }
+
+    /// Stops `service` (the graceful drain a SIGTERM starts), leaving the others running.
+    pub(crate) async fn stop_service(&mut self, service: Service) {
+        self.stop(service).await;
+    }
+
+    /// Starts `service` again on the port it had, and waits until it is ready.
+    pub(crate) async fn start_service(&mut self, service: Service) {
+        self.stack.start_service(service).await;
     }
 
     async fn stop(&mut self, service: Service) {

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod authz_matrix;
 mod bodies;
+mod chaos;
 mod digests;
 mod errors;
 mod hardening;

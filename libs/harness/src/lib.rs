@@ -68,6 +68,8 @@ pub struct StackBuilder {
     args: BTreeMap<Service, Vec<String>>,
     pools: BTreeSet<Service>,
     redis_url: Option<String>,
+    amqp_url: Option<String>,
+    mysql_via: Option<SocketAddr>,
 }
 
 impl StackBuilder {
@@ -94,11 +96,30 @@ impl StackBuilder {
         self
     }
 
+    /// The broker every service uses, instead of the shared one (a proxy a test can cut).
+    pub fn amqp_url(mut self, url: impl Into<String>) -> Self {
+        self.amqp_url = Some(url.into());
+        self
+    }
+
+    /// Every service reaches MariaDB at `addr` (a proxy a test can cut) instead of the shared server;
+    /// the schemas are still made, and the test's own pools opened, on the shared one.
+    pub fn mysql_via(mut self, addr: SocketAddr) -> Self {
+        self.mysql_via = Some(addr);
+        self
+    }
+
     /// The gateway's configuration as this builder would give it, for a test that builds the gateway's
     /// router itself: nothing is started, so only the test's own flags point it at services.
     pub fn gateway_config(&self, env: &TestEnv) -> ordo_gateway::Config {
         let extra = self.args.get(&Service::Gateway).map(Vec::as_slice).unwrap_or_default();
-        let wiring = Wiring { env, addrs: &BTreeMap::new(), redis_url: self.redis_url.clone(), database_url: None };
+        let wiring = Wiring {
+            env,
+            addrs: &BTreeMap::new(),
+            redis_url: self.redis_url.clone(),
+            amqp_url: self.amqp_url.clone(),
+            database_url: None,
+        };
         match wiring.config(Service::Gateway, extra) {
             Config::Gateway(config) => *config,
             _ => unreachable!("the gateway's flags parse into the gateway's configuration"),
@@ -130,11 +151,24 @@ impl StackBuilder {
                 } else {
                     Database { url: env.create_schema(service.name()).await.expect("a fresh schema"), pool: None }
                 };
-                let url = database.url.clone();
+                let url = match self.mysql_via {
+                    Some(via) => database.url.replacen(
+                        &ordo_testkit::host_port(&ordo_testkit::mysql_server_url()),
+                        &via.to_string(),
+                        1,
+                    ),
+                    None => database.url.clone(),
+                };
                 databases.insert(service, database);
                 Some(url)
             };
-            let wiring = Wiring { env, addrs: &addrs, redis_url: self.redis_url.clone(), database_url: database };
+            let wiring = Wiring {
+                env,
+                addrs: &addrs,
+                redis_url: self.redis_url.clone(),
+                amqp_url: self.amqp_url.clone(),
+                database_url: database,
+            };
             configs.insert(service, wiring.config(service, extra));
         }
 
@@ -156,6 +190,7 @@ struct Wiring<'a> {
     env: &'a TestEnv,
     addrs: &'a BTreeMap<Service, SocketAddr>,
     redis_url: Option<String>,
+    amqp_url: Option<String>,
     database_url: Option<String>,
 }
 
@@ -169,7 +204,7 @@ impl Wiring<'_> {
         defaults.push(("--redis-url", self.redis_url.clone().unwrap_or_else(ordo_testkit::redis_url)));
         defaults.push(("--redis-prefix", env.redis_prefix()));
         if service != Service::Gateway {
-            defaults.push(("--amqp-url", ordo_testkit::amqp_url()));
+            defaults.push(("--amqp-url", self.amqp_url.clone().unwrap_or_else(ordo_testkit::amqp_url)));
             defaults.push(("--events-exchange", env.exchange()));
         }
         if matches!(service, Service::Project | Service::Task | Service::Audit | Service::Notification) {

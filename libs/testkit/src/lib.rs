@@ -22,7 +22,7 @@ use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _};
 
-pub use proxy::TcpProxy;
+pub use proxy::{TcpProxy, host_port};
 
 const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";

@@ -46,14 +46,34 @@ impl TcpProxy {
         Self::start(&host_port(&crate::redis_url())).await
     }
 
+    /// A proxy in front of the tests' MariaDB ([`crate::mysql_server_url`]); see [`Self::url_of`].
+    pub async fn mysql() -> anyhow::Result<Self> {
+        Self::start(&host_port(&crate::mysql_server_url())).await
+    }
+
+    /// A proxy in front of the tests' RabbitMQ ([`crate::amqp_url`]); see [`Self::amqp_url`].
+    pub async fn amqp() -> anyhow::Result<Self> {
+        Self::start(&host_port(&crate::amqp_url())).await
+    }
+
     /// The proxy's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// `url` with the proxy's address in place of its target's (any other URL is returned as it is).
+    pub fn url_of(&self, url: &str) -> String {
+        url.replacen(&self.target, &self.addr.to_string(), 1)
+    }
+
     /// The tests' Redis URL with the proxy's address in place of Redis's.
     pub fn redis_url(&self) -> String {
-        crate::redis_url().replacen(&self.target, &self.addr.to_string(), 1)
+        self.url_of(&crate::redis_url())
+    }
+
+    /// The tests' RabbitMQ URL with the proxy's address in place of RabbitMQ's.
+    pub fn amqp_url(&self) -> String {
+        self.url_of(&crate::amqp_url())
     }
 
     /// Drops every open connection and resets every new one until [`Self::restore`].
@@ -120,7 +140,7 @@ async fn accept(
 }
 
 /// `host:port` of a URL such as `redis://user:pass@127.0.0.1:6379/0`.
-fn host_port(url: &str) -> String {
+pub fn host_port(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split('/').next().unwrap_or(rest);
     authority.rsplit_once('@').map_or(authority, |(_, host)| host).to_owned()
