@@ -220,11 +220,16 @@ cpu_now() {
 # (every schema of the machine counts, so it reads true only while nothing else uses the server).
 db_counters='Questions Com_stmt_execute Com_select Com_insert Com_update Com_delete Com_commit Rows_read Handler_write Handler_update Handler_delete Innodb_data_fsyncs'
 db_now() {
-  local names
+  local names client=mariadb status
+  command -v mariadb >/dev/null || client=mysql
   names=$(printf "'%s'," $db_counters)
-  mariadb -uroot -h127.0.0.1 -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN (${names%,})" 2>/dev/null \
-    | awk 'BEGIN { printf "{" } { printf "%s\"%s\": %s", (NR > 1 ? ", " : ""), $1, $2 } END { printf "}" }' \
-    || printf '{}'
+  # Without an answer the object is empty, and the report leaves the scenario out of the table.
+  if status=$("$client" -uroot -h127.0.0.1 -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN (${names%,})" 2>/dev/null); then
+    printf '%s\n' "$status" \
+      | awk 'BEGIN { printf "{" } NF == 2 { printf "%s\"%s\": %s", (n++ ? ", " : ""), $1, $2 } END { printf "}" }'
+  else
+    printf '{}'
+  fi
 }
 cpu_mark() {  # cpu_mark <scenario> <object from cpu_now at its start> [<object from db_now at its start>]
   local db_start=${3:-}
