@@ -8,10 +8,18 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::Result;
 use super::ports::{EmailStore, Mail, Mailer, Outcome, SendError};
 use crate::domain::email::retry_delay;
+
+/// Tries to record a mail's outcome, with a pause after each failure that starts at
+/// [`RECORD_RETRY_FIRST`] and doubles up to [`RECORD_RETRY_MAX`]: about 16 s in all, enough for a
+/// database restart (3 s in `just chaos`) and well inside a claim's lease.
+const RECORD_ATTEMPTS: u32 = 7;
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(250);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(8);
 
 /// How mails are tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,12 +95,30 @@ impl EmailSender {
                         tracing::warn!(email_id = %mail.id, attempt = mail.attempts, %error, outcome = outcome_label(&outcome), "mail not sent")
                     }
                 }
-                if let Err(error) = self.store.record(mail.id, &outcome, OffsetDateTime::now_utc()).await {
-                    tracing::error!(email_id = %mail.id, %error, "recording a mail's outcome failed");
-                }
+                self.record(mail.id, &outcome).await;
             })
             .await;
         Ok(full)
+    }
+
+    /// Records `outcome`, trying again while the store fails (a database restarting), for at most
+    /// [`RECORD_ATTEMPTS`] tries: a mail SES took stays known as sent. Past them its claim's expiry
+    /// marks it `unknown` ([`EmailSender::abandon_expired_claims`]), and it is never sent again.
+    async fn record(&self, id: Uuid, outcome: &Outcome) {
+        let mut pause = RECORD_RETRY_FIRST;
+        for attempt in 1..=RECORD_ATTEMPTS {
+            match self.store.record(id, outcome, OffsetDateTime::now_utc()).await {
+                Ok(()) => return,
+                Err(error) if attempt < RECORD_ATTEMPTS => {
+                    tracing::warn!(email_id = %id, attempt, %error, "recording a mail's outcome failed; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(RECORD_RETRY_MAX);
+                }
+                Err(error) => {
+                    tracing::error!(email_id = %id, %error, "recording a mail's outcome failed; its claim's expiry will mark it unknown");
+                }
+            }
+        }
     }
 
     /// Deletes the mails created before `before` that are done with, in batches of `batch`; how
