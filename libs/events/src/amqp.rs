@@ -39,11 +39,21 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<()> {
 /// is split into several, as AMQP allows any message.
 pub const DEFAULT_FRAME_MAX: u32 = 16 * 1024;
 
+/// How long opening a connection (TCP and the AMQP handshake) may take. A broker that takes the
+/// connection and never answers, as a node starting or stopping can, would otherwise hold the caller
+/// (a relay, a consumer) forever; heartbeats only start once the handshake is done.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long closing a connection waits for the broker's answer before it is dropped all the same.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens a connection that shows up as `name` in the broker's management UI.
 pub(crate) async fn connect(url: &str, name: &str) -> Result<Connection> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
     let uri = with_frame_max(url).map_err(|e| Error::InvalidConfig(format!("the AMQP URL does not parse: {e}")))?;
-    Ok(Connection::connect_uri(uri, properties).await?)
+    tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, properties))
+        .await
+        .map_err(|_| Error::BrokerTimeout { what: "opening a connection", timeout: CONNECT_TIMEOUT })?
+        .map_err(Error::from)
 }
 
 /// `url` parsed, asking for [`DEFAULT_FRAME_MAX`] unless it names a frame size itself.
@@ -53,12 +63,16 @@ fn with_frame_max(url: &str) -> std::result::Result<AMQPUri, String> {
     Ok(uri)
 }
 
-/// Closes a connection whose work is done; a failure only means it is gone already.
+/// Closes a connection whose work is done; a failure only means it is gone already, and a broker
+/// that does not answer within [`CLOSE_TIMEOUT`] is left behind.
 pub(crate) async fn close(connection: &Connection) {
-    if connection.status().connected()
-        && let Err(error) = connection.close(200, "shutting down".into()).await
-    {
-        tracing::debug!(%error, "closing the broker connection failed");
+    if !connection.status().connected() {
+        return;
+    }
+    match tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, "shutting down".into())).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::debug!(%error, "closing the broker connection failed"),
+        Err(_) => tracing::debug!("the broker did not answer the close of a connection"),
     }
 }
 

@@ -30,6 +30,16 @@ pub enum Error {
     #[error("the broker did not confirm the batch within {0:?}")]
     ConfirmTimeout(Duration),
 
+    /// The broker did not answer in time (a connection it took and never answered, a publish it did
+    /// not read); the connection is dropped and the round retried.
+    #[error("the broker did not answer {what} within {timeout:?}")]
+    BrokerTimeout {
+        /// What the relay was doing.
+        what: &'static str,
+        /// How long it waited.
+        timeout: Duration,
+    },
+
     /// The broker ended the consumer, e.g. because its queue was deleted; the consumer reconnects
     /// and declares the queue again.
     #[error("the broker cancelled the consumer of queue {queue}")]
@@ -54,7 +64,10 @@ pub enum Error {
 impl Error {
     /// Whether the error says the broker connection is unusable, so that it must be reopened.
     pub(crate) fn is_broker_failure(&self) -> bool {
-        matches!(self, Error::Broker(_) | Error::ConfirmTimeout(_) | Error::ConsumerCancelled { .. })
+        matches!(
+            self,
+            Error::Broker(_) | Error::ConfirmTimeout(_) | Error::BrokerTimeout { .. } | Error::ConsumerCancelled { .. }
+        )
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, PublisherConfirm};
 use ordo_proto::events::v1::Envelope;
 use prost::Message as _;
 use sqlx::{Connection as _, MySqlPool, QueryBuilder};
@@ -49,6 +49,11 @@ pub struct RelayConfig {
     pub poll_interval: Duration,
     /// How long to wait for the broker to confirm a batch before giving up on it (default 30 s).
     pub confirm_timeout: Duration,
+    /// How long any other exchange with the broker may take before the round gives up and drops the
+    /// connection: opening it (connection, channel, confirm mode, the exchange) and publishing a
+    /// batch (default 10 s; a close waits at most 5 s). A broker that takes the connection and never answers, as a node
+    /// starting or stopping can, would otherwise hold the relay, and every event after it, forever.
+    pub broker_timeout: Duration,
     /// The longest pause between attempts while the broker or the database is down (default 30 s).
     pub max_backoff: Duration,
     /// How long a published row stays in the outbox, for inspection or a replay, before the relay
@@ -70,6 +75,7 @@ impl RelayConfig {
             batch_size: 100,
             poll_interval: Duration::from_secs(1),
             confirm_timeout: Duration::from_secs(30),
+            broker_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(30),
             retention: Some(Duration::from_secs(24 * 3600)),
             prune_interval: Duration::from_secs(60),
@@ -85,6 +91,7 @@ impl fmt::Debug for RelayConfig {
             .field("batch_size", &self.batch_size)
             .field("poll_interval", &self.poll_interval)
             .field("confirm_timeout", &self.confirm_timeout)
+            .field("broker_timeout", &self.broker_timeout)
             .field("max_backoff", &self.max_backoff)
             .field("retention", &self.retention)
             .field("prune_interval", &self.prune_interval)
@@ -328,7 +335,10 @@ impl Relay {
                 if let Some(old) = broker.take() {
                     amqp::close(&old.connection).await;
                 }
-                let publisher = self.open_publisher().await?;
+                let timeout = self.config.broker_timeout;
+                let publisher = tokio::time::timeout(timeout, self.open_publisher())
+                    .await
+                    .map_err(|_| Error::BrokerTimeout { what: "opening the publisher", timeout })??;
                 let channel = publisher.channel.clone();
                 *broker = Some(publisher);
                 channel
@@ -413,21 +423,10 @@ impl Relay {
 
     /// Publishes every row, then waits for all their confirms (pipelined, not one round trip each).
     async fn publish_confirmed(&self, channel: &Channel, rows: &[OutboxRow]) -> Result<()> {
-        let mut confirms = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (properties, span) = properties(row);
-            let confirm = channel
-                .basic_publish(
-                    self.config.exchange.as_str().into(),
-                    row.routing_key.as_str().into(),
-                    // Not mandatory: an event nobody has bound a queue for yet is not an error.
-                    BasicPublishOptions { mandatory: false, immediate: false },
-                    &row.payload,
-                    properties,
-                )
-                .await?;
-            confirms.push((row.event_id, confirm, span));
-        }
+        let timeout = self.config.broker_timeout;
+        let confirms = tokio::time::timeout(timeout, self.publish_all(channel, rows))
+            .await
+            .map_err(|_| Error::BrokerTimeout { what: "publishing a batch", timeout })??;
 
         let timeout = self.config.confirm_timeout;
         tokio::time::timeout(timeout, async {
@@ -446,6 +445,30 @@ impl Relay {
         })
         .await
         .map_err(|_| Error::ConfirmTimeout(timeout))?
+    }
+
+    /// Publishes every row; the confirm of each, with its event id and publish span.
+    async fn publish_all(
+        &self,
+        channel: &Channel,
+        rows: &[OutboxRow],
+    ) -> Result<Vec<(Uuid, PublisherConfirm, tracing::Span)>> {
+        let mut confirms = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (properties, span) = properties(row);
+            let confirm = channel
+                .basic_publish(
+                    self.config.exchange.as_str().into(),
+                    row.routing_key.as_str().into(),
+                    // Not mandatory: an event nobody has bound a queue for yet is not an error.
+                    BasicPublishOptions { mandatory: false, immediate: false },
+                    &row.payload,
+                    properties,
+                )
+                .await?;
+            confirms.push((row.event_id, confirm, span));
+        }
+        Ok(confirms)
     }
 }
 

@@ -115,6 +115,40 @@ async fn a_relay_that_cannot_reach_the_broker_keeps_the_events_for_later() -> an
     schema.env.cleanup().await
 }
 
+#[tokio::test]
+async fn a_relay_facing_a_broker_that_never_answers_gives_the_round_up_in_time_and_publishes_once_it_answers()
+-> anyhow::Result<()> {
+    // Arrange: the broker behind a proxy that takes connections and never answers, as a RabbitMQ
+    // node starting or stopping can (found by `just chaos`: after a broker restart one relay waited
+    // on its connection for good, and its service's events stopped).
+    let schema = setup().await?;
+    let (env, pool) = (&schema.env, &schema.pool);
+    let broker = ordo_testkit::TcpProxy::amqp().await?;
+    broker.blackhole();
+    let timeout = std::time::Duration::from_millis(500);
+    let config = RelayConfig { amqp_url: broker.amqp_url(), broker_timeout: timeout, ..relay_config(env) };
+    let relay = Relay::new(pool.clone(), config, OutboxSignal::new())?;
+    commit_event(pool, &password_changed("user-1")).await?;
+
+    // Act
+    let started = std::time::Instant::now();
+    let silent = tokio::time::timeout(timeout * 20, relay.relay_once()).await;
+    let waited = started.elapsed();
+    broker.restore();
+    let published = relay.relay_once().await?;
+
+    // Assert: the round ended with the broker's timeout, the event waited, and went out after.
+    assert!(
+        matches!(silent, Ok(Err(ordo_events::Error::BrokerTimeout { .. }))),
+        "the round did not give up in time: {silent:?}"
+    );
+    assert!(waited < timeout * 4, "the round took {waited:?}");
+    assert_eq!(published, 1);
+    assert_eq!(unpublished(pool).await?, 0);
+
+    schema.env.cleanup().await
+}
+
 /// Keeps the `user_id` of every `identity.password_changed` event it applies.
 #[derive(Clone, Default)]
 struct PayloadHandler {
