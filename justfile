@@ -119,6 +119,21 @@ proto:
 bench *args:
     bash deploy/scripts/bench.sh "$@"
 
+# The release binaries `just chaos` and `just soak` run, and their driver.
+release_bins := "--bin ordo-identity --bin ordo-project --bin ordo-task --bin ordo-audit --bin ordo-notification --bin ordo-gateway --bin ordo-chaos"
+
+# Faults under load against the release binaries, one at a time: SIGKILL and SIGTERM of every service and the gateway, a RabbitMQ and a MariaDB restart, Redis away 30 s; prints the table of RELIABILITY.md. Really stops this machine's backends (and always starts them again). `just chaos --only kill-task,restart-mariadb` runs only those.
+[positional-arguments]
+chaos *args: services
+    cargo build --release {{ release_bins }}
+    target/release/ordo-chaos chaos "$@"
+
+# The mixed load at 70 % of the capacity it measures first, for 30 minutes (`just soak --minutes 10`: the short form), with memory, sockets, errors and p99 per operation every minute.
+[positional-arguments]
+soak *args: services
+    cargo build --release {{ release_bins }}
+    target/release/ordo-chaos soak --workers 32 "$@"
+
 # services: Debian packages, and moto from PyPI for S3 and SES. On Debian or Ubuntu a missing MariaDB,
 # Redis or RabbitMQ is installed first with apt-get (asked in a terminal; automatic when CI is set);
 # elsewhere it says what to install. moto goes into the system python3 where its pip installs, else

@@ -13,10 +13,10 @@ mod instance;
 mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::net::SocketAddr;
 
 use clap::Parser as _;
+pub use ordo_testkit::Service;
 use ordo_testkit::TestEnv;
 use sqlx::MySqlPool;
 use tokio::net::TcpListener;
@@ -29,38 +29,6 @@ pub use crate::users::{PASSWORD, User, bearer};
 /// The key-encryption key every identity of a stack seals its signing keys with (base64 of 32 bytes):
 /// a test's keys guard nothing.
 pub const KEY_ENCRYPTION_KEY: &str = "b3JkbyB0ZXN0cyBzZWFsIHRoZWlyIGtleXMgd2l0aCA=";
-
-/// One of the processes a [`Stack`] can run; they start in this order, so each can be pointed at the
-/// ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Service {
-    Identity,
-    Project,
-    Task,
-    Audit,
-    Notification,
-    Gateway,
-}
-
-impl Service {
-    /// Its name, as in its schema (`ordo_test_<name>_<id>`) and its binary (`ordo-<name>`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Identity => "identity",
-            Self::Project => "project",
-            Self::Task => "task",
-            Self::Audit => "audit",
-            Self::Notification => "notification",
-            Self::Gateway => "gateway",
-        }
-    }
-}
-
-impl fmt::Display for Service {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// What to start: which processes, the flags a test adds to each, which schemas the test reads itself.
 #[derive(Debug, Default)]

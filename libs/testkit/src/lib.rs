@@ -14,6 +14,7 @@
 mod proxy;
 #[cfg(feature = "push")]
 pub mod push;
+mod service;
 
 use std::sync::{Mutex, PoisonError};
 
@@ -23,6 +24,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _};
 
 pub use proxy::{TcpProxy, host_port};
+pub use service::Service;
 
 const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";

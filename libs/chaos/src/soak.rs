@@ -1,0 +1,274 @@
+//! `ordo-chaos soak`: the mixed load without faults, at a share of the capacity the same mix reaches
+//! on this machine (measured first, for a few seconds, with as many requests in flight as there are
+//! workers and no pacing), for a number of minutes. Every minute it records each process's resident
+//! memory and open sockets, the requests and errors, and p99 per operation; at the end it checks the
+//! data as `chaos` does after a fault and judges the trends: no error, no memory growth after the
+//! warm-up, a flat p99.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::Common;
+use crate::check;
+use crate::load::{Op, Outcome};
+use crate::scene::Scene;
+use crate::stack::Service;
+
+/// `ordo-chaos soak`'s options.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    common: Common,
+    /// How long the load runs.
+    #[arg(long, default_value_t = 30)]
+    minutes: u64,
+    /// The share of the measured capacity to run at.
+    #[arg(long, default_value_t = 0.7)]
+    share: f64,
+    /// Run at this many requests per second instead, without measuring the capacity.
+    #[arg(long)]
+    fixed_rate: Option<f64>,
+    /// How long the capacity is measured.
+    #[arg(long, default_value_t = 20)]
+    probe_secs: u64,
+    /// Minutes at the start left out of the memory trend (caches and pools fill).
+    #[arg(long, default_value_t = 3)]
+    warmup_minutes: u64,
+}
+
+/// One minute's figures.
+#[derive(Debug)]
+struct Minute {
+    requests: usize,
+    errors: usize,
+    /// p99 in milliseconds per operation.
+    p99: BTreeMap<Op, f64>,
+    /// Resident memory (KiB) and open sockets per process, at the minute's end.
+    processes: BTreeMap<Service, (u64, usize)>,
+}
+
+/// Runs the soak; whether it found nothing.
+pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
+    crate::backends::ensure_up().await?;
+    // People log in a few times a day, not every twenty requests: a token is renewed after ten minutes.
+    let mut scene = Scene::start(&args.common, Some(Duration::from_secs(600))).await?;
+
+    // The capacity of this mix on this machine: unpaced workers for a few seconds.
+    let capacity = match args.fixed_rate {
+        Some(_) => None,
+        None => {
+            scene.rate = 1e9;
+            let probe = Duration::from_secs(args.probe_secs);
+            let running = scene.resume();
+            tokio::time::sleep(probe).await;
+            let outcomes = scene.pause(running).await?;
+            Some(outcomes.iter().filter(|o| o.acknowledged()).count() as f64 / probe.as_secs_f64())
+        }
+    };
+    scene.rate = match (args.fixed_rate, capacity) {
+        (Some(rate), _) => rate,
+        (None, Some(capacity)) => capacity * args.share,
+        (None, None) => args.common.rate,
+    };
+    let pace = match capacity {
+        Some(capacity) => format!("{:.0} % of the {capacity:.0} the mix reached unpaced", args.share * 100.0),
+        None => "a fixed rate".to_owned(),
+    };
+    eprintln!("soak: {:.0} requests/s ({pace}) for {} minutes", scene.rate, args.minutes);
+
+    let mut minutes = Vec::new();
+    for minute in 1..=args.minutes {
+        let running = scene.resume();
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let outcomes = scene.pause(running).await?;
+        let figures = figures(&outcomes, scene.stack.sample());
+        eprintln!(
+            "soak: minute {minute}: {} requests in {:.1} s, {} errors, {:.1} MiB in all",
+            figures.requests,
+            started.elapsed().as_secs_f64(),
+            figures.errors,
+            figures.processes.values().map(|(rss, _)| *rss as f64 / 1024.0).sum::<f64>()
+        );
+        minutes.push(figures);
+    }
+
+    let mut findings = Vec::new();
+    for exited in scene.stack.exited() {
+        findings.push(format!("{exited} exited by itself"));
+    }
+    let errors: usize = minutes.iter().map(|m| m.errors).sum();
+    if errors > 0 {
+        findings.push(format!("{errors} requests were not acknowledged"));
+    }
+    findings.extend(trends(&minutes, args.warmup_minutes));
+    let events = check::events(&scene.stack, &scene.shared.assignee).await?;
+    if events.lost > 0 || events.backlog > 0 || events.duplicates > 0 {
+        findings.push(format!("events: {events:?}"));
+    }
+    let ledgers: Vec<_> = scene.workers.iter().map(|worker| &worker.ledger).collect();
+    let writes = check::writes(&scene.stack, &scene.shared.project, &ledgers).await?;
+    findings.extend(writes.lost.iter().take(20).cloned());
+    let (verified, checked) = scene.verify_audit().await?;
+    if !verified {
+        findings.push(format!("the audit chain does not verify ({checked} records checked)"));
+    }
+
+    let mut text = format!(
+        "Soak: {} minutes at {:.0} requests/s ({pace}), {} workers, {} live streams.\n\n",
+        args.minutes, scene.rate, args.common.workers, args.common.streams
+    );
+    text.push_str(&tables(&minutes));
+    let _ = writeln!(
+        text,
+        "\nAfter the soak: {} writes checked, {} events committed, {} audited, {} applied by notification, {} lost, {} duplicates; the audit chain verified: {verified} ({checked} records).",
+        writes.checked, events.committed, events.audited, events.notified, events.lost, events.duplicates
+    );
+    if findings.is_empty() {
+        text.push_str("\nNo finding.\n");
+    } else {
+        text.push_str("\nFindings:\n");
+        for finding in &findings {
+            let _ = writeln!(text, "- {finding}");
+        }
+    }
+    println!("{text}");
+    let path = args.common.out_dir.join("soak.md");
+    tokio::fs::write(&path, &text).await?;
+    eprintln!("soak: report in {}", path.display());
+    scene.finish().await?;
+    Ok(findings.is_empty())
+}
+
+fn figures(outcomes: &[Outcome], processes: BTreeMap<Service, (u64, usize)>) -> Minute {
+    let mut histograms: BTreeMap<Op, Histogram<u64>> = BTreeMap::new();
+    for outcome in outcomes {
+        let histogram = match histograms.entry(outcome.op) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let Ok(histogram) = Histogram::new_with_bounds(1, 60_000_000, 3) else { continue };
+                entry.insert(histogram)
+            }
+        };
+        let micros = u64::try_from(outcome.took.as_micros()).unwrap_or(u64::MAX).clamp(1, 60_000_000);
+        let _ = histogram.record(micros);
+    }
+    Minute {
+        requests: outcomes.len(),
+        errors: outcomes.iter().filter(|o| !o.acknowledged()).count(),
+        p99: histograms.into_iter().map(|(op, h)| (op, h.value_at_quantile(0.99) as f64 / 1000.0)).collect(),
+        processes,
+    }
+}
+
+/// Memory growth after the warm-up, and p99 drift from the first third to the last.
+fn trends(minutes: &[Minute], warmup: u64) -> Vec<String> {
+    let mut findings = Vec::new();
+    let steady: Vec<&Minute> = minutes.iter().skip(usize::try_from(warmup).unwrap_or(0)).collect();
+    if steady.len() < 3 {
+        return findings;
+    }
+    let total = |m: &Minute| m.processes.values().map(|(rss, _)| *rss).sum::<u64>() as f64 / 1024.0;
+    let first = total(steady[0]);
+    let last = total(steady[steady.len() - 1]);
+    // More than 5 % and 5 MiB over the steady part is a trend, not noise.
+    if last > first * 1.05 && last - first > 5.0 {
+        findings.push(format!("memory grew from {first:.1} to {last:.1} MiB after the warm-up"));
+    }
+    let third = steady.len() / 3;
+    for op in [Op::Create, Op::Read, Op::Update, Op::Move, Op::Comment, Op::List, Op::Login] {
+        let median = |part: &[&Minute]| {
+            let mut values: Vec<f64> = part.iter().filter_map(|m| m.p99.get(&op).copied()).collect();
+            values.sort_by(f64::total_cmp);
+            values.get(values.len() / 2).copied()
+        };
+        if let (Some(early), Some(late)) = (median(&steady[..third]), median(&steady[steady.len() - third..]))
+            && late > early * 2.0
+            && late - early > 5.0
+        {
+            findings.push(format!("{op:?} p99 rose from {early:.1} ms to {late:.1} ms"));
+        }
+    }
+    findings
+}
+
+/// The per-minute tables: requests, errors and p99 per operation; memory and sockets per process.
+fn tables(minutes: &[Minute]) -> String {
+    let ops = [Op::Create, Op::Read, Op::Update, Op::Move, Op::Comment, Op::List, Op::Login];
+    let mut out = String::from("| minute | requests | errors |");
+    for op in ops {
+        let _ = write!(out, " p99 {op:?} (ms) |");
+    }
+    out.push_str("\n|---:|---:|---:|");
+    out.push_str(&"---:|".repeat(ops.len()));
+    out.push('\n');
+    for (n, minute) in minutes.iter().enumerate() {
+        let _ = write!(out, "| {} | {} | {} |", n + 1, minute.requests, minute.errors);
+        for op in ops {
+            let _ = write!(out, " {} |", minute.p99.get(&op).map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")));
+        }
+        out.push('\n');
+    }
+    out.push_str("\n| minute |");
+    for service in Service::ALL {
+        let _ = write!(out, " {service} MiB / sockets |");
+    }
+    out.push_str(" all MiB |\n|---:|");
+    out.push_str(&"---:|".repeat(Service::ALL.len() + 1));
+    out.push('\n');
+    for (n, minute) in minutes.iter().enumerate() {
+        let _ = write!(out, "| {} |", n + 1);
+        let mut total = 0.0;
+        for service in Service::ALL {
+            let (rss, sockets) = minute.processes.get(&service).copied().unwrap_or_default();
+            let mib = rss as f64 / 1024.0;
+            total += mib;
+            let _ = write!(out, " {mib:.1} / {sockets} |");
+        }
+        let _ = writeln!(out, " {total:.1} |");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minute(total_mib: u64, create_p99: f64) -> Minute {
+        Minute {
+            requests: 100,
+            errors: 0,
+            p99: BTreeMap::from([(Op::Create, create_p99)]),
+            processes: BTreeMap::from([(Service::Task, (total_mib * 1024, 10))]),
+        }
+    }
+
+    #[test]
+    fn memory_that_keeps_growing_after_the_warm_up_is_a_finding_and_noise_is_not() {
+        let growing: Vec<Minute> = (0..10).map(|n| minute(100 + n * 3, 10.0)).collect();
+        let findings = trends(&growing, 3);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(findings[0].contains("memory grew"), "{findings:?}");
+
+        let flat: Vec<Minute> = (0..10).map(|n| minute(100 + n % 2, 10.0)).collect();
+        assert!(trends(&flat, 3).is_empty());
+    }
+
+    #[test]
+    fn a_p99_that_doubles_from_the_first_third_to_the_last_is_a_finding() {
+        let rising: Vec<Minute> = (0..12).map(|n| minute(100, if n < 8 { 10.0 } else { 40.0 })).collect();
+        let findings = trends(&rising, 3);
+        assert_eq!(findings, vec!["Create p99 rose from 10.0 ms to 40.0 ms".to_owned()]);
+    }
+
+    #[test]
+    fn the_tables_have_a_row_per_minute() {
+        let text = tables(&[minute(100, 10.0), minute(101, 11.0)]);
+        assert!(text.contains("| 2 | 100 | 0 | 11.0 |"), "{text}");
+        assert!(text.contains(" 101.0 / 10 |"), "{text}");
+    }
+}
