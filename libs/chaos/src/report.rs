@@ -86,6 +86,20 @@ impl Round {
     }
 }
 
+/// The `503`s of every round that had any, by operation: which requests a fault stopped.
+pub(crate) fn refusals(rounds: &[Round]) -> String {
+    let mut out = String::new();
+    for round in rounds.iter().filter(|round| round.refused() > 0) {
+        let mut by_op: std::collections::BTreeMap<Op, usize> = std::collections::BTreeMap::new();
+        for outcome in round.outcomes.iter().filter(|o| o.status == 503) {
+            *by_op.entry(outcome.op).or_default() += 1;
+        }
+        let parts: Vec<String> = by_op.iter().map(|(op, n)| format!("{op:?} {n}")).collect();
+        let _ = writeln!(out, "- {}: {}", round.fault, parts.join(", "));
+    }
+    out
+}
+
 /// The table of every round.
 pub(crate) fn table(rounds: &[Round]) -> String {
     let mut out = String::from(

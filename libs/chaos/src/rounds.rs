@@ -170,7 +170,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
 
     let table = report::table(&rounds);
     let streams = crate::streams::summary(&scene.stream_stats).await;
-    let mut text = format!("{table}\n{streams}\n");
+    let mut text = format!("{table}\n`503`s by operation:\n{}\n{streams}\n", report::refusals(&rounds));
     if let Ok(summary) = &mails {
         text.push_str(&format!("{summary}\n"));
     }
