@@ -29,8 +29,12 @@ use crate::helpers::{Options, spawn_app_with};
 
 /// The gateway's `--backend-timeout-ms`: no answer may take longer than this and 2 s (a busy CI machine).
 const BACKEND_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long each fault lasts.
+/// How long a cut or a restart lasts.
 const FAULT: Duration = Duration::from_secs(4);
+/// How long a silent backend lasts: past the gateway's timeout (and the services' 5 s pool timeout),
+/// so a request that meets it ends in a timeout's `503`, not in the restore. A shorter silence lets a
+/// request wait it out and succeed, and whether any is refused then depends on the machine's pace.
+const SILENCE: Duration = Duration::from_secs(BACKEND_TIMEOUT.as_secs() + 3);
 /// The calm before the first fault and after each.
 const CALM: Duration = Duration::from_secs(3);
 /// Requests in flight at once, each worker one after another.
@@ -55,6 +59,16 @@ enum Fault {
     Redis,
     /// The task service stopped (the drain a SIGTERM starts) and started again.
     TaskRestart,
+}
+
+impl Fault {
+    /// How long the fault lasts.
+    fn duration(self) -> Duration {
+        match self {
+            Self::BrokerSilent | Self::DatabaseSilent => SILENCE,
+            Self::Broker | Self::Database | Self::Redis | Self::TaskRestart => FAULT,
+        }
+    }
 }
 
 /// One request the load sent, and how it was answered.
@@ -199,7 +213,7 @@ async fn under_load_no_acknowledged_write_or_committed_event_is_lost_through_cut
             // The harness's stop is the graceful drain a SIGTERM starts.
             Fault::TaskRestart => app.stop_service(Service::Task).await,
         }
-        tokio::time::sleep(FAULT).await;
+        tokio::time::sleep(fault.duration()).await;
         match fault {
             Fault::Broker | Fault::BrokerSilent => amqp.restore(),
             Fault::Database | Fault::DatabaseSilent => mysql.restore(),
