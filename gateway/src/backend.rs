@@ -106,6 +106,22 @@ pub(crate) fn on_behalf_of<T>(authorization: &MetadataValue<Ascii>, message: T) 
     request
 }
 
+/// `/readyz` check that fails once the gateway drains (its token is cancelled), so a load balancer stops
+/// sending it requests while it finishes those it has.
+#[derive(Debug, Clone)]
+pub(crate) struct Draining(pub(crate) tokio_util::sync::CancellationToken);
+
+impl ReadinessCheck for Draining {
+    fn name(&self) -> &str {
+        "draining"
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        let draining = self.0.is_cancelled();
+        Box::pin(async move { if draining { Err("the gateway is stopping".to_owned()) } else { Ok(()) } })
+    }
+}
+
 /// `/readyz` check of one backend service: its `grpc.health.v1.Health` must say `SERVING` for the
 /// service it serves the gateway (such as `ordo.identity.v1.IdentityService`).
 #[derive(Debug, Clone)]

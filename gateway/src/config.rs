@@ -50,6 +50,15 @@ pub struct Config {
     )]
     pub backend_timeout: Duration,
 
+    /// How long the gateway goes on serving after SIGTERM or SIGINT before it stops taking connections,
+    /// in milliseconds (a lame-duck period). Throughout it `/readyz` answers `503` (`draining`), so a
+    /// load balancer stops sending, and every response carries `Connection: close`, so a client moves
+    /// off its kept-alive connection after its next answer instead of sending on it just as it closes
+    /// (a request lost in flight). Then the listener closes and the requests in flight finish. 0
+    /// stops taking connections at once.
+    #[arg(long = "drain-grace-ms", env = "ORDO_DRAIN_GRACE_MS", default_value = "2000", value_parser = parse_millis)]
+    pub drain_grace: Duration,
+
     /// How often identity's token keys are fetched again, milliseconds (also whenever a token names
     /// an unknown key, at most every 5 s). Identity publishes a new key longer than this before it
     /// signs with it.

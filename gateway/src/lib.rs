@@ -63,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         // 5xx are logged with their cause where they happen (`ApiError`).
         .layer(axum::middleware::from_fn(middleware::trace_request))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn_with_state(state, middleware::close_connections_when_draining))
 }
 
 /// The OpenAPI document of the whole application, as served at `/api/v1/openapi.json`.
@@ -85,7 +86,8 @@ fn export_failure_counters() {
     }
 }
 
-/// Serves the gateway on `listener` until `shutdown` is cancelled, then drains in-flight requests.
+/// Serves the gateway on `listener` until `shutdown` is cancelled, then drains: the lame-duck period
+/// (`--drain-grace-ms`), then no new connection and the requests in flight finish.
 pub async fn serve(
     config: Config,
     listener: tokio::net::TcpListener,
@@ -101,13 +103,23 @@ pub async fn serve(
     // the next key of a rotation is held before it signs.
     let (keys, stopping) = (state.clone(), shutdown.clone());
     tokio::spawn(async move { keys.keys().refresh(stopping).await });
-    // Streams never end on their own: they end when the drain starts, and their clients reconnect.
-    let (closing, stopping) = (state.clone(), shutdown.clone());
+    // The drain: streams end at once (they never end on their own; their clients reconnect), and for
+    // the grace period the gateway answers as a lame duck (`/readyz` 503, `Connection: close`) before
+    // its listener closes and the requests in flight finish.
+    let stop_accepting = CancellationToken::new();
+    let (closing, stopping, stop, grace) =
+        (state.clone(), shutdown.clone(), stop_accepting.clone(), config.drain_grace);
     tokio::spawn(async move {
         stopping.cancelled().await;
         closing.close();
+        tracing::info!(
+            grace_ms = grace.as_millis(),
+            "draining: readiness fails and connections close after their answer"
+        );
+        tokio::time::sleep(grace).await;
+        stop.cancel();
     });
-    connections::serve(listener, app(state), config.client_limits, shutdown).await;
+    connections::serve(listener, app(state), config.client_limits, stop_accepting).await;
     tracing::info!("gateway stopped");
     Ok(())
 }

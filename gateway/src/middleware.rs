@@ -1,13 +1,14 @@
 //! The layers around every route: the request id (echoed or generated), the request span (child of
 //! the caller's W3C `traceparent`, carrying the request id, so every log line of a request can be
 //! found and the trace continues into the services), RED metrics per matched route, deadlines on the
-//! body and the request, load shedding, and panics turned into a generic `500` problem.
+//! body and the request, load shedding, panics turned into a generic `500` problem, and
+//! `Connection: close` on every response while the gateway drains.
 
 use std::any::Any;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::Method;
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument as _;
@@ -167,6 +168,21 @@ fn is_multipart(headers: &axum::http::HeaderMap) -> bool {
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("multipart/form-data"))
+}
+
+/// While the gateway drains, asks the client to close its connection after this response
+/// (`Connection: close`): it opens a new one for its next request, which reaches another instance (or
+/// this one, until its listener closes) instead of being sent on a connection the drain is closing.
+pub(crate) async fn close_connections_when_draining(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if state.is_draining() {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Answers `503` with `Retry-After` at once when the gateway already serves its maximum of API

@@ -118,7 +118,9 @@ impl AppState {
 
         let redis = config.redis.connect().await.context("connect to Redis (--redis-url)")?;
 
+        let closing = tokio_util::sync::CancellationToken::new();
         let readiness = Readiness::default()
+            .with(backend::Draining(closing.clone()))
             .with(RedisCheck(redis.clone()))
             .with(BackendHealthCheck::new("identity", IDENTITY_SERVICE_NAME, identity_channel))
             .with(BackendHealthCheck::new("project", PROJECT_SERVICE_NAME, project_channel))
@@ -147,7 +149,7 @@ impl AppState {
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight as usize)),
             rate_limits: config.rate_limits.clone(),
             client_limits: config.client_limits,
-            closing: tokio_util::sync::CancellationToken::new(),
+            closing,
         })))
     }
 
@@ -156,7 +158,12 @@ impl AppState {
         &self.0.closing
     }
 
-    /// Ends every long-lived response (the gateway is stopping).
+    /// Whether the gateway is stopping: `/readyz` answers `503` and every response closes its connection.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.0.closing.is_cancelled()
+    }
+
+    /// Ends every long-lived response and starts the drain (the gateway is stopping).
     pub(crate) fn close(&self) {
         self.0.closing.cancel();
     }

@@ -24,7 +24,8 @@ pub(crate) fn documentation() -> Paths {
 )]
 async fn healthz() {}
 
-/// Readiness: `200` when Redis and every backend service answer, else `503` naming the failing ones.
+/// Readiness: `200` when Redis and every backend service answer, else `503` naming the failing ones
+/// (`draining` while the gateway stops: a load balancer stops sending it requests).
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -32,7 +33,7 @@ async fn healthz() {}
     operation_id = "readyz",
     responses(
         (status = 200, description = "Every backend answers.", body = serde_json::Value, example = json!({"status": "ready"})),
-        (status = 503, description = "Some backends do not answer (this body is the ops format, not a problem document).",
+        (status = 503, description = "Some backends do not answer, or the gateway is stopping (`draining`); this body is the ops format, not a problem document.",
             body = serde_json::Value, example = json!({"status": "unavailable", "failing": ["identity"]})),
     )
 )]

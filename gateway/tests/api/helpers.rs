@@ -252,6 +252,11 @@ impl TestApp {
         self.stop(service).await;
     }
 
+    /// Starts `service`'s stop (what SIGTERM starts) without waiting for it; `stop_service` waits.
+    pub(crate) fn begin_stop(&self, service: Service) {
+        self.stack.begin_stop(service);
+    }
+
     /// Starts `service` again on the port it had, and waits until it is ready.
     pub(crate) async fn start_service(&mut self, service: Service) {
         self.stack.start_service(service).await;
@@ -398,4 +403,24 @@ pub(crate) async fn assert_problem(response: reqwest::Response, status: StatusCo
     assert!(body["title"].is_string(), "{body}");
     assert!(body["detail"].is_string(), "{body}");
     body
+}
+
+/// A raw TCP connection to the app's gateway, for a test that speaks HTTP/1.1 bytes itself.
+pub(crate) async fn connect(app: &TestApp) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap()
+}
+
+/// What the server sends until it closes the connection; `None` if it is still open after `wait`.
+pub(crate) async fn read_until_closed(stream: &mut tokio::net::TcpStream, wait: Duration) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut received = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(0) | Err(_)) => return Some(received),
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+            Err(_) => return None,
+        }
+    }
 }

@@ -25,6 +25,7 @@ mod rate_limits;
 mod redis_outage;
 mod schemathesis;
 mod sessions;
+mod shutdown;
 mod slow_clients;
 mod tasks;
 mod token_attacks;

@@ -6,32 +6,13 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
 
-use crate::helpers::{Options, TestApp, spawn_app_with};
+use crate::helpers::{Options, TestApp, connect, read_until_closed, spawn_app_with};
 
 async fn spawn_with(gateway_args: &[&str]) -> TestApp {
     let options =
         Options { gateway_args: gateway_args.iter().map(|arg| (*arg).to_owned()).collect(), ..Options::default() };
     spawn_app_with(options).await
-}
-
-async fn connect(app: &TestApp) -> TcpStream {
-    TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap()
-}
-
-/// What the server sends until it closes the connection; `None` if it is still open after `wait`.
-async fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
-    let mut received = Vec::new();
-    let mut buffer = [0_u8; 4096];
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
-            Ok(Ok(0) | Err(_)) => return Some(received),
-            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
-            Err(_) => return None,
-        }
-    }
 }
 
 #[tokio::test]

@@ -109,6 +109,11 @@ impl Instance {
         Channel::from_shared(self.url()).expect("a loopback URL").connect_lazy()
     }
 
+    /// Starts its stop (what SIGTERM starts) without waiting for it; [`Instance::stop`] waits.
+    pub fn begin_stop(&self) {
+        self.shutdown.cancel();
+    }
+
     /// Whether its task has ended (it failed to start, or it stopped).
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
@@ -159,7 +164,7 @@ impl Instance {
     /// Asks it to stop and waits until it has, failing the test after [`STOP_TIMEOUT`]; what its serve
     /// function returned.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
+        self.begin_stop();
         match tokio::time::timeout(STOP_TIMEOUT, self.task).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),

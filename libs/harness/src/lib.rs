@@ -198,6 +198,10 @@ impl Wiring<'_> {
                 defaults.push((flag, format!("http://{addr}")));
             }
         }
+        if service == Service::Gateway {
+            // A test's stop is immediate; the lame-duck period is a test's own choice (`shutdown.rs`).
+            defaults.push(("--drain-grace-ms", "0".to_owned()));
+        }
         if service == Service::Identity {
             // Identity keeps its signing keys sealed, as deployed (it refuses to start otherwise).
             defaults.push(("--key-encryption-key", KEY_ENCRYPTION_KEY.to_owned()));
@@ -353,6 +357,14 @@ impl Stack {
                 assert!(started.elapsed() < instance::READY_TIMEOUT, "audit's /readyz was not 200 in time");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
+        }
+    }
+
+    /// Starts `service`'s stop (what SIGTERM starts) without waiting for it; [`Stack::stop_service`]
+    /// then waits for it.
+    pub fn begin_stop(&self, service: Service) {
+        if let Some(instance) = self.running.get(&service) {
+            instance.begin_stop();
         }
     }
 
