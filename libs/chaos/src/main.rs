@@ -27,6 +27,7 @@ mod scene;
 mod soak;
 mod stack;
 mod streams;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

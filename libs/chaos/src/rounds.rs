@@ -77,7 +77,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
         .collect();
     anyhow::ensure!(!faults.is_empty(), "no fault is named {:?}", args.only);
     crate::backends::ensure_up().await?;
-    let mut scene = Scene::start(&args.common, None).await?;
+    // Mail stays on: that every notification is mailed once is part of what a fault must not break.
+    let mut scene = Scene::start(&args.common, None, true).await?;
     eprintln!(
         "chaos: stack up (run {}); {} faults at {} requests/s",
         scene.stack.env.id,

@@ -38,8 +38,8 @@ pub(crate) struct Running {
 
 impl Scene {
     /// `relogin_after`: see [`Shared::relogin_after`].
-    pub(crate) async fn start(common: &Common, relogin_after: Option<Duration>) -> anyhow::Result<Self> {
-        let stack = Stack::start(common.bin_dir.clone(), common.out_dir.clone()).await?;
+    pub(crate) async fn start(common: &Common, relogin_after: Option<Duration>, mail: bool) -> anyhow::Result<Self> {
+        let stack = Stack::start(common.bin_dir.clone(), common.out_dir.clone(), mail).await?;
         let client = load::client()?;
         let gateway = stack.gateway_url();
         let id = &stack.env.id;

@@ -64,8 +64,8 @@ pub(crate) struct Stack {
 
 impl Stack {
     /// Makes a fresh schema per service and starts every process, identity first, waiting until each
-    /// is ready.
-    pub(crate) async fn start(bin_dir: PathBuf, log_dir: PathBuf) -> anyhow::Result<Self> {
+    /// is ready; the notification service mails through the SES stand-in when `mail` is set.
+    pub(crate) async fn start(bin_dir: PathBuf, log_dir: PathBuf, mail: bool) -> anyhow::Result<Self> {
         for service in Service::ALL {
             let binary = bin_dir.join(format!("ordo-{service}"));
             ensure!(binary.exists(), "{} is missing: build the release binaries first", binary.display());
@@ -79,7 +79,8 @@ impl Stack {
             urls.insert(service, url);
             pools.insert(service, pool);
         }
-        let args = Service::ALL.into_iter().map(|service| (service, command_line(&env, &urls, service))).collect();
+        let args =
+            Service::ALL.into_iter().map(|service| (service, command_line(&env, &urls, service, mail))).collect();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
         let mut stack = Self { env, bin_dir, log_dir, args, pools, children: BTreeMap::new(), http };
         for service in Service::ALL {
@@ -252,8 +253,9 @@ impl Stack {
     }
 }
 
-/// The command line of `service`: the run's names, the fixed ports, the other services' addresses.
-fn command_line(env: &TestEnv, urls: &BTreeMap<Service, String>, service: Service) -> Vec<String> {
+/// The command line of `service`: the run's names, the fixed ports, the other services' addresses
+/// (and, for notification, mail through the SES stand-in or none).
+fn command_line(env: &TestEnv, urls: &BTreeMap<Service, String>, service: Service, mail: bool) -> Vec<String> {
     let mut args = Vec::new();
     let mut arg = |flag: &str, value: String| args.push(format!("--{flag}={value}"));
     arg("redis-url", ordo_testkit::redis_url());
@@ -287,6 +289,7 @@ fn command_line(env: &TestEnv, urls: &BTreeMap<Service, String>, service: Servic
             arg("s3-access-key-id", "ordo-chaos".to_owned());
             arg("s3-secret-access-key", "ordo-chaos".to_owned());
         }
+        Service::Notification if !mail => arg("email-enabled", "false".to_owned()),
         Service::Notification => {
             // Mail to the local SES stand-in, in a window of a second, so mails go out during the run.
             arg("ses-endpoint", ordo_testkit::ses_endpoint());
