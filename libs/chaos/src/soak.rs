@@ -43,6 +43,11 @@ pub(crate) struct Args {
     /// and costs CPU of its own); `--mail false` keeps them in the app.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     mail: bool,
+    /// MariaDB's buffer pool (`innodb_buffer_pool_size`) for the run, in MiB, set back as it was when
+    /// the run ends (a server restart also does): to tell what the service does with the data from
+    /// what the database's cache does once the data outgrows it.
+    #[arg(long)]
+    buffer_pool_mib: Option<u64>,
 }
 
 /// One minute's figures.
@@ -60,9 +65,23 @@ struct Minute {
     database: Option<Database>,
 }
 
-/// Runs the soak; whether it found nothing.
+/// Runs the soak (with the buffer pool asked for); whether it found nothing.
 pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
     crate::backends::ensure_up().await?;
+    let previous = match args.buffer_pool_mib {
+        Some(mib) => Some(usage::resize_buffer_pool(mib.saturating_mul(1024 * 1024)).await?),
+        None => None,
+    };
+    let outcome = soak(args).await;
+    if let Some(bytes) = previous
+        && let Err(error) = usage::resize_buffer_pool(bytes).await
+    {
+        eprintln!("soak: MariaDB's buffer pool could not be set back to {bytes} bytes: {error:#}");
+    }
+    outcome
+}
+
+async fn soak(args: Args) -> anyhow::Result<bool> {
     // People log in a few times a day, not every twenty requests: a token is renewed after ten minutes.
     let mut scene = Scene::start(&args.common, Some(Duration::from_secs(600)), args.mail).await?;
 
@@ -142,12 +161,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
     }
 
     let mut text = format!(
-        "Soak: {} minutes at {:.0} requests/s ({pace}), {} workers, {} live streams, mail {}.\n\n",
+        "Soak: {} minutes at {:.0} requests/s ({pace}), {} workers, {} live streams, mail {}, MariaDB buffer pool {}.\n\n",
         args.minutes,
         scene.rate,
         args.common.workers,
         args.common.streams,
-        if args.mail { "on" } else { "off" }
+        if args.mail { "on" } else { "off" },
+        args.buffer_pool_mib.map_or_else(|| "as configured".to_owned(), |mib| format!("{mib} MiB"))
     );
     text.push_str(&tables(&minutes));
     let _ = writeln!(

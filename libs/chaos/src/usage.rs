@@ -157,6 +157,22 @@ pub(crate) async fn database(stack: &Stack) -> anyhow::Result<Database> {
     })
 }
 
+/// Sets MariaDB's buffer pool to `bytes` (it resizes online, in the background); the size it had.
+pub(crate) async fn resize_buffer_pool(bytes: u64) -> anyhow::Result<u64> {
+    use sqlx::{Connection as _, MySqlConnection};
+    let mut connection = MySqlConnection::connect(&ordo_testkit::mysql_server_url()).await?;
+    let previous: u64 =
+        sqlx::query_scalar("SELECT CAST(@@innodb_buffer_pool_size AS UNSIGNED)").fetch_one(&mut connection).await?;
+    // A number, so it cannot be anything but a number in the statement (SET takes no placeholder in
+    // every server version).
+    sqlx::query(sqlx::AssertSqlSafe(format!("SET GLOBAL innodb_buffer_pool_size = {bytes}")))
+        .execute(&mut connection)
+        .await?;
+    connection.close().await?;
+    eprintln!("soak: MariaDB's buffer pool {} MiB (was {} MiB)", bytes >> 20, previous >> 20);
+    Ok(previous)
+}
+
 /// Data and index bytes of the pool's schema.
 async fn schema_size(pool: &MySqlPool) -> anyhow::Result<u64> {
     let bytes: Option<u64> = sqlx::query_scalar(
