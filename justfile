@@ -128,7 +128,7 @@ chaos *args: services
     cargo build --release {{ release_bins }}
     target/release/ordo-chaos chaos "$@"
 
-# The mixed load at 70 % of the capacity it measures first, for 30 minutes (`just soak --minutes 10`: the short form), with memory, sockets, errors and p99 per operation every minute.
+# The mixed load at 70 % of the capacity it measures first, for 30 minutes (`just soak --minutes 10`: the short form), with memory, sockets, errors, p99 per operation, CPU per process and MariaDB's buffer pool every minute.
 [positional-arguments]
 soak *args: services
     cargo build --release {{ release_bins }}
