@@ -155,10 +155,18 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     let ledgers: Vec<_> = scene.workers.iter().map(|worker| &worker.ledger).collect();
     let writes = check::writes(&scene.stack, &scene.shared.project, &ledgers).await?;
     findings.extend(writes.lost.iter().take(20).cloned());
-    let (verified, checked) = scene.verify_audit().await?;
-    if !verified {
-        findings.push(format!("the audit chain does not verify ({checked} records checked)"));
-    }
+    // A finding, not the end of the run: the minutes' tables are worth having whatever the verdict.
+    let audit = match scene.verify_audit().await {
+        Ok((true, checked)) => format!("verified ({checked} records)"),
+        Ok((false, checked)) => {
+            findings.push(format!("the audit chain does not verify ({checked} records checked)"));
+            format!("NOT verified ({checked} records)")
+        }
+        Err(error) => {
+            findings.push(format!("the audit chain could not be verified: {error:#}"));
+            "not verified (no verdict)".to_owned()
+        }
+    };
 
     let mut text = format!(
         "Soak: {} minutes at {:.0} requests/s ({pace}), {} workers, {} live streams, mail {}, MariaDB buffer pool {}.\n\n",
@@ -172,7 +180,7 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     text.push_str(&tables(&minutes));
     let _ = writeln!(
         text,
-        "\nAfter the soak: {} writes checked, {} events committed, {} audited, {} applied by notification, {} lost, {} duplicates; the audit chain verified: {verified} ({checked} records).",
+        "\nAfter the soak: {} writes checked, {} events committed, {} audited, {} applied by notification, {} lost, {} duplicates; the audit chain {audit}.",
         writes.checked, events.committed, events.audited, events.notified, events.lost, events.duplicates
     );
     if findings.is_empty() {
@@ -242,7 +250,9 @@ fn trends(minutes: &[Minute], warmup: u64) -> Vec<String> {
             values.get(values.len() / 2).copied()
         };
         if let (Some(early), Some(late)) = (median(&steady[..third]), median(&steady[steady.len() - third..]))
-            && late > early * 2.0
+            // The median of a third's minutes, each a p99 of some 20,000 requests: a rise by half is
+            // past what the minutes of a flat run differ by (within a quarter in the runs so far).
+            && late > early * 1.5
             && late - early > 5.0
         {
             findings.push(format!("{op:?} p99 rose from {early:.1} ms to {late:.1} ms"));
@@ -369,10 +379,13 @@ mod tests {
     }
 
     #[test]
-    fn a_p99_that_doubles_from_the_first_third_to_the_last_is_a_finding() {
-        let rising: Vec<Minute> = (0..12).map(|n| minute(100, if n < 8 { 10.0 } else { 40.0 })).collect();
+    fn a_p99_half_again_as_high_in_the_last_third_as_in_the_first_is_a_finding_and_a_quarter_is_not() {
+        let rising: Vec<Minute> = (0..12).map(|n| minute(100, if n < 8 { 100.0 } else { 160.0 })).collect();
         let findings = trends(&rising, 3);
-        assert_eq!(findings, vec!["Create p99 rose from 10.0 ms to 40.0 ms".to_owned()]);
+        assert_eq!(findings, vec!["Create p99 rose from 100.0 ms to 160.0 ms".to_owned()]);
+
+        let noisy: Vec<Minute> = (0..12).map(|n| minute(100, if n < 8 { 100.0 } else { 125.0 })).collect();
+        assert_eq!(trends(&noisy, 3), Vec::<String>::new());
     }
 
     #[test]
