@@ -28,13 +28,18 @@ const MAX_CURSOR_CHARS: usize = 1024;
 
 /// `?limit=`: digits only, 1 to 100; absent means 50.
 pub(crate) fn parse_limit(raw: Option<&str>) -> Result<u32, ApiError> {
-    let Some(raw) = raw else { return Ok(DEFAULT_LIMIT) };
+    bounded_limit(raw, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// `?limit=` of a route with bounds of its own: digits only, 1 to `max`; absent means `default`.
+pub(crate) fn bounded_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let Some(raw) = raw else { return Ok(default) };
     raw.bytes()
         .all(|b| b.is_ascii_digit())
         .then(|| raw.parse::<u32>().ok())
         .flatten()
-        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-        .ok_or_else(|| ApiError::BadRequest(format!("limit must be an integer from 1 to {MAX_LIMIT}.")))
+        .filter(|limit| (1..=max).contains(limit))
+        .ok_or_else(|| ApiError::BadRequest(format!("limit must be an integer from 1 to {max}.")))
 }
 
 /// `?cursor=`: passed through as is; absent means the first page (the empty cursor of the services).

@@ -145,19 +145,29 @@ impl Scene {
         Ok(outcomes)
     }
 
-    /// `GET /audit/verify` as the admin: whether the chain verified, and how many records it checked.
+    /// `GET /audit/verify` as the admin, part after part until the head: whether the chain verified,
+    /// and how many records it checked.
     pub(crate) async fn verify_audit(&self) -> anyhow::Result<(bool, u64)> {
         let client = &self.shared.client;
         let token = load::login(client, &self.shared.gateway, &self.root_email).await?;
-        let verdict = client
-            .get(format!("{}/api/v1/audit/verify", self.shared.gateway))
-            .bearer_auth(token)
-            .timeout(Duration::from_secs(120))
-            .send()
-            .await?;
-        anyhow::ensure!(verdict.status() == 200, "GET /audit/verify answered {}", verdict.status());
-        let verdict = verdict.json::<Value>().await?;
-        Ok((verdict["ok"] == true, verdict["checked"].as_u64().unwrap_or(0)))
+        let (mut checked, mut cursor) = (0, None::<String>);
+        loop {
+            let mut request = client.get(format!("{}/api/v1/audit/verify", self.shared.gateway));
+            if let Some(cursor) = &cursor {
+                request = request.query(&[("cursor", cursor)]);
+            }
+            let verdict = request.bearer_auth(&token).timeout(Duration::from_secs(30)).send().await?;
+            anyhow::ensure!(verdict.status() == 200, "GET /audit/verify answered {}", verdict.status());
+            let verdict = verdict.json::<Value>().await?;
+            checked += verdict["checked"].as_u64().unwrap_or(0);
+            if verdict["ok"] != true {
+                return Ok((false, checked));
+            }
+            match verdict["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok((true, checked)),
+            }
+        }
     }
 
     /// Closes the streams and stops the stack, dropping the run's schemas, queues and keys.

@@ -146,7 +146,9 @@ impl Instance {
                 let request = GetTaskRequest { id: String::new() };
                 serving(TaskServiceClient::new(self.channel()).get_task(request).await)
             }
-            Service::Audit => serving(AuditServiceClient::new(self.channel()).verify_log(VerifyLogRequest {}).await),
+            Service::Audit => {
+                serving(AuditServiceClient::new(self.channel()).verify_log(VerifyLogRequest::default()).await)
+            }
             Service::Notification => serving(
                 NotificationServiceClient::new(self.channel())
                     .list_notifications(ListNotificationsRequest::default())

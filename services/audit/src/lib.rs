@@ -81,7 +81,9 @@ pub async fn migrate(config: &Config) -> anyhow::Result<sqlx::MySqlPool> {
 pub async fn verify(config: &Config) -> anyhow::Result<Verdict> {
     let pool =
         ordo_platform::db::connect(config.service.database_url.expose(), 2).await.context("connect to the database")?;
-    let verdict = infra::mysql::verify(&pool).await.context("read the log")?;
+    let verdict = infra::mysql::verify(&pool, infra::mysql::Part::WHOLE).await.context("read the log")?;
+    // The whole chain starts at its first record, never past the head.
+    let verdict = verdict.context("the log's first record is past its head")?;
     pool.close().await;
     Ok(verdict)
 }

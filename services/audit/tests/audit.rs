@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use lapin::BasicProperties;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use ordo_audit::domain::Verdict;
+use ordo_audit::infra::mysql::{Part, verify};
 use ordo_harness::{Service, Stack};
 use ordo_proto::events::v1::envelope::Payload;
 use ordo_proto::events::v1::{self as pb, Envelope};
@@ -73,6 +75,15 @@ impl Audit {
             assert!(tokio::time::Instant::now() < deadline, "only {} of {seq} records in time", self.head().await);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Publishes `n` project events and waits until all are recorded.
+    async fn record_projects(&self, n: usize) {
+        let actor = Uuid::now_v7().to_string();
+        for i in 0..n {
+            self.publish(&project_created(&actor, &Uuid::now_v7().to_string(), i)).await;
+        }
+        self.wait_for(n as u64, Duration::from_secs(20)).await;
     }
 
     async fn stop(self) {
@@ -266,11 +277,7 @@ fn verify_cli(config: &ordo_audit::Config) -> (bool, serde_json::Value) {
 async fn verify_passes_on_an_honest_log_and_names_the_first_bad_seq_after_an_edit_or_a_delete() {
     let env = TestEnv::new();
     let audit = spawn(&env, 1).await;
-    let actor = Uuid::now_v7().to_string();
-    for n in 0..6 {
-        audit.publish(&project_created(&actor, &Uuid::now_v7().to_string(), n)).await;
-    }
-    audit.wait_for(6, Duration::from_secs(20)).await;
+    audit.record_projects(6).await;
     let genesis = "0".repeat(64);
     assert_eq!(
         verify_cli(&audit.config),
@@ -306,6 +313,96 @@ async fn verify_passes_on_an_honest_log_and_names_the_first_bad_seq_after_an_edi
     env.cleanup().await.unwrap();
 }
 
+/// Checks the chain in parts of `limit` records from the first, each resumed from the one before's
+/// `next_seq`, as `GET /audit/verify` callers do: the verdicts of the parts.
+async fn verify_in_parts(db: &MySqlPool, limit: u64) -> Vec<Verdict> {
+    let mut parts = Vec::new();
+    let mut from = None;
+    loop {
+        let verdict = verify(db, Part { from, limit: Some(limit) }).await.unwrap().unwrap();
+        parts.push(verdict);
+        match verdict.next_seq {
+            Some(next) => from = Some(next),
+            None => return parts,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_chain_verified_in_parts_checks_each_record_once_and_finds_tampering_at_a_parts_edge() {
+    // Arrange
+    let env = TestEnv::new();
+    let audit = spawn(&env, 1).await;
+    audit.record_projects(10).await;
+    let before = hashes(&audit.db).await;
+
+    // Act: parts of 4 records.
+    let parts = verify_in_parts(&audit.db, 4).await;
+
+    // Assert: 1-4, 5-8, 9-10; the second part anchored at record 4's hash; only the last compares
+    // the head.
+    let shape: Vec<(u64, Option<u64>, Option<u64>)> =
+        parts.iter().map(|p| (p.checked, p.anchor.map(|a| a.seq), p.next_seq)).collect();
+    assert_eq!(shape, [(4, Some(1), Some(5)), (4, Some(5), Some(9)), (2, Some(9), None)]);
+    assert!(parts.iter().all(Verdict::ok));
+    assert_eq!(parts[1].anchor.map(|a| hex::encode(a.prev_hash)), Some(before[3].1.clone()));
+    // A part that ends exactly at the head compares it and names no next part.
+    let exact = verify_in_parts(&audit.db, 5).await;
+    assert_eq!(exact.iter().map(|p| p.next_seq).collect::<Vec<_>>(), [Some(6), None]);
+    // A part never starts past the head: no cursor names it.
+    assert_eq!(verify(&audit.db, Part { from: Some(12), limit: Some(4) }).await.unwrap(), None);
+
+    // Act: record 5, the first of the second part, relinked to another hash.
+    sqlx::query("UPDATE audit_record SET prev_hash = UNHEX(REPEAT('ab', 32)) WHERE seq = 5")
+        .execute(&audit.db)
+        .await
+        .unwrap();
+    // Assert: the part that starts there checks its link to the part before.
+    let resumed = verify(&audit.db, Part { from: Some(5), limit: Some(4) }).await.unwrap().unwrap();
+    assert_eq!((resumed.first_bad_seq, resumed.next_seq), (Some(5), None));
+    sqlx::query("UPDATE audit_record SET prev_hash = UNHEX(?) WHERE seq = 5")
+        .bind(&before[3].1)
+        .execute(&audit.db)
+        .await
+        .unwrap();
+    assert!(verify_in_parts(&audit.db, 4).await.iter().all(Verdict::ok));
+
+    // Act: record 4, the last of the first part, deleted: the next part cannot anchor on it.
+    sqlx::query("DELETE FROM audit_record WHERE seq = 4").execute(&audit.db).await.unwrap();
+    // Assert: both the part that held it and the one after name it.
+    assert_eq!(verify_in_parts(&audit.db, 4).await[0].first_bad_seq, Some(4));
+    let after = verify(&audit.db, Part { from: Some(5), limit: Some(4) }).await.unwrap().unwrap();
+    assert_eq!(after.first_bad_seq, Some(4));
+
+    audit.stop().await;
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_verification_checks_up_to_the_head_it_read_so_records_appended_meanwhile_are_not_past_the_end() {
+    // Arrange: 6 records; the head set back to record 5, as a verification sees it when it reads
+    // the head just before record 6's transaction commits and then reads the records after it.
+    let env = TestEnv::new();
+    let audit = spawn(&env, 1).await;
+    audit.record_projects(6).await;
+    let before = hashes(&audit.db).await;
+    // Nothing more is published, so the service appends nothing more.
+    let db = audit.db.clone();
+    sqlx::query("UPDATE audit_head SET seq = 5, hash = UNHEX(?) WHERE slot = 1")
+        .bind(&before[4].1)
+        .execute(&db)
+        .await
+        .unwrap();
+
+    // Act
+    let verdict = verify(&db, Part::WHOLE).await.unwrap().unwrap();
+
+    // Assert: records 1 to 5 verified; record 6 is left for a later check, not taken for tampering.
+    assert_eq!((verdict.ok(), verdict.checked, verdict.next_seq), (true, 5, None));
+    audit.stop().await;
+    env.cleanup().await.unwrap();
+}
+
 /// `hash` of every record, by seq.
 async fn hashes(db: &MySqlPool) -> Vec<(u64, String)> {
     sqlx::query_as("SELECT seq, LOWER(HEX(hash)) FROM audit_record ORDER BY seq").fetch_all(db).await.unwrap()
@@ -316,11 +413,7 @@ async fn after_the_oldest_records_are_archived_verify_starts_from_the_first_rema
     // Arrange
     let env = TestEnv::new();
     let audit = spawn(&env, 1).await;
-    let actor = Uuid::now_v7().to_string();
-    for n in 0..10 {
-        audit.publish(&project_created(&actor, &Uuid::now_v7().to_string(), n)).await;
-    }
-    audit.wait_for(10, Duration::from_secs(20)).await;
+    audit.record_projects(10).await;
     let before = hashes(&audit.db).await;
 
     // Act: the operator's archival removes records 1 to 4 (root, behind the service's back).
@@ -353,11 +446,7 @@ async fn a_partition_archived_as_the_readme_says_leaves_a_log_that_keeps_appendi
     // Arrange
     let env = TestEnv::new();
     let audit = spawn(&env, 2).await;
-    let actor = Uuid::now_v7().to_string();
-    for n in 0..10 {
-        audit.publish(&project_created(&actor, &Uuid::now_v7().to_string(), n)).await;
-    }
-    audit.wait_for(10, Duration::from_secs(20)).await;
+    audit.record_projects(10).await;
     let before = hashes(&audit.db).await;
 
     // Act: the README's retention steps, as the migration user would run them (root here).
@@ -373,6 +462,7 @@ async fn a_partition_archived_as_the_readme_says_leaves_a_log_that_keeps_appendi
     }
     let archived = hashes_of(&audit.db, "audit_archive_p0").await;
     // The service keeps appending to the partitioned table.
+    let actor = Uuid::now_v7().to_string();
     for n in 10..13 {
         audit.publish(&project_created(&actor, &Uuid::now_v7().to_string(), n)).await;
     }

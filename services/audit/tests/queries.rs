@@ -58,7 +58,7 @@ impl Stack {
         let login = idpb::LoginRequest { email: email.into(), password: PASSWORD.into(), client: None };
         let tokens = self.identity.login(login).await.unwrap().into_inner().tokens.unwrap();
         for _ in 0..100 {
-            match self.audit.verify_log(as_user(&tokens.access_token, pb::VerifyLogRequest {})).await {
+            match self.audit.verify_log(as_user(&tokens.access_token, pb::VerifyLogRequest::default())).await {
                 Err(status) if status.code() == tonic::Code::Unauthenticated => {}
                 Err(status) if status.code() == tonic::Code::Unavailable => {}
                 _ => break,
@@ -163,12 +163,33 @@ async fn admins_see_everything_project_managers_their_project_and_others_nothing
     assert_eq!(stack.list(&stranger, of_project).await.unwrap_err(), tonic::Code::PermissionDenied);
 
     // Verifying is for admins.
-    let denied = stack.audit.verify_log(as_user(&owner, pb::VerifyLogRequest {})).await.unwrap_err();
+    let denied = stack.audit.verify_log(as_user(&owner, pb::VerifyLogRequest::default())).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
-    let verdict = stack.audit.verify_log(as_user(&root, pb::VerifyLogRequest {})).await.unwrap().into_inner();
+    let verdict = stack.audit.verify_log(as_user(&root, pb::VerifyLogRequest::default())).await.unwrap().into_inner();
     assert_eq!((verdict.ok, verdict.checked, verdict.first_bad_seq), (true, 10, None));
     // Nothing archived: the chain starts at seq 1 from the all-zero genesis hash.
     assert_eq!((verdict.anchor_seq, verdict.anchor_prev_hash.as_str()), (Some(1), "0".repeat(64).as_str()));
+    assert_eq!(verdict.next_cursor, "", "one part reached the head");
+    // In parts of 4: each names the next, and together they check the 10 records once.
+    let (mut parts, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let request = pb::VerifyLogRequest { limit: 4, cursor: cursor.clone() };
+        let part = stack.audit.verify_log(as_user(&root, request)).await.unwrap().into_inner();
+        parts.push((part.ok, part.checked, part.anchor_seq));
+        if part.next_cursor.is_empty() {
+            break;
+        }
+        cursor = part.next_cursor;
+    }
+    assert_eq!(parts, [(true, 4, Some(1)), (true, 4, Some(5)), (true, 2, Some(9))]);
+    // A limit past the bound and a cursor we did not issue are refused.
+    for request in [
+        pb::VerifyLogRequest { limit: 200_001, cursor: String::new() },
+        pb::VerifyLogRequest { limit: 4, cursor: "not a cursor".into() },
+    ] {
+        let refused = stack.audit.verify_log(as_user(&root, request)).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    }
     assert!(!root_id.is_empty());
 
     stack.stop().await;

@@ -20,7 +20,7 @@ use crate::state::AppState;
 
 mod types;
 
-use self::types::{AuditRecord, AuditRecordPage, AuditVerification, ListAuditEventsParams};
+use self::types::{AuditRecord, AuditRecordPage, AuditVerification, ListAuditEventsParams, VerifyAuditLogParams};
 
 /// The routes of this area.
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -91,28 +91,61 @@ async fn list_audit_events(
     Ok(Json(AuditRecordPage { items, next_cursor: pagination::next_cursor(page.next_cursor) }))
 }
 
-/// Recomputes the whole hash chain (global admins only).
+/// Recomputes the hash chain, in parts (global admins only).
 ///
-/// Checks, from `seq` 1 on, that each record's `hash` is the SHA-256 of its canonical bytes, that its
-/// `prev_hash` is the `hash` of the record before, and that no `seq` is missing. The first record that
-/// fails is `first_bad_seq`: it, or one before it, was edited, removed or inserted. This reads the whole
-/// log, so it takes time in proportion to its size.
+/// Checks, from the first record present on, that each record's `hash` is the SHA-256 of its
+/// canonical bytes, that its `prev_hash` is the `hash` of the record before, and that no `seq` is
+/// missing. The first record that fails is `first_bad_seq`: it, or one before it, was edited, removed
+/// or inserted.
+///
+/// **Parts.** One call checks at most `limit` records (default 100,000, at most 200,000), so its
+/// work is bounded whatever the log's length. When the log is longer, the answer carries a
+/// `next_cursor`: pass it as `cursor` to check the next part, which starts by checking its first
+/// record's link to the last record of the part before. The log verifies when every part answered
+/// `ok` and the last one (with `next_cursor` `null`) reached the head — the chain's last record as
+/// stored apart from the records, which catches records cut off the end. Records appended after a
+/// part read the head are left to a later part or call. `ordo-audit verify` checks the whole log
+/// in one pass from the command line.
 #[utoipa::path(
     get,
     path = "/audit/verify",
     tag = "audit",
     operation_id = "verify_audit_log",
     security(("bearer" = [])),
+    params(VerifyAuditLogParams),
     responses(
-        (status = 200, description = "The verdict: `{\"ok\": true, \"checked\": N, \"anchor\": {\"seq\": 1, \"prev_hash\": \"00…\"}}`, or with `\"ok\": false` and `\"first_bad_seq\": S` when the chain is broken. `anchor` is where the check started (see the schema).", body = AuditVerification),
+        (status = 200, description = "The verdict on this part: `{\"ok\": true, \"checked\": N, \"anchor\": {\"seq\": 1, \"prev_hash\": \"00…\"}, \"next_cursor\": null}`, or with `\"ok\": false` and `\"first_bad_seq\": S` when the chain is broken. `anchor` is where the check started (see the schema); `next_cursor` is where the next part starts.", body = AuditVerification),
+        (status = 400, description = "A `limit` out of 1..200000, or a cursor we did not issue.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller is not a global admin.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all)]
-async fn verify_audit_log(State(state): State<AppState>, caller: Caller) -> Result<Json<AuditVerification>, ApiError> {
-    let request = backend::on_behalf_of(&caller.authorization, pb::VerifyLogRequest {});
-    let verdict = state.audit().verify_log(request).await?.into_inner();
+async fn verify_audit_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<VerifyAuditLogParams>,
+) -> Result<Json<AuditVerification>, ApiError> {
+    let limit = verify_limit(params.limit.as_deref())?;
+    let cursor = pagination::parse_cursor(params.cursor.as_deref())?.to_owned();
+    let request = backend::on_behalf_of(&caller.authorization, pb::VerifyLogRequest { limit, cursor });
+    let verdict = state
+        .audit()
+        .verify_log(request)
+        .await
+        .map_err(|status| match ApiError::from(status) {
+            ApiError::BadRequest(_) => pagination::bad_cursor(),
+            error => pagination::query_errors_are_bad_requests(error, &["cursor", "limit"]),
+        })?
+        .into_inner();
     Ok(Json(AuditVerification::from_proto(verdict)))
+}
+
+/// The most records one `GET /audit/verify` checks (the audit service's bound).
+const MAX_VERIFY_LIMIT: u32 = 200_000;
+
+/// `?limit=` of a verification: 1 to 200,000; absent is the service's default (0).
+fn verify_limit(raw: Option<&str>) -> Result<u32, ApiError> {
+    pagination::bounded_limit(raw, 0, MAX_VERIFY_LIMIT)
 }
 
 /// An exact-match filter: absent is "any" (the service's empty string); empty is a `400`.

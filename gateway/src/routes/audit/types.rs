@@ -46,6 +46,17 @@ pub(crate) struct ListAuditEventsParams {
     pub(super) limit: Option<String>,
 }
 
+/// The part of the chain `GET /audit/verify` checks.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct VerifyAuditLogParams {
+    /// The `next_cursor` of the part before; absent: from the first record present.
+    pub(super) cursor: Option<String>,
+    /// The most records this part checks, 1 to 200,000 (default 100,000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200000, default = 100000)]
+    pub(super) limit: Option<String>,
+}
+
 /// One record of the audit log: one domain or security event, placed in the log's SHA-256 hash chain.
 ///
 /// Values the event did not carry (no actor for the system, no project, no client address) are `null`.
@@ -160,10 +171,11 @@ pub(crate) struct AuditRecordPage {
 /// The outcome of recomputing the audit log's hash chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct AuditVerification {
-    /// `true` when every record's `hash` matches its canonical bytes, every `prev_hash` is the `hash`
-    /// of the record before, and `seq` runs from 1 with no gap.
+    /// `true` when every record of this part has a `hash` that matches its canonical bytes and a
+    /// `prev_hash` that is the `hash` of the record before, with no `seq` missing, and (in the part
+    /// that reaches it) the head names the last record.
     pub(crate) ok: bool,
-    /// How many records were checked (all of them when `ok`).
+    /// How many records this part checked (all of the part when `ok`).
     #[schema(example = 1234)]
     pub(crate) checked: u64,
     /// The first record that was edited, unlinked or is missing; present only when `ok` is `false`.
@@ -176,6 +188,10 @@ pub(crate) struct AuditVerification {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub(crate) anchor: Option<AuditAnchor>,
+    /// Pass as `cursor` to check the next part: this one stopped at its `limit` before the head with
+    /// the chain intact so far. `null` once the check reached the head, or found a break.
+    #[schema(required = true)]
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// The first record a verification checked.
@@ -196,6 +212,7 @@ impl AuditVerification {
             checked: verdict.checked,
             first_bad_seq: verdict.first_bad_seq,
             anchor: verdict.anchor_seq.map(|seq| AuditAnchor { seq, prev_hash: verdict.anchor_prev_hash }),
+            next_cursor: (!verdict.next_cursor.is_empty()).then_some(verdict.next_cursor),
         }
     }
 }
@@ -282,12 +299,12 @@ mod tests {
         let ok = pb::VerifyLogResponse { ok: true, checked: 12, first_bad_seq: None, ..Default::default() };
         assert_eq!(
             serde_json::to_value(AuditVerification::from_proto(ok)).unwrap(),
-            serde_json::json!({"ok": true, "checked": 12})
+            serde_json::json!({"ok": true, "checked": 12, "next_cursor": null})
         );
         let broken = pb::VerifyLogResponse { ok: false, checked: 12, first_bad_seq: Some(5), ..Default::default() };
         assert_eq!(
             serde_json::to_value(AuditVerification::from_proto(broken)).unwrap(),
-            serde_json::json!({"ok": false, "checked": 12, "first_bad_seq": 5})
+            serde_json::json!({"ok": false, "checked": 12, "first_bad_seq": 5, "next_cursor": null})
         );
         let archived = pb::VerifyLogResponse {
             ok: true,
@@ -298,7 +315,13 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(AuditVerification::from_proto(archived)).unwrap(),
-            serde_json::json!({"ok": true, "checked": 3, "anchor": {"seq": 1001, "prev_hash": "ab".repeat(32)}})
+            serde_json::json!({"ok": true, "checked": 3, "anchor": {"seq": 1001, "prev_hash": "ab".repeat(32)}, "next_cursor": null})
+        );
+        let part =
+            pb::VerifyLogResponse { ok: true, checked: 2, next_cursor: "AAAAAAAAAAM".into(), ..Default::default() };
+        assert_eq!(
+            serde_json::to_value(AuditVerification::from_proto(part)).unwrap(),
+            serde_json::json!({"ok": true, "checked": 2, "next_cursor": "AAAAAAAAAAM"})
         );
     }
 }

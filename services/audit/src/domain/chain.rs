@@ -7,6 +7,11 @@
 //! record. The verdict reports the anchor so that an auditor can match it against the archived
 //! segment. A chain that still starts at `seq` 1 is anchored at the genesis hash, not at whatever the
 //! record claims.
+//!
+//! A long chain is verified in parts: each part ends after a number of records and names the `seq`
+//! the next one starts at ([`Verdict::next_seq`]); the next part is anchored at the stored `hash` of
+//! the record before its first, which the part before checked against that record's fields. The
+//! parts together check exactly what one pass over the whole chain does.
 
 use super::{GENESIS, Record};
 
@@ -31,6 +36,9 @@ pub struct Verdict {
     /// record that does not link to the one before, or a missing record (a gap, or records cut off
     /// the end).
     pub first_bad_seq: Option<u64>,
+    /// Where the next part of the check starts, when this part stopped at its limit before the head
+    /// with the chain intact so far; `None` once the check reached the head (or found a break).
+    pub next_seq: Option<u64>,
 }
 
 impl Verdict {
@@ -60,6 +68,12 @@ impl Verifier {
     /// A verifier that anchors at the first record it is fed (see the module documentation).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A verifier that continues a check at `seq`, after a part that ended with the record before
+    /// it, whose stored `hash` is `prev_hash`.
+    pub fn resume(seq: u64, prev_hash: [u8; 32]) -> Self {
+        Self { expected_seq: seq, prev_hash, anchor: Some(Anchor { seq, prev_hash }), checked: 0, first_bad_seq: None }
     }
 
     /// Checks the next record; `false` once the chain is known broken (the caller may stop reading).
@@ -97,7 +111,21 @@ impl Verifier {
         if first_bad_seq.is_none() && (head_seq != last || head_hash != self.prev_hash) {
             first_bad_seq = Some(last.min(head_seq) + 1);
         }
-        Verdict { checked: self.checked, anchor: self.anchor, first_bad_seq }
+        Verdict { checked: self.checked, anchor: self.anchor, first_bad_seq, next_seq: None }
+    }
+
+    /// The verdict of a part that stopped at its limit before the head: the head is only compared
+    /// by the part that reaches it, and the next part starts after the last record checked.
+    pub fn pause(self) -> Verdict {
+        if self.first_bad_seq.is_some() {
+            return Verdict {
+                checked: self.checked,
+                anchor: self.anchor,
+                first_bad_seq: self.first_bad_seq,
+                next_seq: None,
+            };
+        }
+        Verdict { checked: self.checked, anchor: self.anchor, first_bad_seq: None, next_seq: Some(self.expected_seq) }
     }
 }
 
@@ -130,7 +158,7 @@ mod tests {
         let records = chain(5);
         let head = (5, records[4].hash);
         let anchor = Some(Anchor { seq: 1, prev_hash: GENESIS });
-        assert_eq!(verify(&records, head), Verdict { checked: 5, anchor, first_bad_seq: None });
+        assert_eq!(verify(&records, head), Verdict { checked: 5, anchor, first_bad_seq: None, next_seq: None });
         let empty = verify(&[], (0, GENESIS));
         assert!(empty.ok());
         assert_eq!(empty.anchor, None);
@@ -191,5 +219,76 @@ mod tests {
         assert_eq!(verify(&records[..3], head).first_bad_seq, Some(4));
         // The first record gone as well as all the others.
         assert_eq!(verify(&[], head).first_bad_seq, Some(1));
+    }
+
+    /// Checks `records` in parts of `limit`, each resumed as the service does: from the stored hash
+    /// of the last record of the part before.
+    fn verify_in_parts(records: &[Record], head: (u64, [u8; 32]), limit: usize) -> (Vec<Verdict>, Option<u64>) {
+        let mut parts = Vec::new();
+        let mut at = 0;
+        let mut verifier = Verifier::new();
+        loop {
+            let part: Vec<&Record> = records.iter().skip(at).take(limit).collect();
+            for record in &part {
+                if !verifier.check(record) {
+                    break;
+                }
+            }
+            at += part.len();
+            if part.len() < limit || at == records.len() && records.last().is_some_and(|r| r.seq >= head.0) {
+                let verdict = verifier.finish(head.0, head.1);
+                let bad = verdict.first_bad_seq;
+                parts.push(verdict);
+                return (parts, bad);
+            }
+            let verdict = verifier.pause();
+            parts.push(verdict);
+            let Some(next) = verdict.next_seq else { return (parts, verdict.first_bad_seq) };
+            let before = records.iter().find(|r| r.seq == next - 1).map_or(GENESIS, |r| r.hash);
+            verifier = Verifier::resume(next, before);
+        }
+    }
+
+    #[test]
+    fn a_chain_checked_in_parts_passes_as_a_whole_and_each_part_says_where_the_next_starts() {
+        let records = chain(10);
+        let head = (10, records[9].hash);
+        let (parts, bad) = verify_in_parts(&records, head, 4);
+        assert_eq!(bad, None);
+        let next: Vec<Option<u64>> = parts.iter().map(|p| p.next_seq).collect();
+        assert_eq!(next, [Some(5), Some(9), None]);
+        let checked: Vec<u64> = parts.iter().map(|p| p.checked).collect();
+        assert_eq!(checked, [4, 4, 2]);
+        assert_eq!(parts[1].anchor, Some(Anchor { seq: 5, prev_hash: records[3].hash }));
+    }
+
+    #[test]
+    fn a_break_at_a_parts_first_record_is_found_by_that_part() {
+        let mut records = chain(8);
+        let head = (8, records[7].hash);
+        // Record 5, the second part's first, edited with its hash recomputed: it still links to 4,
+        // but 6 no longer links to it.
+        records[4].entry.action = "task.deleted".into();
+        records[4] = Record::append(records[4].entry.clone(), 5, records[4].prev_hash);
+        assert_eq!(verify_in_parts(&records, head, 4).1, Some(6));
+        // Record 5 relinked elsewhere: the resumed part checks its link to record 4's stored hash.
+        let mut relinked = chain(8);
+        relinked[4] = Record::append(relinked[4].entry.clone(), 5, [9; 32]);
+        assert_eq!(verify_in_parts(&relinked, head, 4).1, Some(5));
+        // Record 4, the first part's last, edited in place: that part names it and gives no next.
+        let mut edited = chain(8);
+        edited[3].entry.data = "{}".into();
+        let (parts, bad) = verify_in_parts(&edited, head, 4);
+        assert_eq!((parts.len(), bad, parts[0].next_seq), (1, Some(4), None));
+    }
+
+    #[test]
+    fn the_head_is_compared_only_by_the_part_that_reaches_it() {
+        let records = chain(8);
+        // Records 7 and 8 cut off the end: the head still names 8.
+        let head = (8, records[7].hash);
+        let (parts, bad) = verify_in_parts(&records[..6], head, 3);
+        assert_eq!(parts[0].next_seq, Some(4));
+        assert_eq!(bad, Some(7));
     }
 }

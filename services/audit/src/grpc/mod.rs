@@ -84,13 +84,17 @@ impl AuditRpc for AuditGrpc {
         &self,
         request: Request<pb::VerifyLogRequest>,
     ) -> Result<Response<pb::VerifyLogResponse>, Status> {
-        let verdict = self.queries.verify_log(caller(&request)?).await.map_err(status)?;
+        let caller = caller(&request)?;
+        let part = request.get_ref();
+        let checked = self.queries.verify_log(caller, part.limit, &part.cursor).await.map_err(status)?;
+        let verdict = checked.verdict;
         Ok(Response::new(pb::VerifyLogResponse {
             ok: verdict.ok(),
             checked: verdict.checked,
             first_bad_seq: verdict.first_bad_seq,
             anchor_seq: verdict.anchor.as_ref().map(|anchor| anchor.seq),
             anchor_prev_hash: verdict.anchor.map(|anchor| hex::encode(anchor.prev_hash)).unwrap_or_default(),
+            next_cursor: checked.next_cursor.unwrap_or_default(),
         }))
     }
 }

@@ -143,23 +143,74 @@ pub async fn append_batch(conn: &mut MySqlConnection, entries: Vec<Entry>) -> Re
     Ok(records)
 }
 
-/// Recomputes the whole chain from the database, streaming, and compares its end with the head.
-pub async fn verify(pool: &MySqlPool) -> Result<Verdict, sqlx::Error> {
+/// Which part of the chain a verification checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// The first `seq` to check: `None` from the first record present, otherwise a part's
+    /// [`Verdict::next_seq`].
+    pub from: Option<u64>,
+    /// The most records to check; `None`: up to the head, however many there are.
+    pub limit: Option<u64>,
+}
+
+impl Part {
+    /// The whole chain in one pass.
+    pub const WHOLE: Part = Part { from: None, limit: None };
+}
+
+/// Recomputes a part of the chain from the database, streaming, and compares its end with the head
+/// when the part reaches it; `None` when `part.from` is past the head (no part ever names it).
+///
+/// Only records up to the head read first are checked: records appended meanwhile (their head
+/// moved in the same transaction) are for a later check, so a check under load never mistakes them
+/// for records past the end.
+pub async fn verify(pool: &MySqlPool, part: Part) -> Result<Option<Verdict>, sqlx::Error> {
     let head = sqlx::query!("SELECT seq, hash FROM audit_head WHERE slot = 1").fetch_one(pool).await?;
+    let from = part.from.unwrap_or(1).max(1);
+    if from > head.seq.saturating_add(1) {
+        return Ok(None);
+    }
     let mut verifier = Verifier::new();
+    if from > 1 {
+        let before = from - 1;
+        let stored =
+            sqlx::query_scalar!("SELECT hash FROM audit_record WHERE seq = ?", before).fetch_optional(pool).await?;
+        match stored {
+            Some(hash) => verifier = Verifier::resume(from, hash32(&hash)),
+            None => {
+                // Gone: archived with everything before it (the part anchors at the first record
+                // present, as a whole check does), or deleted from inside the chain.
+                let lowest: Option<u64> =
+                    sqlx::query_scalar!("SELECT MIN(seq) FROM audit_record").fetch_one(pool).await?;
+                if lowest.is_some_and(|lowest| lowest < before) {
+                    return Ok(Some(Verdict { checked: 0, anchor: None, first_bad_seq: Some(before), next_seq: None }));
+                }
+            }
+        }
+    }
+    let limit = part.limit.unwrap_or(u64::MAX);
     let mut rows = sqlx::query_as!(
         RecordRow,
         "SELECT seq, id, occurred_at, action, actor_id, producer, entity_type, entity_id, project_id, ip, \
-         user_agent, data, prev_hash, hash FROM audit_record ORDER BY seq"
+         user_agent, data, prev_hash, hash FROM audit_record WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+        from,
+        head.seq,
+        limit
     )
     .fetch(pool);
+    let (mut read, mut last) = (0_u64, None);
+    let mut intact = true;
     while let Some(row) = rows.try_next().await? {
+        read += 1;
+        last = Some(row.seq);
         if !verifier.check(&Record::from(row)) {
+            intact = false;
             break;
         }
     }
     drop(rows);
-    Ok(verifier.finish(head.seq, hash32(&head.hash)))
+    let stopped_short = intact && read == limit && last.is_some_and(|seq| seq < head.seq);
+    Ok(Some(if stopped_short { verifier.pause() } else { verifier.finish(head.seq, hash32(&head.hash)) }))
 }
 
 /// The log as the queries see it.
@@ -209,7 +260,7 @@ impl AuditLog for MySqlAuditLog {
         Ok(rows.into_iter().map(Record::from).collect())
     }
 
-    async fn verify(&self) -> Result<Verdict> {
-        verify(&self.pool).await.map_err(db_error)
+    async fn verify(&self, from: Option<u64>, limit: u64) -> Result<Option<Verdict>> {
+        verify(&self.pool, Part { from, limit: Some(limit) }).await.map_err(db_error)
     }
 }
