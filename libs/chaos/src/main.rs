@@ -84,8 +84,9 @@ fn main() -> ExitCode {
             outcome = run(cli.command) => outcome,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         };
-        // Whatever happened, no backend is left down.
+        // Whatever happened, no backend is left down, nor its buffer pool resized.
         let restored = backends::ensure_up().await;
+        soak::restore_buffer_pool().await;
         let mut code = ExitCode::SUCCESS;
         if let Err(error) = &restored {
             eprintln!("ordo-chaos: a backend could not be started again: {error:#}");

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -65,20 +66,31 @@ struct Minute {
     database: Option<Database>,
 }
 
+/// The buffer pool's size before the run set it, until it is set back: read again by
+/// [`restore_buffer_pool`] when the run ends, also when it was interrupted half-way.
+static PREVIOUS_BUFFER_POOL: Mutex<Option<u64>> = Mutex::new(None);
+
 /// Runs the soak (with the buffer pool asked for); whether it found nothing.
 pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
     crate::backends::ensure_up().await?;
-    let previous = match args.buffer_pool_mib {
-        Some(mib) => Some(usage::resize_buffer_pool(mib.saturating_mul(1024 * 1024)).await?),
-        None => None,
-    };
+    if let Some(mib) = args.buffer_pool_mib {
+        let previous = usage::resize_buffer_pool(mib.saturating_mul(1024 * 1024)).await?;
+        *PREVIOUS_BUFFER_POOL.lock().unwrap_or_else(PoisonError::into_inner) = Some(previous);
+    }
     let outcome = soak(args).await;
+    restore_buffer_pool().await;
+    outcome
+}
+
+/// Sets MariaDB's buffer pool back to its size before the run, if the run changed it and it was not
+/// set back yet.
+pub(crate) async fn restore_buffer_pool() {
+    let previous = PREVIOUS_BUFFER_POOL.lock().unwrap_or_else(PoisonError::into_inner).take();
     if let Some(bytes) = previous
         && let Err(error) = usage::resize_buffer_pool(bytes).await
     {
         eprintln!("soak: MariaDB's buffer pool could not be set back to {bytes} bytes: {error:#}");
     }
-    outcome
 }
 
 async fn soak(args: Args) -> anyhow::Result<bool> {
