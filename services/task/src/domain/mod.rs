@@ -14,7 +14,8 @@ pub use event::{TaskEvent, Unassignment};
 pub use policy::{Access, Denied, ProjectRole};
 pub use position::{LONG_POSITION_LEN, MAX_POSITION_LEN, Position, PositionError, SPREAD_POSITION_LEN};
 pub use search::{
-    DESCRIPTION_WEIGHT, IndexedWord, MAX_SEARCH_WORDS, SearchWords, TITLE_WEIGHT, WORDS_VERSION, index_words,
+    DESCRIPTION_WEIGHT, IndexedWord, MAX_SEARCH_WORDS, SearchWords, TITLE_WEIGHT, WORDS_VERSION, WordChanges,
+    index_words,
 };
 pub use task::{
     Assignees, Comment, CommentBody, Description, Estimate, Labels, MAX_ASSIGNEES, MAX_DEPTH, MAX_LABELS, NewTask,

@@ -73,6 +73,41 @@ pub fn index_words(title: &str, description: Option<&str>) -> Vec<IndexedWord> {
     out
 }
 
+/// What turns a task's stored words into the words it should have: the words to remove (gone, or
+/// kept at another weight) and the words to add (new, or at a new weight).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WordChanges {
+    pub removed: Vec<String>,
+    pub added: Vec<IndexedWord>,
+}
+
+impl WordChanges {
+    /// The changes from `stored` to `wanted` (each a task's distinct words). A word kept at its
+    /// weight is in neither list, so an edit of a title writes only the words it changed, and the
+    /// rows of words many tasks share are left alone.
+    pub fn between(stored: Vec<IndexedWord>, wanted: Vec<IndexedWord>) -> Self {
+        let mut kept: HashMap<String, u8> = stored.into_iter().map(|w| (w.word, w.weight)).collect();
+        let mut added = Vec::new();
+        for word in wanted {
+            match kept.get(&word.word) {
+                Some(&weight) if weight == word.weight => {
+                    kept.remove(&word.word);
+                }
+                _ => added.push(word),
+            }
+        }
+        // What is left was not wanted at its weight; a word re-weighted is removed, then added.
+        let mut removed: Vec<String> = kept.into_keys().collect();
+        removed.sort_unstable();
+        Self { removed, added }
+    }
+
+    /// Whether the stored words are already the wanted ones.
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.added.is_empty()
+    }
+}
+
 /// The words a search asks for: distinct, at least one, at most [`MAX_SEARCH_WORDS`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SearchWords(Vec<String>);
@@ -160,6 +195,38 @@ mod tests {
         assert_eq!(got.len(), MAX_WORDS_PER_TASK);
         assert_eq!(got[0], IndexedWord { word: "title".into(), weight: TITLE_WEIGHT });
         assert_eq!(got.last().unwrap().word, format!("w{}", MAX_WORDS_PER_TASK - 3));
+    }
+
+    fn indexed(pairs: &[(&str, u8)]) -> Vec<IndexedWord> {
+        pairs.iter().map(|&(word, weight)| IndexedWord { word: word.to_owned(), weight }).collect()
+    }
+
+    #[test]
+    fn an_edit_changes_only_the_words_it_changed() {
+        let stored = index_words("chaos w3 n17", None);
+        let changes = WordChanges::between(stored, index_words("chaos w3 u18", None));
+        assert_eq!(changes.removed, ["n17"]);
+        assert_eq!(changes.added, indexed(&[("u18", 2)]));
+    }
+
+    #[test]
+    fn a_word_that_changes_weight_is_removed_then_added() {
+        let stored = index_words("Deploy", Some("the gateway"));
+        let changes = WordChanges::between(stored, index_words("Deploy the gateway", None));
+        assert_eq!(changes.removed, ["gateway", "the"]);
+        assert_eq!(changes.added, indexed(&[("the", 2), ("gateway", 2)]));
+    }
+
+    #[test]
+    fn the_same_words_change_nothing_and_no_words_remove_all() {
+        let stored = index_words("Fix the bug", Some("in the API"));
+        assert!(WordChanges::between(stored.clone(), index_words("fix THE bug!", Some("api, in the"))).is_empty());
+        let changes = WordChanges::between(stored.clone(), Vec::new());
+        assert_eq!(changes.removed, ["api", "bug", "fix", "in", "the"]);
+        assert!(changes.added.is_empty());
+        let changes = WordChanges::between(Vec::new(), stored.clone());
+        assert!(changes.removed.is_empty());
+        assert_eq!(changes.added, stored);
     }
 
     #[test]

@@ -285,3 +285,72 @@ async fn tasks_written_before_the_word_index_are_indexed_in_the_background() {
     stack.stop().await;
     env.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn edits_keep_a_tasks_words_exactly_those_of_its_text() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let _root = stack.user("root@example.com").await;
+    let owner = stack.user("owner@example.com").await;
+    let project = stack.project(&owner, "EDIT").await;
+    let mut request = new_task(&project, "Deploy gateway w3 n17");
+    request.description = Some("then restart the gateway".into());
+    let mut task = stack.create(&owner, request).await;
+    let neighbour = stack.create(&owner, new_task(&project, "Deploy gateway w3 n18")).await;
+
+    // The words and weights the index holds for a task, as (word, weight), sorted.
+    async fn held(db: &sqlx::MySqlPool, task_id: &str) -> Vec<(String, u8)> {
+        sqlx::query_as(
+            "SELECT word, weight FROM task_word WHERE task_id = UNHEX(REPLACE(?, '-', '')) ORDER BY word, weight",
+        )
+        .bind(task_id)
+        .fetch_all(db)
+        .await
+        .unwrap()
+    }
+    fn expected(title: &str, description: Option<&str>) -> Vec<(String, u8)> {
+        let mut words: Vec<(String, u8)> =
+            ordo_task::domain::index_words(title, description).into_iter().map(|w| (w.word, w.weight)).collect();
+        words.sort();
+        words
+    }
+
+    // One word swapped; a description word moved to the title (its weight changes); the
+    // description dropped; a title of words all new; the same text again.
+    let edits: [(Option<&str>, Option<Option<&str>>); 5] = [
+        (Some("Deploy gateway w3 u1"), None),
+        (Some("Deploy gateway restart w3 u1"), None),
+        (None, Some(None)),
+        (Some("Archive"), Some(Some("old notes, old notes"))),
+        (Some("Archive"), Some(Some("old notes"))),
+    ];
+    for (title, description) in edits {
+        let mut patch = pb::TaskPatch::default();
+        let mut fields = Vec::new();
+        if let Some(title) = title {
+            patch.title = title.to_owned();
+            fields.push("title");
+        }
+        if let Some(description) = description {
+            patch.description = description.map(str::to_owned);
+            fields.push("description");
+        }
+        task = stack.update(&owner, &task.id, patch, &fields, None).await.unwrap();
+        assert_eq!(
+            held(&stack.db, &task.id).await,
+            expected(&task.title, task.description.as_deref()),
+            "after {title:?} / {description:?}"
+        );
+    }
+    // The other task of the project, sharing words, kept all of its own.
+    assert_eq!(held(&stack.db, &neighbour.id).await, expected(&neighbour.title, None));
+    let stale: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM task WHERE words_version <> ?")
+        .bind(ordo_task::domain::WORDS_VERSION)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(stale, 0);
+
+    stack.stop().await;
+    env.cleanup().await.unwrap();
+}

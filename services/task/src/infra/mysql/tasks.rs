@@ -107,10 +107,12 @@ pub(crate) async fn update_task_row(
     previous_version: i64,
     changed: &[&str],
 ) -> Result<bool, sqlx::Error> {
+    // The words are rewritten below in the same transaction, by the current rules.
+    let text_changed = changed.contains(&"title") || changed.contains(&"description");
     let result = sqlx::query!(
         "UPDATE task SET title = ?, description = ?, status = ?, priority = ?, due_at = ?, start_at = ?, \
          estimate_minutes = ?, parent_id = ?, position = ?, updated_at = ?, completed_at = ?, version = ?, \
-         assignee_ids = ?, labels = ? WHERE id = ? AND version = ?",
+         assignee_ids = ?, labels = ?, words_version = IF(?, ?, words_version) WHERE id = ? AND version = ?",
         task.title.as_str(),
         task.description.as_ref().map(Description::as_str),
         task.status().as_str(),
@@ -125,6 +127,8 @@ pub(crate) async fn update_task_row(
         task.version,
         packed_assignees(&task.assignees),
         packed_labels(&task.labels)?,
+        text_changed,
+        WORDS_VERSION,
         task.id,
         previous_version
     )
@@ -139,7 +143,7 @@ pub(crate) async fn update_task_row(
     if changed.contains(&"labels") {
         write_labels(conn, std::slice::from_ref(task), true).await?;
     }
-    if changed.contains(&"title") || changed.contains(&"description") {
+    if text_changed {
         words::rewrite(conn, task).await?;
     }
     Ok(true)

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::db;
 use crate::app::Result;
-use crate::domain::{Task, WORDS_VERSION, index_words};
+use crate::domain::{IndexedWord, Task, WORDS_VERSION, WordChanges, index_words};
 
 /// Rows inserted per statement: five placeholders each.
 const INSERT_CHUNK: usize = 1_000;
@@ -42,29 +42,64 @@ async fn write<'a>(conn: &mut MySqlConnection, texts: impl Iterator<Item = Text<
     let mut rows = Vec::new();
     for text in texts {
         for word in index_words(text.title, text.description) {
-            rows.push((text.project_id, word.word, word.weight, text.number, text.id));
+            rows.push(Row { project_id: text.project_id, word, number: text.number, task_id: text.id });
         }
     }
+    insert_rows(conn, &rows).await
+}
+
+/// One row of the index.
+struct Row {
+    project_id: Uuid,
+    word: IndexedWord,
+    number: i64,
+    task_id: Uuid,
+}
+
+async fn insert_rows(conn: &mut MySqlConnection, rows: &[Row]) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut sql = QueryBuilder::<MySql>::new("INSERT INTO task_word (project_id, word, weight, number, task_id) ");
-        sql.push_values(chunk, |mut row, (project_id, word, weight, number, task_id)| {
-            row.push_bind(*project_id)
-                .push_bind(word.as_str())
-                .push_bind(*weight)
-                .push_bind(*number)
-                .push_bind(*task_id);
+        sql.push_values(chunk, |mut values, row| {
+            values
+                .push_bind(row.project_id)
+                .push_bind(row.word.word.as_str())
+                .push_bind(row.word.weight)
+                .push_bind(row.number)
+                .push_bind(row.task_id);
         });
         sql.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// Rewrites the words of a task whose title or description changed, marking it indexed.
+/// Brings the words of a task whose title or description changed up to date: reads the rows it
+/// has (locked, so no other change of the task interleaves), then removes and adds only the words
+/// that changed. The caller marks the task as indexed by the current rules.
 pub(super) async fn rewrite(conn: &mut MySqlConnection, task: &Task) -> Result<(), sqlx::Error> {
-    sqlx::query!("DELETE FROM task_word WHERE task_id = ?", task.id).execute(&mut *conn).await?;
-    write(conn, std::iter::once(Text::from(task))).await?;
-    sqlx::query!("UPDATE task SET words_version = ? WHERE id = ?", WORDS_VERSION, task.id).execute(&mut *conn).await?;
-    Ok(())
+    let stored = sqlx::query!("SELECT word, weight FROM task_word WHERE task_id = ? FOR UPDATE", task.id)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|row| IndexedWord { word: row.word, weight: row.weight })
+        .collect();
+    let text = Text::from(task);
+    let changes = WordChanges::between(stored, index_words(text.title, text.description));
+    for chunk in changes.removed.chunks(INSERT_CHUNK) {
+        let mut sql = QueryBuilder::<MySql>::new("DELETE FROM task_word WHERE task_id = ");
+        sql.push_bind(task.id).push(" AND word IN (");
+        let mut list = sql.separated(", ");
+        for word in chunk {
+            list.push_bind(word.as_str());
+        }
+        sql.push(")");
+        sql.build().execute(&mut *conn).await?;
+    }
+    let rows: Vec<Row> = changes
+        .added
+        .into_iter()
+        .map(|word| Row { project_id: task.project_id, word, number: task.number, task_id: task.id })
+        .collect();
+    insert_rows(conn, &rows).await
 }
 
 /// For each of `words`, how many tasks of the project hold it, counted up to `cap` (an index range
