@@ -141,8 +141,15 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
                 None
             }
         };
+        let database = figures.database.map_or_else(String::new, |db| {
+            format!(
+                ", {:.0} page reads a request, history list {}",
+                db.read_requests as f64 / figures.requests.max(1) as f64,
+                db.history_length
+            )
+        });
         eprintln!(
-            "soak: minute {minute}: {} requests in {:.1} s, {} errors, {:.1} MiB in all",
+            "soak: minute {minute}: {} requests in {:.1} s, {} errors, {:.1} MiB in all{database}",
             figures.requests,
             started.elapsed().as_secs_f64(),
             figures.errors,
@@ -330,8 +337,8 @@ fn usage_tables(minutes: &[Minute]) -> String {
         out.push('\n');
     }
     out.push_str(
-        "\n| minute | pages read from disk | page reads | buffer pool hits % | waits for a free page | checkpoint age MiB | run's schemas MiB | buffer pool MiB |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "\n| minute | pages read from disk | page reads | buffer pool hits % | waits for a free page | checkpoint age MiB | history list | run's schemas MiB | buffer pool MiB |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     for (n, minute) in minutes.iter().enumerate() {
@@ -339,19 +346,20 @@ fn usage_tables(minutes: &[Minute]) -> String {
             Some(db) => {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {:.2} | {} | {:.1} | {:.1} | {:.0} |",
+                    "| {} | {} | {} | {:.2} | {} | {:.1} | {} | {:.1} | {:.0} |",
                     n + 1,
                     db.disk_reads,
                     db.read_requests,
                     db.hit_percent(),
                     db.wait_free,
                     mib(db.checkpoint_age),
+                    db.history_length,
                     mib(db.schema_bytes),
                     mib(db.buffer_pool)
                 );
             }
             None => {
-                let _ = writeln!(out, "| {} | - | - | - | - | - | - | - |", n + 1);
+                let _ = writeln!(out, "| {} | - | - | - | - | - | - | - | - |", n + 1);
             }
         }
     }

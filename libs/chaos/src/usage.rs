@@ -123,6 +123,10 @@ pub(crate) struct Database {
     pub(crate) wait_free: u64,
     /// Bytes of redo log not yet checkpointed (`Innodb_checkpoint_age`).
     pub(crate) checkpoint_age: u64,
+    /// Undo log records of committed transactions that purge has not yet removed
+    /// (`Innodb_history_list_length`): while they wait, their old row versions and delete-marked
+    /// index entries stay in the pages every read walks.
+    pub(crate) history_length: u64,
     /// The buffer pool's size (`innodb_buffer_pool_size`).
     pub(crate) buffer_pool: u64,
     /// Data and indexes of the run's schemas, as InnoDB estimates them.
@@ -134,7 +138,8 @@ pub(crate) async fn database(stack: &Stack) -> anyhow::Result<Database> {
     let pool = stack.pool(Service::Task);
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_buffer_pool_reads', \
-         'Innodb_buffer_pool_read_requests', 'Innodb_buffer_pool_wait_free', 'Innodb_checkpoint_age')",
+         'Innodb_buffer_pool_read_requests', 'Innodb_buffer_pool_wait_free', 'Innodb_checkpoint_age', \
+         'Innodb_history_list_length')",
     )
     .fetch_all(pool)
     .await?;
@@ -152,6 +157,7 @@ pub(crate) async fn database(stack: &Stack) -> anyhow::Result<Database> {
         read_requests: counter("Innodb_buffer_pool_read_requests"),
         wait_free: counter("Innodb_buffer_pool_wait_free"),
         checkpoint_age: counter("Innodb_checkpoint_age"),
+        history_length: counter("Innodb_history_list_length"),
         buffer_pool,
         schema_bytes,
     })
@@ -225,6 +231,7 @@ mod tests {
             read_requests: 11_000,
             wait_free: 2,
             checkpoint_age: 7,
+            history_length: 900,
             buffer_pool: 128,
             schema_bytes: 300,
         };
@@ -236,6 +243,7 @@ mod tests {
                 read_requests: 10_000,
                 wait_free: 0,
                 checkpoint_age: 7,
+                history_length: 900,
                 buffer_pool: 128,
                 schema_bytes: 300
             }
