@@ -10,6 +10,7 @@ use ordo_proto::notification::v1::notification_service_client::NotificationServi
 use ordo_proto::notification::v1::webhook_service_client::WebhookServiceClient;
 use ordo_proto::notification::v1::{StreamNotificationsRequest, StreamNotificationsResponse};
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
+use ordo_proto::task::v1::report_service_client::ReportServiceClient;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use tonic::GrpcMethod;
 use tonic::client::Grpc;
@@ -34,6 +35,10 @@ pub(crate) type ProjectClient = ProjectServiceClient<InterceptedService<Channel,
 
 /// The task client every handler clones (a cheap handle on one shared channel).
 pub(crate) type TaskClient = TaskServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
+/// The report client every handler clones (a cheap handle on the task service's channel, which
+/// serves both).
+pub(crate) type ReportClient = ReportServiceClient<InterceptedService<Channel, TraceInterceptor>>;
 
 /// The audit client every handler clones (a cheap handle on one shared channel).
 pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, TraceInterceptor>>;

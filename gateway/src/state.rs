@@ -19,6 +19,7 @@ use ordo_proto::notification::v1::webhook_service_client::WebhookServiceClient;
 use ordo_proto::notification::v1::{StreamNotificationsRequest, StreamNotificationsResponse};
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::project::v1::project_service_server::SERVICE_NAME as PROJECT_SERVICE_NAME;
+use ordo_proto::task::v1::report_service_client::ReportServiceClient;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use ordo_proto::task::v1::task_service_server::SERVICE_NAME as TASK_SERVICE_NAME;
 use tonic::transport::{Channel, Endpoint};
@@ -27,7 +28,8 @@ use crate::Config;
 use crate::access_keys::AccessKeys;
 use crate::backend;
 use crate::backend::{
-    AuditClient, BackendHealthCheck, IdentityClient, NotificationClient, ProjectClient, TaskClient, WebhookClient,
+    AuditClient, BackendHealthCheck, IdentityClient, NotificationClient, ProjectClient, ReportClient, TaskClient,
+    WebhookClient,
 };
 use crate::config::RateLimitArgs;
 use crate::live_channels::{Lease, LiveChannels};
@@ -45,6 +47,8 @@ struct Inner {
     project: ProjectClient,
     task: TaskClient,
     task_transfers: TaskClient,
+    /// A project's reports, served by the task service on its channel.
+    report: ReportClient,
     audit: AuditClient,
     notification: NotificationClient,
     /// A project's webhooks, served by the notification service on `notification_channel`.
@@ -98,6 +102,8 @@ impl AppState {
             ProjectServiceClient::with_interceptor(project_channel.clone(), ordo_platform::grpc::propagate_trace as _);
         let task_channel = backend_channel(&config.task_url, config).context("invalid --task-url")?;
         let task = TaskServiceClient::with_interceptor(task_channel.clone(), ordo_platform::grpc::propagate_trace as _);
+        let report =
+            ReportServiceClient::with_interceptor(task_channel.clone(), ordo_platform::grpc::propagate_trace as _);
         let task_transfers = TaskServiceClient::with_interceptor(
             transfer_channel(&config.task_url, config).context("invalid --task-url")?,
             ordo_platform::grpc::propagate_trace as _,
@@ -133,6 +139,7 @@ impl AppState {
             project,
             task,
             task_transfers,
+            report,
             audit,
             notification,
             webhook,
@@ -187,6 +194,11 @@ impl AppState {
     /// the bytes take to flow (see [`transfer_channel`]).
     pub(crate) fn task_transfers(&self) -> TaskClient {
         self.0.task_transfers.clone()
+    }
+
+    /// A client of the task service's reports.
+    pub(crate) fn report(&self) -> ReportClient {
+        self.0.report.clone()
     }
 
     /// The largest attachment accepted, in bytes.

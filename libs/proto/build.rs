@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "ordo/identity/v1/identity.proto",
     "ordo/project/v1/project.proto",
     "ordo/task/v1/task.proto",
+    "ordo/task/v1/report.proto",
     "ordo/audit/v1/audit.proto",
     "ordo/notification/v1/notification.proto",
     "ordo/notification/v1/webhook.proto",

@@ -20,6 +20,7 @@ pub(crate) mod comments;
 pub(crate) mod notifications;
 pub(crate) mod ops;
 pub(crate) mod projects;
+pub(crate) mod reports;
 pub(crate) mod representation;
 pub(crate) mod tasks;
 pub(crate) mod users;
@@ -40,6 +41,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(notifications::router())
         .merge(webhooks::router())
+        .merge(reports::router())
         .routes(routes!(openapi_json));
     OpenApiRouter::new().nest(API_PREFIX, v1)
 }

@@ -33,6 +33,16 @@ pub(crate) fn optional_timestamp(value: Option<prost_types::Timestamp>) -> Resul
 /// A time a client sent, as the services' timestamp (the same instant).
 pub(crate) use ordo_proto::time::timestamp as proto_timestamp;
 
+/// The query parameter `name`, an RFC 3339 time, as the services' timestamp; `400` naming it
+/// otherwise.
+pub(crate) fn time_parameter(name: &str, value: &str) -> Result<prost_types::Timestamp, ApiError> {
+    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).map(proto_timestamp).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "{name} must be an RFC 3339 time such as 2026-05-01T17:00:00Z (encode a + offset as %2B)."
+        ))
+    })
+}
+
 /// The services' "none" (an empty string) is JSON `null`.
 pub(crate) fn non_empty(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)

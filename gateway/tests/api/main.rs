@@ -23,6 +23,7 @@ mod operations;
 mod projects;
 mod rate_limits;
 mod redis_outage;
+mod reports;
 mod schemathesis;
 mod sessions;
 mod shutdown;

@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use ordo_events::{Consumer, OutboxSignal, Subscription};
 use ordo_platform::aws::AwsSettings;
 use ordo_platform::config::Secret;
+use ordo_proto::task::v1::report_service_server::ReportServiceServer;
 use ordo_proto::task::v1::task_service_server::TaskServiceServer;
 pub use ordo_service::Command;
 use ordo_service::projects::ProjectStandings;
@@ -153,9 +154,11 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
 
     let readiness = backends.readiness().with(identity.keys.clone()).with(infra::s3::BucketCheck(objects));
     let authenticate = identity.layer(&config.service, &backends);
+    let reports = grpc::ReportGrpc::new(service.clone());
     let tasks = grpc::TaskGrpc::new(service);
     server.add_method_route(grpc::ListTasksRoute::PATH, grpc::ListTasksRoute::new(tasks.clone()));
     server.add_service(TaskServiceServer::new(tasks));
+    server.add_service(ReportServiceServer::new(reports));
     server.serve(listeners, readiness, authenticate, backends.pool).await
 }
 

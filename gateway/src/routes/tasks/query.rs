@@ -3,8 +3,6 @@
 
 use axum::extract::State;
 use ordo_proto::task::v1 as pb;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::types::{ListTasksParams, Task, TaskPage, TaskPriority, TaskStatus};
 use crate::auth::Caller;
@@ -12,7 +10,7 @@ use crate::backend;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::pagination;
-use crate::routes::representation::proto_timestamp;
+use crate::routes::representation::time_parameter;
 use crate::state::AppState;
 
 /// Lists tasks by filters and one sort, a keyset page at a time (viewers and up).
@@ -160,15 +158,6 @@ fn uuid_parameter(name: &str, value: &str) -> Result<String, ApiError> {
     uuid::Uuid::try_parse(value)
         .map(|id| id.hyphenated().to_string())
         .map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID.")))
-}
-
-/// A time parameter: RFC 3339 (any offset).
-fn time_parameter(name: &str, value: &str) -> Result<prost_types::Timestamp, ApiError> {
-    OffsetDateTime::parse(value, &Rfc3339).map(proto_timestamp).map_err(|_| {
-        ApiError::BadRequest(format!(
-            "{name} must be an RFC 3339 time such as 2026-05-01T17:00:00Z (encode a + offset as %2B)."
-        ))
-    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use super::request::{Caller, ClientInfo};
 use super::service::TaskService;
 use super::shared::now;
 use super::{AppError, Result};
-use crate::domain::{NewTask, Position, Task, TaskEvent, check_parent};
+use crate::domain::{NewTask, Position, StatusChange, Task, TaskEvent, check_parent};
 
 /// How many creates each transaction of a lane wrote.
 const BATCH_SIZE: &str = "ordo_task_create_batch_size";
@@ -115,6 +115,9 @@ impl TaskService {
             }
             tx.insert_tasks(&unwritten).await?;
             tasks.append(&mut unwritten);
+        }
+        if !tasks.is_empty() {
+            tx.record_status_changes(&tasks.iter().map(StatusChange::created).collect::<Vec<_>>()).await?;
         }
         let accepted_items = items.iter().zip(&refused).filter(|(_, r)| r.is_none()).map(|(item, _)| item);
         for (task, item) in tasks.iter().zip(accepted_items) {

@@ -4,7 +4,8 @@
 //!
 //! `service` holds the [`TaskService`] and the checks every use case makes, `shared` the small
 //! rules they apply alike; each use-case module (`tasks`, `creates`, `lists`, `reads`, `board`,
-//! `comments`, `attachments`) adds its own `impl TaskService` block and imports only those two, never a sibling.
+//! `comments`, `attachments`, `reports`) adds its own `impl TaskService` block and imports only those
+//! two, never a sibling.
 
 mod access_cache;
 mod attachments;
@@ -19,6 +20,7 @@ mod lists;
 mod placement;
 pub mod ports;
 mod reads;
+mod reports;
 mod request;
 mod service;
 mod shared;
@@ -33,6 +35,7 @@ pub use fields::{MAX_BULK, MAX_MASK_PATHS, TaskFields};
 pub use lists::{ListTasks, PageEncoder, TaskPage};
 pub use ports::AttachmentSettings;
 pub use reads::TaskEncoder;
+pub use reports::{Flow, FlowRequest, MAX_REPORT_CHANGES, MAX_REPORT_TASKS};
 pub use request::{Caller, ClientInfo};
 pub use service::TaskService;
 pub use shared::EncodedPage;

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::Result;
 use super::request::{Caller, ClientInfo};
 use crate::domain::{
-    Attachment, Comment, ParentChain, Position, Priority, ProjectRole, SearchWords, Status, Task, TaskEvent,
+    Attachment, Comment, ParentChain, Position, Priority, ProjectRole, SearchWords, Status, StatusChange, Task,
+    TaskEvent, TaskFacts, Transition,
 };
 
 /// What the project service says of one user in one project the caller can see.
@@ -238,6 +239,11 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn tasks_by_key(&self, project_key: &str, number: i64) -> Result<Vec<Task>>;
     /// A page of tasks.
     async fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<Task>>;
+    /// What a report of `project_id` reads: its tasks as they are now, and their status history
+    /// before `until`, oldest first. `Conflict` when the project holds more than
+    /// [`MAX_REPORT_TASKS`](super::MAX_REPORT_TASKS) tasks or
+    /// [`MAX_REPORT_CHANGES`](super::MAX_REPORT_CHANGES) changes: too many to read on request.
+    async fn flow_facts(&self, project_id: Uuid, until: OffsetDateTime) -> Result<(Vec<TaskFacts>, Vec<Transition>)>;
     /// Indexes the words of up to `batch` tasks written before the search index (or by older
     /// rules), skipping any another instance is indexing: how many it indexed (0: none is left), and
     /// the projects they are in.
@@ -336,6 +342,8 @@ pub trait TaskTx: Send {
     /// Deletes tasks with their assignees, labels, watchers, comments and attachments, scheduling
     /// the attachments' objects for deletion.
     async fn delete_tasks(&mut self, ids: &[Uuid]) -> Result<()>;
+    /// Appends changes to the tasks' status history, in order.
+    async fn record_status_changes(&mut self, changes: &[StatusChange]) -> Result<()>;
     /// Adds a watcher (idempotent); whether it was not one before.
     async fn watch(&mut self, task: &Task, user_id: Uuid) -> Result<bool>;
     /// Removes a watcher (idempotent); whether it was one.

@@ -12,8 +12,8 @@ use super::service::TaskService;
 use super::shared::{NO_PROJECT, NO_TASK, id_of, now, retrying};
 use super::{AppError, Result};
 use crate::domain::{
-    Assignees, Description, Estimate, FieldViolation, Labels, NewTask, Priority, Schedule, Status, Task, TaskEvent,
-    Title, Unassignment, Violations, check_parent, split_key,
+    Assignees, Description, Estimate, FieldViolation, Labels, NewTask, Priority, Schedule, Status, StatusChange, Task,
+    TaskEvent, Title, Unassignment, Violations, check_parent, split_key,
 };
 
 /// How one task of a bulk update ended.
@@ -227,6 +227,9 @@ impl TaskService {
         }
         task.touch(now);
         tx.update_task(&task, old.version, &changed).await?;
+        if let Some(change) = StatusChange::between(&old, &task, caller.user_id) {
+            tx.record_status_changes(&[change]).await?;
+        }
         let watchers = tx.watchers(task.id).await?;
         let recipients = task.recipients(&watchers);
         let mut events = Vec::new();

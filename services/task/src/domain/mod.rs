@@ -4,6 +4,8 @@
 
 mod attachment;
 mod event;
+mod flow;
+mod history;
 mod policy;
 mod position;
 mod search;
@@ -11,6 +13,11 @@ mod task;
 
 pub use attachment::{Attachment, ContentType, DEFAULT_CONTENT_TYPE, Filename, MAX_FILENAME_CHARS};
 pub use event::{TaskEvent, Unassignment};
+pub use flow::{
+    Breakdown, CycleTime, FlowRange, FlowReport, Interval, IntervalFlow, MAX_BREAKDOWN, MAX_INTERVALS, TaskFacts,
+    Transition,
+};
+pub use history::StatusChange;
 pub use policy::{Access, Denied, ProjectRole};
 pub use position::{LONG_POSITION_LEN, MAX_POSITION_LEN, Position, PositionError, SPREAD_POSITION_LEN};
 pub use search::{

@@ -1,5 +1,5 @@
-//! The tonic server of `ordo.task.v1.TaskService`: translates protobuf to use-case calls and
-//! use-case errors to `tonic::Status`, nothing more.
+//! The tonic servers of `ordo.task.v1.TaskService` and (in `report`) `ReportService`: they
+//! translate protobuf to use-case calls and use-case errors to `tonic::Status`, nothing more.
 
 use ordo_proto::task::v1 as pb;
 use ordo_proto::time::{offset_date_time, timestamp};
@@ -10,8 +10,10 @@ use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
 mod list_route;
+mod report;
 
 pub use list_route::ListTasksRoute;
+pub use report::ReportGrpc;
 
 use crate::app::ports::TaskSort;
 use crate::app::{

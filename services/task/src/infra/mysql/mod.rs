@@ -1,17 +1,20 @@
 //! The MySQL store of the task service (the `ordo_task` schema): the [`MySqlTaskStore`] and its
 //! transactions, the mapping of database errors to the service's, and the store ports' methods,
 //! each a call into the module that owns its rows: `tasks`, `board`, `comments`, `attachments`,
-//! `objects` (scheduled object deletions), `words` (the search index) and `outbox`, with `rows` for the row types and
-//! `list_query` for the list statements. Every fixed statement is checked at compile time
-//! (`sqlx::query!` and its kin, against the schema `sqlx.toml` names); only the statements whose
-//! shape depends on their input (lists, bulk inserts, re-spacing the board) are built at run time.
+//! `objects` (scheduled object deletions), `words` (the search index), `history` (status changes),
+//! `reports` (what reports read) and `outbox`, with `rows` for the row types and `list_query` for
+//! the list statements. Every fixed statement is checked at compile time (`sqlx::query!` and its
+//! kin, against the schema `sqlx.toml` names); only the statements whose shape depends on their
+//! input (lists, bulk inserts, re-spacing the board) are built at run time.
 
 mod attachments;
 mod board;
 mod comments;
+mod history;
 mod list_query;
 mod objects;
 mod outbox;
+mod reports;
 mod rows;
 mod tasks;
 mod words;
@@ -28,7 +31,7 @@ pub(crate) use self::outbox::record;
 pub(crate) use self::tasks::{fetch_task, update_task_row};
 use crate::app::ports::{BoardSlot, Side, TaskQuery, TaskSort, TaskStore, TaskTx};
 use crate::app::{ClientInfo, Result};
-use crate::domain::{Attachment, Comment, ParentChain, Position, Task, TaskEvent};
+use crate::domain::{Attachment, Comment, ParentChain, Position, StatusChange, Task, TaskEvent, TaskFacts, Transition};
 
 /// The service's error for a database error.
 pub(crate) use ordo_service::db_error as db;
@@ -141,6 +144,10 @@ impl TaskStore for MySqlTaskStore {
         let rows: Vec<rows::TaskRow> =
             list_query::tasks(query, plan).build_query_as().fetch_all(&self.pool).await.map_err(db)?;
         rows::tasks_of(rows).map_err(db)
+    }
+
+    async fn flow_facts(&self, project_id: Uuid, until: OffsetDateTime) -> Result<(Vec<TaskFacts>, Vec<Transition>)> {
+        reports::flow_facts(&self.pool, project_id, until).await
     }
 
     async fn index_words(&self, batch: u32) -> Result<(usize, Vec<Uuid>)> {
@@ -290,6 +297,10 @@ impl TaskTx for MySqlTaskTx {
 
     async fn delete_tasks(&mut self, ids: &[Uuid]) -> Result<()> {
         tasks::delete(&mut self.tx, ids).await
+    }
+
+    async fn record_status_changes(&mut self, changes: &[StatusChange]) -> Result<()> {
+        history::append(&mut self.tx, changes).await
     }
 
     async fn watch(&mut self, task: &Task, user_id: Uuid) -> Result<bool> {
