@@ -241,6 +241,13 @@ impl From<tonic::Status> for ApiError {
     /// placed here before the gateway compiles.
     fn from(status: tonic::Status) -> Self {
         use tonic::Code;
+        // A status made on the client side from a transport failure carries its source; one the
+        // server sent does not. Whatever code tonic gave it (a stream a draining backend refused with
+        // its GOAWAY is `Internal`, a connection reset mid-call `Unknown`), the backend did not answer:
+        // worth a retry, never a 500.
+        if std::error::Error::source(&status).is_some() {
+            return Self::Unavailable(status.to_string());
+        }
         let message = || status.message().to_owned();
         match status.code() {
             Code::InvalidArgument => match status.get_details_bad_request() {
@@ -268,9 +275,6 @@ impl From<tonic::Status> for ApiError {
             // `Cancelled` is what tonic reports when the channel's per-request timeout fires: the
             // gateway never cancels a call itself, so it means "too slow", like `DeadlineExceeded`.
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Self::Unavailable(status.to_string()),
-            // A status made on the client side from an I/O error (a connection reset mid-call) carries
-            // its source; one sent by the server does not.
-            Code::Unknown if std::error::Error::source(&status).is_some() => Self::Unavailable(status.to_string()),
             Code::Ok | Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => {
                 Self::Internal(anyhow::anyhow!("backend error: {status}"))
             }
@@ -375,6 +379,18 @@ mod tests {
         for (code, status) in expected {
             assert_eq!(status_of(code), status, "{code:?}");
         }
+    }
+
+    #[test]
+    fn a_status_made_from_a_transport_failure_is_unavailable_whatever_its_code() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+        let status = tonic::Status::from_error(Box::new(reset));
+        assert!(std::error::Error::source(&status).is_some(), "made on the client side: {status:?}");
+
+        let response = ApiError::from(status).into_response();
+
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[tokio::test]

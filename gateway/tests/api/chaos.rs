@@ -235,14 +235,30 @@ async fn under_load_no_acknowledged_write_or_committed_event_is_lost_through_cut
     for outcome in &outcomes {
         *by_status.entry((outcome.what, outcome.status)).or_default() += 1;
     }
+    // Which fault a request started in, or after which one it started, for a failure's message.
+    let when = |started: Instant| {
+        windows.iter().filter(|(_, (from, _))| *from <= started).max_by_key(|(_, (from, _))| *from).map_or_else(
+            || "before the first fault".to_owned(),
+            |(fault, (from, to))| {
+                let at = started.duration_since(*from).as_millis();
+                if started < *to {
+                    format!("{at} ms into {fault:?}")
+                } else {
+                    format!("{at} ms after {fault:?} began, past its end")
+                }
+            },
+        )
+    };
     for outcome in &outcomes {
         let expected = if outcome.what == "create" { 201 } else { 200 };
         assert!(
             outcome.status == expected || (outcome.status == 503 && outcome.retry_after),
-            "a {} answered {} (Retry-After: {}); every answer: {by_status:?}",
+            "a {} started {} answered {} (Retry-After: {}) after {:?}; every answer: {by_status:?}",
             outcome.what,
+            when(outcome.started),
             outcome.status,
-            outcome.retry_after
+            outcome.retry_after,
+            outcome.took
         );
         assert!(outcome.took <= budget, "a {} took {:?}", outcome.what, outcome.took);
     }

@@ -3,12 +3,18 @@
 //! connection then closes, so a client with a kept-alive connection moves off it after one more answer
 //! instead of sending on it just as the drain closes it; new connections are still taken. After the
 //! grace the listener is closed.
+//!
+//! A backend's drain seen from the gateway: calls that meet a backend stopping or stopped are `503`
+//! with `Retry-After`, never a 500.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ordo_harness::Service;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
 
 use crate::helpers::{Options, connect, read_until_closed, spawn_app_with};
@@ -53,6 +59,63 @@ async fn a_draining_gateway_answers_kept_alive_and_new_connections_with_connecti
     app.stop_service(Service::Gateway).await;
     assert!(began.elapsed() >= GRACE, "stopped after {:?}, before its grace", began.elapsed());
     assert!(tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.is_err());
+
+    app.cleanup().await;
+}
+
+/// How many times the task service is stopped and started under the reads.
+const RESTARTS: usize = 6;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_meeting_a_backend_as_it_drains_and_restarts_are_served_or_answered_503_never_500() {
+    // Arrange: a task, and readers asking for it without pause on the gateway's kept-alive channel.
+    let mut app = spawn_app_with(Options::default()).await;
+    let (_, owner) = app.user(&format!("owner-{}@example.com", app.env.id), "Owner").await;
+    let project = app.post_json_as(&owner.access, "/api/v1/projects", &json!({"name": "Drain", "key": "DRN"})).await;
+    let project = project.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let task =
+        app.post_json_as(&owner.access, "/api/v1/tasks", &json!({"project_id": project, "title": "read me"})).await;
+    assert_eq!(task.status(), StatusCode::CREATED);
+    let url = app.url(&format!("/api/v1/tasks/{}", task.json::<Value>().await.unwrap()["id"].as_str().unwrap()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let (stop, client, url, token) = (stop.clone(), app.client.clone(), url.clone(), owner.access.clone());
+            tokio::spawn(async move {
+                let mut answers: BTreeMap<(u16, bool), usize> = BTreeMap::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let answer = client.get(&url).bearer_auth(&token).send().await.unwrap();
+                    let retry_after = answer.headers().contains_key("retry-after");
+                    *answers.entry((answer.status().as_u16(), retry_after)).or_default() += 1;
+                }
+                answers
+            })
+        })
+        .collect();
+
+    // Act: the task service drains (what SIGTERM starts) and comes back, again and again, under them.
+    for _ in 0..RESTARTS {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        app.stop_service(Service::Task).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.start_service(Service::Task).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut answers: BTreeMap<(u16, bool), usize> = BTreeMap::new();
+    for reader in readers {
+        for (answer, count) in reader.await.unwrap() {
+            *answers.entry(answer).or_default() += count;
+        }
+    }
+
+    // Assert: every answer was the task or a 503 saying when to retry; both happened.
+    let allowed = |(status, retry_after): &(u16, bool)| *status == 200 || (*status == 503 && *retry_after);
+    assert!(answers.keys().all(allowed), "(status, Retry-After) → count: {answers:?}");
+    assert!(answers.contains_key(&(503, true)), "no read met the stopped service: {answers:?}");
+    assert!(answers.contains_key(&(200, false)), "{answers:?}");
+    let after = app.client.get(&url).bearer_auth(&owner.access).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::OK, "the gateway reaches the restarted service");
 
     app.cleanup().await;
 }
