@@ -21,7 +21,7 @@
 # identity (audit's readiness needs its keys) and audit, runs the audit scenario, and replaces only the
 # audit section of BENCHMARKS.md. `just bench tasks` starts identity, audit, the project and task
 # services, the gateway and the reference server, runs the task scenarios (seed, create, get, list,
-# move) beside the reference, and replaces only the tasks section of BENCHMARKS.md. `just bench hostile`
+# move, search, the flow report) beside the reference, and replaces only the tasks section of BENCHMARKS.md. `just bench hostile`
 # starts the same stack, sends hostile bodies (a task with 150,000 labels) and reports the CPU time the
 # processes spent refusing each, replacing only that section. `just bench notifications` starts the
 # same stack and measures the notification service: consumer throughput (BENCH_NOTIFICATIONS events,
@@ -426,6 +426,12 @@ if [[ $scenario == all || $scenario == tasks ]]; then
     "$base/tasks?project_id=$listed&q=work&limit=50"
   run task_search_rare -z "$duration" -c "$connections" -H "Authorization: Bearer $token" \
     "$base/tasks?project_id=$listed&q=quasar&limit=50"
+  # The flow report of the listed project (the default: twelve weeks by week), as JSON and as its SVG
+  # chart, at 16 connections: read and counted on request from every task and its status history.
+  run task_flow_report -z "$duration" -c 16 -H "Authorization: Bearer $token" \
+    "$base/projects/$listed/reports/flow"
+  run task_flow_chart -z "$duration" -c 16 -H "Authorization: Bearer $token" -H 'Accept: image/svg+xml' \
+    "$base/projects/$listed/reports/flow"
   restart_task
 fi
 

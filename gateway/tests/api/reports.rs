@@ -1,5 +1,6 @@
 //! `/projects/{id}/reports`: the flow report end to end through the gateway and the task service,
-//! its counts checked against what the test did, who may read it, and its parameter errors.
+//! its counts checked against what the test did, its SVG chart, who may read it, and its parameter
+//! errors.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -100,6 +101,11 @@ async fn the_flow_report_counts_what_happened_to_a_projects_tasks() {
     assert_eq!(total(&report, "created"), 5);
     assert_eq!(total(&report, "completed"), 2);
     assert_eq!(intervals[intervals.len() - 1]["open"], 2, "{report}");
+    assert_eq!(
+        intervals[intervals.len() - 1]["statuses"],
+        json!({"backlog": 0, "todo": 2, "in_progress": 0, "in_review": 0, "done": 2, "cancelled": 1}),
+        "{report}"
+    );
     assert_eq!(report["overdue"], 1);
     // Only task 0 went through in progress before done; its time there is short but measured.
     assert_eq!(report["cycle_time"]["count"], 1, "{report}");
@@ -114,6 +120,40 @@ async fn the_flow_report_counts_what_happened_to_a_projects_tasks() {
         "{report}"
     );
     assert_eq!(report["by_label"], json!([{"label": "bug", "created": 2, "completed": 0, "open": 2, "overdue": 1}]));
+
+    // The same report as an SVG chart for a client that prefers it: both charts, every series.
+    let chart = call(&app, &viewer.access, Method::GET, &path)
+        .header("accept", "application/json;q=0.5, image/svg+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chart.status(), StatusCode::OK);
+    assert_eq!(chart.headers()["content-type"], "image/svg+xml");
+    assert_eq!(chart.headers()["vary"], "accept");
+    let svg = chart.text().await.unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("the chart is well-formed XML");
+    assert!(doc.root_element().has_tag_name(("http://www.w3.org/2000/svg", "svg")));
+    let texts: Vec<&str> =
+        doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
+    for series in [
+        "Cumulative flow by month",
+        "Created and completed by month",
+        "backlog",
+        "todo",
+        "in_progress",
+        "in_review",
+        "done",
+        "cancelled",
+        "created",
+        "completed",
+    ] {
+        assert!(texts.contains(&series), "{series} in {texts:?}");
+    }
+    assert_eq!(doc.descendants().filter(|n| n.has_tag_name("polygon")).count(), 6, "one area per status");
+    let json_again =
+        call(&app, &viewer.access, Method::GET, &path).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(json_again.headers()["content-type"], "application/json");
+    assert_eq!(json_again.headers()["vary"], "accept");
 
     // The default: twelve weeks up to now, by week, each from a Monday.
     let weekly = ok(
@@ -131,6 +171,9 @@ async fn the_flow_report_counts_what_happened_to_a_projects_tasks() {
 
     // Someone who is no member does not learn the project exists.
     let hidden = call(&app, &outsider.access, Method::GET, &path).send().await.unwrap();
+    assert_problem(hidden, StatusCode::NOT_FOUND).await;
+    let hidden =
+        call(&app, &outsider.access, Method::GET, &path).header("accept", "image/svg+xml").send().await.unwrap();
     assert_problem(hidden, StatusCode::NOT_FOUND).await;
     let nothing = call(&app, &owner.access, Method::GET, "/projects/not-a-project/reports/flow").send().await.unwrap();
     assert_problem(nothing, StatusCode::NOT_FOUND).await;

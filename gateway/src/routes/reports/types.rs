@@ -75,6 +75,34 @@ pub(crate) struct FlowInterval {
     pub(crate) completed: u64,
     /// Tasks neither `done` nor `cancelled` at its end (now, for an interval not over yet).
     pub(crate) open: u64,
+    /// Tasks in each status at its end (now, for an interval not over yet): the bands of a
+    /// cumulative flow diagram. The first four add up to `open`.
+    pub(crate) statuses: StatusCounts,
+}
+
+/// How many tasks were in each status at one moment.
+#[derive(Debug, Clone, Copy, Default, Serialize, ToSchema)]
+pub(crate) struct StatusCounts {
+    pub(crate) backlog: u64,
+    pub(crate) todo: u64,
+    pub(crate) in_progress: u64,
+    pub(crate) in_review: u64,
+    pub(crate) done: u64,
+    pub(crate) cancelled: u64,
+}
+
+impl StatusCounts {
+    /// Every status's name and count, in the order of a task's way to done, then `cancelled`.
+    pub(crate) fn bands(&self) -> [(&'static str, u64); 6] {
+        [
+            ("backlog", self.backlog),
+            ("todo", self.todo),
+            ("in_progress", self.in_progress),
+            ("in_review", self.in_review),
+            ("done", self.done),
+            ("cancelled", self.cancelled),
+        ]
+    }
 }
 
 /// How long tasks took from first in progress to done, over the completions in the range whose task
@@ -143,6 +171,7 @@ impl FlowReport {
                         created: i.created,
                         completed: i.completed,
                         open: i.open,
+                        statuses: i.statuses.map(status_counts).unwrap_or_default(),
                     })
                 })
                 .collect::<Result<_, ApiError>>()?,
@@ -169,4 +198,15 @@ impl FlowReport {
 fn counts(counts: Option<pb::FlowCounts>) -> FlowCounts {
     let counts = counts.unwrap_or_default();
     FlowCounts { created: counts.created, completed: counts.completed, open: counts.open, overdue: counts.overdue }
+}
+
+fn status_counts(counts: pb::StatusCounts) -> StatusCounts {
+    StatusCounts {
+        backlog: counts.backlog,
+        todo: counts.todo,
+        in_progress: counts.in_progress,
+        in_review: counts.in_review,
+        done: counts.done,
+        cancelled: counts.cancelled,
+    }
 }

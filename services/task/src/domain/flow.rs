@@ -155,6 +155,9 @@ pub struct IntervalFlow {
     pub completed: u64,
     /// Tasks neither done nor cancelled at the interval's end (or now, for an interval not over).
     pub open: u64,
+    /// Tasks in each status at the interval's end (or now), in the order of [`Status::ALL`]: the
+    /// bands of a cumulative flow diagram.
+    pub statuses: [u64; Status::ALL.len()],
 }
 
 /// How long tasks took from in progress to done.
@@ -199,6 +202,18 @@ fn is_open(status: Status) -> bool {
     !matches!(status, Status::Done | Status::Cancelled)
 }
 
+/// `status`'s place in [`Status::ALL`].
+fn slot(status: Status) -> usize {
+    match status {
+        Status::Backlog => 0,
+        Status::Todo => 1,
+        Status::InProgress => 2,
+        Status::InReview => 3,
+        Status::Done => 4,
+        Status::Cancelled => 5,
+    }
+}
+
 impl FlowReport {
     /// The report of `range` for a project whose tasks are `tasks` and whose status history up to
     /// the range's end is `history`, in the order it was written. A task with no history (changed by
@@ -228,6 +243,7 @@ impl FlowReport {
         let mut state: Vec<Option<Status>> = vec![None; tasks.len()];
         let mut started: Vec<Option<OffsetDateTime>> = vec![None; tasks.len()];
         let mut open = 0_u64;
+        let mut statuses = [0_u64; Status::ALL.len()];
         let mut next = 0;
         let mut created_times: Vec<OffsetDateTime> = tasks.iter().map(|t| t.created_at).collect();
         created_times.sort_unstable();
@@ -262,11 +278,22 @@ impl FlowReport {
                     }
                     started[i] = None;
                 }
+                if let Some(was) = state[i] {
+                    statuses[slot(was)] -= 1;
+                }
+                statuses[slot(to)] += 1;
                 state[i] = Some(to);
             }
             let created = (created_times.partition_point(|at| *at < interval_end)
                 - created_times.partition_point(|at| *at < interval_start)) as u64;
-            intervals.push(IntervalFlow { start: interval_start, end: interval_end, created, completed, open });
+            intervals.push(IntervalFlow {
+                start: interval_start,
+                end: interval_end,
+                created,
+                completed,
+                open,
+                statuses,
+            });
         }
 
         cycles.sort_unstable();
@@ -449,6 +476,14 @@ mod tests {
         // Week 2: C created, A done; B (reopened) and E open.
         // Week 3: D created, B done; D and E open now.
         assert_eq!(counts, [(2, 1, 2), (1, 1, 2), (1, 1, 2)]);
+        // Backlog, todo, in progress, in review, done, cancelled at each end: week 1 A and E in
+        // progress, B done; week 2 B back in progress, A done, C cancelled; week 3 D to do, E in
+        // progress, A and B done, C cancelled.
+        let statuses: Vec<[u64; 6]> = report.intervals.iter().map(|i| i.statuses).collect();
+        assert_eq!(statuses, [[0, 0, 2, 0, 1, 0], [0, 0, 2, 0, 1, 1], [0, 1, 1, 0, 2, 1]]);
+        for interval in &report.intervals {
+            assert_eq!(interval.statuses[..4].iter().sum::<u64>(), interval.open, "open is the first four bands");
+        }
         assert_eq!(report.intervals[2].end, datetime!(2026-11-23 00:00 UTC));
 
         // 1, 4 and 7 days: the median is 4, the 85th percentile 7 (nearest rank).

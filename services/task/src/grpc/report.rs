@@ -61,6 +61,7 @@ fn report(project_id: String, Flow { range, report }: Flow) -> pb::FlowReport {
                 created: i.created,
                 completed: i.completed,
                 open: i.open,
+                statuses: Some(status_counts(i.statuses)),
             })
             .collect(),
         cycle_time: Some(pb::CycleTime {
@@ -87,4 +88,10 @@ fn report(project_id: String, Flow { range, report }: Flow) -> pb::FlowReport {
 
 fn counts_of(counts: Breakdown) -> pb::FlowCounts {
     pb::FlowCounts { created: counts.created, completed: counts.completed, open: counts.open, overdue: counts.overdue }
+}
+
+/// The counts of each status, in the order of `Status::ALL`.
+fn status_counts(counts: [u64; 6]) -> pb::StatusCounts {
+    let [backlog, todo, in_progress, in_review, done, cancelled] = counts;
+    pb::StatusCounts { backlog, todo, in_progress, in_review, done, cancelled }
 }
