@@ -155,6 +155,21 @@ async fn the_flow_report_counts_what_happened_to_a_projects_tasks() {
     assert_eq!(json_again.headers()["content-type"], "application/json");
     assert_eq!(json_again.headers()["vary"], "accept");
 
+    // A change shows at once, though the report was just computed (and cached) for this range.
+    ok(
+        call(&app, &owner.access, Method::PATCH, &format!("/tasks/{}", ids[3]))
+            .json(&json!({"status": "done"}))
+            .send()
+            .await
+            .unwrap(),
+        "complete one more",
+    )
+    .await;
+    let again = ok(call(&app, &viewer.access, Method::GET, &path).send().await.unwrap(), "the report again").await;
+    assert_eq!(total(&again, "completed"), 3, "{again}");
+    let last = &again["intervals"][again["intervals"].as_array().unwrap().len() - 1];
+    assert_eq!((last["open"].as_u64(), last["statuses"]["done"].as_u64()), (Some(1), Some(3)), "{again}");
+
     // The default: twelve weeks up to now, by week, each from a Monday.
     let weekly = ok(
         call(&app, &owner.access, Method::GET, &format!("/projects/{project}/reports/flow")).send().await.unwrap(),

@@ -35,7 +35,7 @@ pub use fields::{MAX_BULK, MAX_MASK_PATHS, TaskFields};
 pub use lists::{ListTasks, PageEncoder, TaskPage};
 pub use ports::AttachmentSettings;
 pub use reads::TaskEncoder;
-pub use reports::{Flow, FlowRequest, MAX_REPORT_CHANGES, MAX_REPORT_TASKS};
+pub use reports::{Flow, FlowEncoder, FlowRequest, MAX_REPORT_CHANGES, MAX_REPORT_TASKS};
 pub use request::{Caller, ClientInfo};
 pub use service::TaskService;
 pub use shared::EncodedPage;

@@ -5,10 +5,12 @@ use ordo_proto::task::v1 as pb;
 use ordo_proto::time::timestamp;
 use ordo_service::status;
 use pb::report_service_server::ReportService as ReportRpc;
+use prost::Message as _;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use super::{Translation, caller, time_of};
-use crate::app::{Flow, FlowRequest, TaskService};
+use crate::app::{AppError, EncodedPage, Flow, FlowEncoder, FlowRequest, TaskService};
 use crate::domain::Breakdown;
 
 /// The gRPC face of the reports of [`TaskService`].
@@ -40,9 +42,29 @@ impl ReportRpc for ReportGrpc {
             interval: r.interval,
         };
         t.finish()?;
-        let project_id = wanted.project_id.clone();
-        let flow = self.service.flow_report(&caller, &wanted).await.map_err(status)?;
-        Ok(Response::new(pb::GetFlowReportResponse { report: Some(report(project_id, flow)) }))
+        match self.service.flow_report_encoded(&caller, &wanted, &FlowAnswers).await.map_err(status)? {
+            EncodedPage::Fresh(response) => Ok(Response::new(response)),
+            EncodedPage::Stored(bytes) => {
+                pb::GetFlowReportResponse::decode(bytes.as_slice()).map(Response::new).map_err(|error| {
+                    status(AppError::Internal(anyhow::anyhow!("a stored report does not decode: {error}")))
+                })
+            }
+        }
+    }
+}
+
+/// Flow reports as `GetFlowReport` answers them, and as the cache keeps them.
+struct FlowAnswers;
+
+impl FlowEncoder for FlowAnswers {
+    type Response = pb::GetFlowReportResponse;
+
+    fn respond(&self, project_id: Uuid, flow: Flow) -> Self::Response {
+        pb::GetFlowReportResponse { report: Some(report(project_id.to_string(), flow)) }
+    }
+
+    fn encode(&self, response: &Self::Response) -> Vec<u8> {
+        response.encode_to_vec()
     }
 }
 
