@@ -37,6 +37,10 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// it on; a task older than that counts in the status it had then from its creation (its completion,
 /// when done), with no time in progress.
 ///
+/// A report is kept for the next request until the project's tasks change (a change shows at once)
+/// or the minute turns: overdue counts, which move with the clock alone, may lag it by up to a
+/// minute.
+///
 /// With `Accept: image/svg+xml` (preferred over `application/json` by its `q`), the same report as an
 /// SVG image, 960 × 720, readable without JavaScript: a cumulative flow diagram (the tasks in each
 /// status at each interval's end, stacked, `done` at the bottom) above the tasks created and
