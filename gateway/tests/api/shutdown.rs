@@ -2,7 +2,8 @@
 //! lame duck — `/readyz` fails naming `draining`, every answer carries `Connection: close` and its
 //! connection then closes, so a client with a kept-alive connection moves off it after one more answer
 //! instead of sending on it just as the drain closes it; new connections are still taken. After the
-//! grace the listener is closed.
+//! grace the listener is closed; the connections it had accepted are served a moment longer, so a
+//! request already on its way on one is answered rather than reset.
 //!
 //! A backend's drain seen from the gateway: calls that meet a backend stopping or stopped are `503`
 //! with `Retry-After`, never a 500.
@@ -60,6 +61,35 @@ async fn a_draining_gateway_answers_kept_alive_and_new_connections_with_connecti
     assert!(began.elapsed() >= GRACE, "stopped after {:?}, before its grace", began.elapsed());
     assert!(tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.is_err());
 
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_connection_accepted_before_the_port_closes_has_its_first_request_answered_after_the_close() {
+    // Arrange: a gateway with a short grace, draining, and a connection made in its grace that has
+    // not sent its request yet (as a client whose request is still on its way when the port closes).
+    let grace = Duration::from_millis(300);
+    let flag = format!("--drain-grace-ms={}", grace.as_millis());
+    let mut app = spawn_app_with(Options { gateway_args: vec![flag], ..Options::default() }).await;
+    app.begin_stop(Service::Gateway);
+    let mut late = connect(&app).await;
+
+    // Act: once the port refuses connections, the request goes out on that connection.
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let deadline = Instant::now() + grace * 10;
+    while tokio::net::TcpStream::connect(&address).await.is_ok() {
+        assert!(Instant::now() < deadline, "the port was still open {:?} into a grace of {grace:?}", grace * 10);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    late.write_all(b"GET /api/v1/auth/jwks HTTP/1.1\r\nHost: gateway\r\n\r\n").await.unwrap();
+
+    // Assert: it is answered, told to close, and then closed — not reset unanswered.
+    let answer = read_until_closed(&mut late, Duration::from_secs(5)).await.expect("closed after its answer");
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 200"), "answered {answer:?}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+
+    app.stop_service(Service::Gateway).await;
     app.cleanup().await;
 }
 
