@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "ordo/project/v1/project.proto",
     "ordo/task/v1/task.proto",
     "ordo/task/v1/report.proto",
+    "ordo/task/v1/job.proto",
     "ordo/audit/v1/audit.proto",
     "ordo/notification/v1/notification.proto",
     "ordo/notification/v1/webhook.proto",

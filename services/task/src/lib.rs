@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use ordo_events::{Consumer, OutboxSignal, Subscription};
 use ordo_platform::aws::AwsSettings;
 use ordo_platform::config::Secret;
+use ordo_proto::task::v1::job_service_server::JobServiceServer;
 use ordo_proto::task::v1::report_service_server::ReportServiceServer;
 use ordo_proto::task::v1::task_service_server::TaskServiceServer;
 pub use ordo_service::Command;
@@ -24,9 +25,9 @@ use ordo_service::projects::ProjectStandings;
 use ordo_service::{CancellationToken, IdentityAuth, Listeners, Server, UpstreamArgs};
 
 use crate::app::ports::PageCache;
-use crate::app::{AccessCache, AttachmentSettings, TaskService};
+use crate::app::{AccessCache, AttachmentSettings, JobSettings, TaskService};
 use crate::infra::{
-    AccessInvalidation, MySqlTaskStore, ProjectEventHandler, RedisPageCache, S3ObjectStore, S3Settings,
+    AccessInvalidation, ExportFiles, MySqlTaskStore, ProjectEventHandler, RedisPageCache, S3ObjectStore, S3Settings,
 };
 
 ordo_service::config! {
@@ -84,6 +85,17 @@ ordo_service::config! {
         /// or by an older release during a rolling deploy), seconds.
         #[arg(long, env = "ORDO_WORD_INDEX_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
         pub word_index_secs: u64,
+        /// How long an instance holds a background job (an export) without renewing its lease,
+        /// seconds; it renews with every page it writes. An instance that dies leaves the job to
+        /// another once the lease has run out.
+        #[arg(long, env = "ORDO_JOB_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        pub job_lease_secs: u64,
+        /// How often an idle instance looks for a queued job, milliseconds.
+        #[arg(long, env = "ORDO_JOB_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+        pub job_poll_ms: u64,
+        /// How long a finished export's file is kept in object storage, hours.
+        #[arg(long, env = "ORDO_EXPORT_RETENTION_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=8760))]
+        pub export_retention_hours: u64,
         /// Identity and the timeout of calls to other services.
         #[command(flatten)]
         pub upstream: UpstreamArgs,
@@ -125,18 +137,30 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
             Duration::from_secs(config.list_cache_ttl_secs),
         )) as Arc<dyn PageCache>
     });
-    let mut service =
-        TaskService::new(Arc::new(MySqlTaskStore::new(backends.pool.clone(), signal.clone())), Arc::new(access));
+    let store = Arc::new(MySqlTaskStore::new(backends.pool.clone(), signal.clone()));
+    let mut service = TaskService::new(store.clone(), Arc::new(access));
     let mut project_events = ProjectEventHandler::new(signal.clone());
     if let Some(pages) = &pages {
         service = service.with_page_cache(pages.clone()).with_task_cache(config.task_cache_entries);
         project_events = project_events.with_page_cache(pages.clone());
     }
+    let presign_ttl = (config.presign_ttl_secs > 0).then(|| Duration::from_secs(config.presign_ttl_secs));
     let service = service.with_attachments(AttachmentSettings {
         objects: Arc::new(objects.clone()),
         max_bytes: config.max_attachment_bytes,
-        presign_ttl: (config.presign_ttl_secs > 0).then(|| Duration::from_secs(config.presign_ttl_secs)),
+        presign_ttl,
     });
+    let service = service.with_jobs(JobSettings {
+        store: store.clone(),
+        objects: Arc::new(objects.clone()),
+        encoder: Arc::new(ExportFiles),
+        lease: Duration::from_secs(config.job_lease_secs),
+        retention: Duration::from_secs(config.export_retention_hours * 3600),
+        presign_ttl,
+    });
+    let runner = service.clone();
+    let poll_every = Duration::from_millis(config.job_poll_ms);
+    server.spawn(|shutdown| run_jobs(runner, poll_every, shutdown));
     let sweeper = service.clone();
     let sweep_every = Duration::from_secs(config.object_sweep_secs);
     server.spawn(|shutdown| sweep_objects(sweeper, sweep_every, shutdown));
@@ -155,10 +179,12 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     let readiness = backends.readiness().with(identity.keys.clone()).with(infra::s3::BucketCheck(objects));
     let authenticate = identity.layer(&config.service, &backends);
     let reports = grpc::ReportGrpc::new(service.clone());
+    let jobs = grpc::JobGrpc::new(service.clone());
     let tasks = grpc::TaskGrpc::new(service);
     server.add_method_route(grpc::ListTasksRoute::PATH, grpc::ListTasksRoute::new(tasks.clone()));
     server.add_service(TaskServiceServer::new(tasks));
     server.add_service(ReportServiceServer::new(reports));
+    server.add_service(JobServiceServer::new(jobs));
     server.serve(listeners, readiness, authenticate, backends.pool).await
 }
 
@@ -200,6 +226,24 @@ async fn index_words(service: TaskService, every: Duration, shutdown: Cancellati
         }
         if indexed > 0 {
             tracing::info!(indexed, "indexed the words of tasks written before the search index");
+        }
+    }
+}
+
+/// Runs the background jobs this instance claims, one at a time, looking for one every `every` while
+/// none is queued, until `shutdown` (a job running then is finished first).
+async fn run_jobs(service: TaskService, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = ordo_platform::shutdown::Ticks::every(every);
+    while ticks.next(&shutdown).await {
+        loop {
+            match service.run_next_job().await {
+                Ok(true) if !shutdown.is_cancelled() => {}
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "running a job failed; retrying later");
+                    break;
+                }
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! `service` holds the [`TaskService`] and the checks every use case makes, `shared` the small
 //! rules they apply alike; each use-case module (`tasks`, `creates`, `lists`, `reads`, `board`,
-//! `comments`, `attachments`, `reports`) adds its own `impl TaskService` block and imports only those
+//! `comments`, `attachments`, `reports`, `jobs`) adds its own `impl TaskService` block and imports only those
 //! two, never a sibling.
 
 mod access_cache;
@@ -15,6 +15,7 @@ mod creates;
 mod cursor;
 mod error;
 mod fields;
+mod jobs;
 mod lanes;
 mod lists;
 mod placement;
@@ -32,8 +33,9 @@ pub use comments::CommentPage;
 pub use error::{AppError, Result};
 pub(crate) use error::{denied, interrupted, too_large};
 pub use fields::{MAX_BULK, MAX_MASK_PATHS, TaskFields};
+pub use jobs::{EXPORT_PAGE, JobView, MAX_EXPORT_BYTES, MAX_JOB_ATTEMPTS};
 pub use lists::{ListTasks, PageEncoder, TaskPage};
-pub use ports::AttachmentSettings;
+pub use ports::{AttachmentSettings, JobSettings};
 pub use reads::TaskEncoder;
 pub use reports::{Flow, FlowEncoder, FlowRequest, MAX_REPORT_CHANGES, MAX_REPORT_TASKS};
 pub use request::{Caller, ClientInfo};

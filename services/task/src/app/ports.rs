@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::Result;
 use super::request::{Caller, ClientInfo};
 use crate::domain::{
-    Attachment, Comment, ParentChain, Position, Priority, ProjectRole, SearchWords, Status, StatusChange, Task,
-    TaskEvent, TaskFacts, Transition,
+    Attachment, Comment, Job, JobResult, ParentChain, Position, Priority, ProjectRole, SearchWords, Status,
+    StatusChange, Task, TaskEvent, TaskFacts, Transition,
 };
 
 /// What the project service says of one user in one project the caller can see.
@@ -123,6 +123,25 @@ impl TaskSort {
                 | TaskSort::PriorityDesc
                 | TaskSort::Relevance
         )
+    }
+
+    /// Every sort.
+    pub const ALL: [TaskSort; 10] = [
+        TaskSort::CreatedAsc,
+        TaskSort::CreatedDesc,
+        TaskSort::UpdatedAsc,
+        TaskSort::UpdatedDesc,
+        TaskSort::DueAsc,
+        TaskSort::DueDesc,
+        TaskSort::PriorityAsc,
+        TaskSort::PriorityDesc,
+        TaskSort::Position,
+        TaskSort::Relevance,
+    ];
+
+    /// The sort of [`code`](Self::code).
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|sort| sort.code() == code)
     }
 
     /// A short stable name, kept in cursors.
@@ -368,6 +387,58 @@ pub trait TaskTx: Send {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
+/// How an attempt of a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Done: its result, kept until `expires_at` (its object's deletion is scheduled then).
+    Done { result: JobResult, rows: u64, expires_at: OffsetDateTime },
+    /// Failed, and why.
+    Failed { error: String },
+}
+
+/// The jobs of projects, and their claims.
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
+    /// Records a new job.
+    async fn insert_job(&self, job: &Job) -> Result<()>;
+    /// One job.
+    async fn job(&self, id: Uuid) -> Result<Option<Job>>;
+    /// Claims the oldest job that is queued, or running with its lease run out at `now` (its instance
+    /// died), for a new attempt held until `lease_until`, skipping any another instance is claiming;
+    /// the job as claimed, or `None` when there is none to run.
+    async fn claim_job(&self, now: OffsetDateTime, lease_until: OffsetDateTime) -> Result<Option<Job>>;
+    /// Records how far `attempt` of the job got and renews its lease; `false` when the attempt no
+    /// longer holds the job (cancelled, or taken over after its lease ran out).
+    async fn job_progress(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        rows_done: u64,
+        rows_total: Option<u64>,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Ends `attempt` of the job with `outcome` (a result's object deletion scheduled in the same
+    /// transaction); `false` when the attempt no longer holds the job.
+    async fn finish_job(&self, id: Uuid, attempt: u32, outcome: &JobOutcome, now: OffsetDateTime) -> Result<bool>;
+    /// Cancels the job unless it has ended; whether it did.
+    async fn cancel_job(&self, id: Uuid, now: OffsetDateTime) -> Result<bool>;
+}
+
+/// Writes the files of exports. Implemented outside the use cases, which know no file format.
+pub trait ExportEncoder: Send + Sync + 'static {
+    /// A new file in `format`.
+    fn begin(&self, format: crate::domain::ExportFormat) -> Box<dyn ExportFile>;
+}
+
+/// One export's file as it is written, a page of tasks at a time.
+pub trait ExportFile: Send {
+    /// The bytes of `tasks`, the next rows of the file.
+    fn rows(&mut self, tasks: &[Task]) -> Result<bytes::Bytes>;
+    /// The bytes that end the file.
+    fn end(self: Box<Self>) -> bytes::Bytes;
+}
+
 /// How attachments are stored: the object store, the size limit and presigned downloads.
 #[derive(Clone)]
 pub struct AttachmentSettings {
@@ -382,6 +453,31 @@ impl std::fmt::Debug for AttachmentSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AttachmentSettings")
             .field("max_bytes", &self.max_bytes)
+            .field("presign_ttl", &self.presign_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How jobs run: where they are kept, where their files go, and for how long.
+#[derive(Clone)]
+pub struct JobSettings {
+    pub store: std::sync::Arc<dyn JobStore>,
+    pub objects: std::sync::Arc<dyn ObjectStore>,
+    /// Writes the files of exports.
+    pub encoder: std::sync::Arc<dyn ExportEncoder>,
+    /// How long an attempt holds a job without renewing its lease.
+    pub lease: Duration,
+    /// How long a finished export's file is kept.
+    pub retention: Duration,
+    /// How long a download URL lives; `None` turns them off (a job then has none).
+    pub presign_ttl: Option<Duration>,
+}
+
+impl std::fmt::Debug for JobSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobSettings")
+            .field("lease", &self.lease)
+            .field("retention", &self.retention)
             .field("presign_ttl", &self.presign_ttl)
             .finish_non_exhaustive()
     }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::lanes::{CreateItem, Lanes, MoveItem};
-use super::ports::{AttachmentSettings, CachedPage, PageCache, ProjectAccess, ProjectStanding, TaskStore, TaskTx};
+use super::ports::{
+    AttachmentSettings, CachedPage, JobSettings, PageCache, ProjectAccess, ProjectStanding, TaskStore, TaskTx,
+};
 use super::request::{Caller, ClientInfo};
 use super::shared::{EncodedPage, NO_TASK, id_of};
 use super::{AppError, Result};
@@ -27,6 +29,8 @@ pub struct TaskService {
     projects: Arc<dyn ProjectAccess>,
     /// Object storage for attachments; `None` when the service runs without it.
     pub(super) attachment_settings: Option<AttachmentSettings>,
+    /// Background jobs (exports); `None` when the service runs without them.
+    pub(super) job_settings: Option<JobSettings>,
     /// Creates waiting for their project's turn.
     pub(super) creates: Arc<Lanes<CreateItem, Task>>,
     /// Moves waiting for their project's turn on its board.
@@ -52,6 +56,7 @@ impl TaskService {
             store,
             projects,
             attachment_settings: None,
+            job_settings: None,
             creates: Arc::default(),
             moves: Arc::default(),
             pages: None,
@@ -75,6 +80,12 @@ impl TaskService {
     /// Keeps attachments in `settings`' object store.
     pub fn with_attachments(mut self, settings: AttachmentSettings) -> Self {
         self.attachment_settings = Some(settings);
+        self
+    }
+
+    /// Runs background jobs (exports) with `settings`.
+    pub fn with_jobs(mut self, settings: JobSettings) -> Self {
+        self.job_settings = Some(settings);
         self
     }
 

@@ -1,11 +1,12 @@
 //! The task service's domain: tasks and their value objects, board order, comments, the rules of who
-//! may do what, and the events that changes cause. Plain Rust: no I/O here, so every rule is tested
-//! without a database.
+//! may do what, the events that changes cause, and the background jobs of a project. Plain Rust: no
+//! I/O here, so every rule is tested without a database.
 
 mod attachment;
 mod event;
 mod flow;
 mod history;
+mod job;
 mod policy;
 mod position;
 mod search;
@@ -18,6 +19,10 @@ pub use flow::{
     Transition,
 };
 pub use history::StatusChange;
+pub use job::{
+    ExportFormat, Job, JobKind, JobResult, JobState, MAX_JOB_ERROR_CHARS, job_error, neutralise_formula,
+    restore_formula,
+};
 pub use policy::{Access, Denied, ProjectRole};
 pub use position::{LONG_POSITION_LEN, MAX_POSITION_LEN, Position, PositionError, SPREAD_POSITION_LEN};
 pub use search::{

@@ -1,4 +1,5 @@
-//! The tonic servers of `ordo.task.v1.TaskService` and (in `report`) `ReportService`: they
+//! The tonic servers of `ordo.task.v1.TaskService`, and (in `report` and `job`) `ReportService` and
+//! `JobService`: they
 //! translate protobuf to use-case calls and use-case errors to `tonic::Status`, nothing more.
 
 use ordo_proto::task::v1 as pb;
@@ -9,9 +10,11 @@ use prost::Message as _;
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
+mod job;
 mod list_route;
 mod report;
 
+pub use job::JobGrpc;
 pub use list_route::ListTasksRoute;
 pub use report::ReportGrpc;
 
@@ -43,36 +46,40 @@ impl TaskGrpc {
         request: Request<pb::ListTasksRequest>,
     ) -> Result<EncodedPage<pb::ListTasksResponse>, Status> {
         let caller = caller(&request)?;
-        let r = request.into_inner();
         let mut t = Translation::default();
-        // Each value may be named once, so no list is longer than the values there are.
-        let statuses = if t.at_most(&r.statuses, TaskStatus::ALL.len(), "statuses") {
-            r.statuses.iter().filter_map(|s| t.take(status_of(*s, "statuses"))).collect()
-        } else {
-            Vec::new()
-        };
-        let priorities = if t.at_most(&r.priorities, Priority::ALL.len(), "priorities") {
-            r.priorities.iter().filter_map(|p| t.take(priority_of(*p, "priorities"))).collect()
-        } else {
-            Vec::new()
-        };
-        let wanted = r.page.unwrap_or_default();
-        let list = ListTasks {
-            project_id: r.project_id,
-            statuses,
-            priorities,
-            assignee_id: r.assignee_id,
-            label: r.label,
-            query: r.query,
-            due_before: t.take(time_of(r.due_before, "due_before")),
-            due_after: t.take(time_of(r.due_after, "due_after")),
-            parent_id: r.parent_id,
-            sort: t.take(sort_of(r.sort)),
-            limit: wanted.limit,
-            cursor: wanted.cursor,
-        };
+        let list = list_of(request.into_inner(), &mut t);
         t.finish()?;
         self.service.list_tasks_encoded(&caller, &list, &ListPage).await.map_err(status)
+    }
+}
+
+/// The list a `ListTasksRequest` asks for; what does not translate is noted in `t`.
+fn list_of(r: pb::ListTasksRequest, t: &mut Translation) -> ListTasks {
+    // Each value may be named once, so no list is longer than the values there are.
+    let statuses = if t.at_most(&r.statuses, TaskStatus::ALL.len(), "statuses") {
+        r.statuses.iter().filter_map(|s| t.take(status_of(*s, "statuses"))).collect()
+    } else {
+        Vec::new()
+    };
+    let priorities = if t.at_most(&r.priorities, Priority::ALL.len(), "priorities") {
+        r.priorities.iter().filter_map(|p| t.take(priority_of(*p, "priorities"))).collect()
+    } else {
+        Vec::new()
+    };
+    let wanted = r.page.unwrap_or_default();
+    ListTasks {
+        project_id: r.project_id,
+        statuses,
+        priorities,
+        assignee_id: r.assignee_id,
+        label: r.label,
+        query: r.query,
+        due_before: t.take(time_of(r.due_before, "due_before")),
+        due_after: t.take(time_of(r.due_after, "due_after")),
+        parent_id: r.parent_id,
+        sort: t.take(sort_of(r.sort)),
+        limit: wanted.limit,
+        cursor: wanted.cursor,
     }
 }
 

@@ -69,9 +69,15 @@ pub(crate) fn channel(addr: std::net::SocketAddr) -> Channel {
 }
 
 pub(crate) async fn spawn(env: &TestEnv) -> Stack {
+    spawn_with(env, &["--job-poll-ms", "100"]).await
+}
+
+/// [`spawn`], with `extra` arguments for the task service.
+pub(crate) async fn spawn_with(env: &TestEnv, extra: &[&str]) -> Stack {
     let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
     let processes = ordo_harness::Stack::of([Service::Identity, Service::Project, Service::Task])
         .args(Service::Identity, ["--hash-concurrency", "2"])
+        .args(Service::Task, extra.iter().copied())
         .args(
             Service::Task,
             [

@@ -24,6 +24,7 @@ mod attachments;
 mod board;
 mod comments;
 mod events;
+mod exports;
 mod history;
 mod lists;
 mod reads;

@@ -1,7 +1,7 @@
 //! The MySQL store of the task service (the `ordo_task` schema): the [`MySqlTaskStore`] and its
 //! transactions, the mapping of database errors to the service's, and the store ports' methods,
 //! each a call into the module that owns its rows: `tasks`, `board`, `comments`, `attachments`,
-//! `objects` (scheduled object deletions), `words` (the search index), `history` (status changes),
+//! `objects` (scheduled object deletions), `jobs` (background jobs and their claims), `words` (the search index), `history` (status changes),
 //! `reports` (what reports read) and `outbox`, with `rows` for the row types and `list_query` for
 //! the list statements. Every fixed statement is checked at compile time (`sqlx::query!` and its
 //! kin, against the schema `sqlx.toml` names); only the statements whose shape depends on their
@@ -11,6 +11,7 @@ mod attachments;
 mod board;
 mod comments;
 mod history;
+mod jobs;
 mod list_query;
 mod objects;
 mod outbox;
@@ -29,9 +30,11 @@ use uuid::Uuid;
 use self::list_query::WordPlan;
 pub(crate) use self::outbox::record;
 pub(crate) use self::tasks::{fetch_task, update_task_row};
-use crate::app::ports::{BoardSlot, Side, TaskQuery, TaskSort, TaskStore, TaskTx};
+use crate::app::ports::{BoardSlot, JobOutcome, JobStore, Side, TaskQuery, TaskSort, TaskStore, TaskTx};
 use crate::app::{ClientInfo, Result};
-use crate::domain::{Attachment, Comment, ParentChain, Position, StatusChange, Task, TaskEvent, TaskFacts, Transition};
+use crate::domain::{
+    Attachment, Comment, Job, ParentChain, Position, StatusChange, Task, TaskEvent, TaskFacts, Transition,
+};
 
 /// The service's error for a database error.
 pub(crate) use ordo_service::db_error as db;
@@ -194,6 +197,41 @@ impl TaskStore for MySqlTaskStore {
 
     async fn forget_object_deletion(&self, key: &str) -> Result<()> {
         objects::forget(&self.pool, key).await
+    }
+}
+
+#[async_trait]
+impl JobStore for MySqlTaskStore {
+    async fn insert_job(&self, job: &Job) -> Result<()> {
+        jobs::insert(&self.pool, job).await
+    }
+
+    async fn job(&self, id: Uuid) -> Result<Option<Job>> {
+        jobs::job(&self.pool, id).await
+    }
+
+    async fn claim_job(&self, now: OffsetDateTime, lease_until: OffsetDateTime) -> Result<Option<Job>> {
+        jobs::claim(&self.pool, now, lease_until).await
+    }
+
+    async fn job_progress(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        rows_done: u64,
+        rows_total: Option<u64>,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<bool> {
+        jobs::progress(&self.pool, id, attempt, rows_done, rows_total, now, lease_until).await
+    }
+
+    async fn finish_job(&self, id: Uuid, attempt: u32, outcome: &JobOutcome, now: OffsetDateTime) -> Result<bool> {
+        jobs::finish(&self.pool, id, attempt, outcome, now).await
+    }
+
+    async fn cancel_job(&self, id: Uuid, now: OffsetDateTime) -> Result<bool> {
+        jobs::cancel(&self.pool, id, now).await
     }
 }
 

@@ -1,0 +1,99 @@
+//! The tonic server of `ordo.task.v1.JobService`: job requests to use-case calls, jobs to protobuf.
+
+use ordo_proto::task::v1 as pb;
+use ordo_proto::time::timestamp;
+use ordo_service::status;
+use pb::job_service_server::JobService as JobRpc;
+use tonic::{Request, Response, Status};
+
+use super::{Translation, caller, list_of};
+use crate::app::{AppError, JobView, TaskService};
+use crate::domain::{ExportFormat, FieldViolation, JobState};
+
+/// The gRPC face of the background jobs of [`TaskService`].
+#[derive(Debug, Clone)]
+pub struct JobGrpc {
+    service: TaskService,
+}
+
+impl JobGrpc {
+    /// Serves `service`'s jobs.
+    pub fn new(service: TaskService) -> Self {
+        Self { service }
+    }
+}
+
+#[tonic::async_trait]
+impl JobRpc for JobGrpc {
+    async fn create_export(
+        &self,
+        request: Request<pb::CreateExportRequest>,
+    ) -> Result<Response<pb::CreateExportResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let mut t = Translation::default();
+        let format = t.take(format_of(r.format).map(Some));
+        let filter = list_of(r.filter.unwrap_or_default(), &mut t);
+        t.finish()?;
+        let format = format.ok_or_else(|| status(AppError::field("format", "must be csv or json")))?;
+        let view = self.service.create_export(&caller, &r.project_id, format, &filter).await.map_err(status)?;
+        Ok(Response::new(pb::CreateExportResponse { job: Some(job_of(view)) }))
+    }
+
+    async fn get_job(&self, request: Request<pb::GetJobRequest>) -> Result<Response<pb::GetJobResponse>, Status> {
+        let caller = caller(&request)?;
+        let view = self.service.job(&caller, &request.get_ref().id).await.map_err(status)?;
+        Ok(Response::new(pb::GetJobResponse { job: Some(job_of(view)) }))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<pb::CancelJobRequest>,
+    ) -> Result<Response<pb::CancelJobResponse>, Status> {
+        let caller = caller(&request)?;
+        let view = self.service.cancel_job(&caller, &request.get_ref().id).await.map_err(status)?;
+        Ok(Response::new(pb::CancelJobResponse { job: Some(job_of(view)) }))
+    }
+}
+
+/// The export format of the request.
+fn format_of(raw: i32) -> Result<ExportFormat, FieldViolation> {
+    match pb::ExportFormat::try_from(raw) {
+        Ok(pb::ExportFormat::Csv) => Ok(ExportFormat::Csv),
+        Ok(pb::ExportFormat::Json) => Ok(ExportFormat::Json),
+        Ok(pb::ExportFormat::Unspecified) | Err(_) => Err(FieldViolation::new("format", "must be csv or json")),
+    }
+}
+
+/// A job as the RPCs answer it.
+fn job_of(view: JobView) -> pb::Job {
+    let JobView { job, format, download_url, expires_at } = view;
+    pb::Job {
+        id: job.id.to_string(),
+        project_id: job.project_id.to_string(),
+        kind: job.kind.as_str().to_owned(),
+        format: match format {
+            ExportFormat::Csv => pb::ExportFormat::Csv,
+            ExportFormat::Json => pb::ExportFormat::Json,
+        }
+        .into(),
+        state: match job.state {
+            JobState::Queued => pb::JobState::Queued,
+            JobState::Running => pb::JobState::Running,
+            JobState::Done => pb::JobState::Done,
+            JobState::Failed => pb::JobState::Failed,
+            JobState::Cancelled => pb::JobState::Cancelled,
+        }
+        .into(),
+        rows_done: job.rows_done,
+        rows_total: job.rows_total,
+        download_url: download_url.unwrap_or_default(),
+        result_expires_at: expires_at.map(timestamp),
+        result_bytes: job.result.as_ref().map(|r| r.size_bytes),
+        error: job.error.unwrap_or_default(),
+        attempts: job.attempt,
+        created_at: Some(timestamp(job.created_at)),
+        updated_at: Some(timestamp(job.updated_at)),
+        finished_at: job.finished_at.map(timestamp),
+    }
+}

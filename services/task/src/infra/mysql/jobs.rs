@@ -1,0 +1,235 @@
+//! The job rows: recording a job, reading one, the claim of the next one to run (`FOR UPDATE SKIP
+//! LOCKED`, so instances claiming at once take different jobs), and the writes of the attempt that
+//! holds a job, each guarded by its attempt number so an attempt taken over writes nothing.
+
+use ordo_platform::db::utc_datetime as utc;
+use sqlx::mysql::MySqlPool;
+use time::{OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+use super::db;
+use crate::app::ports::JobOutcome;
+use crate::app::{AppError, Result};
+use crate::domain::{Job, JobKind, JobResult, JobState};
+
+/// A job row.
+struct JobRow {
+    id: Uuid,
+    project_id: Uuid,
+    requester_id: Uuid,
+    kind: String,
+    spec: String,
+    state: String,
+    attempt: u32,
+    rows_done: u64,
+    rows_total: Option<u64>,
+    result_key: Option<String>,
+    result_bytes: Option<u64>,
+    error: Option<String>,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+    finished_at: Option<PrimitiveDateTime>,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = AppError;
+
+    fn try_from(row: JobRow) -> Result<Self> {
+        let corrupt = |what: &str| AppError::Internal(anyhow::anyhow!("stored job {} has an invalid {what}", row.id));
+        let result = match (row.result_key, row.result_bytes) {
+            (Some(object_key), Some(size_bytes)) => Some(JobResult { object_key, size_bytes }),
+            _ => None,
+        };
+        Ok(Job {
+            id: row.id,
+            project_id: row.project_id,
+            requester_id: row.requester_id,
+            kind: JobKind::parse(&row.kind).ok_or_else(|| corrupt("kind"))?,
+            spec: row.spec,
+            state: JobState::parse(&row.state).ok_or_else(|| corrupt("state"))?,
+            attempt: row.attempt,
+            rows_done: row.rows_done,
+            rows_total: row.rows_total,
+            result,
+            error: row.error,
+            created_at: row.created_at.assume_utc(),
+            updated_at: row.updated_at.assume_utc(),
+            finished_at: row.finished_at.map(PrimitiveDateTime::assume_utc),
+        })
+    }
+}
+
+/// Writes a new job.
+pub(super) async fn insert(pool: &MySqlPool, job: &Job) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO job (id, project_id, requester_id, kind, spec, state, attempt, rows_done, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        job.id,
+        job.project_id,
+        job.requester_id,
+        job.kind.as_str(),
+        job.spec.as_str(),
+        job.state.as_str(),
+        job.attempt,
+        job.rows_done,
+        utc(job.created_at),
+        utc(job.updated_at)
+    )
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// One job.
+pub(super) async fn job(pool: &MySqlPool, id: Uuid) -> Result<Option<Job>> {
+    let row = sqlx::query_as!(
+        JobRow,
+        "SELECT id, project_id, requester_id, kind, spec, state, attempt, rows_done, rows_total, result_key, \
+         result_bytes, error, created_at, updated_at, finished_at FROM job WHERE id = ?",
+        id
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    row.map(Job::try_from).transpose()
+}
+
+/// Claims the oldest job whose lease ran out, else the oldest queued one, for a new attempt. Under
+/// READ COMMITTED, so the reads lock the rows they return and no gap: claims running at once skip
+/// each other's rows instead of deadlocking on the index entries their updates move.
+pub(super) async fn claim(pool: &MySqlPool, now: OffsetDateTime, lease_until: OffsetDateTime) -> Result<Option<Job>> {
+    let mut conn = pool.acquire().await.map_err(db)?;
+    sqlx::query!("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").execute(&mut *conn).await.map_err(db)?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
+    let abandoned = sqlx::query_scalar!(
+        "SELECT id FROM job WHERE state = 'running' AND lease_until < ? ORDER BY created_at LIMIT 1 \
+         FOR UPDATE SKIP LOCKED",
+        utc(now)
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    let id = match abandoned {
+        Some(id) => Some(id),
+        None => sqlx::query_scalar!(
+            "SELECT id FROM job WHERE state = 'queued' ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?,
+    };
+    let Some(id) = id else { return Ok(None) };
+    sqlx::query!(
+        "UPDATE job SET state = 'running', attempt = attempt + 1, lease_until = ?, rows_done = 0, rows_total = NULL, \
+         updated_at = ? WHERE id = ?",
+        utc(lease_until),
+        utc(now),
+        id
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    drop(conn);
+    job(pool, id).await
+}
+
+/// Records the progress of `attempt` and renews its lease; whether it still holds the job.
+pub(super) async fn progress(
+    pool: &MySqlPool,
+    id: Uuid,
+    attempt: u32,
+    rows_done: u64,
+    rows_total: Option<u64>,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+) -> Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE job SET rows_done = ?, rows_total = ?, lease_until = ?, updated_at = ? \
+         WHERE id = ? AND attempt = ? AND state = 'running'",
+        rows_done,
+        rows_total,
+        utc(lease_until),
+        utc(now),
+        id,
+        attempt
+    )
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends `attempt` with `outcome`; whether it still held the job. A result's object is kept until
+/// its expiry: its deletion is scheduled in the same transaction.
+pub(super) async fn finish(
+    pool: &MySqlPool,
+    id: Uuid,
+    attempt: u32,
+    outcome: &JobOutcome,
+    now: OffsetDateTime,
+) -> Result<bool> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    let ended = match outcome {
+        JobOutcome::Done { result, rows, expires_at } => {
+            sqlx::query!(
+                "INSERT INTO object_deletion (object_key, due_at) VALUES (?, ?) ON DUPLICATE KEY UPDATE due_at = ?",
+                result.object_key.as_str(),
+                utc(*expires_at),
+                utc(*expires_at)
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            sqlx::query!(
+                "UPDATE job SET state = 'done', rows_done = ?, rows_total = ?, result_key = ?, result_bytes = ?, \
+                 lease_until = NULL, updated_at = ?, finished_at = ? WHERE id = ? AND attempt = ? AND state = 'running'",
+                rows,
+                rows,
+                result.object_key.as_str(),
+                result.size_bytes,
+                utc(now),
+                utc(now),
+                id,
+                attempt
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+        }
+        JobOutcome::Failed { error } => sqlx::query!(
+            "UPDATE job SET state = 'failed', error = ?, lease_until = NULL, updated_at = ?, finished_at = ? \
+             WHERE id = ? AND attempt = ? AND state = 'running'",
+            error.as_str(),
+            utc(now),
+            utc(now),
+            id,
+            attempt
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?,
+    };
+    if ended.rows_affected() != 1 {
+        // Taken over or cancelled meanwhile: nothing of this attempt is recorded.
+        return Ok(false);
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}
+
+/// Cancels the job unless it has ended; whether it did.
+pub(super) async fn cancel(pool: &MySqlPool, id: Uuid, now: OffsetDateTime) -> Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE job SET state = 'cancelled', lease_until = NULL, updated_at = ?, finished_at = ? \
+         WHERE id = ? AND state IN ('queued', 'running')",
+        utc(now),
+        utc(now),
+        id
+    )
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
+}
