@@ -10,6 +10,7 @@ use ordo_proto::notification::v1::notification_service_client::NotificationServi
 use ordo_proto::notification::v1::webhook_service_client::WebhookServiceClient;
 use ordo_proto::notification::v1::{StreamNotificationsRequest, StreamNotificationsResponse};
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
+use ordo_proto::task::v1::job_service_client::JobServiceClient;
 use ordo_proto::task::v1::report_service_client::ReportServiceClient;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use tonic::GrpcMethod;
@@ -39,6 +40,9 @@ pub(crate) type TaskClient = TaskServiceClient<InterceptedService<Channel, Trace
 /// The report client every handler clones (a cheap handle on the task service's channel, which
 /// serves both).
 pub(crate) type ReportClient = ReportServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
+/// The job client every handler clones (a cheap handle on the task service's channel).
+pub(crate) type JobClient = JobServiceClient<InterceptedService<Channel, TraceInterceptor>>;
 
 /// The audit client every handler clones (a cheap handle on one shared channel).
 pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, TraceInterceptor>>;

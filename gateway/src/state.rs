@@ -19,6 +19,7 @@ use ordo_proto::notification::v1::webhook_service_client::WebhookServiceClient;
 use ordo_proto::notification::v1::{StreamNotificationsRequest, StreamNotificationsResponse};
 use ordo_proto::project::v1::project_service_client::ProjectServiceClient;
 use ordo_proto::project::v1::project_service_server::SERVICE_NAME as PROJECT_SERVICE_NAME;
+use ordo_proto::task::v1::job_service_client::JobServiceClient;
 use ordo_proto::task::v1::report_service_client::ReportServiceClient;
 use ordo_proto::task::v1::task_service_client::TaskServiceClient;
 use ordo_proto::task::v1::task_service_server::SERVICE_NAME as TASK_SERVICE_NAME;
@@ -28,8 +29,8 @@ use crate::Config;
 use crate::access_keys::AccessKeys;
 use crate::backend;
 use crate::backend::{
-    AuditClient, BackendHealthCheck, IdentityClient, NotificationClient, ProjectClient, ReportClient, TaskClient,
-    WebhookClient,
+    AuditClient, BackendHealthCheck, IdentityClient, JobClient, NotificationClient, ProjectClient, ReportClient,
+    TaskClient, WebhookClient,
 };
 use crate::config::RateLimitArgs;
 use crate::live_channels::{Lease, LiveChannels};
@@ -49,6 +50,8 @@ struct Inner {
     task_transfers: TaskClient,
     /// A project's reports, served by the task service on its channel.
     report: ReportClient,
+    /// A project's background jobs (exports), served by the task service on its channel.
+    job: JobClient,
     audit: AuditClient,
     notification: NotificationClient,
     /// A project's webhooks, served by the notification service on `notification_channel`.
@@ -104,6 +107,7 @@ impl AppState {
         let task = TaskServiceClient::with_interceptor(task_channel.clone(), ordo_platform::grpc::propagate_trace as _);
         let report =
             ReportServiceClient::with_interceptor(task_channel.clone(), ordo_platform::grpc::propagate_trace as _);
+        let job = JobServiceClient::with_interceptor(task_channel.clone(), ordo_platform::grpc::propagate_trace as _);
         let task_transfers = TaskServiceClient::with_interceptor(
             transfer_channel(&config.task_url, config).context("invalid --task-url")?,
             ordo_platform::grpc::propagate_trace as _,
@@ -140,6 +144,7 @@ impl AppState {
             task,
             task_transfers,
             report,
+            job,
             audit,
             notification,
             webhook,
@@ -199,6 +204,11 @@ impl AppState {
     /// A client of the task service's reports.
     pub(crate) fn report(&self) -> ReportClient {
         self.0.report.clone()
+    }
+
+    /// A client of the task service's background jobs.
+    pub(crate) fn job(&self) -> JobClient {
+        self.0.job.clone()
     }
 
     /// The largest attachment accepted, in bytes.

@@ -17,6 +17,7 @@ pub(crate) mod attachments;
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod comments;
+pub(crate) mod jobs;
 pub(crate) mod notifications;
 pub(crate) mod ops;
 pub(crate) mod projects;
@@ -42,6 +43,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(notifications::router())
         .merge(webhooks::router())
         .merge(reports::router())
+        .merge(jobs::router())
         .routes(routes!(openapi_json));
     OpenApiRouter::new().nest(API_PREFIX, v1)
 }

@@ -243,6 +243,8 @@ struct World {
     delivery: String,
     /// B's webhook (made by other_project).
     webhook_b: String,
+    /// A's export job (asked for by the owner).
+    job: String,
     next: AtomicU32,
 }
 
@@ -383,6 +385,7 @@ impl World {
             "webhook" => self.webhook.clone(),
             "delivery" => self.delivery.clone(),
             "webhook_b" => self.webhook_b.clone(),
+            "job" => self.job.clone(),
             "fresh_webhook" => self.new_webhook(&self.project, Actor::Owner).await,
             "fresh_user" => self.new_user().await,
             "fresh_member" => {
@@ -487,6 +490,7 @@ async fn set_up(app: TestApp) -> World {
         webhook: String::new(),
         delivery: String::new(),
         webhook_b: String::new(),
+        job: String::new(),
         next: AtomicU32::new(0),
     };
 
@@ -516,6 +520,9 @@ async fn set_up(app: TestApp) -> World {
     world.webhook_b = world.new_webhook(&world.project_b, Actor::OtherProject).await;
     let ping = format!("/api/v1/projects/{}/webhooks/{}/ping", world.project, world.webhook);
     world.delivery = id_of(&world.send_as(Actor::Owner, Method::POST, &ping, Value::Null, StatusCode::ACCEPTED).await);
+    let exports = format!("/api/v1/projects/{}/exports", world.project);
+    let body = json!({"format": "json"});
+    world.job = id_of(&world.send_as(Actor::Owner, Method::POST, &exports, body, StatusCode::ACCEPTED).await);
 
     // Disabled: its token worked (a member reads A) until an admin disabled the account.
     let project_path = format!("/api/v1/projects/{}", world.project);

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, call, spawn_app};
 
 /// API.md: JSON bodies up to 1 MiB.
 const LIMIT: usize = 1024 * 1024;
@@ -42,10 +42,6 @@ async fn board(app: &TestApp) -> Board {
     .await;
     let task = task["id"].as_str().unwrap().to_owned();
     Board { token, user, project, task }
-}
-
-fn call(app: &TestApp, token: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
-    app.client.request(method, app.url(&format!("/api/v1{path}"))).bearer_auth(token)
 }
 
 async fn send(app: &TestApp, token: &str, method: Method, path: &str, body: &Value) -> reqwest::Response {

@@ -424,3 +424,16 @@ pub(crate) async fn read_until_closed(stream: &mut tokio::net::TcpStream, wait: 
         }
     }
 }
+
+/// A request as the holder of `token` to `path` (under `/api/v1`).
+pub(crate) fn call(app: &TestApp, token: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    app.client.request(method, app.url(&format!("/api/v1{path}"))).bearer_auth(token)
+}
+
+/// The JSON body of a successful response, failing the test (naming `what`) on any other.
+pub(crate) async fn ok(response: reqwest::Response, what: &str) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "{what}: {status} {body}");
+    body
+}

@@ -11,6 +11,7 @@ mod bodies;
 mod chaos;
 mod digests;
 mod errors;
+mod exports;
 mod hardening;
 mod helpers;
 mod idempotency;

@@ -192,7 +192,7 @@ fn every_operation_has_exactly_one_tag_and_every_tag_is_declared_and_used() {
     assert_eq!(used, declared);
     assert_eq!(
         declared,
-        ["audit", "auth", "notifications", "operations", "projects", "reports", "tasks", "users", "webhooks"]
+        ["audit", "auth", "jobs", "notifications", "operations", "projects", "reports", "tasks", "users", "webhooks"]
             .into_iter()
             .map(str::to_owned)
             .collect::<BTreeSet<_>>()

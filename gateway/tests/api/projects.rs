@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{Options, TestApp, assert_problem, call, spawn_app, spawn_app_with};
 
 /// A signed-in user.
 #[derive(Debug, Clone)]
@@ -19,11 +19,6 @@ struct Person {
 async fn person(app: &TestApp, name: &str) -> Person {
     let (id, tokens) = app.user(&format!("{name}@example.com"), name).await;
     Person { id, token: tokens.access }
-}
-
-/// A request as `token` to `path` (under `/api/v1`).
-fn call(app: &TestApp, token: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
-    app.client.request(method, app.url(&format!("/api/v1{path}"))).bearer_auth(token)
 }
 
 /// `POST /projects`, failing the test unless it is created; returns the project.

@@ -5,19 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
-
-/// A request as the holder of `token` to `path` (under `/api/v1`).
-fn call(app: &TestApp, token: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
-    app.client.request(method, app.url(&format!("/api/v1{path}"))).bearer_auth(token)
-}
-
-async fn ok(response: reqwest::Response, what: &str) -> Value {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert!(status.is_success(), "{what}: {status} {body}");
-    body
-}
+use crate::helpers::{assert_problem, call, ok, spawn_app};
 
 /// The sum of `field` over the report's intervals.
 fn total(report: &Value, field: &str) -> u64 {

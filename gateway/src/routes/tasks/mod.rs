@@ -26,6 +26,8 @@ mod bulk;
 mod query;
 mod types;
 
+pub(crate) use self::query::filter_request;
+pub(crate) use self::types::TaskFilter;
 use self::types::{CreateTaskBody, MoveTaskBody, Task, TaskPriority, TaskStatus, Time, UpdateTaskBody};
 
 /// The routes of this area.

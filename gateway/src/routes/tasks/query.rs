@@ -4,7 +4,7 @@
 use axum::extract::State;
 use ordo_proto::task::v1 as pb;
 
-use super::types::{ListTasksParams, Task, TaskPage, TaskPriority, TaskStatus};
+use super::types::{ListTasksParams, Task, TaskFilter, TaskPage, TaskPriority, TaskStatus};
 use crate::auth::Caller;
 use crate::backend;
 use crate::error::{ApiError, Problem};
@@ -68,6 +68,16 @@ pub(super) async fn list_tasks(
         .into_inner();
     let items = page.tasks.into_iter().map(|task| Task::from_proto(Some(task))).collect::<Result<_, _>>()?;
     Ok(Json(TaskPage { items, next_cursor: pagination::next_cursor(page.next_cursor) }))
+}
+
+/// The list request of an export's `filter` of project `project_id`: every value checked as `GET /tasks`
+/// checks its parameters, `400` naming the first bad one.
+pub(crate) fn filter_request(
+    caller: &Caller,
+    project_id: String,
+    filter: TaskFilter,
+) -> Result<pb::ListTasksRequest, ApiError> {
+    list_request(caller, filter.into_params(project_id))
 }
 
 /// The service's request for a list query: every parameter checked, `400` naming the first bad one.

@@ -180,6 +180,72 @@ pub(crate) struct BulkPatch {
     pub(super) labels: Option<Option<Labels>>,
 }
 
+/// The filters and sort of a task list in a body (an export's `filter`): the query parameters of
+/// `GET /tasks`, with their names and written as they are (`"status": "todo,in_progress"`).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TaskFilter {
+    /// Any of these statuses, comma-separated, each at most once.
+    #[schema(
+        example = "todo,in_progress",
+        max_length = 100,
+        pattern = "^(backlog|todo|in_progress|in_review|done|cancelled)(,(backlog|todo|in_progress|in_review|done|cancelled))*$"
+    )]
+    pub(crate) status: Option<String>,
+    /// Any of these priorities, comma-separated, each at most once.
+    #[schema(
+        example = "high,urgent",
+        max_length = 100,
+        pattern = "^(none|low|medium|high|urgent)(,(none|low|medium|high|urgent))*$"
+    )]
+    pub(crate) priority: Option<String>,
+    /// Tasks assigned to this user: a UUID, or `me`.
+    #[schema(
+        example = "me",
+        pattern = "^(me|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    )]
+    pub(crate) assignee_id: Option<String>,
+    /// Tasks carrying this label (exact match).
+    #[schema(min_length = 1, max_length = 50)]
+    pub(crate) label: Option<String>,
+    /// Tasks holding every word of `q`, as `GET /tasks` searches (at most 200 characters and 10
+    /// distinct words).
+    #[schema(max_length = 200)]
+    pub(crate) q: Option<String>,
+    /// Tasks due strictly before this time (RFC 3339).
+    #[schema(format = DateTime)]
+    pub(crate) due_before: Option<String>,
+    /// Tasks due strictly after this time (RFC 3339).
+    #[schema(format = DateTime)]
+    pub(crate) due_after: Option<String>,
+    /// Subtasks of this task.
+    #[schema(format = Uuid)]
+    pub(crate) parent_id: Option<String>,
+    /// The order of the rows, one of the values of `GET /tasks`'s `sort` (`relevance` needs `q`).
+    #[schema(example = "-created_at", pattern = "^(-?(created_at|updated_at|due_at|priority)|position|relevance)$")]
+    pub(crate) sort: Option<String>,
+}
+
+impl TaskFilter {
+    /// The list parameters of this filter for `project_id`, a page of every size.
+    pub(super) fn into_params(self, project_id: String) -> ListTasksParams {
+        ListTasksParams {
+            project_id: Some(project_id),
+            status: self.status,
+            priority: self.priority,
+            assignee_id: self.assignee_id,
+            label: self.label,
+            q: self.q,
+            due_before: self.due_before,
+            due_after: self.due_after,
+            parent_id: self.parent_id,
+            sort: self.sort,
+            cursor: None,
+            limit: None,
+        }
+    }
+}
+
 /// `GET /tasks` query parameters. Every filter given must match.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
