@@ -90,6 +90,10 @@ ordo_service::config! {
         /// another once the lease has run out.
         #[arg(long, env = "ORDO_JOB_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         pub job_lease_secs: u64,
+        /// Whether this instance runs background jobs. Every instance queues them and answers for
+        /// them; a deployment may leave the running to some (say, a service of its own in ECS).
+        #[arg(long, env = "ORDO_RUN_JOBS", default_value_t = true, action = clap::ArgAction::Set)]
+        pub run_jobs: bool,
         /// How often an idle instance looks for a queued job, milliseconds.
         #[arg(long, env = "ORDO_JOB_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
         pub job_poll_ms: u64,
@@ -150,6 +154,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         max_bytes: config.max_attachment_bytes,
         presign_ttl,
     });
+    let queued = Arc::new(tokio::sync::Notify::new());
     let service = service.with_jobs(JobSettings {
         store: store.clone(),
         objects: Arc::new(objects.clone()),
@@ -157,10 +162,13 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         lease: Duration::from_secs(config.job_lease_secs),
         retention: Duration::from_secs(config.export_retention_hours * 3600),
         presign_ttl,
+        queued: queued.clone(),
     });
-    let runner = service.clone();
-    let poll_every = Duration::from_millis(config.job_poll_ms);
-    server.spawn(|shutdown| run_jobs(runner, poll_every, shutdown));
+    if config.run_jobs {
+        let runner = service.clone();
+        let poll_every = Duration::from_millis(config.job_poll_ms);
+        server.spawn(|shutdown| run_jobs(runner, queued, poll_every, shutdown));
+    }
     let sweeper = service.clone();
     let sweep_every = Duration::from_secs(config.object_sweep_secs);
     server.spawn(|shutdown| sweep_objects(sweeper, sweep_every, shutdown));
@@ -230,11 +238,25 @@ async fn index_words(service: TaskService, every: Duration, shutdown: Cancellati
     }
 }
 
-/// Runs the background jobs this instance claims, one at a time, looking for one every `every` while
-/// none is queued, until `shutdown` (a job running then is finished first).
-async fn run_jobs(service: TaskService, every: Duration, shutdown: CancellationToken) {
+/// Runs the background jobs this instance claims, one at a time: at once when this instance queued
+/// one (`queued`), else looking every `every` (for jobs other instances queued, or left behind when
+/// they died), until `shutdown` (a job running then is finished first).
+async fn run_jobs(
+    service: TaskService,
+    queued: Arc<tokio::sync::Notify>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
     let mut ticks = ordo_platform::shutdown::Ticks::every(every);
-    while ticks.next(&shutdown).await {
+    loop {
+        tokio::select! {
+            biased;
+            more = ticks.next(&shutdown) => if !more { break },
+            () = queued.notified() => {}
+        }
+        if shutdown.is_cancelled() {
+            break;
+        }
         loop {
             match service.run_next_job().await {
                 Ok(true) if !shutdown.is_cancelled() => {}

@@ -161,6 +161,7 @@ impl TaskService {
         let spec = serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.into()))?;
         let job = Job::queue(Uuid::now_v7(), project_id, caller.user_id, JobKind::Export, spec, now());
         settings.store.insert_job(&job).await?;
+        settings.queued.notify_one();
         Ok(JobView { job, format, download_url: None, expires_at: None })
     }
 

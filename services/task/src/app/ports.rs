@@ -471,6 +471,9 @@ pub struct JobSettings {
     pub retention: Duration,
     /// How long a download URL lives; `None` turns them off (a job then has none).
     pub presign_ttl: Option<Duration>,
+    /// Woken when this instance queues a job, so that its runner starts the job at once rather than
+    /// at its next look.
+    pub queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for JobSettings {

@@ -153,8 +153,8 @@ async fn exports_write_the_filtered_tasks_as_csv_and_json_for_their_requester_al
 #[tokio::test]
 async fn a_cancelled_export_ends_cancelled_and_stays_so() {
     let env = TestEnv::new();
-    // The runner looks rarely, so the job is still queued when it is cancelled.
-    let mut stack = spawn_with(&env, &["--job-poll-ms", "60000"]).await;
+    // This instance runs no job, so the job is still queued when it is cancelled.
+    let mut stack = spawn_with(&env, &["--run-jobs", "false"]).await;
     let owner = stack.user("owner@cancel.test").await;
     let project = stack.project(&owner, "CAN").await;
     stack.create(&owner, new_task(&project, "One")).await;
@@ -178,8 +178,8 @@ async fn a_cancelled_export_ends_cancelled_and_stays_so() {
 #[tokio::test]
 async fn one_attempt_holds_a_job_and_a_dead_attempts_job_is_taken_over_with_its_late_writes_refused() {
     let env = TestEnv::new();
-    // The service's own runner looks once at its start and not again during the test.
-    let stack = spawn_with(&env, &["--job-poll-ms", "60000"]).await;
+    // The service runs no job itself: the test's claims are the only ones.
+    let stack = spawn_with(&env, &["--run-jobs", "false"]).await;
     let store = MySqlTaskStore::new(stack.db.clone(), OutboxSignal::default());
     let (project, requester) = (Uuid::now_v7(), Uuid::now_v7());
     let start = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
