@@ -35,7 +35,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// page of tasks at a time, straight into object storage. Follow the job at its `Location`
 /// (`GET /jobs/{id}`): `progress` while it runs, then `result.url`, a short-lived download link. A job
 /// whose service instance stops mid-run is started again by another (`attempts` counts the starts);
-/// its file is always whole, every task once. Files are kept for a week (`result.expires_at`).
+/// its file is always whole, every task once. Files are kept for a week (`result.expires_at`). A user
+/// may have 5 jobs queued or running at once.
 #[utoipa::path(
     post,
     path = "/projects/{id}/exports",
@@ -50,6 +51,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         )),
         (status = 404, description = "No such project, or the caller is not a member of it.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An unknown `format`, or a bad value in `filter` (`errors` names it, as `filter` or `filter.<parameter>`).", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The caller has 5 jobs queued or running already; ask again once one has ended (`Retry-After`).", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = String, description = "Seconds to wait."),
+        )),
     )
 )]
 #[tracing::instrument(skip_all)]

@@ -29,6 +29,8 @@ const EXPORT_GUARD: Duration = Duration::from_secs(3600);
 pub const EXPORT_PAGE: u32 = 500;
 /// The largest export file, in bytes.
 pub const MAX_EXPORT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Jobs one user may have queued or running at once.
+pub const MAX_UNFINISHED_JOBS: u64 = 5;
 /// Attempts of a job that a failing backend ends before it is recorded as failed.
 pub const MAX_JOB_ATTEMPTS: u32 = 3;
 
@@ -155,6 +157,15 @@ impl TaskService {
         let (access, _) = self.access(caller, project_id, NO_PROJECT).await?;
         access.read().map_err(|d| crate::app::denied(d, NO_PROJECT))?;
         // The filter is checked now, as the list checks it, so a bad one is the request's error.
+        if settings.store.unfinished_jobs(caller.user_id).await? >= MAX_UNFINISHED_JOBS {
+            return Err(AppError::Exhausted {
+                message: format!(
+                    "at most {MAX_UNFINISHED_JOBS} of your jobs may be queued or running at once; ask again once one has ended"
+                )
+                .into(),
+                retry_after_secs: Some(10),
+            });
+        }
         let filter = ExportFilter::of(filter, caller.user_id);
         self.export_page(caller.user_id, project_id, &filter.page(project_id, String::new())?, 1).await?;
         let spec = ExportSpec { format: format.as_str().to_owned(), filter };
@@ -215,8 +226,15 @@ impl TaskService {
                 JobOutcome::Failed { error: job_error(&error.to_string()) }
             }
             Err(error) if job.attempt >= MAX_JOB_ATTEMPTS => {
+                // The cause is the operators' (it may name hosts or statements); the requester is told
+                // what happened and what to do.
                 tracing::warn!(job = %job.id, attempt = job.attempt, %error, "the job failed on its last attempt");
-                JobOutcome::Failed { error: job_error(&format!("failed after {} attempts: {error}", job.attempt)) }
+                JobOutcome::Failed {
+                    error: format!(
+                        "the export failed {} times on a backend error; ask for it again later",
+                        job.attempt
+                    ),
+                }
             }
             Err(error) => {
                 // Left running: once its lease runs out, an instance tries it again.

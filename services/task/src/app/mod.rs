@@ -33,7 +33,7 @@ pub use comments::CommentPage;
 pub use error::{AppError, Result};
 pub(crate) use error::{denied, interrupted, too_large};
 pub use fields::{MAX_BULK, MAX_MASK_PATHS, TaskFields};
-pub use jobs::{EXPORT_PAGE, JobView, MAX_EXPORT_BYTES, MAX_JOB_ATTEMPTS};
+pub use jobs::{EXPORT_PAGE, JobView, MAX_EXPORT_BYTES, MAX_JOB_ATTEMPTS, MAX_UNFINISHED_JOBS};
 pub use lists::{ListTasks, PageEncoder, TaskPage};
 pub use ports::{AttachmentSettings, JobSettings};
 pub use reads::TaskEncoder;

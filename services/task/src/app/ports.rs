@@ -403,6 +403,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn insert_job(&self, job: &Job) -> Result<()>;
     /// One job.
     async fn job(&self, id: Uuid) -> Result<Option<Job>>;
+    /// How many of `requester`'s jobs are queued or running.
+    async fn unfinished_jobs(&self, requester: Uuid) -> Result<u64>;
     /// Claims the oldest job that is queued, or running with its lease run out at `now` (its instance
     /// died), for a new attempt held until `lease_until`, skipping any another instance is claiming;
     /// the job as claimed, or `None` when there is none to run.

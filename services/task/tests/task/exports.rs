@@ -176,6 +176,35 @@ async fn a_cancelled_export_ends_cancelled_and_stays_so() {
 }
 
 #[tokio::test]
+async fn a_user_may_have_five_jobs_queued_or_running_at_once() {
+    let env = TestEnv::new();
+    // This instance runs no job, so every job stays queued until it is cancelled.
+    let mut stack = spawn_with(&env, &["--run-jobs", "false"]).await;
+    let owner = stack.user("owner@cap.test").await;
+    let other = stack.user("other@cap.test").await;
+    let project = stack.project(&owner, "CAP").await;
+    stack.add(&owner, &project, &other, ppb::ProjectRole::Viewer).await;
+    let mut queued = Vec::new();
+    for _ in 0..5 {
+        queued.push(
+            stack.export(&owner, &project, pb::ExportFormat::Csv, pb::ListTasksRequest::default()).await.unwrap(),
+        );
+    }
+
+    let refused = stack.export(&owner, &project, pb::ExportFormat::Csv, pb::ListTasksRequest::default()).await;
+    let refused = refused.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(refused.metadata().get("retry-after").unwrap(), "10");
+    // Another user is not held back by them; an ended job frees its place.
+    stack.export(&other, &project, pb::ExportFormat::Json, pb::ListTasksRequest::default()).await.unwrap();
+    let request = pb::CancelJobRequest { id: queued[0].id.clone() };
+    stack.jobs().cancel_job(as_user(&owner, request)).await.unwrap();
+    stack.export(&owner, &project, pb::ExportFormat::Csv, pb::ListTasksRequest::default()).await.unwrap();
+
+    stack.stop().await;
+}
+
+#[tokio::test]
 async fn one_attempt_holds_a_job_and_a_dead_attempts_job_is_taken_over_with_its_late_writes_refused() {
     let env = TestEnv::new();
     // The service runs no job itself: the test's claims are the only ones.

@@ -95,6 +95,18 @@ pub(super) async fn job(pool: &MySqlPool, id: Uuid) -> Result<Option<Job>> {
     row.map(Job::try_from).transpose()
 }
 
+/// How many of `requester`'s jobs are queued or running.
+pub(super) async fn unfinished(pool: &MySqlPool, requester: Uuid) -> Result<u64> {
+    let count = sqlx::query_scalar!(
+        "SELECT COUNT(*) FROM job WHERE requester_id = ? AND state IN ('queued', 'running')",
+        requester
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// Claims the oldest job whose lease ran out, else the oldest queued one, for a new attempt. Under
 /// READ COMMITTED, so the reads lock the rows they return and no gap: claims running at once skip
 /// each other's rows instead of deadlocking on the index entries their updates move.

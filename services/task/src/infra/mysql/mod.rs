@@ -210,6 +210,10 @@ impl JobStore for MySqlTaskStore {
         jobs::job(&self.pool, id).await
     }
 
+    async fn unfinished_jobs(&self, requester: Uuid) -> Result<u64> {
+        jobs::unfinished(&self.pool, requester).await
+    }
+
     async fn claim_job(&self, now: OffsetDateTime, lease_until: OffsetDateTime) -> Result<Option<Job>> {
         jobs::claim(&self.pool, now, lease_until).await
     }
