@@ -112,6 +112,9 @@ pub enum ApiError {
     /// `413 Content Too Large`: an attachment is over the limit (bytes).
     #[error("attachment over {0} bytes")]
     AttachmentTooLarge(u64),
+    /// `413 Content Too Large`: a file to import is over the limit (bytes).
+    #[error("import file over {0} bytes")]
+    ImportTooLarge(u64),
     /// `415 Unsupported Media Type`: the body is not `application/json` (or `+json`).
     #[error("unsupported media type")]
     UnsupportedMediaType,
@@ -173,7 +176,7 @@ impl ApiError {
             Self::PreconditionFailed(_) => {
                 (StatusCode::PRECONDITION_FAILED, "precondition-failed", "Precondition failed")
             }
-            Self::PayloadTooLarge | Self::AttachmentTooLarge(_) => {
+            Self::PayloadTooLarge | Self::AttachmentTooLarge(_) | Self::ImportTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "content-too-large", "Content too large")
             }
             Self::UnsupportedMediaType | Self::NotMultipart => {
@@ -216,6 +219,7 @@ impl ApiError {
             }
             Self::PayloadTooLarge => "The request body is over the 1 MiB limit.".to_owned(),
             Self::AttachmentTooLarge(limit) => format!("The file is over the {limit}-byte limit of attachments."),
+            Self::ImportTooLarge(limit) => format!("The file is over the {limit}-byte limit of imports: split it."),
             Self::UnsupportedMediaType => {
                 "The request body must be JSON (`Content-Type: application/json`).".to_owned()
             }

@@ -2,25 +2,10 @@
 //! service's job runner and the object store — the file downloaded from the job's URL and read back —
 //! who may ask for one and see it, and the errors of a bad request.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, call, ok, spawn_app};
-
-/// The job once it has ended.
-async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let job = ok(call(app, token, Method::GET, &format!("/jobs/{id}")).send().await.unwrap(), "get the job").await;
-        if ["done", "failed", "cancelled"].contains(&job["state"].as_str().unwrap()) {
-            return job;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the job did not end: {job}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use crate::helpers::{assert_problem, call, job_ended, ok, spawn_app};
 
 /// The file of a finished export, from its download URL.
 async fn download(job: &Value) -> Vec<u8> {
@@ -84,7 +69,7 @@ async fn an_export_is_queued_run_in_the_background_and_downloaded_by_its_request
         (Some("export"), Some("csv"), Some("queued"))
     );
     assert_eq!(job["result"], Value::Null);
-    let done = finished(&app, &viewer.access, job["id"].as_str().unwrap()).await;
+    let done = job_ended(&app, &viewer.access, job["id"].as_str().unwrap()).await;
     assert_eq!(done["state"], "done", "{done}");
     assert_eq!(done["progress"], json!({"rows_done": 2, "rows_total": 2}));
     let csv = String::from_utf8(download(&done).await).unwrap();
@@ -103,7 +88,7 @@ async fn an_export_is_queued_run_in_the_background_and_downloaded_by_its_request
         .await
         .unwrap();
     let job = ok(response, "export as JSON").await;
-    let done = finished(&app, &viewer.access, job["id"].as_str().unwrap()).await;
+    let done = job_ended(&app, &viewer.access, job["id"].as_str().unwrap()).await;
     let exported: Vec<Value> = serde_json::from_slice(&download(&done).await).unwrap();
     assert_eq!(exported.len(), 4);
     for task in &tasks {

@@ -437,3 +437,18 @@ pub(crate) async fn ok(response: reqwest::Response, what: &str) -> Value {
     assert!(status.is_success(), "{what}: {status} {body}");
     body
 }
+
+/// A background job (`/jobs/{id}`) once it has ended, asked for every 100 ms for up to two minutes.
+pub(crate) async fn job_ended(app: &TestApp, token: &str, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let job =
+            ok(call(app, token, reqwest::Method::GET, &format!("/jobs/{id}")).send().await.unwrap(), "get the job")
+                .await;
+        if ["done", "failed", "cancelled"].contains(&job["state"].as_str().unwrap()) {
+            return job;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the job did not end: {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -15,6 +15,7 @@ mod exports;
 mod hardening;
 mod helpers;
 mod idempotency;
+mod imports;
 mod key_rotation;
 mod metrics_catalogue;
 mod notifications;

@@ -27,7 +27,8 @@ use ordo_service::{CancellationToken, IdentityAuth, Listeners, Server, UpstreamA
 use crate::app::ports::PageCache;
 use crate::app::{AccessCache, AttachmentSettings, JobSettings, TaskService};
 use crate::infra::{
-    AccessInvalidation, ExportFiles, MySqlTaskStore, ProjectEventHandler, RedisPageCache, S3ObjectStore, S3Settings,
+    AccessInvalidation, ExportFiles, ImportFiles, MySqlTaskStore, ProjectEventHandler, RedisPageCache, S3ObjectStore,
+    S3Settings,
 };
 
 ordo_service::config! {
@@ -159,6 +160,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         store: store.clone(),
         objects: Arc::new(objects.clone()),
         encoder: Arc::new(ExportFiles),
+        decoder: Arc::new(ImportFiles),
         lease: Duration::from_secs(config.job_lease_secs),
         retention: Duration::from_secs(config.export_retention_hours * 3600),
         presign_ttl,
@@ -192,7 +194,8 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     server.add_method_route(grpc::ListTasksRoute::PATH, grpc::ListTasksRoute::new(tasks.clone()));
     server.add_service(TaskServiceServer::new(tasks));
     server.add_service(ReportServiceServer::new(reports));
-    server.add_service(JobServiceServer::new(jobs));
+    // An import's file rides in its request: up to its limit, and the message around it.
+    server.add_service(JobServiceServer::new(jobs).max_decoding_message_size(app::MAX_IMPORT_BYTES + 64 * 1024));
     server.serve(listeners, readiness, authenticate, backends.pool).await
 }
 

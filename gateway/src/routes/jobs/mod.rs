@@ -1,7 +1,9 @@
 //! Background jobs: `POST /projects/{id}/exports` asks for an export of a project's tasks, which the
-//! task service runs after answering (`202`); `GET /jobs/{id}` follows it (progress, then a download
-//! URL of its file) and `DELETE /jobs/{id}` cancels it. Any member of the project, viewers too, may
-//! export it; only the requester sees a job (anyone else gets `404`, as for a job that does not exist).
+//! task service runs after answering (`202`), and `POST /projects/{id}/imports` for an import of a
+//! file of tasks (`imports`); `GET /jobs/{id}` follows a job (progress, then a download URL of an
+//! export's file) and `DELETE /jobs/{id}` cancels it. Any member of the project, viewers too, may
+//! export it; members and up may import into it. Only the requester sees a job (anyone else gets
+//! `404`, as for a job that does not exist).
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -20,13 +22,17 @@ use crate::routes::representation::location;
 use crate::routes::tasks::filter_request;
 use crate::state::AppState;
 
+mod imports;
 mod types;
 
 use self::types::{CreateExportBody, Job};
 
 /// The routes of this area.
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_export)).routes(routes!(get_job, cancel_job))
+    OpenApiRouter::new()
+        .routes(routes!(create_export))
+        .routes(routes!(imports::create_import))
+        .routes(routes!(get_job, cancel_job))
 }
 
 /// Asks for an export of the project's tasks that `filter` keeps, as CSV or JSON (viewers and up).

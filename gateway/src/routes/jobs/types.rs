@@ -1,5 +1,5 @@
-//! The JSON of exports and jobs: the body that asks for an export and the job it answers with,
-//! translated from the task service's messages.
+//! The JSON of exports, imports and jobs: the body that asks for an export, the form of an import,
+//! and the jobs and reports they answer with, translated from the task service's messages.
 
 use ordo_proto::task::v1 as pb;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,25 @@ pub(crate) enum ExportFormat {
 }
 
 impl ExportFormat {
+    /// The format of a file sent as `media_type` (its essence, without parameters).
+    pub(super) fn of_media_type(media_type: &str) -> Option<Self> {
+        match media_type.to_ascii_lowercase().as_str() {
+            "text/csv" => Some(ExportFormat::Csv),
+            "application/json" => Some(ExportFormat::Json),
+            _ => None,
+        }
+    }
+
+    /// The format of a file named `name`, by its extension.
+    pub(super) fn of_file_name(name: &str) -> Option<Self> {
+        let (_, extension) = name.rsplit_once('.')?;
+        match extension.to_ascii_lowercase().as_str() {
+            "csv" => Some(ExportFormat::Csv),
+            "json" => Some(ExportFormat::Json),
+            _ => None,
+        }
+    }
+
     pub(super) fn to_proto(self) -> pb::ExportFormat {
         match self {
             ExportFormat::Csv => pb::ExportFormat::Csv,
@@ -104,7 +123,79 @@ pub(crate) struct JobResult {
     pub(crate) expires_at: OffsetDateTime,
 }
 
-/// A background job of a project: an export of its tasks. Only its requester sees it.
+/// `POST /projects/{id}/imports`, as `multipart/form-data` (documentation only: the form is read
+/// part by part). Parts of other names are skipped.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct ImportForm {
+    /// The file: CSV or JSON as exports write them, at most 8 MiB and 10,000 tasks. Its format is
+    /// the part's `Content-Type` (`text/csv`, `application/json`) or its file name's extension,
+    /// unless the part `format` names it.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// `csv` or `json`: the file's format, whatever its type or name says.
+    #[schema(value_type = Option<String>, pattern = "^(csv|json)$")]
+    format: Option<String>,
+    /// `true`: import nothing, answer what would be imported. `false` when absent.
+    #[schema(value_type = Option<String>, pattern = "^(true|false)$")]
+    dry_run: Option<String>,
+}
+
+/// One row an import left out, or imported with a change.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct ImportIssue {
+    /// The row's number among the file's tasks, from 1 (the CSV header is not counted).
+    pub(crate) row: u32,
+    /// The field, as tasks name it (`title`, `status`, `parent_id`, ...).
+    pub(crate) field: String,
+    pub(crate) message: String,
+}
+
+/// What an import did, or would do.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct ImportReport {
+    /// Tasks the file holds.
+    pub(crate) rows: u64,
+    /// Tasks it creates.
+    pub(crate) tasks: u64,
+    /// Rows left out.
+    pub(crate) error_count: u64,
+    /// The first 100 rows left out, each field with its reason.
+    pub(crate) errors: Vec<ImportIssue>,
+    /// Rows imported without their parent.
+    pub(crate) warning_count: u64,
+    /// The first 100 of them.
+    pub(crate) warnings: Vec<ImportIssue>,
+}
+
+impl ImportReport {
+    pub(crate) fn from_proto(report: pb::ImportReport) -> Self {
+        let issues = |issues: Vec<pb::ImportIssue>| {
+            issues.into_iter().map(|i| ImportIssue { row: i.row, field: i.field, message: i.message }).collect()
+        };
+        Self {
+            rows: report.rows,
+            tasks: report.tasks,
+            error_count: report.error_count,
+            errors: issues(report.errors),
+            warning_count: report.warning_count,
+            warnings: issues(report.warnings),
+        }
+    }
+}
+
+/// What `POST /projects/{id}/imports` answers with `200`: a dry run's report, or the job of the
+/// same file sent before.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum ImportAnswer {
+    Job(Box<Job>),
+    Report(ImportReport),
+}
+
+/// A background job of a project: an export of its tasks, or an import of tasks from a file. Only
+/// its requester sees it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct Job {
     /// The job id (UUID v7).
@@ -113,15 +204,20 @@ pub(crate) struct Job {
     /// The project it exports.
     #[schema(format = Uuid, example = "0190b6a4-7c1e-7000-8000-0000000000a1")]
     pub(crate) project_id: String,
-    /// `export`.
+    /// `export` or `import`.
     #[schema(example = "export")]
     pub(crate) kind: String,
+    /// The format of the export's file, or of the imported one.
     pub(crate) format: ExportFormat,
     pub(crate) state: JobState,
     pub(crate) progress: JobProgress,
-    /// The file, once `done`; `null` otherwise.
+    /// An export's file, once `done`; `null` otherwise.
     #[schema(required = true)]
     pub(crate) result: Option<JobResult>,
+    /// What an import does: the rows of its file, the tasks it creates (`progress` counts them), the
+    /// rows it leaves out; `null` for an export.
+    #[schema(required = true)]
+    pub(crate) import: Option<ImportReport>,
     /// Why a `failed` job failed; `null` otherwise.
     #[schema(required = true)]
     pub(crate) error: Option<String>,
@@ -159,6 +255,7 @@ impl Job {
             state: JobState::from_proto(job.state)?,
             progress: JobProgress { rows_done: job.rows_done, rows_total: job.rows_total },
             result,
+            import: job.import_report.map(ImportReport::from_proto),
             error: Some(job.error).filter(|error| !error.is_empty()),
             attempts: job.attempts,
             created_at: timestamp(job.created_at)?,

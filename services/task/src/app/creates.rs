@@ -13,12 +13,11 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::lanes::{CreateItem as Item, batch_or_each, link_requests};
-use super::placement::place;
+use super::placement::append_tasks;
 use super::request::{Caller, ClientInfo};
 use super::service::TaskService;
-use super::shared::now;
 use super::{AppError, Result};
-use crate::domain::{NewTask, Position, StatusChange, Task, TaskEvent, check_parent};
+use crate::domain::{NewTask, Task, TaskEvent, check_parent};
 
 /// How many creates each transaction of a lane wrote.
 const BATCH_SIZE: &str = "ordo_task_create_batch_size";
@@ -82,43 +81,14 @@ impl TaskService {
                 }
             }
         }
-        let accepted = refused.iter().filter(|r| r.is_none()).count();
-        let mut tasks = Vec::with_capacity(accepted);
-        if accepted > 0 {
-            let first = tx.take_numbers(project_id, accepted).await?;
-            let mut last = tx.last_position(project_id).await?;
-            let mut unwritten: Vec<Task> = Vec::new();
-            let accepted_items = items.iter().zip(&refused).filter(|(_, r)| r.is_none()).map(|(item, _)| item);
-            for (number, item) in (first..).zip(accepted_items) {
-                let id = Uuid::now_v7();
-                let position = match Position::between(last.as_ref(), None) {
-                    Ok(key) if !key.is_long() => key,
-                    // The end of the board needs re-spacing: it must see every task placed so far.
-                    _ => {
-                        tx.insert_tasks(&unwritten).await?;
-                        tasks.append(&mut unwritten);
-                        place(tx.as_mut(), project_id, id, last.as_ref(), None).await?.position
-                    }
-                };
-                let task = Task::create(
-                    id,
-                    project_id,
-                    item.project_key.clone(),
-                    number,
-                    item.new.clone(),
-                    item.caller.user_id,
-                    position.clone(),
-                    now(),
-                );
-                last = Some(position);
-                unwritten.push(task);
-            }
-            tx.insert_tasks(&unwritten).await?;
-            tasks.append(&mut unwritten);
-        }
-        if !tasks.is_empty() {
-            tx.record_status_changes(&tasks.iter().map(StatusChange::created).collect::<Vec<_>>()).await?;
-        }
+        let accepted: Vec<(NewTask, Uuid)> = items
+            .iter()
+            .zip(&refused)
+            .filter(|(_, r)| r.is_none())
+            .map(|(item, _)| (item.new.clone(), item.caller.user_id))
+            .collect();
+        let project_key = items.first().map(|item| item.project_key.as_str()).unwrap_or_default();
+        let tasks = append_tasks(tx.as_mut(), project_id, project_key, accepted).await?;
         let accepted_items = items.iter().zip(&refused).filter(|(_, r)| r.is_none()).map(|(item, _)| item);
         for (task, item) in tasks.iter().zip(accepted_items) {
             let mut events = vec![TaskEvent::Created { task: task.clone(), recipients: task.recipients(&[]) }];

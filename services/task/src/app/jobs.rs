@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::imports::{ImportReport, import_spec_of};
 use super::ports::{ByteStream, JobOutcome, JobSettings, PutError, TaskSort};
 use super::request::Caller;
 use super::service::TaskService;
@@ -127,7 +128,10 @@ struct ExportSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobView {
     pub job: Job,
+    /// The format of the export's file, or of the imported file.
     pub format: ExportFormat,
+    /// What an import did, or is doing.
+    pub import: Option<ImportReport>,
     /// Where a finished export's file downloads from, for a short while.
     pub download_url: Option<String>,
     /// Until when a finished export's file is kept.
@@ -135,7 +139,7 @@ pub struct JobView {
 }
 
 /// How a run of a job went.
-enum Run {
+pub(super) enum Run {
     /// It ended: record this.
     Ended(JobOutcome),
     /// The attempt no longer holds the job: record nothing.
@@ -158,13 +162,7 @@ impl TaskService {
         access.read().map_err(|d| crate::app::denied(d, NO_PROJECT))?;
         // The filter is checked now, as the list checks it, so a bad one is the request's error.
         if settings.store.unfinished_jobs(caller.user_id).await? >= MAX_UNFINISHED_JOBS {
-            return Err(AppError::Exhausted {
-                message: format!(
-                    "at most {MAX_UNFINISHED_JOBS} of your jobs may be queued or running at once; ask again once one has ended"
-                )
-                .into(),
-                retry_after_secs: Some(10),
-            });
+            return Err(unfinished_error());
         }
         let filter = ExportFilter::of(filter, caller.user_id);
         self.export_page(caller.user_id, project_id, &filter.page(project_id, String::new())?, 1).await?;
@@ -173,7 +171,7 @@ impl TaskService {
         let job = Job::queue(Uuid::now_v7(), project_id, caller.user_id, JobKind::Export, spec, now());
         settings.store.insert_job(&job).await?;
         settings.queued.notify_one();
-        Ok(JobView { job, format, download_url: None, expires_at: None })
+        Ok(JobView { job, format, import: None, download_url: None, expires_at: None })
     }
 
     /// One of the caller's jobs, with a download URL when it is a finished export still kept. Another
@@ -183,6 +181,18 @@ impl TaskService {
         let settings = self.jobs()?;
         let job = self.own_job(caller, id).await?;
         let (_, key) = self.access(caller, job.project_id, NO_JOB).await?;
+        self.view_of(settings, job, &key).await
+    }
+
+    /// `job` as its requester sees it: an export's download URL while its file is kept, an
+    /// import's report. `project_key` names an export's file.
+    pub(super) async fn view_of(&self, settings: &JobSettings, job: Job, project_key: &str) -> Result<JobView> {
+        if job.kind == JobKind::Import {
+            let spec = import_spec_of(&job)?;
+            let format = ExportFormat::parse(&spec.format)
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("job {} has an invalid spec", job.id)))?;
+            return Ok(JobView { job, format, import: Some(spec.report), download_url: None, expires_at: None });
+        }
         let format = spec_of(&job)?.0;
         let expires_at = match (&job.result, job.finished_at) {
             (Some(_), Some(finished)) => Some(finished + settings.retention),
@@ -190,12 +200,12 @@ impl TaskService {
         };
         let download_url = match (&job.result, expires_at, settings.presign_ttl) {
             (Some(result), Some(expires), Some(ttl)) if job.state == JobState::Done && expires > now() => {
-                let filename = format!("{key}-tasks.{}", format.as_str());
+                let filename = format!("{project_key}-tasks.{}", format.as_str());
                 Some(settings.objects.presign(&result.object_key, &filename, ttl).await?)
             }
             _ => None,
         };
-        Ok(JobView { job, format, download_url, expires_at })
+        Ok(JobView { job, format, import: None, download_url, expires_at })
     }
 
     /// Cancels one of the caller's jobs unless it has ended already; the job as it is after.
@@ -216,7 +226,11 @@ impl TaskService {
             return Ok(false);
         };
         tracing::info!(job = %job.id, attempt = job.attempt, project = %job.project_id, "running a job");
-        let outcome = match self.run_export(settings, &job).await {
+        let run = match job.kind {
+            JobKind::Export => self.run_export(settings, &job).await,
+            JobKind::Import => self.run_import(settings, &job).await,
+        };
+        let outcome = match run {
             Ok(Run::Ended(outcome)) => outcome,
             Ok(Run::Lost) => {
                 tracing::info!(job = %job.id, attempt = job.attempt, "the job was cancelled or taken over");
@@ -231,7 +245,8 @@ impl TaskService {
                 tracing::warn!(job = %job.id, attempt = job.attempt, %error, "the job failed on its last attempt");
                 JobOutcome::Failed {
                     error: format!(
-                        "the export failed {} times on a backend error; ask for it again later",
+                        "the {} failed {} times on a backend error; ask for it again later",
+                        job.kind.as_str(),
                         job.attempt
                     ),
                 }
@@ -249,7 +264,7 @@ impl TaskService {
     }
 
     /// The job settings; `Unavailable` when the service runs without them.
-    fn jobs(&self) -> Result<&JobSettings> {
+    pub(super) fn jobs(&self) -> Result<&JobSettings> {
         self.job_settings.as_ref().ok_or_else(|| AppError::Unavailable("background jobs are not configured".into()))
     }
 
@@ -347,6 +362,17 @@ impl TaskService {
         }
         let _ = sender.send(Ok(file.end())).await;
         Ok(Some(rows))
+    }
+}
+
+/// `Exhausted`: the caller has the most unfinished jobs a user may have.
+pub(super) fn unfinished_error() -> AppError {
+    AppError::Exhausted {
+        message: format!(
+            "at most {MAX_UNFINISHED_JOBS} of your jobs may be queued or running at once; ask again once one has ended"
+        )
+        .into(),
+        retry_after_secs: Some(10),
     }
 }
 

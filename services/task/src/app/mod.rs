@@ -4,8 +4,9 @@
 //!
 //! `service` holds the [`TaskService`] and the checks every use case makes, `shared` the small
 //! rules they apply alike; each use-case module (`tasks`, `creates`, `lists`, `reads`, `board`,
-//! `comments`, `attachments`, `reports`, `jobs`) adds its own `impl TaskService` block and imports only those
-//! two, never a sibling.
+//! `comments`, `attachments`, `reports`, `jobs`, `imports`) adds its own `impl TaskService` block and imports
+//! only those two and the helpers (`placement`, `lanes`, `cursor`, `fields`), never a sibling, except that
+//! `imports` are one kind of `jobs`: the two share the job's view and its runner.
 
 mod access_cache;
 mod attachments;
@@ -15,6 +16,7 @@ mod creates;
 mod cursor;
 mod error;
 mod fields;
+mod imports;
 mod jobs;
 mod lanes;
 mod lists;
@@ -33,6 +35,7 @@ pub use comments::CommentPage;
 pub use error::{AppError, Result};
 pub(crate) use error::{denied, interrupted, too_large};
 pub use fields::{MAX_BULK, MAX_MASK_PATHS, TaskFields};
+pub use imports::{ImportOutcome, ImportReport, Issue, MAX_IMPORT_ASSIGNEES, MAX_IMPORT_BYTES, MAX_LISTED_ISSUES};
 pub use jobs::{EXPORT_PAGE, JobView, MAX_EXPORT_BYTES, MAX_JOB_ATTEMPTS, MAX_UNFINISHED_JOBS};
 pub use lists::{ListTasks, PageEncoder, TaskPage};
 pub use ports::{AttachmentSettings, JobSettings};

@@ -1,11 +1,13 @@
 //! Where a task goes on its project's board: a position between its new neighbours, and the
-//! re-spacing of a crowded gap. Used by creates and moves alike, under the board lock.
+//! re-spacing of a crowded gap, and the appending of new tasks at its end. Used by creates, imports
+//! and moves alike, under the board lock.
 
 use uuid::Uuid;
 
 use super::ports::{BoardSlot, Side, TaskTx};
+use super::shared::now;
 use super::{AppError, Result};
-use crate::domain::{Position, PositionError};
+use crate::domain::{NewTask, Position, PositionError, StatusChange, Task};
 
 /// How many tasks on each side of a gap a first re-spacing rewrites; each retry doubles it.
 const RESPACE_REACH: u32 = 4;
@@ -88,4 +90,41 @@ fn position_error(error: PositionError) -> AppError {
         PositionError::NotOrdered => AppError::field("before_id", "must come after after_id on the board"),
         PositionError::TooLong => AppError::Internal(anyhow::anyhow!("board order too dense to place a task")),
     }
+}
+
+/// Writes `news` (each with its reporter) at the end of `project_id`'s board, in order, with the
+/// project's next numbers, and their first status in its history: the tasks written. Takes the
+/// counter row first, so the board stays locked until the transaction ends.
+pub(super) async fn append_tasks(
+    tx: &mut dyn TaskTx,
+    project_id: Uuid,
+    project_key: &str,
+    news: Vec<(NewTask, Uuid)>,
+) -> Result<Vec<Task>> {
+    let mut tasks = Vec::with_capacity(news.len());
+    if news.is_empty() {
+        return Ok(tasks);
+    }
+    let first = tx.take_numbers(project_id, news.len()).await?;
+    let mut last = tx.last_position(project_id).await?;
+    let mut unwritten: Vec<Task> = Vec::new();
+    for (number, (new, reporter)) in (first..).zip(news) {
+        let id = Uuid::now_v7();
+        let position = match Position::between(last.as_ref(), None) {
+            Ok(key) if !key.is_long() => key,
+            // The end of the board needs re-spacing: it must see every task placed so far.
+            _ => {
+                tx.insert_tasks(&unwritten).await?;
+                tasks.append(&mut unwritten);
+                place(tx, project_id, id, last.as_ref(), None).await?.position
+            }
+        };
+        let task = Task::create(id, project_id, project_key.to_owned(), number, new, reporter, position.clone(), now());
+        last = Some(position);
+        unwritten.push(task);
+    }
+    tx.insert_tasks(&unwritten).await?;
+    tasks.append(&mut unwritten);
+    tx.record_status_changes(&tasks.iter().map(StatusChange::created).collect::<Vec<_>>()).await?;
+    Ok(tasks)
 }

@@ -383,6 +383,21 @@ pub trait TaskTx: Send {
     async fn delete_attachment(&mut self, attachment: &Attachment) -> Result<()>;
     /// Appends an event to the outbox.
     async fn record(&mut self, event: &TaskEvent, actor: Option<Uuid>, client: &ClientInfo) -> Result<()>;
+    /// Records in the transaction that `attempt` of import job `id` has imported `rows_done` of its
+    /// `rows_total` tasks, renewing its lease, and the task each of `imported`'s rows became;
+    /// `false` (and nothing recorded) when the attempt no longer holds the job, so the transaction
+    /// must not commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_import(
+        &mut self,
+        id: Uuid,
+        attempt: u32,
+        rows_done: u64,
+        rows_total: u64,
+        imported: &[(u32, Uuid)],
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<bool>;
     /// Commits and wakes the outbox relay.
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -392,6 +407,8 @@ pub trait TaskTx: Send {
 pub enum JobOutcome {
     /// Done: its result, kept until `expires_at` (its object's deletion is scheduled then).
     Done { result: JobResult, rows: u64, expires_at: OffsetDateTime },
+    /// An import is done: it created `rows` tasks.
+    Imported { rows: u64 },
     /// Failed, and why.
     Failed { error: String },
 }
@@ -401,6 +418,13 @@ pub enum JobOutcome {
 pub trait JobStore: Send + Sync + 'static {
     /// Records a new job.
     async fn insert_job(&self, job: &Job) -> Result<()>;
+    /// Records a new import job under `key` (its project's and file's digest), or answers the job
+    /// that holds the key already: one queued, running or done (a failed or cancelled one frees it).
+    async fn insert_import_job(&self, job: &Job, key: [u8; 32]) -> Result<Option<Job>>;
+    /// The job that holds import key `key`, if any.
+    async fn import_job(&self, key: [u8; 32]) -> Result<Option<Job>>;
+    /// The tasks an import job has created so far: each row's number and its task.
+    async fn imported_tasks(&self, id: Uuid) -> Result<Vec<(u32, Uuid)>>;
     /// One job.
     async fn job(&self, id: Uuid) -> Result<Option<Job>>;
     /// How many of `requester`'s jobs are queued or running.
@@ -425,6 +449,18 @@ pub trait JobStore: Send + Sync + 'static {
     async fn finish_job(&self, id: Uuid, attempt: u32, outcome: &JobOutcome, now: OffsetDateTime) -> Result<bool>;
     /// Cancels the job unless it has ended; whether it did.
     async fn cancel_job(&self, id: Uuid, now: OffsetDateTime) -> Result<bool>;
+}
+
+/// Reads the files of imports. Implemented outside the use cases, which know no file format.
+pub trait ImportDecoder: Send + Sync + 'static {
+    /// The tasks of `file`, a file in `format`, each as its row holds it; more than `max_rows` of
+    /// them, or a file that is not one of `format`, is `Invalid` (naming the field `file`).
+    fn decode(
+        &self,
+        format: crate::domain::ExportFormat,
+        file: &[u8],
+        max_rows: usize,
+    ) -> Result<Vec<crate::domain::ImportRecord>>;
 }
 
 /// Writes the files of exports. Implemented outside the use cases, which know no file format.
@@ -467,6 +503,8 @@ pub struct JobSettings {
     pub objects: std::sync::Arc<dyn ObjectStore>,
     /// Writes the files of exports.
     pub encoder: std::sync::Arc<dyn ExportEncoder>,
+    /// Reads the files of imports.
+    pub decoder: std::sync::Arc<dyn ImportDecoder>,
     /// How long an attempt holds a job without renewing its lease.
     pub lease: Duration,
     /// How long a finished export's file is kept.

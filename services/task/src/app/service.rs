@@ -137,6 +137,24 @@ impl TaskService {
         Ok(())
     }
 
+    /// Those of `accounts` that are not members of the project, in order.
+    pub(super) async fn non_members(
+        &self,
+        caller: &Caller,
+        project_id: Uuid,
+        accounts: impl IntoIterator<Item = Uuid>,
+    ) -> Result<Vec<Uuid>> {
+        let mut strangers = Vec::new();
+        for user in accounts {
+            let standing = self.projects.standing(caller, project_id, user).await?;
+            if standing.is_none_or(|s| s.role.is_none()) {
+                strangers.push(user);
+            }
+        }
+        strangers.sort_unstable();
+        Ok(strangers)
+    }
+
     /// Writes the events and commits; the projects whose tasks the events are about get their
     /// cached lists made stale.
     pub(super) async fn finish(

@@ -1,4 +1,4 @@
-//! Background jobs of a project: an export of its tasks. A request queues a job; one instance at a
+//! Background jobs of a project: an export of its tasks, or an import of tasks from a file. A request queues a job; one instance at a
 //! time runs it, holding it under a lease that it renews as it goes; it ends done (with its result),
 //! failed (with a reason for its requester) or cancelled by its requester. An instance that dies
 //! mid-run leaves its lease to run out, and another instance runs the job again from the start, as a
@@ -92,18 +92,22 @@ impl ExportFormat {
 pub enum JobKind {
     /// Writes a project's tasks (those a filter keeps) to a file.
     Export,
+    /// Creates tasks in a project from a file.
+    Import,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Export => "export",
+            JobKind::Import => "import",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "export" => Some(JobKind::Export),
+            "import" => Some(JobKind::Import),
             _ => None,
         }
     }
@@ -235,7 +239,9 @@ mod tests {
         for format in [ExportFormat::Csv, ExportFormat::Json] {
             assert_eq!(ExportFormat::parse(format.as_str()), Some(format));
         }
-        assert_eq!(JobKind::parse("export"), Some(JobKind::Export));
+        for kind in [JobKind::Export, JobKind::Import] {
+            assert_eq!(JobKind::parse(kind.as_str()), Some(kind));
+        }
         assert_eq!(JobState::parse("Done"), None);
         assert_eq!(ExportFormat::parse("xlsx"), None);
     }

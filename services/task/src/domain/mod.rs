@@ -6,6 +6,7 @@ mod attachment;
 mod event;
 mod flow;
 mod history;
+mod import;
 mod job;
 mod policy;
 mod position;
@@ -19,6 +20,7 @@ pub use flow::{
     Transition,
 };
 pub use history::StatusChange;
+pub use import::{ImportIssue, ImportPlan, ImportRecord, MAX_IMPORT_ROWS, PlannedTask, plan_import};
 pub use job::{
     ExportFormat, Job, JobKind, JobResult, JobState, MAX_JOB_ERROR_CHARS, job_error, neutralise_formula,
     restore_formula,

@@ -421,7 +421,7 @@ pub struct Task {
 }
 
 /// What a new task is made of, as validated values.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTask {
     pub title: Title,
     pub description: Option<Description>,

@@ -1,4 +1,5 @@
-//! The tonic server of `ordo.task.v1.JobService`: job requests to use-case calls, jobs to protobuf.
+//! The tonic server of `ordo.task.v1.JobService`: job requests (exports, imports) to use-case calls,
+//! jobs and import reports to protobuf.
 
 use ordo_proto::task::v1 as pb;
 use ordo_proto::time::timestamp;
@@ -7,7 +8,7 @@ use pb::job_service_server::JobService as JobRpc;
 use tonic::{Request, Response, Status};
 
 use super::{Translation, caller, list_of};
-use crate::app::{AppError, JobView, TaskService};
+use crate::app::{AppError, ImportOutcome, ImportReport, Issue, JobView, TaskService};
 use crate::domain::{ExportFormat, FieldViolation, JobState};
 
 /// The gRPC face of the background jobs of [`TaskService`].
@@ -40,6 +41,29 @@ impl JobRpc for JobGrpc {
         Ok(Response::new(pb::CreateExportResponse { job: Some(job_of(view)) }))
     }
 
+    async fn create_import(
+        &self,
+        request: Request<pb::CreateImportRequest>,
+    ) -> Result<Response<pb::CreateImportResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        // An unknown format is the request's error once the caller may import at all.
+        let format = format_of(r.format).ok();
+        let outcome = self
+            .service
+            .create_import(&caller, &r.project_id, format, r.file.into(), r.dry_run)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(match outcome {
+            ImportOutcome::Preview(report) => {
+                pb::CreateImportResponse { job: None, created: false, preview: Some(report_of(report)) }
+            }
+            ImportOutcome::Job { view, created } => {
+                pb::CreateImportResponse { job: Some(job_of(*view)), created, preview: None }
+            }
+        }))
+    }
+
     async fn get_job(&self, request: Request<pb::GetJobRequest>) -> Result<Response<pb::GetJobResponse>, Status> {
         let caller = caller(&request)?;
         let view = self.service.job(&caller, &request.get_ref().id).await.map_err(status)?;
@@ -67,7 +91,7 @@ fn format_of(raw: i32) -> Result<ExportFormat, FieldViolation> {
 
 /// A job as the RPCs answer it.
 fn job_of(view: JobView) -> pb::Job {
-    let JobView { job, format, download_url, expires_at } = view;
+    let JobView { job, format, import, download_url, expires_at } = view;
     pb::Job {
         id: job.id.to_string(),
         project_id: job.project_id.to_string(),
@@ -95,5 +119,21 @@ fn job_of(view: JobView) -> pb::Job {
         created_at: Some(timestamp(job.created_at)),
         updated_at: Some(timestamp(job.updated_at)),
         finished_at: job.finished_at.map(timestamp),
+        import_report: import.map(report_of),
+    }
+}
+
+/// An import's report as the RPCs answer it.
+fn report_of(report: ImportReport) -> pb::ImportReport {
+    let issues = |issues: Vec<Issue>| {
+        issues.into_iter().map(|i| pb::ImportIssue { row: i.row, field: i.field, message: i.message }).collect()
+    };
+    pb::ImportReport {
+        rows: report.rows,
+        tasks: report.tasks,
+        error_count: report.error_count,
+        errors: issues(report.errors),
+        warning_count: report.warning_count,
+        warnings: issues(report.warnings),
     }
 }

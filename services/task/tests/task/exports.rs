@@ -17,7 +17,7 @@ use tonic::transport::Channel;
 use super::*;
 
 impl Stack {
-    fn jobs(&self) -> JobServiceClient<Channel> {
+    pub(super) fn jobs(&self) -> JobServiceClient<Channel> {
         JobServiceClient::new(self.processes.as_ref().unwrap().channel(Service::Task))
     }
 
@@ -38,8 +38,8 @@ impl Stack {
     }
 
     /// The job once it has ended.
-    async fn finished(&self, by: &User, id: &str) -> pb::Job {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    pub(super) async fn finished(&self, by: &User, id: &str) -> pb::Job {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let job = self.job(by, id).await.unwrap();
             if [pb::JobState::Done, pb::JobState::Failed, pb::JobState::Cancelled].contains(&job.state()) {

@@ -26,6 +26,7 @@ mod comments;
 mod events;
 mod exports;
 mod history;
+mod imports;
 mod lists;
 mod reads;
 mod roles;

@@ -81,6 +81,97 @@ pub(super) async fn insert(pool: &MySqlPool, job: &Job) -> Result<()> {
     Ok(())
 }
 
+/// Writes a new import job under `key`, or reads the job that holds the key already.
+pub(super) async fn insert_import(pool: &MySqlPool, job: &Job, key: [u8; 32]) -> Result<Option<Job>> {
+    let inserted = sqlx::query!(
+        "INSERT INTO job (id, project_id, requester_id, kind, spec, import_key, state, attempt, rows_done, rows_total, \
+         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        job.id,
+        job.project_id,
+        job.requester_id,
+        job.kind.as_str(),
+        job.spec.as_str(),
+        &key[..],
+        job.state.as_str(),
+        job.attempt,
+        job.rows_done,
+        job.rows_total,
+        utc(job.created_at),
+        utc(job.updated_at)
+    )
+    .execute(pool)
+    .await;
+    match inserted {
+        Ok(_) => Ok(None),
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => match by_import_key(pool, key).await? {
+            Some(existing) => Ok(Some(existing)),
+            // The holder ended (and freed the key) between the two statements: this one may have it.
+            None => Box::pin(insert_import(pool, job, key)).await,
+        },
+        Err(error) => Err(db(error)),
+    }
+}
+
+/// The job that holds import key `key`.
+pub(super) async fn by_import_key(pool: &MySqlPool, key: [u8; 32]) -> Result<Option<Job>> {
+    let id = sqlx::query_scalar!("SELECT id AS `id: Uuid` FROM job WHERE import_key = ?", &key[..])
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    match id {
+        Some(id) => job(pool, id).await,
+        None => Ok(None),
+    }
+}
+
+/// The tasks import job `id` created so far, by row.
+pub(super) async fn imported_tasks(pool: &MySqlPool, id: Uuid) -> Result<Vec<(u32, Uuid)>> {
+    let rows = sqlx::query!("SELECT row_no, task_id AS `task_id: Uuid` FROM import_task WHERE job_id = ?", id)
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+    Ok(rows.into_iter().map(|row| (row.row_no, row.task_id)).collect())
+}
+
+/// Records the progress of `attempt` of an import in its transaction, and the tasks its rows became;
+/// whether the attempt still holds the job (when not, nothing is written).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn record_import(
+    tx: &mut sqlx::Transaction<'static, sqlx::MySql>,
+    id: Uuid,
+    attempt: u32,
+    rows_done: u64,
+    rows_total: u64,
+    imported: &[(u32, Uuid)],
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+) -> Result<bool> {
+    let held = sqlx::query!(
+        "UPDATE job SET rows_done = ?, rows_total = ?, lease_until = ?, updated_at = ? \
+         WHERE id = ? AND attempt = ? AND state = 'running'",
+        rows_done,
+        rows_total,
+        utc(lease_until),
+        utc(now),
+        id,
+        attempt
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    if held.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if !imported.is_empty() {
+        let mut insert = sqlx::QueryBuilder::<sqlx::MySql>::new("INSERT INTO import_task (job_id, row_no, task_id) ");
+        insert.push_values(imported, |mut row, (row_no, task_id)| {
+            row.push_bind(id).push_bind(*row_no).push_bind(*task_id);
+        });
+        insert.build().execute(&mut **tx).await.map_err(db)?;
+    }
+    Ok(true)
+}
+
 /// One job.
 pub(super) async fn job(pool: &MySqlPool, id: Uuid) -> Result<Option<Job>> {
     let row = sqlx::query_as!(
@@ -133,7 +224,8 @@ pub(super) async fn claim(pool: &MySqlPool, now: OffsetDateTime, lease_until: Of
     };
     let Some(id) = id else { return Ok(None) };
     sqlx::query!(
-        "UPDATE job SET state = 'running', attempt = attempt + 1, lease_until = ?, rows_done = 0, rows_total = NULL, \
+        "UPDATE job SET state = 'running', attempt = attempt + 1, lease_until = ?, \
+         rows_done = IF(kind = 'import', rows_done, 0), rows_total = IF(kind = 'import', rows_total, NULL), \
          updated_at = ? WHERE id = ?",
         utc(lease_until),
         utc(now),
@@ -210,8 +302,22 @@ pub(super) async fn finish(
             .await
             .map_err(db)?
         }
+        JobOutcome::Imported { rows } => sqlx::query!(
+            "UPDATE job SET state = 'done', rows_done = ?, rows_total = ?, lease_until = NULL, updated_at = ?, \
+             finished_at = ? WHERE id = ? AND attempt = ? AND state = 'running'",
+            rows,
+            rows,
+            utc(now),
+            utc(now),
+            id,
+            attempt
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?,
         JobOutcome::Failed { error } => sqlx::query!(
-            "UPDATE job SET state = 'failed', error = ?, lease_until = NULL, updated_at = ?, finished_at = ? \
+            "UPDATE job SET state = 'failed', error = ?, import_key = NULL, lease_until = NULL, updated_at = ?, \
+             finished_at = ? \
              WHERE id = ? AND attempt = ? AND state = 'running'",
             error.as_str(),
             utc(now),
@@ -234,7 +340,7 @@ pub(super) async fn finish(
 /// Cancels the job unless it has ended; whether it did.
 pub(super) async fn cancel(pool: &MySqlPool, id: Uuid, now: OffsetDateTime) -> Result<bool> {
     let done = sqlx::query!(
-        "UPDATE job SET state = 'cancelled', lease_until = NULL, updated_at = ?, finished_at = ? \
+        "UPDATE job SET state = 'cancelled', import_key = NULL, lease_until = NULL, updated_at = ?, finished_at = ? \
          WHERE id = ? AND state IN ('queued', 'running')",
         utc(now),
         utc(now),

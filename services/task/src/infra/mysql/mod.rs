@@ -206,6 +206,18 @@ impl JobStore for MySqlTaskStore {
         jobs::insert(&self.pool, job).await
     }
 
+    async fn insert_import_job(&self, job: &Job, key: [u8; 32]) -> Result<Option<Job>> {
+        jobs::insert_import(&self.pool, job, key).await
+    }
+
+    async fn import_job(&self, key: [u8; 32]) -> Result<Option<Job>> {
+        jobs::by_import_key(&self.pool, key).await
+    }
+
+    async fn imported_tasks(&self, id: Uuid) -> Result<Vec<(u32, Uuid)>> {
+        jobs::imported_tasks(&self.pool, id).await
+    }
+
     async fn job(&self, id: Uuid) -> Result<Option<Job>> {
         jobs::job(&self.pool, id).await
     }
@@ -386,6 +398,19 @@ impl TaskTx for MySqlTaskTx {
         // keeps their outbox order: one statement for all of them instead of one each.
         self.events.push(outbox::envelope_of(event, actor, client));
         Ok(())
+    }
+
+    async fn record_import(
+        &mut self,
+        id: Uuid,
+        attempt: u32,
+        rows_done: u64,
+        rows_total: u64,
+        imported: &[(u32, Uuid)],
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<bool> {
+        jobs::record_import(&mut self.tx, id, attempt, rows_done, rows_total, imported, now, lease_until).await
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {

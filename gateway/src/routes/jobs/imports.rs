@@ -1,0 +1,185 @@
+//! `POST /projects/{id}/imports`: a file of tasks in an export's format, sent as
+//! `multipart/form-data`, imported by a job of the task service (or, as a dry run, judged and
+//! answered at once).
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ordo_proto::task::v1 as pb;
+
+use super::no_project;
+use super::types::{ExportFormat, ImportAnswer, ImportForm, ImportReport, Job};
+use crate::auth::Caller;
+use crate::backend;
+use crate::error::{ApiError, Problem};
+use crate::extract::Json;
+use crate::routes::API_PREFIX;
+use crate::routes::representation::location;
+use crate::state::AppState;
+
+/// The largest file an import reads, in bytes (the task service's limit).
+pub(crate) const MAX_IMPORT_BYTES: u64 = 8 * 1024 * 1024;
+/// The multipart envelope allowed around the file: boundaries, part headers and the small parts.
+const ENVELOPE_BYTES: u64 = 64 * 1024;
+/// The longest value of a part other than the file.
+const MAX_OPTION_BYTES: usize = 16;
+
+/// What the form holds.
+struct Form {
+    /// Empty when the form has no `file` part.
+    file: Vec<u8>,
+    /// `None` when neither a `format` part nor the file's type or name says.
+    format: Option<ExportFormat>,
+    dry_run: bool,
+}
+
+/// Imports the tasks of a file into the project (members and up), or answers what it would import.
+///
+/// The body is `multipart/form-data` with a part `file`: a file in the format exports write, CSV
+/// (`text/csv`, or a name ending in `.csv`) or JSON (`application/json`, or `.json`), at most
+/// 8 MiB and 10,000 tasks. A part `format` (`csv` or `json`) overrides what the file's type says;
+/// a part `dry_run` set to `true` imports nothing and answers the report of what would be imported.
+///
+/// Each row becomes a task at the end of the board, in the file's order (a subtask after its
+/// parent), with its title, description, status, priority, assignees, labels, dates and estimate;
+/// numbers, keys, positions, the reporter (the importer) and the times are the new project's. A row
+/// that breaks a rule (a missing title, an unknown status, an assignee who is not a member, ...) is
+/// left out and listed in the report's `errors`; a row whose parent is not a row of the file that is
+/// imported (or would nest too deep, or form a cycle) is imported without one, listed in `warnings`.
+///
+/// Answered with the job, `queued` (`202`), which creates the tasks in the background, a few hundred
+/// per transaction: follow it at its `Location`. The same file sent to the same project again
+/// answers the job of the first (`200`) instead of importing it twice, unless that job failed or
+/// was cancelled. A job stopped mid-run is resumed by another instance of the service where it
+/// left off; cancelling one keeps the tasks it created so far. Imported tasks notify no one.
+#[utoipa::path(
+    post,
+    path = "/projects/{id}/imports",
+    tag = "jobs",
+    operation_id = "create_import",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The project id.")),
+    request_body(content = ImportForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "A dry run's report, or the job of this file sent before (with its `Location`).", body = ImportAnswer),
+        (status = 202, description = "The job, queued.", body = Job, headers(
+            ("Location" = String, description = "`/api/v1/jobs/{id}`"),
+        )),
+        (status = 400, description = "The multipart body is malformed or ends early.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is a `viewer` of the project.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project, or the caller is not a member of it.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The project is archived.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is over 8 MiB.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `multipart/form-data` with a boundary.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad `dry_run`; or, for a caller who may import, a format that is neither CSV nor JSON (`errors` names `format`: give the file the type `text/csv` or `application/json`, a name ending in `.csv` or `.json`, or add a part `format`), or no `file` part, or a file that is empty, cannot be read as its format or holds more than 10,000 tasks (`errors` names `file`).", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The caller has 5 jobs queued or running already; ask again once one has ended (`Retry-After`).", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = String, description = "Seconds to wait."),
+        )),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub(super) async fn create_import(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let project_id = crate::extract::uuid_path(id, no_project)?;
+    let form = read_form(&headers, body).await?;
+    let request = pb::CreateImportRequest {
+        project_id,
+        // What the form lacks is named by the service once it has decided the caller may import.
+        format: form.format.map_or(pb::ExportFormat::Unspecified, ExportFormat::to_proto) as i32,
+        file: form.file,
+        dry_run: form.dry_run,
+    };
+    let response = state.job().create_import(backend::on_behalf_of(&caller.authorization, request)).await?.into_inner();
+    if let Some(preview) = response.preview {
+        return Ok(Json(ImportAnswer::Report(ImportReport::from_proto(preview))).into_response());
+    }
+    let job = Job::from_proto(response.job)?;
+    let location = location(format!("{API_PREFIX}/jobs/{}", job.id))?;
+    let status = if response.created { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, [(header::LOCATION, location)], Json(ImportAnswer::Job(Box::new(job)))).into_response())
+}
+
+/// Reads the form: its file whole (within the limit) and its options.
+async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, ApiError> {
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| multer::parse_boundary(value).ok())
+        .ok_or(ApiError::NotMultipart)?;
+    let whole_limit = MAX_IMPORT_BYTES + ENVELOPE_BYTES;
+    // Refuse a declared oversize body before reading a byte of it.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > whole_limit) {
+        return Err(ApiError::ImportTooLarge(MAX_IMPORT_BYTES));
+    }
+    let constraints = multer::Constraints::new()
+        .size_limit(multer::SizeLimit::new().whole_stream(whole_limit).per_field(MAX_IMPORT_BYTES));
+    let mut multipart = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let mut file: Option<(Vec<u8>, Option<ExportFormat>)> = None;
+    let mut format = None;
+    let mut named_format = false;
+    let mut dry_run = false;
+    while let Some(field) = multipart.next_field().await.map_err(form_error)? {
+        match field.name() {
+            Some("file") => {
+                let by_type = field
+                    .content_type()
+                    .and_then(|mime| ExportFormat::of_media_type(mime.essence_str()))
+                    .or_else(|| field.file_name().and_then(ExportFormat::of_file_name));
+                let bytes = field.bytes().await.map_err(form_error)?;
+                file = Some((bytes.to_vec(), by_type));
+            }
+            Some("format") => {
+                // Anything else leaves the format unknown, which the service names.
+                format = match option(field).await?.as_str() {
+                    "csv" => Some(ExportFormat::Csv),
+                    "json" => Some(ExportFormat::Json),
+                    _ => None,
+                };
+                named_format = true;
+            }
+            Some("dry_run") => {
+                dry_run = match option(field).await?.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(ApiError::invalid_field("dry_run", "must be true or false")),
+                };
+            }
+            // Other parts are skipped; the next call reads past them (within the size limit).
+            _ => {}
+        }
+    }
+    let (file, by_type) = file.unwrap_or_default();
+    let format = if named_format { format } else { by_type };
+    Ok(Form { file, format, dry_run })
+}
+
+/// The value of a small part.
+async fn option(field: multer::Field<'static>) -> Result<String, ApiError> {
+    let name = field.name().unwrap_or_default().to_owned();
+    let bytes = field.bytes().await.map_err(form_error)?;
+    if bytes.len() > MAX_OPTION_BYTES {
+        return Err(ApiError::invalid_field(name, "is too long"));
+    }
+    Ok(String::from_utf8_lossy(&bytes).trim().to_owned())
+}
+
+/// A multipart body that cannot be read: over the limit (`413`), or malformed or cut short (`400`).
+fn form_error(error: multer::Error) -> ApiError {
+    match error {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            ApiError::ImportTooLarge(MAX_IMPORT_BYTES)
+        }
+        other => ApiError::BadRequest(format!("The multipart body could not be read: {other}.")),
+    }
+}

@@ -1,0 +1,272 @@
+//! Imports of tasks from a file in an export's format: a project exported as CSV and as JSON imports
+//! into another with every field a file carries equal; a dry run; rows left out and why; the same
+//! file sent twice; who may import; and an import taken over mid-run, which resumes after the last
+//! chunk its first attempt committed and creates no task twice.
+
+use std::time::Duration;
+
+use super::*;
+
+impl Stack {
+    async fn import(
+        &self,
+        by: &User,
+        project: &str,
+        format: pb::ExportFormat,
+        file: &[u8],
+        dry_run: bool,
+    ) -> Result<pb::CreateImportResponse, tonic::Status> {
+        let request = pb::CreateImportRequest {
+            project_id: project.to_owned(),
+            format: format.into(),
+            file: file.to_vec(),
+            dry_run,
+        };
+        Ok(self.jobs().create_import(as_user(by, request)).await?.into_inner())
+    }
+
+    /// The file of a finished export of every task of `project` in board order.
+    async fn exported(&self, by: &User, project: &str, format: pb::ExportFormat) -> Vec<u8> {
+        let filter = pb::ListTasksRequest { sort: pb::TaskSort::PositionAsc.into(), ..Default::default() };
+        let request =
+            pb::CreateExportRequest { project_id: project.to_owned(), format: format.into(), filter: Some(filter) };
+        let job = self.jobs().create_export(as_user(by, request)).await.unwrap().into_inner().job.unwrap();
+        let job = self.finished(by, &job.id).await;
+        assert_eq!(job.state(), pb::JobState::Done, "{job:?}");
+        let extension = if format == pb::ExportFormat::Csv { "csv" } else { "json" };
+        let key = format!("exports/{}/{}/{}.{extension}", job.project_id, job.id, job.attempts);
+        let object = self.s3.get_object().bucket(&self.bucket).key(key).send().await.unwrap();
+        object.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+}
+
+/// What an import carries of a task, with its parent named by title.
+#[derive(Debug, PartialEq)]
+struct Carried {
+    title: String,
+    description: Option<String>,
+    status: i32,
+    priority: i32,
+    assignee_ids: Vec<String>,
+    labels: Vec<String>,
+    due_at: Option<prost_types::Timestamp>,
+    start_at: Option<prost_types::Timestamp>,
+    estimate_minutes: Option<i32>,
+    parent: Option<String>,
+}
+
+/// The tasks of `project` in board order, as an import carries them.
+async fn carried(stack: &mut Stack, by: &User, project: &str) -> Vec<Carried> {
+    let request = pb::ListTasksRequest {
+        project_id: project.to_owned(),
+        sort: pb::TaskSort::PositionAsc.into(),
+        ..Default::default()
+    };
+    let tasks = stack.list_all(by, request, 100).await;
+    let title_of = |id: &str| tasks.iter().find(|t| t.id == id).map(|t| t.title.clone());
+    tasks
+        .iter()
+        .map(|t| Carried {
+            title: t.title.clone(),
+            description: t.description.clone(),
+            status: t.status,
+            priority: t.priority,
+            assignee_ids: t.assignee_ids.clone(),
+            labels: t.labels.clone(),
+            due_at: t.due_at,
+            start_at: t.start_at,
+            estimate_minutes: t.estimate_minutes,
+            parent: t.parent_id.as_deref().map(|p| title_of(p).expect("the parent is in the project")),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_project_exported_as_csv_or_json_imports_into_another_with_every_field_equal() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let owner = stack.user("owner@import.test").await;
+    let member = stack.user("member@import.test").await;
+    let source = stack.project(&owner, "SRC").await;
+    stack.add(&owner, &source, &member, ppb::ProjectRole::Member).await;
+    let mut parent: Option<String> = None;
+    for n in 0..12 {
+        let title = match n {
+            0 => "=HYPERLINK(\"http://evil.test\",\"click\")".to_owned(),
+            1 => "'quoted, \"and\" commas".to_owned(),
+            _ => format!("Task {n}"),
+        };
+        let request = pb::CreateTaskRequest {
+            description: (n % 3 != 0).then(|| format!("-Line one of {n}\nline two, \"quoted\"")),
+            status: [pb::TaskStatus::Todo, pb::TaskStatus::InProgress, pb::TaskStatus::Done][n % 3].into(),
+            priority: [pb::TaskPriority::None, pb::TaskPriority::Urgent, pb::TaskPriority::Low][n % 3].into(),
+            assignee_ids: if n % 2 == 0 { vec![member.id.to_string()] } else { Vec::new() },
+            labels: if n % 4 == 0 { vec!["@ops".into(), format!("n{n}")] } else { Vec::new() },
+            due_at: (n % 2 == 1).then(|| prost_types::Timestamp { seconds: 1_800_000_000 + n as i64, nanos: 5_000 }),
+            start_at: (n == 3).then_some(prost_types::Timestamp { seconds: 1_799_000_000, nanos: 0 }),
+            estimate_minutes: (n % 5 == 0).then_some(30 * n as i32),
+            // Tasks 4, 5 and 6 hang in one chain under task 3.
+            parent_id: if (4..=6).contains(&n) { parent.clone() } else { None },
+            ..new_task(&source, &title)
+        };
+        let task = stack.create(&owner, request).await;
+        if (3..=5).contains(&n) {
+            parent = Some(task.id.clone());
+        }
+    }
+    let expected = carried(&mut stack, &owner, &source).await;
+    assert_eq!(expected.len(), 12);
+
+    for (format, key) in [(pb::ExportFormat::Csv, "CSVIN"), (pb::ExportFormat::Json, "JSONIN")] {
+        let file = stack.exported(&owner, &source, format).await;
+        let target = stack.project(&owner, key).await;
+        stack.add(&owner, &target, &member, ppb::ProjectRole::Member).await;
+
+        // A dry run says what would be imported, and imports nothing.
+        let preview = stack.import(&owner, &target, format, &file, true).await.unwrap();
+        assert!(preview.job.is_none());
+        let report = preview.preview.unwrap();
+        assert_eq!((report.rows, report.tasks, report.error_count, report.warning_count), (12, 12, 0, 0));
+        assert!(carried(&mut stack, &owner, &target).await.is_empty());
+
+        let queued = stack.import(&owner, &target, format, &file, false).await.unwrap();
+        assert!(queued.created && queued.preview.is_none());
+        let job = queued.job.unwrap();
+        assert_eq!((job.kind.as_str(), job.format()), ("import", format));
+        assert_eq!(job.rows_total, Some(12));
+        let done = stack.finished(&owner, &job.id).await;
+        assert_eq!(done.state(), pb::JobState::Done, "{done:?}");
+        assert_eq!((done.rows_done, done.rows_total), (12, Some(12)));
+        assert_eq!(done.import_report.as_ref().map(|r| r.tasks), Some(12));
+        assert_eq!(carried(&mut stack, &owner, &target).await, expected, "{format:?}");
+
+        // The same file again answers the same job and imports nothing more.
+        let again = stack.import(&owner, &target, format, &file, false).await.unwrap();
+        assert!(!again.created);
+        assert_eq!(again.job.unwrap().id, job.id);
+        assert_eq!(carried(&mut stack, &owner, &target).await.len(), 12);
+    }
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn rows_that_break_rules_are_left_out_and_who_may_import_is_decided_first() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let owner = stack.user("owner@rows.test").await;
+    let viewer = stack.user("viewer@rows.test").await;
+    let stranger = stack.user("stranger@rows.test").await;
+    let project = stack.project(&owner, "ROWS").await;
+    stack.add(&owner, &project, &viewer, ppb::ProjectRole::Viewer).await;
+    let file = format!(
+        "title,status,assignee_ids,parent_id,id,due_at\r\n\
+         Good,todo,,,a,\r\n\
+         ,todo,,,b,\r\n\
+         Bad status,doing,,,c,\r\n\
+         Foreign,todo,{},,d,\r\n\
+         Orphan,done,,zz,e,2027-01-15T17:00:00Z\r\n\
+         Child,todo,,a,f,not a date\r\n",
+        stranger.id
+    );
+
+    let report = stack.import(&owner, &project, pb::ExportFormat::Csv, file.as_bytes(), true).await.unwrap();
+    let report = report.preview.unwrap();
+    assert_eq!((report.rows, report.tasks, report.error_count, report.warning_count), (6, 2, 4, 1));
+    let errors: Vec<(u32, &str)> = report.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
+    assert_eq!(errors, [(2, "title"), (3, "status"), (4, "assignee_ids"), (6, "due_at")]);
+    assert_eq!((report.warnings[0].row, report.warnings[0].field.as_str()), (5, "parent_id"));
+
+    // A viewer may not import, a stranger learns nothing, whatever the file holds.
+    let denied = stack.import(&viewer, &project, pb::ExportFormat::Csv, b"not csv at all", false).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    let hidden = stack.import(&stranger, &project, pb::ExportFormat::Csv, file.as_bytes(), true).await.unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound, "{hidden:?}");
+    // A file that is not one of its format is the file's error.
+    let unreadable = stack.import(&owner, &project, pb::ExportFormat::Json, file.as_bytes(), false).await.unwrap_err();
+    assert_eq!(bad_fields(&unreadable), ["file"]);
+    let unformatted = stack.import(&owner, &project, pb::ExportFormat::Unspecified, b"[]", false).await.unwrap_err();
+    assert_eq!(bad_fields(&unformatted), ["format"]);
+
+    let job = stack.import(&owner, &project, pb::ExportFormat::Csv, file.as_bytes(), false).await.unwrap();
+    let done = stack.finished(&owner, &job.job.unwrap().id).await;
+    assert_eq!((done.state(), done.rows_done), (pb::JobState::Done, 2));
+    let report = done.import_report.unwrap();
+    assert_eq!((report.error_count, report.errors.len()), (4, 4));
+    let titles: Vec<String> = stack
+        .list_all(&owner, pb::ListTasksRequest { project_id: project.clone(), ..Default::default() }, 50)
+        .await
+        .into_iter()
+        .map(|t| t.title)
+        .collect();
+    assert_eq!(titles.len(), 2);
+    assert!(titles.contains(&"Good".to_owned()) && titles.contains(&"Orphan".to_owned()));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_import_taken_over_mid_run_resumes_after_its_last_committed_chunk_and_creates_no_task_twice() {
+    let env = TestEnv::new();
+    let mut stack = spawn_with(&env, &["--job-poll-ms", "50", "--job-lease-secs", "30"]).await;
+    let owner = stack.user("owner@resume.test").await;
+    let project = stack.project(&owner, "RES").await;
+    const ROWS: usize = 3_000;
+    let mut file = String::from("id,title,parent_id\r\n");
+    for n in 1..=ROWS {
+        // Every tenth row a subtask of the row before it, so parents cross the chunks' edges.
+        let parent = if n % 10 == 0 { format!("r{}", n - 1) } else { String::new() };
+        file.push_str(&format!("r{n},Row {n},{parent}\r\n"));
+    }
+    let job = stack.import(&owner, &project, pb::ExportFormat::Csv, file.as_bytes(), false).await.unwrap();
+    let id = Uuid::parse_str(&job.job.unwrap().id).unwrap();
+
+    // Once the first attempt has committed a chunk, another takes the job over, as an instance does
+    // once the lease of one that died has run out: the first attempt's next chunk is refused and
+    // rolled back, and the runner claims the job again where the committed progress says.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (state, rows_done): (String, u64) = sqlx::query_as("SELECT state, rows_done FROM job WHERE id = ?")
+            .bind(id)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        assert!(state == "running" || state == "queued", "the import ended before it could be taken over");
+        if rows_done > 0 {
+            assert!(rows_done < ROWS as u64);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the import never committed a chunk");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sqlx::query("UPDATE job SET attempt = attempt + 1, lease_until = NOW(6) - INTERVAL 1 SECOND WHERE id = ?")
+        .bind(id)
+        .execute(&stack.db)
+        .await
+        .unwrap();
+
+    let done = stack.finished(&owner, &id.to_string()).await;
+    assert_eq!(done.state(), pb::JobState::Done, "{done:?}");
+    assert_eq!(done.attempts, 3, "the first attempt, the takeover, and the claim after it");
+    assert_eq!((done.rows_done, done.rows_total), (ROWS as u64, Some(ROWS as u64)));
+    let tasks: Vec<(String, Option<Uuid>)> = sqlx::query_as("SELECT title, parent_id FROM task WHERE project_id = ?")
+        .bind(Uuid::parse_str(&project).unwrap())
+        .fetch_all(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(tasks.len(), ROWS, "every row once");
+    let titles: HashSet<&str> = tasks.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(titles.len(), ROWS, "no row twice");
+    assert_eq!(tasks.iter().filter(|(_, p)| p.is_some()).count(), ROWS / 10, "every subtask under its parent");
+    let mapped: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM import_task WHERE job_id = ?")
+        .bind(id)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(mapped, ROWS as i64);
+    let numbers: Vec<i64> = sqlx::query_scalar("SELECT number FROM task WHERE project_id = ? ORDER BY number")
+        .bind(Uuid::parse_str(&project).unwrap())
+        .fetch_all(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(numbers, (1..=ROWS as i64).collect::<Vec<_>>(), "numbers without a gap");
+    stack.stop().await;
+}
