@@ -81,9 +81,17 @@ async fn an_export_is_queued_run_in_the_background_and_downloaded_by_its_request
     assert_eq!(lines[3], "", "two rows and a final line end: {csv}");
     assert_eq!(lines.len(), 4);
 
-    // The whole project as JSON: each task exactly as `GET /tasks/{id}` shows it.
+    // The whole project as JSON with its comments: each task exactly as `GET /tasks/{id}` shows it,
+    // each comment as `GET /comments/{id}` does.
+    let first = tasks[0]["id"].as_str().unwrap();
+    let comment = call(&app, &owner.access, Method::POST, &format!("/tasks/{first}/comments"))
+        .json(&json!({"body": "=exported with its task"}))
+        .send()
+        .await
+        .unwrap();
+    let comment = ok(comment, "comment").await;
     let response = call(&app, &viewer.access, Method::POST, &format!("/projects/{project}/exports"))
-        .json(&json!({"format": "json"}))
+        .json(&json!({"format": "json", "include": ["comments"]}))
         .send()
         .await
         .unwrap();
@@ -95,9 +103,18 @@ async fn an_export_is_queued_run_in_the_background_and_downloaded_by_its_request
         let id = task["id"].as_str().unwrap();
         let current =
             ok(call(&app, &viewer.access, Method::GET, &format!("/tasks/{id}")).send().await.unwrap(), "get").await;
-        let item = exported.iter().find(|t| t["id"] == id).unwrap();
-        assert_eq!(item, &current, "the export's task is the API's");
+        let mut item = exported.iter().find(|t| t["id"] == id).unwrap().clone();
+        let comments = item.as_object_mut().unwrap().remove("comments").unwrap();
+        assert_eq!(item, current, "the export's task is the API's");
+        let expected = if id == first { json!([comment]) } else { json!([]) };
+        assert_eq!(comments, expected, "the export's comments are the API's");
     }
+    let refused = call(&app, &viewer.access, Method::POST, &format!("/projects/{project}/exports"))
+        .json(&json!({"format": "json", "include": ["attachments"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
 
     // Only the requester sees the job; cancelling an ended job leaves it as it ended.
     let path = format!("/jobs/{}", job["id"].as_str().unwrap());

@@ -221,6 +221,13 @@ async fn who_may_import_and_the_errors_of_a_bad_form() {
         .map(|e| (e["row"].as_u64().unwrap(), e["field"].as_str().unwrap()))
         .collect();
     assert_eq!(errors, [(2, "title"), (3, "status")]);
+    // A status the request maps is no error.
+    let mapped = form(csv, "text/csv", "t.csv", &[("dry_run", "true"), ("status_map", r#"{"Someday": "backlog"}"#)]);
+    let mapped = ok(import(&app, &owner.access, &project, mapped).await, "dry run with a map").await;
+    assert_eq!((mapped["tasks"].as_u64(), mapped["error_count"].as_u64()), (Some(2), Some(1)));
+    let bad_map = form(csv, "text/csv", "t.csv", &[("status_map", r#"{"Someday": "later"}"#)]);
+    let bad_map = import(&app, &owner.access, &project, bad_map).await;
+    assert_eq!(assert_problem(bad_map, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["field"], "status_map");
 
     // A viewer may not import; someone who is not a member learns nothing.
     let denied = import(&app, &viewer.access, &project, form(csv, "text/csv", "t.csv", &[])).await;
@@ -275,5 +282,22 @@ async fn who_may_import_and_the_errors_of_a_bad_form() {
     let listed = ok(call(&app, &owner.access, Method::GET, &path).send().await.unwrap(), "list").await;
     let titles: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["First"]);
+    // Its requester hears that it ended, in the app.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let list = ok(call(&app, &owner.access, Method::GET, "/notifications").send().await.unwrap(), "list").await;
+        let ended: Vec<&Value> =
+            list["items"].as_array().unwrap().iter().filter(|n| n["kind"] == "job.ended").collect();
+        if let Some(note) = ended.first() {
+            assert_eq!(
+                (note["title"].as_str(), note["body"].as_str()),
+                (Some("Your import is done"), Some("1 task created."))
+            );
+            assert_eq!(note["project_id"].as_str(), Some(project.as_str()));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no job.ended notification: {list}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     app.cleanup().await;
 }

@@ -135,7 +135,7 @@ async fn preferences_list_every_kind_keep_what_is_not_named_and_refuse_unknown_k
     let defaults = send(&app, &bob.access, reqwest::Method::GET, "/notifications/preferences", None).await;
     assert_eq!(defaults.status(), StatusCode::OK);
     let defaults: Value = defaults.json().await.unwrap();
-    assert_eq!(defaults["in_app"].as_object().unwrap().len(), 10);
+    assert_eq!(defaults["in_app"].as_object().unwrap().len(), 11);
     assert!(defaults["email"].as_object().unwrap().values().all(|on| on == &json!(true)));
 
     let change = json!({"email": {"task.commented": false}});

@@ -162,8 +162,8 @@ async fn a_kind_turned_off_in_the_app_stops_at_the_next_event_and_unknown_kinds_
     assert_eq!(prefs.in_app.get("task.commented"), Some(&false));
     assert_eq!(prefs.in_app.get("task.assigned"), Some(&true));
     assert_eq!(prefs.email.get("task.commented"), Some(&true), "the other channel keeps its setting");
-    assert_eq!(prefs.in_app.len(), 10);
-    assert_eq!(prefs.push.len(), 10, "every kind is listed for push too");
+    assert_eq!(prefs.in_app.len(), 11);
+    assert_eq!(prefs.push.len(), 11, "every kind is listed for push too");
 
     // Act: Ann assigns Bob a task and comments on it.
     let task = stack.task(&ann, &project, &[&bob]).await;

@@ -2,6 +2,8 @@
 //! `multipart/form-data`, imported by a job of the task service (or, as a dry run, judged and
 //! answered at once).
 
+use std::collections::HashMap;
+
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -23,8 +25,10 @@ use crate::state::AppState;
 pub(crate) const MAX_IMPORT_BYTES: u64 = 8 * 1024 * 1024;
 /// The multipart envelope allowed around the file: boundaries, part headers and the small parts.
 const ENVELOPE_BYTES: u64 = 64 * 1024;
-/// The longest value of a part other than the file.
+/// The longest value of `format` and `dry_run`.
 const MAX_OPTION_BYTES: usize = 16;
+/// The longest `status_map`.
+const MAX_STATUS_MAP_BYTES: usize = 8 * 1024;
 
 /// What the form holds.
 struct Form {
@@ -32,15 +36,24 @@ struct Form {
     file: Vec<u8>,
     /// `None` when neither a `format` part nor the file's type or name says.
     format: Option<ExportFormat>,
+    status_map: HashMap<String, String>,
     dry_run: bool,
 }
 
 /// Imports the tasks of a file into the project (members and up), or answers what it would import.
 ///
-/// The body is `multipart/form-data` with a part `file`: a file in the format exports write, CSV
-/// (`text/csv`, or a name ending in `.csv`) or JSON (`application/json`, or `.json`), at most
-/// 8 MiB and 10,000 tasks. A part `format` (`csv` or `json`) overrides what the file's type says;
-/// a part `dry_run` set to `true` imports nothing and answers the report of what would be imported.
+/// The body is `multipart/form-data` with a part `file`, at most 8 MiB and 10,000 tasks: a CSV
+/// (`text/csv`, or a name ending in `.csv`) or JSON (`application/json`, or `.json`) file as Ordo's
+/// exports write it, or a Trello board's JSON export (one object with `lists` and `cards`: each open
+/// card a task, its list its status, its labels and dates kept), or Jira's CSV export of issues
+/// (told by its `Summary` column: summary, description, status, priority, labels, due date,
+/// original estimate, sub-tasks under their parents). A part `format` (`csv` or `json`) overrides
+/// what the file's type says. A part `status_map`, a JSON object, maps the file's status names
+/// (without case) to Ordo's, such as `{"Waiting for QA": "in_review"}`; names it leaves out are read
+/// by the usual names of trackers (`To Do`, `Doing`, `In Review`, `Closed`, `Won't Do`, ...), and
+/// then by Jira's status category or, for a Trello list, as `todo`. Trello and Jira accounts are not
+/// Ordo's: their tasks come unassigned. A part `dry_run` set to `true` imports nothing and answers
+/// the report of what would be imported.
 ///
 /// Each row becomes a task at the end of the board, in the file's order (a subtask after its
 /// parent), with its title, description, status, priority, assignees, labels, dates and estimate;
@@ -73,7 +86,7 @@ struct Form {
         (status = 409, description = "The project is archived.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The file is over 8 MiB.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `multipart/form-data` with a boundary.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A bad `dry_run`; or, for a caller who may import, a format that is neither CSV nor JSON (`errors` names `format`: give the file the type `text/csv` or `application/json`, a name ending in `.csv` or `.json`, or add a part `format`), or no `file` part, or a file that is empty, cannot be read as its format or holds more than 10,000 tasks (`errors` names `file`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad `dry_run` or `status_map`; or, for a caller who may import, a format that is neither CSV nor JSON (`errors` names `format`: give the file the type `text/csv` or `application/json`, a name ending in `.csv` or `.json`, or add a part `format`), or no `file` part, or a file that is empty, cannot be read as its format or holds more than 10,000 tasks (`errors` names `file`).", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The caller has 5 jobs queued or running already; ask again once one has ended (`Retry-After`).", body = Problem, content_type = "application/problem+json", headers(
             ("Retry-After" = String, description = "Seconds to wait."),
         )),
@@ -94,6 +107,7 @@ pub(super) async fn create_import(
         // What the form lacks is named by the service once it has decided the caller may import.
         format: form.format.map_or(pb::ExportFormat::Unspecified, ExportFormat::to_proto) as i32,
         file: form.file,
+        status_map: form.status_map,
         dry_run: form.dry_run,
     };
     let response = state.job().create_import(backend::on_behalf_of(&caller.authorization, request)).await?.into_inner();
@@ -129,6 +143,7 @@ async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, ApiError> {
     let mut format = None;
     let mut named_format = false;
     let mut dry_run = false;
+    let mut status_map = HashMap::new();
     while let Some(field) = multipart.next_field().await.map_err(form_error)? {
         match field.name() {
             Some("file") => {
@@ -148,6 +163,15 @@ async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, ApiError> {
                 };
                 named_format = true;
             }
+            Some("status_map") => {
+                let bytes = field.bytes().await.map_err(form_error)?;
+                if bytes.len() > MAX_STATUS_MAP_BYTES {
+                    return Err(ApiError::invalid_field("status_map", "is longer than 8 KiB"));
+                }
+                status_map = serde_json::from_slice(&bytes).map_err(|_| {
+                    ApiError::invalid_field("status_map", "must be a JSON object of status names to Ordo statuses")
+                })?;
+            }
             Some("dry_run") => {
                 dry_run = match option(field).await?.as_str() {
                     "true" => true,
@@ -161,7 +185,7 @@ async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, ApiError> {
     }
     let (file, by_type) = file.unwrap_or_default();
     let format = if named_format { format } else { by_type };
-    Ok(Form { file, format, dry_run })
+    Ok(Form { file, format, status_map, dry_run })
 }
 
 /// The value of a small part.

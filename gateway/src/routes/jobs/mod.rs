@@ -77,7 +77,16 @@ async fn create_export(
             }
             other => other,
         })?;
-    let request = pb::CreateExportRequest { project_id, format: body.format.to_proto() as i32, filter: Some(filter) };
+    let include = body.include.unwrap_or_default();
+    if include.len() > 10 {
+        return Err(ApiError::invalid_field("include", "names at most 10 items"));
+    }
+    let request = pb::CreateExportRequest {
+        project_id,
+        format: body.format.to_proto() as i32,
+        filter: Some(filter),
+        include: include.iter().map(|item| item.as_str().to_owned()).collect(),
+    };
     let job = state
         .job()
         .create_export(backend::on_behalf_of(&caller.authorization, request))

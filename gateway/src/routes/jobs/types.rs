@@ -22,6 +22,26 @@ pub(crate) struct CreateExportBody {
     /// The tasks to export: the filters and sort of `GET /tasks`, written as its query parameters
     /// are. Every task of the project when absent.
     pub(super) filter: Option<TaskFilter>,
+    /// What goes with each task: `comments` (a last CSV column `comments`, each comment as its time
+    /// and author on a line and its body below, apart by a line `---`; in JSON a `comments` array of
+    /// each task, each as `GET /comments/{id}` answers it). Nothing when absent.
+    #[schema(max_items = 10)]
+    pub(super) include: Option<Vec<ExportInclude>>,
+}
+
+/// What an export may carry beside its tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ExportInclude {
+    Comments,
+}
+
+impl ExportInclude {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            ExportInclude::Comments => "comments",
+        }
+    }
 }
 
 /// The file an export writes.
@@ -137,6 +157,10 @@ pub(crate) struct ImportForm {
     /// `csv` or `json`: the file's format, whatever its type or name says.
     #[schema(value_type = Option<String>, pattern = "^(csv|json)$")]
     format: Option<String>,
+    /// A JSON object of the file's status names (without case) and the Ordo status each becomes
+    /// (`backlog`, `todo`, `in_progress`, `in_review`, `done`, `cancelled`); at most 50.
+    #[schema(value_type = Option<String>, example = "{\"Waiting for QA\": \"in_review\"}")]
+    status_map: Option<String>,
     /// `true`: import nothing, answer what would be imported. `false` when absent.
     #[schema(value_type = Option<String>, pattern = "^(true|false)$")]
     dry_run: Option<String>,

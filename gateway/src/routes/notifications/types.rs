@@ -59,8 +59,9 @@ pub(crate) struct Notification {
     pub(crate) id: String,
     /// What happened: `task.assigned`, `task.unassigned`, `task.status_changed`, `task.commented`,
     /// `task.mentioned`, `task.updated` (title or due date), `task.due_soon`, `project.member_added`,
-    /// `project.role_changed` or `project.webhook_disabled` (the service turned off a webhook of a
-    /// project the caller manages), and kinds to come.
+    /// `project.role_changed`, `project.webhook_disabled` (the service turned off a webhook of a
+    /// project the caller manages) or `job.ended` (an export or import the caller asked for ended:
+    /// done, failed or cancelled), and kinds to come.
     #[schema(example = "task.assigned")]
     pub(crate) kind: String,
     /// A one-line summary.

@@ -39,6 +39,23 @@ pub struct Member {
     pub email: String,
 }
 
+/// A background job as its end names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRef {
+    /// The job's id.
+    pub id: Uuid,
+    /// Its project.
+    pub project_id: Uuid,
+    /// `export` or `import`.
+    pub kind: String,
+    /// How it ended: `done`, `failed` or `cancelled`.
+    pub state: String,
+    /// Tasks the export wrote, or the import created.
+    pub rows: u64,
+    /// Why it failed.
+    pub error: String,
+}
+
 /// An event that may notify someone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -117,6 +134,13 @@ pub enum Event {
         /// The role after.
         new_role: String,
     },
+    /// `job.ended`: a background job ended.
+    JobEnded {
+        /// The job.
+        job: JobRef,
+        /// Who asked for it.
+        requester: Uuid,
+    },
     /// The service turned a webhook off (no event of another context).
     WebhookDisabled {
         /// Its project.
@@ -142,6 +166,7 @@ impl Event {
             | Event::TaskDueSoon { task, .. } => task.project_id,
             Event::MemberAdded { project, .. } | Event::MemberRoleChanged { project, .. } => project.id,
             Event::WebhookDisabled { project_id, .. } => *project_id,
+            Event::JobEnded { job, .. } => job.project_id,
         }
     }
 }

@@ -25,11 +25,13 @@ pub enum Kind {
     ProjectRoleChanged,
     /// The service turned off a webhook of a project the user manages.
     ProjectWebhookDisabled,
+    /// A background job the user asked for (an export, an import) ended.
+    JobEnded,
 }
 
 impl Kind {
     /// Every kind, in the order preferences list them.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::TaskAssigned,
         Kind::TaskUnassigned,
         Kind::TaskStatusChanged,
@@ -40,6 +42,7 @@ impl Kind {
         Kind::ProjectMemberAdded,
         Kind::ProjectRoleChanged,
         Kind::ProjectWebhookDisabled,
+        Kind::JobEnded,
     ];
 
     /// The API's name of the kind.
@@ -55,6 +58,7 @@ impl Kind {
             Kind::ProjectMemberAdded => "project.member_added",
             Kind::ProjectRoleChanged => "project.role_changed",
             Kind::ProjectWebhookDisabled => "project.webhook_disabled",
+            Kind::JobEnded => "job.ended",
         }
     }
 

@@ -11,7 +11,7 @@ pub mod reminder;
 mod rules;
 pub mod webhook;
 
-pub use event::{Event, Member, ProjectRef, TaskRef};
+pub use event::{Event, JobRef, Member, ProjectRef, TaskRef};
 pub use kind::{Channel, Kind, UnknownKind};
 pub use mention::mentioned;
 pub use rules::{Draft, MAX_BODY_CHARS, MAX_TITLE_CHARS, drafts};

@@ -5,7 +5,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
-use super::{Event, Kind, Member, mentioned};
+use super::{Event, JobRef, Kind, Member, mentioned};
 
 /// The most characters of a title or body; longer text is cut at a character boundary with `…`.
 pub const MAX_TITLE_CHARS: usize = 300;
@@ -46,7 +46,10 @@ pub fn drafts(event: &Event, actor: Option<Uuid>, members: &[Member]) -> Vec<Dra
             | Event::TaskUpdated { task, .. }
             | Event::TaskCommented { task, .. }
             | Event::TaskDueSoon { task, .. } => (Some(task.id), Some(task.key.clone())),
-            Event::MemberAdded { .. } | Event::MemberRoleChanged { .. } | Event::WebhookDisabled { .. } => (None, None),
+            Event::MemberAdded { .. }
+            | Event::MemberRoleChanged { .. }
+            | Event::WebhookDisabled { .. }
+            | Event::JobEnded { .. } => (None, None),
         };
         out.push(Draft {
             recipient,
@@ -121,8 +124,30 @@ pub fn drafts(event: &Event, actor: Option<Uuid>, members: &[Member]) -> Vec<Dra
                 push(*manager, Kind::ProjectWebhookDisabled, "A webhook was turned off".to_owned(), body.clone());
             }
         }
+        Event::JobEnded { job, requester } => {
+            let (title, body) = job_ended(job);
+            push(*requester, Kind::JobEnded, title, body);
+        }
     }
     out
+}
+
+/// The title and body of the end of `job`.
+fn job_ended(job: &JobRef) -> (String, String) {
+    let tasks = |n: u64| if n == 1 { "1 task".to_owned() } else { format!("{n} tasks") };
+    let what = if job.kind == "import" { "import" } else { "export" };
+    match (what, job.state.as_str()) {
+        ("import", "done") => ("Your import is done".to_owned(), format!("{} created.", tasks(job.rows))),
+        ("export", "done") => (
+            "Your export is ready".to_owned(),
+            format!("{} exported; open the job to download the file.", tasks(job.rows)),
+        ),
+        (_, "failed") => (format!("Your {what} failed"), job.error.clone()),
+        ("import", _) => {
+            ("Your import was cancelled".to_owned(), format!("{} had been created; they stay.", tasks(job.rows)))
+        }
+        _ => (format!("Your {what} was cancelled"), "No file was kept.".to_owned()),
+    }
 }
 
 /// How a due date reads in a title: `Dec 5, 14:00 UTC`.
@@ -266,6 +291,42 @@ mod tests {
         assert_eq!(added[0].task_id, None);
         assert_eq!(changed[0].title, "Your role in Ordo is now admin");
         assert_eq!(changed[0].kind, Kind::ProjectRoleChanged);
+    }
+
+    #[test]
+    fn the_requester_alone_hears_how_a_job_ended() {
+        let job = |kind: &str, state: &str, rows: u64, error: &str| Event::JobEnded {
+            job: JobRef {
+                id: Uuid::from_u128(70),
+                project_id: Uuid::from_u128(60),
+                kind: kind.into(),
+                state: state.into(),
+                rows,
+                error: error.into(),
+            },
+            requester: ALICE,
+        };
+        let read = |event: Event| {
+            let out = drafts(&event, None, &[]);
+            assert_eq!(recipients(&out), [(ALICE, Kind::JobEnded)]);
+            assert_eq!((out[0].project_id, out[0].task_id), (Uuid::from_u128(60), None));
+            (out[0].title.clone(), out[0].body.clone())
+        };
+
+        assert_eq!(
+            read(job("export", "done", 1200, "")),
+            ("Your export is ready".to_owned(), "1200 tasks exported; open the job to download the file.".to_owned())
+        );
+        assert_eq!(
+            read(job("import", "done", 1, "")),
+            ("Your import is done".to_owned(), "1 task created.".to_owned())
+        );
+        assert_eq!(
+            read(job("export", "failed", 0, "the export is larger than 2 GiB")),
+            ("Your export failed".to_owned(), "the export is larger than 2 GiB".to_owned())
+        );
+        assert_eq!(read(job("import", "cancelled", 400, "")).1, "400 tasks had been created; they stay.");
+        assert_eq!(read(job("export", "cancelled", 0, "")).0, "Your export was cancelled");
     }
 
     #[test]

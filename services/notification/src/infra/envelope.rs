@@ -8,11 +8,12 @@ use uuid::Uuid;
 
 use crate::app::{Delivery, Fact};
 use crate::domain::reminder::{MAX_ASSIGNEES, TaskDue, is_open};
-use crate::domain::{Event, ProjectRef, TaskRef};
+use crate::domain::{Event, JobRef, ProjectRef, TaskRef};
 
 /// The routing keys the notification service consumes: the identity events its directory keeps,
 /// and every event of projects and tasks (some notify people; any may go to a project's webhooks).
-pub const BINDINGS: &[&str] = &["identity.user_registered", "identity.user_disabled", "project.#", "task.#"];
+pub const BINDINGS: &[&str] =
+    &["identity.user_registered", "identity.user_disabled", "project.#", "task.#", "job.ended"];
 
 /// What `envelope` tells and may notify of.
 ///
@@ -107,6 +108,17 @@ pub fn delivery(envelope: &Envelope) -> Result<Delivery, HandlerError> {
             deleted_tasks.extend(ids("subtask_ids", &e.subtask_ids)?);
             None
         }
+        Some(Payload::JobEnded(e)) => Some(Event::JobEnded {
+            job: JobRef {
+                id: uuid_field("job_id", &e.job_id)?,
+                project_id: uuid_field("project_id", &e.project_id)?,
+                kind: e.kind.clone(),
+                state: e.state.clone(),
+                rows: e.rows,
+                error: e.error.clone(),
+            },
+            requester: uuid_field("requester_id", &e.requester_id)?,
+        }),
         // Bound to nothing else; another event here is ignored, not an error.
         _ => None,
     };

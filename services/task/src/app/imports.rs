@@ -1,4 +1,5 @@
-//! Imports of tasks from a file in an export's format (CSV or JSON). The request does the judging:
+//! Imports of tasks from a file: Ordo's own exports (CSV or JSON), a Trello board's JSON or Jira's
+//! CSV of issues, their statuses mapped by the request or by the usual names. The request does the judging:
 //! it checks that the caller may create tasks in the project (before reading the file), reads the
 //! file ([`ImportDecoder`]), asks the project service whether each account the file assigns is a
 //! member, and plans the import ([`plan_import`]): the tasks to create, the rows left out and why.
@@ -25,7 +26,8 @@ use super::service::TaskService;
 use super::shared::{NO_PROJECT, id_of, now};
 use super::{AppError, Result};
 use crate::domain::{
-    ExportFormat, ImportIssue, Job, JobKind, MAX_IMPORT_ROWS, NewTask, PlannedTask, TaskEvent, plan_import,
+    ExportFormat, ImportIssue, Job, JobKind, MAX_IMPORT_ROWS, NewTask, PlannedTask, Status, StatusMap, TaskEvent,
+    plan_import,
 };
 
 /// The largest file an import reads, in bytes.
@@ -34,6 +36,8 @@ pub const MAX_IMPORT_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_IMPORT_ASSIGNEES: usize = 200;
 /// Issues of each kind a job keeps to show (the counts are of all of them).
 pub const MAX_LISTED_ISSUES: usize = 100;
+/// Statuses one request may map.
+pub const MAX_STATUS_MAP: usize = 50;
 /// Tasks created per transaction of an import.
 const IMPORT_CHUNK: usize = 200;
 
@@ -79,6 +83,9 @@ pub(super) struct ImportSpec {
     pub(super) project_key: String,
     /// The accounts of the file that were not members of the project.
     pub(super) non_members: Vec<Uuid>,
+    /// The request's map of the file's statuses to Ordo's.
+    #[serde(default)]
+    pub(super) status_map: Vec<(String, String)>,
     pub(super) report: ImportReport,
 }
 
@@ -94,6 +101,7 @@ impl TaskService {
         project_id: &str,
         format: Option<ExportFormat>,
         file: Bytes,
+        status_map: Vec<(String, String)>,
         dry_run: bool,
     ) -> Result<ImportOutcome> {
         let settings = self.jobs()?;
@@ -108,6 +116,7 @@ impl TaskService {
         if file.len() > MAX_IMPORT_BYTES {
             return Err(AppError::field("file", format!("is larger than {MAX_IMPORT_BYTES} bytes: split it")));
         }
+        let statuses = status_map_of(&status_map)?;
         let records = settings.decoder.decode(format, &file, MAX_IMPORT_ROWS)?;
         let mut accounts: HashSet<Uuid> = HashSet::new();
         for id in records.iter().flat_map(|r| &r.assignee_ids) {
@@ -123,7 +132,7 @@ impl TaskService {
             }
         }
         let non_members = self.non_members(caller, project_id, accounts).await?;
-        let plan = plan_import(&records, &non_members.iter().copied().collect());
+        let plan = plan_import(&records, &non_members.iter().copied().collect(), &statuses);
         let report = ImportReport {
             rows: records.len() as u64,
             tasks: plan.tasks.len() as u64,
@@ -162,6 +171,7 @@ impl TaskService {
             object_key,
             project_key: project_key.clone(),
             non_members,
+            status_map,
             report,
         };
         let spec = serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.into()))?;
@@ -194,7 +204,8 @@ impl TaskService {
             file.extend_from_slice(&chunk);
         }
         let records = settings.decoder.decode(format, &file, MAX_IMPORT_ROWS)?;
-        let plan = plan_import(&records, &spec.non_members.iter().copied().collect());
+        let plan =
+            plan_import(&records, &spec.non_members.iter().copied().collect(), &status_map_of(&spec.status_map)?);
         let total = plan.tasks.len() as u64;
         let mut created: HashMap<u32, Uuid> = settings.store.imported_tasks(job.id).await?.into_iter().collect();
         let start = usize::try_from(job.rows_done).unwrap_or(usize::MAX).min(plan.tasks.len());
@@ -299,6 +310,28 @@ fn resolved(
             Ok((new, requester))
         })
         .collect()
+}
+
+/// The statuses of `pairs`: at most [`MAX_STATUS_MAP`] names of 1 to 100 characters, each mapped to an
+/// Ordo status.
+fn status_map_of(pairs: &[(String, String)]) -> Result<StatusMap> {
+    if pairs.len() > MAX_STATUS_MAP {
+        return Err(AppError::field("status_map", format!("maps at most {MAX_STATUS_MAP} statuses")));
+    }
+    let mut map = Vec::with_capacity(pairs.len());
+    for (name, status) in pairs {
+        if name.trim().is_empty() || name.chars().count() > 100 {
+            return Err(AppError::field("status_map", "a status name is 1 to 100 characters"));
+        }
+        let status = Status::parse(status).ok_or_else(|| {
+            AppError::field(
+                "status_map",
+                format!("{status:?} is no status: use backlog, todo, in_progress, in_review, done or cancelled"),
+            )
+        })?;
+        map.push((name.as_str(), status));
+    }
+    Ok(StatusMap::new(map))
 }
 
 /// The first [`MAX_LISTED_ISSUES`] of `issues`.

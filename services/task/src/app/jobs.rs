@@ -122,6 +122,9 @@ impl ExportFilter {
 struct ExportSpec {
     format: String,
     filter: ExportFilter,
+    /// Whether each task's comments go with it.
+    #[serde(default)]
+    comments: bool,
 }
 
 /// A job as its requester sees it.
@@ -155,6 +158,7 @@ impl TaskService {
         project_id: &str,
         format: ExportFormat,
         filter: &ListTasks,
+        with_comments: bool,
     ) -> Result<JobView> {
         let settings = self.jobs()?;
         let project_id = id_of(project_id, NO_PROJECT)?;
@@ -166,7 +170,7 @@ impl TaskService {
         }
         let filter = ExportFilter::of(filter, caller.user_id);
         self.export_page(caller.user_id, project_id, &filter.page(project_id, String::new())?, 1).await?;
-        let spec = ExportSpec { format: format.as_str().to_owned(), filter };
+        let spec = ExportSpec { format: format.as_str().to_owned(), filter, comments: with_comments };
         let spec = serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.into()))?;
         let job = Job::queue(Uuid::now_v7(), project_id, caller.user_id, JobKind::Export, spec, now());
         settings.store.insert_job(&job).await?;
@@ -277,7 +281,7 @@ impl TaskService {
 
     /// Runs the export `job` as its current attempt.
     async fn run_export(&self, settings: &JobSettings, job: &Job) -> Result<Run> {
-        let (format, filter) = spec_of(job)?;
+        let (format, spec) = spec_of(job)?;
         let key = job.object_key(job.attempt, format);
         // Deleted unless the end of this attempt keeps it: an attempt that dies leaves nothing.
         self.store.schedule_object_deletion(&key, now() + EXPORT_GUARD).await?;
@@ -285,7 +289,7 @@ impl TaskService {
         let body: ByteStream =
             futures::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|item| (item, r)) }).boxed();
         let upload = settings.objects.put(&key, format.content_type(), body, MAX_EXPORT_BYTES);
-        let write = self.write_export(settings, job, format, &filter, sender);
+        let write = self.write_export(settings, job, format, &spec, sender);
         let (stored, written) = tokio::join!(upload, write);
         let rows = match written? {
             Some(rows) => rows,
@@ -316,14 +320,15 @@ impl TaskService {
         settings: &JobSettings,
         job: &Job,
         format: ExportFormat,
-        filter: &ExportFilter,
+        spec: &ExportSpec,
         sender: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
     ) -> Result<Option<u64>> {
+        let filter = &spec.filter;
         let fail = |sender: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>, why: &str| {
             // The upload sees the error and aborts; if it is gone already there is nothing to abort.
             let _ = sender.try_send(Err(std::io::Error::other(why.to_owned())));
         };
-        let mut file = settings.encoder.begin(format);
+        let mut file = settings.encoder.begin(format, spec.comments);
         let mut rows = 0_u64;
         let mut cursor = String::new();
         loop {
@@ -337,7 +342,19 @@ impl TaskService {
                     return Err(error);
                 }
             };
-            let bytes = file.rows(&page.tasks)?;
+            let comments = if spec.comments {
+                let ids: Vec<Uuid> = page.tasks.iter().map(|t| t.id).collect();
+                match self.store.comments_of(&ids).await {
+                    Ok(comments) => comments,
+                    Err(error) => {
+                        fail(&sender, "reading the comments failed");
+                        return Err(error);
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let bytes = file.rows(&page.tasks, &comments)?;
             rows += page.tasks.len() as u64;
             if sender.send(Ok(bytes)).await.is_err() {
                 // The upload ended early (it failed or went past its limit): its outcome says why.
@@ -376,10 +393,10 @@ pub(super) fn unfinished_error() -> AppError {
     }
 }
 
-/// The format and filter of an export job.
-fn spec_of(job: &Job) -> Result<(ExportFormat, ExportFilter)> {
+/// The format and spec of an export job.
+fn spec_of(job: &Job) -> Result<(ExportFormat, ExportSpec)> {
     let corrupt = || AppError::Internal(anyhow::anyhow!("job {} has an invalid spec", job.id));
     let spec: ExportSpec = serde_json::from_str(&job.spec).map_err(|_| corrupt())?;
     let format = ExportFormat::parse(&spec.format).ok_or_else(corrupt)?;
-    Ok((format, spec.filter))
+    Ok((format, spec))
 }

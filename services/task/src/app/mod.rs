@@ -35,7 +35,9 @@ pub use comments::CommentPage;
 pub use error::{AppError, Result};
 pub(crate) use error::{denied, interrupted, too_large};
 pub use fields::{MAX_BULK, MAX_MASK_PATHS, TaskFields};
-pub use imports::{ImportOutcome, ImportReport, Issue, MAX_IMPORT_ASSIGNEES, MAX_IMPORT_BYTES, MAX_LISTED_ISSUES};
+pub use imports::{
+    ImportOutcome, ImportReport, Issue, MAX_IMPORT_ASSIGNEES, MAX_IMPORT_BYTES, MAX_LISTED_ISSUES, MAX_STATUS_MAP,
+};
 pub use jobs::{EXPORT_PAGE, JobView, MAX_EXPORT_BYTES, MAX_JOB_ATTEMPTS, MAX_UNFINISHED_JOBS};
 pub use lists::{ListTasks, PageEncoder, TaskPage};
 pub use ports::{AttachmentSettings, JobSettings};

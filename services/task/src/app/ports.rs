@@ -276,6 +276,8 @@ pub trait TaskStore: Send + Sync + 'static {
         after: Option<(OffsetDateTime, Uuid)>,
         limit: u32,
     ) -> Result<Vec<Comment>>;
+    /// The comments of `task_ids` (at most a page of an export), each task's oldest first.
+    async fn comments_of(&self, task_ids: &[Uuid]) -> Result<Vec<Comment>>;
     /// One attachment.
     async fn attachment(&self, id: Uuid) -> Result<Option<Attachment>>;
     /// A page of a task's attachments, oldest first, after (created_at, id).
@@ -444,10 +446,12 @@ pub trait JobStore: Send + Sync + 'static {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> Result<bool>;
-    /// Ends `attempt` of the job with `outcome` (a result's object deletion scheduled in the same
-    /// transaction); `false` when the attempt no longer holds the job.
+    /// Ends `attempt` of the job with `outcome` (a result's object deletion scheduled, and the end
+    /// announced (`job.ended`), in the same transaction); `false` when the attempt no longer holds
+    /// the job.
     async fn finish_job(&self, id: Uuid, attempt: u32, outcome: &JobOutcome, now: OffsetDateTime) -> Result<bool>;
-    /// Cancels the job unless it has ended; whether it did.
+    /// Cancels the job unless it has ended, announcing it (`job.ended`) in the same transaction;
+    /// whether it did.
     async fn cancel_job(&self, id: Uuid, now: OffsetDateTime) -> Result<bool>;
 }
 
@@ -465,14 +469,16 @@ pub trait ImportDecoder: Send + Sync + 'static {
 
 /// Writes the files of exports. Implemented outside the use cases, which know no file format.
 pub trait ExportEncoder: Send + Sync + 'static {
-    /// A new file in `format`.
-    fn begin(&self, format: crate::domain::ExportFormat) -> Box<dyn ExportFile>;
+    /// A new file in `format`; `with_comments` adds each task's comments (a column of the CSV, a
+    /// member of each JSON task).
+    fn begin(&self, format: crate::domain::ExportFormat, with_comments: bool) -> Box<dyn ExportFile>;
 }
 
 /// One export's file as it is written, a page of tasks at a time.
 pub trait ExportFile: Send {
-    /// The bytes of `tasks`, the next rows of the file.
-    fn rows(&mut self, tasks: &[Task]) -> Result<bytes::Bytes>;
+    /// The bytes of `tasks`, the next rows of the file, with `comments`: the comments of those
+    /// tasks, each task's oldest first (empty unless the file has them).
+    fn rows(&mut self, tasks: &[Task], comments: &[Comment]) -> Result<bytes::Bytes>;
     /// The bytes that end the file.
     fn end(self: Box<Self>) -> bytes::Bytes;
 }

@@ -27,7 +27,11 @@ pub struct ImportRecord {
     pub id: String,
     pub title: String,
     pub description: String,
+    /// The status as the file names it.
     pub status: String,
+    /// The Ordo status of a row whose status neither the request's map nor the usual names know
+    /// (Jira's status category, `todo` for a Trello list); empty: such a row is left out.
+    pub status_fallback: String,
     pub priority: String,
     pub assignee_ids: Vec<String>,
     pub labels: Vec<String>,
@@ -72,8 +76,56 @@ pub struct ImportPlan {
     pub warnings: Vec<ImportIssue>,
 }
 
-/// The plan of `records`, where an assignee in `non_members` leaves its row out.
-pub fn plan_import(records: &[ImportRecord], non_members: &HashSet<Uuid>) -> ImportPlan {
+/// How the statuses of a file become Ordo's: the names the request maps (compared without case),
+/// then [`usual_status`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusMap(HashMap<String, Status>);
+
+impl StatusMap {
+    /// The map of `pairs`, each a status name of the file and the Ordo status it becomes.
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, Status)>) -> Self {
+        Self(pairs.into_iter().map(|(name, status)| (name.trim().to_lowercase(), status)).collect())
+    }
+
+    /// The Ordo status of `name`, if the map or the usual names know it.
+    pub fn status(&self, name: &str) -> Option<Status> {
+        self.0.get(&name.trim().to_lowercase()).copied().or_else(|| usual_status(name))
+    }
+}
+
+/// The status a name means in Ordo or in the usual workflows of other trackers (Jira's, Trello's
+/// lists, GitHub's): `To Do`, `Doing`, `In Review`, `Closed`, `Won't Do`, ... Exact names only,
+/// without case, spaces and dashes taken for underscores: a name it does not know is the request's
+/// to map.
+pub fn usual_status(name: &str) -> Option<Status> {
+    let name = name.trim().to_lowercase().replace([' ', '-'], "_");
+    Some(match name.as_str() {
+        "backlog" | "icebox" | "later" | "someday_maybe" => Status::Backlog,
+        "todo" | "to_do" | "open" | "new" | "ready" | "selected_for_development" | "next" => Status::Todo,
+        "in_progress" | "doing" | "in_development" | "started" | "active" | "wip" => Status::InProgress,
+        "in_review" | "review" | "code_review" | "in_qa" | "qa" | "testing" | "in_testing" => Status::InReview,
+        "done" | "closed" | "resolved" | "complete" | "completed" | "shipped" => Status::Done,
+        "cancelled" | "canceled" | "won't_do" | "wont_do" | "rejected" | "duplicate" | "won't_fix" => Status::Cancelled,
+        _ => return None,
+    })
+}
+
+/// The priority a name means in Ordo or in other trackers (Jira's `Highest` to `Lowest`, `Blocker`,
+/// `Critical`, `Major`, `Minor`, `Trivial`), without case.
+pub fn usual_priority(name: &str) -> Option<Priority> {
+    Some(match name.trim().to_lowercase().as_str() {
+        "none" | "no_priority" | "no priority" => Priority::None,
+        "low" | "lowest" | "minor" | "trivial" => Priority::Low,
+        "medium" | "normal" => Priority::Medium,
+        "high" | "major" => Priority::High,
+        "urgent" | "highest" | "critical" | "blocker" => Priority::Urgent,
+        _ => return None,
+    })
+}
+
+/// The plan of `records`, where an assignee in `non_members` leaves its row out and `statuses`
+/// names the statuses.
+pub fn plan_import(records: &[ImportRecord], non_members: &HashSet<Uuid>, statuses: &StatusMap) -> ImportPlan {
     let mut plan = ImportPlan::default();
     // The rows kept, in file order, with the file's ids.
     let mut kept: Vec<(&ImportRecord, NewTask)> = Vec::with_capacity(records.len());
@@ -84,7 +136,7 @@ pub fn plan_import(records: &[ImportRecord], non_members: &HashSet<Uuid>) -> Imp
             field: violation.field.to_string(),
             message: violation.message,
         };
-        match judge(record, non_members) {
+        match judge(record, non_members, statuses) {
             Err(violations) => plan.errors.extend(violations.into_iter().map(issue)),
             Ok(_) if !record.id.is_empty() && by_id.contains_key(record.id.as_str()) => {
                 plan.errors.push(issue(FieldViolation::new("id", "an earlier row of the file has this id")));
@@ -161,23 +213,31 @@ pub fn plan_import(records: &[ImportRecord], non_members: &HashSet<Uuid>) -> Imp
 }
 
 /// The task of one row, or every rule it breaks.
-fn judge(record: &ImportRecord, non_members: &HashSet<Uuid>) -> Result<NewTask, Vec<FieldViolation>> {
+fn judge(
+    record: &ImportRecord,
+    non_members: &HashSet<Uuid>,
+    statuses: &StatusMap,
+) -> Result<NewTask, Vec<FieldViolation>> {
     let mut v = Violations::default();
     let title = v.check(Title::parse(&record.title));
     let description = v.check(Description::parse(&record.description));
     let status = v.check(if record.status.is_empty() {
         Ok(Status::Todo)
     } else {
-        Status::parse(&record.status).ok_or_else(|| {
-            FieldViolation::new("status", "must be backlog, todo, in_progress, in_review, done or cancelled")
+        statuses.status(&record.status).or_else(|| usual_status(&record.status_fallback)).ok_or_else(|| {
+            FieldViolation::new(
+                "status",
+                format!(
+                    "{:?} is no status: use backlog, todo, in_progress, in_review, done or cancelled, or map it",
+                    record.status
+                ),
+            )
         })
     });
     let priority = v.check(if record.priority.is_empty() {
         Ok(Priority::None)
     } else {
-        Priority::ALL
-            .into_iter()
-            .find(|p| p.as_str() == record.priority)
+        usual_priority(&record.priority)
             .ok_or_else(|| FieldViolation::new("priority", "must be none, low, medium, high or urgent"))
     });
     let assignees = v.check(Assignees::parse(&record.assignee_ids).and_then(|assignees| {
@@ -259,6 +319,7 @@ mod tests {
             title: "Write the docs".into(),
             description: "All of them".into(),
             status: "in_review".into(),
+            status_fallback: String::new(),
             priority: "high".into(),
             assignee_ids: vec![member.to_string()],
             labels: vec!["docs".into(), "q1".into()],
@@ -267,7 +328,7 @@ mod tests {
             estimate_minutes: "90".into(),
             parent_id: String::new(),
         };
-        let plan = plan_import(&[full], &HashSet::new());
+        let plan = plan_import(&[full], &HashSet::new(), &StatusMap::default());
         assert!(plan.errors.is_empty() && plan.warnings.is_empty(), "{plan:?}");
         let new = &plan.tasks[0].new;
         assert_eq!(new.title.as_str(), "Write the docs");
@@ -281,7 +342,7 @@ mod tests {
 
     #[test]
     fn empty_cells_take_the_defaults_of_a_create() {
-        let plan = plan_import(&[record(1, "", "Bare", "")], &HashSet::new());
+        let plan = plan_import(&[record(1, "", "Bare", "")], &HashSet::new(), &StatusMap::default());
         let new = &plan.tasks[0].new;
         assert_eq!((new.status, new.priority), (Status::Todo, Priority::None));
         assert!(new.description.is_none() && new.estimate.is_none() && new.schedule.due_at().is_none());
@@ -291,13 +352,14 @@ mod tests {
     #[test]
     fn a_row_that_breaks_rules_is_left_out_with_every_reason() {
         let mut bad = record(2, "", "", "");
-        bad.status = "doing".into();
+        bad.status = "someday".into();
         bad.due_at = "tomorrow".into();
         bad.estimate_minutes = "1.5".into();
         let stranger = Uuid::from_u128(9);
         let mut foreign = record(3, "", "Foreign", "");
         foreign.assignee_ids = vec![stranger.to_string()];
-        let plan = plan_import(&[record(1, "", "Good", ""), bad, foreign], &HashSet::from([stranger]));
+        let plan =
+            plan_import(&[record(1, "", "Good", ""), bad, foreign], &HashSet::from([stranger]), &StatusMap::default());
         assert_eq!(rows(&plan), [(1, None)]);
         let fields: Vec<(u32, &str)> = plan.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
         assert_eq!(fields, [(2, "title"), (2, "status"), (2, "due_at"), (2, "estimate_minutes"), (3, "assignee_ids")]);
@@ -309,13 +371,17 @@ mod tests {
         let mut row = record(1, "", "Backwards", "");
         row.start_at = "2027-02-01T00:00:00Z".into();
         row.due_at = "2027-01-01T00:00:00Z".into();
-        let plan = plan_import(&[row], &HashSet::new());
+        let plan = plan_import(&[row], &HashSet::new(), &StatusMap::default());
         assert!(plan.tasks.is_empty() && plan.errors.len() == 1, "{plan:?}");
     }
 
     #[test]
     fn a_second_row_with_an_id_already_seen_is_left_out() {
-        let plan = plan_import(&[record(1, "x", "One", ""), record(2, "x", "Two", "")], &HashSet::new());
+        let plan = plan_import(
+            &[record(1, "x", "One", ""), record(2, "x", "Two", "")],
+            &HashSet::new(),
+            &StatusMap::default(),
+        );
         assert_eq!(rows(&plan), [(1, None)]);
         assert_eq!((plan.errors[0].row, plan.errors[0].field.as_str()), (2, "id"));
     }
@@ -328,7 +394,7 @@ mod tests {
             record(3, "g", "Grandchild", "c"),
             record(4, "p", "Parent", ""),
         ];
-        let plan = plan_import(&records, &HashSet::new());
+        let plan = plan_import(&records, &HashSet::new(), &StatusMap::default());
         assert_eq!(rows(&plan), [(4, None), (1, Some(4)), (2, None), (3, Some(1))]);
         assert!(plan.warnings.is_empty());
     }
@@ -336,7 +402,7 @@ mod tests {
     #[test]
     fn a_parent_missing_from_the_file_or_left_out_is_dropped_with_a_warning() {
         let records = [record(1, "a", "", ""), record(2, "b", "Under a bad row", "a"), record(3, "c", "Orphan", "zz")];
-        let plan = plan_import(&records, &HashSet::new());
+        let plan = plan_import(&records, &HashSet::new(), &StatusMap::default());
         assert_eq!(rows(&plan), [(2, None), (3, None)]);
         let warned: Vec<u32> = plan.warnings.iter().map(|w| w.row).collect();
         assert_eq!(warned, [2, 3]);
@@ -345,7 +411,7 @@ mod tests {
     #[test]
     fn a_cycle_is_cut_and_every_row_still_imported() {
         let records = [record(1, "a", "A", "b"), record(2, "b", "B", "a"), record(3, "s", "Self", "s")];
-        let plan = plan_import(&records, &HashSet::new());
+        let plan = plan_import(&records, &HashSet::new(), &StatusMap::default());
         assert_eq!(plan.tasks.len(), 3);
         assert_eq!(plan.warnings.iter().map(|w| w.row).collect::<Vec<_>>(), [1, 3]);
         // B keeps A as its parent once A's own link is cut: A comes first.
@@ -360,7 +426,7 @@ mod tests {
                 record(n, &format!("t{n}"), &format!("Level {n}"), &parent)
             })
             .collect();
-        let plan = plan_import(&records, &HashSet::new());
+        let plan = plan_import(&records, &HashSet::new(), &StatusMap::default());
         assert_eq!(plan.tasks.len(), 7);
         // Levels 1..=5 hang in one chain; level 6 starts a new one, which level 7 hangs under.
         assert_eq!(plan.warnings.iter().map(|w| w.row).collect::<Vec<_>>(), [6]);
@@ -377,11 +443,34 @@ mod tests {
     }
 
     #[test]
+    fn statuses_are_the_requests_map_first_then_the_usual_names_of_trackers() {
+        let map = StatusMap::new([("Ready for QA", Status::InReview), ("Doing", Status::Backlog)]);
+        let named = |name: &str| map.status(name);
+        assert_eq!(named("ready for qa"), Some(Status::InReview));
+        assert_eq!(named("Doing"), Some(Status::Backlog), "the request's map wins");
+        assert_eq!(named("To Do"), Some(Status::Todo));
+        assert_eq!(named("In Progress"), Some(Status::InProgress));
+        assert_eq!(named("Won't Do"), Some(Status::Cancelled));
+        assert_eq!(named("in_review"), Some(Status::InReview));
+        assert_eq!(named("Done"), Some(Status::Done));
+        assert_eq!(named("Someday soon"), None);
+        for status in Status::ALL {
+            assert_eq!(usual_status(status.as_str()), Some(status));
+        }
+        for priority in Priority::ALL {
+            assert_eq!(usual_priority(priority.as_str()), Some(priority));
+        }
+        assert_eq!(usual_priority("Highest"), Some(Priority::Urgent));
+        assert_eq!(usual_priority("Lowest"), Some(Priority::Low));
+        assert_eq!(usual_priority("P1"), None);
+    }
+
+    #[test]
     fn the_same_file_plans_the_same_tasks_every_time() {
         let records: Vec<ImportRecord> =
             (1..=50_u32).map(|n| record(n, &n.to_string(), "T", &((n * 7) % 50).to_string())).collect();
-        let first = plan_import(&records, &HashSet::new());
-        assert_eq!(first, plan_import(&records, &HashSet::new()));
+        let first = plan_import(&records, &HashSet::new(), &StatusMap::default());
+        assert_eq!(first, plan_import(&records, &HashSet::new(), &StatusMap::default()));
         assert_eq!(first.tasks.len(), 50);
     }
 }

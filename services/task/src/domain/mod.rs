@@ -20,7 +20,10 @@ pub use flow::{
     Transition,
 };
 pub use history::StatusChange;
-pub use import::{ImportIssue, ImportPlan, ImportRecord, MAX_IMPORT_ROWS, PlannedTask, plan_import};
+pub use import::{
+    ImportIssue, ImportPlan, ImportRecord, MAX_IMPORT_ROWS, PlannedTask, StatusMap, plan_import, usual_priority,
+    usual_status,
+};
 pub use job::{
     ExportFormat, Job, JobKind, JobResult, JobState, MAX_JOB_ERROR_CHARS, job_error, neutralise_formula,
     restore_formula,

@@ -35,9 +35,11 @@ impl JobRpc for JobGrpc {
         let mut t = Translation::default();
         let format = t.take(format_of(r.format).map(Some));
         let filter = list_of(r.filter.unwrap_or_default(), &mut t);
+        let with_comments = t.take(include_of(&r.include));
         t.finish()?;
         let format = format.ok_or_else(|| status(AppError::field("format", "must be csv or json")))?;
-        let view = self.service.create_export(&caller, &r.project_id, format, &filter).await.map_err(status)?;
+        let view =
+            self.service.create_export(&caller, &r.project_id, format, &filter, with_comments).await.map_err(status)?;
         Ok(Response::new(pb::CreateExportResponse { job: Some(job_of(view)) }))
     }
 
@@ -51,7 +53,7 @@ impl JobRpc for JobGrpc {
         let format = format_of(r.format).ok();
         let outcome = self
             .service
-            .create_import(&caller, &r.project_id, format, r.file.into(), r.dry_run)
+            .create_import(&caller, &r.project_id, format, r.file.into(), sorted(r.status_map), r.dry_run)
             .await
             .map_err(status)?;
         Ok(Response::new(match outcome {
@@ -78,6 +80,26 @@ impl JobRpc for JobGrpc {
         let view = self.service.cancel_job(&caller, &request.get_ref().id).await.map_err(status)?;
         Ok(Response::new(pb::CancelJobResponse { job: Some(job_of(view)) }))
     }
+}
+
+/// Whether an export's `include` asks for comments: its only item so far.
+fn include_of(include: &[String]) -> Result<bool, FieldViolation> {
+    if include.len() > 10 {
+        return Err(FieldViolation::new("include", "names at most 10 items"));
+    }
+    match include.iter().find(|item| item.as_str() != "comments") {
+        Some(other) => {
+            Err(FieldViolation::new("include", format!("{other:?} is nothing an export includes: only comments")))
+        }
+        None => Ok(!include.is_empty()),
+    }
+}
+
+/// The pairs of a map in the order of their keys, so the same map is always the same list.
+fn sorted(map: std::collections::HashMap<String, String>) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = map.into_iter().collect();
+    pairs.sort_unstable();
+    pairs
 }
 
 /// The export format of the request.

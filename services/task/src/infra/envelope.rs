@@ -6,7 +6,7 @@ use ordo_proto::time::timestamp;
 use uuid::Uuid;
 
 use crate::app::ClientInfo;
-use crate::domain::{Task, TaskEvent, Unassignment};
+use crate::domain::{Job, JobState, Task, TaskEvent, Unassignment};
 
 /// The producer name carried in every envelope.
 const PRODUCER: &str = "task";
@@ -44,6 +44,24 @@ pub(crate) fn envelope(event: &TaskEvent, actor: Option<String>, client: &Client
         builder = builder.actor(actor);
     }
     builder.build()
+}
+
+/// The envelope that announces the end of `job` in `state`, with `rows` done and, for a failure,
+/// its reason: an act of the service, not of a user.
+pub(crate) fn job_ended(job: &Job, state: JobState, rows: u64, error: &str) -> pb::Envelope {
+    EnvelopeBuilder::new(PRODUCER, "job.ended")
+        .entity("job", job.id.to_string())
+        .project(job.project_id.to_string())
+        .payload(Payload::JobEnded(pb::JobEnded {
+            job_id: job.id.to_string(),
+            project_id: job.project_id.to_string(),
+            requester_id: job.requester_id.to_string(),
+            kind: job.kind.as_str().to_owned(),
+            state: state.as_str().to_owned(),
+            rows,
+            error: error.to_owned(),
+        }))
+        .build()
 }
 
 fn payload(event: &TaskEvent) -> Payload {

@@ -7,6 +7,9 @@
 //!   cell a user wrote is passed through [`neutralise_formula`], so no spreadsheet runs it.
 //! - **JSON**: one array of tasks, each the object `GET /api/v1/tasks/{id}` answers.
 //!
+//! An export may include each task's comments: a last CSV column ([`CSV_COMMENTS_COLUMN`]), a
+//! `comments` array of each JSON task (each as `GET /api/v1/comments/{id}` answers it).
+//!
 //! Pages arrive one at a time and leave as bytes at once: a file is never held whole.
 
 use bytes::Bytes;
@@ -15,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::app::ports::{ExportEncoder, ExportFile};
 use crate::app::{AppError, Result};
-use crate::domain::{ExportFormat, Task, neutralise_formula};
+use crate::domain::{Comment, ExportFormat, Task, neutralise_formula};
 
 /// The columns of a CSV export, in order.
 pub const CSV_COLUMNS: [&str; 20] = [
@@ -45,11 +48,16 @@ pub const CSV_COLUMNS: [&str; 20] = [
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExportFiles;
 
+/// The column of a CSV export's comments, after [`CSV_COLUMNS`], when the export has them: each
+/// comment as its time and author on one line and its body below, the comments apart by a line of
+/// `---`, oldest first.
+pub const CSV_COMMENTS_COLUMN: &str = "comments";
+
 impl ExportEncoder for ExportFiles {
-    fn begin(&self, format: ExportFormat) -> Box<dyn ExportFile> {
+    fn begin(&self, format: ExportFormat, with_comments: bool) -> Box<dyn ExportFile> {
         match format {
-            ExportFormat::Csv => Box::new(CsvFile { header_written: false }),
-            ExportFormat::Json => Box::new(JsonFile { first: true }),
+            ExportFormat::Csv => Box::new(CsvFile { header_written: false, with_comments }),
+            ExportFormat::Json => Box::new(JsonFile { first: true, with_comments }),
         }
     }
 }
@@ -57,17 +65,38 @@ impl ExportEncoder for ExportFiles {
 /// A CSV file as it is written.
 struct CsvFile {
     header_written: bool,
+    with_comments: bool,
+}
+
+impl CsvFile {
+    fn header(&self) -> Vec<&'static str> {
+        let mut header = CSV_COLUMNS.to_vec();
+        if self.with_comments {
+            header.push(CSV_COMMENTS_COLUMN);
+        }
+        header
+    }
 }
 
 impl ExportFile for CsvFile {
-    fn rows(&mut self, tasks: &[Task]) -> Result<Bytes> {
+    fn rows(&mut self, tasks: &[Task], comments: &[Comment]) -> Result<Bytes> {
         let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
         if !self.header_written {
-            writer.write_record(CSV_COLUMNS).map_err(encoding)?;
+            writer.write_record(self.header()).map_err(encoding)?;
             self.header_written = true;
         }
         for task in tasks {
-            writer.write_record(csv_record(task)).map_err(encoding)?;
+            if self.with_comments {
+                let text = of_task(comments, task.id)
+                    .map(|c| format!("{} {}:\n{}", rfc3339(c.created_at), c.author_id, c.body.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("\n---\n");
+                let mut record = csv_record(task).to_vec();
+                record.push(neutralise_formula(&text).into_owned());
+                writer.write_record(record).map_err(encoding)?;
+            } else {
+                writer.write_record(csv_record(task)).map_err(encoding)?;
+            }
         }
         writer.into_inner().map(Bytes::from).map_err(|e| encoding(e.into_error().into()))
     }
@@ -77,11 +106,16 @@ impl ExportFile for CsvFile {
             Bytes::new()
         } else {
             // No task: the file is the header alone.
-            let mut header = CSV_COLUMNS.join(",");
+            let mut header = self.header().join(",");
             header.push_str("\r\n");
             Bytes::from(header)
         }
     }
+}
+
+/// The comments of `task_id` among `comments`, which come grouped by task.
+fn of_task(comments: &[Comment], task_id: uuid::Uuid) -> impl Iterator<Item = &Comment> {
+    comments.iter().filter(move |c| c.task_id == task_id)
 }
 
 /// The cells of `task`'s row, in [`CSV_COLUMNS`]' order.
@@ -116,15 +150,20 @@ fn csv_record(task: &Task) -> [String; 20] {
 /// A JSON file as it is written.
 struct JsonFile {
     first: bool,
+    with_comments: bool,
 }
 
 impl ExportFile for JsonFile {
-    fn rows(&mut self, tasks: &[Task]) -> Result<Bytes> {
+    fn rows(&mut self, tasks: &[Task], comments: &[Comment]) -> Result<Bytes> {
         let mut bytes = Vec::with_capacity(tasks.len() * 512);
         for task in tasks {
             bytes.push(if self.first { b'[' } else { b',' });
             self.first = false;
-            serde_json::to_writer(&mut bytes, &ApiTask::of(task)).map_err(|e| AppError::Internal(e.into()))?;
+            let mut item = ApiTask::of(task);
+            if self.with_comments {
+                item.comments = Some(of_task(comments, task.id).map(ApiComment::of).collect());
+            }
+            serde_json::to_writer(&mut bytes, &item).map_err(|e| AppError::Internal(e.into()))?;
         }
         Ok(Bytes::from(bytes))
     }
@@ -162,6 +201,37 @@ struct ApiTask<'a> {
     #[serde(with = "time::serde::rfc3339::option")]
     completed_at: Option<OffsetDateTime>,
     version: i64,
+    /// Only in an export that includes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comments: Option<Vec<ApiComment<'a>>>,
+}
+
+/// A comment in the REST API's shape (the gateway's `Comment`).
+#[derive(Serialize)]
+struct ApiComment<'a> {
+    id: String,
+    task_id: String,
+    author_id: String,
+    body: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    version: i64,
+}
+
+impl<'a> ApiComment<'a> {
+    fn of(comment: &'a Comment) -> Self {
+        Self {
+            id: comment.id.to_string(),
+            task_id: comment.task_id.to_string(),
+            author_id: comment.author_id.to_string(),
+            body: comment.body.as_str(),
+            created_at: comment.created_at,
+            updated_at: comment.updated_at,
+            version: comment.version,
+        }
+    }
 }
 
 impl<'a> ApiTask<'a> {
@@ -187,6 +257,7 @@ impl<'a> ApiTask<'a> {
             updated_at: task.updated_at,
             completed_at: task.completed_at(),
             version: task.version,
+            comments: None,
         }
     }
 }
@@ -239,10 +310,10 @@ mod tests {
     }
 
     fn write(format: ExportFormat, pages: &[Vec<Task>]) -> String {
-        let mut file = ExportFiles.begin(format);
+        let mut file = ExportFiles.begin(format, false);
         let mut bytes = Vec::new();
         for page in pages {
-            bytes.extend_from_slice(&file.rows(page).unwrap());
+            bytes.extend_from_slice(&file.rows(page, &[]).unwrap());
         }
         bytes.extend_from_slice(&file.end());
         String::from_utf8(bytes).unwrap()
@@ -313,5 +384,51 @@ mod tests {
         assert_eq!(tasks[0]["completed_at"], serde_json::Value::Null);
         assert_eq!(tasks[0]["created_at"], "2026-12-07T10:00:00.123456Z");
         assert_eq!(tasks[2]["description"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn an_export_with_comments_carries_each_tasks_comments_oldest_first() {
+        let (first, second) = (task("First", None, &[]), {
+            let mut t = task("Second", None, &[]);
+            t.id = Uuid::from_u128(9);
+            t
+        });
+        let comment = |n: u128, task_id: Uuid, body: &str| Comment {
+            id: Uuid::from_u128(100 + n),
+            task_id,
+            project_id: first.project_id,
+            author_id: Uuid::from_u128(7),
+            body: crate::domain::CommentBody::parse(body).unwrap(),
+            created_at: datetime!(2026-12-07 11:00 UTC) + time::Duration::minutes(n as i64),
+            updated_at: datetime!(2026-12-07 11:00 UTC) + time::Duration::minutes(n as i64),
+            version: 1,
+        };
+        let comments = [comment(1, first.id, "=looks good"), comment(2, first.id, "second\nline")];
+        let tasks = [first.clone(), second];
+
+        let mut file = ExportFiles.begin(ExportFormat::Csv, true);
+        let mut csv = file.rows(&tasks, &comments).unwrap().to_vec();
+        csv.extend_from_slice(&file.end());
+        let mut reader = csv::Reader::from_reader(csv.as_slice());
+        assert_eq!(reader.headers().unwrap().iter().next_back(), Some(CSV_COMMENTS_COLUMN));
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let author = Uuid::from_u128(7);
+        assert_eq!(
+            &rows[0][CSV_COLUMNS.len()],
+            format!("2026-12-07T11:01:00Z {author}:\n=looks good\n---\n2026-12-07T11:02:00Z {author}:\nsecond\nline")
+        );
+        assert_eq!(&rows[1][CSV_COLUMNS.len()], "");
+
+        let mut file = ExportFiles.begin(ExportFormat::Json, true);
+        let mut json = file.rows(&tasks, &comments).unwrap().to_vec();
+        json.extend_from_slice(&file.end());
+        let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(json[0]["comments"].as_array().unwrap().len(), 2);
+        assert_eq!(json[0]["comments"][0]["body"], "=looks good");
+        assert_eq!(json[0]["comments"][1]["created_at"], "2026-12-07T11:02:00Z");
+        assert_eq!(json[1]["comments"], serde_json::json!([]));
+        // Without them, no column and no member.
+        let plain = write(ExportFormat::Json, &[tasks.to_vec()]);
+        assert!(!plain.contains("comments"));
     }
 }

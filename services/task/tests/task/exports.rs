@@ -28,8 +28,12 @@ impl Stack {
         format: pb::ExportFormat,
         filter: pb::ListTasksRequest,
     ) -> Result<pb::Job, tonic::Status> {
-        let request =
-            pb::CreateExportRequest { project_id: project.to_owned(), format: format.into(), filter: Some(filter) };
+        let request = pb::CreateExportRequest {
+            project_id: project.to_owned(),
+            format: format.into(),
+            filter: Some(filter),
+            include: Vec::new(),
+        };
         Ok(self.jobs().create_export(as_user(by, request)).await?.into_inner().job.unwrap())
     }
 

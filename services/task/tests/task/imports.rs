@@ -1,9 +1,12 @@
 //! Imports of tasks from a file in an export's format: a project exported as CSV and as JSON imports
 //! into another with every field a file carries equal; a dry run; rows left out and why; the same
 //! file sent twice; who may import; and an import taken over mid-run, which resumes after the last
-//! chunk its first attempt committed and creates no task twice.
+//! chunk its first attempt committed and creates no task twice; Trello boards and Jira issues, their
+//! statuses mapped by the request or by the usual names.
 
 use std::time::Duration;
+
+use ordo_proto::events::v1 as pb_events;
 
 use super::*;
 
@@ -21,6 +24,7 @@ impl Stack {
             format: format.into(),
             file: file.to_vec(),
             dry_run,
+            status_map: Default::default(),
         };
         Ok(self.jobs().create_import(as_user(by, request)).await?.into_inner())
     }
@@ -28,8 +32,12 @@ impl Stack {
     /// The file of a finished export of every task of `project` in board order.
     async fn exported(&self, by: &User, project: &str, format: pb::ExportFormat) -> Vec<u8> {
         let filter = pb::ListTasksRequest { sort: pb::TaskSort::PositionAsc.into(), ..Default::default() };
-        let request =
-            pb::CreateExportRequest { project_id: project.to_owned(), format: format.into(), filter: Some(filter) };
+        let request = pb::CreateExportRequest {
+            project_id: project.to_owned(),
+            format: format.into(),
+            filter: Some(filter),
+            include: Vec::new(),
+        };
         let job = self.jobs().create_export(as_user(by, request)).await.unwrap().into_inner().job.unwrap();
         let job = self.finished(by, &job.id).await;
         assert_eq!(job.state(), pb::JobState::Done, "{job:?}");
@@ -139,6 +147,22 @@ async fn a_project_exported_as_csv_or_json_imports_into_another_with_every_field
         assert_eq!((done.rows_done, done.rows_total), (12, Some(12)));
         assert_eq!(done.import_report.as_ref().map(|r| r.tasks), Some(12));
         assert_eq!(carried(&mut stack, &owner, &target).await, expected, "{format:?}");
+        // Its end is announced to its requester, in the transaction that recorded it.
+        let ended: Vec<pb_events::JobEnded> = stack
+            .outbox()
+            .await
+            .into_iter()
+            .filter(|e| e.r#type == "job.ended" && e.entity_id == job.id)
+            .filter_map(|e| match e.payload {
+                Some(Payload::JobEnded(ended)) => Some(ended),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ended.len(), 1, "announced once");
+        assert_eq!(
+            (ended[0].kind.as_str(), ended[0].state.as_str(), ended[0].rows, ended[0].requester_id.as_str()),
+            ("import", "done", 12, owner.id.to_string().as_str())
+        );
 
         // The same file again answers the same job and imports nothing more.
         let again = stack.import(&owner, &target, format, &file, false).await.unwrap();
@@ -162,7 +186,7 @@ async fn rows_that_break_rules_are_left_out_and_who_may_import_is_decided_first(
         "title,status,assignee_ids,parent_id,id,due_at\r\n\
          Good,todo,,,a,\r\n\
          ,todo,,,b,\r\n\
-         Bad status,doing,,,c,\r\n\
+         Bad status,someday,,,c,\r\n\
          Foreign,todo,{},,d,\r\n\
          Orphan,done,,zz,e,2027-01-15T17:00:00Z\r\n\
          Child,todo,,a,f,not a date\r\n",
@@ -268,5 +292,78 @@ async fn an_import_taken_over_mid_run_resumes_after_its_last_committed_chunk_and
         .await
         .unwrap();
     assert_eq!(numbers, (1..=ROWS as i64).collect::<Vec<_>>(), "numbers without a gap");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_trello_board_and_jira_issues_import_with_their_statuses_mapped() {
+    let env = TestEnv::new();
+    let mut stack = spawn(&env).await;
+    let owner = stack.user("owner@trackers.test").await;
+    let project = stack.project(&owner, "TRK").await;
+    let board = r#"{"name": "Launch", "lists": [
+            {"id": "l1", "name": "Ideas", "pos": 1}, {"id": "l2", "name": "Doing", "pos": 2},
+            {"id": "l3", "name": "Parked", "pos": 3}],
+        "cards": [
+            {"id": "a", "name": "Plan", "desc": "Steps", "idList": "l2", "pos": 1,
+             "labels": [{"name": "launch", "color": "red"}], "due": "2027-03-01T10:00:00.000Z"},
+            {"id": "b", "name": "Someday", "desc": "", "idList": "l1", "pos": 1, "labels": []},
+            {"id": "c", "name": "Later", "desc": "", "idList": "l3", "pos": 1, "labels": []},
+            {"id": "d", "name": "Gone", "desc": "", "idList": "l2", "pos": 2, "closed": true, "labels": []}]}"#;
+    let request = pb::CreateImportRequest {
+        project_id: project.clone(),
+        format: pb::ExportFormat::Json.into(),
+        file: board.as_bytes().to_vec(),
+        dry_run: false,
+        status_map: [("ideas".to_owned(), "backlog".to_owned())].into(),
+    };
+    let job = stack.jobs().create_import(as_user(&owner, request)).await.unwrap().into_inner().job.unwrap();
+    let done = stack.finished(&owner, &job.id).await;
+    assert_eq!((done.state(), done.rows_done), (pb::JobState::Done, 3), "{done:?}");
+    let jira = "Summary,Issue key,Issue id,Parent id,Status,Status Category,Priority,Labels,Labels,Due date,Original Estimate\r\n\
+        Epic work,OPS-1,101,,Waiting for vendor,In Progress,Highest,ops,,15/Jan/27 5:00 PM,5400\r\n\
+        Sub work,OPS-2,102,101,Won't Do,Done,Low,ops,infra,,\r\n";
+    let job = stack.import(&owner, &project, pb::ExportFormat::Csv, jira.as_bytes(), false).await.unwrap();
+    let done = stack.finished(&owner, &job.job.unwrap().id).await;
+    assert_eq!((done.state(), done.rows_done), (pb::JobState::Done, 2), "{done:?}");
+
+    let request = pb::ListTasksRequest {
+        project_id: project.clone(),
+        sort: pb::TaskSort::PositionAsc.into(),
+        ..Default::default()
+    };
+    let tasks = stack.list_all(&owner, request, 50).await;
+    let seen: Vec<(&str, pb::TaskStatus)> = tasks.iter().map(|t| (t.title.as_str(), t.status())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("Someday", pb::TaskStatus::Backlog),
+            ("Plan", pb::TaskStatus::InProgress),
+            ("Later", pb::TaskStatus::Todo),
+            ("Epic work", pb::TaskStatus::InProgress),
+            ("Sub work", pb::TaskStatus::Cancelled),
+        ]
+    );
+    let plan = &tasks[1];
+    assert_eq!(
+        (plan.description.as_deref(), plan.labels.as_slice()),
+        (Some("Steps"), ["launch".to_owned()].as_slice())
+    );
+    assert_eq!(plan.due_at.map(|t| t.seconds), Some(1_803_895_200));
+    let (epic, sub) = (&tasks[3], &tasks[4]);
+    assert_eq!((epic.priority(), epic.estimate_minutes), (pb::TaskPriority::Urgent, Some(90)));
+    assert_eq!(epic.due_at.map(|t| t.seconds), Some(1_800_032_400));
+    assert_eq!((sub.parent_id.as_deref(), sub.labels.len()), (Some(epic.id.as_str()), 2));
+
+    // A map to no status is the request's error.
+    let request = pb::CreateImportRequest {
+        project_id: project,
+        format: pb::ExportFormat::Json.into(),
+        file: board.as_bytes().to_vec(),
+        dry_run: true,
+        status_map: [("Ideas".to_owned(), "someday".to_owned())].into(),
+    };
+    let refused = stack.jobs().create_import(as_user(&owner, request)).await.unwrap_err();
+    assert_eq!(bad_fields(&refused), ["status_map"]);
     stack.stop().await;
 }

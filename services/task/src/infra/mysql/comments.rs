@@ -1,5 +1,5 @@
-//! The comment rows: one comment, a task's comments oldest first, and the writes of adding,
-//! editing and deleting one.
+//! The comment rows: one comment, a task's comments oldest first (or those of a page of tasks, for
+//! an export), and the writes of adding, editing and deleting one.
 
 use ordo_platform::db::utc_datetime as utc;
 use sqlx::MySqlConnection;
@@ -34,6 +34,22 @@ pub(super) async fn list(
     limit: u32,
 ) -> Result<Vec<Comment>> {
     let mut sql = oldest_first_of_task(OfTask::Comments, task_id, after, limit);
+    let rows: Vec<CommentRow> = sql.build_query_as().fetch_all(pool).await.map_err(db)?;
+    rows.into_iter().map(Comment::try_from).collect()
+}
+
+/// The comments of `task_ids`, each task's oldest first.
+pub(super) async fn of_tasks(pool: &MySqlPool, task_ids: &[Uuid]) -> Result<Vec<Comment>> {
+    if task_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (table, columns) = OfTask::Comments.table_and_columns();
+    let mut sql = sqlx::QueryBuilder::<sqlx::MySql>::new(format!("SELECT {columns} FROM {table} WHERE task_id IN ("));
+    let mut ids = sql.separated(", ");
+    for id in task_ids {
+        ids.push_bind(*id);
+    }
+    sql.push(") ORDER BY task_id, created_at, id");
     let rows: Vec<CommentRow> = sql.build_query_as().fetch_all(pool).await.map_err(db)?;
     rows.into_iter().map(Comment::try_from).collect()
 }

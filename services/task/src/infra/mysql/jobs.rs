@@ -1,16 +1,20 @@
 //! The job rows: recording a job, reading one, the claim of the next one to run (`FOR UPDATE SKIP
 //! LOCKED`, so instances claiming at once take different jobs), and the writes of the attempt that
-//! holds a job, each guarded by its attempt number so an attempt taken over writes nothing.
+//! holds a job, each guarded by its attempt number so an attempt taken over writes nothing. A job's
+//! end (done, failed, cancelled) is announced (`job.ended`) in the transaction that records it.
 
 use ordo_platform::db::utc_datetime as utc;
 use sqlx::mysql::MySqlPool;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
+use ordo_events::OutboxSignal;
+
 use super::db;
 use crate::app::ports::JobOutcome;
 use crate::app::{AppError, Result};
 use crate::domain::{Job, JobKind, JobResult, JobState};
+use crate::infra::envelope::job_ended;
 
 /// A job row.
 struct JobRow {
@@ -266,9 +270,11 @@ pub(super) async fn progress(
 }
 
 /// Ends `attempt` with `outcome`; whether it still held the job. A result's object is kept until
-/// its expiry: its deletion is scheduled in the same transaction.
+/// its expiry: its deletion is scheduled in the same transaction, as is the event that announces
+/// the end (`job.ended`).
 pub(super) async fn finish(
     pool: &MySqlPool,
+    signal: &OutboxSignal,
     id: Uuid,
     attempt: u32,
     outcome: &JobOutcome,
@@ -333,12 +339,45 @@ pub(super) async fn finish(
         // Taken over or cancelled meanwhile: nothing of this attempt is recorded.
         return Ok(false);
     }
+    let (state, rows, error) = match outcome {
+        JobOutcome::Done { rows, .. } | JobOutcome::Imported { rows } => (JobState::Done, *rows, ""),
+        JobOutcome::Failed { error } => (JobState::Failed, 0, error.as_str()),
+    };
+    announce(&mut tx, id, state, rows, error).await?;
     tx.commit().await.map_err(db)?;
+    signal.notify();
     Ok(true)
 }
 
-/// Cancels the job unless it has ended; whether it did.
-pub(super) async fn cancel(pool: &MySqlPool, id: Uuid, now: OffsetDateTime) -> Result<bool> {
+/// Writes the `job.ended` event of job `id`, which the transaction has just ended, to the outbox.
+async fn announce(
+    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+    id: Uuid,
+    state: JobState,
+    rows: u64,
+    error: &str,
+) -> Result<()> {
+    let row = sqlx::query_as!(
+        JobRow,
+        "SELECT id, project_id, requester_id, kind, spec, state, attempt, rows_done, rows_total, result_key, \
+         result_bytes, error, created_at, updated_at, finished_at FROM job WHERE id = ?",
+        id
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db)?;
+    let job = Job::try_from(row)?;
+    // A job that did not finish tells how far it got (an import keeps the tasks it created).
+    let rows = if state == JobState::Done { rows } else { job.rows_done };
+    ordo_events::enqueue(tx, &job_ended(&job, state, rows, error)).await.map_err(|e| match e {
+        ordo_events::Error::Database(e) => db(e),
+        other => AppError::Internal(other.into()),
+    })
+}
+
+/// Cancels the job unless it has ended, announcing it (`job.ended`); whether it did.
+pub(super) async fn cancel(pool: &MySqlPool, signal: &OutboxSignal, id: Uuid, now: OffsetDateTime) -> Result<bool> {
+    let mut tx = pool.begin().await.map_err(db)?;
     let done = sqlx::query!(
         "UPDATE job SET state = 'cancelled', import_key = NULL, lease_until = NULL, updated_at = ?, finished_at = ? \
          WHERE id = ? AND state IN ('queued', 'running')",
@@ -346,8 +385,14 @@ pub(super) async fn cancel(pool: &MySqlPool, id: Uuid, now: OffsetDateTime) -> R
         utc(now),
         id
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    announce(&mut tx, id, JobState::Cancelled, 0, "").await?;
+    tx.commit().await.map_err(db)?;
+    signal.notify();
+    Ok(true)
 }

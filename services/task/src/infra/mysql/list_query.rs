@@ -35,7 +35,7 @@ pub(super) enum OfTask {
 
 impl OfTask {
     /// The table and the columns its page selects: fixed strings, spliced into the statement.
-    fn table_and_columns(self) -> (&'static str, &'static str) {
+    pub(super) fn table_and_columns(self) -> (&'static str, &'static str) {
         match self {
             Self::Comments => ("comment", "id, task_id, project_id, author_id, body, created_at, updated_at, version"),
             Self::Attachments => (

@@ -172,6 +172,11 @@ impl TaskStore for MySqlTaskStore {
         comments::list(&self.pool, task_id, after, limit).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tasks = task_ids.len()))]
+    async fn comments_of(&self, task_ids: &[Uuid]) -> Result<Vec<Comment>> {
+        comments::of_tasks(&self.pool, task_ids).await
+    }
+
     #[tracing::instrument(level = "debug", skip(self))]
     async fn attachment(&self, id: Uuid) -> Result<Option<Attachment>> {
         attachments::attachment(&self.pool, id).await
@@ -243,11 +248,11 @@ impl JobStore for MySqlTaskStore {
     }
 
     async fn finish_job(&self, id: Uuid, attempt: u32, outcome: &JobOutcome, now: OffsetDateTime) -> Result<bool> {
-        jobs::finish(&self.pool, id, attempt, outcome, now).await
+        jobs::finish(&self.pool, &self.signal, id, attempt, outcome, now).await
     }
 
     async fn cancel_job(&self, id: Uuid, now: OffsetDateTime) -> Result<bool> {
-        jobs::cancel(&self.pool, id, now).await
+        jobs::cancel(&self.pool, &self.signal, id, now).await
     }
 }
 

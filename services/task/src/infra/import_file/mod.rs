@@ -1,4 +1,6 @@
-//! The files of imports, read back in the formats exports write ([`super::export_file`]):
+//! The files of imports: the formats exports write ([`super::export_file`]), and the exports of the
+//! trackers teams leave — a Trello board's JSON ([`trello`]) and Jira's CSV of issues ([`jira`]),
+//! told apart by their shape (a JSON object with `cards`; a CSV with a `Summary` column). Ordo's own:
 //!
 //! - **CSV**: a header row naming the columns (in any order; `title` is required, a column the
 //!   import does not read is ignored: `project_id`, `number`, `key`, `reporter_id`, `position`,
@@ -17,6 +19,9 @@ use crate::app::ports::ImportDecoder;
 use crate::app::{AppError, Result};
 use crate::domain::{ExportFormat, FieldViolation, ImportRecord, restore_formula};
 
+mod jira;
+mod trello;
+
 /// Reads import files in their formats.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ImportFiles;
@@ -26,17 +31,20 @@ impl ImportDecoder for ImportFiles {
         let file = file.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(file);
         match format {
             ExportFormat::Csv => csv_records(file, max_rows),
-            ExportFormat::Json => json_records(file, max_rows),
+            ExportFormat::Json => match file.iter().find(|b| !b.is_ascii_whitespace()) {
+                Some(b'{') => trello::records(file, max_rows),
+                _ => json_records(file, max_rows),
+            },
         }
     }
 }
 
 /// `Invalid`, naming the file.
-fn bad_file(message: impl Into<String>) -> AppError {
+pub(super) fn bad_file(message: impl Into<String>) -> AppError {
     AppError::Invalid(vec![FieldViolation::new("file", message)])
 }
 
-fn too_many(max_rows: usize) -> AppError {
+pub(super) fn too_many(max_rows: usize) -> AppError {
     bad_file(format!("holds more than {max_rows} tasks: split it"))
 }
 
@@ -45,7 +53,12 @@ fn csv_records(file: &[u8], max_rows: usize) -> Result<Vec<ImportRecord>> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
     let header = reader.headers().map_err(|e| bad_file(format!("is not a CSV file: {e}")))?.clone();
     let column = |name: &str| header.iter().position(|h| h.trim() == name);
-    let title = column("title").ok_or_else(|| bad_file("has no `title` column"))?;
+    let Some(title) = column("title") else {
+        if column("Summary").is_some() {
+            return jira::records(&header, reader, max_rows);
+        }
+        return Err(bad_file("has no `title` column (nor Jira's `Summary`)"));
+    };
     let columns = Columns {
         id: column("id"),
         title,
@@ -75,6 +88,7 @@ fn csv_records(file: &[u8], max_rows: usize) -> Result<Vec<ImportRecord>> {
             title: text(Some(columns.title)),
             description: text(columns.description),
             status: plain(columns.status),
+            status_fallback: String::new(),
             priority: plain(columns.priority),
             assignee_ids: lines(cell(columns.assignee_ids)),
             labels: lines(restore_formula(cell(columns.labels))),
@@ -149,6 +163,7 @@ fn json_records(file: &[u8], max_rows: usize) -> Result<Vec<ImportRecord>> {
                 title: task.title,
                 description: task.description.unwrap_or_default(),
                 status: task.status.unwrap_or_default(),
+                status_fallback: String::new(),
                 priority: task.priority.unwrap_or_default(),
                 assignee_ids: task.assignee_ids.unwrap_or_default(),
                 labels: task.labels.unwrap_or_default(),
@@ -233,8 +248,8 @@ mod tests {
     }
 
     fn exported(format: ExportFormat, tasks: &[Task]) -> Vec<u8> {
-        let mut file = ExportFiles.begin(format);
-        let mut bytes = file.rows(tasks).unwrap().to_vec();
+        let mut file = ExportFiles.begin(format, false);
+        let mut bytes = file.rows(tasks, &[]).unwrap().to_vec();
         bytes.extend_from_slice(&file.end());
         bytes
     }
