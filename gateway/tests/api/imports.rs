@@ -299,5 +299,19 @@ async fn who_may_import_and_the_errors_of_a_bad_form() {
         assert!(tokio::time::Instant::now() < deadline, "no job.ended notification: {list}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // And the project's audit log records who imported what.
+    let path = format!("/audit/events?project_id={project}&action=job.ended");
+    loop {
+        let page = ok(call(&app, &owner.access, Method::GET, &path).send().await.unwrap(), "audit").await;
+        if let Some(record) = page["items"].as_array().unwrap().first() {
+            assert_eq!(record["entity_id"], job["id"]);
+            assert_eq!(record["data"]["job_ended"]["kind"], "import");
+            // A 64-bit integer is a string in protobuf's JSON.
+            assert_eq!(record["data"]["job_ended"]["rows"], "1");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no job.ended audit record: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     app.cleanup().await;
 }

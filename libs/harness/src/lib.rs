@@ -88,7 +88,7 @@ impl StackBuilder {
             amqp_url: self.amqp_url.clone(),
             database_url: None,
         };
-        match wiring.config(Service::Gateway, extra) {
+        match wiring.config(Service::Gateway, extra).0 {
             Config::Gateway(config) => *config,
             _ => unreachable!("the gateway's flags parse into the gateway's configuration"),
         }
@@ -109,6 +109,7 @@ impl StackBuilder {
 
         let mut databases = BTreeMap::new();
         let mut configs = BTreeMap::new();
+        let mut command_lines = BTreeMap::new();
         for (&service, extra) in &self.args {
             let database = if service == Service::Gateway {
                 None
@@ -137,10 +138,12 @@ impl StackBuilder {
                 amqp_url: self.amqp_url.clone(),
                 database_url: database,
             };
-            configs.insert(service, wiring.config(service, extra));
+            let (config, command_line) = wiring.config(service, extra);
+            configs.insert(service, config);
+            command_lines.insert(service, command_line);
         }
 
-        let mut stack = Stack { running: BTreeMap::new(), configs, addrs, databases };
+        let mut stack = Stack { running: BTreeMap::new(), configs, command_lines, addrs, databases };
         for (service, listener) in listeners {
             let instance = Instance::start(stack.configs[&service].clone(), listener).await;
             if service == Service::Identity {
@@ -163,7 +166,8 @@ struct Wiring<'a> {
 }
 
 impl Wiring<'_> {
-    fn config(&self, service: Service, extra: &[String]) -> Config {
+    /// The configuration of `service`, and the command line it was parsed from.
+    fn config(&self, service: Service, extra: &[String]) -> (Config, Vec<String>) {
         let env = self.env;
         let mut defaults: Vec<(&str, String)> = Vec::new();
         if let Some(url) = &self.database_url {
@@ -230,16 +234,16 @@ impl Wiring<'_> {
 
         let args = command_line(service, defaults, extra);
         let parsed = match service {
-            Service::Identity => ordo_identity::Config::try_parse_from(args).map(|c| Config::Identity(Box::new(c))),
-            Service::Project => ordo_project::Config::try_parse_from(args).map(|c| Config::Project(Box::new(c))),
-            Service::Task => ordo_task::Config::try_parse_from(args).map(|c| Config::Task(Box::new(c))),
-            Service::Audit => ordo_audit::Config::try_parse_from(args).map(|c| Config::Audit(Box::new(c))),
+            Service::Identity => ordo_identity::Config::try_parse_from(&args).map(|c| Config::Identity(Box::new(c))),
+            Service::Project => ordo_project::Config::try_parse_from(&args).map(|c| Config::Project(Box::new(c))),
+            Service::Task => ordo_task::Config::try_parse_from(&args).map(|c| Config::Task(Box::new(c))),
+            Service::Audit => ordo_audit::Config::try_parse_from(&args).map(|c| Config::Audit(Box::new(c))),
             Service::Notification => {
-                ordo_notification::Config::try_parse_from(args).map(|c| Config::Notification(Box::new(c)))
+                ordo_notification::Config::try_parse_from(&args).map(|c| Config::Notification(Box::new(c)))
             }
-            Service::Gateway => ordo_gateway::Config::try_parse_from(args).map(|c| Config::Gateway(Box::new(c))),
+            Service::Gateway => ordo_gateway::Config::try_parse_from(&args).map(|c| Config::Gateway(Box::new(c))),
         };
-        parsed.unwrap_or_else(|error| panic!("the {service} flags: {error}"))
+        (parsed.unwrap_or_else(|error| panic!("the {service} flags: {error}")), args)
     }
 }
 
@@ -271,6 +275,8 @@ struct Database {
 pub struct Stack {
     running: BTreeMap<Service, Instance>,
     configs: BTreeMap<Service, Config>,
+    /// Each process's command line, its name first.
+    command_lines: BTreeMap<Service, Vec<String>>,
     addrs: BTreeMap<Service, SocketAddr>,
     databases: BTreeMap<Service, Database>,
 }
@@ -283,6 +289,14 @@ impl Stack {
             builder.args.entry(service).or_default();
         }
         builder
+    }
+
+    /// The flags `service` was started with (without the program's name): the same service's binary
+    /// started with them, and addresses of its own (`--grpc-addr`, `--ops-addr`), is another
+    /// instance of it in the stack, as a deployment runs several.
+    pub fn command_line(&self, service: Service) -> &[String] {
+        let line = self.command_lines.get(&service).unwrap_or_else(|| panic!("{service} is not part of the stack"));
+        line.get(1..).unwrap_or_default()
     }
 
     /// The running `service`, failing the test if it is not part of the stack or stopped.

@@ -179,7 +179,10 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     server.spawn_relay(&config.service, &backends.pool, signal.clone())?;
     // Every instance hears every wake-up, so a stream on any instance gets what any instance stored.
     let wakeups = Subscription::new(
-        config.service.subscription_config("notification-live", &[infra::live::CREATED, infra::live::CHANGED]),
+        config.service.subscription_config(
+            "notification-live",
+            &[infra::live::CREATED, infra::live::CHANGED, infra::live::JOB_PROGRESSED],
+        ),
         LiveWakeups::new(live.clone()),
     )?;
     server.spawn(|shutdown| wakeups.run(shutdown));

@@ -231,3 +231,51 @@ async fn a_change_of_counts_on_another_instance_reaches_the_stream_at_once() {
     second.stop().await.unwrap();
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_jobs_progress_reaches_its_requesters_open_streams_and_no_one_elses() {
+    let mut stack = spawn().await;
+    let ann = stack.processes.sign_up("ann@example.com").await;
+    let bob = stack.processes.sign_up("bob@example.com").await;
+    let mut ann_stream = stack.open(&ann, "").await.unwrap();
+    let mut bob_stream = stack.open(&bob, "").await.unwrap();
+    next_counts(&mut ann_stream).await;
+    next_counts(&mut bob_stream).await;
+
+    // The task service tells how far Ann's export got.
+    let (job_id, project_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let progressed = epb::JobProgressed {
+        job_id: job_id.to_string(),
+        project_id: project_id.to_string(),
+        requester_id: ann.id.to_string(),
+        kind: "export".into(),
+        rows_done: 500,
+        rows_total: None,
+    };
+    let envelope = ordo_events::EnvelopeBuilder::new("task", "job.progressed")
+        .entity("job", job_id.to_string())
+        .project(project_id.to_string())
+        .payload(Payload::JobProgressed(progressed))
+        .build();
+    stack.env.publish("job.progressed", &envelope.encode_to_vec(), &envelope.event_id).await.unwrap();
+
+    let job = loop {
+        let item = tokio::time::timeout(Duration::from_secs(10), ann_stream.message()).await.unwrap().unwrap().unwrap();
+        if let Some(Event::Job(job)) = item.event {
+            break job;
+        }
+    };
+    assert_eq!((job.job_id, job.project_id), (job_id.to_string(), project_id.to_string()));
+    assert_eq!((job.kind.as_str(), job.rows_done, job.rows_total), ("export", 500, None));
+    // Bob hears nothing of it, and it is no notification of Ann's.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(700);
+    while let Ok(item) = tokio::time::timeout_at(deadline, bob_stream.message()).await {
+        let item = item.unwrap().unwrap();
+        assert!(!matches!(item.event, Some(Event::Job(_))), "unexpected {item:?}");
+    }
+    let list =
+        stack.notifications.list_notifications(bearer(&ann.access_token, pb::ListNotificationsRequest::default()));
+    assert!(list.await.unwrap().into_inner().notifications.is_empty());
+    drop((ann_stream, bob_stream));
+    stack.stop().await;
+}

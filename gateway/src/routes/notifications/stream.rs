@@ -15,7 +15,7 @@ use futures::{Stream, StreamExt as _, stream};
 use ordo_proto::notification::v1 as pb;
 use pb::stream_notifications_response::Event as Item;
 
-use super::types::{Counts, Notification};
+use super::types::{Counts, JobProgress, Notification};
 use crate::auth::Caller;
 use crate::backend;
 use crate::error::{ApiError, Problem};
@@ -37,8 +37,11 @@ const MAX_LAST_EVENT_ID: usize = 64;
 /// a `Notification` as `data` and its id as `id:`, in the order they were stored for the caller, from
 /// whichever instance. With `Last-Event-ID` (as `EventSource` sends it on reconnecting) every
 /// notification stored after that one comes first, in order, then live ones, with no gap and no
-/// duplicate; an id the caller has no notification with starts live. A comment (`:`) every 15 s keeps
-/// the connection open. At most a few streams per user at once (`429` past it); a client that stops
+/// duplicate; an id the caller has no notification with starts live. While one of the caller's
+/// background jobs (an export, an import) runs, `event: job` tells how far it got, with
+/// `{"job_id", "project_id", "kind", "rows_done", "rows_total"}` (`rows_total` `null` until known),
+/// after each page or chunk; these are not kept, so a stream opened later does not replay them (the
+/// job's end is a `job.ended` notification). A comment (`:`) every 15 s keeps the connection open. At most a few streams per user at once (`429` past it); a client that stops
 /// reading is dropped.
 #[utoipa::path(
     get,
@@ -48,7 +51,7 @@ const MAX_LAST_EVENT_ID: usize = 64;
     security(("bearer" = [])),
     params(("Last-Event-ID" = Option<String>, Header, description = "The id of the last notification received; the stream resumes after it.")),
     responses(
-        (status = 200, description = "The stream: `counts` and `notification` events.", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "The stream: `counts`, `notification` and `job` events.", body = String, content_type = "text/event-stream"),
         (status = 400, description = "A `Last-Event-ID` longer than 64 characters.", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The caller has too many streams open.", body = Problem, content_type = "application/problem+json"),
     )
@@ -104,5 +107,6 @@ fn event(item: pb::StreamNotificationsResponse) -> Option<Event> {
             Event::default().event("notification").id(id).json_data(json).ok()
         }
         Item::Counts(counts) => Event::default().event("counts").json_data(Counts::from_proto(&counts)).ok(),
+        Item::Job(progress) => Event::default().event("job").json_data(JobProgress::from_proto(progress)).ok(),
     }
 }

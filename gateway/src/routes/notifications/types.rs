@@ -150,6 +150,35 @@ impl NotificationPage {
     }
 }
 
+/// How far one of the caller's background jobs got, as a stream's `job` event carries it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct JobProgress {
+    #[schema(format = Uuid)]
+    pub(crate) job_id: String,
+    #[schema(format = Uuid)]
+    pub(crate) project_id: String,
+    /// `export` or `import`.
+    pub(crate) kind: String,
+    /// Tasks written, or created, so far.
+    pub(crate) rows_done: u64,
+    /// Tasks in all; `null` until known.
+    #[schema(required = true)]
+    pub(crate) rows_total: Option<u64>,
+}
+
+impl JobProgress {
+    /// The JSON form of the notification service's progress.
+    pub(crate) fn from_proto(progress: pb::JobProgress) -> Self {
+        Self {
+            job_id: progress.job_id,
+            project_id: progress.project_id,
+            kind: progress.kind,
+            rows_done: progress.rows_done,
+            rows_total: progress.rows_total,
+        }
+    }
+}
+
 /// The caller's badge counts, as a stream's `counts` event carries them.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub(crate) struct Counts {

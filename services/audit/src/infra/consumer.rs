@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use crate::domain::Entry;
 
-/// Every event of the identity, project and task contexts.
-pub const BINDINGS: &[&str] = &["identity.#", "project.#", "task.#"];
+/// Every event of the identity, project and task contexts, and the end of every background job (who
+/// exported or imported what).
+pub const BINDINGS: &[&str] = &["identity.#", "project.#", "task.#", "job.ended"];
 
 /// Whether the log records an event of type `event_type`: every event of the contexts it is bound
 /// to, never the notification service's own wake-ups (`notification.created`), which a queue bound

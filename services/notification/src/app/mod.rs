@@ -21,7 +21,7 @@ pub use digest::compose_digests;
 pub use dispatch::{DispatchSettings, Dispatcher};
 pub use email::{EmailSender, SendPolicy};
 pub use ingest::{Delivery, Fact, IngestSettings, fire_reminders, ingest, webhook_disabled};
-pub use live::{LiveHub, Wakeups};
+pub use live::{JobProgress, LiveHub, Wake, Wakeups};
 pub use ordo_error::{Error as AppError, Result};
 pub use service::{
     DeliveryChange, MAX_PREFERENCE_ENTRIES, NotificationPage, NotificationService, Preferences, PreferencesUpdate,

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::Result;
-use super::live::{LiveHub, Wakeups};
+use super::live::{JobProgress, LiveHub, Wake, Wakeups};
 use super::ports::{Counts, Notification, NotificationStore, SessionCheck};
 
 /// What a stream sends.
@@ -23,6 +23,8 @@ pub enum StreamItem {
     Notification(Box<Notification>),
     /// The badge counts after a change.
     Counts(Counts),
+    /// How far one of the user's jobs got.
+    Job(JobProgress),
 }
 
 /// Notifications read per query while catching up.
@@ -99,7 +101,11 @@ async fn run(
         tokio::pin!(poll);
         loop {
             tokio::select! {
-                woken = wakeups.next() => if woken { break } else { return },
+                woken = wakeups.next() => match woken {
+                    Wake::Look => break,
+                    Wake::Job(progress) => if !send(&tx, StreamItem::Job(progress)).await { return },
+                    Wake::Closed => return,
+                },
                 () = &mut poll => break,
                 () = tx.closed() => return,
                 _ = recheck.tick() => match owner.sessions.is_live(owner.session_id).await {

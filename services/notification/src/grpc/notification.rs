@@ -80,6 +80,13 @@ fn stream_item(item: StreamItem) -> pb::StreamNotificationsResponse {
         StreamItem::Counts(counts) => {
             Event::Counts(pb::Counts { unread_count: counts.unread, unseen_count: counts.unseen })
         }
+        StreamItem::Job(progress) => Event::Job(pb::JobProgress {
+            job_id: progress.job_id.to_string(),
+            project_id: progress.project_id.to_string(),
+            kind: progress.kind,
+            rows_done: progress.rows_done,
+            rows_total: progress.rows_total,
+        }),
     };
     pb::StreamNotificationsResponse { event: Some(event) }
 }

@@ -2,7 +2,8 @@
 //! `notification.created` event naming their users into its outbox (in the same transaction, so none
 //! is lost), and so does every change of a user's counts (`notification.changed`); the relay
 //! publishes them, and every instance's broadcast subscription wakes the streams it holds for those
-//! users, which look again.
+//! users, which look again. The same subscription carries the progress of background jobs
+//! (`job.progressed`) to the streams of their requesters.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use ordo_proto::events::v1::envelope::Payload;
 use ordo_proto::events::v1::{Envelope, NotificationsCreated};
 use uuid::Uuid;
 
-use crate::app::LiveHub;
+use crate::app::{JobProgress, LiveHub};
 
 /// The routing key of the wake-up after new notifications, bound by every instance's subscription.
 pub const CREATED: &str = "notification.created";
@@ -19,6 +20,10 @@ pub const CREATED: &str = "notification.created";
 /// The routing key of the wake-up after a change of counts (seen, read, archived, deleted), bound by
 /// the same subscription; it carries the same payload.
 pub const CHANGED: &str = "notification.changed";
+
+/// The routing key of a background job's progress (the task service's), bound by the same
+/// subscription: each instance tells the streams it holds of the job's requester.
+pub const JOB_PROGRESSED: &str = "job.progressed";
 
 /// The producer named in the wake-up.
 const PRODUCER: &str = "notification";
@@ -53,10 +58,32 @@ impl LiveWakeups {
 
 impl Listener for LiveWakeups {
     fn on_event(&self, envelope: &Envelope) {
-        let Some(Payload::NotificationsCreated(created)) = &envelope.payload else { return };
-        // A malformed id names no stream; the others are still woken.
-        let users: Vec<Uuid> = created.user_ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect();
-        self.hub.wake(&users);
+        match &envelope.payload {
+            Some(Payload::NotificationsCreated(created)) => {
+                // A malformed id names no stream; the others are still woken.
+                let users: Vec<Uuid> = created.user_ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect();
+                self.hub.wake(&users);
+            }
+            Some(Payload::JobProgressed(progressed)) => {
+                let ids = (
+                    Uuid::parse_str(&progressed.requester_id),
+                    Uuid::parse_str(&progressed.job_id),
+                    Uuid::parse_str(&progressed.project_id),
+                );
+                // A malformed one names no stream.
+                if let (Ok(requester), Ok(job_id), Ok(project_id)) = ids {
+                    let progress = JobProgress {
+                        job_id,
+                        project_id,
+                        kind: progressed.kind.clone(),
+                        rows_done: progressed.rows_done,
+                        rows_total: progressed.rows_total,
+                    };
+                    self.hub.job_progress(requester, progress);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn on_connected(&self) {

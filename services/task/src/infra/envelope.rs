@@ -64,6 +64,22 @@ pub(crate) fn job_ended(job: &Job, state: JobState, rows: u64, error: &str) -> p
         .build()
 }
 
+/// The envelope that tells how far `job` got: `rows_done` of `rows_total`.
+pub(crate) fn job_progressed(job: &Job, rows_done: u64, rows_total: Option<u64>) -> pb::Envelope {
+    EnvelopeBuilder::new(PRODUCER, "job.progressed")
+        .entity("job", job.id.to_string())
+        .project(job.project_id.to_string())
+        .payload(Payload::JobProgressed(pb::JobProgressed {
+            job_id: job.id.to_string(),
+            project_id: job.project_id.to_string(),
+            requester_id: job.requester_id.to_string(),
+            kind: job.kind.as_str().to_owned(),
+            rows_done,
+            rows_total,
+        }))
+        .build()
+}
+
 fn payload(event: &TaskEvent) -> Payload {
     match event {
         TaskEvent::Created { task, recipients } => Payload::TaskCreated(pb::TaskCreated {

@@ -159,6 +159,8 @@ async fn a_project_exported_as_csv_or_json_imports_into_another_with_every_field
             })
             .collect();
         assert_eq!(ended.len(), 1, "announced once");
+        let told = stack.outbox().await.into_iter().filter(|e| e.r#type == "job.progressed" && e.entity_id == job.id);
+        assert_eq!(told.count(), 1, "its progress told once per chunk: one chunk of 12 tasks");
         assert_eq!(
             (ended[0].kind.as_str(), ended[0].state.as_str(), ended[0].rows, ended[0].requester_id.as_str()),
             ("import", "done", 12, owner.id.to_string().as_str())
@@ -227,20 +229,56 @@ async fn rows_that_break_rules_are_left_out_and_who_may_import_is_decided_first(
     stack.stop().await;
 }
 
+/// Rows of [`chained_rows`].
+pub(super) const ROWS: usize = 3_000;
+
+/// A CSV of [`ROWS`] tasks in which every tenth row is a subtask of the row before it, so parents
+/// cross the edges of an import's chunks.
+pub(super) fn chained_rows() -> String {
+    let mut file = String::from("id,title,parent_id\r\n");
+    for n in 1..=ROWS {
+        let parent = if n % 10 == 0 { format!("r{}", n - 1) } else { String::new() };
+        file.push_str(&format!("r{n},Row {n},{parent}\r\n"));
+    }
+    file
+}
+
+/// Checks that the import `done` of [`chained_rows`] into `project` created every row once: each
+/// subtask under its parent, each row mapped to its task, the numbers without a gap.
+pub(super) async fn assert_imported_once(stack: &Stack, done: &pb::Job, project: &str) {
+    assert_eq!(done.state(), pb::JobState::Done, "{done:?}");
+    assert_eq!((done.rows_done, done.rows_total), (ROWS as u64, Some(ROWS as u64)));
+    let project = Uuid::parse_str(project).unwrap();
+    let tasks: Vec<(String, Option<Uuid>)> = sqlx::query_as("SELECT title, parent_id FROM task WHERE project_id = ?")
+        .bind(project)
+        .fetch_all(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(tasks.len(), ROWS, "every row once");
+    let titles: HashSet<&str> = tasks.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(titles.len(), ROWS, "no row twice");
+    assert_eq!(tasks.iter().filter(|(_, p)| p.is_some()).count(), ROWS / 10, "every subtask under its parent");
+    let mapped: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM import_task WHERE job_id = ?")
+        .bind(Uuid::parse_str(&done.id).unwrap())
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(mapped, ROWS as i64);
+    let numbers: Vec<i64> = sqlx::query_scalar("SELECT number FROM task WHERE project_id = ? ORDER BY number")
+        .bind(project)
+        .fetch_all(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(numbers, (1..=ROWS as i64).collect::<Vec<_>>(), "numbers without a gap");
+}
+
 #[tokio::test]
 async fn an_import_taken_over_mid_run_resumes_after_its_last_committed_chunk_and_creates_no_task_twice() {
     let env = TestEnv::new();
     let mut stack = spawn_with(&env, &["--job-poll-ms", "50", "--job-lease-secs", "30"]).await;
     let owner = stack.user("owner@resume.test").await;
     let project = stack.project(&owner, "RES").await;
-    const ROWS: usize = 3_000;
-    let mut file = String::from("id,title,parent_id\r\n");
-    for n in 1..=ROWS {
-        // Every tenth row a subtask of the row before it, so parents cross the chunks' edges.
-        let parent = if n % 10 == 0 { format!("r{}", n - 1) } else { String::new() };
-        file.push_str(&format!("r{n},Row {n},{parent}\r\n"));
-    }
-    let job = stack.import(&owner, &project, pb::ExportFormat::Csv, file.as_bytes(), false).await.unwrap();
+    let job = stack.import(&owner, &project, pb::ExportFormat::Csv, chained_rows().as_bytes(), false).await.unwrap();
     let id = Uuid::parse_str(&job.job.unwrap().id).unwrap();
 
     // Once the first attempt has committed a chunk, another takes the job over, as an instance does
@@ -270,28 +308,7 @@ async fn an_import_taken_over_mid_run_resumes_after_its_last_committed_chunk_and
     let done = stack.finished(&owner, &id.to_string()).await;
     assert_eq!(done.state(), pb::JobState::Done, "{done:?}");
     assert_eq!(done.attempts, 3, "the first attempt, the takeover, and the claim after it");
-    assert_eq!((done.rows_done, done.rows_total), (ROWS as u64, Some(ROWS as u64)));
-    let tasks: Vec<(String, Option<Uuid>)> = sqlx::query_as("SELECT title, parent_id FROM task WHERE project_id = ?")
-        .bind(Uuid::parse_str(&project).unwrap())
-        .fetch_all(&stack.db)
-        .await
-        .unwrap();
-    assert_eq!(tasks.len(), ROWS, "every row once");
-    let titles: HashSet<&str> = tasks.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(titles.len(), ROWS, "no row twice");
-    assert_eq!(tasks.iter().filter(|(_, p)| p.is_some()).count(), ROWS / 10, "every subtask under its parent");
-    let mapped: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM import_task WHERE job_id = ?")
-        .bind(id)
-        .fetch_one(&stack.db)
-        .await
-        .unwrap();
-    assert_eq!(mapped, ROWS as i64);
-    let numbers: Vec<i64> = sqlx::query_scalar("SELECT number FROM task WHERE project_id = ? ORDER BY number")
-        .bind(Uuid::parse_str(&project).unwrap())
-        .fetch_all(&stack.db)
-        .await
-        .unwrap();
-    assert_eq!(numbers, (1..=ROWS as i64).collect::<Vec<_>>(), "numbers without a gap");
+    assert_imported_once(&stack, &done, &project).await;
     stack.stop().await;
 }
 

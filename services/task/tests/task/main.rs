@@ -31,6 +31,7 @@ mod lists;
 mod reads;
 mod roles;
 mod search;
+mod takeover;
 mod tree;
 mod writes;
 

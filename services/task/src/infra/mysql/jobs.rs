@@ -14,7 +14,7 @@ use super::db;
 use crate::app::ports::JobOutcome;
 use crate::app::{AppError, Result};
 use crate::domain::{Job, JobKind, JobResult, JobState};
-use crate::infra::envelope::job_ended;
+use crate::infra::envelope::{job_ended, job_progressed};
 
 /// A job row.
 struct JobRow {
@@ -166,6 +166,7 @@ pub(super) async fn record_import(
     if held.rows_affected() != 1 {
         return Ok(false);
     }
+    tell_progress(tx, id, rows_done, Some(rows_total)).await?;
     if !imported.is_empty() {
         let mut insert = sqlx::QueryBuilder::<sqlx::MySql>::new("INSERT INTO import_task (job_id, row_no, task_id) ");
         insert.push_values(imported, |mut row, (row_no, task_id)| {
@@ -243,9 +244,12 @@ pub(super) async fn claim(pool: &MySqlPool, now: OffsetDateTime, lease_until: Of
     job(pool, id).await
 }
 
-/// Records the progress of `attempt` and renews its lease; whether it still holds the job.
+/// Records the progress of `attempt` and renews its lease, telling the requester's live streams
+/// (`job.progressed`, in the same transaction); whether it still holds the job.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn progress(
     pool: &MySqlPool,
+    signal: &OutboxSignal,
     id: Uuid,
     attempt: u32,
     rows_done: u64,
@@ -253,6 +257,7 @@ pub(super) async fn progress(
     now: OffsetDateTime,
     lease_until: OffsetDateTime,
 ) -> Result<bool> {
+    let mut tx = pool.begin().await.map_err(db)?;
     let done = sqlx::query!(
         "UPDATE job SET rows_done = ?, rows_total = ?, lease_until = ?, updated_at = ? \
          WHERE id = ? AND attempt = ? AND state = 'running'",
@@ -263,10 +268,52 @@ pub(super) async fn progress(
         id,
         attempt
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    tell_progress(&mut tx, id, rows_done, rows_total).await?;
+    tx.commit().await.map_err(db)?;
+    signal.notify();
+    Ok(true)
+}
+
+/// Writes the `job.progressed` event of job `id` to the outbox of `tx`.
+pub(super) async fn tell_progress(
+    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+    id: Uuid,
+    rows_done: u64,
+    rows_total: Option<u64>,
+) -> Result<()> {
+    let job = locked_job(tx, id).await?;
+    enqueue(tx, &job_progressed(&job, rows_done, rows_total)).await
+}
+
+/// Job `id`, read in `tx` (which has just written its row).
+async fn locked_job(tx: &mut sqlx::Transaction<'_, sqlx::MySql>, id: Uuid) -> Result<Job> {
+    let row = sqlx::query_as!(
+        JobRow,
+        "SELECT id, project_id, requester_id, kind, spec, state, attempt, rows_done, rows_total, result_key, \
+         result_bytes, error, created_at, updated_at, finished_at FROM job WHERE id = ?",
+        id
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db)?;
+    Job::try_from(row)
+}
+
+/// Appends `envelope` to the outbox of `tx`.
+async fn enqueue(
+    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+    envelope: &ordo_proto::events::v1::Envelope,
+) -> Result<()> {
+    ordo_events::enqueue(tx, envelope).await.map_err(|e| match e {
+        ordo_events::Error::Database(e) => db(e),
+        other => AppError::Internal(other.into()),
+    })
 }
 
 /// Ends `attempt` with `outcome`; whether it still held the job. A result's object is kept until
@@ -357,22 +404,10 @@ async fn announce(
     rows: u64,
     error: &str,
 ) -> Result<()> {
-    let row = sqlx::query_as!(
-        JobRow,
-        "SELECT id, project_id, requester_id, kind, spec, state, attempt, rows_done, rows_total, result_key, \
-         result_bytes, error, created_at, updated_at, finished_at FROM job WHERE id = ?",
-        id
-    )
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db)?;
-    let job = Job::try_from(row)?;
+    let job = locked_job(tx, id).await?;
     // A job that did not finish tells how far it got (an import keeps the tasks it created).
     let rows = if state == JobState::Done { rows } else { job.rows_done };
-    ordo_events::enqueue(tx, &job_ended(&job, state, rows, error)).await.map_err(|e| match e {
-        ordo_events::Error::Database(e) => db(e),
-        other => AppError::Internal(other.into()),
-    })
+    enqueue(tx, &job_ended(&job, state, rows, error)).await
 }
 
 /// Cancels the job unless it has ended, announcing it (`job.ended`); whether it did.

@@ -244,7 +244,7 @@ impl JobStore for MySqlTaskStore {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> Result<bool> {
-        jobs::progress(&self.pool, id, attempt, rows_done, rows_total, now, lease_until).await
+        jobs::progress(&self.pool, &self.signal, id, attempt, rows_done, rows_total, now, lease_until).await
     }
 
     async fn finish_job(&self, id: Uuid, attempt: u32, outcome: &JobOutcome, now: OffsetDateTime) -> Result<bool> {
