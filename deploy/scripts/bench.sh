@@ -437,6 +437,27 @@ if [[ $scenario == all || $scenario == tasks ]]; then
     "$base/projects/$listed/reports/flow"
   run task_flow_chart -z "$duration" -c 16 -H "Authorization: Bearer $token" -H 'Accept: image/svg+xml' \
     "$base/projects/$listed/reports/flow"
+
+  # Background jobs: the listed project exported as CSV and as JSON, each timed from the request to
+  # the job's end with the task service's RSS sampled every 20 ms; then the CSV file imported into a
+  # fourth project.
+  for format in csv json; do
+    export_args=(export --base-url "$base" --project-id "$listed" --format "$format" --pid "$task_pid")
+    echo "bench: task_export_$format: bench_export.py ${export_args[*]}" >&2
+    echo "ORDO_BENCH_TOKEN=<token> bench_export.py ${export_args[*]}" | sed -E "$redact; s/--pid [0-9]+/--pid <task>/" \
+      >"$out_dir/task_export_$format.cmd"
+    python3 deploy/scripts/bench_export.py "${export_args[@]}" --save "$out_dir/export.$format" \
+      >"$out_dir/task_export_$format.json"
+  done
+  rss_mark task_export
+  imported=$(new_project 'Bench imported' BIMP)
+  import_args=(import --base-url "$base" --project-id "$imported" --file "$out_dir/export.csv" --pid "$task_pid")
+  echo "bench: task_import: bench_export.py ${import_args[*]}" >&2
+  echo "ORDO_BENCH_TOKEN=<token> bench_export.py ${import_args[*]}" \
+    | sed -E "$redact; s/$imported/<fourth project>/g; s/--pid [0-9]+/--pid <task>/; s#$out_dir/##" \
+    >"$out_dir/task_import.cmd"
+  python3 deploy/scripts/bench_export.py "${import_args[@]}" >"$out_dir/task_import.json"
+  rss_mark task_import
 fi
 
 if [[ $scenario == all || $scenario == notifications ]]; then

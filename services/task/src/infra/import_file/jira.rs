@@ -99,9 +99,9 @@ fn jira_time(raw: &str) -> Option<PrimitiveDateTime> {
         let hour: u8 = hour.parse().ok()?;
         let hour = match (period.to_ascii_uppercase().as_str(), hour) {
             ("AM", 12) => 0,
-            ("AM", h) => h,
+            ("AM", h @ 1..=11) => h,
             ("PM", 12) => 12,
-            ("PM", h) => h + 12,
+            ("PM", h @ 1..=11) => h + 12,
             _ => return None,
         };
         let date = Date::from_calendar_date(year, month, day.parse().ok()?).ok()?;
@@ -168,6 +168,11 @@ mod tests {
         assert_eq!(instant("2027-02-01T09:15:00+02:00"), "2027-02-01T09:15:00+02:00");
         assert_eq!(instant("next week"), "next week");
         assert_eq!(instant("31/Feb/27 1:00 PM"), "31/Feb/27 1:00 PM");
+        for bad in
+            ["1/Feb/27 250:00 PM", "1/Feb/27 0:30 AM", "1/Feb/27 13:00 PM", "1/Feb/27 5:61 PM", "1/Foo/27 5:00 PM"]
+        {
+            assert_eq!(instant(bad), bad, "passed on for the import to name");
+        }
         assert_eq!(minutes("59"), "0");
         assert_eq!(minutes("1h"), "1h");
     }
