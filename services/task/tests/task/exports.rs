@@ -55,7 +55,7 @@ impl Stack {
     }
 
     /// The bytes of the object `key`.
-    async fn object(&self, key: &str) -> Vec<u8> {
+    pub(super) async fn object(&self, key: &str) -> Vec<u8> {
         let object = self.s3.get_object().bucket(&self.bucket).key(key).send().await.unwrap();
         object.body.collect().await.unwrap().into_bytes().to_vec()
     }

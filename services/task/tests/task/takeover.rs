@@ -1,7 +1,8 @@
 //! A job whose instance dies: the real `ordo-task` binary, started beside the test's stack as a
 //! second instance of the service, runs an import and is killed (SIGKILL) mid-run; a third
 //! instance takes the job over once the dead one's lease has run out, resumes after the last chunk
-//! the dead one committed, and finishes it, creating no task twice.
+//! the dead one committed, and finishes it, creating no task twice. An export killed the same way is
+//! written again, whole, by the instance that takes it over, and the killed attempt leaves no file.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -96,6 +97,73 @@ async fn an_import_whose_instance_is_killed_mid_run_is_finished_by_another_with_
     let done = stack.finished(&owner, &job.id).await;
     assert_eq!(done.attempts, 2, "the killed attempt and the one that took over");
     assert_imported_once(&stack, &done, &project).await;
+    survivor.kill().await.unwrap();
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_export_whose_instance_is_killed_mid_run_is_written_whole_by_another_with_no_row_twice() {
+    let env = TestEnv::new();
+    let mut stack = spawn_with(&env, &["--run-jobs=false"]).await;
+    let owner = stack.user("owner@killed-export.test").await;
+    let project = stack.project(&owner, "KEX").await;
+    // The project's tasks (twice the rows of one file: an export of a dozen pages), imported by an
+    // instance that runs jobs.
+    let mut helper = another_instance(&stack, 30).await;
+    for file in [chained_rows(), chained_rows().replace(",Row ", ",Other row ")] {
+        let request = pb::CreateImportRequest {
+            project_id: project.clone(),
+            format: pb::ExportFormat::Csv.into(),
+            file: file.into_bytes(),
+            dry_run: false,
+            status_map: Default::default(),
+        };
+        let job = stack.jobs().create_import(as_user(&owner, request)).await.unwrap().into_inner().job.unwrap();
+        assert_eq!(stack.finished(&owner, &job.id).await.state(), pb::JobState::Done);
+    }
+    helper.kill().await.unwrap();
+    let tasks = 2 * ROWS;
+
+    // An export of them, taken by a second instance that is killed once it has written a page.
+    let request = pb::CreateExportRequest {
+        project_id: project.clone(),
+        format: pb::ExportFormat::Csv.into(),
+        filter: Some(pb::ListTasksRequest::default()),
+        include: Vec::new(),
+    };
+    let job = stack.jobs().create_export(as_user(&owner, request)).await.unwrap().into_inner().job.unwrap();
+    let id = Uuid::parse_str(&job.id).unwrap();
+    let mut doomed = another_instance(&stack, 2).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (state, rows_done): (String, u64) = sqlx::query_as("SELECT state, rows_done FROM job WHERE id = ?")
+            .bind(id)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        assert_ne!(state, "done", "the export ended before it could be killed");
+        if rows_done > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the export never recorded a page");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    doomed.kill().await.unwrap();
+
+    // A third instance takes it over once the lease has run out and writes the file again, whole.
+    let mut survivor = another_instance(&stack, 30).await;
+    let done = stack.finished(&owner, &job.id).await;
+    assert_eq!(done.state(), pb::JobState::Done, "{done:?}");
+    assert_eq!((done.attempts, done.rows_done), (2, tasks as u64));
+    let csv = stack.object(&format!("exports/{project}/{}/2.csv", job.id)).await;
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    let ids: Vec<String> = reader.records().map(|row| row.unwrap()[0].to_owned()).collect();
+    assert_eq!(ids.len(), tasks, "every task once");
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), tasks, "no row twice");
+    // The killed attempt left no file.
+    let listed = stack.s3.list_objects_v2().bucket(&stack.bucket).prefix(format!("exports/{project}/")).send().await;
+    let keys: Vec<String> = listed.unwrap().contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+    assert_eq!(keys, [format!("exports/{project}/{}/2.csv", job.id)]);
     survivor.kill().await.unwrap();
     stack.stop().await;
 }
