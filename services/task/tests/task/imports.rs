@@ -229,6 +229,25 @@ async fn rows_that_break_rules_are_left_out_and_who_may_import_is_decided_first(
     stack.stop().await;
 }
 
+/// Waits until job `id` has recorded progress, failing the test if it ends first (the test means
+/// to stop it mid-run) or records none within a minute; the rows it has done.
+pub(super) async fn first_progress(stack: &Stack, id: Uuid) -> u64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (state, rows_done): (String, u64) = sqlx::query_as("SELECT state, rows_done FROM job WHERE id = ?")
+            .bind(id)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        assert!(state == "running" || state == "queued", "job {id} ended before it could be stopped mid-run");
+        if rows_done > 0 {
+            return rows_done;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "job {id} never recorded progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Rows of [`chained_rows`].
 pub(super) const ROWS: usize = 3_000;
 
@@ -284,21 +303,7 @@ async fn an_import_taken_over_mid_run_resumes_after_its_last_committed_chunk_and
     // Once the first attempt has committed a chunk, another takes the job over, as an instance does
     // once the lease of one that died has run out: the first attempt's next chunk is refused and
     // rolled back, and the runner claims the job again where the committed progress says.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (state, rows_done): (String, u64) = sqlx::query_as("SELECT state, rows_done FROM job WHERE id = ?")
-            .bind(id)
-            .fetch_one(&stack.db)
-            .await
-            .unwrap();
-        assert!(state == "running" || state == "queued", "the import ended before it could be taken over");
-        if rows_done > 0 {
-            assert!(rows_done < ROWS as u64);
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the import never committed a chunk");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    assert!(first_progress(&stack, id).await < ROWS as u64);
     sqlx::query("UPDATE job SET attempt = attempt + 1, lease_until = NOW(6) - INTERVAL 1 SECOND WHERE id = ?")
         .bind(id)
         .execute(&stack.db)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ordo_harness::Service;
 use tokio::process::{Child, Command};
 
-use super::imports::{ROWS, assert_imported_once, chained_rows};
+use super::imports::{ROWS, assert_imported_once, chained_rows, first_progress};
 use super::*;
 
 /// Flags this file sets on the instances it starts, in place of the stack's.
@@ -68,20 +68,7 @@ async fn an_import_whose_instance_is_killed_mid_run_is_finished_by_another_with_
 
     // A second instance takes the job; once it has committed a chunk, it is killed.
     let mut doomed = another_instance(&stack, 2).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (state, rows_done): (String, u64) = sqlx::query_as("SELECT state, rows_done FROM job WHERE id = ?")
-            .bind(id)
-            .fetch_one(&stack.db)
-            .await
-            .unwrap();
-        assert_ne!(state, "done", "the import ended before it could be killed");
-        if rows_done > 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the import never committed a chunk");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    first_progress(&stack, id).await;
     doomed.kill().await.unwrap();
     let (state, attempt, rows_done): (String, u32, u64) =
         sqlx::query_as("SELECT state, attempt, rows_done FROM job WHERE id = ?")
@@ -134,20 +121,7 @@ async fn an_export_whose_instance_is_killed_mid_run_is_written_whole_by_another_
     let job = stack.jobs().create_export(as_user(&owner, request)).await.unwrap().into_inner().job.unwrap();
     let id = Uuid::parse_str(&job.id).unwrap();
     let mut doomed = another_instance(&stack, 2).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (state, rows_done): (String, u64) = sqlx::query_as("SELECT state, rows_done FROM job WHERE id = ?")
-            .bind(id)
-            .fetch_one(&stack.db)
-            .await
-            .unwrap();
-        assert_ne!(state, "done", "the export ended before it could be killed");
-        if rows_done > 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the export never recorded a page");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    first_progress(&stack, id).await;
     doomed.kill().await.unwrap();
 
     // A third instance takes it over once the lease has run out and writes the file again, whole.
