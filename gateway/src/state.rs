@@ -52,6 +52,8 @@ struct Inner {
     report: ReportClient,
     /// A project's background jobs (exports), served by the task service on its channel.
     job: JobClient,
+    /// The same on the transfer channel, for imports, whose calls last as long as the file takes.
+    job_transfers: JobClient,
     audit: AuditClient,
     notification: NotificationClient,
     /// A project's webhooks, served by the notification service on `notification_channel`.
@@ -108,10 +110,11 @@ impl AppState {
         let report =
             ReportServiceClient::with_interceptor(task_channel.clone(), ordo_platform::grpc::propagate_trace as _);
         let job = JobServiceClient::with_interceptor(task_channel.clone(), ordo_platform::grpc::propagate_trace as _);
-        let task_transfers = TaskServiceClient::with_interceptor(
-            transfer_channel(&config.task_url, config).context("invalid --task-url")?,
-            ordo_platform::grpc::propagate_trace as _,
-        );
+        let transfer_channel = transfer_channel(&config.task_url, config).context("invalid --task-url")?;
+        let job_transfers =
+            JobServiceClient::with_interceptor(transfer_channel.clone(), ordo_platform::grpc::propagate_trace as _);
+        let task_transfers =
+            TaskServiceClient::with_interceptor(transfer_channel, ordo_platform::grpc::propagate_trace as _);
         let audit_channel = backend_channel(&config.audit_url, config).context("invalid --audit-url")?;
         let audit =
             AuditServiceClient::with_interceptor(audit_channel.clone(), ordo_platform::grpc::propagate_trace as _);
@@ -145,6 +148,7 @@ impl AppState {
             task_transfers,
             report,
             job,
+            job_transfers,
             audit,
             notification,
             webhook,
@@ -209,6 +213,12 @@ impl AppState {
     /// A client of the task service's background jobs.
     pub(crate) fn job(&self) -> JobClient {
         self.0.job.clone()
+    }
+
+    /// A client of the task service's background jobs for imports, whose calls last as long as the
+    /// file takes to arrive (see [`transfer_channel`]).
+    pub(crate) fn job_transfers(&self) -> JobClient {
+        self.0.job_transfers.clone()
     }
 
     /// The largest attachment accepted, in bytes.

@@ -24,6 +24,7 @@ pub(crate) mod projects;
 pub(crate) mod reports;
 pub(crate) mod representation;
 pub(crate) mod tasks;
+pub(crate) mod uploads;
 pub(crate) mod users;
 pub(crate) mod webhooks;
 

@@ -234,6 +234,13 @@ async fn who_may_import_and_the_errors_of_a_bad_form() {
     assert_problem(denied, StatusCode::FORBIDDEN).await;
     let hidden = import(&app, &outsider.access, &project, form(csv, "text/csv", "t.csv", &[])).await;
     assert_problem(hidden, StatusCode::NOT_FOUND).await;
+    // Who may import is decided first, whatever is wrong with the form.
+    for options in [[("dry_run", "yes")], [("status_map", "[]")]] {
+        let bad_form = import(&app, &outsider.access, &project, form(csv, "text/csv", "t.csv", &options)).await;
+        assert_problem(bad_form, StatusCode::NOT_FOUND).await;
+        let bad_form = import(&app, &viewer.access, &project, form(csv, "text/csv", "t.csv", &options)).await;
+        assert_problem(bad_form, StatusCode::FORBIDDEN).await;
+    }
 
     // The form's own errors.
     let plain = call(&app, &owner.access, Method::POST, &format!("/projects/{project}/imports"))
@@ -271,6 +278,14 @@ async fn who_may_import_and_the_errors_of_a_bad_form() {
         (format!("multipart/form-data; boundary={boundary}"), no_file.into_bytes()),
     );
     assert_eq!(assert_problem(no_file.await, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["field"], "file");
+    let (content_type, mut twice) = form(csv, "text/csv", "t.csv", &[]);
+    let second = "\r\n--imp0rtb0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"u.csv\"\r\n\r\nx";
+    let closing = b"\r\n--imp0rtb0undary--\r\n";
+    twice.truncate(twice.len() - closing.len());
+    twice.extend_from_slice(second.as_bytes());
+    twice.extend_from_slice(closing);
+    let twice = import(&app, &owner.access, &project, (content_type, twice)).await;
+    assert_eq!(assert_problem(twice, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["field"], "file");
 
     // Nothing of all that was imported; the real import creates the one good row.
     let response = import(&app, &owner.access, &project, form(csv, "text/csv", "t.csv", &[])).await;

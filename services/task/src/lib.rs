@@ -194,8 +194,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     server.add_method_route(grpc::ListTasksRoute::PATH, grpc::ListTasksRoute::new(tasks.clone()));
     server.add_service(TaskServiceServer::new(tasks));
     server.add_service(ReportServiceServer::new(reports));
-    // An import's file rides in its request: up to its limit, and the message around it.
-    server.add_service(JobServiceServer::new(jobs).max_decoding_message_size(app::MAX_IMPORT_BYTES + 64 * 1024));
+    server.add_service(JobServiceServer::new(jobs));
     server.serve(listeners, readiness, authenticate, backends.pool).await
 }
 

@@ -5,14 +5,12 @@
 //! limit (`--max-attachment-bytes`) does, checked on the declared `Content-Length` before a byte is
 //! read and again on the bytes as they stream.
 
-use std::time::Duration;
-
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt as _, StreamExt as _};
+use futures::StreamExt as _;
 use ordo_proto::task::v1 as pb;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,24 +24,12 @@ use crate::pagination;
 use crate::routes::API_PREFIX;
 use crate::routes::representation::location;
 use crate::routes::tasks::task_id;
+use crate::routes::uploads;
 use crate::state::AppState;
 
 mod types;
 
 use self::types::{Attachment, AttachmentPage, UploadForm};
-
-/// What a multipart body may carry beyond the file itself (boundaries, part headers, a short field or
-/// two) before its declared length alone makes it too large: a file of exactly the limit must fit.
-const MULTIPART_ENVELOPE_BYTES: u64 = 64 * 1024;
-
-/// Chunks queued between the client's body and the task service: enough to keep both sides busy,
-/// few enough that a slow service slows the client down instead of filling memory.
-const UPLOAD_QUEUE_CHUNKS: usize = 4;
-
-/// How long an upload may stand still (the client sending nothing, or the task service taking
-/// nothing) before it is given up: the transfer has no overall deadline, since a large file over a
-/// slow link takes long, so a stall has to end it instead.
-const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The name of the form part that holds the file.
 const FILE_PART: &str = "file";
@@ -110,7 +96,7 @@ async fn upload_attachment(
         .and_then(|value| multer::parse_boundary(value).ok())
         .ok_or(ApiError::NotMultipart)?;
     let limit = state.max_attachment_bytes();
-    let whole_limit = limit.saturating_add(MULTIPART_ENVELOPE_BYTES);
+    let whole_limit = limit.saturating_add(uploads::MULTIPART_ENVELOPE_BYTES);
     // Refuse a declared oversize body before reading a byte of it.
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -148,7 +134,7 @@ async fn receive(
     boundary: String,
     limit: u64,
 ) -> Result<Response, ApiError> {
-    let whole_limit = limit.saturating_add(MULTIPART_ENVELOPE_BYTES);
+    let whole_limit = limit.saturating_add(uploads::MULTIPART_ENVELOPE_BYTES);
     let constraints =
         multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(whole_limit).per_field(limit));
     let mut multipart = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
@@ -186,33 +172,25 @@ async fn upload(
 ) -> Result<Attachment, ApiError> {
     use pb::upload_attachment_request::Part;
 
-    let (mut sender, receiver) = futures::channel::mpsc::channel(UPLOAD_QUEUE_CHUNKS);
+    let (mut sender, receiver) = futures::channel::mpsc::channel(uploads::QUEUE_CHUNKS);
     let mut client = state.task_transfers();
     let call = client.upload_attachment(backend::on_behalf_of(&caller.authorization, receiver));
     let pump = async move {
         let header = pb::UploadAttachmentRequest { part: Some(Part::Header(header)) };
-        if !forward(&mut sender, header).await? {
+        if !uploads::forward(&mut sender, header).await? {
             // The call ended already; its outcome says why.
             return Ok(());
         }
         let mut sent: u64 = 0;
         loop {
-            let chunk = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, field.chunk())
-                .await
-                .map_err(|_| {
-                    ApiError::BadRequest(format!(
-                        "The upload stalled: no bytes arrived for {} seconds.",
-                        UPLOAD_IDLE_TIMEOUT.as_secs()
-                    ))
-                })?
-                .map_err(|error| multipart_error(error, limit))?;
+            let chunk = uploads::next(field.chunk(), |error| multipart_error(error, limit)).await?;
             let Some(chunk) = chunk else { break };
             sent = sent.saturating_add(chunk.len() as u64);
             if sent > limit {
                 return Err(ApiError::AttachmentTooLarge(limit));
             }
             let message = pb::UploadAttachmentRequest { part: Some(Part::Chunk(chunk.to_vec())) };
-            if !forward(&mut sender, message).await? {
+            if !uploads::forward(&mut sender, message).await? {
                 return Ok(());
             }
         }
@@ -221,7 +199,7 @@ async fn upload(
         let end = pb::UploadAttachmentRequest {
             part: Some(Part::End(pb::UploadEnd { size_bytes: i64::try_from(sent).unwrap_or(i64::MAX) })),
         };
-        forward(&mut sender, end).await?;
+        uploads::forward(&mut sender, end).await?;
         Ok(())
     };
     tokio::pin!(call);
@@ -239,18 +217,6 @@ async fn upload(
         _ => status.into(),
     })?;
     Attachment::from_proto(response.into_inner().attachment)
-}
-
-/// Queues one message of an upload for the task service: `false` when the call has ended already (its
-/// outcome says why), an error when the service takes nothing for [`UPLOAD_IDLE_TIMEOUT`].
-async fn forward(
-    sender: &mut futures::channel::mpsc::Sender<pb::UploadAttachmentRequest>,
-    message: pb::UploadAttachmentRequest,
-) -> Result<bool, ApiError> {
-    match tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, sender.send(message)).await {
-        Ok(sent) => Ok(sent.is_ok()),
-        Err(_) => Err(ApiError::Unavailable("the task service stopped taking the upload".to_owned())),
-    }
 }
 
 /// A multipart body that cannot be read: over the limit (`413`), or malformed or cut short (`400`).

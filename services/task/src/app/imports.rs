@@ -90,6 +90,17 @@ pub(super) struct ImportSpec {
 }
 
 impl TaskService {
+    /// Whether the caller may import into the project (members and up, in a project that is not
+    /// archived): asked before a byte of the file is read, and again by [`TaskService::create_import`]
+    /// once it has arrived (the caller's standing may change meanwhile).
+    #[tracing::instrument(skip_all, fields(caller = %caller.user_id, project = %project_id))]
+    pub async fn may_import(&self, caller: &Caller, project_id: &str) -> Result<()> {
+        self.jobs()?;
+        let project_id = id_of(project_id, NO_PROJECT)?;
+        let (access, _) = self.access(caller, project_id, NO_PROJECT).await?;
+        access.write().map_err(|d| crate::app::denied(d, NO_PROJECT))
+    }
+
     /// Imports the tasks of `file`, a file in `format`, into the project (members and up), or with
     /// `dry_run` answers what it would import. The format and the file are judged after the caller's
     /// access: `None` or an empty file is `Invalid` for a caller who may import, and nothing more

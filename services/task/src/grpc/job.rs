@@ -8,7 +8,7 @@ use pb::job_service_server::JobService as JobRpc;
 use tonic::{Request, Response, Status};
 
 use super::{Translation, caller, list_of};
-use crate::app::{AppError, ImportOutcome, ImportReport, Issue, JobView, TaskService};
+use crate::app::{AppError, ImportOutcome, ImportReport, Issue, JobView, MAX_IMPORT_BYTES, TaskService};
 use crate::domain::{ExportFormat, FieldViolation, JobState};
 
 /// The gRPC face of the background jobs of [`TaskService`].
@@ -45,15 +45,43 @@ impl JobRpc for JobGrpc {
 
     async fn create_import(
         &self,
-        request: Request<pb::CreateImportRequest>,
+        request: Request<tonic::Streaming<pb::CreateImportRequest>>,
     ) -> Result<Response<pb::CreateImportResponse>, Status> {
+        use pb::create_import_request::Part;
+
         let caller = caller(&request)?;
-        let r = request.into_inner();
+        let mut parts = request.into_inner();
+        let project_id = match parts.message().await?.and_then(|m| m.part) {
+            Some(Part::Header(header)) => header.project_id,
+            _ => return Err(Status::invalid_argument("the first message of an import must be its header")),
+        };
+        // Who may import is decided before a byte of the file is read.
+        self.service.may_import(&caller, &project_id).await.map_err(status)?;
+        let mut file = Vec::new();
+        let end = loop {
+            match parts.message().await?.and_then(|m| m.part) {
+                Some(Part::Chunk(chunk)) => {
+                    if file.len().saturating_add(chunk.len()) > MAX_IMPORT_BYTES {
+                        let message = format!("is larger than {MAX_IMPORT_BYTES} bytes: split it");
+                        return Err(status(AppError::field("file", message)));
+                    }
+                    file.extend_from_slice(&chunk);
+                }
+                Some(Part::End(end)) => break end,
+                Some(Part::Header(_)) => {
+                    return Err(Status::invalid_argument("an import carries one header, then chunks and its end"));
+                }
+                None => return Err(Status::invalid_argument("the import ended without its end message")),
+            }
+        };
+        if end.size_bytes != file.len() as u64 {
+            return Err(Status::invalid_argument("the end of the import counts other bytes than arrived"));
+        }
         // An unknown format is the request's error once the caller may import at all.
-        let format = format_of(r.format).ok();
+        let format = format_of(end.format).ok();
         let outcome = self
             .service
-            .create_import(&caller, &r.project_id, format, r.file.into(), sorted(r.status_map), r.dry_run)
+            .create_import(&caller, &project_id, format, file.into(), sorted(end.status_map), end.dry_run)
             .await
             .map_err(status)?;
         Ok(Response::new(match outcome {

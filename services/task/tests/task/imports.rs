@@ -10,6 +10,20 @@ use ordo_proto::events::v1 as pb_events;
 
 use super::*;
 
+/// The request stream of an import of `file` into `project`: its header, the file in chunks of
+/// 64 KiB, then `end` with the file's size.
+pub(super) fn import_request(
+    project: &str,
+    file: &[u8],
+    end: pb::ImportEnd,
+) -> impl tokio_stream::Stream<Item = pb::CreateImportRequest> + Send + 'static {
+    use pb::create_import_request::Part;
+    let mut parts = vec![Part::Header(pb::ImportHeader { project_id: project.to_owned() })];
+    parts.extend(file.chunks(64 * 1024).map(|chunk| Part::Chunk(chunk.to_vec())));
+    parts.push(Part::End(pb::ImportEnd { size_bytes: file.len() as u64, ..end }));
+    tokio_stream::iter(parts.into_iter().map(|part| pb::CreateImportRequest { part: Some(part) }))
+}
+
 impl Stack {
     async fn import(
         &self,
@@ -19,14 +33,8 @@ impl Stack {
         file: &[u8],
         dry_run: bool,
     ) -> Result<pb::CreateImportResponse, tonic::Status> {
-        let request = pb::CreateImportRequest {
-            project_id: project.to_owned(),
-            format: format.into(),
-            file: file.to_vec(),
-            dry_run,
-            status_map: Default::default(),
-        };
-        Ok(self.jobs().create_import(as_user(by, request)).await?.into_inner())
+        let end = pb::ImportEnd { format: format.into(), dry_run, ..Default::default() };
+        Ok(self.jobs().create_import(as_user(by, import_request(project, file, end))).await?.into_inner())
     }
 
     /// The file of a finished export of every task of `project` in board order.
@@ -207,6 +215,34 @@ async fn rows_that_break_rules_are_left_out_and_who_may_import_is_decided_first(
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
     let hidden = stack.import(&stranger, &project, pb::ExportFormat::Csv, file.as_bytes(), true).await.unwrap_err();
     assert_eq!(hidden.code(), Code::NotFound, "{hidden:?}");
+    // The refusal comes on the header, before the file: a stream that stops after it still gets it.
+    use pb::create_import_request::Part;
+    for (who, code) in [(&stranger, Code::NotFound), (&viewer, Code::PermissionDenied)] {
+        let header =
+            pb::CreateImportRequest { part: Some(Part::Header(pb::ImportHeader { project_id: project.clone() })) };
+        let hanging = tokio_stream::StreamExt::chain(tokio_stream::iter([header]), tokio_stream::pending());
+        let mut jobs = stack.jobs();
+        let call = jobs.create_import(as_user(who, hanging));
+        let refused = tokio::time::timeout(Duration::from_secs(10), call).await.expect("answered before the file");
+        assert_eq!(refused.unwrap_err().code(), code);
+    }
+    // A stream out of order, cut short or miscounted is refused whole.
+    let csv = pb::ExportFormat::Csv.into();
+    let chunk = |bytes: &[u8]| pb::CreateImportRequest { part: Some(Part::Chunk(bytes.to_vec())) };
+    let end = |size_bytes| pb::CreateImportRequest {
+        part: Some(Part::End(pb::ImportEnd { format: csv, size_bytes, ..Default::default() })),
+    };
+    let header =
+        || pb::CreateImportRequest { part: Some(Part::Header(pb::ImportHeader { project_id: project.clone() })) };
+    for (parts, what) in [
+        (vec![chunk(file.as_bytes()), end(file.len() as u64)], "no header first"),
+        (vec![header(), chunk(file.as_bytes())], "no end"),
+        (vec![header(), chunk(file.as_bytes()), end(file.len() as u64 + 1)], "an end that miscounts"),
+        (vec![header(), header(), chunk(file.as_bytes()), end(file.len() as u64)], "two headers"),
+    ] {
+        let refused = stack.jobs().create_import(as_user(&owner, tokio_stream::iter(parts))).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{what}: {refused:?}");
+    }
     // A file that is not one of its format is the file's error.
     let unreadable = stack.import(&owner, &project, pb::ExportFormat::Json, file.as_bytes(), false).await.unwrap_err();
     assert_eq!(bad_fields(&unreadable), ["file"]);
@@ -332,13 +368,12 @@ async fn a_trello_board_and_jira_issues_import_with_their_statuses_mapped() {
             {"id": "b", "name": "Someday", "desc": "", "idList": "l1", "pos": 1, "labels": []},
             {"id": "c", "name": "Later", "desc": "", "idList": "l3", "pos": 1, "labels": []},
             {"id": "d", "name": "Gone", "desc": "", "idList": "l2", "pos": 2, "closed": true, "labels": []}]}"#;
-    let request = pb::CreateImportRequest {
-        project_id: project.clone(),
+    let end = pb::ImportEnd {
         format: pb::ExportFormat::Json.into(),
-        file: board.as_bytes().to_vec(),
-        dry_run: false,
         status_map: [("ideas".to_owned(), "backlog".to_owned())].into(),
+        ..Default::default()
     };
+    let request = import_request(&project, board.as_bytes(), end);
     let job = stack.jobs().create_import(as_user(&owner, request)).await.unwrap().into_inner().job.unwrap();
     let done = stack.finished(&owner, &job.id).await;
     assert_eq!((done.state(), done.rows_done), (pb::JobState::Done, 3), "{done:?}");
@@ -378,13 +413,13 @@ async fn a_trello_board_and_jira_issues_import_with_their_statuses_mapped() {
     assert_eq!((sub.parent_id.as_deref(), sub.labels.len()), (Some(epic.id.as_str()), 2));
 
     // A map to no status is the request's error.
-    let request = pb::CreateImportRequest {
-        project_id: project,
+    let end = pb::ImportEnd {
         format: pb::ExportFormat::Json.into(),
-        file: board.as_bytes().to_vec(),
         dry_run: true,
         status_map: [("Ideas".to_owned(), "someday".to_owned())].into(),
+        ..Default::default()
     };
+    let request = import_request(&project, board.as_bytes(), end);
     let refused = stack.jobs().create_import(as_user(&owner, request)).await.unwrap_err();
     assert_eq!(bad_fields(&refused), ["status_map"]);
     stack.stop().await;
