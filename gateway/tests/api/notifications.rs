@@ -1,6 +1,8 @@
 //! `/notifications` through the gateway with every service running: an assignment reaches the
 //! assignee's list, badge and mailbox (never the actor's), the caller reads, archives and deletes only
-//! their own, and preferences round-trip with unknown kinds refused.
+//! their own, and preferences round-trip with unknown kinds refused; the live stream (Server-Sent
+//! Events) delivers notifications, resumes after the last event id, and tells a job's progress and
+//! end to its requester alone.
 
 use std::time::Duration;
 
@@ -270,6 +272,68 @@ async fn the_stream_delivers_notifications_as_server_sent_events_and_resumes_aft
     // Stopping the stack with a stream still open ends it: the gateway and the service drain.
     app.cleanup().await;
     drop(resumed);
+}
+
+#[tokio::test]
+async fn a_job_tells_its_progress_and_its_end_on_its_requesters_stream_alone() {
+    // Arrange: Ann owns a project of three tasks with Bob; both streams are open.
+    let app = spawn_app().await;
+    let (_, ann) = app.user("ann@example.com", "Ann").await;
+    let (bob_id, bob) = app.user("bob@example.com", "Bob").await;
+    let post = reqwest::Method::POST;
+    let project = send(&app, &ann.access, post.clone(), "/projects", Some(json!({"name": "Jobs", "key": "JOB"}))).await;
+    let project = project.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let member = json!({"user_id": bob_id, "role": "member"});
+    send(&app, &ann.access, post.clone(), &format!("/projects/{project}/members"), Some(member)).await;
+    for title in ["One", "Two", "Three"] {
+        let task = json!({"project_id": project, "title": title});
+        assert_eq!(send(&app, &ann.access, post.clone(), "/tasks", Some(task)).await.status(), StatusCode::CREATED);
+    }
+    list_once(&app, &bob.access, "", 1).await;
+    let mut ann_stream = SseReader::new(open_stream(&app, &ann.access, None).await);
+    assert_eq!(ann_stream.next().await.event, "counts");
+    let mut bob_stream = SseReader::new(open_stream(&app, &bob.access, None).await);
+    assert_eq!(bob_stream.next().await.event, "counts");
+
+    // Act: Ann exports the project.
+    let path = format!("/projects/{project}/exports");
+    let job = send(&app, &ann.access, post.clone(), &path, Some(json!({"format": "json"}))).await;
+    assert_eq!(job.status(), StatusCode::ACCEPTED);
+    let job: Value = job.json().await.unwrap();
+
+    // Assert: Ann's stream tells how far the job got, up to all three rows, and that it ended (the
+    // two reach the stream by ways of their own, in either order).
+    let mut progress: Vec<Value> = Vec::new();
+    let mut ended = None;
+    while ended.is_none() || progress.last().is_none_or(|p| p["rows_done"] != 3) {
+        let event = ann_stream.next().await;
+        match event.event.as_str() {
+            "job" => progress.push(serde_json::from_str(&event.data).unwrap()),
+            "notification" => ended = Some(serde_json::from_str::<Value>(&event.data).unwrap()),
+            _ => {}
+        }
+    }
+    let ended = ended.unwrap();
+    assert_eq!(
+        progress.last().unwrap(),
+        &json!({"job_id": job["id"], "project_id": project, "kind": "export", "rows_done": 3, "rows_total": 3})
+    );
+    assert!(progress.windows(2).all(|w| w[0]["rows_done"].as_u64() <= w[1]["rows_done"].as_u64()), "{progress:?}");
+    assert_eq!((&ended["kind"], &ended["title"]), (&json!("job.ended"), &json!("Your export is ready")));
+    assert_eq!(ended["body"], "3 tasks exported; open the job to download the file.");
+    // Bob's stream heard nothing of Ann's job: the next event it gets is his own assignment.
+    let task = json!({"project_id": project, "title": "For Bob", "assignee_ids": [bob_id]});
+    send(&app, &ann.access, post, "/tasks", Some(task)).await;
+    let next = loop {
+        let event = bob_stream.next().await;
+        assert_ne!(event.event, "job", "{}", event.data);
+        if event.event == "notification" {
+            break serde_json::from_str::<Value>(&event.data).unwrap();
+        }
+    };
+    assert_eq!(next["title"], "JOB-4 was assigned to you");
+    drop((ann_stream, bob_stream));
+    app.cleanup().await;
 }
 
 /// Established TCP connections (of any process on this host) to `port` on loopback, from

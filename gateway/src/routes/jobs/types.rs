@@ -122,7 +122,8 @@ impl JobState {
 pub(crate) struct JobProgress {
     /// Rows written so far (by the running attempt; a job started again counts from 0).
     pub(crate) rows_done: u64,
-    /// Rows in all, once known; `null` until then.
+    /// Rows in all, once known (an import's from its start, an export's with its last page); `null`
+    /// until then.
     #[schema(required = true)]
     pub(crate) rows_total: Option<u64>,
 }

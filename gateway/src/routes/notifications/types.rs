@@ -161,7 +161,8 @@ pub(crate) struct JobProgress {
     pub(crate) kind: String,
     /// Tasks written, or created, so far.
     pub(crate) rows_done: u64,
-    /// Tasks in all; `null` until known.
+    /// Tasks in all, once known (an import's from its start, an export's with its last page); `null`
+    /// until then.
     #[schema(required = true)]
     pub(crate) rows_total: Option<u64>,
 }

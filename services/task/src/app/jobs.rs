@@ -360,8 +360,10 @@ impl TaskService {
                 // The upload ended early (it failed or went past its limit): its outcome says why.
                 return Ok(Some(rows));
             }
+            // The total is known once the last page is read.
+            let total = page.next_cursor.is_none().then_some(rows);
             let at = now();
-            match settings.store.job_progress(job.id, job.attempt, rows, None, at, at + settings.lease).await {
+            match settings.store.job_progress(job.id, job.attempt, rows, total, at, at + settings.lease).await {
                 Ok(true) => {}
                 Ok(false) => {
                     fail(&sender, "the job was cancelled or taken over");

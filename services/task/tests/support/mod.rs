@@ -74,8 +74,25 @@ pub(crate) async fn spawn(env: &TestEnv) -> Stack {
 
 /// [`spawn`], with `extra` arguments for the task service.
 pub(crate) async fn spawn_with(env: &TestEnv, extra: &[&str]) -> Stack {
+    let processes = processes([Service::Identity, Service::Project, Service::Task], extra).start(env).await;
+    Stack::of(env, processes)
+}
+
+/// [`spawn_with`], behind the gateway: the audit and notification services and the gateway join the
+/// stack, the gateway's budgets far beyond what a test spends ([`Stack::gateway`]).
+pub(crate) async fn spawn_behind_gateway(env: &TestEnv, extra: &[&str]) -> Stack {
+    let services =
+        [Service::Identity, Service::Project, Service::Task, Service::Audit, Service::Notification, Service::Gateway];
+    let budgets =
+        ["read", "write", "costly", "credentials", "email-lookup"].map(|b| format!("--rate-limit-{b}=1000000"));
+    let processes = processes(services, extra).args(Service::Gateway, budgets).start(env).await;
+    Stack::of(env, processes)
+}
+
+/// `services`, the task service with the tests' flags and `extra`, and a pool on its schema.
+fn processes(services: impl IntoIterator<Item = Service>, extra: &[&str]) -> ordo_harness::StackBuilder {
     let _ = tracing_subscriber::fmt().with_env_filter("warn,ordo=info").with_test_writer().try_init();
-    let processes = ordo_harness::Stack::of([Service::Identity, Service::Project, Service::Task])
+    ordo_harness::Stack::of(services)
         .args(Service::Identity, ["--hash-concurrency", "2"])
         .args(Service::Task, extra.iter().copied())
         .args(
@@ -93,18 +110,26 @@ pub(crate) async fn spawn_with(env: &TestEnv, extra: &[&str]) -> Stack {
             ],
         )
         .pool(Service::Task)
-        .start(env)
-        .await;
+}
 
-    Stack {
-        identity: IdentityServiceClient::new(processes.channel(Service::Identity)),
-        projects: ProjectServiceClient::new(processes.channel(Service::Project)),
-        tasks: TaskServiceClient::new(processes.channel(Service::Task)),
-        task_ops: processes.ops_addr(Service::Task),
-        db: processes.pool(Service::Task).clone(),
-        s3: s3_client(),
-        bucket: env.bucket(),
-        processes: Some(processes),
+impl Stack {
+    /// Clients of `processes`, started for `env`.
+    fn of(env: &TestEnv, processes: ordo_harness::Stack) -> Self {
+        Self {
+            identity: IdentityServiceClient::new(processes.channel(Service::Identity)),
+            projects: ProjectServiceClient::new(processes.channel(Service::Project)),
+            tasks: TaskServiceClient::new(processes.channel(Service::Task)),
+            task_ops: processes.ops_addr(Service::Task),
+            db: processes.pool(Service::Task).clone(),
+            s3: s3_client(),
+            bucket: env.bucket(),
+            processes: Some(processes),
+        }
+    }
+
+    /// `http://<addr>/api/v1` of the gateway of a stack [`spawn_behind_gateway`] started.
+    pub(crate) fn gateway(&self) -> String {
+        format!("{}/api/v1", self.processes.as_ref().expect("a running stack").url(Service::Gateway))
     }
 }
 
