@@ -1,5 +1,6 @@
 //! What the task service does with the project service's events: a deleted project's tasks go with
-//! it, and a user who leaves a project stops being assigned to (and watching) its tasks.
+//! it (its jobs that have not ended fail first), and a user who leaves a project stops being assigned
+//! to (and watching) its tasks.
 
 use std::sync::Arc;
 
@@ -67,6 +68,10 @@ impl EventHandler for ProjectEventHandler {
         match &envelope.payload {
             Some(Payload::ProjectDeleted(event)) => {
                 let project_id = uuid(&event.project_id, "project_id")?;
+                // Its jobs end first, so an import writing meanwhile adds no task after the rest go.
+                let failed = mysql::fail_jobs_of_project(conn, project_id, "its project was deleted", now())
+                    .await
+                    .map_err(handler_error)?;
                 // Assignees, labels, watchers, comments and attachments go by the foreign keys'
                 // cascades; the attachments' objects are scheduled for the sweeper first.
                 sqlx::query!(
@@ -79,7 +84,7 @@ impl EventHandler for ProjectEventHandler {
                 let deleted =
                     sqlx::query!("DELETE FROM task WHERE project_id = ?", project_id).execute(&mut *conn).await?;
                 sqlx::query!("DELETE FROM task_counter WHERE project_id = ?", project_id).execute(&mut *conn).await?;
-                tracing::info!(%project_id, tasks = deleted.rows_affected(), "deleted project's tasks removed");
+                tracing::info!(%project_id, tasks = deleted.rows_affected(), failed, "deleted project's tasks removed");
                 Ok(())
             }
             Some(Payload::ProjectMemberRemoved(event)) => {
@@ -127,6 +132,11 @@ impl EventHandler for ProjectEventHandler {
     }
 
     fn committed(&self, envelope: &Envelope) {
+        if matches!(envelope.payload, Some(Payload::ProjectDeleted(_))) {
+            // The relay polls anyway: this brings the ends of the project's jobs out at once.
+            self.signal.notify();
+            return;
+        }
         let Some(Payload::ProjectMemberRemoved(event)) = &envelope.payload else { return };
         let Ok(project_id) = Uuid::parse_str(&event.project_id) else { return };
         // The relay polls anyway: this brings the unassignments' events out at once. The project's

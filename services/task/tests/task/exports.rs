@@ -21,7 +21,7 @@ impl Stack {
         JobServiceClient::new(self.processes.as_ref().unwrap().channel(Service::Task))
     }
 
-    async fn export(
+    pub(super) async fn export(
         &self,
         by: &User,
         project: &str,

@@ -2,7 +2,8 @@
 //! into another with every field a file carries equal; a dry run; rows left out and why; the same
 //! file sent twice; who may import; and an import taken over mid-run, which resumes after the last
 //! chunk its first attempt committed and creates no task twice; Trello boards and Jira issues, their
-//! statuses mapped by the request or by the usual names.
+//! statuses mapped by the request or by the usual names; a deleted project's jobs that have not ended
+//! fail.
 
 use std::time::Duration;
 
@@ -422,5 +423,64 @@ async fn a_trello_board_and_jira_issues_import_with_their_statuses_mapped() {
     let request = import_request(&project, board.as_bytes(), end);
     let refused = stack.jobs().create_import(as_user(&owner, request)).await.unwrap_err();
     assert_eq!(bad_fields(&refused), ["status_map"]);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_projects_jobs_that_have_not_ended_fail_and_say_so() {
+    let env = TestEnv::new();
+    // No instance runs jobs: they stay queued until the project goes.
+    let mut stack = spawn_with(&env, &["--run-jobs=false"]).await;
+    let owner = stack.user("owner@deleted-jobs.test").await;
+    let project = stack.project(&owner, "DEL").await;
+    let kept = stack.project(&owner, "KEP").await;
+    let import = stack.import(&owner, &project, pb::ExportFormat::Csv, chained_rows().as_bytes(), false).await;
+    let import = import.unwrap().job.unwrap();
+    let export = stack.export(&owner, &project, pb::ExportFormat::Json, Default::default()).await.unwrap();
+    let other = stack.export(&owner, &kept, pb::ExportFormat::Json, Default::default()).await.unwrap();
+
+    let request = ppb::DeleteProjectRequest { id: project.clone(), expected_version: None, client: None };
+    stack.projects.delete_project(as_user(&owner, request)).await.unwrap();
+    let db = stack.db.clone();
+    let ended = |id: String| {
+        let db = db.clone();
+        async move {
+            let id = Uuid::parse_str(&id).unwrap();
+            sqlx::query_as::<_, (String, Option<String>)>("SELECT state, error FROM job WHERE id = ?")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    eventually("the deleted project's jobs to fail", || {
+        let state = ended(import.id.clone());
+        async move { state.await.0 == "failed" }
+    })
+    .await;
+    for job in [&import, &export] {
+        assert_eq!(ended(job.id.clone()).await, ("failed".to_owned(), Some("its project was deleted".to_owned())));
+    }
+    assert_eq!(ended(other.id.clone()).await.0, "queued", "another project's job is left alone");
+    // Each end is announced, to its requester, in the transaction that deleted the project's tasks.
+    let ends: Vec<pb_events::JobEnded> = stack
+        .outbox()
+        .await
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Some(Payload::JobEnded(ended)) => Some(ended),
+            _ => None,
+        })
+        .collect();
+    let mut failed: Vec<(&str, &str, &str)> =
+        ends.iter().map(|e| (e.job_id.as_str(), e.state.as_str(), e.error.as_str())).collect();
+    failed.sort_unstable();
+    let mut expected = vec![
+        (import.id.as_str(), "failed", "its project was deleted"),
+        (export.id.as_str(), "failed", "its project was deleted"),
+    ];
+    expected.sort_unstable();
+    assert_eq!(failed, expected);
+    assert!(ends.iter().all(|e| e.requester_id == owner.id.to_string()));
     stack.stop().await;
 }

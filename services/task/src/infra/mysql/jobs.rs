@@ -4,7 +4,7 @@
 //! end (done, failed, cancelled) is announced (`job.ended`) in the transaction that records it.
 
 use ordo_platform::db::utc_datetime as utc;
-use sqlx::mysql::MySqlPool;
+use sqlx::mysql::{MySqlConnection, MySqlPool};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
@@ -292,25 +292,22 @@ pub(super) async fn tell_progress(
 }
 
 /// Job `id`, read in `tx` (which has just written its row).
-async fn locked_job(tx: &mut sqlx::Transaction<'_, sqlx::MySql>, id: Uuid) -> Result<Job> {
+async fn locked_job(conn: &mut MySqlConnection, id: Uuid) -> Result<Job> {
     let row = sqlx::query_as!(
         JobRow,
         "SELECT id, project_id, requester_id, kind, spec, state, attempt, rows_done, rows_total, result_key, \
          result_bytes, error, created_at, updated_at, finished_at FROM job WHERE id = ?",
         id
     )
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(db)?;
     Job::try_from(row)
 }
 
 /// Appends `envelope` to the outbox of `tx`.
-async fn enqueue(
-    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
-    envelope: &ordo_proto::events::v1::Envelope,
-) -> Result<()> {
-    ordo_events::enqueue(tx, envelope).await.map_err(|e| match e {
+async fn enqueue(conn: &mut MySqlConnection, envelope: &ordo_proto::events::v1::Envelope) -> Result<()> {
+    ordo_events::enqueue(conn, envelope).await.map_err(|e| match e {
         ordo_events::Error::Database(e) => db(e),
         other => AppError::Internal(other.into()),
     })
@@ -397,17 +394,45 @@ pub(super) async fn finish(
 }
 
 /// Writes the `job.ended` event of job `id`, which the transaction has just ended, to the outbox.
-async fn announce(
-    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
-    id: Uuid,
-    state: JobState,
-    rows: u64,
-    error: &str,
-) -> Result<()> {
-    let job = locked_job(tx, id).await?;
+async fn announce(conn: &mut MySqlConnection, id: Uuid, state: JobState, rows: u64, error: &str) -> Result<()> {
+    let job = locked_job(conn, id).await?;
     // A job that did not finish tells how far it got (an import keeps the tasks it created).
     let rows = if state == JobState::Done { rows } else { job.rows_done };
-    enqueue(tx, &job_ended(&job, state, rows, error)).await
+    enqueue(conn, &job_ended(&job, state, rows, error)).await
+}
+
+/// Fails every job of a deleted project that has not ended, with `why` as their error, announcing
+/// each end (`job.ended`), in the caller's transaction; how many. Run before the project's tasks are
+/// deleted in that transaction: an import's chunk that is being written meanwhile either commits
+/// first (its tasks then go with the others) or finds its job ended and writes nothing.
+pub(crate) async fn fail_jobs_of_project(
+    conn: &mut MySqlConnection,
+    project_id: Uuid,
+    why: &str,
+    now: OffsetDateTime,
+) -> Result<u64> {
+    let ids = sqlx::query_scalar!(
+        r#"SELECT id AS "id: Uuid" FROM job WHERE project_id = ? AND state IN ('queued', 'running') FOR UPDATE"#,
+        project_id
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    for &id in &ids {
+        sqlx::query!(
+            "UPDATE job SET state = 'failed', error = ?, import_key = NULL, lease_until = NULL, updated_at = ?, \
+             finished_at = ? WHERE id = ?",
+            why,
+            utc(now),
+            utc(now),
+            id
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        announce(conn, id, JobState::Failed, 0, why).await?;
+    }
+    Ok(ids.len() as u64)
 }
 
 /// Cancels the job unless it has ended, announcing it (`job.ended`); whether it did.

@@ -27,6 +27,7 @@ use sqlx::{MySql, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub(crate) use self::jobs::fail_jobs_of_project;
 use self::list_query::WordPlan;
 pub(crate) use self::outbox::record;
 pub(crate) use self::tasks::{fetch_task, update_task_row};
