@@ -54,9 +54,10 @@ const MAX_STATUS_MAP_BYTES: usize = 8 * 1024;
 /// member (`404`) is answered at once, whatever the form holds, and the rest of the body is not read.
 ///
 /// Answered with the job, `queued` (`202`), which creates the tasks in the background, a few hundred
-/// per transaction: follow it at its `Location`. The same file sent to the same project again
-/// answers the job of the first (`200`) instead of importing it twice, unless that job failed or
-/// was cancelled. A job stopped mid-run is resumed by another instance of the service where it
+/// per transaction: follow it at its `Location`. The same file sent to the same project again, with
+/// a `status_map` that reads it alike (none, or the same names without case and the same statuses),
+/// answers the job of the first (`200`) instead of importing it twice, unless that job failed or was
+/// cancelled; sent with another map, it is imported again as that map reads it. A job stopped mid-run is resumed by another instance of the service where it
 /// left off; cancelling one keeps the tasks it created so far. Imported tasks notify no one.
 #[utoipa::path(
     post,

@@ -211,7 +211,7 @@ impl ImportReport {
 }
 
 /// What `POST /projects/{id}/imports` answers with `200`: a dry run's report, or the job of the
-/// same file sent before.
+/// same file sent before with a `status_map` that reads it alike.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(untagged)]
 pub(crate) enum ImportAnswer {

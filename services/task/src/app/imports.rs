@@ -156,7 +156,7 @@ impl TaskService {
             return Ok(ImportOutcome::Preview(report));
         }
 
-        let key = import_key(project_id, format, &file);
+        let key = import_key(project_id, format, &statuses, &file);
         if let Some(existing) = settings.store.import_job(key).await? {
             return Ok(ImportOutcome::Job {
                 view: Box::new(self.view_of(settings, existing, &project_key).await?),
@@ -354,11 +354,20 @@ fn listed(issues: &[ImportIssue]) -> Vec<Issue> {
         .collect()
 }
 
-/// The key an import of `file` into `project_id` goes by.
-fn import_key(project_id: Uuid, format: ExportFormat, file: &[u8]) -> [u8; 32] {
+/// The key an import of `file` into `project_id`, its statuses read by `statuses`, goes by: the same
+/// file sent again with the same map is the same import, while a map that reads it otherwise makes
+/// another (an empty map adds nothing, so keys from before maps existed still match).
+fn import_key(project_id: Uuid, format: ExportFormat, statuses: &StatusMap, file: &[u8]) -> [u8; 32] {
     let mut digest = Sha256::new();
     digest.update(project_id.as_bytes());
     digest.update(format.as_str().as_bytes());
+    for (name, status) in statuses.entries() {
+        // Length-prefixed, so no two maps hash alike whatever their names hold.
+        digest.update([1]);
+        digest.update((name.len() as u64).to_be_bytes());
+        digest.update(name.as_bytes());
+        digest.update(status.as_str().as_bytes());
+    }
     digest.update([0]);
     digest.update(file);
     digest.finalize().into()
@@ -371,4 +380,42 @@ fn corrupt(job: &Job) -> AppError {
 /// The spec of an import job.
 pub(super) fn import_spec_of(job: &Job) -> Result<ImportSpec> {
     serde_json::from_str(&job.spec).map_err(|_| corrupt(job))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, Status)]) -> StatusMap {
+        StatusMap::new(pairs.iter().copied())
+    }
+
+    #[test]
+    fn an_import_is_known_by_its_project_format_file_and_what_its_map_says() {
+        let project = Uuid::now_v7();
+        let file = b"title,status\r\nOne,Waiting\r\n";
+        let key = |project, format, statuses: &StatusMap, file: &[u8]| import_key(project, format, statuses, file);
+        let waiting = map(&[("Waiting", Status::InReview), ("Parked", Status::Backlog)]);
+        let same = map(&[("  parked ", Status::Backlog), ("WAITING", Status::InReview)]);
+        let base = key(project, ExportFormat::Csv, &waiting, file);
+        assert_eq!(base, key(project, ExportFormat::Csv, &same, file), "names compared as the map compares them");
+        for other in [
+            key(project, ExportFormat::Csv, &map(&[("Waiting", Status::Todo), ("Parked", Status::Backlog)]), file),
+            key(project, ExportFormat::Csv, &map(&[("Waiting", Status::InReview)]), file),
+            key(project, ExportFormat::Csv, &map(&[]), file),
+            key(project, ExportFormat::Json, &waiting, file),
+            key(Uuid::now_v7(), ExportFormat::Csv, &waiting, file),
+            key(project, ExportFormat::Csv, &waiting, b"title\r\nOne\r\n"),
+        ] {
+            assert_ne!(base, other);
+        }
+        // Without a map, the key is what it was before maps existed.
+        let mut digest = Sha256::new();
+        digest.update(project.as_bytes());
+        digest.update(b"csv");
+        digest.update([0]);
+        digest.update(file);
+        let before: [u8; 32] = digest.finalize().into();
+        assert_eq!(key(project, ExportFormat::Csv, &map(&[]), file), before);
+    }
 }

@@ -91,6 +91,14 @@ impl StatusMap {
     pub fn status(&self, name: &str) -> Option<Status> {
         self.0.get(&name.trim().to_lowercase()).copied().or_else(|| usual_status(name))
     }
+
+    /// What the map says, by name (as it compares names: trimmed, without case): two maps that
+    /// read a file alike give the same entries.
+    pub fn entries(&self) -> Vec<(&str, Status)> {
+        let mut entries: Vec<(&str, Status)> = self.0.iter().map(|(name, status)| (name.as_str(), *status)).collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        entries
+    }
 }
 
 /// The status a name means in Ordo or in the usual workflows of other trackers (Jira's, Trello's

@@ -374,10 +374,15 @@ async fn a_trello_board_and_jira_issues_import_with_their_statuses_mapped() {
         status_map: [("ideas".to_owned(), "backlog".to_owned())].into(),
         ..Default::default()
     };
-    let request = import_request(&project, board.as_bytes(), end);
+    let request = import_request(&project, board.as_bytes(), end.clone());
     let job = stack.jobs().create_import(as_user(&owner, request)).await.unwrap().into_inner().job.unwrap();
     let done = stack.finished(&owner, &job.id).await;
     assert_eq!((done.state(), done.rows_done), (pb::JobState::Done, 3), "{done:?}");
+    // The same board with a map that reads it alike is the same import.
+    let alike = pb::ImportEnd { status_map: [(" IDEAS".to_owned(), "backlog".to_owned())].into(), ..end };
+    let again = import_request(&project, board.as_bytes(), alike);
+    let again = stack.jobs().create_import(as_user(&owner, again)).await.unwrap().into_inner();
+    assert_eq!((again.created, again.job.unwrap().id), (false, job.id.clone()));
     let jira = "Summary,Issue key,Issue id,Parent id,Status,Status Category,Priority,Labels,Labels,Due date,Original Estimate\r\n\
         Epic work,OPS-1,101,,Waiting for vendor,In Progress,Highest,ops,,15/Jan/27 5:00 PM,5400\r\n\
         Sub work,OPS-2,102,101,Won't Do,Done,Low,ops,infra,,\r\n";
@@ -412,6 +417,19 @@ async fn a_trello_board_and_jira_issues_import_with_their_statuses_mapped() {
     assert_eq!((epic.priority(), epic.estimate_minutes), (pb::TaskPriority::Urgent, Some(90)));
     assert_eq!(epic.due_at.map(|t| t.seconds), Some(1_800_032_400));
     assert_eq!((sub.parent_id.as_deref(), sub.labels.len()), (Some(epic.id.as_str()), 2));
+
+    // The board with another map is imported again, as that map reads it.
+    let end = pb::ImportEnd {
+        format: pb::ExportFormat::Json.into(),
+        dry_run: false,
+        status_map: [("ideas".to_owned(), "todo".to_owned())].into(),
+        ..Default::default()
+    };
+    let other = import_request(&project, board.as_bytes(), end);
+    let other = stack.jobs().create_import(as_user(&owner, other)).await.unwrap().into_inner();
+    assert!(other.created);
+    let done = stack.finished(&owner, &other.job.unwrap().id).await;
+    assert_eq!((done.state(), done.rows_done), (pb::JobState::Done, 3), "{done:?}");
 
     // A map to no status is the request's error.
     let end = pb::ImportEnd {
