@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::jobs::{JobView, MAX_UNFINISHED_JOBS, Run, unfinished_error};
 use super::placement::append_tasks;
-use super::ports::{JobOutcome, JobSettings};
+use super::ports::{JobOutcome, JobSettings, Queued};
 use super::request::{Caller, ClientInfo};
 use super::service::TaskService;
 use super::shared::{NO_PROJECT, id_of, now};
@@ -163,6 +163,7 @@ impl TaskService {
                 created: false,
             });
         }
+        // Refused before the file is stored; the insert below decides for good.
         if settings.store.unfinished_jobs(caller.user_id).await? >= MAX_UNFINISHED_JOBS {
             return Err(unfinished_error());
         }
@@ -188,10 +189,11 @@ impl TaskService {
         let spec = serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.into()))?;
         let mut job = Job::queue(id, project_id, caller.user_id, JobKind::Import, spec, now());
         job.rows_total = Some(tasks);
-        let (job, created) = match settings.store.insert_import_job(&job, key).await? {
-            None => (job, true),
+        let (job, created) = match settings.store.insert_import_job(&job, key, MAX_UNFINISHED_JOBS).await? {
+            Queued::Inserted => (job, true),
             // Sent twice at once: the other request queued it first.
-            Some(existing) => (existing, false),
+            Queued::Existing(existing) => (*existing, false),
+            Queued::Full => return Err(unfinished_error()),
         };
         if created {
             settings.queued.notify_one();

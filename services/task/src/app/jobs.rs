@@ -165,15 +165,14 @@ impl TaskService {
         let (access, _) = self.access(caller, project_id, NO_PROJECT).await?;
         access.read().map_err(|d| crate::app::denied(d, NO_PROJECT))?;
         // The filter is checked now, as the list checks it, so a bad one is the request's error.
-        if settings.store.unfinished_jobs(caller.user_id).await? >= MAX_UNFINISHED_JOBS {
-            return Err(unfinished_error());
-        }
         let filter = ExportFilter::of(filter, caller.user_id);
         self.export_page(caller.user_id, project_id, &filter.page(project_id, String::new())?, 1).await?;
         let spec = ExportSpec { format: format.as_str().to_owned(), filter, comments: with_comments };
         let spec = serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.into()))?;
         let job = Job::queue(Uuid::now_v7(), project_id, caller.user_id, JobKind::Export, spec, now());
-        settings.store.insert_job(&job).await?;
+        if !settings.store.insert_job(&job, MAX_UNFINISHED_JOBS).await? {
+            return Err(unfinished_error());
+        }
         settings.queued.notify_one();
         Ok(JobView { job, format, import: None, download_url: None, expires_at: None })
     }

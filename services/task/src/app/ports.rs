@@ -415,14 +415,28 @@ pub enum JobOutcome {
     Failed { error: String },
 }
 
+/// What asking to record an import job came to.
+#[derive(Debug)]
+pub enum Queued {
+    /// Recorded.
+    Inserted,
+    /// The job that holds the import's key already.
+    Existing(Box<Job>),
+    /// The requester has the most unfinished jobs a user may have: nothing was recorded.
+    Full,
+}
+
 /// The jobs of projects, and their claims.
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
-    /// Records a new job.
-    async fn insert_job(&self, job: &Job) -> Result<()>;
-    /// Records a new import job under `key` (its project's and file's digest), or answers the job
-    /// that holds the key already: one queued, running or done (a failed or cancelled one frees it).
-    async fn insert_import_job(&self, job: &Job, key: [u8; 32]) -> Result<Option<Job>>;
+    /// Records a new job unless its requester has `max_unfinished` jobs queued or running already;
+    /// whether it did. Requests of one requester count and record their jobs one at a time, so the
+    /// cap holds however many arrive at once.
+    async fn insert_job(&self, job: &Job, max_unfinished: u64) -> Result<bool>;
+    /// Records a new import job under `key` (its project's and file's digest) as
+    /// [`JobStore::insert_job`] records a job, or answers the job that holds the key already: one
+    /// queued, running or done (a failed or cancelled one frees it).
+    async fn insert_import_job(&self, job: &Job, key: [u8; 32], max_unfinished: u64) -> Result<Queued>;
     /// The job that holds import key `key`, if any.
     async fn import_job(&self, key: [u8; 32]) -> Result<Option<Job>>;
     /// The tasks an import job has created so far: each row's number and its task.

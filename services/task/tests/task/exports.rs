@@ -205,6 +205,22 @@ async fn a_user_may_have_five_jobs_queued_or_running_at_once() {
     stack.jobs().cancel_job(as_user(&owner, request)).await.unwrap();
     stack.export(&owner, &project, pb::ExportFormat::Csv, pb::ListTasksRequest::default()).await.unwrap();
 
+    // Asked for twelve at once, a user still gets five: their requests queue jobs one at a time.
+    let eager = stack.user("eager@cap.test").await;
+    stack.add(&owner, &project, &eager, ppb::ProjectRole::Viewer).await;
+    let at_once = (0..12).map(|_| stack.export(&eager, &project, pb::ExportFormat::Csv, Default::default()));
+    let answers = futures::future::join_all(at_once).await;
+    let queued = answers.iter().filter(|a| a.is_ok()).count();
+    let refused: Vec<Code> = answers.iter().filter_map(|a| a.as_ref().err().map(tonic::Status::code)).collect();
+    assert_eq!((queued, refused), (5, vec![Code::ResourceExhausted; 7]));
+    let (unfinished,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM job WHERE requester_id = ? AND state IN ('queued', 'running')")
+            .bind(eager.id)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+    assert_eq!(unfinished, 5);
+
     stack.stop().await;
 }
 
@@ -220,8 +236,8 @@ async fn one_attempt_holds_a_job_and_a_dead_attempts_job_is_taken_over_with_its_
         Job::queue(Uuid::now_v7(), project, requester, JobKind::Export, "{}".into(), start + time::Duration::seconds(n))
     };
     let (older, newer) = (queue(0), queue(1));
-    store.insert_job(&newer).await.unwrap();
-    store.insert_job(&older).await.unwrap();
+    assert!(store.insert_job(&newer, u64::MAX).await.unwrap());
+    assert!(store.insert_job(&older, u64::MAX).await.unwrap());
 
     // Two claims at once take different jobs (SKIP LOCKED), the oldest first; a third finds none.
     let now = OffsetDateTime::now_utc();
@@ -268,7 +284,7 @@ async fn one_attempt_holds_a_job_and_a_dead_attempts_job_is_taken_over_with_its_
     assert!(!store.cancel_job(newer.id, later).await.unwrap(), "cancelled once");
     assert_eq!(store.job(newer.id).await.unwrap().unwrap().state, JobState::Cancelled);
     let third = queue(2);
-    store.insert_job(&third).await.unwrap();
+    assert!(store.insert_job(&third, u64::MAX).await.unwrap());
     let claimed = store.claim_job(later, later + Duration::from_secs(30)).await.unwrap().unwrap();
     assert_eq!(claimed.id, third.id);
     assert!(store.finish_job(third.id, 1, &failed, later).await.unwrap());

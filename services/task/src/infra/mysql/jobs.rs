@@ -11,7 +11,7 @@ use uuid::Uuid;
 use ordo_events::OutboxSignal;
 
 use super::db;
-use crate::app::ports::JobOutcome;
+use crate::app::ports::{JobOutcome, Queued};
 use crate::app::{AppError, Result};
 use crate::domain::{Job, JobKind, JobResult, JobState};
 use crate::infra::envelope::{job_ended, job_progressed};
@@ -63,8 +63,38 @@ impl TryFrom<JobRow> for Job {
     }
 }
 
-/// Writes a new job.
-pub(super) async fn insert(pool: &MySqlPool, job: &Job) -> Result<()> {
+/// Takes the requester's turn at queueing jobs, held until the transaction ends (one request of a
+/// user at a time counts and queues their jobs), and says whether they have fewer than
+/// `max_unfinished` jobs queued or running.
+async fn room_for_one_more(conn: &mut MySqlConnection, requester: Uuid, max_unfinished: u64) -> Result<bool> {
+    // `ON DUPLICATE KEY UPDATE` locks an existing row exclusively at once: two requests never both
+    // hold it shared and then wait on each other to write it.
+    sqlx::query!(
+        "INSERT INTO job_turn (requester_id) VALUES (?) ON DUPLICATE KEY UPDATE requester_id = requester_id",
+        requester
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    // The transaction's first read: its snapshot is taken now, with the turn held, so it sees every
+    // job the requester's earlier turns committed.
+    let unfinished = sqlx::query_scalar!(
+        "SELECT COUNT(*) FROM job WHERE requester_id = ? AND state IN ('queued', 'running')",
+        requester
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(u64::try_from(unfinished).unwrap_or(u64::MAX) < max_unfinished)
+}
+
+/// Writes a new job unless its requester has `max_unfinished` jobs queued or running already;
+/// whether it did.
+pub(super) async fn insert(pool: &MySqlPool, job: &Job, max_unfinished: u64) -> Result<bool> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    if !room_for_one_more(&mut tx, job.requester_id, max_unfinished).await? {
+        return Ok(false);
+    }
     sqlx::query!(
         "INSERT INTO job (id, project_id, requester_id, kind, spec, state, attempt, rows_done, created_at, updated_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -79,14 +109,23 @@ pub(super) async fn insert(pool: &MySqlPool, job: &Job) -> Result<()> {
         utc(job.created_at),
         utc(job.updated_at)
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
-    Ok(())
+    tx.commit().await.map_err(db)?;
+    Ok(true)
 }
 
-/// Writes a new import job under `key`, or reads the job that holds the key already.
-pub(super) async fn insert_import(pool: &MySqlPool, job: &Job, key: [u8; 32]) -> Result<Option<Job>> {
+/// Writes a new import job under `key` unless its requester has `max_unfinished` jobs queued or
+/// running already, or answers the job that holds the key already (that answer comes first).
+pub(super) async fn insert_import(pool: &MySqlPool, job: &Job, key: [u8; 32], max_unfinished: u64) -> Result<Queued> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    if !room_for_one_more(&mut tx, job.requester_id, max_unfinished).await? {
+        drop(tx);
+        return Ok(by_import_key(pool, key)
+            .await?
+            .map_or(Queued::Full, |existing| Queued::Existing(Box::new(existing))));
+    }
     let inserted = sqlx::query!(
         "INSERT INTO job (id, project_id, requester_id, kind, spec, import_key, state, attempt, rows_done, rows_total, \
          created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -103,15 +142,21 @@ pub(super) async fn insert_import(pool: &MySqlPool, job: &Job, key: [u8; 32]) ->
         utc(job.created_at),
         utc(job.updated_at)
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await;
     match inserted {
-        Ok(_) => Ok(None),
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => match by_import_key(pool, key).await? {
-            Some(existing) => Ok(Some(existing)),
-            // The holder ended (and freed the key) between the two statements: this one may have it.
-            None => Box::pin(insert_import(pool, job, key)).await,
-        },
+        Ok(_) => {
+            tx.commit().await.map_err(db)?;
+            Ok(Queued::Inserted)
+        }
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            drop(tx);
+            match by_import_key(pool, key).await? {
+                Some(existing) => Ok(Queued::Existing(Box::new(existing))),
+                // The holder ended (and freed the key) between the two statements: this one may have it.
+                None => Box::pin(insert_import(pool, job, key, max_unfinished)).await,
+            }
+        }
         Err(error) => Err(db(error)),
     }
 }

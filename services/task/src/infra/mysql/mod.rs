@@ -31,7 +31,7 @@ pub(crate) use self::jobs::fail_jobs_of_project;
 use self::list_query::WordPlan;
 pub(crate) use self::outbox::record;
 pub(crate) use self::tasks::{fetch_task, update_task_row};
-use crate::app::ports::{BoardSlot, JobOutcome, JobStore, Side, TaskQuery, TaskSort, TaskStore, TaskTx};
+use crate::app::ports::{BoardSlot, JobOutcome, JobStore, Queued, Side, TaskQuery, TaskSort, TaskStore, TaskTx};
 use crate::app::{ClientInfo, Result};
 use crate::domain::{
     Attachment, Comment, Job, ParentChain, Position, StatusChange, Task, TaskEvent, TaskFacts, Transition,
@@ -208,12 +208,12 @@ impl TaskStore for MySqlTaskStore {
 
 #[async_trait]
 impl JobStore for MySqlTaskStore {
-    async fn insert_job(&self, job: &Job) -> Result<()> {
-        jobs::insert(&self.pool, job).await
+    async fn insert_job(&self, job: &Job, max_unfinished: u64) -> Result<bool> {
+        jobs::insert(&self.pool, job, max_unfinished).await
     }
 
-    async fn insert_import_job(&self, job: &Job, key: [u8; 32]) -> Result<Option<Job>> {
-        jobs::insert_import(&self.pool, job, key).await
+    async fn insert_import_job(&self, job: &Job, key: [u8; 32], max_unfinished: u64) -> Result<Queued> {
+        jobs::insert_import(&self.pool, job, key, max_unfinished).await
     }
 
     async fn import_job(&self, key: [u8; 32]) -> Result<Option<Job>> {
